@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// The llmforge command line: one sub-command per stage, each a thin shell over a library function.
+import { Command } from "commander";
+import { VERSION } from "../version.js";
+import { registerDoctor } from "./doctor.js";
+
+const program = new Command();
+program
+  .name("llmforge")
+  .description("Build a large language model the whole way: data, tokenizer, pretraining, post-training, serving.")
+  .version(VERSION);
+
+registerDoctor(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`llmforge: ${msg}\n`);
+  if (process.env.LLMFORGE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,4 @@
+// llmforge library API: everything a script needs, from the package root.
+export { VERSION } from "./version.js";
+export { writeFileAtomic, writeFileAtomicSync, AtomicFileWriter } from "./io/atomicWrite.js";
+export { Progress } from "./cli/progress.js";

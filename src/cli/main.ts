@@ -2,7 +2,9 @@
 // The llmforge command line: one sub-command per stage, each a thin shell over a library function.
 import { Command } from "commander";
 import { VERSION } from "../version.js";
+import { registerDataCommands } from "./data.js";
 import { registerDoctor } from "./doctor.js";
+import { registerTokenizerCommands } from "./tokenizer.js";
 
 const program = new Command();
 program
@@ -11,6 +13,8 @@ program
   .version(VERSION);
 
 registerDoctor(program);
+registerDataCommands(program);
+registerTokenizerCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,2 @@
+// Public API of the data pipeline (re-exported from the package root).
+export {};

@@ -1,0 +1,2 @@
+// Public API of the tokenizer (re-exported from the package root).
+export {};

@@ -1,0 +1,218 @@
+// The `clean` step: repairs and normalises text without judging it: mojibake repair (cp1252 round trip
+// via iconv-lite), leftover HTML markup and entities, control/junk characters (newlines and tabs kept),
+// whitespace, C4-style boilerplate lines, repeated lines and paragraphs, Unicode NFC.
+import { decodeHTML } from "entities";
+import iconv from "iconv-lite";
+import { z } from "zod";
+import { C4_POLICY_SUBSTRINGS } from "./filters/c4.js";
+import type { DataStats } from "./stats.js";
+import { DataConfigError, type DataDoc } from "./types.js";
+
+export const cleanConfigSchema = z
+  .object({
+    fixMojibake: z.boolean().default(true),
+    stripMarkup: z.boolean().default(true),
+    removeControlChars: z.boolean().default(true),
+    collapseWhitespace: z.boolean().default(true),
+    /** Drop lines containing any of these (lower-case) substrings, as C4 does. */
+    boilerplateLines: z.boolean().default(true),
+    boilerplateSubstrings: z.array(z.string()).default(["javascript", ...C4_POLICY_SUBSTRINGS, "enable cookies", "all rights reserved"]),
+    /** Boilerplate substrings only drop lines shorter than this many words (long prose lines mentioning them stay). */
+    boilerplateMaxWords: z.number().int().positive().default(30),
+    removeRepeatedLines: z.boolean().default(true),
+    /** Only lines at least this long count as repeated (short lines such as "--" or "Thanks," repeat legitimately). */
+    minRepeatedLineChars: z.number().int().nonnegative().default(20),
+    removeRepeatedParagraphs: z.boolean().default(true),
+    nfc: z.boolean().default(true),
+    /** Documents shorter than this after cleaning are removed (`clean.empty`). */
+    minChars: z.number().int().nonnegative().default(1),
+  })
+  .strict();
+export type CleanConfig = z.infer<typeof cleanConfigSchema>;
+export type CleanConfigInput = z.input<typeof cleanConfigSchema>;
+
+export function parseCleanConfig(input: unknown): CleanConfig {
+  const r = cleanConfigSchema.safeParse(input ?? {});
+  if (!r.success) throw new DataConfigError(`invalid clean config: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  return r.data;
+}
+
+// UTF-8 read as Windows-1252: a lead byte (Â..ô) followed by continuation bytes (0x80-0xBF as cp1252 shows them).
+const CONT = "[\\u0080-\\u00BF\\u20AC\\u201A\\u0192\\u201E\\u2026\\u2020\\u2021\\u02C6\\u2030\\u0160\\u2039\\u0152\\u017D\\u2018\\u2019\\u201C\\u201D\\u2022\\u2013\\u2014\\u02DC\\u2122\\u0161\\u203A\\u0153\\u017E\\u0178]";
+const MOJIBAKE_RE = new RegExp(`[\\u00C2-\\u00DF]${CONT}|[\\u00E0-\\u00EF]${CONT}{2}|[\\u00F0-\\u00F4]${CONT}{3}`, "g");
+const MOJIBAKE_HINT_RE = /[\u00C2-\u00F4]/;
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Repairs UTF-8 text that was decoded as Windows-1252 (e.g. `cafÃ©` → `café`, `â€™` → `’`); returns the text and the number of repairs. */
+export function fixMojibake(text: string): { text: string; fixes: number } {
+  if (!MOJIBAKE_HINT_RE.test(text)) return { text, fixes: 0 };
+  let fixes = 0;
+  let cur = text;
+  for (let pass = 0; pass < 2; pass++) {
+    let changed = false;
+    cur = cur.replace(MOJIBAKE_RE, (m) => {
+      try {
+        const fixed = strictUtf8.decode(iconv.encode(m, "win1252"));
+        if (fixed.length === 1 || (fixed.length === 2 && fixed.codePointAt(0)! > 0xffff)) {
+          fixes++;
+          changed = true;
+          return fixed;
+        }
+      } catch {
+        // not valid UTF-8 once re-encoded: leave it as it is
+      }
+      return m;
+    });
+    if (!changed) break;
+  }
+  return { text: cur, fixes };
+}
+
+const HTML_TAGS =
+  "a|abbr|address|article|aside|b|big|blockquote|body|br|button|caption|center|cite|code|col|colgroup|dd|del|details|div|dl|dt|em|embed|fieldset|figcaption|figure|font|footer|form|h[1-6]|head|header|hr|html|i|iframe|img|input|ins|label|legend|li|link|main|mark|meta|nav|noscript|object|ol|option|p|pre|q|s|script|section|select|small|source|span|strike|strong|style|sub|summary|sup|table|tbody|td|textarea|tfoot|th|thead|title|tr|tt|u|ul|video";
+const TAG_RE = new RegExp(`<\\/?(?:${HTML_TAGS})(?:\\s[^<>]*)?\\/?>`, "gi");
+const BLOCK_TAG_RE = /^<\/?(?:br|p|div|li|tr|h[1-6]|blockquote|section|article|table|ul|ol|pre|hr)\b/i;
+const COMMENT_RE = /<!--[\s\S]*?-->/g;
+const ENTITY_RE = /&(?:#\d{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});/gi;
+const SCRIPT_STYLE_RE = /<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi;
+
+/** Strips leftover HTML tags (known tag names only, so `a < b` and `<EMAIL>` survive), comments and entities. */
+export function stripMarkup(text: string): { text: string; changes: number } {
+  if (!text.includes("<") && !text.includes("&")) return { text, changes: 0 };
+  let changes = 0;
+  let t = text.replace(SCRIPT_STYLE_RE, () => {
+    changes++;
+    return "";
+  });
+  t = t.replace(COMMENT_RE, () => {
+    changes++;
+    return "";
+  });
+  t = t.replace(TAG_RE, (m) => {
+    changes++;
+    return BLOCK_TAG_RE.test(m) ? "\n" : "";
+  });
+  t = t.replace(ENTITY_RE, (m) => {
+    const d = decodeHTML(m);
+    if (d !== m) changes++;
+    return d;
+  });
+  return { text: t, changes };
+}
+
+// C0 controls except \t \n, DEL, C1 controls, zero-width and BOM, noncharacters, lone surrogates, U+FFFD.
+const CONTROL_RE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B\u200C\u200E\u200F\u2028\u2029\u2060\uFEFF\uFFFD\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Removes control and junk characters, keeping newlines and tabs; CR/CRLF become LF. */
+export function removeControlChars(text: string): { text: string; removed: number } {
+  let t = text.includes("\r") ? text.replace(/\r\n?/g, "\n") : text;
+  let removed = 0;
+  t = t.replace(CONTROL_RE, () => {
+    removed++;
+    return "";
+  });
+  return { text: t, removed };
+}
+
+/** Collapses runs of spaces/tabs (and exotic spaces) to one space, trims lines, and keeps at most one blank line. */
+export function collapseWhitespace(text: string): string {
+  return text
+    .replace(/[ \t\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]+/g, " ")
+    .replace(/ ?\n ?/g, "\n")
+    .replace(/\n{3,}/g, "\n\n")
+    .trim();
+}
+
+/** Cleans one document's text according to `cfg`, recording what changed in `stats`; returns the new text. */
+export function cleanText(text: string, cfg: CleanConfig, kind: string | undefined, stats?: DataStats, id = ""): string {
+  let t = text;
+  const note = (what: string, n: number) => {
+    if (n > 0) stats?.modify(what, n, id);
+  };
+  if (cfg.removeControlChars) {
+    const r = removeControlChars(t);
+    note("control_chars", r.removed);
+    t = r.text;
+  }
+  if (kind === "code") return cfg.nfc ? t.normalize("NFC") : t;
+  if (cfg.fixMojibake) {
+    const r = fixMojibake(t);
+    note("mojibake", r.fixes);
+    t = r.text;
+  }
+  if (cfg.stripMarkup) {
+    const r = stripMarkup(t);
+    note("markup", r.changes);
+    t = r.text;
+  }
+  if (cfg.collapseWhitespace) {
+    const c = collapseWhitespace(t);
+    if (c !== t) note("whitespace", 1);
+    t = c;
+  }
+  if (cfg.boilerplateLines || cfg.removeRepeatedLines || cfg.removeRepeatedParagraphs) {
+    const paras = t.split("\n\n");
+    const seenParas = new Set<string>();
+    const seenLines = new Set<string>();
+    const outParas: string[] = [];
+    let boiler = 0;
+    let repLines = 0;
+    let repParas = 0;
+    for (const p of paras) {
+      if (cfg.removeRepeatedParagraphs && p.length > 0) {
+        if (seenParas.has(p)) {
+          repParas++;
+          continue;
+        }
+        seenParas.add(p);
+      }
+      const lines = p.split("\n");
+      const kept: string[] = [];
+      for (const line of lines) {
+        if (cfg.boilerplateLines && isBoilerplateLine(line, cfg)) {
+          boiler++;
+          continue;
+        }
+        if (cfg.removeRepeatedLines && line.length >= cfg.minRepeatedLineChars) {
+          if (seenLines.has(line)) {
+            repLines++;
+            continue;
+          }
+          seenLines.add(line);
+        }
+        kept.push(line);
+      }
+      if (kept.length > 0) outParas.push(kept.join("\n"));
+    }
+    note("boilerplate_lines", boiler);
+    note("repeated_lines", repLines);
+    note("repeated_paragraphs", repParas);
+    if (boiler + repLines + repParas > 0) t = outParas.join("\n\n");
+  }
+  if (cfg.nfc) {
+    const n = t.normalize("NFC");
+    if (n !== t) note("nfc", 1);
+    t = n;
+  }
+  return t;
+}
+
+function isBoilerplateLine(line: string, cfg: CleanConfig): boolean {
+  if (line.length === 0) return false;
+  const lower = line.toLowerCase();
+  if (!cfg.boilerplateSubstrings.some((s) => lower.includes(s))) return false;
+  let words = 1;
+  for (let i = line.indexOf(" "); i >= 0; i = line.indexOf(" ", i + 1)) words++;
+  return words < cfg.boilerplateMaxWords;
+}
+
+/** Cleans a document; null (recorded as `clean.empty`) when too little text remains. */
+export function cleanDocument(doc: DataDoc, cfg: CleanConfig, stats: DataStats, bytes: number): DataDoc | null {
+  const kind = typeof doc.meta.kind === "string" ? doc.meta.kind : undefined;
+  const text = cleanText(doc.text, cfg, kind, stats, doc.id);
+  if (text.trim().length < cfg.minChars) {
+    stats.remove("clean.empty", bytes, doc.id, doc.text, `${text.trim().length} chars left < ${cfg.minChars}`);
+    return null;
+  }
+  return text === doc.text ? doc : { ...doc, text };
+}

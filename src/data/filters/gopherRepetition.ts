@@ -1,0 +1,165 @@
+// Gopher repetition rule (Rae et al. 2021, as in datatrove's GopherRepetitionFilter): duplicate line and
+// paragraph fractions (by count and by characters), top 2/3/4-gram and duplicated 5..10-gram character fractions.
+import { z } from "zod";
+import { findDuplicates, type TextView } from "../textView.js";
+import type { QualityRule, RuleOutcome, RuleScope } from "./rule.js";
+
+export const gopherRepetitionOptionsSchema = z.object({
+  maxDupLineFrac: z.number().default(0.3),
+  maxDupParaFrac: z.number().default(0.3),
+  maxDupLineCharFrac: z.number().default(0.2),
+  maxDupParaCharFrac: z.number().default(0.2),
+  /** [n, max fraction of characters in the most frequent n-gram]. */
+  topNGrams: z.array(z.tuple([z.number().int().min(1), z.number()])).default([[2, 0.2], [3, 0.18], [4, 0.16]]),
+  /** [n, max fraction of characters in duplicated n-grams]. */
+  dupNGrams: z.array(z.tuple([z.number().int().min(1), z.number()])).default([[5, 0.15], [6, 0.14], [7, 0.13], [8, 0.12], [9, 0.11], [10, 0.1]]),
+});
+export type GopherRepetitionOptions = z.infer<typeof gopherRepetitionOptionsSchema>;
+
+/** Maps words to small integer ids so n-grams can be hashed without building strings. */
+function wordIds(words: readonly string[]): { ids: Int32Array; lens: Int32Array } {
+  const dict = new Map<string, number>();
+  const ids = new Int32Array(words.length);
+  const lens = new Int32Array(words.length);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    let id = dict.get(w);
+    if (id === undefined) {
+      id = dict.size;
+      dict.set(w, id);
+    }
+    ids[i] = id;
+    lens[i] = w.length;
+  }
+  return { ids, lens };
+}
+
+/**
+ * Rolling n-gram keys: `extendKeys(h1, h2, ids, n)` turns the keys of (n-1)-grams into keys of n-grams in
+ * place (two independent 32-bit hashes, combined into one 52-bit-safe number by {@link keyAt}).
+ */
+function extendKeys(h1: Int32Array, h2: Int32Array, ids: Int32Array, n: number): void {
+  const m = ids.length - n + 1;
+  for (let i = 0; i < m; i++) {
+    const x = ids[i + n - 1];
+    h1[i] = Math.imul(h1[i] ^ x, 0x01000193);
+    h2[i] = Math.imul(h2[i] ^ (x + 0x9e3779b9), 0x85ebca6b) ^ (h2[i] >>> 13);
+  }
+}
+
+function keyAt(h1: Int32Array, h2: Int32Array, i: number): number {
+  return (h1[i] >>> 6) * 67108864 + (h2[i] >>> 6);
+}
+
+/** Rolling n-gram hashes over a word id sequence, advanced one n at a time. */
+export class NGramHasher {
+  readonly h1: Int32Array;
+  readonly h2: Int32Array;
+  n = 0;
+  constructor(readonly ids: Int32Array, readonly lens: Int32Array) {
+    this.h1 = new Int32Array(ids.length).fill(0x811c9dc5 | 0);
+    this.h2 = new Int32Array(ids.length).fill(0x01000193);
+  }
+  /** Advances the keys to n-grams of size `n` (must be >= the current size). */
+  advanceTo(n: number): void {
+    while (this.n < n) {
+      this.n++;
+      if (this.ids.length >= this.n) extendKeys(this.h1, this.h2, this.ids, this.n);
+    }
+  }
+  /** Number of n-grams at the current size. */
+  get count(): number {
+    return Math.max(0, this.ids.length - this.n + 1);
+  }
+  key(i: number): number {
+    return keyAt(this.h1, this.h2, i);
+  }
+  /** Characters of the n-gram at i (words joined by single spaces). */
+  chars(i: number): number {
+    let len = this.n - 1;
+    for (let k = 0; k < this.n; k++) len += this.lens[i + k];
+    return len;
+  }
+}
+
+/** Characters held by the most frequent n-gram (joined with spaces) times its count; 0 when no n-gram repeats. */
+export function topNGramChars(h: NGramHasher, n: number): number {
+  h.advanceTo(n);
+  const counts = new Map<number, number>();
+  let best = 1;
+  let bestAt = 0;
+  for (let i = 0; i < h.count; i++) {
+    const key = h.key(i);
+    const c = (counts.get(key) ?? 0) + 1;
+    counts.set(key, c);
+    if (c > best) {
+      best = c;
+      bestAt = i;
+    }
+  }
+  return best < 2 ? 0 : h.chars(bestAt) * best;
+}
+
+/** Characters in duplicated n-grams (words only), counting non-overlapping repeats (datatrove's find_all_duplicate). */
+export function duplicateNGramChars(h: NGramHasher, n: number): number {
+  h.advanceTo(n);
+  const seen = new Set<number>();
+  let repeated = 0;
+  let i = 0;
+  const m = h.count;
+  while (i < m) {
+    const key = h.key(i);
+    if (seen.has(key)) {
+      for (let k = 0; k < n; k++) repeated += h.lens[i + k];
+      i += n;
+    } else {
+      seen.add(key);
+      i++;
+    }
+  }
+  return repeated;
+}
+
+/** Gopher repetition heuristics; reasons: `dup_para_frac`, `dup_para_char_frac`, `dup_line_frac`, `dup_line_char_frac`, `top_<n>_gram`, `duplicated_<n>_n_grams`. */
+export class GopherRepetitionRule implements QualityRule {
+  readonly name = "gopher_repetition";
+  constructor(
+    readonly opts: GopherRepetitionOptions,
+    readonly scope: RuleScope,
+  ) {}
+
+  check(v: TextView): RuleOutcome | null {
+    const o = this.opts;
+    const len = Math.max(1, v.text.length);
+    const paras = v.paragraphs;
+    const pd = findDuplicates(paras);
+    if (pd.elements / paras.length > o.maxDupParaFrac)
+      return { remove: "dup_para_frac", detail: `duplicate paragraphs ${(pd.elements / paras.length).toFixed(2)} > ${o.maxDupParaFrac}` };
+    if (pd.chars / len > o.maxDupParaCharFrac)
+      return { remove: "dup_para_char_frac", detail: `duplicate paragraph chars ${(pd.chars / len).toFixed(2)} > ${o.maxDupParaCharFrac}` };
+    const lines = v.nonEmptyLines;
+    if (lines.length > 0) {
+      const ld = findDuplicates(lines);
+      if (ld.elements / lines.length > o.maxDupLineFrac)
+        return { remove: "dup_line_frac", detail: `duplicate lines ${(ld.elements / lines.length).toFixed(2)} > ${o.maxDupLineFrac}` };
+      if (ld.chars / len > o.maxDupLineCharFrac)
+        return { remove: "dup_line_char_frac", detail: `duplicate line chars ${(ld.chars / len).toFixed(2)} > ${o.maxDupLineCharFrac}` };
+    }
+    const { ids, lens } = wordIds(v.words);
+    const checks = [
+      ...o.topNGrams.map(([n, frac]) => ({ n, frac, top: true })),
+      ...o.dupNGrams.map(([n, frac]) => ({ n, frac, top: false })),
+    ].sort((a, b) => a.n - b.n);
+    const h = new NGramHasher(ids, lens);
+    for (const { n, frac, top } of checks) {
+      if (top) {
+        const c = topNGramChars(h, n);
+        if (c / len > frac) return { remove: `top_${n}_gram`, detail: `top ${n}-gram chars ${(c / len).toFixed(3)} > ${frac}` };
+      } else {
+        const c = duplicateNGramChars(h, n);
+        if (c / len > frac) return { remove: `duplicated_${n}_n_grams`, detail: `duplicated ${n}-gram chars ${(c / len).toFixed(3)} > ${frac}` };
+      }
+    }
+    return null;
+  }
+}

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { utf8Bytes } from "./byteLevel.js";
 import { mergeSymbols, MergeRules } from "./bpeMerge.js";
 import { trainBpeMerges } from "./bpeTrainer.js";
+import { countCorpus } from "./corpusCount.js";
 import { DisallowedSpecialTokenError, EmptyCorpusError, TokenizerConfigError, TokenizerFileError, UnknownTokenIdError } from "./errors.js";
 import { parseHuggingFaceJson, serializeHuggingFaceJson } from "./hfFormat.js";
 import { compilePretokenizer, countPretokens } from "./pretokenize.js";
@@ -283,6 +284,16 @@ export class Tokenizer {
       onProgress: onProgress ? (done) => onProgress(done, numMerges) : undefined,
     });
     return new Tokenizer(specFromMerges(result.merges, specials, pattern));
+  }
+
+  /**
+   * Trains on files (JSONL with a "text" field, or plain text), counting on all cores.
+   * {@link trainTokenizer} does the same and also writes tokenizer.json and a report.
+   */
+  static async train(files: readonly string[], options: TokenizerTrainOptions & { workers?: number; field?: string }): Promise<Tokenizer> {
+    const { pattern } = resolveTrainOptions(options);
+    const corpus = await countCorpus(files, { pattern, workers: options.workers, field: options.field, holdoutEvery: 0 });
+    return Tokenizer.fromWordCounts(corpus.counts, { ...options, pattern });
   }
 
   /** Trains on in-memory texts (single thread). For files use {@link Tokenizer.train}. */

@@ -1,0 +1,455 @@
+// Token shards in the llm.c layout: a 256 x int32 header (magic 20240520, version, token
+// count) then the tokens: version 1 = uint16 (llm.c), version 2 = uint32 (llmforge, for vocab > 65536).
+// writeTokenShards streams documents through the tokenizer on all cores, resumably.
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { Progress } from "../cli/progress.js";
+import { readCorpus } from "./corpus.js";
+import { TokenShardError, TokenizerConfigError } from "./errors.js";
+import type { Tokenizer } from "./tokenizer.js";
+import { encodeDocuments } from "./worker.js";
+import { defaultWorkerCount, TokenizerWorkerPool } from "./workerPool.js";
+
+export const TOKEN_SHARD_MAGIC = 20240520;
+export const TOKEN_SHARD_HEADER_BYTES = 256 * 4;
+/** Header version for uint16 tokens (llm.c's format). */
+export const TOKEN_SHARD_VERSION_U16 = 1;
+/** Header version for uint32 tokens, used when the vocabulary has more than 65536 ids. */
+export const TOKEN_SHARD_VERSION_U32 = 2;
+
+export interface TokenShardHeader {
+  magic: number;
+  version: 1 | 2;
+  tokenCount: number;
+}
+
+export interface TokenShard {
+  header: TokenShardHeader;
+  tokens: Uint16Array | Uint32Array;
+}
+
+/** The shard version (token width) a vocabulary needs. */
+export function shardVersionFor(vocabSize: number): 1 | 2 {
+  return vocabSize <= 65536 ? TOKEN_SHARD_VERSION_U16 : TOKEN_SHARD_VERSION_U32;
+}
+
+function encodeHeader(version: number, tokenCount: number): Uint8Array {
+  const h = new Int32Array(256);
+  h[0] = TOKEN_SHARD_MAGIC;
+  h[1] = version;
+  h[2] = tokenCount;
+  return new Uint8Array(h.buffer);
+}
+
+function parseHeader(path: string, buf: Uint8Array, fileBytes: number): TokenShardHeader {
+  if (buf.length < TOKEN_SHARD_HEADER_BYTES) throw new TokenShardError(path, `file is ${buf.length} bytes, shorter than the ${TOKEN_SHARD_HEADER_BYTES}-byte header`);
+  const h = new Int32Array(buf.buffer, buf.byteOffset, 256);
+  if (h[0] !== TOKEN_SHARD_MAGIC) throw new TokenShardError(path, `bad magic ${h[0]}: expected ${TOKEN_SHARD_MAGIC} (llm.c token shard)`);
+  if (h[1] !== 1 && h[1] !== 2) throw new TokenShardError(path, `unsupported version ${h[1]}: expected 1 (uint16 tokens) or 2 (uint32 tokens)`);
+  const width = h[1] === 1 ? 2 : 4;
+  const expected = TOKEN_SHARD_HEADER_BYTES + h[2] * width;
+  if (h[2] < 0 || fileBytes !== expected) {
+    throw new TokenShardError(path, `header says ${h[2]} tokens (${expected} bytes in all) but the file has ${fileBytes} bytes: truncated or corrupt`);
+  }
+  return { magic: h[0], version: h[1] as 1 | 2, tokenCount: h[2] };
+}
+
+/** Reads only the header of a shard (and checks the file size against it). */
+export function readTokenShardHeader(path: string): TokenShardHeader {
+  const fd = openSync(path, "r");
+  try {
+    const buf = new Uint8Array(TOKEN_SHARD_HEADER_BYTES);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return parseHeader(path, buf.subarray(0, n), fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads a whole shard: the header and the tokens (Uint16Array for version 1, Uint32Array for version 2). */
+export function readTokenShard(path: string): TokenShard {
+  const buf = readFileSync(path);
+  const header = parseHeader(path, buf, buf.length);
+  const body = buf.buffer.slice(buf.byteOffset + TOKEN_SHARD_HEADER_BYTES, buf.byteOffset + buf.length);
+  const tokens = header.version === 1 ? new Uint16Array(body) : new Uint32Array(body);
+  return { header, tokens };
+}
+
+/** Writes one shard atomically. */
+export function writeTokenShard(path: string, tokens: ArrayLike<number>, vocabSize: number): void {
+  const version = shardVersionFor(vocabSize);
+  const body = version === 1 ? Uint16Array.from(tokens) : Uint32Array.from(tokens);
+  const out = new Uint8Array(TOKEN_SHARD_HEADER_BYTES + body.byteLength);
+  out.set(encodeHeader(version, body.length));
+  out.set(new Uint8Array(body.buffer), TOKEN_SHARD_HEADER_BYTES);
+  writeFileAtomicSync(path, out);
+}
+
+type Split = "train" | "val";
+
+interface SplitState {
+  /** Completed shards: file name (relative to outDir) and token count. */
+  shards: { file: string; tokens: number }[];
+  /** Tokens already in the open (partial) shard. */
+  partialTokens: number;
+}
+
+/** The resume manifest, DIR/shards.json. */
+export interface ShardManifest {
+  format: "llmforge-token-shards";
+  version: 1;
+  inputs: string[];
+  tokenizerSha256: string;
+  vocabSize: number;
+  eotId: number;
+  shardVersion: 1 | 2;
+  shardTokens: number;
+  valFraction: number;
+  /** Corpus items (documents, or chunks of long text files) already in the shards. */
+  itemsDone: number;
+  /** Whole documents started so far (drives the train/val split). */
+  documents: number;
+  train: SplitState;
+  val: SplitState;
+  complete: boolean;
+}
+
+function shardName(split: Split, index: number): string {
+  return `${split}_${String(index).padStart(6, "0")}.bin`;
+}
+function partialName(split: Split, index: number): string {
+  return `.${shardName(split, index)}.partial`;
+}
+
+/** An append-only shard being filled; completed shards are renamed into place. */
+class ShardStream {
+  private fd = -1;
+  private readonly width: number;
+  constructor(
+    private readonly dir: string,
+    private readonly split: Split,
+    private readonly shardTokens: number,
+    private readonly version: 1 | 2,
+    readonly state: SplitState,
+  ) {
+    this.width = version === 1 ? 2 : 4;
+  }
+
+  private get index(): number {
+    return this.state.shards.length;
+  }
+
+  /** Opens the partial shard, cutting it back to the checkpointed length (resume). */
+  open(): void {
+    const partial = join(this.dir, partialName(this.split, this.index));
+    const final = join(this.dir, shardName(this.split, this.index));
+    // A crash between completing a shard and saving the manifest leaves it under its final name.
+    if (!existsSync(partial) && existsSync(final)) renameSync(final, partial);
+    if (this.state.partialTokens > 0 && !existsSync(partial)) {
+      throw new TokenShardError(partial, `missing: shards.json says it holds ${this.state.partialTokens} tokens; rerun with --overwrite to start over`);
+    }
+    this.fd = openSync(partial, existsSync(partial) ? "r+" : "w+");
+    ftruncateSync(this.fd, TOKEN_SHARD_HEADER_BYTES + this.state.partialTokens * this.width);
+    writeSync(this.fd, encodeHeader(this.version, 0), 0, TOKEN_SHARD_HEADER_BYTES, 0);
+  }
+
+  /** Appends tokens; returns true when at least one shard was completed. */
+  append(tokens: Int32Array, start: number, end: number): boolean {
+    let completed = false;
+    while (start < end) {
+      const room = this.shardTokens - this.state.partialTokens;
+      const n = Math.min(room, end - start);
+      const chunk = this.version === 1 ? Uint16Array.from(tokens.subarray(start, start + n)) : Uint32Array.from(tokens.subarray(start, start + n));
+      const bytes = new Uint8Array(chunk.buffer);
+      writeSync(this.fd, bytes, 0, bytes.length, TOKEN_SHARD_HEADER_BYTES + this.state.partialTokens * this.width);
+      this.state.partialTokens += n;
+      start += n;
+      if (this.state.partialTokens === this.shardTokens) {
+        this.complete();
+        completed = true;
+      }
+    }
+    return completed;
+  }
+
+  private complete(): void {
+    const count = this.state.partialTokens;
+    writeSync(this.fd, encodeHeader(this.version, count), 0, TOKEN_SHARD_HEADER_BYTES, 0);
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    const name = shardName(this.split, this.index);
+    renameSync(join(this.dir, partialName(this.split, this.index)), join(this.dir, name));
+    this.state.shards.push({ file: name, tokens: count });
+    this.state.partialTokens = 0;
+    this.open();
+  }
+
+  sync(): void {
+    if (this.fd >= 0) fsyncSync(this.fd);
+  }
+
+  /** Completes the last shard if it holds tokens, else removes the empty partial file. */
+  finish(): void {
+    if (this.state.partialTokens > 0) {
+      const count = this.state.partialTokens;
+      writeSync(this.fd, encodeHeader(this.version, count), 0, TOKEN_SHARD_HEADER_BYTES, 0);
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      const name = shardName(this.split, this.index);
+      renameSync(join(this.dir, partialName(this.split, this.index)), join(this.dir, name));
+      this.state.shards.push({ file: name, tokens: count });
+      this.state.partialTokens = 0;
+    } else {
+      closeSync(this.fd);
+      rmSync(join(this.dir, partialName(this.split, this.index)), { force: true });
+    }
+    this.fd = -1;
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+export interface WriteTokenShardsOptions {
+  /** JSONL (`{"text": ...}`) or plain text files, in order. */
+  inputs: readonly string[];
+  tokenizer: Tokenizer;
+  outDir: string;
+  /** Fraction of documents sent to the validation split (default 0.01), spread evenly. */
+  valFraction?: number;
+  /** Tokens per shard (default 100M, as llm.c's FineWeb shards). The last shard of each split is shorter. */
+  shardTokens?: number;
+  /** Special token put before every document (default "<|endoftext|>"). */
+  eotToken?: string;
+  /** JSONL text field (default "text"). */
+  field?: string;
+  /** Worker threads for encoding (default: all cores). */
+  workers?: number;
+  /** Delete shards from an earlier run in outDir instead of resuming it (default false). */
+  overwrite?: boolean;
+  /** Print progress lines to stderr (default false). */
+  progress?: boolean;
+  /** Stop (as if interrupted) after this many batches: for testing resume. */
+  stopAfterBatches?: number;
+}
+
+export interface WriteTokenShardsResult {
+  trainFiles: string[];
+  valFiles: string[];
+  trainTokens: number;
+  valTokens: number;
+  documents: number;
+  manifestPath: string;
+  /** True when an earlier, interrupted run was continued. */
+  resumed: boolean;
+  /** False when stopped early by `stopAfterBatches`. */
+  complete: boolean;
+}
+
+const BATCH_CHARS = 1 << 20;
+const CHECKPOINT_MS = 5000;
+
+function removeOwnFiles(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const f of readdirSync(dir)) {
+    if (/^\.?(train|val)_\d{6}\.bin(\.partial)?$/.test(f) || f === "shards.json") rmSync(join(dir, f), { force: true });
+  }
+}
+
+function resultOf(m: ShardManifest, dir: string, manifestPath: string, resumed: boolean): WriteTokenShardsResult {
+  const sum = (s: SplitState) => s.shards.reduce((a, x) => a + x.tokens, 0) + s.partialTokens;
+  return {
+    trainFiles: m.train.shards.map((s) => join(dir, s.file)),
+    valFiles: m.val.shards.map((s) => join(dir, s.file)),
+    trainTokens: sum(m.train),
+    valTokens: sum(m.val),
+    documents: m.documents,
+    manifestPath,
+    resumed,
+    complete: m.complete,
+  };
+}
+
+/**
+ * Tokenizes `inputs` into llm.c-layout shards under `outDir`: `<|endoftext|>` before every
+ * document, documents split train/val by `valFraction`, encoding on all cores. An interrupted
+ * run resumes from DIR/shards.json (checkpointed every few seconds and at every completed shard).
+ */
+export async function writeTokenShards(options: WriteTokenShardsOptions): Promise<WriteTokenShardsResult> {
+  const { tokenizer, outDir } = options;
+  const valFraction = options.valFraction ?? 0.01;
+  if (!(valFraction >= 0 && valFraction < 1)) throw new TokenizerConfigError(`valFraction must be in [0, 1), got ${valFraction}`);
+  const shardTokens = options.shardTokens ?? 100_000_000;
+  if (!Number.isInteger(shardTokens) || shardTokens < 1 || shardTokens > 0x7fffffff) {
+    throw new TokenizerConfigError(`shardTokens must be an integer in [1, 2^31), got ${shardTokens}`);
+  }
+  if (options.inputs.length === 0) throw new TokenizerConfigError("no input files given to shard");
+  const eotId = tokenizer.specialId(options.eotToken ?? "<|endoftext|>");
+  const json = tokenizer.toHuggingFaceJson();
+  const sha = createHash("sha256").update(json).digest("hex");
+  const manifestPath = join(outDir, "shards.json");
+  if (options.overwrite) removeOwnFiles(outDir);
+  mkdirSync(outDir, { recursive: true });
+  const fresh: ShardManifest = {
+    format: "llmforge-token-shards",
+    version: 1,
+    inputs: [...options.inputs],
+    tokenizerSha256: sha,
+    vocabSize: tokenizer.vocabSize,
+    eotId,
+    shardVersion: shardVersionFor(tokenizer.vocabSize),
+    shardTokens,
+    valFraction,
+    itemsDone: 0,
+    documents: 0,
+    train: { shards: [], partialTokens: 0 },
+    val: { shards: [], partialTokens: 0 },
+    complete: false,
+  };
+  let m = fresh;
+  let resumed = false;
+  if (existsSync(manifestPath)) {
+    let old: ShardManifest;
+    try {
+      old = JSON.parse(readFileSync(manifestPath, "utf8")) as ShardManifest;
+    } catch (err) {
+      throw new TokenShardError(manifestPath, `unreadable resume manifest (${err instanceof Error ? err.message : String(err)}); rerun with --overwrite to start over`);
+    }
+    const same =
+      old.format === fresh.format &&
+      old.tokenizerSha256 === sha &&
+      old.shardTokens === shardTokens &&
+      old.valFraction === valFraction &&
+      old.eotId === eotId &&
+      JSON.stringify(old.inputs) === JSON.stringify(fresh.inputs);
+    if (!same) {
+      throw new TokenShardError(manifestPath, "holds shards from a different run (other inputs, tokenizer, shard size or val fraction); use another --out directory or --overwrite");
+    }
+    if (old.complete) return resultOf(old, outDir, manifestPath, true);
+    m = old;
+    resumed = true;
+  }
+  const train = new ShardStream(outDir, "train", shardTokens, m.shardVersion, m.train);
+  const val = new ShardStream(outDir, "val", shardTokens, m.shardVersion, m.val);
+  train.open();
+  val.open();
+  let lastCheckpoint = performance.now();
+  const checkpoint = () => {
+    train.sync();
+    val.sync();
+    writeFileAtomicSync(manifestPath, `${JSON.stringify(m, null, 2)}\n`);
+    lastCheckpoint = performance.now();
+  };
+  checkpoint();
+
+  const workers = Math.max(1, Math.floor(options.workers ?? defaultWorkerCount()));
+  const pool = workers > 1 ? new TokenizerWorkerPool(workers) : null;
+  if (pool) pool.broadcast({ kind: "encode-init", tokenizerJson: json });
+  const progress = new Progress("tokenizer shard", { unit: "docs", enabled: options.progress ?? false });
+
+  interface Batch {
+    seq: number;
+    texts: string[];
+    eot: number[];
+    isVal: boolean[];
+    /** `documents` after this batch. */
+    documentsAfter: number;
+  }
+  const pending = new Map<number, { batch: Batch; tokens: Int32Array; offsets: Int32Array }>();
+  const inFlight = new Set<Promise<unknown>>();
+  let nextWrite = 0;
+  let seq = 0;
+  let stopped = false;
+  const drain = () => {
+    for (let r = pending.get(nextWrite); r !== undefined; r = pending.get(nextWrite)) {
+      pending.delete(nextWrite);
+      nextWrite++;
+      const { batch, tokens, offsets } = r;
+      let completed = false;
+      for (let i = 0; i < batch.texts.length; i++) {
+        const stream = batch.isVal[i] ? val : train;
+        if (stream.append(tokens, offsets[i], offsets[i + 1])) completed = true;
+      }
+      m.itemsDone += batch.texts.length;
+      m.documents = batch.documentsAfter;
+      progress.tick(batch.texts.length);
+      if (completed || performance.now() - lastCheckpoint > CHECKPOINT_MS) checkpoint();
+    }
+  };
+  const submit = async (batch: Batch) => {
+    if (!pool) {
+      const { tokens, offsets } = encodeDocuments(tokenizer, batch.texts, batch.eot);
+      pending.set(batch.seq, { batch, tokens, offsets });
+      drain();
+      return;
+    }
+    let i = pool.leastBusy();
+    while (pool.inFlight(i) >= 2) {
+      await Promise.race(inFlight);
+      i = pool.leastBusy();
+    }
+    const p = pool.request(i, { kind: "encode", seq: batch.seq, texts: batch.texts, eot: batch.eot }).then((reply) => {
+      if (reply.kind === "encoded") pending.set(batch.seq, { batch, tokens: reply.tokens, offsets: reply.offsets });
+      drain();
+    });
+    inFlight.add(p);
+    p.finally(() => inFlight.delete(p)).catch(() => undefined);
+  };
+
+  try {
+    let skip = m.itemsDone;
+    let documents = m.documents;
+    let docIsVal = false;
+    let batch: Batch = { seq: seq++, texts: [], eot: [], isVal: [], documentsAfter: documents };
+    let chars = 0;
+    for await (const doc of readCorpus(options.inputs, { field: options.field })) {
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      if (!doc.continues) {
+        docIsVal = Math.floor((documents + 1) * valFraction) > Math.floor(documents * valFraction);
+        documents++;
+      }
+      batch.texts.push(doc.text);
+      batch.eot.push(doc.continues ? -1 : eotId);
+      batch.isVal.push(docIsVal);
+      batch.documentsAfter = documents;
+      chars += doc.text.length;
+      if (chars >= BATCH_CHARS) {
+        await submit(batch);
+        batch = { seq: seq++, texts: [], eot: [], isVal: [], documentsAfter: documents };
+        chars = 0;
+        if (options.stopAfterBatches !== undefined && seq > options.stopAfterBatches) {
+          stopped = true;
+          break;
+        }
+      }
+    }
+    if (!stopped && batch.texts.length > 0) await submit(batch);
+    while (inFlight.size > 0) await Promise.race(inFlight);
+    drain();
+    if (stopped) {
+      checkpoint();
+      train.close();
+      val.close();
+      return resultOf(m, outDir, manifestPath, resumed);
+    }
+    train.finish();
+    val.finish();
+    m.complete = true;
+    checkpoint();
+    progress.finish();
+    return resultOf(m, outDir, manifestPath, resumed);
+  } catch (err) {
+    train.close();
+    val.close();
+    throw err;
+  } finally {
+    await pool?.close();
+  }
+}

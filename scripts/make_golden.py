@@ -1,0 +1,132 @@
+"""Golden fixture for llmforge's gpt2-flavour GPT, made with PyTorch (llm.c test_gpt2 style).
+
+Builds the model of peers/torch_gpt_bench.py (pre-LayerNorm blocks, fused qkv Linear with
+bias, GELU(tanh) MLP x4, learned positions, tied head) at a tiny size with fixed seeded
+weights, runs forward + backward in float64 on float32-rounded weights, and writes into
+test/fixtures/gpt2_golden/:
+  model/model.safetensors + model/config.json  the weights in Hugging Face GPT-2 names/layout
+  golden.safetensors  tokens, targets, logits, loss and grad.<hf name> for every weight,
+                      with __metadata__ format=llmforge-gpt2-golden, version=1
+The safetensors files are written by hand (no `safetensors` package needed).
+Usage: /usr/bin/python3 scripts/make_golden.py [out_dir]
+"""
+import json, math, os, struct, sys
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+L, H, C, T, V, B = 2, 2, 16, 8, 64, 2
+SEED = 20240520
+FORMAT, VERSION = "llmforge-gpt2-golden", "1"
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "gpt2_golden")
+
+
+class Block(nn.Module):  # as in torch_gpt_bench.py
+    def __init__(s):
+        super().__init__()
+        s.ln1, s.ln2 = nn.LayerNorm(C), nn.LayerNorm(C)
+        s.qkv, s.proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+        s.fc, s.out = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+        s.register_buffer("mask", torch.tril(torch.ones(T, T)))
+
+    def forward(s, x):
+        b, t, c = x.shape
+        q, k, v = s.qkv(s.ln1(x)).split(C, dim=2)
+        q, k, v = (z.view(b, t, H, c // H).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(c // H)
+        att = att.masked_fill(s.mask[:t, :t] == 0, float("-inf")).softmax(-1)
+        y = att @ v
+        x = x + s.proj(y.transpose(1, 2).reshape(b, t, c))
+        return x + s.out(F.gelu(s.fc(s.ln2(x)), approximate="tanh"))
+
+
+class GPT(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.wte, s.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
+        s.blocks = nn.ModuleList(Block() for _ in range(L))
+        s.lnf = nn.LayerNorm(C)
+
+    def forward(s, idx):
+        x = s.wte(idx) + s.wpe(torch.arange(idx.shape[1]))
+        for blk in s.blocks:
+            x = blk(x)
+        return s.lnf(x) @ s.wte.weight.t()
+
+
+def hf_names(m):
+    """(hf name, torch tensor, conv1d-transpose?) for every parameter."""
+    out = [("wte.weight", m.wte.weight, False), ("wpe.weight", m.wpe.weight, False)]
+    for i, b in enumerate(m.blocks):
+        p = f"h.{i}."
+        out += [(p + "ln_1.weight", b.ln1.weight, False), (p + "ln_1.bias", b.ln1.bias, False)]
+        for hf, lin in (("attn.c_attn", b.qkv), ("attn.c_proj", b.proj), ("mlp.c_fc", b.fc), ("mlp.c_proj", b.out)):
+            out += [(p + hf + ".weight", lin.weight, True), (p + hf + ".bias", lin.bias, False)]
+        out += [(p + "ln_2.weight", b.ln2.weight, False), (p + "ln_2.bias", b.ln2.bias, False)]
+    out += [("ln_f.weight", m.lnf.weight, False), ("ln_f.bias", m.lnf.bias, False)]
+    return out
+
+
+def write_safetensors(path, tensors, metadata):
+    """tensors: list of (name, dtype 'F32'|'I32', torch tensor)."""
+    header, blobs, pos = {"__metadata__": metadata}, [], 0
+    for name, dt, t in tensors:
+        t = t.detach().contiguous().to(torch.float32 if dt == "F32" else torch.int32)
+        raw = t.numpy().tobytes()
+        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [pos, pos + len(raw)]}
+        blobs.append(raw)
+        pos += len(raw)
+    js = json.dumps(header, separators=(",", ":"))
+    js += " " * ((8 - (len(js.encode()) + 8) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(js.encode())) + js.encode() + b"".join(blobs))
+    os.replace(tmp, path)
+
+
+def main():
+    torch.manual_seed(SEED)
+    m = GPT()
+    with torch.no_grad():  # larger-than-default weights so every path carries signal
+        for name, p in m.named_parameters():
+            if name.endswith("ln1.weight") or name.endswith("ln2.weight") or name == "lnf.weight":
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            elif p.ndim == 1:
+                p.copy_(0.1 * torch.randn_like(p))
+            elif name in ("wte.weight", "wpe.weight"):
+                p.copy_(0.5 * torch.randn_like(p))
+            else:
+                p.copy_(0.2 * torch.randn_like(p))
+    m = m.float().double()  # weights exactly representable in float32; maths in float64
+    idx = torch.randint(0, V, (B, T))
+    tgt = torch.randint(0, V, (B, T))
+    logits = m(idx)
+    loss = F.cross_entropy(logits.view(-1, V), tgt.view(-1))
+    loss.backward()
+
+    os.makedirs(os.path.join(OUT, "model"), exist_ok=True)
+    names = hf_names(m)
+    meta = {"format": "pt", "source": "scripts/make_golden.py"}
+    write_safetensors(os.path.join(OUT, "model", "model.safetensors"),
+                      [(n, "F32", p.t() if tr else p) for n, p, tr in names], meta)
+    config = {
+        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "gelu_new",
+        "n_layer": L, "n_head": H, "n_embd": C, "n_positions": T, "n_ctx": T, "n_inner": None,
+        "vocab_size": V, "layer_norm_epsilon": 1e-5, "initializer_range": 0.02,
+        "attn_pdrop": 0.0, "embd_pdrop": 0.0, "resid_pdrop": 0.0, "tie_word_embeddings": True,
+        "torch_dtype": "float32",
+    }
+    with open(os.path.join(OUT, "model", "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    golden = [("tokens", "I32", idx), ("targets", "I32", tgt), ("logits", "F32", logits),
+              ("loss", "F32", loss.reshape(1))]
+    golden += [("grad." + n, "F32", p.grad.t() if tr else p.grad) for n, p, tr in names]
+    gmeta = {"format": FORMAT, "version": VERSION, "torch": torch.__version__, "seed": str(SEED),
+             "shape": f"L{L} H{H} C{C} T{T} V{V} B{B}", "dtype": "float64 maths on float32 weights"}
+    write_safetensors(os.path.join(OUT, "golden.safetensors"), golden, gmeta)
+    print(f"wrote {OUT}: loss {loss.item():.6f}, {sum(p.numel() for p in m.parameters())} params")
+
+
+if __name__ == "__main__":
+    main()

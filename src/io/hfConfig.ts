@@ -1,0 +1,140 @@
+// Hugging Face `config.json` for GPT-2 (GPT2LMHeadModel) and Llama (LlamaForCausalLM), both
+// directions, so a saved llmforge model loads in `transformers` and an HF checkpoint's config
+// becomes a validated GPTConfig.
+import { makeConfig, ModelConfigError, type GPTConfig } from "../model/config.js";
+import { VERSION } from "../version.js";
+
+export type HfConfigJson = Record<string, unknown>;
+
+/** The Hugging Face config.json object for a GPTConfig. */
+export function toHfConfig(c: GPTConfig): HfConfigJson {
+  if (c.flavour === "gpt2") {
+    if (!c.bias) throw new ModelConfigError('Hugging Face GPT-2 always has biases: a gpt2-flavour model with bias=false cannot be exported as GPT2LMHeadModel (use flavour "llama")');
+    return {
+      architectures: ["GPT2LMHeadModel"],
+      model_type: "gpt2",
+      activation_function: "gelu_new",
+      n_layer: c.nLayer,
+      n_head: c.nHead,
+      n_embd: c.nEmbd,
+      n_positions: c.blockSize,
+      n_ctx: c.blockSize,
+      n_inner: c.mlpHidden === 4 * c.nEmbd ? null : c.mlpHidden,
+      vocab_size: c.vocabSize,
+      layer_norm_epsilon: c.normEps,
+      initializer_range: c.initStd,
+      attn_pdrop: c.dropout,
+      embd_pdrop: c.dropout,
+      resid_pdrop: c.dropout,
+      scale_attn_weights: true,
+      scale_attn_by_inverse_layer_idx: false,
+      reorder_and_upcast_attn: false,
+      tie_word_embeddings: c.tiedEmbeddings,
+      use_cache: true,
+      torch_dtype: "float32",
+      llmforge_version: VERSION,
+    };
+  }
+  return {
+    architectures: ["LlamaForCausalLM"],
+    model_type: "llama",
+    hidden_act: "silu",
+    hidden_size: c.nEmbd,
+    intermediate_size: c.mlpHidden,
+    num_hidden_layers: c.nLayer,
+    num_attention_heads: c.nHead,
+    num_key_value_heads: c.nKvHead,
+    head_dim: c.nEmbd / c.nHead,
+    max_position_embeddings: c.blockSize,
+    vocab_size: c.vocabSize,
+    rms_norm_eps: c.normEps,
+    rope_theta: c.ropeBase,
+    rope_scaling: null,
+    attention_bias: c.bias,
+    mlp_bias: c.bias,
+    attention_dropout: c.dropout,
+    initializer_range: c.initStd,
+    tie_word_embeddings: c.tiedEmbeddings,
+    use_cache: true,
+    torch_dtype: "float32",
+    llmforge_version: VERSION,
+  };
+}
+
+function num(json: HfConfigJson, key: string, source: string, fallback?: number): number {
+  const v = json[key];
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    throw new ModelConfigError(`${source}: missing "${key}"`);
+  }
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new ModelConfigError(`${source}: "${key}" is ${JSON.stringify(v)}, expected a number`);
+  return v;
+}
+
+function bool(json: HfConfigJson, key: string, source: string, fallback: boolean): boolean {
+  const v = json[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== "boolean") throw new ModelConfigError(`${source}: "${key}" is ${JSON.stringify(v)}, expected true or false`);
+  return v;
+}
+
+/** A validated GPTConfig from a Hugging Face config.json object (gpt2 or llama model_type). */
+export function fromHfConfig(json: unknown, source = "config.json"): GPTConfig {
+  if (!json || typeof json !== "object" || Array.isArray(json)) throw new ModelConfigError(`${source}: expected a JSON object`);
+  const j = json as HfConfigJson;
+  const type = j.model_type;
+  if (type === "gpt2") {
+    const act = j.activation_function ?? "gelu_new";
+    if (act !== "gelu_new" && act !== "gelu_pytorch_tanh") {
+      throw new ModelConfigError(`${source}: activation_function "${String(act)}" is not supported (llmforge's GPT-2 uses the tanh GELU, "gelu_new")`);
+    }
+    const C = num(j, "n_embd", source);
+    const drop = num(j, "resid_pdrop", source, 0);
+    return makeConfig({
+      flavour: "gpt2",
+      nLayer: num(j, "n_layer", source),
+      nHead: num(j, "n_head", source),
+      nEmbd: C,
+      blockSize: num(j, "n_positions", source),
+      vocabSize: num(j, "vocab_size", source),
+      mlpHidden: num(j, "n_inner", source, 4 * C),
+      normEps: num(j, "layer_norm_epsilon", source, 1e-5),
+      initStd: num(j, "initializer_range", source, 0.02),
+      dropout: drop,
+      tiedEmbeddings: bool(j, "tie_word_embeddings", source, true),
+      bias: true,
+    });
+  }
+  if (type === "llama") {
+    const act = j.hidden_act ?? "silu";
+    if (act !== "silu") throw new ModelConfigError(`${source}: hidden_act "${String(act)}" is not supported (llama flavour uses SwiGLU with silu)`);
+    if (j.rope_scaling !== undefined && j.rope_scaling !== null) {
+      throw new ModelConfigError(`${source}: rope_scaling ${JSON.stringify(j.rope_scaling)} is not supported (plain RoPE only)`);
+    }
+    const C = num(j, "hidden_size", source);
+    const H = num(j, "num_attention_heads", source);
+    if (j.head_dim !== undefined && j.head_dim !== null && num(j, "head_dim", source) * H !== C) {
+      throw new ModelConfigError(`${source}: head_dim ${String(j.head_dim)} × ${H} heads differs from hidden_size ${C} (not supported)`);
+    }
+    const attnBias = bool(j, "attention_bias", source, false);
+    const mlpBias = bool(j, "mlp_bias", source, false);
+    if (attnBias !== mlpBias) throw new ModelConfigError(`${source}: attention_bias and mlp_bias differ; llmforge supports both on or both off`);
+    return makeConfig({
+      flavour: "llama",
+      nLayer: num(j, "num_hidden_layers", source),
+      nHead: H,
+      nKvHead: num(j, "num_key_value_heads", source, H),
+      nEmbd: C,
+      blockSize: num(j, "max_position_embeddings", source),
+      vocabSize: num(j, "vocab_size", source),
+      mlpHidden: num(j, "intermediate_size", source),
+      normEps: num(j, "rms_norm_eps", source, 1e-6),
+      ropeBase: num(j, "rope_theta", source, 10000),
+      initStd: num(j, "initializer_range", source, 0.02),
+      dropout: num(j, "attention_dropout", source, 0),
+      tiedEmbeddings: bool(j, "tie_word_embeddings", source, false),
+      bias: attnBias,
+    });
+  }
+  throw new ModelConfigError(`${source}: model_type ${JSON.stringify(type)} is not supported (expected "gpt2" or "llama")`);
+}

@@ -1,0 +1,288 @@
+// GPT model configuration: typed plain data validated once at the edge (zod), one size dial
+// (`configFromDepth`, nanochat style), named presets up to GPT-2 small (124M), and a training
+// memory estimate so configs that cannot fit are refused before anything is allocated.
+import { totalmem } from "node:os";
+import { z } from "zod";
+
+/** A model configuration that does not make sense or does not fit; the message says what to change. */
+export class ModelConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ModelConfigError";
+  }
+}
+
+export type Flavour = "gpt2" | "llama";
+
+/** Every field of a GPT, after defaults. Plain data: serialisable as JSON. */
+export interface GPTConfig {
+  /** gpt2: learned positions, LayerNorm, GELU(tanh) MLP. llama: RoPE, RMSNorm, SwiGLU, GQA. */
+  flavour: Flavour;
+  nLayer: number;
+  nHead: number;
+  /** Key/value heads (grouped-query attention); equals nHead for plain multi-head attention. */
+  nKvHead: number;
+  /** Model width C. Head dim is nEmbd / nHead. */
+  nEmbd: number;
+  /** Longest sequence (context length). */
+  blockSize: number;
+  vocabSize: number;
+  dropout: number;
+  /** Std of the normal init (GPT-2: 0.02); residual projections get initStd / sqrt(2·nLayer). */
+  initStd: number;
+  /** RoPE base (theta); used by the llama flavour. */
+  ropeBase: number;
+  /** MLP hidden width (gpt2: 4·C; llama: SwiGLU width). */
+  mlpHidden: number;
+  /** The LM head reuses the token embedding matrix. */
+  tiedEmbeddings: boolean;
+  normEps: number;
+  /** Biases in Linear and LayerNorm layers (GPT-2: true; Llama: false). */
+  bias: boolean;
+}
+
+/** Hard limits beyond which a config is a typo, not a model. */
+const LIMITS = { nLayer: 1024, nHead: 1024, nEmbd: 65536, blockSize: 1 << 20, vocabSize: 1 << 24, mlpHidden: 1 << 20 };
+/** More parameters than this is refused outright (400 GB of f32 weights). */
+const MAX_PARAMS = 1e11;
+
+const positiveInt = (name: string, max: number) =>
+  z.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`)
+    .min(1, `${name} must be at least 1`).max(max, `${name} must be at most ${max} (got a larger value: likely a typo)`);
+
+const configSchema = z.object({
+  flavour: z.enum(["gpt2", "llama"], { error: 'flavour must be "gpt2" or "llama"' }),
+  nLayer: positiveInt("nLayer", LIMITS.nLayer),
+  nHead: positiveInt("nHead", LIMITS.nHead),
+  nKvHead: positiveInt("nKvHead", LIMITS.nHead),
+  nEmbd: positiveInt("nEmbd", LIMITS.nEmbd),
+  blockSize: positiveInt("blockSize", LIMITS.blockSize),
+  vocabSize: positiveInt("vocabSize", LIMITS.vocabSize),
+  dropout: z.number().min(0, "dropout must be in [0, 1)").lt(1, "dropout must be in [0, 1)"),
+  initStd: z.number().positive("initStd must be > 0").max(10, "initStd must be at most 10"),
+  ropeBase: z.number().gt(1, "ropeBase must be > 1"),
+  mlpHidden: positiveInt("mlpHidden", LIMITS.mlpHidden),
+  tiedEmbeddings: z.boolean(),
+  normEps: z.number().positive("normEps must be > 0").max(1, "normEps must be at most 1"),
+  bias: z.boolean(),
+}).strict();
+
+/** The input accepted by {@link makeConfig}: size fields required, the rest defaulted by flavour. */
+export type GPTConfigInput = Partial<GPTConfig> & Pick<GPTConfig, "nLayer" | "nHead" | "nEmbd" | "vocabSize" | "blockSize">;
+
+/** SwiGLU hidden width as Llama sizes it: 8/3 of the width, rounded up to a multiple of 32. */
+export function swigluHidden(nEmbd: number): number {
+  return Math.ceil((8 * nEmbd) / 3 / 32) * 32;
+}
+
+/** Fills flavour defaults (GPT-2 or Llama conventions) and validates. */
+export function makeConfig(input: GPTConfigInput): GPTConfig {
+  const flavour = input.flavour ?? "gpt2";
+  const llama = flavour === "llama";
+  const full = {
+    flavour,
+    nKvHead: input.nHead,
+    dropout: 0,
+    initStd: 0.02,
+    ropeBase: 10000,
+    mlpHidden: llama ? swigluHidden(input.nEmbd) : 4 * input.nEmbd,
+    tiedEmbeddings: !llama,
+    normEps: 1e-5,
+    bias: !llama,
+    ...stripUndefined(input),
+  };
+  return validateConfig(full);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Checks an untrusted value (JSON from a file, CLI flags) is a complete, coherent config.
+ * `source` names where it came from, for the error message.
+ */
+export function validateConfig(value: unknown, source = "model config"): GPTConfig {
+  const parsed = configSchema.safeParse(value);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+    throw new ModelConfigError(`${source} is invalid:\n${lines.join("\n")}`);
+  }
+  const c = parsed.data;
+  const problems: string[] = [];
+  if (c.nEmbd % c.nHead !== 0) {
+    problems.push(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead} (head dim must be whole; try nEmbd ${Math.round(c.nEmbd / c.nHead) * c.nHead || c.nHead})`);
+  }
+  if (c.nHead % c.nKvHead !== 0) problems.push(`nHead ${c.nHead} is not divisible by nKvHead ${c.nKvHead} (each kv head serves a whole group of query heads)`);
+  if (c.flavour === "gpt2" && c.nKvHead !== c.nHead) {
+    problems.push(`nKvHead ${c.nKvHead} differs from nHead ${c.nHead}: grouped-query attention needs flavour "llama"`);
+  }
+  if (c.flavour === "llama" && c.nEmbd % c.nHead === 0 && (c.nEmbd / c.nHead) % 2 !== 0) {
+    problems.push(`head dim ${c.nEmbd / c.nHead} is odd: rotary embeddings (flavour llama) need an even head dim`);
+  }
+  if (problems.length > 0) throw new ModelConfigError(`${source} is invalid:\n  ${problems.join("\n  ")}`);
+  const n = paramCount(c);
+  if (n > MAX_PARAMS) {
+    throw new ModelConfigError(`${source}: ${formatCount(n)} parameters is beyond what llmforge can hold (limit ${formatCount(MAX_PARAMS)}); reduce nLayer, nEmbd or vocabSize`);
+  }
+  return c;
+}
+
+/** Head dimension (nEmbd / nHead). */
+export function headDim(c: GPTConfig): number {
+  return c.nEmbd / c.nHead;
+}
+
+/** Exact number of parameters the GPT class allocates for this config. */
+export function paramCount(c: GPTConfig): number {
+  const C = c.nEmbd;
+  const D = C / c.nHead;
+  const qkv = (c.nHead + 2 * c.nKvHead) * D;
+  const b = c.bias ? 1 : 0;
+  const norm = c.flavour === "gpt2" ? C * (1 + b) : C;
+  const attn = C * qkv + b * qkv + c.nHead * D * C + b * C;
+  const mlp = c.flavour === "gpt2"
+    ? C * c.mlpHidden + b * c.mlpHidden + c.mlpHidden * C + b * C
+    : C * 2 * c.mlpHidden + c.mlpHidden * C;
+  const perLayer = 2 * norm + attn + mlp;
+  const emb = c.vocabSize * C + (c.flavour === "gpt2" ? c.blockSize * C : 0);
+  return emb + c.nLayer * perLayer + norm + (c.tiedEmbeddings ? 0 : c.vocabSize * C);
+}
+
+/** Parameters excluding embeddings (the count scaling laws use). */
+export function nonEmbeddingParamCount(c: GPTConfig): number {
+  const emb = c.vocabSize * c.nEmbd + (c.flavour === "gpt2" ? c.blockSize * c.nEmbd : 0);
+  return paramCount(c) - emb - (c.tiedEmbeddings ? 0 : c.vocabSize * c.nEmbd);
+}
+
+/** FLOPs of one training step per token (forward + backward): 6·N + attention (12·L·T·C). */
+export function trainFlopsPerToken(c: GPTConfig, seqLen = c.blockSize): number {
+  return 6 * nonEmbeddingParamCount(c) + 6 * c.vocabSize * c.nEmbd + 12 * c.nLayer * seqLen * c.nEmbd;
+}
+
+export interface MemoryEstimate {
+  params: number;
+  /** Weights, gradients and AdamW moments (4 copies). */
+  parameterBytes: number;
+  /** Tensors kept for the backward pass plus the logits and their gradient. */
+  activationBytes: number;
+  /** Runtime overhead (Node, code, pools). */
+  overheadBytes: number;
+  totalBytes: number;
+}
+
+/**
+ * Rough peak memory of a training step at batch × seqLen tokens: parameters, gradients and
+ * two AdamW moments, plus the activations the backward pass keeps per layer (norm outputs,
+ * qkv, attention output, MLP pre/post activation, residuals) and the logits with their gradient.
+ */
+export function estimateTrainingMemory(c: GPTConfig, opts: { batchSize: number; seqLen?: number; bytesPerElement?: number }): MemoryEstimate {
+  const bpe = opts.bytesPerElement ?? 4;
+  const tokens = opts.batchSize * (opts.seqLen ?? c.blockSize);
+  const params = paramCount(c);
+  const C = c.nEmbd;
+  const D = C / c.nHead;
+  const qkv = (c.nHead + 2 * c.nKvHead) * D;
+  const mlpActs = c.flavour === "gpt2" ? 2 * c.mlpHidden : 5 * c.mlpHidden;
+  const rope = c.flavour === "llama" ? (c.nHead + c.nKvHead) * D : 0;
+  const dropoutMasks = c.dropout > 0 ? 3 * C : 0;
+  const perLayer = 8 * C + qkv + rope + mlpActs + c.nHead + dropoutMasks;
+  // One layer's worth of transient gradients during backward, plus logits, their grad and lse.
+  const perToken = (c.nLayer + 1) * perLayer + 2 * C + 2 * c.vocabSize + 2;
+  const activationBytes = Math.ceil(1.15 * perToken * tokens * bpe);
+  const parameterBytes = 4 * params * bpe;
+  const overheadBytes = 200 * 2 ** 20;
+  return { params, parameterBytes, activationBytes, overheadBytes, totalBytes: parameterBytes + activationBytes + overheadBytes };
+}
+
+/**
+ * Throws a ModelConfigError (before anything is allocated) when a training step at this
+ * batch would need more memory than `limitBytes` (default: 90% of this machine's RAM).
+ */
+export function assertTrainingFits(c: GPTConfig, opts: { batchSize: number; seqLen?: number; bytesPerElement?: number; limitBytes?: number }): MemoryEstimate {
+  const est = estimateTrainingMemory(c, opts);
+  const limit = opts.limitBytes ?? 0.9 * totalmem();
+  if (est.totalBytes > limit) {
+    const T = opts.seqLen ?? c.blockSize;
+    throw new ModelConfigError(
+      `this model does not fit in memory for training: about ${formatBytes(est.totalBytes)} needed ` +
+        `(${formatCount(est.params)} parameters: ${formatBytes(est.parameterBytes)} for weights, grads and AdamW state; ` +
+        `activations at batch ${opts.batchSize} × ${T} tokens: ${formatBytes(est.activationBytes)}), ` +
+        `but only ${formatBytes(limit)} is available. Reduce the batch size or sequence length, or choose a smaller model (--depth).`,
+    );
+  }
+  return est;
+}
+
+/** Throws when the weights alone (inference) would not fit in `limitBytes` (default 90% of RAM). */
+export function assertWeightsFit(c: GPTConfig, bytesPerElement = 4, limitBytes = 0.9 * totalmem()): void {
+  const bytes = paramCount(c) * bytesPerElement;
+  if (bytes > limitBytes) {
+    throw new ModelConfigError(
+      `the weights of this model alone need ${formatBytes(bytes)} (${formatCount(paramCount(c))} parameters), more than the ${formatBytes(limitBytes)} available`,
+    );
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  return `${(n / 1024).toFixed(1)} KiB`;
+}
+
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(n);
+}
+
+export interface DepthOptions {
+  vocabSize: number;
+  blockSize: number;
+  flavour?: Flavour;
+  /** Overrides for any derived field. */
+  overrides?: Partial<GPTConfig>;
+}
+
+/**
+ * The one size dial (nanochat's --depth): width = 64·depth, head dim 64, so heads = depth.
+ * Below depth 4 the head dim drops to 32 so a small model still has several heads
+ * (depth 1: 64 wide, 2 heads; depth 2: 128 wide, 4 heads; depth 3: 192 wide, 6 heads).
+ * depth 12 gives GPT-2 small's shape (768 wide, 12 heads).
+ */
+export function configFromDepth(depth: number, opts: DepthOptions): GPTConfig {
+  if (!Number.isInteger(depth) || depth < 1 || depth > 64) {
+    throw new ModelConfigError(`depth must be a whole number from 1 to 64, got ${depth}`);
+  }
+  const nEmbd = 64 * depth;
+  const hd = depth < 4 ? 32 : 64;
+  return makeConfig({
+    flavour: opts.flavour ?? "gpt2",
+    nLayer: depth,
+    nHead: nEmbd / hd,
+    nEmbd,
+    vocabSize: opts.vocabSize,
+    blockSize: opts.blockSize,
+    ...opts.overrides,
+  });
+}
+
+type PresetSize = Pick<GPTConfig, "nLayer" | "nHead" | "nEmbd" | "blockSize" | "vocabSize">;
+
+/** Named sizes. Flavour and other fields come from {@link presetConfig}'s overrides. */
+export const PRESETS: Readonly<Record<string, PresetSize & { description: string }>> = {
+  tiny: { nLayer: 2, nHead: 2, nEmbd: 64, blockSize: 128, vocabSize: 4096, description: "~0.4M params; tests and smoke runs" },
+  mini: { nLayer: 4, nHead: 4, nEmbd: 256, blockSize: 256, vocabSize: 4096, description: "~4.3M params; the default bench size and quickstart-class model" },
+  small: { nLayer: 6, nHead: 6, nEmbd: 384, blockSize: 256, vocabSize: 8192, description: "~14M params; a longer laptop run" },
+  medium: { nLayer: 8, nHead: 8, nEmbd: 512, blockSize: 512, vocabSize: 16384, description: "~34M params" },
+  gpt2: { nLayer: 12, nHead: 12, nEmbd: 768, blockSize: 1024, vocabSize: 50257, description: "GPT-2 small, 124M params" },
+};
+
+/** A preset by name, with optional overrides (e.g. {flavour: "llama"} or {vocabSize}). */
+export function presetConfig(name: string, overrides: Partial<GPTConfig> = {}): GPTConfig {
+  const p = PRESETS[name];
+  if (!p) throw new ModelConfigError(`unknown model preset "${name}"; choose one of ${Object.keys(PRESETS).join(", ")}`);
+  const { description: _d, ...size } = p;
+  return makeConfig({ ...size, ...overrides });
+}

@@ -1,0 +1,225 @@
+// The decoder-only Transformer in two flavours from one config: gpt2 (learned positions,
+// pre-LayerNorm, fused qkv, GELU(tanh) MLP, tied head) and llama (RoPE, RMSNorm, SwiGLU,
+// grouped-query attention, optional untied head). forward() gives logits; loss() mean cross-entropy.
+import { Dropout, Embedding, LayerNorm, Linear, RMSNorm } from "../nn/layers.js";
+import { Module, type ParamOptions } from "../nn/module.js";
+import type { BackendName } from "../tensor/backend/index.js";
+import type { DType } from "../tensor/dtype.js";
+import {
+  add, causalAttention, crossEntropy, gelu, ids, linear, mul, reshape, rope, silu, slice, type IdsLike,
+} from "../tensor/ops/index.js";
+import { Rng } from "../tensor/rng.js";
+import { noGrad, shapeStr, type Tensor, TensorError } from "../tensor/tensor.js";
+import { assertWeightsFit, headDim, validateConfig, type GPTConfig } from "./config.js";
+import { KVCache } from "./kvCache.js";
+
+export interface GPTOptions {
+  /** Seed of the weight init (and of dropout masks). Default 0. */
+  seed?: number;
+  /** Parameter dtype: f32 (default) or f64 (reference checks). */
+  dtype?: DType;
+  backend?: BackendName;
+}
+
+export interface ForwardOptions {
+  /** Decode incrementally: positions start at cache.length, and the new keys/values are cached. */
+  cache?: KVCache;
+  /** Compute logits for the last position only: (B, 1, V). */
+  lastOnly?: boolean;
+}
+
+type Norm = LayerNorm | RMSNorm;
+
+function makeNorm(c: GPTConfig, po: ParamOptions): Norm {
+  return c.flavour === "gpt2" ? new LayerNorm(c.nEmbd, c.normEps, { ...po, bias: c.bias }) : new RMSNorm(c.nEmbd, c.normEps, po);
+}
+
+/** Self-attention with one fused projection to q, k, v ((H + 2·Hkv)·D outputs, q heads first). */
+class Attention extends Module {
+  readonly c_attn: Linear;
+  readonly c_proj: Linear;
+  readonly drop: Dropout;
+
+  constructor(private readonly c: GPTConfig, po: ParamOptions, rng: Rng) {
+    super();
+    const D = headDim(c);
+    const std = c.initStd;
+    this.c_attn = this.child("c_attn", new Linear(c.nEmbd, (c.nHead + 2 * c.nKvHead) * D, { ...po, bias: c.bias, init: { kind: "normal", std } }));
+    // GPT-2's scaled init of residual projections.
+    const projStd = std / Math.sqrt(2 * c.nLayer);
+    this.c_proj = this.child("c_proj", new Linear(c.nHead * D, c.nEmbd, { ...po, bias: c.bias, init: { kind: "normal", std: projStd } }));
+    this.drop = this.child("drop", new Dropout(c.dropout, rng));
+  }
+
+  /** x (B, T, C) at positions [pos0, pos0 + T) -> (B, T, C). */
+  forward(x: Tensor, layer: number, pos0: number, cache?: KVCache): Tensor {
+    const { nHead: H, nKvHead: Hkv } = this.c;
+    const D = headDim(this.c);
+    const [B, T] = x.shape;
+    const qkv = reshape(this.c_attn.forward(x), [B, T, H + 2 * Hkv, D]); // (B, T, H+2Hkv, D)
+    let q = slice(qkv, 2, 0, H); // (B, T, H, D) strided views into qkv
+    let k = slice(qkv, 2, H, H + Hkv);
+    const v = slice(qkv, 2, H + Hkv, H + 2 * Hkv);
+    if (this.c.flavour === "llama") {
+      q = rope(q, this.c.ropeBase, pos0);
+      k = rope(k, this.c.ropeBase, pos0);
+    }
+    let y: Tensor; // (B, T, H, D)
+    if (cache) {
+      cache.write(layer, pos0, k, v);
+      y = pos0 === 0 ? causalAttention(q, k, v) : cache.attend(layer, q, pos0);
+    } else {
+      y = causalAttention(q, k, v);
+    }
+    return this.drop.forward(this.c_proj.forward(reshape(y, [B, T, H * D])));
+  }
+}
+
+/** gpt2: c_fc -> GELU(tanh) -> c_proj. llama: c_fc holds [gate; up] -> silu(gate)·up -> c_proj. */
+class MLP extends Module {
+  readonly c_fc: Linear;
+  readonly c_proj: Linear;
+  readonly drop: Dropout;
+
+  constructor(private readonly c: GPTConfig, po: ParamOptions, rng: Rng) {
+    super();
+    const M = c.mlpHidden;
+    const fcOut = c.flavour === "gpt2" ? M : 2 * M;
+    this.c_fc = this.child("c_fc", new Linear(c.nEmbd, fcOut, { ...po, bias: c.bias, init: { kind: "normal", std: c.initStd } }));
+    const projStd = c.initStd / Math.sqrt(2 * c.nLayer);
+    this.c_proj = this.child("c_proj", new Linear(M, c.nEmbd, { ...po, bias: c.bias, init: { kind: "normal", std: projStd } }));
+    this.drop = this.child("drop", new Dropout(c.dropout, rng));
+  }
+
+  forward(x: Tensor): Tensor {
+    const h = this.c_fc.forward(x); // (B, T, M) or (B, T, 2M)
+    let a: Tensor;
+    if (this.c.flavour === "gpt2") {
+      a = gelu(h);
+    } else {
+      const M = this.c.mlpHidden;
+      a = mul(silu(slice(h, -1, 0, M)), slice(h, -1, M, 2 * M));
+    }
+    return this.drop.forward(this.c_proj.forward(a));
+  }
+}
+
+class Block extends Module {
+  readonly ln_1: Norm;
+  readonly attn: Attention;
+  readonly ln_2: Norm;
+  readonly mlp: MLP;
+
+  constructor(c: GPTConfig, po: ParamOptions, rng: Rng) {
+    super();
+    this.ln_1 = this.child("ln_1", makeNorm(c, po));
+    this.attn = this.child("attn", new Attention(c, po, rng));
+    this.ln_2 = this.child("ln_2", makeNorm(c, po));
+    this.mlp = this.child("mlp", new MLP(c, po, rng));
+  }
+
+  forward(x: Tensor, layer: number, pos0: number, cache?: KVCache): Tensor {
+    const h = add(x, this.attn.forward(this.ln_1.forward(x), layer, pos0, cache));
+    return add(h, this.mlp.forward(this.ln_2.forward(h)));
+  }
+}
+
+/**
+ * A GPT language model. Parameter names follow GPT-2's (`wte`, `h.N.attn.c_attn`, ...) for
+ * both flavours, with Linear weights in (out, in) layout; {@link toHuggingFace} maps them to
+ * the exact Hugging Face names and layouts.
+ */
+export class GPT extends Module {
+  readonly config: GPTConfig;
+  readonly dtype: DType;
+  readonly backendName: BackendName | undefined;
+  readonly wte: Embedding;
+  readonly wpe: Embedding | null;
+  readonly h: Block[];
+  readonly ln_f: Norm;
+  readonly lm_head: Linear | null;
+  readonly drop: Dropout;
+  /** The generator dropout draws from (its state belongs in a checkpoint). */
+  readonly dropoutRng: Rng;
+
+  constructor(config: GPTConfig, opts: GPTOptions = {}) {
+    super();
+    const c = validateConfig(config);
+    this.config = c;
+    this.dtype = opts.dtype ?? "f32";
+    this.backendName = opts.backend;
+    assertWeightsFit(c, this.dtype === "f64" ? 8 : 4);
+    const seed = opts.seed ?? 0;
+    const rng = new Rng(seed);
+    this.dropoutRng = new Rng(seed ^ 0x5eed);
+    const po: ParamOptions = { dtype: this.dtype, backend: opts.backend, rng };
+    const embInit = { kind: "normal", std: c.initStd } as const;
+    this.wte = this.child("wte", new Embedding(c.vocabSize, c.nEmbd, { ...po, init: embInit }));
+    this.wpe = c.flavour === "gpt2" ? this.child("wpe", new Embedding(c.blockSize, c.nEmbd, { ...po, init: embInit })) : null;
+    this.drop = this.child("drop", new Dropout(c.dropout, this.dropoutRng));
+    this.h = [];
+    for (let i = 0; i < c.nLayer; i++) this.h.push(this.child(`h.${i}`, new Block(c, po, this.dropoutRng)));
+    this.ln_f = this.child("ln_f", makeNorm(c, po));
+    this.lm_head = c.tiedEmbeddings ? null : this.child("lm_head", new Linear(c.nEmbd, c.vocabSize, { ...po, bias: false, init: embInit }));
+  }
+
+  /** A key/value cache sized for this model (batch sequences, up to maxLen positions). */
+  createCache(batch = 1, maxLen = this.config.blockSize): KVCache {
+    return new KVCache(this.config, { batch, maxLen, dtype: this.dtype, backend: this.backendName });
+  }
+
+  /**
+   * idx (B, T) token ids -> logits (B, T, V), or (B, 1, V) with lastOnly. With a cache, runs
+   * without autograd, places the tokens at positions cache.length.. and appends their keys/values.
+   */
+  forward(idx: IdsLike, opts: ForwardOptions = {}): Tensor {
+    const c = this.config;
+    if (idx.shape.length !== 2) throw new TensorError(`GPT.forward: ids must be (B, T), got shape ${shapeStr(idx.shape)}`);
+    const [B, T] = idx.shape;
+    if (T < 1) throw new TensorError("GPT.forward: empty sequence (T = 0)");
+    const cache = opts.cache;
+    const pos0 = cache ? cache.length : 0;
+    if (pos0 + T > c.blockSize) {
+      throw new TensorError(`GPT.forward: positions up to ${pos0 + T} exceed the model's block size ${c.blockSize}; crop the context`);
+    }
+    for (let i = 0; i < idx.data.length; i++) {
+      const id = idx.data[i];
+      if (!(id >= 0 && id < c.vocabSize)) {
+        throw new TensorError(`GPT.forward: token id ${id} at (${Math.floor(i / T)}, ${i % T}) is outside the vocabulary [0, ${c.vocabSize}); was the model trained with this tokenizer?`);
+      }
+    }
+    if (!cache) return this.run(idx, 0, undefined, opts.lastOnly ?? false);
+    if (cache.batch !== B) throw new TensorError(`GPT.forward: cache holds ${cache.batch} sequences, ids have ${B}`);
+    if (pos0 + T > cache.maxLen) throw new TensorError(`GPT.forward: cache of ${cache.maxLen} positions is full (${pos0} used, ${T} more asked)`);
+    const logits = noGrad(() => this.run(idx, pos0, cache, opts.lastOnly ?? false));
+    cache.length = pos0 + T;
+    return logits;
+  }
+
+  private run(idx: IdsLike, pos0: number, cache: KVCache | undefined, lastOnly: boolean): Tensor {
+    const T = idx.shape[1];
+    let x = this.wte.forward(idx); // (B, T, C)
+    if (this.wpe) {
+      const pos = new Int32Array(T);
+      for (let t = 0; t < T; t++) pos[t] = pos0 + t;
+      x = add(x, this.wpe.forward(ids(pos, [T]))); // + (T, C)
+    }
+    x = this.drop.forward(x);
+    for (let i = 0; i < this.h.length; i++) x = this.h[i].forward(x, i, pos0, cache);
+    if (lastOnly && T > 1) x = slice(x, 1, T - 1, T); // (B, 1, C)
+    x = this.ln_f.forward(x);
+    return this.lm_head ? this.lm_head.forward(x) : linear(x, this.wte.weight); // (B, T, V)
+  }
+
+  /**
+   * Mean next-token cross-entropy of logits(idx) against targets (B·T ids, row-major);
+   * targets equal to ignoreIndex (default -100) are skipped.
+   */
+  loss(idx: IdsLike, targets: Int32Array | IdsLike, opts: { ignoreIndex?: number } = {}): Tensor {
+    const t = targets instanceof Int32Array ? targets : targets.data;
+    if (t.length !== idx.data.length) {
+      throw new TensorError(`GPT.loss: ${t.length} targets for ${idx.data.length} input ids (shape ${shapeStr(idx.shape)})`);
+    }
+    return crossEntropy(this.forward(idx), t, { ignoreIndex: opts.ignoreIndex });
+  }
+}

@@ -29,14 +29,37 @@ const SPACE = /\s/u;
 
 /**
  * Index in `s` (searching back from `from`) where text can be cut without changing how the
- * cl100k and GPT-2 patterns split it: after a lone "\n" that follows a non-space and precedes a letter.
- * Returns -1 if there is none.
+ * cl100k and GPT-2 patterns split it: before the space in "letter space letter" (the letter run
+ * ends there and " word" starts a new pre-token), or after a lone "\n" between a non-space and a
+ * letter. Returns -1 if there is none.
  */
 export function safeCutIndex(s: string, from: number): number {
-  for (let i = Math.min(from, s.length - 1); i >= 2; i--) {
-    if (s.charCodeAt(i - 1) === 10 && LETTER.test(s[i]) && !SPACE.test(s[i - 2])) return i;
+  for (let i = Math.min(from, s.length - 2); i >= 2; i--) {
+    const c = s.charCodeAt(i);
+    if (c === 32) {
+      if (isLetterAt(s, i + 1) && isLetterBefore(s, i)) return i;
+    } else if (s.charCodeAt(i - 1) === 10 && isLetterAt(s, i) && !SPACE.test(s[i - 2])) {
+      return i;
+    }
   }
   return -1;
+}
+
+function isLetterAt(s: string, i: number): boolean {
+  const cp = s.codePointAt(i);
+  return cp !== undefined && LETTER.test(String.fromCodePoint(cp));
+}
+
+function isLetterBefore(s: string, i: number): boolean {
+  const lo = s.charCodeAt(i - 1);
+  if (lo >= 0xdc00 && lo <= 0xdfff && i >= 2) return LETTER.test(s.slice(i - 2, i));
+  return LETTER.test(s[i - 1]);
+}
+
+/** Cut point for a text with no safe cut for a long stretch: any index not inside a surrogate pair. */
+function hardCutIndex(s: string, at: number): number {
+  const c = s.charCodeAt(at);
+  return c >= 0xdc00 && c <= 0xdfff ? at + 1 : at;
 }
 
 /** Yields documents from JSONL and text files, in order. Invalid JSONL lines throw {@link InputLineError}. */
@@ -62,7 +85,10 @@ export async function* readCorpus(files: readonly string[], options: CorpusReadO
     for await (const chunk of openByteStream(file) as AsyncIterable<Buffer>) {
       pending += decoder.decode(chunk, { stream: true });
       while (pending.length >= chunkChars) {
-        const cut = safeCutIndex(pending, chunkChars);
+        let cut = safeCutIndex(pending, chunkChars);
+        // No safe point in 16 chunks (e.g. a huge line of CJK without spaces): cut anyway, bounding
+        // memory; the few pre-tokens at such a cut may differ from encoding the file whole.
+        if (cut <= 0 && pending.length >= 16 * chunkChars) cut = hardCutIndex(pending, chunkChars);
         if (cut <= 0) break;
         yield { text: pending.slice(0, cut), file, line: 0, continues };
         continues = true;

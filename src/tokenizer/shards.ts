@@ -233,6 +233,8 @@ export interface WriteTokenShardsOptions {
   overwrite?: boolean;
   /** Print progress lines to stderr (default false). */
   progress?: boolean;
+  /** Characters of text per encoding batch (default 1M); also the checkpoint granularity. */
+  batchChars?: number;
   /** Stop (as if interrupted) after this many batches: for testing resume. */
   stopAfterBatches?: number;
 }
@@ -401,6 +403,7 @@ export async function writeTokenShards(options: WriteTokenShardsOptions): Promis
   };
 
   try {
+    const batchChars = options.batchChars ?? BATCH_CHARS;
     let skip = m.itemsDone;
     let documents = m.documents;
     let docIsVal = false;
@@ -420,7 +423,7 @@ export async function writeTokenShards(options: WriteTokenShardsOptions): Promis
       batch.isVal.push(docIsVal);
       batch.documentsAfter = documents;
       chars += doc.text.length;
-      if (chars >= BATCH_CHARS) {
+      if (chars >= batchChars) {
         await submit(batch);
         batch = { seq: seq++, texts: [], eot: [], isVal: [], documentsAfter: documents };
         chars = 0;

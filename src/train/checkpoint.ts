@@ -1,0 +1,144 @@
+// Training checkpoints: a folder per step holding model.safetensors (weights), optimizer.safetensors
+// (AdamW moments by parameter name) and state.json (step, schedule length, RNG, data cursor, config).
+// Written into a temp folder and renamed into place, so a crash never leaves a half checkpoint.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { floatData, readSafetensors, writeSafetensors, type WritableTensor } from "../io/safetensors.js";
+import type { Module } from "../nn/module.js";
+import type { AdamW, OptimizerState } from "../optim/optimizers.js";
+import type { Storage } from "../tensor/backend/kernels.js";
+import { VERSION } from "../version.js";
+import type { DataCursor } from "./dataLoader.js";
+
+export const CHECKPOINT_FORMAT = "llmforge-checkpoint";
+export const CHECKPOINT_VERSION = 1;
+
+export interface CheckpointState {
+  step: number;
+  totalSteps: number;
+  cursor: DataCursor;
+  rng: { s: number[]; spare: number | null };
+  /** The model's own dropout generator, when it has one. */
+  modelRng?: { s: number[]; spare: number | null } | null;
+  initialVal?: { loss: number; perplexity: number; bitsPerByte: number | null; tokens: number } | null;
+  meta: Record<string, unknown>;
+}
+
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CheckpointError";
+  }
+}
+
+const STEP_DIR = /^step_(\d{8})$/;
+
+function stepDirName(step: number): string {
+  return `step_${String(step).padStart(8, "0")}`;
+}
+
+/** Completed checkpoints in `dir`, oldest first. */
+export function listCheckpoints(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => STEP_DIR.test(n) && existsSync(join(dir, n, "state.json")))
+    .sort()
+    .map((n) => join(dir, n));
+}
+
+export function latestCheckpoint(dir: string): string | null {
+  const all = listCheckpoints(dir);
+  return all.length > 0 ? all[all.length - 1] : null;
+}
+
+/** Writes a checkpoint for `state.step` and keeps only the newest `keep`; returns its folder. */
+export function saveCheckpoint(dir: string, model: Module, opt: AdamW, state: CheckpointState, keep: number): string {
+  mkdirSync(dir, { recursive: true });
+  const final = join(dir, stepDirName(state.step));
+  const tmp = join(dir, `.${stepDirName(state.step)}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  const named = model.namedParameters();
+  const weights = new Map<string, WritableTensor>();
+  for (const [n, p] of named) weights.set(n, { shape: [...p.shape], data: asF32(p.contiguousData()) });
+  writeSafetensors(join(tmp, "model.safetensors"), weights, { format: "llmforge", writer: `llmforge ${VERSION}` });
+
+  const os = opt.stateDict();
+  const nameOf = new Map(named.map(([n, p]) => [p, n]));
+  const moments = new Map<string, WritableTensor>();
+  opt.params().forEach((p, i) => {
+    const n = nameOf.get(p);
+    if (n === undefined) throw new CheckpointError("saveCheckpoint: the optimizer holds a parameter the model does not name");
+    moments.set(`m.${n}`, { shape: [...p.shape], data: asF32(os.buffers.m[i]) });
+    moments.set(`v.${n}`, { shape: [...p.shape], data: asF32(os.buffers.v[i]) });
+  });
+  writeSafetensors(join(tmp, "optimizer.safetensors"), moments, { kind: os.kind, step: String(os.step) });
+  // state.json is written last: its presence marks the checkpoint complete.
+  writeFileAtomicSync(
+    join(tmp, "state.json"),
+    `${JSON.stringify({ format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, writer: `llmforge ${VERSION}`, ...state }, null, 2)}\n`,
+  );
+  if (existsSync(final)) {
+    const old = `${final}.old-${process.pid}`;
+    renameSync(final, old);
+    renameSync(tmp, final);
+    rmSync(old, { recursive: true, force: true });
+  } else {
+    renameSync(tmp, final);
+  }
+  const all = listCheckpoints(dir);
+  for (const stale of all.slice(0, Math.max(0, all.length - Math.max(1, keep)))) rmSync(stale, { recursive: true, force: true });
+  return final;
+}
+
+function asF32(s: Storage): Float32Array {
+  return s instanceof Float32Array ? s : Float32Array.from(s);
+}
+
+/** Reads the state of a checkpoint folder without loading weights. */
+export function readCheckpointState(path: string): CheckpointState {
+  const file = join(path, "state.json");
+  if (!existsSync(file)) throw new CheckpointError(`${path}: not a checkpoint (no state.json)`);
+  let s: CheckpointState & { format?: string; version?: number };
+  try {
+    s = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new CheckpointError(`${file}: damaged (${(err as Error).message})`);
+  }
+  if (s.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${file}: not an llmforge checkpoint (format ${String(s.format)})`);
+  if (s.version !== CHECKPOINT_VERSION) throw new CheckpointError(`${file}: checkpoint version ${s.version}, this llmforge reads ${CHECKPOINT_VERSION}`);
+  return s;
+}
+
+/** Loads weights and optimizer moments into `model` and `opt`; returns the saved state. */
+export function loadCheckpoint(path: string, model: Module, opt?: AdamW): CheckpointState {
+  const state = readCheckpointState(path);
+  const wfile = join(path, "model.safetensors");
+  const weights = readSafetensors(wfile);
+  const sd = new Map<string, { shape: number[]; data: Float32Array | Float64Array }>();
+  for (const [n, t] of weights.tensors) sd.set(n, { shape: t.shape, data: floatData(t, n, wfile) });
+  try {
+    model.loadStateDict(sd);
+  } catch (err) {
+    throw new CheckpointError(`${wfile}: does not match the model: ${(err as Error).message}`);
+  }
+  if (opt) {
+    const ofile = join(path, "optimizer.safetensors");
+    const moments = readSafetensors(ofile);
+    const nameOf = new Map(model.namedParameters().map(([n, p]) => [p, n]));
+    const get = (key: string): Float32Array | Float64Array => {
+      const t = moments.tensors.get(key);
+      if (!t) throw new CheckpointError(`${ofile}: missing ${key}`);
+      return floatData(t, key, ofile);
+    };
+    const ps = opt.params();
+    const os: OptimizerState = {
+      kind: moments.metadata.kind ?? "adamw",
+      step: Number(moments.metadata.step ?? 0),
+      buffers: { m: ps.map((p) => get(`m.${nameOf.get(p)}`)), v: ps.map((p) => get(`v.${nameOf.get(p)}`)) },
+    };
+    opt.loadStateDict(os);
+  }
+  return state;
+}

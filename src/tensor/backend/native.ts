@@ -1,9 +1,218 @@
-// Loader for the native addon (being written): until it lands, the native backend reports as absent.
-import type { Kernels } from "./kernels.js";
+// The native backend: loads the C++ addon (native/, built at `npm install` into build/Release) and adapts
+// it to the Kernels interface. Importing this never throws: if the addon is missing or fails to load,
+// `nativeKernels` is null and `nativeLoadError` says why; llmforge then runs on the reference backend.
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type {
+  AdamWArgs, AttentionArgs, AttentionBackwardArgs, BinaryOp, GemmArgs, Kernels, Storage, UnaryOp,
+} from "./kernels.js";
 
-export const nativeKernels: Kernels | null = null;
-export const nativeLoadError: string | null = "the native backend is not wired yet";
-export function nativeInfo(): { simd: "avx512" | "avx2" | "scalar"; threads: number; bf16: boolean } {
-  return { simd: "scalar", threads: 1, bf16: false };
+/** SIMD level the native kernels run with. */
+export type SimdLevel = "avx512" | "avx2" | "scalar";
+
+/** What the loaded addon runs on. */
+export interface NativeInfo {
+  simd: SimdLevel;
+  threads: number;
+  /** Whether the bf16 GEMM (avx512_bf16) is available. */
+  bf16: boolean;
 }
-export function setNativeThreads(_n: number): void {}
+
+/** Thrown when a native-only function is called but the addon is not loaded or lacks the feature. */
+export class NativeBackendError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NativeBackendError";
+  }
+}
+
+type I32 = Int32Array;
+/** The raw addon exports (native/addon.cc); arguments are positional and checked in C++. */
+interface NativeAddon {
+  info(): NativeInfo & { cores: number; available: SimdLevel[] };
+  setThreads(n: number): number;
+  setSimd(level: string): SimdLevel;
+  gemm(...args: GemmTuple): void;
+  gemmBf16(...args: GemmTuple): void;
+  copyStrided(x: Storage, xOff: number, xStrides: readonly number[], out: Storage, shape: readonly number[]): void;
+  binary(op: number, a: Storage, aOff: number, aStrides: readonly number[], b: Storage, bOff: number,
+    bStrides: readonly number[], out: Storage, shape: readonly number[]): void;
+  unary(op: number, x: Storage, out: Storage, n: number): void;
+  unaryBackward(op: number, x: Storage, gy: Storage, gx: Storage, n: number): void;
+  sumAxis(x: Storage, out: Storage, outer: number, dim: number, inner: number): void;
+  maxAxis(x: Storage, out: Storage, arg: I32, outer: number, dim: number, inner: number): void;
+  softmax(x: Storage, out: Storage, rows: number, cols: number, log: boolean): void;
+  softmaxBackward(y: Storage, gy: Storage, gx: Storage, rows: number, cols: number, log: boolean): void;
+  layerNorm(x: Storage, w: Storage | null, b: Storage | null, out: Storage, mean: Storage, rstd: Storage,
+    rows: number, cols: number, eps: number): void;
+  layerNormBackward(x: Storage, w: Storage | null, mean: Storage, rstd: Storage, gy: Storage, gx: Storage,
+    gw: Storage | null, gb: Storage | null, rows: number, cols: number): void;
+  rmsNorm(x: Storage, w: Storage | null, out: Storage, rstd: Storage, rows: number, cols: number, eps: number): void;
+  rmsNormBackward(x: Storage, w: Storage | null, rstd: Storage, gy: Storage, gx: Storage, gw: Storage | null,
+    rows: number, cols: number): void;
+  embedding(weight: Storage, ids: I32, out: Storage, n: number, dim: number): void;
+  embeddingBackward(gy: Storage, ids: I32, gw: Storage, n: number, dim: number): void;
+  crossEntropy(logits: Storage, targets: I32, losses: Storage, lse: Storage, rows: number, vocab: number,
+    ignoreIndex: number): void;
+  crossEntropyBackward(logits: Storage, targets: I32, lse: Storage, gloss: Storage, glogits: Storage, rows: number,
+    vocab: number, ignoreIndex: number): void;
+  attention(...args: AttentionTuple): void;
+  attentionBackward(...args: [...AttentionTuple, Storage, Storage, Storage, Storage]): void;
+  rope(x: Storage, out: Storage, B: number, T: number, H: number, D: number, base: number, pos0: number,
+    inverse: boolean): void;
+  adamw(param: Storage, grad: Storage, m: Storage, v: Storage, n: number, lr: number, beta1: number, beta2: number,
+    eps: number, weightDecay: number, bc1: number, bc2: number): void;
+}
+type GemmTuple = [boolean, boolean, number, number, number, number, Storage, number, number, Storage, number, number,
+  number, Storage, number, number, number, number, number, number];
+type AttentionTuple = [number, number, number, number, number, number, Storage, number, number, Storage, number,
+  Storage, number, number, Storage, Storage];
+
+// Op codes: the order of BinaryOpCode / UnaryOpCode in native/dispatch.h.
+const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, max: 5, min: 6 };
+const UNARY_CODES: Record<UnaryOp, number> = {
+  neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, abs: 5, tanh: 6, sigmoid: 7, relu: 8, gelu: 9, silu: 10, square: 11,
+  recip: 12,
+};
+
+/** The package root: the nearest directory above this file whose package.json is named llmforge. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, "package.json");
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, "utf8")) as { name?: string }).name === "llmforge") return dir;
+      } catch {
+        // unreadable package.json: keep looking upward
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no llmforge package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+function load(): { addon: NativeAddon | null; error: string | null } {
+  if (process.env.LLMFORGE_BACKEND === "ref") return { addon: null, error: "LLMFORGE_BACKEND=ref asks for the reference backend" };
+  let path = "build/Release/llmforge_native.node";
+  try {
+    const root = packageRoot();
+    path = join(root, "build", "Release", "llmforge_native.node");
+    if (!existsSync(path)) {
+      return {
+        addon: null,
+        error: `native addon not built (${path} is missing; run \`npm run build:native\`, see build/native-build.log)`,
+      };
+    }
+    const addon = createRequire(import.meta.url)(path) as NativeAddon;
+    addon.info();
+    return { addon, error: null };
+  } catch (e) {
+    return { addon: null, error: `native addon at ${path} failed to load: ${(e as Error).message}` };
+  }
+}
+
+const loaded = load();
+const addon = loaded.addon;
+const hasBf16 = addon ? addon.info().bf16 : false;
+
+/** Why the native backend is not available (null when it loaded). */
+export const nativeLoadError: string | null = loaded.error;
+
+function gemmTuple(p: GemmArgs): GemmTuple {
+  return [p.transA, p.transB, p.M, p.N, p.K, p.alpha, p.a, p.aOff, p.lda, p.b, p.bOff, p.ldb, p.beta, p.c, p.cOff, p.ldc,
+    p.batch, p.strideA, p.strideB, p.strideC];
+}
+function attentionTuple(p: AttentionArgs): AttentionTuple {
+  return [p.B, p.T, p.H, p.Hkv, p.D, p.scale, p.q, p.qOff, p.qRowStride, p.k, p.kOff, p.v, p.vOff, p.kvRowStride, p.out,
+    p.lse];
+}
+
+function makeKernels(a: NativeAddon): Kernels {
+  return {
+    name: "native",
+    supports: (dtype) => dtype === "f32",
+    gemm: (p) => a.gemm(...gemmTuple(p)),
+    copyStrided: (x, xOff, xStrides, out, shape) => a.copyStrided(x, xOff, xStrides, out, shape),
+    binary: (op, x, xOff, xStrides, y, yOff, yStrides, out, shape) =>
+      a.binary(BINARY_CODES[op], x, xOff, xStrides, y, yOff, yStrides, out, shape),
+    unary: (op, x, out, n) => a.unary(UNARY_CODES[op], x, out, n),
+    unaryBackward: (op, x, gy, gx, n) => a.unaryBackward(UNARY_CODES[op], x, gy, gx, n),
+    sumAxis: (x, out, outer, dim, inner) => a.sumAxis(x, out, outer, dim, inner),
+    maxAxis: (x, out, arg, outer, dim, inner) => a.maxAxis(x, out, arg, outer, dim, inner),
+    softmax: (x, out, rows, cols, log) => a.softmax(x, out, rows, cols, log),
+    softmaxBackward: (y, gy, gx, rows, cols, log) => a.softmaxBackward(y, gy, gx, rows, cols, log),
+    layerNorm: (x, w, b, out, mean, rstd, rows, cols, eps) => a.layerNorm(x, w, b, out, mean, rstd, rows, cols, eps),
+    layerNormBackward: (x, w, mean, rstd, gy, gx, gw, gb, rows, cols) =>
+      a.layerNormBackward(x, w, mean, rstd, gy, gx, gw, gb, rows, cols),
+    rmsNorm: (x, w, out, rstd, rows, cols, eps) => a.rmsNorm(x, w, out, rstd, rows, cols, eps),
+    rmsNormBackward: (x, w, rstd, gy, gx, gw, rows, cols) => a.rmsNormBackward(x, w, rstd, gy, gx, gw, rows, cols),
+    embedding: (weight, ids, out, n, dim) => a.embedding(weight, ids, out, n, dim),
+    embeddingBackward: (gy, ids, gw, n, dim) => a.embeddingBackward(gy, ids, gw, n, dim),
+    crossEntropy: (logits, targets, losses, lse, rows, vocab, ignoreIndex) =>
+      a.crossEntropy(logits, targets, losses, lse, rows, vocab, ignoreIndex),
+    crossEntropyBackward: (logits, targets, lse, gloss, glogits, rows, vocab, ignoreIndex) =>
+      a.crossEntropyBackward(logits, targets, lse, gloss, glogits, rows, vocab, ignoreIndex),
+    attention: (p) => a.attention(...attentionTuple(p)),
+    attentionBackward: (p: AttentionBackwardArgs) =>
+      a.attentionBackward(...attentionTuple(p), p.gout, p.gq, p.gk, p.gv),
+    rope: (x, out, B, T, H, D, base, pos0, inverse) => a.rope(x, out, B, T, H, D, base, pos0, inverse),
+    adamw: (p: AdamWArgs) =>
+      a.adamw(p.param, p.grad, p.m, p.v, p.n, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, p.bc1, p.bc2),
+  };
+}
+
+/** The native kernels (f32 only), or null when the addon did not load (see {@link nativeLoadError}). */
+export const nativeKernels: Kernels | null = addon ? makeKernels(addon) : null;
+
+function need(): NativeAddon {
+  if (!addon) throw new NativeBackendError(`llmforge native backend unavailable: ${nativeLoadError}`);
+  return addon;
+}
+
+/**
+ * SIMD level, thread count and bf16 support of the loaded addon. When the addon did not load this does not
+ * throw: it reports { simd: "scalar", threads: 1, bf16: false } and {@link nativeLoadError} says why.
+ */
+export function nativeInfo(): NativeInfo {
+  if (!addon) return { simd: "scalar", threads: 1, bf16: false };
+  const i = addon.info();
+  return { simd: i.simd, threads: i.threads, bf16: i.bf16 };
+}
+
+/** Sets the number of threads every native kernel uses (default: LLMFORGE_THREADS, else all cores). */
+export function setNativeThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNativeThreads: expected a positive integer, got ${n}`);
+  need().setThreads(n);
+}
+
+/**
+ * Switches the SIMD level at run time ("auto" picks the best the CPU has). For tests and benchmarks of
+ * the fallback paths; throws if the CPU does not support the level. Returns the level now in use.
+ */
+export function setNativeSimd(level: SimdLevel | "auto"): SimdLevel {
+  return need().setSimd(level);
+}
+
+/** SIMD levels this CPU can run. */
+export function nativeSimdLevels(): SimdLevel[] {
+  return need().info().available;
+}
+
+/**
+ * bf16 GEMM on f32 arrays: op(A) and op(B) are rounded to bfloat16 (8-bit mantissa) and multiplied with
+ * avx512_bf16 `vdpbf16ps`, accumulating in f32; same arguments and semantics as {@link Kernels.gemm}.
+ * Expect a relative error around 2^-8 * sqrt(K) of the operands' scale. Throws NativeBackendError when
+ * the addon is missing or the CPU has no avx512_bf16.
+ */
+export function gemmBf16(p: GemmArgs): void {
+  const a = need();
+  if (!hasBf16) throw new NativeBackendError("gemmBf16: this CPU has no avx512_bf16; use gemm (f32)");
+  if (!(p.a instanceof Float32Array) || !(p.b instanceof Float32Array) || !(p.c instanceof Float32Array)) {
+    throw new TypeError("gemmBf16: a, b and c must be Float32Array");
+  }
+  a.gemmBf16(...gemmTuple(p));
+}

@@ -1,0 +1,75 @@
+// The table of kernels one instruction set provides (AVX-512, AVX2+FMA, scalar), chosen at load time.
+// Every pointer takes raw f32 storage already validated by addon.cc (sizes, offsets, strides).
+#pragma once
+#include <cstdint>
+
+namespace llmf {
+
+struct GemmParams {
+  bool transA, transB;
+  long M, N, K;
+  float alpha;
+  const float* a; long lda; long strideA;
+  const float* b; long ldb; long strideB;
+  int beta;  // 0 or 1
+  float* c; long ldc; long strideC;
+  long batch;
+};
+
+struct AttnParams {
+  long B, T, H, Hkv, D;
+  float scale;
+  const float* q; long qRowStride;
+  const float* k; const float* v; long kvRowStride;
+  float* out; float* lse;
+  // backward only
+  const float* gout; float* gq; float* gk; float* gv;
+};
+
+struct AdamWParams {
+  float* param; const float* grad; float* m; float* v; long n;
+  float lr, beta1, beta2, eps, weightDecay, bc1, bc2;
+};
+
+enum BinaryOpCode { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MAX, B_MIN };
+enum UnaryOpCode { U_NEG, U_EXP, U_LOG, U_SQRT, U_RSQRT, U_ABS, U_TANH, U_SIGMOID, U_RELU, U_GELU, U_SILU, U_SQUARE, U_RECIP };
+
+constexpr int kMaxDims = 16;
+
+struct KernelTable {
+  const char* simd;
+  void (*gemm)(const GemmParams&);
+  void (*copyStrided)(const float* x, const long* xs, float* out, const long* shape, int nd);
+  void (*binary)(int op, const float* a, const long* as, const float* b, const long* bs, float* out, const long* shape, int nd);
+  void (*unary)(int op, const float* x, float* out, long n);
+  void (*unaryBackward)(int op, const float* x, const float* gy, float* gx, long n);
+  void (*sumAxis)(const float* x, float* out, long outer, long dim, long inner);
+  void (*maxAxis)(const float* x, float* out, int32_t* arg, long outer, long dim, long inner);
+  void (*softmax)(const float* x, float* out, long rows, long cols, bool log);
+  void (*softmaxBackward)(const float* y, const float* gy, float* gx, long rows, long cols, bool log);
+  void (*layerNorm)(const float* x, const float* w, const float* b, float* out, float* mean, float* rstd, long rows, long cols, float eps);
+  void (*layerNormBackward)(const float* x, const float* w, const float* mean, const float* rstd, const float* gy, float* gx, float* gw, float* gb, long rows, long cols);
+  void (*rmsNorm)(const float* x, const float* w, float* out, float* rstd, long rows, long cols, float eps);
+  void (*rmsNormBackward)(const float* x, const float* w, const float* rstd, const float* gy, float* gx, float* gw, long rows, long cols);
+  void (*embedding)(const float* w, const int32_t* ids, float* out, long n, long dim);
+  void (*embeddingBackward)(const float* gy, const int32_t* ids, float* gw, long n, long dim, long vocab);
+  void (*crossEntropy)(const float* logits, const int32_t* targets, float* losses, float* lse, long rows, long vocab, int32_t ignore);
+  void (*crossEntropyBackward)(const float* logits, const int32_t* targets, const float* lse, const float* gloss, float* glogits, long rows, long vocab, int32_t ignore);
+  void (*attention)(const AttnParams&);
+  void (*attentionBackward)(const AttnParams&);
+  void (*rope)(const float* x, float* out, long B, long T, long H, long D, double base, double pos0, bool inverse);
+  void (*adamw)(const AdamWParams&);
+};
+
+const KernelTable* table_avx512();
+const KernelTable* table_avx2();
+const KernelTable* table_scalar();
+// bf16 GEMM (avx512_bf16 vdpbf16ps); f32 in and out, bf16 products, f32 accumulation.
+void gemm_bf16(const GemmParams& p);
+
+// Thread count used by every kernel (LLMFORGE_THREADS, default all cores).
+int threads();
+// Below this much work (multiply-adds or elements), kernels stay on one thread.
+constexpr long kParallelGrain = 1L << 15;
+
+}  // namespace llmf

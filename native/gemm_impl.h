@@ -1,0 +1,167 @@
+// Packed, cache-blocked GEMM driver shared by every ISA (BLIS-style loops on row-major C):
+// a shared packed A block (MR-row micro-panels), per-thread packed B blocks (NR-column micro-panels),
+// and a register-tiled microkernel supplied by the policy P. Transposed operands are handled in packing.
+#pragma once
+#include <omp.h>
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include "dispatch.h"
+
+namespace LLMF_NS {
+
+using llmf::GemmParams;
+
+// A growable 64-byte aligned scratch buffer; one per thread (thread_local), reused across calls.
+template <class T>
+struct ScratchBuf {
+  T* p = nullptr;
+  size_t cap = 0;
+  T* get(size_t n) {
+    if (n > cap) {
+      std::free(p);
+      size_t bytes = ((n * sizeof(T)) + 63) & ~size_t(63);
+      p = static_cast<T*>(std::aligned_alloc(64, bytes));
+      cap = p ? n : 0;
+    }
+    return p;
+  }
+  ~ScratchBuf() { std::free(p); }
+};
+
+inline long ceilDiv(long a, long b) { return (a + b - 1) / b; }
+
+// Splits nt threads into a tm x tn grid over (M panels, N panels) minimising the largest share;
+// ties go to splitting N, so the packed A block stays shared and each thread packs only its own B.
+inline void threadGrid(int nt, long mp, long np, int& tm, int& tn) {
+  long best = -1;
+  tm = 1;
+  tn = nt;
+  for (int a = 1; a <= nt; ++a) {
+    if (nt % a) continue;
+    int b = nt / a;
+    long cost = ceilDiv(mp, a) * ceilDiv(np, b) * 1024 + a;  // + a: prefer fewer M splits
+    if (best < 0 || cost < best) {
+      best = cost;
+      tm = a;
+      tn = b;
+    }
+  }
+}
+
+template <class P>
+struct GemmDriver {
+  using PT = typename P::PT;
+  static constexpr int MR = P::MR, NR = P::NR, KU = P::KU;
+
+  // One GEMM (one batch element) on nt threads. C = alpha*op(A)op(B) + beta*C.
+  static void run(const GemmParams& p, const float* A, const float* B, float* C, int nt) {
+    const long M = p.M, N = p.N, K = p.K;
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+      if (p.beta == 0)
+        for (long i = 0; i < M; ++i) std::memset(C + i * p.ldc, 0, sizeof(float) * N);
+      return;
+    }
+    const long mpAll = ceilDiv(M, MR), npAll = ceilDiv(N, NR);
+    if ((double)M * N * K < (double)(1L << 18)) nt = 1;
+    if (nt > mpAll * npAll) nt = (int)(mpAll * npAll);
+    if (nt < 1) nt = 1;
+    const long KC = P::KC, NC = P::NC;
+    const long mcb = std::min<long>(M, P::MCB);
+    const long kwMax = ceilDiv(std::min<long>(K, KC), KU);  // PT units per panel row (one per KU k-steps)
+    PT* abuf = sharedA().get((size_t)ceilDiv(mcb, MR) * MR * kwMax);
+    if (!abuf) return;
+    auto body = [&](int tid, int nt) {
+      int tm, tn;
+      threadGrid(nt, ceilDiv(mcb, MR), npAll, tm, tn);
+      const int ti = tid / tn, tj = tid % tn;
+      const long pj0 = npAll * tj / tn, pj1 = npAll * (tj + 1) / tn;
+      const long c0 = pj0 * NR, c1 = std::min(N, pj1 * NR);
+      PT* bbuf = localB().get((size_t)ceilDiv(std::min<long>(NC, std::max<long>(c1 - c0, 1)), NR) * NR * kwMax);
+      alignas(64) float tmp[MR * NR];
+      for (long ic = 0; ic < M; ic += mcb) {
+        const long mc = std::min(mcb, M - ic);
+        const long ma = ceilDiv(mc, MR);
+        for (long pc = 0; pc < K; pc += KC) {
+          const long kc = std::min(KC, K - pc);
+          const long kw = ceilDiv(kc, KU);
+          const bool accum = !(pc == 0 && p.beta == 0);
+          // Pack the A block cooperatively: thread tid packs panels [ma*tid/nt, ma*(tid+1)/nt).
+          for (long ip = ma * tid / nt; ip < ma * (tid + 1) / nt; ++ip) {
+            const long i0 = ic + ip * MR;
+            P::packA(A, p.lda, p.transA, i0, std::min<long>(MR, M - i0), pc, kc, abuf + ip * MR * kw);
+          }
+          if (nt > 1) {
+#pragma omp barrier
+          }
+          const long pa0 = ma * ti / tm, pa1 = ma * (ti + 1) / tm;
+          if (bbuf && pa1 > pa0) {
+            for (long jc = c0; jc < c1; jc += NC) {
+              const long nc = std::min(NC, c1 - jc);
+              const long nb = ceilDiv(nc, NR);
+              for (long jp = 0; jp < nb; ++jp) {
+                const long j0 = jc + jp * NR;
+                P::packB(B, p.ldb, p.transB, j0, std::min<long>(NR, N - j0), pc, kc, bbuf + jp * NR * kw);
+              }
+              for (long ip = pa0; ip < pa1; ++ip) {
+                const long i0 = ic + ip * MR;
+                const long mr = std::min<long>(MR, M - i0);
+                const PT* ap = abuf + ip * MR * kw;
+                for (long jp = 0; jp < nb; ++jp) {
+                  const long j0 = jc + jp * NR;
+                  const long nr = std::min<long>(NR, N - j0);
+                  const PT* bp = bbuf + jp * NR * kw;
+                  float* cp = C + i0 * p.ldc + j0;
+                  if (mr == MR && nr == NR) {
+                    P::micro(kw, ap, bp, cp, p.ldc, p.alpha, accum);
+                  } else {
+                    P::micro(kw, ap, bp, tmp, NR, 1.0f, false);
+                    for (long r = 0; r < mr; ++r)
+                      for (long c = 0; c < nr; ++c) {
+                        const float v = p.alpha * tmp[r * NR + c];
+                        cp[r * p.ldc + c] = accum ? cp[r * p.ldc + c] + v : v;
+                      }
+                  }
+                }
+              }
+            }
+          }
+          if (nt > 1) {
+#pragma omp barrier
+          }
+        }
+      }
+    };
+    if (nt == 1) {
+      body(0, 1);
+    } else {
+      // The runtime may give fewer threads than asked (OMP_THREAD_LIMIT): partition by the team we got.
+#pragma omp parallel num_threads(nt)
+      body(omp_get_thread_num(), omp_get_num_threads());
+    }
+  }
+
+  static ScratchBuf<PT>& sharedA() {
+    static thread_local ScratchBuf<PT> buf;
+    return buf;
+  }
+  static ScratchBuf<PT>& localB() {
+    static thread_local ScratchBuf<PT> buf;
+    return buf;
+  }
+
+  // Batched entry: batches in parallel when they are many and small, else one parallel GEMM each.
+  static void batched(const GemmParams& p, int nt) {
+    const double per = (double)p.M * p.N * p.K;
+    if (p.batch > 1 && nt > 1 && p.strideC != 0 && (p.batch >= 2L * nt || (p.batch >= nt && per < (1 << 20)))) {
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+      for (long i = 0; i < p.batch; ++i)
+        run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, 1);
+      return;
+    }
+    for (long i = 0; i < p.batch; ++i) run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, nt);
+  }
+};
+
+}  // namespace LLMF_NS

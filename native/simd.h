@@ -1,0 +1,155 @@
+// One SIMD vector type per instruction set (AVX-512, AVX2+FMA, scalar) with the same static API,
+// so kernel bodies are written once and compiled per ISA. Include after the TU's `#pragma GCC target`.
+#pragma once
+#include <immintrin.h>
+#include <cmath>
+#include <cstdint>
+
+namespace LLMF_NS {
+
+#if defined(LLMF_ISA_AVX512)
+struct V {
+  using R = __m512;
+  static constexpr int W = 16;
+  static R zero() { return _mm512_setzero_ps(); }
+  static R set1(float x) { return _mm512_set1_ps(x); }
+  static R load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, R x) { _mm512_storeu_ps(p, x); }
+  static __mmask16 mask(long n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+  static R loadn(const float* p, long n, float fill) { return _mm512_mask_loadu_ps(set1(fill), mask(n), p); }
+  static void storen(float* p, R x, long n) { _mm512_mask_storeu_ps(p, mask(n), x); }
+  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
+  static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+  static R div(R a, R b) { return _mm512_div_ps(a, b); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
+  static R fnma(R a, R b, R c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a*b
+  static R max(R a, R b) { return _mm512_max_ps(a, b); }
+  static R min(R a, R b) { return _mm512_min_ps(a, b); }
+  static R sqrt(R a) { return _mm512_sqrt_ps(a); }
+  static R abs(R a) { return _mm512_abs_ps(a); }
+  // a >= b ? a : b and a <= b ? a : b, exactly as the reference writes them (NaN and signed zero included).
+  static R selGe(R a, R b) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GE_OQ), b, a); }
+  static R selLe(R a, R b) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LE_OQ), b, a); }
+  static R selGt0(R x, R a, R b) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero(), _CMP_GT_OQ), b, a); }
+  static float hsum(R a) { return _mm512_reduce_add_ps(a); }
+  static float hmax(R a) { return _mm512_reduce_max_ps(a); }
+  // e^x, about 2 ulp; exp(-inf) = 0, exp(+inf) = inf, NaN propagates.
+  static R exp(R x) {
+    x = _mm512_max_ps(set1(-104.0f), x);
+    x = _mm512_min_ps(set1(89.0f), x);
+    R n = _mm512_roundscale_ps(_mm512_mul_ps(x, set1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    R r = _mm512_fnmadd_ps(n, set1(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, set1(-2.12194440e-4f), r);
+    R p = set1(1.9875691500e-4f);
+    p = fma(p, r, set1(1.3981999507e-3f));
+    p = fma(p, r, set1(8.3334519073e-3f));
+    p = fma(p, r, set1(4.1665795894e-2f));
+    p = fma(p, r, set1(1.6666665459e-1f));
+    p = fma(p, r, set1(5.0000001201e-1f));
+    p = fma(p, mul(r, r), add(r, set1(1.0f)));
+    return _mm512_scalef_ps(p, n);
+  }
+};
+#elif defined(LLMF_ISA_AVX2)
+struct V {
+  using R = __m256;
+  static constexpr int W = 8;
+  static R zero() { return _mm256_setzero_ps(); }
+  static R set1(float x) { return _mm256_set1_ps(x); }
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, R x) { _mm256_storeu_ps(p, x); }
+  static __m256i mask(long n) {
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    long k = n >= 8 ? 8 : n;
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(m + 8 - k));
+  }
+  static R loadn(const float* p, long n, float fill) {
+    __m256i mk = mask(n);
+    return _mm256_blendv_ps(set1(fill), _mm256_maskload_ps(p, mk), _mm256_castsi256_ps(mk));
+  }
+  static void storen(float* p, R x, long n) { _mm256_maskstore_ps(p, mask(n), x); }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
+  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+  static R div(R a, R b) { return _mm256_div_ps(a, b); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static R fnma(R a, R b, R c) { return _mm256_fnmadd_ps(a, b, c); }
+  static R max(R a, R b) { return _mm256_max_ps(a, b); }
+  static R min(R a, R b) { return _mm256_min_ps(a, b); }
+  static R sqrt(R a) { return _mm256_sqrt_ps(a); }
+  static R abs(R a) { return _mm256_andnot_ps(set1(-0.0f), a); }
+  static R selGe(R a, R b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(a, b, _CMP_GE_OQ)); }
+  static R selLe(R a, R b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(a, b, _CMP_LE_OQ)); }
+  static R selGt0(R x, R a, R b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, zero(), _CMP_GT_OQ)); }
+  static float hsum(R a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static float hmax(R a) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static R exp(R x0) {
+    const R hi = set1(88.3762626647949f), lo = set1(-87.3365447504f);
+    R x = _mm256_min_ps(hi, _mm256_max_ps(lo, x0));
+    R n = _mm256_round_ps(_mm256_mul_ps(x, set1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    R r = _mm256_fnmadd_ps(n, set1(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, set1(-2.12194440e-4f), r);
+    R p = set1(1.9875691500e-4f);
+    p = fma(p, r, set1(1.3981999507e-3f));
+    p = fma(p, r, set1(8.3334519073e-3f));
+    p = fma(p, r, set1(4.1665795894e-2f));
+    p = fma(p, r, set1(1.6666665459e-1f));
+    p = fma(p, r, set1(5.0000001201e-1f));
+    p = fma(p, mul(r, r), add(r, set1(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    R y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    y = _mm256_blendv_ps(y, set1(INFINITY), _mm256_cmp_ps(x0, hi, _CMP_GT_OQ));
+    return _mm256_blendv_ps(y, zero(), _mm256_cmp_ps(x0, lo, _CMP_LT_OQ));
+  }
+};
+#else
+struct V {
+  using R = float;
+  static constexpr int W = 1;
+  static R zero() { return 0.0f; }
+  static R set1(float x) { return x; }
+  static R load(const float* p) { return *p; }
+  static void store(float* p, R x) { *p = x; }
+  static R loadn(const float* p, long n, float fill) { return n > 0 ? *p : fill; }
+  static void storen(float* p, R x, long n) { if (n > 0) *p = x; }
+  static R add(R a, R b) { return a + b; }
+  static R sub(R a, R b) { return a - b; }
+  static R mul(R a, R b) { return a * b; }
+  static R div(R a, R b) { return a / b; }
+  static R fma(R a, R b, R c) { return a * b + c; }
+  static R fnma(R a, R b, R c) { return c - a * b; }
+  static R max(R a, R b) { return a > b ? a : b; }
+  static R min(R a, R b) { return a < b ? a : b; }
+  static R sqrt(R a) { return std::sqrt(a); }
+  static R abs(R a) { return std::fabs(a); }
+  static R selGe(R a, R b) { return a >= b ? a : b; }
+  static R selLe(R a, R b) { return a <= b ? a : b; }
+  static R selGt0(R x, R a, R b) { return x > 0.0f ? a : b; }
+  static float hsum(R a) { return a; }
+  static float hmax(R a) { return a; }
+  static R exp(R x) { return std::exp(x); }
+};
+#endif
+
+// Vector helpers shared by the kernels.
+inline V::R vtanh(V::R x) {
+  // tanh(x) = 1 - 2 / (e^{2x} + 1): absolute error ~1e-7, fine for gelu; the `tanh` op itself uses libm.
+  V::R e = V::exp(V::add(x, x));
+  return V::sub(V::set1(1.0f), V::div(V::set1(2.0f), V::add(e, V::set1(1.0f))));
+}
+inline V::R vsigmoid(V::R x) {
+  return V::div(V::set1(1.0f), V::add(V::set1(1.0f), V::exp(V::sub(V::zero(), x))));
+}
+
+}  // namespace LLMF_NS

@@ -1,0 +1,171 @@
+// Native GEMM against the reference backend: every transpose combination, edge sizes (0, 1, odd, and
+// around the 12x32 / 6x16 register tiles and 256-deep K blocks), padded leading dims, offsets, batch
+// strides with broadcast (0), alpha/beta, on every SIMD level this CPU runs; plus the bf16 path.
+import { describe, expect, it } from "vitest";
+import type { GemmArgs } from "../../src/tensor/backend/kernels.js";
+import { refKernels } from "../../src/tensor/backend/ref.js";
+import { gemmBf16, nativeInfo, setNativeThreads } from "../../src/tensor/backend/native.js";
+import { expectClose, native, randn, simdLevels, skipNative, withSimd } from "./helpers.js";
+
+interface Case {
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+  batch?: number;
+  bcastA?: boolean;
+  bcastB?: boolean;
+  pad?: number;
+  alpha?: number;
+  beta?: 0 | 1;
+}
+
+function makeArgs(c: Case, seed: number): GemmArgs {
+  const batch = c.batch ?? 1;
+  const pad = c.pad ?? 0;
+  const aRows = c.transA ? c.K : c.M, aCols = c.transA ? c.M : c.K;
+  const bRows = c.transB ? c.N : c.K, bCols = c.transB ? c.K : c.N;
+  const lda = aCols + pad, ldb = bCols + pad, ldc = c.N + pad;
+  const aOff = 3, bOff = 5, cOff = 7;
+  const strideA = c.bcastA ? 0 : aRows * lda + 1;
+  const strideB = c.bcastB ? 0 : bRows * ldb + 2;
+  const strideC = c.M * ldc + 3;
+  const a = randn(aOff + strideA * (batch - 1) + aRows * lda + 4, seed);
+  const b = randn(bOff + strideB * (batch - 1) + bRows * ldb + 4, seed + 1);
+  const cArr = randn(cOff + strideC * (batch - 1) + c.M * ldc + 4, seed + 2);
+  return {
+    transA: c.transA, transB: c.transB, M: c.M, N: c.N, K: c.K, alpha: c.alpha ?? 1,
+    a, aOff, lda, b, bOff, ldb, beta: c.beta ?? 0, c: cArr, cOff, ldc,
+    batch, strideA, strideB, strideC,
+  };
+}
+
+function runBoth(c: Case, seed: number, run: (p: GemmArgs) => void): { got: Float32Array; want: Float32Array; K: number } {
+  const p = makeArgs(c, seed);
+  const want = { ...p, c: Float32Array.from(p.c) };
+  refKernels.gemm(want);
+  const got = { ...p, c: Float32Array.from(p.c) };
+  run(got);
+  return { got: got.c as Float32Array, want: want.c as Float32Array, K: c.K };
+}
+
+const edgeSizes: [number, number, number][] = [
+  [0, 5, 3], [4, 0, 3], [3, 4, 0], [1, 1, 1], [1, 37, 5], [37, 1, 5], [5, 7, 1],
+  [11, 31, 9], [12, 32, 16], [13, 33, 17], [25, 65, 259], [6, 16, 8], [7, 17, 300], [64, 48, 40],
+];
+
+describe.skipIf(skipNative)("native gemm vs reference", () => {
+  for (const level of simdLevels()) {
+    it(`${level}: all transposes, edge sizes, padded ld, offsets (tol 1e-5*sqrt(K))`, () => {
+      withSimd(level, () => {
+        let seed = 1;
+        for (const [M, N, K] of edgeSizes) {
+          for (const transA of [false, true]) {
+            for (const transB of [false, true]) {
+              for (const pad of [0, 3]) {
+                const c: Case = { M, N, K, transA, transB, pad };
+                const r = runBoth(c, seed++, (p) => native!.gemm(p));
+                expectClose(r.got, r.want, 2e-6 * Math.sqrt(K + 1), 1e-5, `${level} ${JSON.stringify(c)}`);
+              }
+            }
+          }
+        }
+      });
+    });
+
+    it(`${level}: alpha, beta=1 accumulate, batch strides and broadcast`, () => {
+      withSimd(level, () => {
+        const cases: Case[] = [
+          { M: 9, N: 20, K: 13, transA: false, transB: false, alpha: 0.5, beta: 1 },
+          { M: 9, N: 20, K: 300, transA: true, transB: false, alpha: -2, beta: 1 },
+          { M: 5, N: 40, K: 7, transA: false, transB: true, batch: 4 },
+          { M: 5, N: 40, K: 7, transA: true, transB: true, batch: 3, bcastB: true, beta: 1 },
+          { M: 30, N: 3, K: 17, transA: false, transB: false, batch: 5, bcastA: true, alpha: 1.5 },
+          { M: 2, N: 2, K: 2, transA: false, transB: false, batch: 7, pad: 2 },
+        ];
+        let seed = 100;
+        for (const c of cases) {
+          const r = runBoth(c, seed++, (p) => native!.gemm(p));
+          expectClose(r.got, r.want, 4e-6 * Math.sqrt(c.K + 1), 1e-5, `${level} ${JSON.stringify(c)}`);
+        }
+      });
+    });
+  }
+
+  it("broadcast C (strideC = 0) follows the reference: batches run in order", () => {
+    const p = makeArgs({ M: 4, N: 5, K: 3, transA: false, transB: false, batch: 3 }, 7);
+    for (const beta of [0, 1] as const) {
+      const want = { ...p, beta, strideC: 0, c: Float32Array.from(p.c) };
+      refKernels.gemm(want);
+      const got = { ...p, beta, strideC: 0, c: Float32Array.from(p.c) };
+      native!.gemm(got);
+      expectClose(got.c, want.c, 1e-5, 1e-5, `strideC=0 beta=${beta}`);
+    }
+  });
+
+  it("large blocked shapes on 1 and 2 threads match (multiple K, M and N blocks)", () => {
+    const before = nativeInfo().threads;
+    try {
+      for (const threads of [1, 2]) {
+        setNativeThreads(threads);
+        for (const c of [
+          { M: 301, N: 529, K: 531, transA: false, transB: false },
+          { M: 130, N: 70, K: 600, transA: true, transB: true },
+          { M: 8, N: 1100, K: 64, transA: false, transB: true },
+        ]) {
+          const r = runBoth(c, 11, (p) => native!.gemm(p));
+          expectClose(r.got, r.want, 2e-6 * Math.sqrt(c.K), 1e-5, `threads=${threads} ${JSON.stringify(c)}`);
+        }
+      }
+    } finally {
+      setNativeThreads(before);
+    }
+  });
+
+  it("beta = 0 ignores NaN already in C", () => {
+    const p = makeArgs({ M: 13, N: 33, K: 5, transA: false, transB: false }, 3);
+    p.c.fill(Number.NaN);
+    native!.gemm(p);
+    for (let m = 0; m < 13; m++) for (let n = 0; n < 33; n++) expect(Number.isNaN(p.c[p.cOff + m * p.ldc + n])).toBe(false);
+  });
+
+  it("rejects out-of-bounds and wrongly typed operands with a clear error", () => {
+    const p = makeArgs({ M: 4, N: 4, K: 4, transA: false, transB: false }, 1);
+    expect(() => native!.gemm({ ...p, lda: 1000 })).toThrow(/gemm: a has \d+ elements, needs at least/);
+    expect(() => native!.gemm({ ...p, c: new Float32Array(3) })).toThrow(/gemm: c has 3 elements/);
+    expect(() => native!.gemm({ ...p, a: new Float64Array(100) })).toThrow(/must be a Float32Array/);
+    expect(() => native!.gemm({ ...p, ldc: 2 })).toThrow(/ldc = 2 is smaller than N = 4/);
+    expect(() => native!.gemm({ ...p, M: -1 })).toThrow(/M = -1 is out of range/);
+  });
+});
+
+describe.skipIf(skipNative || !nativeInfo().bf16)("native bf16 gemm", () => {
+  it("matches f32 within bf16 rounding: |err| <= 2^-7 * sqrt(K) * max|a|*max|b|, all transposes and edges", () => {
+    let seed = 500;
+    for (const [M, N, K] of [...edgeSizes, [70, 90, 1030] as [number, number, number]]) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const c: Case = { M, N, K, transA, transB, pad: 1, beta: 1, alpha: 0.75 };
+          const r = runBoth(c, seed++, (p) => gemmBf16(p));
+          // inputs in [-1, 1): each product carries ~2 * 2^-9 relative rounding; errors add like a random walk (~3x margin).
+          expectClose(r.got, r.want, 0.75 * 2 ** -8 * Math.sqrt(K + 1), 0, `bf16 ${JSON.stringify(c)}`);
+        }
+      }
+    }
+  });
+
+  it("exact on bf16-representable inputs (small integers)", () => {
+    const M = 17, N = 35, K = 41;
+    const a = Float32Array.from(randn(M * K, 9), (x) => Math.round(x * 8));
+    const b = Float32Array.from(randn(K * N, 10), (x) => Math.round(x * 8));
+    const base: GemmArgs = {
+      transA: false, transB: false, M, N, K, alpha: 1, a, aOff: 0, lda: K, b, bOff: 0, ldb: N, beta: 0,
+      c: new Float32Array(M * N), cOff: 0, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0,
+    };
+    const want = { ...base, c: new Float32Array(M * N) };
+    refKernels.gemm(want);
+    gemmBf16(base);
+    expect(Array.from(base.c)).toEqual(Array.from(want.c));
+  });
+});

@@ -237,14 +237,25 @@ function mask(v: string): string {
   return `${v.slice(0, 2)}${"*".repeat(Math.max(0, Math.min(v.length - 2, 12)))}`;
 }
 
-/** Scrubs one document, recording replacements per type (examples are masked) in `stats`. */
+/** Scrubs one document (text and string metadata such as email From/Subject), recording replacements per type (examples masked) in `stats`. */
 export function scrubDocument(doc: DataDoc, cfg: PiiConfig, stats: DataStats): DataDoc {
   // in source code only emails are scrubbed: version strings and numeric literals look too much like the rest
-  const r = scrubPii(doc.text, doc.meta.kind === "code" ? { ...cfg, types: cfg.types.filter((t) => t === "email") } : cfg);
-  if (r.matches.length === 0) return doc;
+  const c = doc.meta.kind === "code" ? { ...cfg, types: cfg.types.filter((t) => t === "email") } : cfg;
+  const r = scrubPii(doc.text, c);
+  let meta = doc.meta;
+  for (const [k, v] of Object.entries(doc.meta)) {
+    if (typeof v !== "string" || k === "file" || k === "kind") continue;
+    const m = scrubPii(v, c);
+    if (m.matches.length > 0) {
+      if (meta === doc.meta) meta = { ...doc.meta };
+      meta[k] = m.text;
+      stats.modify("pii.meta_fields", 1, `${doc.id}: meta.${k}`);
+    }
+  }
+  if (r.matches.length === 0) return meta === doc.meta ? doc : { ...doc, meta };
   for (const [type, n] of Object.entries(r.counts)) {
     const ex = r.matches.find((m) => m.type === type);
     stats.modify(`pii.${type}`, n ?? 0, ex ? `${doc.id}: ${mask(ex.value)}` : doc.id);
   }
-  return { ...doc, text: r.text, meta: { ...doc.meta, pii: { ...((doc.meta.pii as object) ?? {}), ...r.counts } } };
+  return { ...doc, text: r.text, meta: { ...meta, pii: { ...((doc.meta.pii as object) ?? {}), ...r.counts } } };
 }

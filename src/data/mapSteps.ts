@@ -1,0 +1,231 @@
+// Document-level steps (clean, filter, pii, and `process` = all three in one pass) run shard by shard:
+// each shard is a pure function of (input shard, config) -> (output shard, stats), run on worker threads,
+// and a finished shard (output + stats with the input's fingerprint) is not redone on resume.
+import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { Progress } from "../cli/progress.js";
+import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { JsonlWriter } from "../io/jsonl.js";
+import { cleanDocument, parseCleanConfig, type CleanConfigInput } from "./clean.js";
+import { buildFilterRules, filterDocument, parseFilterConfig, type FilterConfigInput } from "./filters/index.js";
+import { parsePiiConfig, scrubDocument, type PiiConfigInput } from "./pii.js";
+import { fingerprint, finishStep, listShards, readDocs, shardPath, type StepResult } from "./shards.js";
+import { DataStats, type DataStatsJson } from "./stats.js";
+import { DataConfigError, type DataDoc, type OnErrorPolicy } from "./types.js";
+import type { SignTask } from "./dedup/index.js";
+
+export type MapStepName = "clean" | "filter" | "pii" | "process";
+
+/** Config of a map step; `process` takes all three parts. */
+export interface MapStepConfig {
+  clean?: CleanConfigInput;
+  filter?: FilterConfigInput;
+  pii?: PiiConfigInput;
+}
+
+/** A document function for one step: returns the kept (maybe changed) document or null, recording into stats. */
+export type DocFn = (doc: DataDoc, bytes: number) => DataDoc | null;
+
+/** Builds the per-document function of a map step (validating its config). */
+export function makeDocFn(step: MapStepName, cfg: MapStepConfig, stats: DataStats): DocFn {
+  const fns: DocFn[] = [];
+  if (step === "clean" || step === "process") {
+    const c = parseCleanConfig(cfg.clean);
+    fns.push((d, b) => cleanDocument(d, c, stats, b));
+  }
+  if (step === "filter" || step === "process") {
+    const rules = buildFilterRules(parseFilterConfig(cfg.filter));
+    fns.push((d, b) => filterDocument(d, rules, stats, b));
+  }
+  if (step === "pii" || step === "process") {
+    const p = parsePiiConfig(cfg.pii);
+    fns.push((d) => scrubDocument(d, p, stats));
+  }
+  if (fns.length === 1) return fns[0];
+  return (doc, bytes) => {
+    let d: DataDoc | null = doc;
+    for (const f of fns) {
+      d = f(d, bytes);
+      if (!d) return null;
+    }
+    return d;
+  };
+}
+
+/** One unit of work: a shard through a step. */
+export interface ShardTask {
+  kind: "map";
+  step: MapStepName;
+  config: MapStepConfig;
+  input: string;
+  output: string;
+  onError: OnErrorPolicy;
+}
+
+/** Runs one shard in this thread; returns its stats. Output is written atomically. */
+export async function processShard(t: ShardTask): Promise<DataStatsJson> {
+  const t0 = performance.now();
+  const stats = new DataStats(t.step);
+  const fn = makeDocFn(t.step, t.config, stats);
+  const w = new JsonlWriter(t.output);
+  try {
+    for await (const { doc, bytes } of readDocs(t.input, stats, t.onError)) {
+      stats.input(bytes);
+      const out = fn(doc, bytes);
+      if (out) {
+        stats.output(out.text === doc.text ? bytes : Buffer.byteLength(out.text));
+        w.write(out);
+      }
+    }
+    w.close();
+  } catch (err) {
+    w.abort();
+    throw err;
+  }
+  stats.seconds = (performance.now() - t0) / 1000;
+  return stats.toJSON();
+}
+
+function workerUrl(): { url: URL; execArgv: string[] } {
+  const self = import.meta.url;
+  if (self.endsWith(".ts")) return { url: new URL("./shardWorker.ts", self), execArgv: ["--import", "tsx"] };
+  return { url: new URL("./shardWorker.js", self), execArgv: [] };
+}
+
+/** Any task a worker thread can run (map shards, dedup signatures). */
+export type WorkerTask = ShardTask | SignTask;
+
+/** Runs one task in this thread. */
+export async function runTaskHere(t: WorkerTask): Promise<unknown> {
+  if (t.kind === "map") return processShard(t);
+  const { signShard } = await import("./dedup/index.js");
+  return signShard(t);
+}
+
+/** Runs tasks on up to `workers` threads (in this thread when 1); results in task order. */
+export async function runWorkerTasks<T extends WorkerTask>(tasks: T[], workers: number, onDone?: (i: number, r: unknown) => void): Promise<unknown[]> {
+  const results: unknown[] = new Array(tasks.length);
+  if (workers <= 1 || tasks.length <= 1) {
+    for (let i = 0; i < tasks.length; i++) {
+      results[i] = await runTaskHere(tasks[i]);
+      onDone?.(i, results[i]);
+    }
+    return results;
+  }
+  const { url, execArgv } = workerUrl();
+  let next = 0;
+  const runOne = (w: Worker): Promise<void> =>
+    new Promise((resolveAll, rejectAll) => {
+      const go = () => {
+        if (next >= tasks.length) {
+          resolveAll();
+          return;
+        }
+        const i = next++;
+        const onMsg = (m: { ok: true; result: unknown } | { ok: false; error: string; name: string }) => {
+          w.off("error", onErr);
+          if (m.ok) {
+            results[i] = m.result;
+            onDone?.(i, m.result);
+            go();
+          } else {
+            const e = new Error(m.error);
+            e.name = m.name;
+            rejectAll(e);
+          }
+        };
+        const onErr = (e: Error) => {
+          w.off("message", onMsg);
+          rejectAll(e);
+        };
+        w.once("message", onMsg);
+        w.once("error", onErr);
+        w.postMessage(tasks[i]);
+      };
+      go();
+    });
+  const pool = Array.from({ length: Math.min(workers, tasks.length) }, () => new Worker(url, { execArgv }));
+  try {
+    await Promise.all(pool.map(runOne));
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
+  return results;
+}
+
+/** Options for {@link runMapStep}. */
+export interface MapStepRunOptions {
+  inputs: string[];
+  outDir: string;
+  /** Worker threads (default: all cores). */
+  workers?: number;
+  onError?: OnErrorPolicy;
+  progress?: boolean;
+  /** Redo shards even if their outputs are up to date. */
+  force?: boolean;
+}
+
+interface ShardDone {
+  input: string;
+  inputFingerprint: string;
+  configKey: string;
+  stats: DataStatsJson;
+}
+
+/** Default worker count: the machine's cores. */
+export function defaultWorkers(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/**
+ * Runs a map step over all input shards, resuming: a shard whose output exists and whose record names the
+ * same input fingerprint and config is not redone. Writes `stats.json`/`stats.md` for the whole step.
+ */
+export async function runMapStep(step: MapStepName, config: MapStepConfig, o: MapStepRunOptions): Promise<StepResult> {
+  const t0 = performance.now();
+  // validate once in this thread so config mistakes surface before any worker starts
+  makeDocFn(step, config, new DataStats(step));
+  const inputs = listShards(o.inputs);
+  if (inputs.length === 0) throw new DataConfigError(`${step}: no input shards`);
+  const configKey = JSON.stringify({ step, config });
+  const stats = new DataStats(step);
+  const todo: ShardTask[] = [];
+  const todoIdx: number[] = [];
+  const outputs = inputs.map((_, i) => shardPath(o.outDir, i));
+  const recordPath = (i: number) => join(o.outDir, ".shards", `part-${String(i).padStart(5, "0")}.done.json`);
+  let resumed = 0;
+  inputs.forEach((input, i) => {
+    const rp = recordPath(i);
+    if (!o.force && existsSync(rp) && existsSync(outputs[i])) {
+      const rec = JSON.parse(readFileSync(rp, "utf8")) as ShardDone;
+      if (rec.input === input && rec.inputFingerprint === fingerprint(input) && rec.configKey === configKey) {
+        stats.merge(rec.stats);
+        resumed++;
+        return;
+      }
+    }
+    todo.push({ kind: "map", step, config, input, output: outputs[i], onError: o.onError ?? "skip" });
+    todoIdx.push(i);
+  });
+  const progress = new Progress(step, { unit: "shards", total: todo.length, enabled: o.progress ?? true });
+  let docs = 0;
+  let bytes = 0;
+  await runWorkerTasks(todo, o.workers ?? defaultWorkers(), (k, r) => {
+    const s = r as DataStatsJson;
+    const i = todoIdx[k];
+    const rec: ShardDone = { input: inputs[i], inputFingerprint: fingerprint(inputs[i]), configKey, stats: s };
+    writeFileAtomicSync(recordPath(i), JSON.stringify(rec));
+    stats.merge(s);
+    docs += s.docsIn;
+    bytes += s.bytesIn;
+    const el = progress.elapsed();
+    progress.tick(1, `${(docs / Math.max(el, 1e-9)).toFixed(0)} docs/s ${(bytes / 1e6 / Math.max(el, 1e-9)).toFixed(2)} MB/s`);
+  });
+  progress.finish();
+  stats.seconds = (performance.now() - t0) / 1000;
+  stats.extra.shards = inputs.length;
+  stats.extra.shards_resumed = resumed;
+  return finishStep(o.outDir, stats, outputs);
+}

@@ -1,0 +1,120 @@
+// Next-token selection from one row of logits: repetition penalty (as in Hugging Face / CTRL),
+// temperature, top-k, top-p (nucleus) and seeded sampling; temperature 0 is greedy argmax.
+import type { Rng } from "../tensor/rng.js";
+
+export interface SamplingOptions {
+  /** 0 = greedy (argmax); otherwise logits are divided by it. Default 1. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 or undefined: all). */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probability mass reaches p (1: all). */
+  topP?: number;
+  /** > 1 discourages tokens already seen: positive logits divided by it, negative multiplied. */
+  repetitionPenalty?: number;
+}
+
+/** A sampling option out of range; the message names it. */
+export class SamplingOptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SamplingOptionError";
+  }
+}
+
+/** Throws on options out of range (negative temperature, topP outside (0, 1], ...). */
+export function checkSamplingOptions(o: SamplingOptions): void {
+  if (o.temperature !== undefined && !(o.temperature >= 0 && Number.isFinite(o.temperature))) {
+    throw new SamplingOptionError(`temperature must be a number >= 0 (0 = greedy), got ${o.temperature}`);
+  }
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) throw new SamplingOptionError(`topK must be a whole number >= 0 (0 = off), got ${o.topK}`);
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new SamplingOptionError(`topP must be in (0, 1], got ${o.topP}`);
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0 && Number.isFinite(o.repetitionPenalty))) {
+    throw new SamplingOptionError(`repetitionPenalty must be > 0 (1 = off), got ${o.repetitionPenalty}`);
+  }
+}
+
+/** In place: each distinct token of `history` gets its logit divided (if > 0) or multiplied by `penalty`. */
+export function applyRepetitionPenalty(logits: Float64Array, history: Iterable<number>, penalty: number): void {
+  if (penalty === 1) return;
+  const seen = new Set<number>();
+  for (const id of history) {
+    if (seen.has(id) || id < 0 || id >= logits.length) continue;
+    seen.add(id);
+    const l = logits[id];
+    logits[id] = l > 0 ? l / penalty : l * penalty;
+  }
+}
+
+/** Index of the largest value (the first one on ties). */
+export function argmaxRow(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+/**
+ * Picks the next token from `logits` (one row of V values). `history` are the ids seen so far
+ * (prompt + generated) for the repetition penalty. Deterministic for a given rng state.
+ */
+export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rng: Rng, history: Iterable<number> = []): number {
+  const V = logits.length;
+  const l = Float64Array.from(logits);
+  applyRepetitionPenalty(l, history, opts.repetitionPenalty ?? 1);
+  const temperature = opts.temperature ?? 1;
+  if (temperature === 0) return argmaxRow(l);
+  const k = opts.topK && opts.topK > 0 ? Math.min(opts.topK, V) : V;
+  const topP = opts.topP ?? 1;
+  // Candidates by logit, descending (ties by id, for determinism). No sort is needed when
+  // every token stays a candidate.
+  const order = k < V ? topKIndices(l, k) : topP < 1 ? sortedIndices(l) : Int32Array.from({ length: V }, (_, i) => i);
+  let mx = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < order.length; i++) if (l[order[i]] > mx) mx = l[order[i]];
+  const probs = new Float64Array(order.length);
+  let sum = 0;
+  for (let i = 0; i < order.length; i++) {
+    probs[i] = Math.exp((l[order[i]] - mx) / temperature);
+    sum += probs[i];
+  }
+  let n = order.length;
+  if (topP < 1) {
+    let cum = 0;
+    for (let i = 0; i < order.length; i++) {
+      cum += probs[i] / sum;
+      if (cum >= topP) {
+        n = i + 1;
+        break;
+      }
+    }
+    sum = 0;
+    for (let i = 0; i < n; i++) sum += probs[i];
+  }
+  let r = rng.uniform() * sum;
+  for (let i = 0; i < n; i++) {
+    r -= probs[i];
+    if (r < 0) return order[i];
+  }
+  return order[n - 1];
+}
+
+function sortedIndices(l: Float64Array): Int32Array {
+  const idx = Int32Array.from({ length: l.length }, (_, i) => i);
+  return idx.sort((a, b) => l[b] - l[a] || a - b);
+}
+
+/** The k largest entries' indices, descending: a sorted insertion buffer for small k, a full sort otherwise. */
+function topKIndices(l: Float64Array, k: number): Int32Array {
+  if (k > 256) return sortedIndices(l).slice(0, k);
+  const out = new Int32Array(k);
+  let n = 0;
+  for (let i = 0; i < l.length; i++) {
+    const v = l[i];
+    if (n === k && !(v > l[out[k - 1]])) continue;
+    let j = n < k ? n++ : k - 1;
+    while (j > 0 && v > l[out[j - 1]]) {
+      out[j] = out[j - 1];
+      j--;
+    }
+    out[j] = i;
+  }
+  return out;
+}

@@ -2,9 +2,11 @@
 // The llmforge command line: one sub-command per stage, each a thin shell over a library function.
 import { Command } from "commander";
 import { VERSION } from "../version.js";
+import { registerBenchCommands } from "./bench.js";
 import { registerDataCommands } from "./data.js";
 import { registerDoctor } from "./doctor.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
+import { registerTrainCommands } from "./train.js";
 
 const program = new Command();
 program
@@ -15,6 +17,8 @@ program
 registerDoctor(program);
 registerDataCommands(program);
 registerTokenizerCommands(program);
+registerTrainCommands(program);
+registerBenchCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);

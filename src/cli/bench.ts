@@ -1,0 +1,36 @@
+// `llmforge bench ...`: machine-readable figures for the benchmark suite (npm run bench).
+import type { Command } from "commander";
+import { benchTrain } from "../train/benchTrain.js";
+
+const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`expected a positive whole number, got "${v}"`);
+  return n;
+};
+
+export function registerBenchCommands(program: Command): void {
+  const bench = program.command("bench").description("benchmarks: training step throughput, GEMM");
+  bench
+    .command("train")
+    .description("time full training steps (forward, backward, AdamW) on random tokens, like ../shared/peers")
+    .option("--layers <n>", "layers", int, 4)
+    .option("--heads <n>", "heads", int, 4)
+    .option("--dim <n>", "width", int, 256)
+    .option("--block <n>", "sequence length", int, 256)
+    .option("--vocab <n>", "vocabulary", int, 4096)
+    .option("--batch <n>", "batch rows", int, 8)
+    .option("--steps <n>", "timed steps", int, 5)
+    .option("--warmup <n>", "untimed steps first", int, 2)
+    .option("--flavour <f>", "gpt2 or llama", "gpt2")
+    .option("--json", "print one JSON line")
+    .action((o) => {
+      const r = benchTrain({ ...o, flavour: o.flavour === "llama" ? "llama" : "gpt2" });
+      if (o.json) console.log(JSON.stringify(r));
+      else {
+        console.log(
+          `llmforge L${o.layers} H${o.heads} C${o.dim} T${o.block} V${o.vocab} B${o.batch} (${(r.params / 1e6).toFixed(2)}M params): ` +
+            `${r.ms_per_step} ms/step, ${r.tokens_per_s} tok/s, ${r.gflops} GFLOP/s, peak RSS ${r.peak_rss_mb} MB`,
+        );
+      }
+    });
+}

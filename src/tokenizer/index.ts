@@ -6,6 +6,7 @@ export { trainTokenizer, formatTrainReport, type TrainTokenizerOptions, type Tra
 export { pretokenizerPattern, type PretokenizerOptions, type PretokenizerStyle } from "./pretokenize.js";
 export { readCorpus as readTokenizerCorpus, type CorpusDocument as TokenizerCorpusDocument } from "./corpus.js";
 export type { JsTiktokenRanks } from "./tiktokenFormat.js";
+export { ParallelEncoder } from "./parallelEncoder.js";
 export {
   readTokenShard,
   readTokenShardHeader,

@@ -71,7 +71,7 @@ export class Tokenizer {
   private readonly specialIds = new Set<number>();
   private readonly specialRe: RegExp | null;
   private cache = new Map<string, number | Int32Array>();
-  private readonly decoder = new TextDecoder("utf-8");
+  private readonly decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
   constructor(spec: BpeSpec) {
     this.spec = spec;
@@ -108,7 +108,7 @@ export class Tokenizer {
     }
     this.re = compilePretokenizer(spec.pattern);
     if (spec.ignoreMerges) {
-      const strict = new TextDecoder("utf-8", { fatal: true });
+      const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
       for (let id = 0; id < tokens.length; id++) {
         const t = tokens[id];
         if (!t) continue;

@@ -23,6 +23,8 @@ describe("round trip", () => {
     "😀".repeat(5000),
     "9".repeat(5000),
     "\uffff\ufffe\u{10ffff}\u{e0001}",
+    "\ufeff",
+    "\ufeff\ufeffleading byte order marks are text too",
   ];
   it("holds for CJK, ZWJ emoji, combining marks, control characters, long runs", () => {
     for (const t of [tok, gpt2Style]) {

@@ -39,6 +39,18 @@ function concat(files: string[]): number[] {
   return out;
 }
 
+describe("trainTokenizer", () => {
+  it("learns the same tokenizer counting on two worker threads as on one, and reports held-out bytes/token", async () => {
+    const one = await trainTokenizer([jsonl, textFile], { vocabSize: 900, workers: 1, holdoutEvery: 10 });
+    const two = await trainTokenizer([jsonl, textFile], { vocabSize: 900, workers: 2, holdoutEvery: 10 });
+    expect(two.tokenizer.toHuggingFaceJson()).toBe(one.tokenizer.toHuggingFaceJson());
+    expect(one.report.heldOutDocuments).toBeGreaterThan(10);
+    expect(one.report.bytesPerToken).toBeGreaterThan(1.5);
+    expect(one.report.bytesPerTokenOn).toBe("held-out");
+    expect(one.report.documents).toBe(docs.length + 1);
+  });
+});
+
 describe("writeTokenShards", () => {
   it("writes llm.c shards whose tokens are the documents, each after <|endoftext|>, split train/val", async () => {
     const r = await writeTokenShards({ inputs: [jsonl], tokenizer: tok, outDir: join(dir, "s1"), shardTokens: 10_000, valFraction: 0.1, workers: 1 });

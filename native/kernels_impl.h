@@ -191,10 +191,17 @@ inline void binary(int op, const float* a, const long* as, const float* b, const
 constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2/pi)
 constexpr float kGeluA = 0.044715f;
 
-inline float geluS(float x) { return 0.5f * x * (1.0f + std::tanh(kGeluC * (x + kGeluA * x * x * x))); }
+// gelu(x) = 0.5 x (1 + tanh(u)) = x * s with s = sigmoid(2u), u = c (x + a x^3); written with one exp so
+// that 1 + tanh(u) and 1 - tanh(u)^2 = 4 s (1 - s) keep their relative accuracy in the tails.
+inline float geluS(float x) {
+  const float u = kGeluC * (x + kGeluA * x * x * x);
+  return x / (1.0f + std::exp(std::min(-2.0f * u, 80.0f)));
+}
 inline float geluGradS(float x) {
-  const float t = std::tanh(kGeluC * (x + kGeluA * x * x * x));
-  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kGeluC * (1.0f + 3.0f * kGeluA * x * x);
+  const float u = kGeluC * (x + kGeluA * x * x * x);
+  const float e = std::exp(std::min(-2.0f * u, 80.0f));
+  const float s = 1.0f / (1.0f + e);
+  return s + 2.0f * x * s * (e * s) * kGeluC * (1.0f + 3.0f * kGeluA * x * x);
 }
 inline float sigmoidS(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
@@ -211,7 +218,8 @@ inline V::R unaryV(V::R x) {
   else if constexpr (OP == llmf::U_RELU) return V::selGt0(x, x, V::zero());
   else if constexpr (OP == llmf::U_GELU) {
     const V::R u = V::mul(V::set1(kGeluC), V::fma(V::mul(V::set1(kGeluA), x), V::mul(x, x), x));
-    return V::mul(V::mul(V::set1(0.5f), x), V::add(one, vtanh(u)));
+    const V::R e = V::exp(V::min(V::set1(80.0f), V::mul(V::set1(-2.0f), u)));
+    return V::div(x, V::add(one, e));
   } else if constexpr (OP == llmf::U_SILU) return V::div(x, V::add(one, V::exp(V::sub(V::zero(), x))));
   else if constexpr (OP == llmf::U_SQUARE) return V::mul(x, x);
   else return V::div(one, x);  // U_RECIP
@@ -247,10 +255,11 @@ inline V::R unaryGradV(V::R x) {
   } else if constexpr (OP == llmf::U_RELU) return V::selGt0(x, one, V::zero());
   else if constexpr (OP == llmf::U_GELU) {
     const V::R x2 = V::mul(x, x);
-    const V::R t = vtanh(V::mul(V::set1(kGeluC), V::fma(V::mul(V::set1(kGeluA), x), x2, x)));
-    const V::R a = V::mul(V::set1(0.5f), V::add(one, t));
-    const V::R b = V::mul(V::mul(V::set1(0.5f * kGeluC), x), V::fnma(t, t, one));
-    return V::fma(b, V::fma(V::set1(3.0f * kGeluA), x2, one), a);
+    const V::R u = V::mul(V::set1(kGeluC), V::fma(V::mul(V::set1(kGeluA), x), x2, x));
+    const V::R e = V::exp(V::min(V::set1(80.0f), V::mul(V::set1(-2.0f), u)));
+    const V::R s = V::div(one, V::add(one, e));
+    const V::R t = V::mul(V::mul(V::set1(2.0f * kGeluC), x), V::mul(s, V::mul(e, s)));
+    return V::fma(t, V::fma(V::set1(3.0f * kGeluA), x2, one), s);
   } else if constexpr (OP == llmf::U_SILU) {
     const V::R s = vsigmoid(x);
     return V::mul(s, V::fma(x, V::sub(one, s), one));

@@ -143,11 +143,6 @@ struct V {
 #endif
 
 // Vector helpers shared by the kernels.
-inline V::R vtanh(V::R x) {
-  // tanh(x) = 1 - 2 / (e^{2x} + 1): absolute error ~1e-7, fine for gelu; the `tanh` op itself uses libm.
-  V::R e = V::exp(V::add(x, x));
-  return V::sub(V::set1(1.0f), V::div(V::set1(2.0f), V::add(e, V::set1(1.0f))));
-}
 inline V::R vsigmoid(V::R x) {
   return V::div(V::set1(1.0f), V::add(V::set1(1.0f), V::exp(V::sub(V::zero(), x))));
 }

@@ -20,6 +20,11 @@ export interface GenerateOptions extends SamplingOptions {
   stopTokens?: readonly number[];
   /** Ids -> text, for stop strings and streamed text (e.g. `(ids) => tokenizer.decode(ids)`). */
   decode?: (ids: number[]) => string;
+  /**
+   * Only ids below this are sampled (default: the model's vocabulary). Set it to the
+   * tokenizer's size when the model's vocabulary is padded beyond it.
+   */
+  vocabLimit?: number;
   /** Use the KV cache (default true). false recomputes the whole context every token. */
   useCache?: boolean;
   /** Called with each token as soon as it is chosen. */
@@ -126,6 +131,9 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
   const stops = (opts.stop ?? []).filter((s) => s.length > 0);
   if (stops.length > 0 && !opts.decode) throw new SamplingOptionError("stop strings need a decode function (ids -> text)");
   const rng = opts.rng ?? new Rng(opts.seed ?? 0);
+  const V = model.config.vocabSize;
+  const limit = opts.vocabLimit ?? V;
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= V)) throw new SamplingOptionError(`vocabLimit must be a whole number in [1, ${V}], got ${limit}`);
   const stopTokens = new Set(opts.stopTokens ?? []);
   const block = model.config.blockSize;
   const useCache = opts.useCache ?? true;
@@ -147,7 +155,7 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
         finishReason = "abort";
         break;
       }
-      const next = sampleToken(logits, opts, rng, history);
+      const next = sampleToken(limit < V ? logits.subarray(0, limit) : logits, opts, rng, history);
       if (stopTokens.has(next)) {
         finishReason = "stop_token";
         break;
@@ -225,9 +233,12 @@ export async function* generateStream(model: GPT, prompt: ArrayLike<number>, opt
 export interface TextCodec {
   encode(text: string): number[];
   decode(ids: number[]): string;
+  /** When given, sampling stays below it (a model vocabulary padded past the tokenizer's). */
+  readonly vocabSize?: number;
 }
 
 /** Encodes `prompt`, generates with decode wired to the codec, and returns the result. */
 export function generateText(model: GPT, codec: TextCodec, prompt: string, opts: Omit<GenerateOptions, "decode"> = {}): GenerationResult {
-  return generate(model, codec.encode(prompt), { ...opts, decode: (t) => codec.decode(t) });
+  const vocabLimit = opts.vocabLimit ?? (codec.vocabSize !== undefined ? Math.min(codec.vocabSize, model.config.vocabSize) : undefined);
+  return generate(model, codec.encode(prompt), { ...opts, vocabLimit, decode: (t) => codec.decode(t) });
 }

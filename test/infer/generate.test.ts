@@ -89,6 +89,11 @@ describe("generate", () => {
     const r = generate(model, [1, 2, 3], { temperature: 0.8, maxTokens: 60, seed: 1 });
     expect(r.tokens.length).toBe(60);
   });
+  it("vocabLimit keeps sampling inside a tokenizer smaller than the padded model vocabulary", () => {
+    const r = generate(model, [1], { temperature: 3, maxTokens: 200, seed: 9, vocabLimit: 5 });
+    expect(Math.max(...r.tokens)).toBeLessThan(5);
+    expect(() => generate(model, [1], { vocabLimit: V + 1 })).toThrow(/vocabLimit/);
+  });
   it("crops a prompt longer than the block size", () => {
     const r = generate(model, Array.from({ length: 40 }, (_, i) => i % V), { temperature: 0, maxTokens: 3 });
     expect(r.promptTruncated).toBe(8);

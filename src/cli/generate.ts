@@ -1,0 +1,154 @@
+// `llmforge generate --model RUN --prompt "..."`: loads a run's model and tokenizer and streams
+// sampled text to stdout (tokens/s on stderr). A thin shell over infer/generate.ts.
+import { existsSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { generateStream, type GenerateOptions, type GenerationResult } from "../infer/generate.js";
+import { loadModel } from "../model/serialize.js";
+import type { GPT } from "../model/gpt.js";
+import type { BackendName } from "../tensor/backend/index.js";
+import { Tokenizer } from "../tokenizer/index.js";
+
+/** A run folder that lacks what a command needs; the message lists where it looked. */
+export class RunFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RunFolderError";
+  }
+}
+
+export interface RunPaths {
+  modelDir: string;
+  tokenizerFile: string;
+}
+
+/**
+ * Where a run keeps its model (RUN/model, or RUN itself when it holds config.json) and its
+ * tokenizer (RUN/tokenizer/tokenizer.json, or RUN/tokenizer.json); `tokenizer` overrides.
+ */
+export function resolveRunPaths(run: string, tokenizer?: string): RunPaths {
+  const modelCandidates = [join(run, "model"), run];
+  const modelDir = modelCandidates.find((d) => existsSync(join(d, "config.json")));
+  if (!modelDir) {
+    throw new RunFolderError(`no model in ${run}: looked for ${modelCandidates.map((d) => join(d, "config.json")).join(" and ")} (a run folder from \`llmforge train\`, or a folder written by saveModel)`);
+  }
+  const tokCandidates = tokenizer ? [tokenizer] : [join(run, "tokenizer", "tokenizer.json"), join(run, "tokenizer.json"), join(modelDir, "tokenizer.json")];
+  const tokenizerFile = tokCandidates.find((p) => existsSync(p));
+  if (!tokenizerFile) throw new RunFolderError(`no tokenizer for ${run}: looked for ${tokCandidates.join(", ")} (pass --tokenizer FILE)`);
+  return { modelDir, tokenizerFile };
+}
+
+/** Loads a run's model and tokenizer and checks that they belong together. */
+export function loadRun(run: string, opts: { tokenizer?: string; backend?: BackendName } = {}): { model: GPT; tokenizer: Tokenizer; paths: RunPaths } {
+  const paths = resolveRunPaths(run, opts.tokenizer);
+  const tokenizer = Tokenizer.fromFile(paths.tokenizerFile);
+  const model = loadModel(paths.modelDir, { backend: opts.backend });
+  if (tokenizer.vocabSize > model.config.vocabSize) {
+    throw new RunFolderError(
+      `tokenizer ${paths.tokenizerFile} has ${tokenizer.vocabSize} tokens but the model in ${paths.modelDir} has a vocabulary of ${model.config.vocabSize}: they do not belong together`,
+    );
+  }
+  return { model, tokenizer, paths };
+}
+
+/** The special token documents start with in llmforge shards; generation starts from it too. */
+const DOC_TOKEN = "<|endoftext|>";
+
+/** Interprets \n, \t and \\ in a stop string typed on the command line. */
+function unescape(s: string): string {
+  return s.replace(/\\(n|t|r|\\)/g, (_, c: string) => ({ n: "\n", t: "\t", r: "\r", "\\": "\\" })[c] ?? c);
+}
+
+function num(name: string, v: string, int = false): number {
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || (int && !Number.isInteger(x))) throw new Error(`--${name}: expected ${int ? "a whole number" : "a number"}, got "${v}"`);
+  return x;
+}
+
+interface GenerateFlags {
+  model: string;
+  prompt?: string;
+  promptFile?: string;
+  tokenizer?: string;
+  maxTokens: string;
+  temperature: string;
+  topK: string;
+  topP: string;
+  repetitionPenalty: string;
+  stop: string[];
+  seed: string;
+  bos: boolean;
+  eos: boolean;
+  cache: boolean;
+  backend?: string;
+  json?: boolean;
+}
+
+export function registerGenerateCommand(program: Command): void {
+  program
+    .command("generate")
+    .description("sample text from a trained model, streaming tokens to stdout (tokens/s on stderr)")
+    .requiredOption("--model <run>", "run folder (model in RUN/model, tokenizer in RUN/tokenizer/tokenizer.json) or a model folder")
+    .option("--prompt <text>", "text to continue")
+    .option("--prompt-file <file>", "read the prompt from a file")
+    .option("--tokenizer <file>", "tokenizer.json to use instead of the run's")
+    .option("--max-tokens <n>", "most new tokens", "200")
+    .option("--temperature <t>", "sampling temperature; 0 = greedy", "0.8")
+    .option("--top-k <k>", "sample among the k most likely tokens; 0 = all", "200")
+    .option("--top-p <p>", "nucleus sampling mass; 1 = off", "1")
+    .option("--repetition-penalty <r>", "> 1 discourages repeating tokens; 1 = off", "1")
+    .option("--stop <text>", "stop when this text appears (repeatable; \\n for newline)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--seed <n>", "sampling seed", "0")
+    .option("--no-bos", `do not start the context with ${DOC_TOKEN}`)
+    .option("--no-eos", `keep going past ${DOC_TOKEN} instead of stopping`)
+    .option("--no-cache", "recompute the whole context every token (slow; for checking the KV cache)")
+    .option("--backend <name>", "ref or native (default: native when built)")
+    .option("--json", "print one JSON result instead of streaming text")
+    .action(async (flags: GenerateFlags) => {
+      if ((flags.prompt === undefined) === (flags.promptFile === undefined)) throw new Error("give exactly one of --prompt or --prompt-file");
+      if (flags.backend !== undefined && flags.backend !== "ref" && flags.backend !== "native") throw new Error(`--backend: expected ref or native, got "${flags.backend}"`);
+      const prompt = flags.prompt ?? readFileSync(flags.promptFile as string, "utf8");
+      const { model, tokenizer } = loadRun(flags.model, { tokenizer: flags.tokenizer, backend: flags.backend as BackendName | undefined });
+      const docId = tokenizer.specialTokens.get(DOC_TOKEN);
+      const promptIds = [...(flags.bos && docId !== undefined ? [docId] : []), ...tokenizer.encode(prompt)];
+      const opts: GenerateOptions = {
+        maxTokens: num("max-tokens", flags.maxTokens, true),
+        temperature: num("temperature", flags.temperature),
+        topK: num("top-k", flags.topK, true),
+        topP: num("top-p", flags.topP),
+        repetitionPenalty: num("repetition-penalty", flags.repetitionPenalty),
+        seed: num("seed", flags.seed, true),
+        stop: flags.stop.map(unescape),
+        stopTokens: flags.eos && docId !== undefined ? [docId] : [],
+        decode: (ids) => tokenizer.decode(ids),
+        vocabLimit: tokenizer.vocabSize,
+        useCache: flags.cache,
+      };
+      const out = process.stdout;
+      let result: GenerationResult | undefined;
+      let last = "";
+      const it = generateStream(model, promptIds, opts);
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          result = r.value;
+          break;
+        }
+        if (!flags.json && r.value.text) {
+          out.write(r.value.text);
+          last = r.value.text;
+        }
+      }
+      if (flags.json) {
+        const { text, tokens, finishReason, promptTokens, promptTruncated, prefillMs, decodeMs, tokensPerSecond } = result;
+        out.write(`${JSON.stringify({ text, tokens, finishReason, promptTokens, promptTruncated, prefillMs, decodeMs, tokensPerSecond })}\n`);
+      } else if (!last.endsWith("\n")) {
+        out.write("\n");
+      }
+      process.stderr.write(
+        `[${result.tokens.length} tokens in ${(result.decodeMs / 1000).toFixed(2)}s: ${result.tokensPerSecond.toFixed(1)} tokens/s; ` +
+          `prompt ${result.promptTokens} tokens in ${result.prefillMs.toFixed(0)} ms; stopped: ${result.finishReason}]\n`,
+      );
+    });
+}

@@ -1,6 +1,227 @@
-// `llmforge data ...`: the pretraining data pipeline commands (ingest, clean, filter, pii, dedup, mix, stats, run).
+// `llmforge data ...`: the pretraining data pipeline commands (ingest, clean, filter, pii, dedup, mix, stats,
+// train-quality, run, default). Each is a thin shell over the library function of the same step.
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import YAML from "yaml";
+import type { StepResult } from "../data/shards.js";
+import { runCorpusStats } from "../data/corpusStats.js";
+import { runDedup } from "../data/dedup/index.js";
+import { runDefaultRecipe } from "../data/defaultRecipe.js";
+import { ingest, INGEST_FORMATS, type IngestFormat } from "../data/ingest.js";
+import { runMapStep, type MapStepName } from "../data/mapSteps.js";
+import { runMix } from "../data/mix.js";
+import { loadRecipe, runRecipe } from "../data/recipe.js";
+import { runTrainQuality } from "../data/trainQuality.js";
+import { DataConfigError, type OnErrorPolicy } from "../data/types.js";
+
+function readConfig(file: string | undefined): Record<string, unknown> {
+  if (!file) return {};
+  const text = readFileSync(file, "utf8");
+  try {
+    return (/\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text)) as Record<string, unknown>;
+  } catch (err) {
+    throw new DataConfigError(`${file}: cannot parse config: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function onErrorOf(v: string): OnErrorPolicy {
+  if (v !== "skip" && v !== "fail") throw new DataConfigError(`--on-error must be skip or fail (got "${v}")`);
+  return v;
+}
+
+function report(r: StepResult, json: boolean): void {
+  if (json) process.stdout.write(`${JSON.stringify(r.stats.toJSON(), null, 2)}\n`);
+  else process.stdout.write(r.stats.toMarkdown());
+  process.stderr.write(`wrote ${r.outputs.length} file(s) to ${r.outDir}; stats: ${r.statsJsonPath}, ${r.statsMarkdownPath}\n`);
+}
+
+const int = (v: string) => {
+  const n = Number.parseInt(v, 10);
+  if (!Number.isFinite(n) || n <= 0) throw new DataConfigError(`expected a positive integer, got "${v}"`);
+  return n;
+};
 
 export function registerDataCommands(program: Command): void {
-  program.command("data").description("pretraining data pipeline: ingest, clean, filter, pii, dedup, mix, stats, run");
+  const data = program.command("data").description("pretraining data pipeline: ingest, clean, filter, pii, dedup, mix, stats, train-quality, run");
+
+  data
+    .command("ingest")
+    .description("read text/JSONL/HTML/email/mbox/code/dialogue files or folders (gzip ok) into JSONL shards")
+    .argument("<inputs...>", "files or folders")
+    .requiredOption("-o, --out <dir>", "output folder")
+    .option("--format <format>", `input format: ${INGEST_FORMATS.join("|")}`, "auto")
+    .option("--source <name>", "source name (default: the input's file or folder name)")
+    .option("--split <mode>", "plain text: one document per file or per paragraph (file|paragraph)", "file")
+    .option("--text-field <path>", "JSONL: dotted path of the text field", "text")
+    .option("--id-field <path>", "JSONL: dotted path of an id field")
+    .option("--include <suffixes>", "only files ending with these (comma-separated), e.g. .txt,.html")
+    .option("--no-email-headers", "email: leave out the From/To/Date/Subject lines")
+    .option("--max-doc-bytes <n>", "reject documents larger than this", int)
+    .option("--max-docs <n>", "stop after this many documents", int)
+    .option("--shard-docs <n>", "documents per output shard", int)
+    .option("--on-error <policy>", "bad input: skip (count and go on) or fail (stop with file:line)", "skip")
+    .option("--json", "print stats as JSON instead of Markdown")
+    .option("-q, --quiet", "no progress output")
+    .action(async (inputs: string[], o) => {
+      if (!(INGEST_FORMATS as readonly string[]).includes(o.format)) throw new DataConfigError(`--format must be one of ${INGEST_FORMATS.join(", ")}`);
+      const include = o.include ? String(o.include).split(",") : undefined;
+      const r = await ingest(
+        {
+          inputs: inputs.map((path) => ({ path, format: o.format as IngestFormat, ...(o.source ? { source: o.source } : {}), ...(include ? { include } : {}) })),
+          textSplit: o.split,
+          textField: o.textField,
+          idField: o.idField,
+          emailHeaders: o.emailHeaders,
+          onError: onErrorOf(o.onError),
+          ...(o.maxDocBytes ? { maxDocBytes: o.maxDocBytes } : {}),
+          ...(o.maxDocs ? { maxDocs: o.maxDocs } : {}),
+          ...(o.shardDocs ? { shardDocs: o.shardDocs } : {}),
+        },
+        { outDir: o.out, progress: !o.quiet },
+      );
+      report(r, o.json);
+    });
+
+  const mapCommand = (name: MapStepName, description: string) =>
+    data
+      .command(name)
+      .description(description)
+      .argument("<inputs...>", "JSONL shards or folders of shards")
+      .requiredOption("-o, --out <dir>", "output folder")
+      .option("-c, --config <file>", `JSON or YAML ${name} options`)
+      .option("-w, --workers <n>", "worker threads (default: all cores)", int)
+      .option("--force", "redo shards that are already done")
+      .option("--on-error <policy>", "malformed lines: skip or fail", "skip")
+      .option("--json", "print stats as JSON instead of Markdown")
+      .option("-q, --quiet", "no progress output")
+      .action(async (inputs: string[], o) => {
+        const cfg = readConfig(o.config);
+        const r = await runMapStep(name, name === "process" ? cfg : { [name]: cfg }, {
+          inputs,
+          outDir: o.out,
+          workers: o.workers,
+          force: o.force,
+          onError: onErrorOf(o.onError),
+          progress: !o.quiet,
+        });
+        report(r, o.json);
+      });
+  mapCommand("clean", "fix mojibake, strip markup and junk characters, collapse whitespace, drop boilerplate and repeated lines");
+  mapCommand("filter", "quality rules (Gopher quality/repetition, C4, FineWeb, language, toxicity, trained classifier)");
+  mapCommand("pii", "replace emails, phones, IPs, cards, SSNs and Chinese resident IDs by typed placeholders");
+  mapCommand("process", "clean + filter + pii in one pass (config: {clean, filter, pii})");
+
+  data
+    .command("dedup")
+    .description("exact and MinHash-LSH near-duplicate removal across all shards")
+    .argument("<inputs...>", "JSONL shards or folders")
+    .requiredOption("-o, --out <dir>", "output folder")
+    .option("-c, --config <file>", "JSON or YAML dedup options ({exact, minhash: {ngram, bands, rows, threshold, seed}})")
+    .option("-w, --workers <n>", "worker threads for signatures", int)
+    .option("--on-error <policy>", "skip or fail", "skip")
+    .option("--json", "print stats as JSON")
+    .option("-q, --quiet", "no progress output")
+    .action(async (inputs: string[], o) => {
+      const r = await runDedup(readConfig(o.config), { inputs, outDir: o.out, workers: o.workers, onError: onErrorOf(o.onError), progress: !o.quiet });
+      report(r, o.json);
+    });
+
+  data
+    .command("mix")
+    .description("sample sources by weight or epochs (seeded), split train/val, shuffle or order by a score")
+    .argument("<inputs...>", "JSONL shards or folders")
+    .requiredOption("-o, --out <dir>", "output folder (train/ and val/)")
+    .option("-c, --config <file>", "JSON or YAML mix options")
+    .option("--weights <list>", "source=weight pairs, e.g. brown=3,email=1")
+    .option("--epochs <list>", "source=epochs pairs, e.g. wiki=2")
+    .option("--val <fraction>", "validation fraction", Number.parseFloat)
+    .option("--seed <n>", "seed", (v: string) => Number.parseInt(v, 10))
+    .option("--curriculum <field>", "order train by this numeric meta field (ascending; prefix - for descending)")
+    .option("--json", "print stats as JSON")
+    .option("-q, --quiet", "no progress output")
+    .action(async (inputs: string[], o) => {
+      const pairs = (s: string | undefined) =>
+        s
+          ? Object.fromEntries(
+              s.split(",").map((kv) => {
+                const [k, v] = kv.split("=");
+                const n = Number(v);
+                if (!k || !Number.isFinite(n)) throw new DataConfigError(`expected source=number pairs, got "${kv}"`);
+                return [k, n];
+              }),
+            )
+          : undefined;
+      const cfg: Record<string, unknown> = { ...readConfig(o.config) };
+      if (o.weights) cfg.weights = pairs(o.weights);
+      if (o.epochs) cfg.epochs = pairs(o.epochs);
+      if (o.val !== undefined) cfg.valFraction = o.val;
+      if (o.seed !== undefined) cfg.seed = o.seed;
+      if (o.curriculum) cfg.curriculum = { field: String(o.curriculum).replace(/^-/, ""), order: String(o.curriculum).startsWith("-") ? "desc" : "asc" };
+      const r = await runMix(cfg, { inputs, outDir: o.out, progress: !o.quiet });
+      report(r, o.json);
+    });
+
+  data
+    .command("stats")
+    .description("describe a JSONL corpus: documents, bytes, words per source, kinds, languages, length percentiles")
+    .argument("<inputs...>", "JSONL shards or folders")
+    .requiredOption("-o, --out <dir>", "folder for stats.json and stats.md")
+    .option("--json", "print stats as JSON")
+    .action(async (inputs: string[], o) => report(await runCorpusStats(inputs, o.out), o.json));
+
+  data
+    .command("train-quality")
+    .description("train the hashed n-gram logistic-regression quality classifier; reports held-out accuracy")
+    .requiredOption("--positive <paths...>", "JSONL shards/folders of good documents")
+    .requiredOption("--negative <paths...>", "JSONL shards/folders of bad documents")
+    .requiredOption("-o, --out <dir>", "output folder (model.json, stats)")
+    .option("--positive-sources <names>", "only these sources count as positive (comma-separated)")
+    .option("--negative-sources <names>", "only these sources count as negative (comma-separated)")
+    .option("--epochs <n>", "training epochs", int)
+    .option("--held-out <fraction>", "held-out fraction", Number.parseFloat)
+    .option("--seed <n>", "seed", (v: string) => Number.parseInt(v, 10))
+    .option("--json", "print stats as JSON")
+    .action(async (o) => {
+      const r = await runTrainQuality({
+        positive: o.positive,
+        negative: o.negative,
+        positiveSources: o.positiveSources ? String(o.positiveSources).split(",") : undefined,
+        negativeSources: o.negativeSources ? String(o.negativeSources).split(",") : undefined,
+        epochs: o.epochs,
+        heldOut: o.heldOut,
+        seed: o.seed,
+        outDir: o.out,
+      });
+      report(r, o.json);
+      process.stderr.write(`model: ${r.modelPath}; held-out accuracy ${(100 * r.model.metrics.heldOutAccuracy).toFixed(1)}% on ${r.model.metrics.heldOutDocs} docs\n`);
+    });
+
+  data
+    .command("run")
+    .description("run a recipe (JSON or YAML): steps in order, skipping up-to-date steps, resuming unfinished shards")
+    .requiredOption("-r, --recipe <file>", "recipe file")
+    .option("--force", "rerun every step")
+    .option("--until <step>", "stop after this step")
+    .option("-w, --workers <n>", "worker threads", int)
+    .option("-q, --quiet", "no progress output")
+    .action(async (o) => {
+      const { recipe, baseDir } = loadRecipe(o.recipe);
+      const r = await runRecipe(recipe, { baseDir, force: o.force, until: o.until, workers: o.workers, progress: !o.quiet });
+      process.stdout.write(`${readFileSync(r.reportMarkdown, "utf8").split("\n### ")[0]}\n`);
+      process.stderr.write(`report: ${r.reportMarkdown}\n`);
+    });
+
+  data
+    .command("default")
+    .description("run the default recipe on the embedded corpus (Brown, nlp-corpus, WordNet, SpamAssassin)")
+    .requiredOption("-o, --out <dir>", "output folder")
+    .option("--max-docs <n>", "at most this many documents per source", int)
+    .option("--force", "rerun every step")
+    .option("-w, --workers <n>", "worker threads", int)
+    .option("-q, --quiet", "no progress output")
+    .action(async (o) => {
+      const r = await runDefaultRecipe({ outDir: o.out, maxDocs: o.maxDocs, force: o.force, workers: o.workers, progress: !o.quiet });
+      process.stdout.write(`${readFileSync(r.reportMarkdown, "utf8").split("\n### ")[0]}\n`);
+      process.stderr.write(`train shards: ${r.train.length}, val shards: ${r.val.length}; report: ${r.reportMarkdown}\n`);
+    });
 }

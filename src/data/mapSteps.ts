@@ -2,8 +2,10 @@
 // each shard is a pure function of (input shard, config) -> (output shard, stats), run on worker threads,
 // and a finished shard (output + stats with the input's fingerprint) is not redone on resume.
 import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { Progress } from "../cli/progress.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
@@ -88,10 +90,15 @@ export async function processShard(t: ShardTask): Promise<DataStatsJson> {
   return stats.toJSON();
 }
 
-function workerUrl(): { url: URL; execArgv: string[] } {
+/** Starts a worker running shardWorker: the compiled .js normally, or the .ts source through tsx's loader (tests, benches). */
+function startWorker(): Worker {
   const self = import.meta.url;
-  if (self.endsWith(".ts")) return { url: new URL("./shardWorker.ts", self), execArgv: ["--import", "tsx"] };
-  return { url: new URL("./shardWorker.js", self), execArgv: [] };
+  if (!self.endsWith(".ts")) return new Worker(new URL("./shardWorker.js", self));
+  const tsxDir = dirname(createRequire(self).resolve("tsx/package.json"));
+  const tsx = pathToFileURL(join(tsxDir, "dist", "esm", "api", "index.mjs")).href;
+  const entry = new URL("./shardWorker.ts", self).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(boot, { eval: true });
 }
 
 /** Any task a worker thread can run (map shards, dedup signatures). */
@@ -114,7 +121,6 @@ export async function runWorkerTasks<T extends WorkerTask>(tasks: T[], workers: 
     }
     return results;
   }
-  const { url, execArgv } = workerUrl();
   let next = 0;
   const runOne = (w: Worker): Promise<void> =>
     new Promise((resolveAll, rejectAll) => {
@@ -146,7 +152,7 @@ export async function runWorkerTasks<T extends WorkerTask>(tasks: T[], workers: 
       };
       go();
     });
-  const pool = Array.from({ length: Math.min(workers, tasks.length) }, () => new Worker(url, { execArgv }));
+  const pool = Array.from({ length: Math.min(workers, tasks.length) }, () => startWorker());
   try {
     await Promise.all(pool.map(runOne));
   } finally {

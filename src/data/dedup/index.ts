@@ -146,7 +146,8 @@ export async function runDedup(configInput: DedupConfigInput, o: DedupRunOptions
   const reason = new Uint8Array(total); // 1 = exact duplicate, 2 = near duplicate
   const cols = mh.bands + 1;
   const column = (shard: number, col: number): Float64Array => {
-    const all = new Float64Array(readFileSync(tasks[shard].keysFile).buffer.slice(0));
+    const raw = readFileSync(tasks[shard].keysFile);
+    const all = new Float64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
     const out = new Float64Array(signed[shard].docs);
     for (let d = 0; d < out.length; d++) out[d] = all[d * cols + col];
     return out;

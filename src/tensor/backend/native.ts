@@ -107,6 +107,10 @@ function load(): { addon: NativeAddon | null; error: string | null } {
         error: `native addon not built (${path} is missing; run \`npm run build:native\`, see build/native-build.log)`,
       };
     }
+    // OpenMP threads that spin while waiting starve the thread they wait for when the CPU is shared
+    // (measured here: 2-thread GEMM fell from ~90 to ~1-25 GFLOP/s under load); sleeping waits keep it
+    // near the fair share. libgomp reads this once, when the addon loads it; an explicit setting wins.
+    if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = "passive";
     const addon = createRequire(import.meta.url)(path) as NativeAddon;
     addon.info();
     return { addon, error: null };

@@ -218,17 +218,18 @@ export async function runMapStep(step: MapStepName, config: MapStepConfig, o: Ma
   const progress = new Progress(step, { unit: "shards", total: todo.length, enabled: o.progress ?? true });
   let docs = 0;
   let bytes = 0;
-  await runWorkerTasks(todo, o.workers ?? defaultWorkers(), (k, r) => {
+  const results = await runWorkerTasks(todo, o.workers ?? defaultWorkers(), (k, r) => {
     const s = r as DataStatsJson;
     const i = todoIdx[k];
     const rec: ShardDone = { input: inputs[i], inputFingerprint: fingerprint(inputs[i]), configKey, stats: s };
     writeFileAtomicSync(recordPath(i), JSON.stringify(rec));
-    stats.merge(s);
     docs += s.docsIn;
     bytes += s.bytesIn;
     const el = progress.elapsed();
     progress.tick(1, `${(docs / Math.max(el, 1e-9)).toFixed(0)} docs/s ${(bytes / 1e6 / Math.max(el, 1e-9)).toFixed(2)} MB/s`);
   });
+  // merged in shard order (not completion order) so stats and their examples do not depend on thread timing
+  for (const r of results) stats.merge(r as DataStatsJson);
   progress.finish();
   stats.seconds = (performance.now() - t0) / 1000;
   stats.extra.shards = inputs.length;

@@ -143,7 +143,7 @@ export function paramCount(c: GPTConfig): number {
   const attn = C * qkv + b * qkv + c.nHead * D * C + b * C;
   const mlp = c.flavour === "gpt2"
     ? C * c.mlpHidden + b * c.mlpHidden + c.mlpHidden * C + b * C
-    : C * 2 * c.mlpHidden + c.mlpHidden * C;
+    : C * 2 * c.mlpHidden + b * 2 * c.mlpHidden + c.mlpHidden * C + b * C;
   const perLayer = 2 * norm + attn + mlp;
   const emb = c.vocabSize * C + (c.flavour === "gpt2" ? c.blockSize * C : 0);
   return emb + c.nLayer * perLayer + norm + (c.tiedEmbeddings ? 0 : c.vocabSize * C);

@@ -15,6 +15,8 @@ namespace llmf {
 static int g_threads = 1;
 static const KernelTable* g_table = nullptr;
 static bool g_bf16 = false;
+// bf16 GEMM path: "amx" (tiles) when the CPU and kernel allow it, else "avx512bf16" (vdpbf16ps).
+static std::string g_bf16Path = "none";
 
 int threads() { return g_threads; }
 
@@ -214,7 +216,8 @@ static Napi::Value GemmImpl(const Napi::CallbackInfo& info, bool bf16) {
     p.c = C + cOff;
     if (bf16) {
       if (!g_bf16) a.fail("this CPU has no avx512_bf16; use gemm (f32) instead");
-      gemm_bf16(p);
+      if (g_bf16Path == "amx") gemm_bf16_amx(p);
+      else gemm_bf16(p);
     } else {
       g_table->gemm(p);
     }
@@ -533,6 +536,7 @@ static Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("simd", Napi::String::New(env, g_table->simd));
   o.Set("threads", Napi::Number::New(env, g_threads));
   o.Set("bf16", Napi::Boolean::New(env, g_bf16));
+  o.Set("bf16Path", Napi::String::New(env, g_bf16Path));
   o.Set("cores", Napi::Number::New(env, omp_get_num_procs()));
   Napi::Array avail = Napi::Array::New(env);
   uint32_t k = 0;
@@ -563,6 +567,19 @@ static Napi::Value SetSimd(const Napi::CallbackInfo& info) {
   });
 }
 
+static Napi::Value SetBf16Path(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Args a{info, "setBf16Path"};
+    a.count(1);
+    const std::string want = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    if (want == "amx" && g_bf16 && amx_available()) g_bf16Path = "amx";
+    else if (want == "avx512bf16" && g_bf16) g_bf16Path = "avx512bf16";
+    else if (want == "auto") g_bf16Path = !g_bf16 ? "none" : amx_available() ? "amx" : "avx512bf16";
+    else a.fail("bf16 path '" + want + "' is unknown or not supported here (auto, amx, avx512bf16)", true);
+    return Napi::String::New(info.Env(), g_bf16Path);
+  });
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const char* t = std::getenv("LLMFORGE_THREADS");
   const long want = t ? std::atol(t) : 0;
@@ -570,9 +587,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const char* simd = std::getenv("LLMFORGE_SIMD");
   if (!simd || !selectSimd(simd)) selectSimd("auto");
   g_bf16 = cpuHasBf16();
+  g_bf16Path = !g_bf16 ? "none" : amx_available() ? "amx" : "avx512bf16";
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setSimd", Napi::Function::New(env, SetSimd));
+  exports.Set("setBf16Path", Napi::Function::New(env, SetBf16Path));
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided));

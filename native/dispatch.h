@@ -64,8 +64,11 @@ struct KernelTable {
 const KernelTable* table_avx512();
 const KernelTable* table_avx2();
 const KernelTable* table_scalar();
-// bf16 GEMM (avx512_bf16 vdpbf16ps); f32 in and out, bf16 products, f32 accumulation.
+// bf16 GEMMs: f32 in and out, operands rounded to bf16, f32 accumulation. gemm_bf16 runs vdpbf16ps
+// (avx512_bf16); gemm_bf16_amx runs AMX tiles and needs amx_available() (which also asks the kernel).
 void gemm_bf16(const GemmParams& p);
+void gemm_bf16_amx(const GemmParams& p);
+bool amx_available();
 
 // Thread count used by every kernel (LLMFORGE_THREADS, default all cores).
 int threads();

@@ -10,6 +10,8 @@ struct F32Policy {
   using PT = float;
   static constexpr int MR = MR_, NV = NV_, NR = NV_ * V::W, KU = 1;
   static constexpr long MCB = MCB_, KC = KC_, NC = NC_;
+  // Packed elements per panel row for a K block of kc.
+  static long kw(long kc) { return kc; }
 
   // dst[k*MR + r] = op(A)(i0 + r, k0 + k), rows past `rows` zero.
   static void packA(const float* A, long lda, bool trans, long i0, long rows, long k0, long kc, float* dst) {

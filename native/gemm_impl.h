@@ -69,7 +69,7 @@ struct GemmDriver {
     if (nt < 1) nt = 1;
     const long KC = P::KC, NC = P::NC;
     const long mcb = std::min<long>(M, P::MCB);
-    const long kwMax = ceilDiv(std::min<long>(K, KC), KU);  // PT units per panel row (one per KU k-steps)
+    const long kwMax = P::kw(std::min<long>(K, KC));  // PT units per panel row/column
     PT* abuf = sharedA().get((size_t)ceilDiv(mcb, MR) * MR * kwMax);
     if (!abuf) return;
     auto body = [&](int tid, int nt) {
@@ -85,7 +85,7 @@ struct GemmDriver {
         const long ma = ceilDiv(mc, MR);
         for (long pc = 0; pc < K; pc += KC) {
           const long kc = std::min(KC, K - pc);
-          const long kw = ceilDiv(kc, KU);
+          const long kw = P::kw(kc);
           const bool accum = !(pc == 0 && p.beta == 0);
           // Pack the A block cooperatively: thread tid packs panels [ma*tid/nt, ma*(tid+1)/nt).
           for (long ip = ma * tid / nt; ip < ma * (tid + 1) / nt; ++ip) {

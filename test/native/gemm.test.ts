@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { GemmArgs } from "../../src/tensor/backend/kernels.js";
 import { refKernels } from "../../src/tensor/backend/ref.js";
-import { gemmBf16, nativeInfo, setNativeThreads } from "../../src/tensor/backend/native.js";
+import { gemmBf16, nativeInfo, setNativeBf16Path, setNativeThreads, type Bf16Path } from "../../src/tensor/backend/native.js";
 import { expectClose, native, randn, simdLevels, skipNative, withSimd } from "./helpers.js";
 
 interface Case {
@@ -140,32 +140,52 @@ describe.skipIf(skipNative)("native gemm vs reference", () => {
   });
 });
 
-describe.skipIf(skipNative || !nativeInfo().bf16)("native bf16 gemm", () => {
-  it("matches f32 within bf16 rounding: |err| <= 2^-7 * sqrt(K) * max|a|*max|b|, all transposes and edges", () => {
-    let seed = 500;
-    for (const [M, N, K] of [...edgeSizes, [70, 90, 1030] as [number, number, number]]) {
-      for (const transA of [false, true]) {
-        for (const transB of [false, true]) {
-          const c: Case = { M, N, K, transA, transB, pad: 1, beta: 1, alpha: 0.75 };
-          const r = runBoth(c, seed++, (p) => gemmBf16(p));
-          // inputs in [-1, 1): each product carries ~2 * 2^-9 relative rounding; errors add like a random walk (~3x margin).
-          expectClose(r.got, r.want, 0.75 * 2 ** -8 * Math.sqrt(K + 1), 0, `bf16 ${JSON.stringify(c)}`);
-        }
-      }
-    }
-  });
+const bf16Paths: Bf16Path[] = skipNative || !nativeInfo().bf16 ? [] : nativeInfo().bf16Path === "amx" ? ["amx", "avx512bf16"] : ["avx512bf16"];
 
-  it("exact on bf16-representable inputs (small integers)", () => {
-    const M = 17, N = 35, K = 41;
-    const a = Float32Array.from(randn(M * K, 9), (x) => Math.round(x * 8));
-    const b = Float32Array.from(randn(K * N, 10), (x) => Math.round(x * 8));
-    const base: GemmArgs = {
-      transA: false, transB: false, M, N, K, alpha: 1, a, aOff: 0, lda: K, b, bOff: 0, ldb: N, beta: 0,
-      c: new Float32Array(M * N), cOff: 0, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0,
+describe.skipIf(bf16Paths.length === 0)("native bf16 gemm", () => {
+  for (const path of bf16Paths) {
+    const withPath = (fn: () => void) => () => {
+      setNativeBf16Path(path);
+      try {
+        fn();
+      } finally {
+        setNativeBf16Path("auto");
+      }
     };
-    const want = { ...base, c: new Float32Array(M * N) };
-    refKernels.gemm(want);
-    gemmBf16(base);
-    expect(Array.from(base.c)).toEqual(Array.from(want.c));
-  });
+    it(`${path}: matches f32 within bf16 rounding, |err| <= alpha 2^-8 sqrt(K), all transposes, edges, threads`, withPath(() => {
+      let seed = 500;
+      const before = nativeInfo().threads;
+      try {
+        for (const threads of [1, 2]) {
+          setNativeThreads(threads);
+          for (const [M, N, K] of [...edgeSizes, [70, 90, 1030] as [number, number, number], [33, 65, 2100] as [number, number, number]]) {
+            for (const transA of [false, true]) {
+              for (const transB of [false, true]) {
+                const c: Case = { M, N, K, transA, transB, pad: 1, beta: 1, alpha: 0.75 };
+                const r = runBoth(c, seed++, (p) => gemmBf16(p));
+                // inputs in [-1, 1): each product carries ~2 * 2^-9 relative rounding; errors add like a random walk (~3x margin).
+                expectClose(r.got, r.want, 0.75 * 2 ** -8 * Math.sqrt(K + 1), 0, `bf16 ${path} ${JSON.stringify(c)}`);
+              }
+            }
+          }
+        }
+      } finally {
+        setNativeThreads(before);
+      }
+    }));
+
+    it(`${path}: exact on bf16-representable inputs (small integers), batched`, withPath(() => {
+      const M = 17, N = 35, K = 41;
+      const a = Float32Array.from(randn(3 * M * K, 9), (x) => Math.round(x * 8));
+      const b = Float32Array.from(randn(K * N, 10), (x) => Math.round(x * 8));
+      const base: GemmArgs = {
+        transA: false, transB: false, M, N, K, alpha: 1, a, aOff: 0, lda: K, b, bOff: 0, ldb: N, beta: 0,
+        c: new Float32Array(3 * M * N), cOff: 0, ldc: N, batch: 3, strideA: M * K, strideB: 0, strideC: M * N,
+      };
+      const want = { ...base, c: new Float32Array(3 * M * N) };
+      refKernels.gemm(want);
+      gemmBf16(base);
+      expect(Array.from(base.c)).toEqual(Array.from(want.c));
+    }));
+  }
 });

@@ -18,7 +18,12 @@ export interface NativeInfo {
   threads: number;
   /** Whether the bf16 GEMM (avx512_bf16) is available. */
   bf16: boolean;
+  /** Which bf16 GEMM runs: AMX tiles, avx512_bf16 `vdpbf16ps`, or none. */
+  bf16Path: Bf16Path | "none";
 }
+
+/** The two bf16 GEMM implementations: AMX tiles (TDPBF16PS) or AVX-512 `vdpbf16ps`. */
+export type Bf16Path = "amx" | "avx512bf16";
 
 /** Thrown when a native-only function is called but the addon is not loaded or lacks the feature. */
 export class NativeBackendError extends Error {
@@ -34,6 +39,7 @@ interface NativeAddon {
   info(): NativeInfo & { cores: number; available: SimdLevel[] };
   setThreads(n: number): number;
   setSimd(level: string): SimdLevel;
+  setBf16Path(path: string): Bf16Path | "none";
   gemm(...args: GemmTuple): void;
   gemmBf16(...args: GemmTuple): void;
   copyStrided(x: Storage, xOff: number, xStrides: readonly number[], out: Storage, shape: readonly number[]): void;
@@ -182,9 +188,9 @@ function need(): NativeAddon {
  * throw: it reports { simd: "scalar", threads: 1, bf16: false } and {@link nativeLoadError} says why.
  */
 export function nativeInfo(): NativeInfo {
-  if (!addon) return { simd: "scalar", threads: 1, bf16: false };
+  if (!addon) return { simd: "scalar", threads: 1, bf16: false, bf16Path: "none" };
   const i = addon.info();
-  return { simd: i.simd, threads: i.threads, bf16: i.bf16 };
+  return { simd: i.simd, threads: i.threads, bf16: i.bf16, bf16Path: i.bf16Path };
 }
 
 /** Sets the number of threads every native kernel uses (default: LLMFORGE_THREADS, else all cores). */
@@ -201,14 +207,23 @@ export function setNativeSimd(level: SimdLevel | "auto"): SimdLevel {
   return need().setSimd(level);
 }
 
+/**
+ * Picks the bf16 GEMM implementation ("auto": AMX when the CPU and kernel allow it, else vdpbf16ps).
+ * For tests and benchmarks; throws if the path is not supported here. Returns the path now in use.
+ */
+export function setNativeBf16Path(path: Bf16Path | "auto"): Bf16Path | "none" {
+  return need().setBf16Path(path);
+}
+
 /** SIMD levels this CPU can run. */
 export function nativeSimdLevels(): SimdLevel[] {
   return need().info().available;
 }
 
 /**
- * bf16 GEMM on f32 arrays: op(A) and op(B) are rounded to bfloat16 (8-bit mantissa) and multiplied with
- * avx512_bf16 `vdpbf16ps`, accumulating in f32; same arguments and semantics as {@link Kernels.gemm}.
+ * bf16 GEMM on f32 arrays: op(A) and op(B) are rounded to bfloat16 (8-bit mantissa) and multiplied on AMX
+ * tiles (TDPBF16PS) where available, else with avx512_bf16 `vdpbf16ps`, accumulating in f32; same arguments
+ * and semantics as {@link Kernels.gemm}.
  * Expect a relative error around 2^-8 * sqrt(K) of the operands' scale. Throws NativeBackendError when
  * the addon is missing or the CPU has no avx512_bf16.
  */

@@ -2,7 +2,8 @@
 // pre-LayerNorm, fused qkv, GELU(tanh) MLP, tied head) and llama (RoPE, RMSNorm, SwiGLU,
 // grouped-query attention, optional untied head). forward() gives logits; loss() mean cross-entropy.
 import { Dropout, Embedding, LayerNorm, Linear, RMSNorm } from "../nn/layers.js";
-import { Module, type ParamOptions } from "../nn/module.js";
+import { Module, type Init, type ParamOptions } from "../nn/module.js";
+import type { ParamGroup } from "../optim/optimizers.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import type { DType } from "../tensor/dtype.js";
 import {
@@ -19,6 +20,8 @@ export interface GPTOptions {
   /** Parameter dtype: f32 (default) or f64 (reference checks). */
   dtype?: DType;
   backend?: BackendName;
+  /** false: zero-filled weights instead of the random init (faster when weights are loaded next). */
+  initWeights?: boolean;
 }
 
 export interface ForwardOptions {
@@ -30,6 +33,9 @@ export interface ForwardOptions {
 
 type Norm = LayerNorm | RMSNorm;
 
+/** Normal(std) init, or zeros when the weights will be overwritten by a load. */
+type InitFor = (std: number) => Init;
+
 function makeNorm(c: GPTConfig, po: ParamOptions): Norm {
   return c.flavour === "gpt2" ? new LayerNorm(c.nEmbd, c.normEps, { ...po, bias: c.bias }) : new RMSNorm(c.nEmbd, c.normEps, po);
 }
@@ -40,14 +46,13 @@ class Attention extends Module {
   readonly c_proj: Linear;
   readonly drop: Dropout;
 
-  constructor(private readonly c: GPTConfig, po: ParamOptions, rng: Rng) {
+  constructor(private readonly c: GPTConfig, po: ParamOptions, rng: Rng, init: InitFor) {
     super();
     const D = headDim(c);
-    const std = c.initStd;
-    this.c_attn = this.child("c_attn", new Linear(c.nEmbd, (c.nHead + 2 * c.nKvHead) * D, { ...po, bias: c.bias, init: { kind: "normal", std } }));
+    this.c_attn = this.child("c_attn", new Linear(c.nEmbd, (c.nHead + 2 * c.nKvHead) * D, { ...po, bias: c.bias, init: init(c.initStd) }));
     // GPT-2's scaled init of residual projections.
-    const projStd = std / Math.sqrt(2 * c.nLayer);
-    this.c_proj = this.child("c_proj", new Linear(c.nHead * D, c.nEmbd, { ...po, bias: c.bias, init: { kind: "normal", std: projStd } }));
+    const projStd = c.initStd / Math.sqrt(2 * c.nLayer);
+    this.c_proj = this.child("c_proj", new Linear(c.nHead * D, c.nEmbd, { ...po, bias: c.bias, init: init(projStd) }));
     this.drop = this.child("drop", new Dropout(c.dropout, rng));
   }
 
@@ -81,13 +86,13 @@ class MLP extends Module {
   readonly c_proj: Linear;
   readonly drop: Dropout;
 
-  constructor(private readonly c: GPTConfig, po: ParamOptions, rng: Rng) {
+  constructor(private readonly c: GPTConfig, po: ParamOptions, rng: Rng, init: InitFor) {
     super();
     const M = c.mlpHidden;
     const fcOut = c.flavour === "gpt2" ? M : 2 * M;
-    this.c_fc = this.child("c_fc", new Linear(c.nEmbd, fcOut, { ...po, bias: c.bias, init: { kind: "normal", std: c.initStd } }));
+    this.c_fc = this.child("c_fc", new Linear(c.nEmbd, fcOut, { ...po, bias: c.bias, init: init(c.initStd) }));
     const projStd = c.initStd / Math.sqrt(2 * c.nLayer);
-    this.c_proj = this.child("c_proj", new Linear(M, c.nEmbd, { ...po, bias: c.bias, init: { kind: "normal", std: projStd } }));
+    this.c_proj = this.child("c_proj", new Linear(M, c.nEmbd, { ...po, bias: c.bias, init: init(projStd) }));
     this.drop = this.child("drop", new Dropout(c.dropout, rng));
   }
 
@@ -110,12 +115,12 @@ class Block extends Module {
   readonly ln_2: Norm;
   readonly mlp: MLP;
 
-  constructor(c: GPTConfig, po: ParamOptions, rng: Rng) {
+  constructor(c: GPTConfig, po: ParamOptions, rng: Rng, init: InitFor) {
     super();
     this.ln_1 = this.child("ln_1", makeNorm(c, po));
-    this.attn = this.child("attn", new Attention(c, po, rng));
+    this.attn = this.child("attn", new Attention(c, po, rng, init));
     this.ln_2 = this.child("ln_2", makeNorm(c, po));
-    this.mlp = this.child("mlp", new MLP(c, po, rng));
+    this.mlp = this.child("mlp", new MLP(c, po, rng, init));
   }
 
   forward(x: Tensor, layer: number, pos0: number, cache?: KVCache): Tensor {
@@ -153,14 +158,27 @@ export class GPT extends Module {
     const rng = new Rng(seed);
     this.dropoutRng = new Rng(seed ^ 0x5eed);
     const po: ParamOptions = { dtype: this.dtype, backend: opts.backend, rng };
-    const embInit = { kind: "normal", std: c.initStd } as const;
+    const init: InitFor = opts.initWeights === false ? () => ({ kind: "zeros" }) : (std) => ({ kind: "normal", std });
+    const embInit = init(c.initStd);
     this.wte = this.child("wte", new Embedding(c.vocabSize, c.nEmbd, { ...po, init: embInit }));
     this.wpe = c.flavour === "gpt2" ? this.child("wpe", new Embedding(c.blockSize, c.nEmbd, { ...po, init: embInit })) : null;
     this.drop = this.child("drop", new Dropout(c.dropout, this.dropoutRng));
     this.h = [];
-    for (let i = 0; i < c.nLayer; i++) this.h.push(this.child(`h.${i}`, new Block(c, po, this.dropoutRng)));
+    for (let i = 0; i < c.nLayer; i++) this.h.push(this.child(`h.${i}`, new Block(c, po, this.dropoutRng, init)));
     this.ln_f = this.child("ln_f", makeNorm(c, po));
     this.lm_head = c.tiedEmbeddings ? null : this.child("lm_head", new Linear(c.nEmbd, c.vocabSize, { ...po, bias: false, init: embInit }));
+  }
+
+  /**
+   * AdamW parameter groups as nanoGPT makes them: weight decay on matrices (Linear weights and
+   * embeddings), none on biases and norm weights.
+   */
+  paramGroups(weightDecay: number): ParamGroup[] {
+    const params = this.parameters().filter((p) => p.requiresGrad);
+    return [
+      { params: params.filter((p) => p.ndim >= 2), weightDecay },
+      { params: params.filter((p) => p.ndim < 2), weightDecay: 0 },
+    ];
   }
 
   /** A key/value cache sized for this model (batch sequences, up to maxLen positions). */

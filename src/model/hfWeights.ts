@@ -146,7 +146,7 @@ export function fromHuggingFace(
     const key = config.flavour === "gpt2" && name.startsWith("transformer.") ? name.slice("transformer.".length) : name;
     byName.set(key, t);
   }
-  const model = new GPT(config, { backend: opts.backend, dtype: opts.dtype });
+  const model = new GPT(config, { backend: opts.backend, dtype: opts.dtype, initWeights: false });
   const params = new Map(model.namedParameters());
   const pieces = layout(config, shapesOf(model));
   const missing: string[] = [];

@@ -35,44 +35,34 @@ function wordIds(words: readonly string[]): { ids: Int32Array; lens: Int32Array 
 }
 
 /**
- * Rolling n-gram keys: `extendKeys(h1, h2, ids, n)` turns the keys of (n-1)-grams into keys of n-grams in
- * place (two independent 32-bit hashes, combined into one 52-bit-safe number by {@link keyAt}).
+ * Rolling n-gram hashes over a word id sequence, advanced one n at a time: `h[i]` is the 32-bit hash of the
+ * n-gram starting at word i. 32 bits are plenty within one document (a collision only nudges a fraction).
  */
-function extendKeys(h1: Int32Array, h2: Int32Array, ids: Int32Array, n: number): void {
-  const m = ids.length - n + 1;
-  for (let i = 0; i < m; i++) {
-    const x = ids[i + n - 1];
-    h1[i] = Math.imul(h1[i] ^ x, 0x01000193);
-    h2[i] = Math.imul(h2[i] ^ (x + 0x9e3779b9), 0x85ebca6b) ^ (h2[i] >>> 13);
-  }
-}
-
-function keyAt(h1: Int32Array, h2: Int32Array, i: number): number {
-  return (h1[i] >>> 6) * 67108864 + (h2[i] >>> 6);
-}
-
-/** Rolling n-gram hashes over a word id sequence, advanced one n at a time. */
 export class NGramHasher {
-  readonly h1: Int32Array;
-  readonly h2: Int32Array;
+  readonly h: Int32Array;
   n = 0;
-  constructor(readonly ids: Int32Array, readonly lens: Int32Array) {
-    this.h1 = new Int32Array(ids.length).fill(0x811c9dc5 | 0);
-    this.h2 = new Int32Array(ids.length).fill(0x01000193);
+  constructor(
+    readonly ids: Int32Array,
+    readonly lens: Int32Array,
+  ) {
+    this.h = new Int32Array(ids.length).fill(0x811c9dc5 | 0);
   }
-  /** Advances the keys to n-grams of size `n` (must be >= the current size). */
+  /** Advances the hashes to n-grams of size `n` (must be >= the current size). */
   advanceTo(n: number): void {
+    const { h, ids } = this;
     while (this.n < n) {
       this.n++;
-      if (this.ids.length >= this.n) extendKeys(this.h1, this.h2, this.ids, this.n);
+      const m = ids.length - this.n + 1;
+      for (let i = 0; i < m; i++) {
+        let x = Math.imul(h[i] ^ ids[i + this.n - 1], 0x01000193);
+        x ^= x >>> 15;
+        h[i] = Math.imul(x, 0x2c1b3c6d);
+      }
     }
   }
   /** Number of n-grams at the current size. */
   get count(): number {
     return Math.max(0, this.ids.length - this.n + 1);
-  }
-  key(i: number): number {
-    return keyAt(this.h1, this.h2, i);
   }
   /** Characters of the n-gram at i (words joined by single spaces). */
   chars(i: number): number {
@@ -82,16 +72,46 @@ export class NGramHasher {
   }
 }
 
+/** Open-addressing hash table from int32 keys to counts, reused across n-gram sizes (far faster than Map). */
+class IntCounter {
+  private keys: Int32Array;
+  private vals: Int32Array;
+  private mask: number;
+  constructor(maxItems: number) {
+    let cap = 16;
+    while (cap < maxItems * 2) cap <<= 1;
+    this.keys = new Int32Array(cap);
+    this.vals = new Int32Array(cap);
+    this.mask = cap - 1;
+  }
+  clear(): void {
+    this.vals.fill(0);
+  }
+  /** Adds one to `key`'s count and returns the new count. */
+  inc(key: number): number {
+    let i = (Math.imul(key, 0x9e3779b1) >>> 0) & this.mask;
+    for (;;) {
+      const v = this.vals[i];
+      if (v === 0) {
+        this.keys[i] = key;
+        this.vals[i] = 1;
+        return 1;
+      }
+      if (this.keys[i] === key) return ++this.vals[i];
+      i = (i + 1) & this.mask;
+    }
+  }
+}
+
 /** Characters held by the most frequent n-gram (joined with spaces) times its count; 0 when no n-gram repeats. */
-export function topNGramChars(h: NGramHasher, n: number): number {
+export function topNGramChars(h: NGramHasher, n: number, table = new IntCounter(h.ids.length)): number {
   h.advanceTo(n);
-  const counts = new Map<number, number>();
+  table.clear();
   let best = 1;
   let bestAt = 0;
-  for (let i = 0; i < h.count; i++) {
-    const key = h.key(i);
-    const c = (counts.get(key) ?? 0) + 1;
-    counts.set(key, c);
+  const m = h.count;
+  for (let i = 0; i < m; i++) {
+    const c = table.inc(h.h[i]);
     if (c > best) {
       best = c;
       bestAt = i;
@@ -101,21 +121,17 @@ export function topNGramChars(h: NGramHasher, n: number): number {
 }
 
 /** Characters in duplicated n-grams (words only), counting non-overlapping repeats (datatrove's find_all_duplicate). */
-export function duplicateNGramChars(h: NGramHasher, n: number): number {
+export function duplicateNGramChars(h: NGramHasher, n: number, table = new IntCounter(h.ids.length)): number {
   h.advanceTo(n);
-  const seen = new Set<number>();
+  table.clear();
   let repeated = 0;
   let i = 0;
   const m = h.count;
   while (i < m) {
-    const key = h.key(i);
-    if (seen.has(key)) {
+    if (table.inc(h.h[i]) > 1) {
       for (let k = 0; k < n; k++) repeated += h.lens[i + k];
       i += n;
-    } else {
-      seen.add(key);
-      i++;
-    }
+    } else i++;
   }
   return repeated;
 }
@@ -151,12 +167,13 @@ export class GopherRepetitionRule implements QualityRule {
       ...o.dupNGrams.map(([n, frac]) => ({ n, frac, top: false })),
     ].sort((a, b) => a.n - b.n);
     const h = new NGramHasher(ids, lens);
+    const table = new IntCounter(ids.length);
     for (const { n, frac, top } of checks) {
       if (top) {
-        const c = topNGramChars(h, n);
+        const c = topNGramChars(h, n, table);
         if (c / len > frac) return { remove: `top_${n}_gram`, detail: `top ${n}-gram chars ${(c / len).toFixed(3)} > ${frac}` };
       } else {
-        const c = duplicateNGramChars(h, n);
+        const c = duplicateNGramChars(h, n, table);
         if (c / len > frac) return { remove: `duplicated_${n}_n_grams`, detail: `duplicated ${n}-gram chars ${(c / len).toFixed(3)} > ${frac}` };
       }
     }

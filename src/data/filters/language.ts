@@ -55,9 +55,8 @@ function buildModel(): LangModel {
   return { langs, table, floor };
 }
 
-const NON_LETTER_RE = /[^\p{L}]+/gu;
-const LATIN_RE = /\p{Script=Latin}/gu;
-const LETTER_RE = /\p{L}/gu;
+const LATIN_1_RE = /\p{Script=Latin}/u;
+const LETTER_1_RE = /\p{L}/u;
 
 export interface LanguageGuess {
   /** Best language code, `und` when too little text, or `other-script` when most letters are not Latin. */
@@ -72,15 +71,39 @@ export interface LanguageGuess {
 export function identifyLanguage(text: string, sampleChars = 1000, minLetters = 20): LanguageGuess {
   const m = (model ??= buildModel());
   const sample = text.slice(0, sampleChars);
-  const letters = sample.match(LETTER_RE)?.length ?? 0;
+  // one pass: count letters and Latin letters, lower-case them, and fold everything else to a single space
+  const codes: number[] = [32];
+  let letters = 0;
+  let latin = 0;
+  for (let i = 0; i < sample.length; i++) {
+    let c = sample.charCodeAt(i);
+    let isLetter: boolean;
+    if (c < 128) {
+      isLetter = (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
+      if (isLetter) {
+        latin++;
+        if (c <= 90) c += 32;
+      }
+    } else {
+      const ch = sample[i];
+      isLetter = LETTER_1_RE.test(ch);
+      if (isLetter) {
+        if (LATIN_1_RE.test(ch)) latin++;
+        c = ch.toLowerCase().charCodeAt(0);
+      }
+    }
+    if (isLetter) {
+      letters++;
+      codes.push(c);
+    } else if (codes[codes.length - 1] !== 32) codes.push(32);
+  }
+  if (codes[codes.length - 1] !== 32) codes.push(32);
   if (letters < minLetters) return { lang: "und", score: 0, probs: {} };
-  const latin = sample.match(LATIN_RE)?.length ?? 0;
   if (latin / letters < 0.5) return { lang: "other-script", score: 1, probs: {} };
-  const clean = ` ${sample.replace(NON_LETTER_RE, " ").trim().toLowerCase()} `;
   const totals = new Float64Array(m.langs.length);
   let seen = 0;
-  for (let i = 0; i + 2 < clean.length; i++) {
-    const v = m.table.get(trigramKey(clean.charCodeAt(i), clean.charCodeAt(i + 1), clean.charCodeAt(i + 2)));
+  for (let i = 0; i + 2 < codes.length; i++) {
+    const v = m.table.get(trigramKey(codes[i], codes[i + 1], codes[i + 2]));
     if (!v) continue;
     seen++;
     for (let k = 0; k < v.idx.length; k++) totals[v.idx[k]] += v.w[k];

@@ -11,7 +11,10 @@ export type SafetensorsWriteDType = "F32" | "BF16";
 
 const BYTES: Record<SafetensorsDType, number> = { F32: 4, F64: 8, BF16: 2, F16: 2, I32: 4, I64: 8, U8: 1 };
 
-/** A tensor read from a file: floats come back as Float32Array (F32/BF16/F16) or Float64Array (F64). */
+/**
+ * A tensor read from a file: floats come back as Float32Array (F32/BF16/F16) or Float64Array (F64).
+ * F32/F64/I32/I64 data may be views into the file's buffer: copy before keeping a small one long.
+ */
 export interface SafetensorsTensor {
   /** The dtype stored in the file. */
   dtype: SafetensorsDType;
@@ -19,11 +22,15 @@ export interface SafetensorsTensor {
   data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
 }
 
-/** A tensor to write: float data, stored as `dtype` (default F32). */
+/** A tensor to write: float data (or a function producing it, called once when written), stored as `dtype` (default F32). */
 export interface WritableTensor {
   shape: readonly number[];
-  data: Float32Array | Float64Array;
+  data: Float32Array | Float64Array | (() => Float32Array | Float64Array);
   dtype?: SafetensorsWriteDType;
+}
+
+function dataOf(t: WritableTensor): Float32Array | Float64Array {
+  return typeof t.data === "function" ? t.data() : t.data;
 }
 
 export interface SafetensorsFile {
@@ -152,25 +159,27 @@ function checkEntry(source: string, name: string, raw: unknown, dataLen: number)
 }
 
 function decode(dtype: SafetensorsDType, b: Uint8Array): SafetensorsTensor["data"] {
-  // Copy into a fresh aligned buffer: the source offset need not be aligned to the element size.
-  const copy = new Uint8Array(b.length);
-  copy.set(b);
-  const buf = copy.buffer;
+  // A zero-copy view when the bytes are aligned to the element size, else an aligned copy.
+  const size = BYTES[dtype];
+  const aligned = b.byteOffset % size === 0;
+  const buf = aligned ? b.buffer : Uint8Array.from(b).buffer;
+  const off = aligned ? b.byteOffset : 0;
+  const n = b.length / size;
   switch (dtype) {
-    case "F32": return new Float32Array(buf);
-    case "F64": return new Float64Array(buf);
-    case "I32": return new Int32Array(buf);
-    case "I64": return new BigInt64Array(buf);
-    case "U8": return copy;
+    case "F32": return new Float32Array(buf, off, n);
+    case "F64": return new Float64Array(buf, off, n);
+    case "I32": return new Int32Array(buf, off, n);
+    case "I64": return new BigInt64Array(buf, off, n);
+    case "U8": return b.slice();
     case "BF16": {
-      const src = new Uint16Array(buf);
+      const src = new Uint16Array(buf, off, n);
       const out = new Float32Array(src.length);
       const bits = new Uint32Array(out.buffer);
       for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
       return out;
     }
     case "F16": {
-      const src = new Uint16Array(buf);
+      const src = new Uint16Array(buf, off, n);
       const out = new Float32Array(src.length);
       for (let i = 0; i < src.length; i++) out[i] = halfToFloat(src[i]);
       return out;
@@ -225,7 +234,9 @@ function buildHeader(tensors: ReadonlyMap<string, WritableTensor>, metadata: Rec
   for (const [name, t] of tensors) {
     if (name === "__metadata__") throw new Error('safetensors: "__metadata__" is reserved and cannot name a tensor');
     const numel = t.shape.reduce((a, b) => a * b, 1);
-    if (numel !== t.data.length) throw new Error(`safetensors: tensor "${name}" has ${t.data.length} values for shape ${JSON.stringify(t.shape)}`);
+    if (typeof t.data !== "function" && numel !== t.data.length) {
+      throw new Error(`safetensors: tensor "${name}" has ${t.data.length} values for shape ${JSON.stringify(t.shape)}`);
+    }
     const dtype = t.dtype ?? "F32";
     const n = numel * BYTES[dtype];
     h[name] = { dtype, shape: [...t.shape], data_offsets: [pos, pos + n] };
@@ -242,8 +253,10 @@ function buildHeader(tensors: ReadonlyMap<string, WritableTensor>, metadata: Rec
   return { header, order };
 }
 
-function encode(t: WritableTensor, dtype: SafetensorsWriteDType): Uint8Array {
-  const d = t.data;
+function encode(name: string, t: WritableTensor, dtype: SafetensorsWriteDType): Uint8Array {
+  const d = dataOf(t);
+  const numel = t.shape.reduce((a, b) => a * b, 1);
+  if (d.length !== numel) throw new Error(`safetensors: tensor "${name}" has ${d.length} values for shape ${JSON.stringify(t.shape)}`);
   if (dtype === "F32") {
     const f = d instanceof Float32Array ? d : Float32Array.from(d);
     return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
@@ -259,7 +272,7 @@ function encode(t: WritableTensor, dtype: SafetensorsWriteDType): Uint8Array {
 export function serializeSafetensors(tensors: ReadonlyMap<string, WritableTensor>, metadata: Record<string, string> = {}): Uint8Array {
   assertLittleEndian();
   const { header, order } = buildHeader(tensors, metadata);
-  const parts: Uint8Array[] = [header, ...order.map(([, t, dt]) => encode(t, dt))];
+  const parts: Uint8Array[] = [header, ...order.map(([name, t, dt]) => encode(name, t, dt))];
   return Buffer.concat(parts);
 }
 
@@ -273,7 +286,7 @@ export function writeSafetensors(path: string, tensors: ReadonlyMap<string, Writ
   const w = new AtomicFileWriter(path);
   try {
     w.write(header);
-    for (const [, t, dt] of order) w.write(encode(t, dt));
+    for (const [name, t, dt] of order) w.write(encode(name, t, dt));
     w.commit();
   } catch (err) {
     w.abort();

@@ -101,28 +101,40 @@ function shapesOf(model: GPT): Map<string, readonly number[]> {
   return new Map(model.namedParameters().map(([n, t]) => [n, t.shape]));
 }
 
-/** Every weight of `model` under its Hugging Face name, in HF layout (copies). */
-export function toHuggingFace(model: GPT): Map<string, HfTensor> {
+/** One HF tensor, produced on demand (so a writer holds at most one converted tensor at a time). */
+export interface LazyHfTensor {
+  shape: number[];
+  /** The data in HF layout: a view of the parameter when no rearranging is needed, else a fresh copy. */
+  data: () => Float32Array | Float64Array;
+}
+
+/** Every weight of `model` under its Hugging Face name, converted when asked for. */
+export function toHuggingFaceLazy(model: GPT): Map<string, LazyHfTensor> {
   const params = new Map(model.namedParameters());
-  const out = new Map<string, HfTensor>();
+  const out = new Map<string, LazyHfTensor>();
   for (const p of layout(model.config, shapesOf(model))) {
     const t = params.get(p.param);
     if (!t) throw new WeightMappingError(`internal: parameter "${p.param}" missing from the model`);
-    const src = t.contiguousData();
     const cols = t.ndim === 2 ? t.shape[1] : 1;
-    const shape = pieceShape(p, t.shape);
-    const n = (p.end - p.start) * cols;
-    const data = t.dtype === "f64" ? new Float64Array(n) : new Float32Array(n);
-    if (!p.transpose) {
-      data.set(src.subarray(p.start * cols, p.end * cols));
-    } else {
-      const rowsN = p.end - p.start;
+    const rowsN = p.end - p.start;
+    const data = (): Float32Array | Float64Array => {
+      const src = t.contiguousData();
+      if (!p.transpose) return src.subarray(p.start * cols, p.end * cols);
+      const d = t.dtype === "f64" ? new Float64Array(rowsN * cols) : new Float32Array(rowsN * cols);
       for (let r = 0; r < rowsN; r++) {
-        for (let k = 0; k < cols; k++) data[k * rowsN + r] = src[(p.start + r) * cols + k];
+        for (let k = 0; k < cols; k++) d[k * rowsN + r] = src[(p.start + r) * cols + k];
       }
-    }
-    out.set(p.hf, { shape, data });
+      return d;
+    };
+    out.set(p.hf, { shape: pieceShape(p, t.shape), data });
   }
+  return out;
+}
+
+/** Every weight of `model` under its Hugging Face name, in HF layout (copies). */
+export function toHuggingFace(model: GPT): Map<string, HfTensor> {
+  const out = new Map<string, HfTensor>();
+  for (const [name, t] of toHuggingFaceLazy(model)) out.set(name, { shape: t.shape, data: t.data().slice() });
   return out;
 }
 

@@ -9,7 +9,7 @@ export {
 export { GPT, type ForwardOptions, type GPTOptions } from "./gpt.js";
 export { KVCache, type KVCacheOptions } from "./kvCache.js";
 export {
-  assertHfExportable, fromHuggingFace, toHuggingFace, WeightMappingError, type HfTensor, type HfTensorInput,
+  assertHfExportable, fromHuggingFace, toHuggingFace, toHuggingFaceLazy, WeightMappingError, type HfTensor, type HfTensorInput, type LazyHfTensor,
 } from "./hfWeights.js";
 export { CONFIG_FILE, loadModel, loadModelConfig, ModelLoadError, saveModel, WEIGHTS_FILE, type SaveModelOptions } from "./serialize.js";
 export { fromHfConfig, toHfConfig, type HfConfigJson } from "../io/hfConfig.js";

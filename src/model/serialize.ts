@@ -11,7 +11,7 @@ import type { DType } from "../tensor/dtype.js";
 import { VERSION } from "../version.js";
 import type { GPTConfig } from "./config.js";
 import type { GPT } from "./gpt.js";
-import { assertHfExportable, fromHuggingFace, toHuggingFace } from "./hfWeights.js";
+import { assertHfExportable, fromHuggingFace, toHuggingFaceLazy } from "./hfWeights.js";
 
 export const WEIGHTS_FILE = "model.safetensors";
 export const CONFIG_FILE = "config.json";
@@ -37,7 +37,7 @@ export interface SaveModelOptions {
  */
 export function saveModel(dir: string, model: GPT, opts: SaveModelOptions = {}): void {
   assertHfExportable(model.config);
-  const hf = toHuggingFace(model);
+  const hf = toHuggingFaceLazy(model);
   const tensors = new Map<string, WritableTensor>();
   for (const [name, t] of hf) tensors.set(name, { shape: t.shape, data: t.data, dtype: opts.dtype ?? "F32" });
   writeSafetensors(join(dir, WEIGHTS_FILE), tensors, { format: "pt", llmforge_version: VERSION, ...opts.metadata });

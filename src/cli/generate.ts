@@ -56,7 +56,7 @@ export function loadRun(run: string, opts: { tokenizer?: string; backend?: Backe
 const DOC_TOKEN = "<|endoftext|>";
 
 /** Interprets \n, \t and \\ in a stop string typed on the command line. */
-function unescape(s: string): string {
+function unescapeStop(s: string): string {
   return s.replace(/\\(n|t|r|\\)/g, (_, c: string) => ({ n: "\n", t: "\t", r: "\r", "\\": "\\" })[c] ?? c);
 }
 
@@ -119,7 +119,7 @@ export function registerGenerateCommand(program: Command): void {
         topP: num("top-p", flags.topP),
         repetitionPenalty: num("repetition-penalty", flags.repetitionPenalty),
         seed: num("seed", flags.seed, true),
-        stop: flags.stop.map(unescape),
+        stop: flags.stop.map(unescapeStop),
         stopTokens: flags.eos && docId !== undefined ? [docId] : [],
         decode: (ids) => tokenizer.decode(ids),
         vocabLimit: tokenizer.vocabSize,

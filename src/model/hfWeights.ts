@@ -199,7 +199,7 @@ export function fromHuggingFace(
     if (missing.length) parts.push(`missing ${missing.length}: ${list(missing)}`);
     if (wrong.length) parts.push(`wrong shape ${wrong.length}: ${list(wrong)}`);
     if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${list(unexpected)}`);
-    model.parameters().forEach((p) => p.dispose());
+    for (const p of model.parameters()) p.dispose();
     throw new WeightMappingError(
       `${source} do not match a ${config.flavour} model with ${config.nLayer} layers, width ${config.nEmbd}, vocab ${config.vocabSize}: ${parts.join("; ")}. Does config.json belong to these weights?`,
     );

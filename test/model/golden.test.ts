@@ -48,12 +48,12 @@ function run(model: GPT) {
 /** HF-named gradients of the model (toHuggingFace applied to .grad instead of weights). */
 function hfGrads(model: GPT): Map<string, Float32Array | Float64Array> {
   const saved = model.namedParameters().map(([, p]) => p.toTypedArray());
-  model.namedParameters().forEach(([n, p]) => {
+  for (const [n, p] of model.namedParameters()) {
     if (!p.grad) throw new Error(`no gradient for ${n}`);
     p.data.set(p.grad.contiguousData());
-  });
+  }
   const out = new Map([...toHuggingFace(model)].map(([n, t]) => [n, t.data]));
-  model.namedParameters().forEach(([, p], i) => p.data.set(saved[i]));
+  for (const [i, [, p]] of model.namedParameters().entries()) p.data.set(saved[i]);
   return out;
 }
 

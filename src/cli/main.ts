@@ -5,6 +5,8 @@ import { VERSION } from "../version.js";
 import { registerBenchCommands } from "./bench.js";
 import { registerDataCommands } from "./data.js";
 import { registerDoctor } from "./doctor.js";
+import { registerGenerateCommand } from "./generate.js";
+import { registerQuickstartCommand } from "./quickstart.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
 import { registerTrainCommands } from "./train.js";
 
@@ -14,10 +16,12 @@ program
   .description("Build a large language model the whole way: data, tokenizer, pretraining, post-training, serving.")
   .version(VERSION);
 
+registerQuickstartCommand(program);
 registerDoctor(program);
 registerDataCommands(program);
 registerTokenizerCommands(program);
 registerTrainCommands(program);
+registerGenerateCommand(program);
 registerBenchCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

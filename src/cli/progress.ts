@@ -63,6 +63,11 @@ export class Progress {
     }
   }
 
+  /** Changes the expected total (e.g. a schedule fitted to a time budget). */
+  setTotal(total: number): void {
+    this.opts.total = total;
+  }
+
   /** Elapsed seconds since the progress started. */
   elapsed(): number {
     return (performance.now() - this.start) / 1000;

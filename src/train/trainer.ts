@@ -226,13 +226,16 @@ export function train(model: TrainableModel, o: TrainOptions): TrainSummary {
     progress.tick(1, `loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} ${Math.round(tps)} tok/s`);
     o.onStep?.(step, loss);
 
-    // A time budget fixes the schedule length once the first steps have been timed.
-    if (o.maxMinutes !== undefined && step - startStep === 3 && startStep === 0) {
-      const perStep = (performance.now() - t0) / 1000 / 3;
-      const fit = Math.max(step + 1, Math.floor((o.maxMinutes * 60) / perStep));
-      if (fit < totalSteps) {
+    // A time budget sets the schedule length from the measured step time: first after 3 steps,
+    // then every 20 steps (so a machine that slows down still ends on time, with the LR decayed).
+    if (o.maxMinutes !== undefined && startStep === 0 && (step === 3 || step % 20 === 0)) {
+      const spent = (performance.now() - t0) / 1000;
+      const perStep = spent / step;
+      const fit = Math.min(o.maxSteps, Math.max(step + 1, step + Math.floor((o.maxMinutes * 60 - spent) / perStep)));
+      if (fit !== totalSteps) {
         totalSteps = fit;
-        stoppedBy = "time";
+        stoppedBy = fit < o.maxSteps ? "time" : "steps";
+        progress.setTotal(totalSteps);
       }
     }
     if (step % evalEvery === 0 && step < totalSteps) {

@@ -1,0 +1,21 @@
+// `llmforge quickstart`: the whole path on the embedded corpus in one command (the main job).
+import type { Command } from "commander";
+import { formatQuickstartSummary, quickstart } from "../pipeline/quickstart.js";
+
+export function registerQuickstartCommand(program: Command): void {
+  program
+    .command("quickstart")
+    .description("data recipe -> tokenizer -> shards -> pretraining -> eval -> samples, on the embedded corpus")
+    .option("--out <dir>", "run folder", "runs/quickstart")
+    .option("--minutes <m>", "wall-clock budget for the whole job", (v) => Number(v), 10)
+    .option("--size <depth>", "model size dial (depth: width 64·depth)", (v) => Number(v), 3)
+    .option("--vocab <n>", "tokenizer vocabulary", (v) => Number(v), 4096)
+    .option("--max-docs <n>", "cap documents per source (faster data stage)", (v) => Number(v))
+    .option("--seed <n>", "seed", (v) => Number(v), 1337)
+    .option("--json", "print the summary as JSON")
+    .action(async (o) => {
+      if (!(o.minutes > 0)) throw new Error(`--minutes must be a positive number, got ${o.minutes}`);
+      const s = await quickstart({ out: o.out, minutes: o.minutes, depth: o.size, vocabSize: o.vocab, maxDocs: o.maxDocs, seed: o.seed });
+      console.log(o.json ? JSON.stringify(s, null, 2) : formatQuickstartSummary(s));
+    });
+}

@@ -1,0 +1,132 @@
+// The main job: the whole path on the embedded corpus in one call: data recipe → tokenizer →
+// token shards → pretraining under a time budget → evaluation → samples, every artifact in one
+// run folder that later stages (fine-tuning, export, serving) reuse.
+import { join, resolve } from "node:path";
+import { runDefaultRecipe } from "../data/defaultRecipe.js";
+import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { generateText } from "../infer/generate.js";
+import { configFromDepth, formatCount, paramCount } from "../model/config.js";
+import { loadModel } from "../model/serialize.js";
+import { trainTokenizer, writeTokenShards } from "../tokenizer/index.js";
+import { pretrain } from "../train/pretrain.js";
+import type { TrainSummary } from "../train/trainer.js";
+
+export interface QuickstartOptions {
+  /** Run folder (default runs/quickstart). */
+  out?: string;
+  /** Wall-clock budget for the whole job, in minutes (default 10). */
+  minutes?: number;
+  /** Model size: the depth dial (default 3: 3 layers, width 192). */
+  depth?: number;
+  vocabSize?: number;
+  blockSize?: number;
+  batchSize?: number;
+  /** Cap on documents per source in the data recipe (default: all). */
+  maxDocs?: number;
+  seed?: number;
+  /** Progress lines on stderr (default true). */
+  progress?: boolean;
+  /** Prompts for the samples printed at the end. */
+  prompts?: string[];
+}
+
+export interface QuickstartSummary {
+  out: string;
+  seconds: number;
+  data: { kept: number; removed: number; trainFiles: string[]; valFiles: string[]; report: string };
+  tokenizer: { path: string; vocabSize: number; bytesPerToken: number };
+  shards: { dir: string; trainTokens: number; valTokens: number };
+  model: { dir: string; params: number; depth: number; width: number; layers: number };
+  training: TrainSummary;
+  samples: { prompt: string; text: string; tokensPerSecond: number }[];
+}
+
+const DEFAULT_PROMPTS = ["The", "In the morning", "He said that"];
+
+/** Runs every stage; returns where each artifact is and the figures of each stage. */
+export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartSummary> {
+  const t0 = performance.now();
+  const out = resolve(o.out ?? join("runs", "quickstart"));
+  const budget = (o.minutes ?? 10) * 60;
+  const seed = o.seed ?? 1337;
+  const show = o.progress ?? true;
+  const say = (s: string): void => {
+    if (show) process.stderr.write(`${s}\n`);
+  };
+  const elapsed = (): number => (performance.now() - t0) / 1000;
+
+  say(`[1/5] data: running the default recipe on the embedded corpus -> ${join(out, "data")}`);
+  const data = await runDefaultRecipe({ outDir: join(out, "data"), maxDocs: o.maxDocs, progress: show, seed });
+  const ingest = data.steps[0]?.stats;
+  const mixStats = data.steps[data.steps.length - 1]?.stats;
+  const kept = Number(mixStats?.docsOut ?? 0);
+  const read = Number(ingest?.docsIn ?? 0);
+  say(`      kept ${kept} of ${read} documents (${((elapsed())).toFixed(0)} s); report ${join(out, "data", "report.md")}`);
+
+  say(`[2/5] tokenizer: training byte-level BPE (vocab ${o.vocabSize ?? 4096})`);
+  const tok = await trainTokenizer(data.train, {
+    vocabSize: o.vocabSize ?? 4096, outDir: join(out, "tokenizer"), progress: show,
+  });
+  say(`      ${tok.report.vocabSize} tokens, ${tok.report.bytesPerToken.toFixed(2)} bytes/token on held-out text`);
+
+  say("[3/5] shards: encoding the corpus into llm.c token shards");
+  const shards = await writeTokenShards({
+    inputs: [...data.train, ...data.val], tokenizer: tok.tokenizer, outDir: join(out, "shards"), valFraction: 0.05,
+    progress: show, overwrite: true,
+  });
+  say(`      ${formatCount(shards.trainTokens)} train / ${formatCount(shards.valTokens)} val tokens`);
+
+  const depth = o.depth ?? 3;
+  const config = configFromDepth(depth, { vocabSize: tok.tokenizer.vocabSize, blockSize: o.blockSize ?? 128, overrides: { dropout: 0 } });
+  const reserve = 20 + 0.02 * budget; // evaluation, saving and samples
+  const minutes = Math.max(0.5, (budget - elapsed() - reserve) / 60);
+  say(`[4/5] pretraining: ${formatCount(paramCount(config))} parameters (depth ${depth}), about ${minutes.toFixed(1)} min`);
+  const trained = pretrain({
+    data: join(out, "shards"), tokenizer: tok.tokenizerPath ?? join(out, "tokenizer"), out, config,
+    batchSize: o.batchSize ?? 16, steps: 100_000, minutes, lr: 3e-3, minLr: 3e-4, warmupSteps: 30,
+    evalEvery: 100, evalBatches: 8, checkpointEvery: 250, keepCheckpoints: 2, seed, progress: show,
+  });
+
+  say("[5/5] samples");
+  const model = loadModel(trained.modelDir);
+  const samples = (o.prompts ?? DEFAULT_PROMPTS).map((prompt, i) => {
+    const r = generateText(model, tok.tokenizer, prompt, { maxTokens: 48, temperature: 0.8, topK: 40, seed: seed + i });
+    return { prompt, text: r.text, tokensPerSecond: r.tokensPerSecond };
+  });
+
+  const summary: QuickstartSummary = {
+    out,
+    seconds: elapsed(),
+    data: { kept, removed: Math.max(0, read - kept), trainFiles: data.train, valFiles: data.val, report: join(out, "data", "report.md") },
+    tokenizer: { path: tok.tokenizerPath ?? "", vocabSize: tok.report.vocabSize, bytesPerToken: tok.report.bytesPerToken },
+    shards: { dir: join(out, "shards"), trainTokens: shards.trainTokens, valTokens: shards.valTokens },
+    model: { dir: trained.modelDir, params: trained.params, depth, width: config.nEmbd, layers: config.nLayer },
+    training: trained.summary,
+    samples,
+  };
+  writeFileAtomicSync(join(out, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
+}
+
+/** The human-readable end-of-run report. */
+export function formatQuickstartSummary(s: QuickstartSummary): string {
+  const t = s.training;
+  const lines = [
+    "",
+    "llmforge quickstart: done",
+    `  corpus      kept ${s.data.kept} documents, removed ${s.data.removed} (why: ${s.data.report})`,
+    `  tokenizer   ${s.tokenizer.vocabSize} tokens, ${s.tokenizer.bytesPerToken.toFixed(2)} bytes/token (${s.tokenizer.path})`,
+    `  shards      ${formatCount(s.shards.trainTokens)} train / ${formatCount(s.shards.valTokens)} val tokens (${s.shards.dir})`,
+    `  model       ${formatCount(s.model.params)} parameters, ${s.model.layers} layers, width ${s.model.width} (${s.model.dir})`,
+    `  training    ${t.steps} steps, ${Math.round(t.tokensPerSec)} tokens/s, train loss ${t.firstLoss.toFixed(3)} -> ${t.lastLoss.toFixed(3)}`,
+    `  validation  loss ${t.initialVal?.loss.toFixed(3) ?? "?"} -> ${t.val?.loss.toFixed(3) ?? "?"}` +
+      (t.val ? `, perplexity ${t.initialVal?.perplexity.toFixed(0) ?? "?"} -> ${t.val.perplexity.toFixed(1)}` : "") +
+      (t.val?.bitsPerByte != null ? `, ${t.val.bitsPerByte.toFixed(3)} bits/byte` : ""),
+    `  logs        ${join(s.out, "metrics.jsonl")}, TensorBoard: tensorboard --logdir ${join(s.out, "tb")}`,
+    `  wall time   ${(s.seconds / 60).toFixed(1)} min`,
+    "  samples:",
+    ...s.samples.map((x) => `    > ${x.prompt}${x.text.replace(/\s+/g, " ")}  [${x.tokensPerSecond.toFixed(0)} tok/s]`),
+    `  everything is in ${s.out}`,
+  ];
+  return lines.join("\n");
+}

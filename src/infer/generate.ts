@@ -139,7 +139,8 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
   const useCache = opts.useCache ?? true;
   const wasTraining = model.training;
   model.eval();
-  const cache = useCache ? model.createCache(1, block) : undefined;
+  // The cache holds the whole generation when it fits in the block; otherwise the block, slid as needed.
+  const cache = useCache ? model.createCache(1, Math.min(block, Math.min(prompt.length, block) + maxTokens)) : undefined;
   const releaser = new TextReleaser(opts.decode, stops);
   const history = Array.from(prompt);
   const promptTruncated = Math.max(0, history.length - block);
@@ -173,7 +174,7 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
       if (generated.length >= maxTokens) break;
       if (!cache) {
         logits = lastLogits(model, history.slice(-block), undefined);
-      } else if (cache.length < block) {
+      } else if (cache.length < cache.maxLen) {
         logits = lastLogits(model, [next], cache);
       } else {
         cache.reset();

@@ -120,6 +120,19 @@ describe("generate", () => {
     generate(model, [4], { temperature: 0, maxTokens: 12, decode, stop: ["no such text"], onToken: (t) => plain.push(t) });
     expect(plain.map((t) => t.text).join("")).toBe(free.text);
   });
+  it("holds back a half-decoded character until the next token completes it", () => {
+    // Every second token completes a character: before that, the decoder shows U+FFFD in its place,
+    // as a byte-level decoder does for an incomplete UTF-8 sequence.
+    const decode = (t: number[]) => {
+      const s = t.map((i) => (i % 2 ? "é" : "a")).join("");
+      return t.length % 2 ? `${s.slice(0, -1)}\uFFFD` : s;
+    };
+    const chunks: string[] = [];
+    const r = generate(model, [4], { temperature: 1, seed: 2, maxTokens: 10, decode, onToken: (t) => chunks.push(t.text) });
+    expect(chunks.join("")).toBe(r.text);
+    expect(chunks.some((c) => c.includes("\uFFFD"))).toBe(false);
+    expect(chunks.filter((c) => c === "").length).toBe(5);
+  });
   it("streams through an async iterator with the same tokens", async () => {
     const want = generate(model, [9], { temperature: 0.7, maxTokens: 10, seed: 5 });
     const it = generateStream(model, [9], { temperature: 0.7, maxTokens: 10, seed: 5 });

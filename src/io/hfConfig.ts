@@ -88,6 +88,9 @@ export function fromHfConfig(json: unknown, source = "config.json"): GPTConfig {
     if (act !== "gelu_new" && act !== "gelu_pytorch_tanh") {
       throw new ModelConfigError(`${source}: activation_function "${String(act)}" is not supported (llmforge's GPT-2 uses the tanh GELU, "gelu_new")`);
     }
+    if (j.scale_attn_weights === false || j.scale_attn_by_inverse_layer_idx === true) {
+      throw new ModelConfigError(`${source}: scale_attn_weights=false or scale_attn_by_inverse_layer_idx=true changes GPT-2's attention; not supported`);
+    }
     const C = num(j, "n_embd", source);
     const drop = num(j, "resid_pdrop", source, 0);
     return makeConfig({

@@ -129,6 +129,7 @@ describe("config.json", () => {
     expect(() => fromHfConfig({ model_type: "gpt2", n_layer: 2, n_head: 3, n_embd: 16, n_positions: 8, vocab_size: 9 })).toThrow(/not divisible by nHead 3/);
     expect(() => fromHfConfig({ model_type: "llama", hidden_size: 32, num_attention_heads: 4, num_hidden_layers: 1, max_position_embeddings: 8, vocab_size: 9, intermediate_size: 64, rope_scaling: { type: "linear", factor: 2 } })).toThrow(/rope_scaling/);
     expect(() => toHfConfig(makeConfig({ ...gpt2Cfg, bias: false }))).toThrow(ModelConfigError);
+    expect(() => fromHfConfig({ ...toHfConfig(gpt2Cfg), scale_attn_by_inverse_layer_idx: true })).toThrow(/not supported/);
   });
 });
 

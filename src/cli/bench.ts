@@ -1,5 +1,6 @@
 // `llmforge bench ...`: machine-readable figures for the benchmark suite (npm run bench).
 import type { Command } from "commander";
+import { benchGemmShape } from "../tensor/backend/gemmBench.js";
 import { benchTrain } from "../train/benchTrain.js";
 
 const int = (v: string): number => {
@@ -10,6 +11,25 @@ const int = (v: string): number => {
 
 export function registerBenchCommands(program: Command): void {
   const bench = program.command("bench").description("benchmarks: training step throughput, GEMM");
+  bench
+    .command("gemm")
+    .description("f32 (or bf16) GEMM throughput of the engine at N×N×N (or --m/--n/--k)")
+    .option("--size <n>", "square size", int, 1024)
+    .option("--m <n>", "rows of op(A)", int)
+    .option("--n <n>", "columns of op(B)", int)
+    .option("--k <n>", "inner dimension", int)
+    .option("--trans-a", "A transposed")
+    .option("--trans-b", "B transposed")
+    .option("--threads <n>", "threads (native backend)", int)
+    .option("--seconds <s>", "timing budget", (v) => Number(v), 2)
+    .option("--bf16", "bf16 products with f32 accumulation")
+    .option("--json", "print one JSON line")
+    .action((o) => {
+      const shape = { M: o.m ?? o.size, N: o.n ?? o.size, K: o.k ?? o.size, transA: !!o.transA, transB: !!o.transB };
+      const r = benchGemmShape(shape, o.seconds, { threads: o.threads, precision: o.bf16 ? "bf16" : "f32" });
+      if (o.json) console.log(JSON.stringify({ ...r, ...shape }));
+      else console.log(`${r.precision} GEMM ${shape.M}x${shape.N}x${shape.K} on ${r.backend}, ${r.threads} thread(s): ${r.gflops.toFixed(1)} GFLOP/s`);
+    });
   bench
     .command("train")
     .description("time full training steps (forward, backward, AdamW) on random tokens, like ../shared/peers")

@@ -20,7 +20,7 @@ function initialBackend(): { kernels: Kernels; reason: string } {
   const reason = `native addon not available (${nativeLoadError ?? "unknown reason"})`;
   if (forced === "native") throw new BackendUnavailableError(reason);
   if (!process.env.VITEST && !process.env.LLMFORGE_QUIET) {
-    process.emitWarning(`llmforge: using the reference backend: ${reason}`);
+    process.stderr.write(`llmforge: warning: using the reference backend (slow): ${reason}\n`);
   }
   return { kernels: refKernels, reason };
 }

@@ -7,7 +7,9 @@
 #include <cstring>
 #include <limits>
 #include <vector>
+#include <new>
 #include "dispatch.h"
+#include "gemm_impl.h"
 
 namespace LLMF_NS {
 
@@ -789,27 +791,51 @@ inline void adamw(const AdamWParams& p) {
 }
 
 // ---------------------------------------------------------------- attention (flash style)
-// Tiles: BQ query rows x BK keys per task/tile, RB query rows share each loaded key vector. Scores live
-// in an RB x BK tile, never T x T. Forward: online softmax over key tiles. Backward: probabilities are
-// recomputed from the saved lse; pass 1 owns key blocks (dK, dV race-free across the GQA head group),
-// pass 2 owns query blocks (dQ).
+// Tiles: BQ query rows x BK keys, RB query rows share each loaded key vector. Scores live in an RB x BK
+// tile, never T x T. K (and V for the backward) are first transposed once into (B, Hkv, D, Tp) so score
+// tiles are GEMM-like (broadcast q, vector over keys). Forward: online softmax over key tiles. Backward:
+// probabilities recomputed from the saved lse; pass 1 owns key blocks (dK, dV race-free across the GQA
+// head group), pass 2 owns query blocks (dQ).
 
 constexpr long kBQ = 64, kBK = 64;
 constexpr int kRB = 4;
+// Vectors of D processed together when accumulating rows (register budget per ISA).
+constexpr int kNVD = V::W >= 16 ? 4 : V::W >= 8 ? 2 : 4;
 static_assert(kBK % (2 * V::W) == 0, "key tile must be a multiple of two vectors");
 
-// Kt[d*BK + jj] = rows[jj*rs + d] for jj < jn, zero for jn <= jj < BK.
-inline void packKeysT(const float* rows, long rs, long jn, long D, float* Kt) {
-  for (long d = 0; d < D; ++d) {
-    float* dst = Kt + d * kBK;
-    long jj = 0;
-    for (; jj < jn; ++jj) dst[jj] = rows[jj * rs + d];
-    for (; jj < kBK; ++jj) dst[jj] = 0.0f;
+// Row length of the transposed K/V: whole key tiles plus 16 floats, so rows d and d+1 do not alias in L1.
+inline long paddedT(long T) { return (T + kBK - 1) / kBK * kBK + 16; }
+
+// (B, T, Hkv, D) rows with stride rs -> contiguous (B, Hkv, T, D): key/value rows of one head adjacent.
+inline void gatherKV(const float* x, long rs, long B, long T, long Hkv, long D, float* xc, int nt) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (long bh = 0; bh < B * Hkv; ++bh) {
+    const long b = bh / Hkv, hk = bh % Hkv;
+    for (long t = 0; t < T; ++t) std::memcpy(xc + (bh * T + t) * D, x + (b * T + t) * rs + hk * D, sizeof(float) * D);
   }
 }
 
-// S[r*BK + jj] = scale * sum_d qr[r][d] * Kt[d*BK + jj] for r < RB, jj < BK.
-inline void tileScores(const float* const* qr, const float* Kt, long D, float scale, float* S) {
+// (B, T, Hkv, D) rows with stride rs -> (B, Hkv, D, Tp), zero for t >= T. Parallel over (b, hk).
+inline void transposeKV(const float* x, long rs, long B, long T, long Hkv, long D, long Tp, float* xt, int nt) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (long bh = 0; bh < B * Hkv; ++bh) {
+    const long b = bh / Hkv, hk = bh % Hkv;
+    float* dst = xt + bh * D * Tp;
+    const float* src = x + b * T * rs + hk * D;
+    const bool vec = rs * V::W < (1L << 31);
+    for (long d = 0; d < D; ++d) {
+      long t = 0;
+      if (vec)
+        for (; t + V::W <= T; t += V::W) V::store(dst + d * Tp + t, V::gather(src + t * rs + d, rs));
+      for (; t < T; ++t) dst[d * Tp + t] = src[t * rs + d];
+    }
+    for (long d = 0; d < D; ++d)
+      for (long t = T; t < Tp; ++t) dst[d * Tp + t] = 0.0f;
+  }
+}
+
+// S[r*BK + jj] = scale * sum_d qr[r][d] * Kt[d*ld + jj] for r < RB, jj < BK.
+inline void tileScores(const float* const* qr, const float* Kt, long ld, long D, float scale, float* S) {
   constexpr int W = V::W;
   const V::R sv = V::set1(scale);
   for (long jc = 0; jc < kBK; jc += 2 * W) {
@@ -817,7 +843,7 @@ inline void tileScores(const float* const* qr, const float* Kt, long D, float sc
 #pragma GCC unroll 4
     for (int r = 0; r < kRB; ++r) acc[r][0] = acc[r][1] = V::zero();
     for (long d = 0; d < D; ++d) {
-      const float* kt = Kt + d * kBK + jc;
+      const float* kt = Kt + d * ld + jc;
       const V::R k0 = V::load(kt), k1 = V::load(kt + W);
 #pragma GCC unroll 4
       for (int r = 0; r < kRB; ++r) {
@@ -834,55 +860,109 @@ inline void tileScores(const float* const* qr, const float* Kt, long D, float sc
   }
 }
 
-// O[r*Dp + :D] += sum_{jj < jn} P[r*BK + jj] * rows[jj*rs + :D] for r < RB.
+// Loads vector v of a kNVD-vector group starting at d0 (zero past D).
+inline V::R loadD(const float* row, long d0, int v, long D) {
+  const long d = d0 + v * V::W;
+  return d + V::W <= D ? V::load(row + d) : V::loadn(row + d, D - d, 0.0f);
+}
+
+// One group of NV vectors of D starting at d0; Tail: the last vector may run past D (masked loads).
+template <int NV, bool Tail>
+inline void rowsAccumGroup(const float* P, long jn, const float* rows, long rs, long d0, long D, float* O, long Dp) {
+  constexpr int W = V::W;
+  V::R acc[kRB][NV];
+#pragma GCC unroll 4
+  for (int r = 0; r < kRB; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::load(O + r * Dp + d0 + v * W);
+  for (long jj = 0; jj < jn; ++jj) {
+    const float* src = rows + jj * rs;
+    V::R vv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) vv[v] = Tail ? loadD(src, d0, v, D) : V::load(src + d0 + v * W);
+#pragma GCC unroll 4
+    for (int r = 0; r < kRB; ++r) {
+      const V::R p = V::set1(P[r * kBK + jj]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(p, vv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < kRB; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) V::store(O + r * Dp + d0 + v * W, acc[r][v]);
+}
+
+// O[r*Dp + :D] += sum_{jj < jn} P[r*BK + jj] * rows[jj*rs + :D] for r < RB (O rows padded to Dp).
 inline void rowsAccum(const float* P, long jn, const float* rows, long rs, long D, float* O, long Dp) {
   constexpr int W = V::W;
-  for (long dc = 0; dc < D; dc += W) {
-    const long rem = D - dc;
-    V::R acc[kRB];
+  long d0 = 0;
+  for (; d0 + kNVD * W <= D; d0 += kNVD * W) rowsAccumGroup<kNVD, false>(P, jn, rows, rs, d0, D, O, Dp);
+  const long nv = (D - d0 + W - 1) / W;
+  if (nv == 1) rowsAccumGroup<1, true>(P, jn, rows, rs, d0, D, O, Dp);
+  else if (nv == 2) rowsAccumGroup<2, true>(P, jn, rows, rs, d0, D, O, Dp);
+  else if (nv == 3) rowsAccumGroup<3, true>(P, jn, rows, rs, d0, D, O, Dp);
+  else if (nv >= 4) rowsAccumGroup<4, true>(P, jn, rows, rs, d0, D, O, Dp);
+}
+
+template <int NV, bool Tail>
+inline void keysAccumGroup(const float* P, long jn, const float* const* g, long d0, long D, float* Acc, long Dp) {
+  constexpr int W = V::W;
+  V::R gv[kRB][NV];
 #pragma GCC unroll 4
-    for (int r = 0; r < kRB; ++r) acc[r] = V::load(O + r * Dp + dc);
-    for (long jj = 0; jj < jn; ++jj) {
-      const float* src = rows + jj * rs + dc;
-      const V::R vv = rem >= W ? V::load(src) : V::loadn(src, rem, 0.0f);
+  for (int r = 0; r < kRB; ++r)
 #pragma GCC unroll 4
-      for (int r = 0; r < kRB; ++r) acc[r] = V::fma(V::set1(P[r * kBK + jj]), vv, acc[r]);
+    for (int v = 0; v < NV; ++v) gv[r][v] = Tail ? loadD(g[r], d0, v, D) : V::load(g[r] + d0 + v * W);
+  for (long jj = 0; jj < jn; ++jj) {
+    float* dst = Acc + jj * Dp + d0;
+    // Two partial sums per vector halve the FMA dependency chain.
+    V::R a0[NV], a1[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      a0[v] = V::load(dst + v * W);
+      a1[v] = V::zero();
     }
 #pragma GCC unroll 4
-    for (int r = 0; r < kRB; ++r) V::store(O + r * Dp + dc, acc[r]);
+    for (int r = 0; r < kRB; r += 2) {
+      const V::R p0 = V::set1(P[r * kBK + jj]), p1 = V::set1(P[(r + 1) * kBK + jj]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        a0[v] = V::fma(p0, gv[r][v], a0[v]);
+        a1[v] = V::fma(p1, gv[r + 1][v], a1[v]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) V::store(dst + v * W, V::add(a0[v], a1[v]));
   }
 }
 
 // Acc[jj*Dp + :D] += sum_r P[r*BK + jj] * g[r][:D] for jj < jn (rows of g past rb carry P = 0).
 inline void keysAccum(const float* P, long jn, const float* const* g, long D, float* Acc, long Dp) {
   constexpr int W = V::W;
-  for (long dc = 0; dc < D; dc += W) {
-    const long rem = D - dc;
-    V::R gv[kRB];
-#pragma GCC unroll 4
-    for (int r = 0; r < kRB; ++r) gv[r] = rem >= W ? V::load(g[r] + dc) : V::loadn(g[r] + dc, rem, 0.0f);
-    for (long jj = 0; jj < jn; ++jj) {
-      V::R acc = V::load(Acc + jj * Dp + dc);
-#pragma GCC unroll 4
-      for (int r = 0; r < kRB; ++r) acc = V::fma(V::set1(P[r * kBK + jj]), gv[r], acc);
-      V::store(Acc + jj * Dp + dc, acc);
-    }
-  }
+  long d0 = 0;
+  for (; d0 + kNVD * W <= D; d0 += kNVD * W) keysAccumGroup<kNVD, false>(P, jn, g, d0, D, Acc, Dp);
+  const long nv = (D - d0 + W - 1) / W;
+  if (nv == 1) keysAccumGroup<1, true>(P, jn, g, d0, D, Acc, Dp);
+  else if (nv == 2) keysAccumGroup<2, true>(P, jn, g, d0, D, Acc, Dp);
+  else if (nv == 3) keysAccumGroup<3, true>(P, jn, g, d0, D, Acc, Dp);
+  else if (nv >= 4) keysAccumGroup<4, true>(P, jn, g, d0, D, Acc, Dp);
 }
+static_assert(kRB % 2 == 0, "keysAccum pairs query rows");
+static_assert(kNVD <= 4, "tail groups are dispatched up to 4 vectors");
 
 struct AttnIndex {
   const AttnParams& p;
-  long G;  // query heads per kv head
+  long G;   // query heads per kv head
+  long Tp;  // T padded to whole key tiles (the transposed K/V row length)
   const float* qRow(long b, long h, long i) const { return p.q + (b * p.T + i) * p.qRowStride + h * p.D; }
-  const float* kRow(long b, long hk, long j) const { return p.k + (b * p.T + j) * p.kvRowStride + hk * p.D; }
-  const float* vRow(long b, long hk, long j) const { return p.v + (b * p.T + j) * p.kvRowStride + hk * p.D; }
+  long tOff(long b, long hk) const { return (b * p.Hkv + hk) * p.D * Tp; }
   long outRow(long b, long h, long i) const { return ((b * p.T + i) * p.H + h) * p.D; }
   long kvOutRow(long b, long hk, long j) const { return ((b * p.T + j) * p.Hkv + hk) * p.D; }
   long lseAt(long b, long h, long i) const { return (b * p.H + h) * p.T + i; }
 };
 
-// Scores of rows [rr, rr+rb) against keys [j0, j0+jn), causal-masked, then P = exp(S - L_r).
-// When `online` is set, L_r is the running max m[r] (updated, with l and O rescaled); else lse[r].
+// Causal mask on a score tile of rows [rr, rr+rb) against keys [j0, j0+jn): -inf where key > query
+// or past jn, and on rows past rb.
 inline void maskScores(float* S, long rr, long rb, long j0, long jn) {
   const float ninf = -std::numeric_limits<float>::infinity();
   for (long r = 0; r < kRB; ++r) {
@@ -895,6 +975,20 @@ inline void expShift(const float* S, float shift, float* P) {
   for (long jj = 0; jj < kBK; jj += V::W) V::store(P + jj, V::exp(V::sub(V::load(S + jj), sv)));
 }
 
+// Scratch reused across calls by each thread (the transposed K/V are shared, owned by the caller thread).
+inline ScratchBuf<float>& attnKt() {
+  static thread_local ScratchBuf<float> b;
+  return b;
+}
+inline ScratchBuf<float>& attnVt() {
+  static thread_local ScratchBuf<float> b;
+  return b;
+}
+inline ScratchBuf<float>& attnRows() {
+  static thread_local ScratchBuf<float> b;
+  return b;
+}
+
 inline void attention(const AttnParams& p) {
   const long B = p.B, T = p.T, H = p.H, D = p.D;
   if (B * T * H == 0) return;
@@ -903,29 +997,35 @@ inline void attention(const AttnParams& p) {
       for (long i = 0; i < T; ++i) p.lse[bh * T + i] = std::log((float)(i + 1));
     return;
   }
-  const AttnIndex ix{p, H / p.Hkv};
+  const long Tp = paddedT(T);
+  const AttnIndex ix{p, H / p.Hkv, Tp};
   const long nqb = (T + kBQ - 1) / kBQ;
   const long tasks = B * H * nqb;
   const long Dp = (D + V::W - 1) / V::W * V::W;
   const int nt = threadsFor((double)B * H * T * T * D);
+  float* Kt = attnKt().get((size_t)B * p.Hkv * D * Tp);
+  float* Vc = attnRows().get((size_t)B * p.Hkv * T * D);
+  if (!Kt || !Vc) throw std::bad_alloc();
+  transposeKV(p.k, p.kvRowStride, B, T, p.Hkv, D, Tp, Kt, nt);
+  gatherKV(p.v, p.kvRowStride, B, T, p.Hkv, D, Vc, nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    std::vector<float> Kt(D * kBK), S(kRB * kBK), P(kRB * kBK), O(kBQ * Dp), m(kBQ), l(kBQ);
+    std::vector<float> S(kRB * kBK), P(kRB * kBK), O(kBQ * Dp), m(kBQ), l(kBQ);
 #pragma omp for schedule(dynamic, 1)
     for (long task = 0; task < tasks; ++task) {
       const long qb = nqb - 1 - task % nqb, bh = task / nqb, b = bh / H, h = bh % H, hk = h / ix.G;
       const long i0 = qb * kBQ, i1 = std::min(T, i0 + kBQ);
+      const float* kt = Kt + ix.tOff(b, hk);
       std::fill(O.begin(), O.end(), 0.0f);
       std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
       std::fill(l.begin(), l.end(), 0.0f);
       for (long j0 = 0; j0 < i1; j0 += kBK) {
         const long jn = std::min(kBK, i1 - j0);
-        packKeysT(ix.kRow(b, hk, j0), p.kvRowStride, jn, D, Kt.data());
         for (long rr = std::max(i0, j0); rr < i1; rr += kRB) {
           const long rb = std::min<long>(kRB, i1 - rr);
           const float* qr[kRB];
           for (int r = 0; r < kRB; ++r) qr[r] = ix.qRow(b, h, rr + std::min<long>(r, rb - 1));
-          tileScores(qr, Kt.data(), D, p.scale, S.data());
+          tileScores(qr, kt + j0, Tp, D, p.scale, S.data());
           maskScores(S.data(), rr, rb, j0, jn);
           for (long r = 0; r < kRB; ++r) {
             float* pr = P.data() + r * kBK;
@@ -942,10 +1042,11 @@ inline void attention(const AttnParams& p) {
             m[qi] = mnew;
             if (corr != 1.0f) {
               float* orow = O.data() + qi * Dp;
-              for (long d = 0; d < Dp; ++d) orow[d] *= corr;
+              const V::R cv = V::set1(corr);
+              for (long d = 0; d < Dp; d += V::W) V::store(orow + d, V::mul(V::load(orow + d), cv));
             }
           }
-          rowsAccum(P.data(), jn, ix.vRow(b, hk, j0), p.kvRowStride, D, O.data() + (rr - i0) * Dp, Dp);
+          rowsAccum(P.data(), jn, Vc + ((b * p.Hkv + hk) * T + j0) * D, D, D, O.data() + (rr - i0) * Dp, Dp);
         }
       }
       for (long i = i0; i < i1; ++i) {
@@ -962,9 +1063,17 @@ inline void attention(const AttnParams& p) {
 inline void attentionBackward(const AttnParams& p) {
   const long B = p.B, T = p.T, H = p.H, Hkv = p.Hkv, D = p.D;
   if (B * T * H * D == 0) return;
-  const AttnIndex ix{p, H / Hkv};
+  const long Tp = paddedT(T);
+  const AttnIndex ix{p, H / Hkv, Tp};
   const long Dp = (D + V::W - 1) / V::W * V::W;
   const int nt = threadsFor((double)B * H * T * T * D * 2);
+  float* Kt = attnKt().get((size_t)B * Hkv * D * Tp);
+  float* Vt = attnVt().get((size_t)B * Hkv * D * Tp);
+  float* Kc = attnRows().get((size_t)B * Hkv * T * D);
+  if (!Kt || !Vt || !Kc) throw std::bad_alloc();
+  transposeKV(p.k, p.kvRowStride, B, T, Hkv, D, Tp, Kt, nt);
+  transposeKV(p.v, p.kvRowStride, B, T, Hkv, D, Tp, Vt, nt);
+  gatherKV(p.k, p.kvRowStride, B, T, Hkv, D, Kc, nt);
   // delta[b,h,i] = gout_i . out_i, the softmax-backward row term.
   std::vector<float> delta((size_t)B * H * T);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -976,13 +1085,13 @@ inline void attentionBackward(const AttnParams& p) {
   const float scale = p.scale;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    std::vector<float> Kt(D * kBK), Vt(D * kBK), S(kRB * kBK), DPt(kRB * kBK), P(kRB * kBK), dS(kRB * kBK);
+    std::vector<float> S(kRB * kBK), DPt(kRB * kBK), P(kRB * kBK), dS(kRB * kBK);
     std::vector<float> A1(kBK * Dp), A2(kBK * Dp);
-    // Computes P and dS for rows [rr, rr+rb) of head (b,h) against the packed key tile at j0.
-    auto probs = [&](long b, long h, long rr, long rb, long j0, long jn, const float* const* qr,
+    // P and dS for rows [rr, rr+rb) of head (b,h) against keys [j0, j0+jn).
+    auto probs = [&](long b, long h, long hk, long rr, long rb, long j0, long jn, const float* const* qr,
                      const float* const* gr) {
-      tileScores(qr, Kt.data(), D, scale, S.data());
-      tileScores(gr, Vt.data(), D, 1.0f, DPt.data());
+      tileScores(qr, Kt + ix.tOff(b, hk) + j0, Tp, D, scale, S.data());
+      tileScores(gr, Vt + ix.tOff(b, hk) + j0, Tp, D, 1.0f, DPt.data());
       maskScores(S.data(), rr, rb, j0, jn);
       for (long r = 0; r < kRB; ++r) {
         float* pr = P.data() + r * kBK;
@@ -1004,8 +1113,6 @@ inline void attentionBackward(const AttnParams& p) {
     for (long task = 0; task < B * Hkv * nkb; ++task) {
       const long kb = task % nkb, bhk = task / nkb, b = bhk / Hkv, hk = bhk % Hkv;
       const long j0 = kb * kBK, jn = std::min(kBK, T - j0);
-      packKeysT(ix.kRow(b, hk, j0), p.kvRowStride, jn, D, Kt.data());
-      packKeysT(ix.vRow(b, hk, j0), p.kvRowStride, jn, D, Vt.data());
       std::fill(A1.begin(), A1.end(), 0.0f);  // dK
       std::fill(A2.begin(), A2.end(), 0.0f);  // dV
       for (long h = hk * ix.G; h < (hk + 1) * ix.G; ++h) {
@@ -1017,7 +1124,7 @@ inline void attentionBackward(const AttnParams& p) {
             qr[r] = ix.qRow(b, h, i);
             gr[r] = p.gout + ix.outRow(b, h, i);
           }
-          probs(b, h, rr, rb, j0, jn, qr, gr);
+          probs(b, h, hk, rr, rb, j0, jn, qr, gr);
           keysAccum(P.data(), jn, gr, D, A2.data(), Dp);
           keysAccum(dS.data(), jn, qr, D, A1.data(), Dp);
         }
@@ -1036,8 +1143,6 @@ inline void attentionBackward(const AttnParams& p) {
       std::fill(A1.begin(), A1.end(), 0.0f);
       for (long j0 = 0; j0 < i1; j0 += kBK) {
         const long jn = std::min(kBK, i1 - j0);
-        packKeysT(ix.kRow(b, hk, j0), p.kvRowStride, jn, D, Kt.data());
-        packKeysT(ix.vRow(b, hk, j0), p.kvRowStride, jn, D, Vt.data());
         for (long rr = std::max(i0, j0); rr < i1; rr += kRB) {
           const long rb = std::min<long>(kRB, i1 - rr);
           const float *qr[kRB], *gr[kRB];
@@ -1046,8 +1151,8 @@ inline void attentionBackward(const AttnParams& p) {
             qr[r] = ix.qRow(b, h, i);
             gr[r] = p.gout + ix.outRow(b, h, i);
           }
-          probs(b, h, rr, rb, j0, jn, qr, gr);
-          rowsAccum(dS.data(), jn, ix.kRow(b, hk, j0), p.kvRowStride, D, dQ + (rr - i0) * Dp, Dp);
+          probs(b, h, hk, rr, rb, j0, jn, qr, gr);
+          rowsAccum(dS.data(), jn, Kc + ((b * Hkv + hk) * T + j0) * D, D, D, dQ + (rr - i0) * Dp, Dp);
         }
       }
       for (long i = i0; i < i1; ++i) std::memcpy(p.gq + ix.outRow(b, h, i), dQ + (i - i0) * Dp, sizeof(float) * D);

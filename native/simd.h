@@ -17,6 +17,12 @@ struct V {
   static void store(float* p, R x) { _mm512_storeu_ps(p, x); }
   static __mmask16 mask(long n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
   static R loadn(const float* p, long n, float fill) { return _mm512_mask_loadu_ps(set1(fill), mask(n), p); }
+  // p[i * stride] for lanes i < W (stride < 2^31 / W).
+  static R gather(const float* p, long stride) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32((int)stride));
+    return _mm512_i32gather_ps(idx, p, 4);
+  }
   static void storen(float* p, R x, long n) { _mm512_mask_storeu_ps(p, mask(n), x); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
   static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
@@ -69,6 +75,10 @@ struct V {
     return _mm256_blendv_ps(set1(fill), _mm256_maskload_ps(p, mk), _mm256_castsi256_ps(mk));
   }
   static void storen(float* p, R x, long n) { _mm256_maskstore_ps(p, mask(n), x); }
+  static R gather(const float* p, long stride) {
+    const __m256i idx = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32((int)stride));
+    return _mm256_i32gather_ps(p, idx, 4);
+  }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
   static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
   static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
@@ -123,6 +133,7 @@ struct V {
   static void store(float* p, R x) { *p = x; }
   static R loadn(const float* p, long n, float fill) { return n > 0 ? *p : fill; }
   static void storen(float* p, R x, long n) { if (n > 0) *p = x; }
+  static R gather(const float* p, long) { return *p; }
   static R add(R a, R b) { return a + b; }
   static R sub(R a, R b) { return a - b; }
   static R mul(R a, R b) { return a * b; }

@@ -12,6 +12,7 @@ struct F32Policy {
   static constexpr long MCB = MCB_, KC = KC_, NC = NC_;
   // Packed elements per panel row for a K block of kc.
   static long kw(long kc) { return kc; }
+  static constexpr bool kHasGemv = true;
 
   // dst[k*MR + r] = op(A)(i0 + r, k0 + k), rows past `rows` zero.
   static void packA(const float* A, long lda, bool trans, long i0, long rows, long k0, long kc, float* dst) {
@@ -61,6 +62,73 @@ struct F32Policy {
       }
       for (; j < NR; ++j)
         for (long k = 0; k < kc; ++k) dst[k * NR + j] = 0.0f;
+    }
+  }
+
+  // Matrix-vector products (M == 1 or N == 1, e.g. decoding one token) skip packing: the matrix is read
+  // once, in place. y[i*ys] (=|+=) alpha * sum_k X[i*xi + k*xk] * v[k*vs] for i < n.
+  static void gemv(long n, long K, const float* X, long xi, long xk, const float* v, long vs, float* y, long ys,
+                   float alpha, bool accum, int nt) {
+    static thread_local ScratchBuf<float> vbuf;
+    if (vs != 1) {
+      float* t = vbuf.get((size_t)K);
+      if (!t) return;
+      for (long k = 0; k < K; ++k) t[k] = v[k * vs];
+      v = t;
+    }
+    if ((double)n * K < (double)(1L << 16)) nt = 1;
+    if (xk == 1) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+      for (long i = 0; i < n; ++i) {
+        const float* x = X + i * xi;
+        typename V::R s0 = V::zero(), s1 = V::zero();
+        long k = 0;
+        for (; k + 2 * V::W <= K; k += 2 * V::W) {
+          s0 = V::fma(V::load(x + k), V::load(v + k), s0);
+          s1 = V::fma(V::load(x + k + V::W), V::load(v + k + V::W), s1);
+        }
+        float s = V::hsum(V::add(s0, s1));
+        for (; k < K; ++k) s += x[k] * v[k];
+        y[i * ys] = accum ? y[i * ys] + alpha * s : alpha * s;
+      }
+    } else {
+      // xi == 1: accumulate rows of X into a chunk of y held in registers/L1.
+      constexpr long CH = 8 * V::W;
+      const long nch = (n + CH - 1) / CH;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+      for (long c = 0; c < nch; ++c) {
+        const long i0 = c * CH, m = std::min(CH, n - i0);
+        alignas(64) float acc[CH] = {};
+        if (m == CH) {
+          typename V::R a[8];
+#pragma GCC unroll 8
+          for (int u = 0; u < 8; ++u) a[u] = V::zero();
+          for (long k = 0; k < K; ++k) {
+            const float* x = X + k * xk + i0;
+            const typename V::R vk = V::set1(v[k]);
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; ++u) a[u] = V::fma(vk, V::load(x + u * V::W), a[u]);
+          }
+#pragma GCC unroll 8
+          for (int u = 0; u < 8; ++u) V::store(acc + u * V::W, a[u]);
+        } else {
+          for (long k = 0; k < K; ++k) {
+            const float* x = X + k * xk + i0;
+            for (long j = 0; j < m; ++j) acc[j] += v[k] * x[j];
+          }
+        }
+        for (long j = 0; j < m; ++j) y[(i0 + j) * ys] = accum ? y[(i0 + j) * ys] + alpha * acc[j] : alpha * acc[j];
+      }
+    }
+  }
+
+  // M == 1: y = C row, X(n, k) = op(B)(k, n), v = op(A) row. N == 1: y = C column, X = op(A), v = op(B) column.
+  static void gemvRun(const GemmParams& p, const float* A, const float* B, float* C, int nt) {
+    const bool accum = p.beta != 0;
+    if (p.M == 1) {
+      gemv(p.N, p.K, B, p.transB ? p.ldb : 1, p.transB ? 1 : p.ldb, A, p.transA ? p.lda : 1, C, 1, p.alpha, accum, nt);
+    } else {
+      gemv(p.M, p.K, A, p.transA ? 1 : p.lda, p.transA ? p.lda : 1, B, p.transB ? 1 : p.ldb, C, p.ldc, p.alpha, accum, nt);
     }
   }
 

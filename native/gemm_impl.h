@@ -63,6 +63,9 @@ struct GemmDriver {
         for (long i = 0; i < M; ++i) std::memset(C + i * p.ldc, 0, sizeof(float) * N);
       return;
     }
+    if constexpr (P::kHasGemv) {
+      if (M == 1 || N == 1) return P::gemvRun(p, A, B, C, nt);
+    }
     const long mpAll = ceilDiv(M, MR), npAll = ceilDiv(N, NR);
     if ((double)M * N * K < (double)(1L << 18)) nt = 1;
     if (nt > mpAll * npAll) nt = (int)(mpAll * npAll);

@@ -49,6 +49,7 @@ inline void configureTiles() {
 
 struct AmxPolicy {
   using PT = uint32_t;  // a (k, k+1) pair of bf16
+  static constexpr bool kHasGemv = false;  // M or N == 1 still goes through bf16 packing
   static constexpr int MR = 32, NR = 32, KU = 2;
   static constexpr long MCB = 4096, KC = 1024, NC = 512;
   // Pair words per panel row, padded to whole 16-pair (32-k) chunks.

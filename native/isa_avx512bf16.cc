@@ -20,6 +20,7 @@ namespace isa_avx512bf16 {
 
 struct Bf16Policy {
   using PT = uint32_t;  // one word = a (k, k+1) pair of bf16
+  static constexpr bool kHasGemv = false;  // M or N == 1 still goes through bf16 packing
   static constexpr int MR = 12, NR = 32, KU = 2;
   static constexpr long MCB = 4096, KC = 512, NC = 512;
   static long kw(long kc) { return (kc + 1) / 2; }  // one word per k pair

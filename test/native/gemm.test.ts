@@ -104,7 +104,7 @@ describe.skipIf(skipNative)("native gemm vs reference", () => {
     }
   });
 
-  it("large blocked shapes on 1 and 2 threads match (multiple K, M and N blocks)", () => {
+  it("large blocked shapes and matrix-vector (M or N = 1) on 1 and 2 threads match", () => {
     const before = nativeInfo().threads;
     try {
       for (const threads of [1, 2]) {
@@ -113,6 +113,10 @@ describe.skipIf(skipNative)("native gemm vs reference", () => {
           { M: 301, N: 529, K: 531, transA: false, transB: false },
           { M: 130, N: 70, K: 600, transA: true, transB: true },
           { M: 8, N: 1100, K: 64, transA: false, transB: true },
+          { M: 1, N: 3000, K: 700, transA: true, transB: false },
+          { M: 1, N: 2999, K: 701, transA: false, transB: true },
+          { M: 2001, N: 1, K: 300, transA: true, transB: true },
+          { M: 2000, N: 1, K: 301, transA: false, transB: false },
         ]) {
           const r = runBoth(c, 11, (p) => native!.gemm(p));
           expectClose(r.got, r.want, 2e-6 * Math.sqrt(c.K), 1e-5, `threads=${threads} ${JSON.stringify(c)}`);

@@ -1,6 +1,10 @@
 // bf16 GEMM on AMX tiles (Sapphire Rapids and later): op(A), op(B) rounded to bf16 while packing, a
 // 32x32 block of C accumulated in four 16x16 f32 tiles by TDPBF16PS. Used by gemm_bf16 when the CPU has
 // amx-bf16 and the kernel grants tile state (arch_prctl); otherwise the vdpbf16ps path runs.
+// AMX intrinsics need GCC >= 11 or clang >= 12; older compilers build a stub that reports no AMX.
+#if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11)
+#define LLMF_HAVE_AMX 1
+#endif
 #include <cpuid.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -14,6 +18,7 @@
 #include <limits>
 #include <mutex>
 #include <vector>
+#ifdef LLMF_HAVE_AMX
 #pragma GCC target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,f16c,bmi,bmi2")
 #define LLMF_ISA_AVX512 1
 #define LLMF_NS isa_amx
@@ -147,3 +152,11 @@ bool amx_available() {
 void gemm_bf16_amx(const GemmParams& p) { isa_amx::GemmDriver<isa_amx::AmxPolicy>::batched(p, threads()); }
 
 }  // namespace llmf
+
+#else  // !LLMF_HAVE_AMX
+#include "dispatch.h"
+namespace llmf {
+bool amx_available() { return false; }
+void gemm_bf16_amx(const GemmParams& p) { gemm_bf16(p); }
+}  // namespace llmf
+#endif

@@ -23,7 +23,8 @@ const candidates = [
 // otherwise use the install prefix when it carries include/node/node_api.h.
 const prefix = join(dirname(process.execPath), "..");
 const nodedir = process.env.npm_config_nodedir || (existsSync(join(prefix, "include", "node", "node_api.h")) ? prefix : "");
-const gypArgs = ["rebuild", "--release", ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+// The addon is several translation units (one per ISA): compile them in parallel.
+const gypArgs = ["rebuild", "--release", "--jobs=max", ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
 let ok = false;
 let log = "";
 for (const [cmd, pre] of candidates) {

@@ -2,7 +2,7 @@
 // transposed views are handed to GEMM as transposed operands (never copied), and linear.
 import { record } from "../../autograd/tape.js";
 import type { GemmArgs } from "../backend/kernels.js";
-import { shapeStr, Tensor, TensorError } from "../tensor.js";
+import { contiguousStrides, shapeStr, Tensor, TensorError } from "../tensor.js";
 import { checkSameKind, contiguousRaw, emptyLike } from "./checks.js";
 import { broadcastShape } from "./elementwise.js";
 import { sumTo } from "./reduce.js";
@@ -156,15 +156,6 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
 }
 
 function reshapeRaw(t: Tensor, shape: readonly number[]): Tensor {
-  return t.viewAs([...shape], contiguousStridesFor(shape));
+  return t.viewAs([...shape], contiguousStrides(shape));
 }
 
-function contiguousStridesFor(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= shape[d];
-  }
-  return s;
-}

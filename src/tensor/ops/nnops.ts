@@ -3,7 +3,7 @@
 // causal attention (flash-style, no T×T buffer) and rotary position embedding.
 import { record } from "../../autograd/tape.js";
 import { globalRng, type Rng } from "../rng.js";
-import { shapeStr, Tensor, TensorError } from "../tensor.js";
+import { contiguousStrides, shapeStr, Tensor, TensorError } from "../tensor.js";
 import { checkSameKind, contiguousRaw, emptyLike, zerosLike } from "./checks.js";
 
 function rowsCols(x: Tensor): [number, number] {
@@ -152,7 +152,7 @@ export function crossEntropy(logits: Tensor, targets: IdsLike | Int32Array, opts
   let out: Tensor;
   let scale: number;
   if (reduction === "none") {
-    out = losses.viewAs(logits.shape.slice(0, -1), contiguousStridesOf(logits.shape.slice(0, -1)));
+    out = losses.viewAs(logits.shape.slice(0, -1), contiguousStrides(logits.shape.slice(0, -1)));
     scale = 1;
   } else {
     let s = 0;
@@ -170,15 +170,6 @@ export function crossEntropy(logits: Tensor, targets: IdsLike | Int32Array, opts
   });
 }
 
-function contiguousStridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= shape[d];
-  }
-  return s;
-}
 
 /** Inverted dropout: zeroes elements with probability p and scales the rest by 1/(1-p). Seeded. */
 export function dropout(x: Tensor, p: number, training = true, rng: Rng = globalRng): Tensor {

@@ -1,7 +1,7 @@
 // Reductions with their VJPs: sum and mean over axes, max over one axis, and sumTo
 // (the reduction that undoes broadcasting, used by every broadcasting op's backward).
 import { record } from "../../autograd/tape.js";
-import { shapeStr, Tensor, TensorError } from "../tensor.js";
+import { contiguousStrides, shapeStr, Tensor, TensorError } from "../tensor.js";
 import { contiguousRaw, emptyLike, normAxis } from "./checks.js";
 import { mulScalar } from "./elementwise.js";
 import { expand, reshape } from "./shape.js";
@@ -31,20 +31,11 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepDims = fal
   for (const a of ax) cur = sumAxisRaw(cur, a);
   const keptShape = cur.shape;
   const outShape = keepDims ? [...keptShape] : x.shape.filter((_, i) => !ax.includes(i));
-  const out = ax.length === 0 ? contiguousRaw(x) : cur.viewAs(outShape, contiguousStridesOf(outShape));
+  const out = ax.length === 0 ? contiguousRaw(x) : cur.viewAs(outShape, contiguousStrides(outShape));
   const result = out === x ? Tensor.from(x.contiguousData(), x.shape, { dtype: x.dtype, backend: x.backend }) : out;
   return record(result, "sum", [x], (g) => [contiguousRaw(expand(reshape(g, keptShape), x.shape))]);
 }
 
-function contiguousStridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= shape[d];
-  }
-  return s;
-}
 
 /** Mean over axes (all by default). */
 export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {

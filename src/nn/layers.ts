@@ -2,7 +2,7 @@
 // (Linear weight is (out, in)) so state dicts map one-to-one onto Hugging Face names.
 import * as ops from "../tensor/ops/index.js";
 import type { IdsLike } from "../tensor/ops/nnops.js";
-import { Rng, globalRng } from "../tensor/rng.js";
+import { type Rng, globalRng } from "../tensor/rng.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { createParameter, Module, type Init, type ParamOptions } from "./module.js";
 

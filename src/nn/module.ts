@@ -2,7 +2,7 @@
 // and freezing (requiresGrad = false) for parameter-efficient fine-tuning.
 import type { BackendName } from "../tensor/backend/index.js";
 import type { DType } from "../tensor/dtype.js";
-import { Rng, globalRng } from "../tensor/rng.js";
+import { type Rng, globalRng } from "../tensor/rng.js";
 import { shapeStr, Tensor, TensorError, untracked } from "../tensor/tensor.js";
 
 export type Init =

@@ -250,7 +250,7 @@ export class Tensor {
 
   /** The whole storage array (of the owner, for views). Throws once disposed. */
   get data(): Storage {
-    if (this.disposed || (this.base !== null && this.base.disposed)) {
+    if (this.disposed || this.base?.disposed === true) {
       throw new TensorError(`tensor ${this.name || shapeStr(this.shape)} was used after dispose()`);
     }
     return this.storage;
@@ -265,7 +265,7 @@ export class Tensor {
   }
 
   get isDisposed(): boolean {
-    return this.disposed || (this.base !== null && this.base.disposed);
+    return this.disposed || this.base?.disposed === true;
   }
 
   /** The tensor owning the storage (itself if not a view). */

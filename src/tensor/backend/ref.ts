@@ -13,7 +13,9 @@ function binaryFn(op: BinaryOp): (x: number, y: number) => number {
     case "mul": return (x, y) => x * y;
     case "div": return (x, y) => x / y;
     case "pow": return (x, y) => x ** y;
+    // biome-ignore lint/complexity/useMathMinMax: ties and NaN follow the native kernel's compare-and-select
     case "max": return (x, y) => (x >= y ? x : y);
+    // biome-ignore lint/complexity/useMathMinMax: as above
     case "min": return (x, y) => (x <= y ? x : y);
   }
 }
@@ -28,6 +30,7 @@ export function unaryFn(op: UnaryOp): (x: number) => number {
     case "abs": return Math.abs;
     case "tanh": return Math.tanh;
     case "sigmoid": return (x) => 1 / (1 + Math.exp(-x));
+    // biome-ignore lint/complexity/useMathMinMax: relu(NaN) is 0 in the native kernel too
     case "relu": return (x) => (x > 0 ? x : 0);
     case "gelu": return (x) => 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x * x * x)));
     case "silu": return (x) => x / (1 + Math.exp(-x));

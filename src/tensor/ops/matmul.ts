@@ -2,7 +2,7 @@
 // transposed views are handed to GEMM as transposed operands (never copied), and linear.
 import { record } from "../../autograd/tape.js";
 import type { GemmArgs } from "../backend/kernels.js";
-import { contiguousStrides, shapeStr, Tensor, TensorError } from "../tensor.js";
+import { contiguousStrides, shapeStr, type Tensor, TensorError } from "../tensor.js";
 import { checkSameKind, contiguousRaw, emptyLike } from "./checks.js";
 import { broadcastShape } from "./elementwise.js";
 import { sumTo } from "./reduce.js";

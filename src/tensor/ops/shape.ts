@@ -1,7 +1,7 @@
 // View and layout ops with their VJPs: reshape, transpose/permute, slice, expand,
 // squeeze/unsqueeze, contiguous, concat and split. Views share storage; copies are explicit.
 import { record } from "../../autograd/tape.js";
-import { contiguousStrides, numelOf, shapeStr, Tensor, TensorError } from "../tensor.js";
+import { contiguousStrides, numelOf, shapeStr, type Tensor, TensorError } from "../tensor.js";
 import { checkSameKind, contiguousRaw, emptyLike, normAxis, zerosLike } from "./checks.js";
 import { sumTo } from "./reduce.js";
 

@@ -60,6 +60,14 @@ const big = ours([12, 12, 768, 1024, 50257, 1], ["--steps", "2", "--warmup", "1"
 lines.push("");
 lines.push(`GPT-2 small (124M parameters, 12 layers, 768 wide, block 1024, vocab 50257), batch 1: ` +
   (typeof big === "string" ? big : `${big.tokens_per_s} tokens/s, ${big.ms_per_step} ms/step, peak RSS ${big.peak_rss_mb} MB (target < 4096 MB).`));
+console.error("train bench: generation");
+const gen = spawnSync(process.execPath, ["--import", "tsx", join(root, "src", "cli", "main.ts"), "bench", "generate", "--json", "--threads", "1"], {
+  cwd: root, encoding: "utf8",
+});
+const genLine = gen.stdout.trim().split("\n").reverse().find((l) => l.startsWith("{"));
+lines.push("");
+lines.push(`Generation with the KV cache, quickstart-size model (3 layers, width 192, vocab 4096), 1 thread: ` +
+  (genLine ? `${JSON.parse(genLine).tokens_per_s} tokens/s (target ≥ 200).` : `failed: ${gen.stderr.trim().split("\n").pop()}`));
 if (notes.length > 0) {
   lines.push("");
   for (const n of notes) lines.push(`- ${n}`);

@@ -1,6 +1,10 @@
 // `llmforge bench ...`: machine-readable figures for the benchmark suite (npm run bench).
 import type { Command } from "commander";
 import { benchGemmShape } from "../tensor/backend/gemmBench.js";
+import { generate } from "../infer/generate.js";
+import { makeConfig } from "../model/config.js";
+import { GPT } from "../model/gpt.js";
+import { setNativeThreads } from "../tensor/backend/native.js";
 import { benchTrain } from "../train/benchTrain.js";
 
 const int = (v: string): number => {
@@ -52,5 +56,25 @@ export function registerBenchCommands(program: Command): void {
             `${r.ms_per_step} ms/step, ${r.tokens_per_s} tok/s, ${r.gflops} GFLOP/s, peak RSS ${r.peak_rss_mb} MB`,
         );
       }
+    });
+  bench
+    .command("generate")
+    .description("decode speed with the KV cache on a random-weight model (tokens/s after the prefill)")
+    .option("--layers <n>", "layers", int, 3)
+    .option("--heads <n>", "heads", int, 6)
+    .option("--dim <n>", "width", int, 192)
+    .option("--block <n>", "context length", int, 128)
+    .option("--vocab <n>", "vocabulary", int, 4096)
+    .option("--tokens <n>", "tokens to generate", int, 100)
+    .option("--threads <n>", "native threads", int, 1)
+    .option("--json", "print one JSON line")
+    .action((o) => {
+      setNativeThreads(o.threads);
+      const config = makeConfig({ nLayer: o.layers, nHead: o.heads, nEmbd: o.dim, blockSize: o.block, vocabSize: o.vocab });
+      const model = new GPT(config, { seed: 0 });
+      generate(model, [0], { maxTokens: 8, temperature: 0 });
+      const r = generate(model, [0, 1, 2, 3], { maxTokens: Math.min(o.tokens, o.block - 4), temperature: 1, seed: 1 });
+      const out = { tokens_per_s: Math.round(r.tokensPerSecond * 10) / 10, tokens: r.tokens.length, prefill_ms: r.prefillMs, threads: o.threads };
+      console.log(o.json ? JSON.stringify(out) : `decode: ${out.tokens_per_s} tokens/s (${out.tokens} tokens, ${o.threads} thread(s))`);
     });
 }

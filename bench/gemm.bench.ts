@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchGemmShape, type GemmShape } from "../src/tensor/backend/gemmBench.js";
-import { nativeInfo, nativeKernels, nativeLoadError } from "../src/tensor/backend/native.js";
+import { nativeInfo, nativeKernels, nativeLoadError, setNativeBf16Path, type Bf16Path } from "../src/tensor/backend/native.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "gemm.md");
@@ -61,6 +61,11 @@ function main(): void {
   const info = nativeInfo();
   const peer = buildPeer();
   const threadCounts = [...new Set([1, Math.min(2, info.threads)])];
+  // bf16 columns: AMX tiles (when present) and AVX-512 vdpbf16ps, each against our f32.
+  const bf16Paths: Bf16Path[] = !info.bf16 ? [] : info.bf16Path === "amx" ? ["amx", "avx512bf16"] : ["avx512bf16"];
+  const bf16Names: Record<Bf16Path, string> = { amx: "bf16 AMX", avx512bf16: "bf16 vdpbf16ps" };
+  const bf16Head = bf16Paths.map((p) => ` llmforge ${bf16Names[p]} GFLOP/s | ${bf16Names[p]} / f32 |`).join("");
+  const bf16Rule = bf16Paths.map(() => "---:|---:|").join("");
   const rows: string[] = [];
   let peerConfig = "";
   for (const c of cases) {
@@ -68,8 +73,16 @@ function main(): void {
       const ours = benchGemmShape(c, seconds, { threads }).gflops;
       const blas = peer.exe ? runPeer(peer.exe, c, threads) : null;
       if (blas) peerConfig = blas.config;
-      const bf16 = info.bf16 ? benchGemmShape(c, seconds, { threads, precision: "bf16" }).gflops : null;
-      const row = `| ${c.label} | ${threads} | ${f(ours)} | ${f(blas?.gflops ?? null)} | ${ratio(ours, blas?.gflops ?? null)} | ${f(bf16)} | ${ratio(bf16, ours)} |`;
+      const bf16 = bf16Paths.map((path) => {
+        setNativeBf16Path(path);
+        try {
+          return benchGemmShape(c, seconds, { threads, precision: "bf16" }).gflops;
+        } finally {
+          setNativeBf16Path("auto");
+        }
+      });
+      const bf16Cells = bf16.map((g) => `${f(g)} | ${ratio(g, ours)}`).join(" | ");
+      const row = `| ${c.label} | ${threads} | ${f(ours)} | ${f(blas?.gflops ?? null)} | ${ratio(ours, blas?.gflops ?? null)} |${bf16Cells ? ` ${bf16Cells} |` : ""}`;
       rows.push(row);
       console.error(row);
     }
@@ -79,11 +92,12 @@ function main(): void {
     "## GEMM",
     "",
     "fp32 GEMM of the native backend (packed, cache-blocked, register-tiled; OpenMP) next to OpenBLAS `cblas_sgemm`",
-    "in the same run, and the bf16 path (inputs rounded to bf16, `vdpbf16ps`, f32 accumulation). GFLOP/s = 2·M·N·K / time,",
-    "best of three chunks of about a third of the time budget each, after one warm-up call (same protocol on both sides).",
+    "in the same run, and the bf16 GEMMs (inputs rounded to bf16 while packing, f32 accumulation): AMX tiles",
+    "(`TDPBF16PS`, the default where present) and AVX-512 `vdpbf16ps`. GFLOP/s = 2·M·N·K / time, best of three",
+    "chunks of about a third of the time budget each, after one warm-up call (same protocol on both sides).",
     "",
-    "| shape (op(A) M×K @ op(B) K×N) | threads | llmforge f32 GFLOP/s | OpenBLAS GFLOP/s | llmforge / OpenBLAS | llmforge bf16 GFLOP/s | bf16 / f32 |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    `| shape (op(A) M×K @ op(B) K×N) | threads | llmforge f32 GFLOP/s | OpenBLAS GFLOP/s | llmforge / OpenBLAS |${bf16Head}`,
+    `|---|---:|---:|---:|---:|${bf16Rule}`,
     ...rows,
     "",
     `Command: \`node --import tsx bench/gemm.bench.ts\` (LLMFORGE_BENCH_SECONDS=${seconds} per measurement), ${new Date().toISOString()}.`,

@@ -24,6 +24,18 @@ struct F32Policy {
         for (; r < rows; ++r) d[r] = src[r];
         for (; r < MR; ++r) d[r] = 0.0f;
       }
+    } else if (V::W > 1 && lda * V::W < (1L << 31)) {
+      // Rows are K-contiguous: one (masked) gather per k collects the MR values of column k.
+      for (long k = 0; k < kc; ++k) {
+        const float* src = A + i0 * lda + k0 + k;
+        float* d = dst + k * MR;
+#pragma GCC unroll 4
+        for (int v = 0; v < (MR + V::W - 1) / V::W; ++v) {
+          const long n = std::min<long>(V::W, rows - v * V::W);
+          const typename V::R x = n > 0 ? V::gathern(src + v * V::W * lda, lda, n) : V::zero();
+          V::storen(d + v * V::W, x, std::min<long>(V::W, MR - v * V::W));
+        }
+      }
     } else {
       long r = 0;
       for (; r < rows; ++r) {
@@ -52,6 +64,16 @@ struct F32Policy {
           long j = 0;
           for (; j < cols; ++j) d[j] = src[j];
           for (; j < NR; ++j) d[j] = 0.0f;
+        }
+      }
+    } else if (V::W > 1 && ldb * V::W < (1L << 31)) {
+      for (long k = 0; k < kc; ++k) {
+        const float* src = B + j0 * ldb + k0 + k;
+        float* d = dst + k * NR;
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+          const long n = std::min<long>(V::W, cols - v * V::W);
+          V::store(d + v * V::W, n > 0 ? V::gathern(src + v * V::W * ldb, ldb, n) : V::zero());
         }
       }
     } else {

@@ -73,8 +73,11 @@ struct GemmDriver {
     const long KC = P::KC, NC = P::NC;
     const long mcb = std::min<long>(M, P::MCB);
     const long kwMax = P::kw(std::min<long>(K, KC));  // PT units per panel row/column
-    PT* abuf = sharedA().get((size_t)ceilDiv(mcb, MR) * MR * kwMax);
-    if (!abuf) return;
+    // Two A blocks when threaded: block i+1 is packed while slow threads still read block i, so one
+    // barrier per K block suffices (a thread reaches block i+2 only after everyone finished block i).
+    const size_t aBlock = (size_t)ceilDiv(mcb, MR) * MR * kwMax;
+    PT* abufs = sharedA().get(aBlock * (nt > 1 ? 2 : 1));
+    if (!abufs) return;
     auto body = [&](int tid, int nt) {
       int tm, tn;
       threadGrid(nt, ceilDiv(mcb, MR), npAll, tm, tn);
@@ -83,6 +86,7 @@ struct GemmDriver {
       const long c0 = pj0 * NR, c1 = std::min(N, pj1 * NR);
       PT* bbuf = localB().get((size_t)ceilDiv(std::min<long>(NC, std::max<long>(c1 - c0, 1)), NR) * NR * kwMax);
       alignas(64) float tmp[MR * NR];
+      long iter = 0;
       for (long ic = 0; ic < M; ic += mcb) {
         const long mc = std::min(mcb, M - ic);
         const long ma = ceilDiv(mc, MR);
@@ -90,6 +94,7 @@ struct GemmDriver {
           const long kc = std::min(KC, K - pc);
           const long kw = P::kw(kc);
           const bool accum = !(pc == 0 && p.beta == 0);
+          PT* abuf = abufs + (nt > 1 ? (iter++ & 1) * aBlock : 0);
           // Pack the A block cooperatively: thread tid packs panels [ma*tid/nt, ma*(tid+1)/nt).
           for (long ip = ma * tid / nt; ip < ma * (tid + 1) / nt; ++ip) {
             const long i0 = ic + ip * MR;
@@ -129,9 +134,6 @@ struct GemmDriver {
                 }
               }
             }
-          }
-          if (nt > 1) {
-#pragma omp barrier
           }
         }
       }

@@ -23,6 +23,12 @@ struct V {
                                            _mm512_set1_epi32((int)stride));
     return _mm512_i32gather_ps(idx, p, 4);
   }
+  // p[i * stride] for lanes i < n, zero for the rest.
+  static R gathern(const float* p, long stride, long n) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32((int)stride));
+    return _mm512_mask_i32gather_ps(zero(), mask(n), idx, p, 4);
+  }
   static void storen(float* p, R x, long n) { _mm512_mask_storeu_ps(p, mask(n), x); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
   static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
@@ -81,6 +87,10 @@ struct V {
     const __m256i idx = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32((int)stride));
     return _mm256_i32gather_ps(p, idx, 4);
   }
+  static R gathern(const float* p, long stride, long n) {
+    const __m256i idx = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32((int)stride));
+    return _mm256_mask_i32gather_ps(zero(), p, idx, _mm256_castsi256_ps(mask(n)), 4);
+  }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
   static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
   static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
@@ -136,6 +146,7 @@ struct V {
   static R loadn(const float* p, long n, float fill) { return n > 0 ? *p : fill; }
   static void storen(float* p, R x, long n) { if (n > 0) *p = x; }
   static R gather(const float* p, long) { return *p; }
+  static R gathern(const float* p, long, long n) { return n > 0 ? *p : 0.0f; }
   static R add(R a, R b) { return a + b; }
   static R sub(R a, R b) { return a - b; }
   static R mul(R a, R b) { return a * b; }

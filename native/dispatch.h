@@ -72,7 +72,8 @@ bool amx_available();
 
 // Thread count used by every kernel (LLMFORGE_THREADS, default all cores).
 int threads();
-// Below this much work (multiply-adds or elements), kernels stay on one thread.
-constexpr long kParallelGrain = 1L << 15;
+// Below this much work (elements, weighted by cost per element), kernels stay on one thread: waking a
+// sleeping OpenMP thread costs tens of microseconds, more when the CPU is shared.
+constexpr long kParallelGrain = 1L << 18;
 
 }  // namespace llmf

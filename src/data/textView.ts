@@ -1,25 +1,219 @@
 // Lazily computed views of a document's text (lines, paragraphs, words) shared by all quality
-// rules, so a document is split once however many rules look at it.
+// rules, so a document is split once however many rules look at it. Words are found by one scan into
+// offsets and per-document word ids (distinct words in first-seen order) without a string per token.
 
 const WORD_RE = /\S+/g;
 /** Leading/trailing punctuation stripped from a whitespace token to get a word. */
 const EDGE_PUNCT_RE = /^[\p{P}\p{S}]+|[\p{P}\p{S}]+$/gu;
 
-/** Splits text into words: whitespace tokens with edge punctuation removed; pure-punctuation tokens dropped. */
+/**
+ * Splits text into words: whitespace tokens with edge punctuation removed; pure-punctuation tokens dropped.
+ * The plain definition; {@link TextView.wordTable} computes the same words by a faster scan (tested equal).
+ */
 export function splitWords(text: string): string[] {
   const toks = text.match(WORD_RE);
   if (!toks) return [];
   const out: string[] = [];
   for (const t of toks) {
-    const c0 = t.charCodeAt(0);
-    const c1 = t.charCodeAt(t.length - 1);
-    // fast path: token starts and ends with an ASCII letter or digit
-    const plain0 = (c0 >= 97 && c0 <= 122) || (c0 >= 65 && c0 <= 90) || (c0 >= 48 && c0 <= 57);
-    const plain1 = (c1 >= 97 && c1 <= 122) || (c1 >= 65 && c1 <= 90) || (c1 >= 48 && c1 <= 57);
-    const w = plain0 && plain1 ? t : t.replace(EDGE_PUNCT_RE, "");
+    const w = t.replace(EDGE_PUNCT_RE, "");
     if (w.length > 0) out.push(w);
   }
   return out;
+}
+
+/** True for the code units JavaScript's `\s` matches. */
+export function isJsSpace(c: number): boolean {
+  if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
+  if (c < 0xa0) return false;
+  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
+const PUNCT_SYMBOL_1_RE = /^[\p{P}\p{S}]$/u;
+/** 1 where a BMP code point is punctuation or a symbol (\p{P} or \p{S}); built on first use. */
+let punctTable: Uint8Array | undefined;
+
+function buildPunctTable(): Uint8Array {
+  const t = new Uint8Array(65536);
+  for (let c = 0; c < 65536; c++) if ((c < 0xd800 || c > 0xdfff) && PUNCT_SYMBOL_1_RE.test(String.fromCharCode(c))) t[c] = 1;
+  return t;
+}
+
+/** True when the code point is Unicode punctuation or a symbol. */
+function isPunctOrSymbol(cp: number): boolean {
+  if (cp < 128) return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
+  if (cp < 65536) return (punctTable ??= buildPunctTable())[cp] === 1;
+  return PUNCT_SYMBOL_1_RE.test(String.fromCodePoint(cp));
+}
+
+/** The words of a text as offsets and per-document ids; word i is `text.slice(start[i], end[i])`. */
+export interface WordTable {
+  count: number;
+  start: Int32Array;
+  end: Int32Array;
+  /** id of word i among the distinct words, numbered in order of first occurrence */
+  id: Int32Array;
+  /** number of distinct words */
+  vocabSize: number;
+  /** first occurrence of each distinct word: text.slice(vocabStart[k], vocabEnd[k]) */
+  vocabStart: Int32Array;
+  vocabEnd: Int32Array;
+  /** {@link lowerHash} of each distinct word lower-cased */
+  vocabLowerHash: Int32Array;
+}
+
+/** 32-bit FNV-1a over the UTF-16 code units of `s` (the hash {@link WordTable.vocabLowerHash} holds). */
+export function lowerHash(s: string): number {
+  let h = 0x811c9dc5 | 0;
+  for (let j = 0; j < s.length; j++) h = Math.imul(h ^ s.charCodeAt(j), 0x01000193);
+  return h;
+}
+
+// scratch hash table of the word scan (slot -> id + 1, and the hash stored there), grown as needed
+let slotId = new Int32Array(1 << 12);
+let slotHash = new Int32Array(1 << 12);
+
+/** Scans `text` into words (same words as {@link splitWords}) and numbers the distinct ones. */
+export function scanWords(text: string): WordTable {
+  const n = text.length;
+  // at most one word per two characters (a word and the space after it)
+  const maxWords = (n >> 1) + 1;
+  let start = new Int32Array(Math.min(maxWords, 64 + (n >> 3)));
+  let end = new Int32Array(start.length);
+  let count = 0;
+  let i = 0;
+  while (i < n) {
+    while (i < n && isJsSpace(text.charCodeAt(i))) i++;
+    if (i >= n) break;
+    let e = i + 1;
+    while (e < n && !isJsSpace(text.charCodeAt(e))) e++;
+    const tokEnd = e;
+    // strip leading punctuation/symbols (by code point)
+    let s = i;
+    while (s < e) {
+      const c = text.charCodeAt(s);
+      if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57)) break;
+      const cp = c >= 0xd800 && c <= 0xdbff && s + 1 < e ? text.codePointAt(s)! : c;
+      if (!isPunctOrSymbol(cp)) break;
+      s += cp > 0xffff ? 2 : 1;
+    }
+    // strip trailing punctuation/symbols
+    while (e > s) {
+      const c = text.charCodeAt(e - 1);
+      if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57)) break;
+      let cp = c;
+      let w = 1;
+      if (c >= 0xdc00 && c <= 0xdfff && e - 2 >= s) {
+        const hi = text.charCodeAt(e - 2);
+        if (hi >= 0xd800 && hi <= 0xdbff) {
+          cp = ((hi - 0xd800) << 10) + (c - 0xdc00) + 0x10000;
+          w = 2;
+        }
+      }
+      if (!isPunctOrSymbol(cp)) break;
+      e -= w;
+    }
+    if (e > s) {
+      if (count === start.length) {
+        const cap = Math.min(maxWords, start.length * 2);
+        const ns = new Int32Array(cap);
+        ns.set(start);
+        start = ns;
+        const ne = new Int32Array(cap);
+        ne.set(end);
+        end = ne;
+      }
+      start[count] = s;
+      end[count] = e;
+      count++;
+    }
+    i = tokEnd;
+  }
+  return numberWords(text, start.subarray(0, count), end.subarray(0, count));
+}
+
+/**
+ * Numbers the distinct words among the ranges `start[i]..end[i]` of `text` in order of first occurrence:
+ * open addressing on a hash of the characters, each candidate compared with the first occurrence (exact).
+ */
+export function numberWords(text: string, start: Int32Array, end: Int32Array): WordTable {
+  const count = start.length;
+  let cap = 16;
+  while (cap < count * 2) cap <<= 1;
+  if (slotId.length < cap) {
+    slotId = new Int32Array(cap);
+    slotHash = new Int32Array(cap);
+  } else slotId.fill(0, 0, cap);
+  const mask = cap - 1;
+  const id = new Int32Array(count);
+  const vocabStart = new Int32Array(count);
+  const vocabEnd = new Int32Array(count);
+  const vocabLowerHash = new Int32Array(count);
+  let nv = 0;
+  for (let k = 0; k < count; k++) {
+    const s = start[k];
+    const e = end[k];
+    let h = 0x811c9dc5 | 0;
+    for (let j = s; j < e; j++) h = Math.imul(h ^ text.charCodeAt(j), 0x01000193);
+    const x = Math.imul(h ^ (h >>> 16), 0x2c1b3c6d);
+    let at = (x ^ (x >>> 15)) & mask;
+    for (;;) {
+      const v = slotId[at];
+      if (v === 0) {
+        slotId[at] = nv + 1;
+        slotHash[at] = h;
+        id[k] = nv;
+        vocabStart[nv] = s;
+        vocabEnd[nv] = e;
+        // hash of the lower-cased word: ASCII folds in place, anything else through toLowerCase
+        let lh = 0x811c9dc5 | 0;
+        let ascii = true;
+        for (let j = s; j < e; j++) {
+          let c = text.charCodeAt(j);
+          if (c >= 128) {
+            ascii = false;
+            break;
+          }
+          if (c >= 65 && c <= 90) c += 32;
+          lh = Math.imul(lh ^ c, 0x01000193);
+        }
+        vocabLowerHash[nv] = ascii ? lh : lowerHash(text.slice(s, e).toLowerCase());
+        nv++;
+        break;
+      }
+      if (slotHash[at] === h) {
+        const fs = vocabStart[v - 1];
+        const len = e - s;
+        if (vocabEnd[v - 1] - fs === len) {
+          let j = 0;
+          while (j < len && text.charCodeAt(fs + j) === text.charCodeAt(s + j)) j++;
+          if (j === len) {
+            id[k] = v - 1;
+            break;
+          }
+        }
+      }
+      at = (at + 1) & mask;
+    }
+  }
+  return { count, start, end, id, vocabSize: nv, vocabStart, vocabEnd, vocabLowerHash };
+}
+
+/**
+ * A set of lower-case words tested against a document's distinct words by their lower-case hash first,
+ * so most words are rejected without building a string; hits are confirmed on the real string.
+ */
+export class LowerWordSet {
+  private readonly words: Set<string>;
+  private readonly hashes: Set<number>;
+  constructor(words: Iterable<string>) {
+    this.words = new Set(words);
+    this.hashes = new Set([...this.words].map(lowerHash));
+  }
+  /** True when distinct word `k` of the view, lower-cased, is in the set. */
+  hasWord(v: TextView, k: number): boolean {
+    if (!this.hashes.has(v.wordTable.vocabLowerHash[k])) return false;
+    return this.words.has(v.lowerWord(k));
+  }
 }
 
 /** Text of one document with cached splits. */
@@ -29,6 +223,7 @@ export class TextView {
   private _paragraphs?: string[];
   private _tokens?: string[];
   private _words?: string[];
+  private _table?: WordTable;
 
   constructor(readonly text: string) {}
 
@@ -63,9 +258,37 @@ export class TextView {
     return this._tokens;
   }
 
-  /** Words (edge punctuation removed, pure-punctuation tokens dropped). */
+  /** Words as offsets and ids (edge punctuation removed, pure-punctuation tokens dropped); what rules read. */
+  get wordTable(): WordTable {
+    this._table ??= scanWords(this.text);
+    return this._table;
+  }
+
+  /** Number of words. */
+  get wordCount(): number {
+    return this.wordTable.count;
+  }
+
+  /** Distinct word `k` (by id). */
+  vocabWord(k: number): string {
+    const t = this.wordTable;
+    return this.text.slice(t.vocabStart[k], t.vocabEnd[k]);
+  }
+
+  /** Distinct word `k` lower-cased. */
+  lowerWord(k: number): string {
+    return this.vocabWord(k).toLowerCase();
+  }
+
+  /** Words as strings (edge punctuation removed, pure-punctuation tokens dropped). */
   get words(): string[] {
-    this._words ??= splitWords(this.text);
+    if (!this._words) {
+      const { count, id, vocabSize } = this.wordTable;
+      const vocab = Array.from({ length: vocabSize }, (_, k) => this.vocabWord(k));
+      const out = new Array<string>(count);
+      for (let i = 0; i < count; i++) out[i] = vocab[id[i]];
+      this._words = out;
+    }
     return this._words;
   }
 }

@@ -48,7 +48,7 @@ export class FinewebRule implements QualityRule {
     nonNl = t.length - newlines;
     const dr = findDuplicates(lines).chars / Math.max(1, nonNl);
     if (dr >= o.charDuplicatesRatio) return { remove: "char_dup_ratio", detail: `duplicated line chars ${dr.toFixed(3)} >= ${o.charDuplicatesRatio}` };
-    const words = v.words.length;
+    const words = v.wordCount;
     if (words === 0 || newlines / words > o.newLineRatio)
       return { remove: "list_ratio", detail: `newlines/words ${(newlines / Math.max(1, words)).toFixed(2)} > ${o.newLineRatio}` };
     return null;

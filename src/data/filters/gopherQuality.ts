@@ -1,7 +1,7 @@
 // Gopher quality rule (Rae et al. 2021, as in datatrove's GopherQualityFilter): word count, mean word
 // length, symbol-to-word ratio, bullet and ellipsis line fractions, alphabetic words, English stop words.
 import { z } from "zod";
-import type { TextView } from "../textView.js";
+import { LowerWordSet, type TextView } from "../textView.js";
 import type { QualityRule, RuleOutcome, RuleScope } from "./rule.js";
 
 export const gopherQualityOptionsSchema = z.object({
@@ -26,35 +26,54 @@ const ALPHA_RE = /\p{L}/u;
 /** Gopher quality heuristics; reasons: `min_words`, `max_words`, `mean_word_length`, `symbol_word_ratio`, `bullet_lines`, `ellipsis_lines`, `alpha_words`, `stop_words`. */
 export class GopherQualityRule implements QualityRule {
   readonly name = "gopher_quality";
-  private readonly stop: Set<string>;
+  private readonly stop: LowerWordSet;
   private readonly maxStopLen: number;
   constructor(
     readonly opts: GopherQualityOptions,
     readonly scope: RuleScope,
   ) {
-    this.stop = new Set(opts.stopWords.map((w) => w.toLowerCase()));
+    this.stop = new LowerWordSet(opts.stopWords.map((w) => w.toLowerCase()));
     this.maxStopLen = Math.max(0, ...opts.stopWords.map((w) => w.length));
   }
 
   check(v: TextView): RuleOutcome | null {
     const o = this.opts;
-    const words = v.words;
-    const n = words.length;
+    const t = v.wordTable;
+    const { count: n, start, end, id } = t;
     if (n < o.minWords) return { remove: "min_words", detail: `${n} words < ${o.minWords}` };
     if (n > o.maxWords) return { remove: "max_words", detail: `${n} words > ${o.maxWords}` };
+    // per distinct word: bit 1 = has a letter, bit 2 = stop word
+    const flags = new Uint8Array(t.vocabSize);
+    const text = v.text;
+    for (let k = 0; k < t.vocabSize; k++) {
+      const s = t.vocabStart[k];
+      const e = t.vocabEnd[k];
+      let f = 0;
+      let ascii = true;
+      for (let j = s; j < e; j++) {
+        const c = text.charCodeAt(j);
+        if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) {
+          f = 1;
+          break;
+        }
+        if (c >= 128) ascii = false;
+      }
+      if (f === 0 && !ascii && ALPHA_RE.test(text.slice(s, e))) f = 1;
+      if (e - s <= this.maxStopLen && this.stop.hasWord(v, k)) f |= 2;
+      flags[k] = f;
+    }
     let chars = 0;
     let alpha = 0;
     let stops = 0;
-    for (const w of words) {
-      chars += w.length;
-      const c = w.charCodeAt(0);
-      if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || ALPHA_RE.test(w)) alpha++;
-      if (w.length <= this.maxStopLen && this.stop.has(w.toLowerCase())) stops++;
+    for (let i = 0; i < n; i++) {
+      chars += end[i] - start[i];
+      const f = flags[id[i]];
+      alpha += f & 1;
+      stops += f >> 1;
     }
     const mean = chars / n;
     if (mean < o.minMeanWordLength || mean > o.maxMeanWordLength)
       return { remove: "mean_word_length", detail: `mean word length ${mean.toFixed(2)} outside [${o.minMeanWordLength}, ${o.maxMeanWordLength}]` };
-    const text = v.text;
     let symbols = 0;
     for (let i = text.indexOf("#"); i >= 0; i = text.indexOf("#", i + 1)) symbols++;
     for (let i = text.indexOf("..."); i >= 0; i = text.indexOf("...", i + 3)) symbols++;

@@ -16,24 +16,6 @@ export const gopherRepetitionOptionsSchema = z.object({
 });
 export type GopherRepetitionOptions = z.infer<typeof gopherRepetitionOptionsSchema>;
 
-/** Maps words to small integer ids so n-grams can be hashed without building strings. */
-function wordIds(words: readonly string[]): { ids: Int32Array; lens: Int32Array } {
-  const dict = new Map<string, number>();
-  const ids = new Int32Array(words.length);
-  const lens = new Int32Array(words.length);
-  for (let i = 0; i < words.length; i++) {
-    const w = words[i];
-    let id = dict.get(w);
-    if (id === undefined) {
-      id = dict.size;
-      dict.set(w, id);
-    }
-    ids[i] = id;
-    lens[i] = w.length;
-  }
-  return { ids, lens };
-}
-
 /**
  * Rolling n-gram hashes over a word id sequence, advanced one n at a time: `h[i]` is the 32-bit hash of the
  * n-gram starting at word i. 32 bits are plenty within one document (a collision only nudges a fraction).
@@ -161,7 +143,9 @@ export class GopherRepetitionRule implements QualityRule {
       if (ld.chars / len > o.maxDupLineCharFrac)
         return { remove: "dup_line_char_frac", detail: `duplicate line chars ${(ld.chars / len).toFixed(2)} > ${o.maxDupLineCharFrac}` };
     }
-    const { ids, lens } = wordIds(v.words);
+    const { count, start, end, id: ids } = v.wordTable;
+    const lens = new Int32Array(count);
+    for (let i = 0; i < count; i++) lens[i] = end[i] - start[i];
     const checks = [
       ...o.topNGrams.map(([n, frac]) => ({ n, frac, top: true })),
       ...o.dupNGrams.map(([n, frac]) => ({ n, frac, top: false })),

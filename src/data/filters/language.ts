@@ -21,38 +21,71 @@ export type LanguageOptions = z.infer<typeof languageOptionsSchema>;
 
 interface LangModel {
   langs: string[];
-  /** trigram key -> sparse (language index, log weight - floor) pairs of the profiles that hold it */
-  table: Map<number, { idx: Int32Array; w: Float64Array }>;
+  /** open-addressing table over trigram keys (hi = first char, lo = second << 16 | third); slot -> entry index + 1 */
+  keyHi: Int32Array;
+  keyLo: Int32Array;
+  slot: Int32Array;
+  mask: number;
+  /** entry e holds the (language index, log weight - floor) pairs idx/w[from[e] .. from[e + 1]) */
+  from: Int32Array;
+  idx: Int32Array;
+  w: Float64Array;
   /** log weight of a trigram absent from a language's profile */
   floor: number;
 }
 
 let model: LangModel | undefined;
 
-function trigramKey(a: number, b: number, c: number): number {
-  return (a * 65536 + b) * 65536 + c;
-}
+const slotOf = (hi: number, lo: number, mask: number) => (Math.imul(hi ^ Math.imul(lo, 0x9e3779b1), 0x85ebca6b) >>> 16) & mask;
 
 function buildModel(): LangModel {
   const latin = (francData as Record<string, Record<string, string>>).Latin;
   const langs = Object.keys(latin);
   const floor = Math.log(0.5);
-  const dense = new Map<number, Map<number, number>>();
+  // trigram -> language index -> weight, in first-seen order (the order pairs are summed in does not matter:
+  // each language gets at most one term per trigram)
+  const dense = new Map<string, Map<number, number>>();
   langs.forEach((lang, li) => {
     const tris = latin[lang].split("|");
     tris.forEach((tri, rank) => {
-      const key = trigramKey(tri.charCodeAt(0), tri.charCodeAt(1), tri.charCodeAt(2));
-      let v = dense.get(key);
+      let v = dense.get(tri);
       if (!v) {
         v = new Map();
-        dense.set(key, v);
+        dense.set(tri, v);
       }
       v.set(li, Math.log(tris.length - rank) - floor);
     });
   });
-  const table = new Map<number, { idx: Int32Array; w: Float64Array }>();
-  for (const [key, v] of dense) table.set(key, { idx: Int32Array.from(v.keys()), w: Float64Array.from(v.values()) });
-  return { langs, table, floor };
+  let cap = 16;
+  while (cap < dense.size * 2) cap <<= 1;
+  const keyHi = new Int32Array(cap);
+  const keyLo = new Int32Array(cap);
+  const slot = new Int32Array(cap);
+  const from = new Int32Array(dense.size + 1);
+  let pairs = 0;
+  for (const v of dense.values()) pairs += v.size;
+  const idx = new Int32Array(pairs);
+  const w = new Float64Array(pairs);
+  let e = 0;
+  let at = 0;
+  for (const [tri, v] of dense) {
+    const hi = tri.charCodeAt(0);
+    const lo = (tri.charCodeAt(1) << 16) | tri.charCodeAt(2);
+    let i = slotOf(hi, lo, cap - 1);
+    while (slot[i] !== 0) i = (i + 1) & (cap - 1);
+    keyHi[i] = hi;
+    keyLo[i] = lo;
+    slot[i] = e + 1;
+    from[e] = at;
+    for (const [li, wt] of v) {
+      idx[at] = li;
+      w[at] = wt;
+      at++;
+    }
+    e++;
+  }
+  from[e] = at;
+  return { langs, keyHi, keyLo, slot, mask: cap - 1, from, idx, w, floor };
 }
 
 const LATIN_1_RE = /\p{Script=Latin}/u;
@@ -67,16 +100,31 @@ export interface LanguageGuess {
   probs: Record<string, number>;
 }
 
-/** Guesses the language of `text` from its first `sampleChars` characters. */
-export function identifyLanguage(text: string, sampleChars = 1000, minLetters = 20): LanguageGuess {
+/** Log scores of every language (or why there are none), before normalisation. */
+interface LanguageScores {
+  lang: "und" | "other-script" | "";
+  totals: Float64Array;
+  best: number;
+  max: number;
+  /** sum of exp(total - max) over languages */
+  z: number;
+}
+
+let codes = new Int32Array(1024);
+const totals = new Float64Array(64);
+
+/** Scores the first `sampleChars` characters of `text` against every language profile (totals are reused between calls). */
+function scoreLanguages(text: string, sampleChars: number, minLetters: number): LanguageScores {
   const m = (model ??= buildModel());
-  const sample = text.slice(0, sampleChars);
+  const end = Math.min(text.length, sampleChars);
+  if (codes.length < end + 2) codes = new Int32Array(end + 2);
   // one pass: count letters and Latin letters, lower-case them, and fold everything else to a single space
-  const codes: number[] = [32];
+  let n = 0;
+  codes[n++] = 32;
   let letters = 0;
   let latin = 0;
-  for (let i = 0; i < sample.length; i++) {
-    let c = sample.charCodeAt(i);
+  for (let i = 0; i < end; i++) {
+    let c = text.charCodeAt(i);
     let isLetter: boolean;
     if (c < 128) {
       isLetter = (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
@@ -85,7 +133,7 @@ export function identifyLanguage(text: string, sampleChars = 1000, minLetters = 
         if (c <= 90) c += 32;
       }
     } else {
-      const ch = sample[i];
+      const ch = text[i];
       isLetter = LETTER_1_RE.test(ch);
       if (isLetter) {
         if (LATIN_1_RE.test(ch)) latin++;
@@ -94,32 +142,50 @@ export function identifyLanguage(text: string, sampleChars = 1000, minLetters = 
     }
     if (isLetter) {
       letters++;
-      codes.push(c);
-    } else if (codes[codes.length - 1] !== 32) codes.push(32);
+      codes[n++] = c;
+    } else if (codes[n - 1] !== 32) codes[n++] = 32;
   }
-  if (codes[codes.length - 1] !== 32) codes.push(32);
-  if (letters < minLetters) return { lang: "und", score: 0, probs: {} };
-  if (latin / letters < 0.5) return { lang: "other-script", score: 1, probs: {} };
-  const totals = new Float64Array(m.langs.length);
+  if (codes[n - 1] !== 32) codes[n++] = 32;
+  const t = totals.subarray(0, m.langs.length).fill(0);
+  if (letters < minLetters) return { lang: "und", totals: t, best: 0, max: 0, z: 0 };
+  if (latin / letters < 0.5) return { lang: "other-script", totals: t, best: 0, max: 0, z: 0 };
+  const { keyHi, keyLo, slot, mask, from, idx, w } = m;
   let seen = 0;
-  for (let i = 0; i + 2 < codes.length; i++) {
-    const v = m.table.get(trigramKey(codes[i], codes[i + 1], codes[i + 2]));
-    if (!v) continue;
+  for (let i = 0; i + 2 < n; i++) {
+    const hi = codes[i];
+    const lo = (codes[i + 1] << 16) | codes[i + 2];
+    let s = slotOf(hi, lo, mask);
+    let e = 0;
+    for (;;) {
+      e = slot[s];
+      if (e === 0 || (keyHi[s] === hi && keyLo[s] === lo)) break;
+      s = (s + 1) & mask;
+    }
+    if (e === 0) continue;
     seen++;
-    for (let k = 0; k < v.idx.length; k++) totals[v.idx[k]] += v.w[k];
+    for (let k = from[e - 1], stop = from[e]; k < stop; k++) t[idx[k]] += w[k];
   }
-  if (seen === 0) return { lang: "und", score: 0, probs: {} };
+  if (seen === 0) return { lang: "und", totals: t, best: 0, max: 0, z: 0 };
   let max = -Infinity;
-  for (const t of totals) max = Math.max(max, t);
+  for (let l = 0; l < t.length; l++) max = Math.max(max, t[l]);
   let z = 0;
-  for (const t of totals) z += Math.exp(t - max);
-  const probs: Record<string, number> = {};
   let best = 0;
-  for (let l = 0; l < totals.length; l++) {
-    probs[m.langs[l]] = Math.exp(totals[l] - max) / z;
-    if (totals[l] > totals[best]) best = l;
+  for (let l = 0; l < t.length; l++) {
+    z += Math.exp(t[l] - max);
+    if (t[l] > t[best]) best = l;
   }
-  return { lang: m.langs[best], score: probs[m.langs[best]], probs };
+  return { lang: "", totals: t, best, max, z };
+}
+
+/** Guesses the language of `text` from its first `sampleChars` characters. */
+export function identifyLanguage(text: string, sampleChars = 1000, minLetters = 20): LanguageGuess {
+  const r = scoreLanguages(text, sampleChars, minLetters);
+  if (r.lang === "und") return { lang: "und", score: 0, probs: {} };
+  if (r.lang === "other-script") return { lang: "other-script", score: 1, probs: {} };
+  const langs = model!.langs;
+  const probs: Record<string, number> = {};
+  for (let l = 0; l < r.totals.length; l++) probs[langs[l]] = Math.exp(r.totals[l] - r.max) / r.z;
+  return { lang: langs[r.best], score: probs[langs[r.best]], probs };
 }
 
 /** Removes documents not in the kept language; reasons: `not_<keep>`, `undetermined`. Stores `meta.lang`, `meta.lang_score`. */
@@ -132,11 +198,21 @@ export class LanguageRule implements QualityRule {
 
   check(v: TextView): RuleOutcome | null {
     const o = this.opts;
-    const g = identifyLanguage(v.text, o.sampleChars, o.minLetters);
-    if (g.lang === "und") return o.dropUndetermined ? { remove: "undetermined", detail: "too few letters" } : { scores: { lang: "und" } };
-    const p = g.probs[o.keep] ?? 0;
-    const scores = { lang: g.lang, lang_score: Number(g.score.toFixed(4)) };
-    if (p < o.minScore) return { remove: `not_${o.keep}`, detail: `${g.lang} (${o.keep} p=${p.toFixed(2)} < ${o.minScore})`, scores };
+    const r = scoreLanguages(v.text, o.sampleChars, o.minLetters);
+    if (r.lang === "und") return o.dropUndetermined ? { remove: "undetermined", detail: "too few letters" } : { scores: { lang: "und" } };
+    // the same figures identifyLanguage reports, without building the per-language record
+    let lang = "other-script";
+    let score = 1;
+    let p = 0;
+    if (r.lang === "") {
+      const langs = model!.langs;
+      lang = langs[r.best];
+      score = Math.exp(r.totals[r.best] - r.max) / r.z;
+      const k = langs.indexOf(o.keep);
+      if (k >= 0) p = Math.exp(r.totals[k] - r.max) / r.z;
+    }
+    const scores = { lang, lang_score: Number(score.toFixed(4)) };
+    if (p < o.minScore) return { remove: `not_${o.keep}`, detail: `${lang} (${o.keep} p=${p.toFixed(2)} < ${o.minScore})`, scores };
     return { scores };
   }
 }

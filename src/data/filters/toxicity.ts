@@ -2,7 +2,7 @@
 // score = matched words / words, documents above the threshold are removed.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import type { TextView } from "../textView.js";
+import { lowerHash, type TextView } from "../textView.js";
 import type { QualityRule, RuleOutcome, RuleScope } from "./rule.js";
 import { DEFAULT_TOXIC_WORDS } from "./toxicityWords.js";
 
@@ -23,6 +23,8 @@ export class ToxicWordList {
   private readonly words = new Set<string>();
   /** phrases keyed by their first word */
   private readonly phrases = new Map<string, string[][]>();
+  /** lowerHash of every single-word entry and phrase start */
+  private readonly hashes = new Set<number>();
 
   constructor(entries: Iterable<string>) {
     for (const raw of entries) {
@@ -34,18 +36,44 @@ export class ToxicWordList {
         list.push(parts);
         this.phrases.set(parts[0], list);
       }
+      this.hashes.add(lowerHash(parts[0]));
     }
   }
 
   /** Counts whole-word matches in a word sequence; returns the count and the matched entries. */
   match(words: readonly string[]): { count: number; matched: string[] } {
+    const lower = words.map((w) => w.toLowerCase());
+    const kind = Uint8Array.from(lower, (w) => (this.words.has(w) ? 1 : 0) | (this.phrases.has(w) ? 2 : 0));
+    return this.matchIds(Int32Array.from(lower.keys()), kind, (k) => lower[k]);
+  }
+
+  /** Same as {@link match} over a view's words; distinct words are screened by their lower-case hash first. */
+  matchView(v: TextView): { count: number; matched: string[] } {
+    const t = v.wordTable;
+    const kind = new Uint8Array(t.vocabSize);
+    for (let k = 0; k < t.vocabSize; k++) {
+      const h = t.vocabLowerHash[k];
+      if (!this.hashes.has(h)) continue;
+      const w = v.lowerWord(k);
+      kind[k] = (this.words.has(w) ? 1 : 0) | (this.phrases.has(w) ? 2 : 0);
+    }
+    return this.matchIds(t.id, kind, (k) => v.lowerWord(k));
+  }
+
+  /**
+   * The matching itself: word i has id `ids[i]`; `kind[id]` says whether that word is an entry (1) and/or
+   * starts a phrase (2); `lower(id)` is the word lower-cased.
+   */
+  private matchIds(ids: Int32Array, kind: Uint8Array, lower: (k: number) => string): { count: number; matched: string[] } {
     let count = 0;
     const matched: string[] = [];
-    for (let i = 0; i < words.length; i++) {
-      const w = words[i].toLowerCase();
-      const ps = this.phrases.get(w);
-      if (ps) {
-        const hit = ps.find((p) => p.every((x, k) => i + k < words.length && words[i + k].toLowerCase() === x));
+    for (let i = 0; i < ids.length; i++) {
+      const f = kind[ids[i]];
+      if (f === 0) continue;
+      const w = lower(ids[i]);
+      if (f & 2) {
+        const ps = this.phrases.get(w)!;
+        const hit = ps.find((p) => p.every((x, k) => i + k < ids.length && lower(ids[i + k]) === x));
         if (hit) {
           count += hit.length;
           if (matched.length < 5) matched.push(hit.join(" "));
@@ -53,7 +81,7 @@ export class ToxicWordList {
           continue;
         }
       }
-      if (this.words.has(w)) {
+      if (f & 1) {
         count++;
         if (matched.length < 5) matched.push(w);
       }
@@ -74,11 +102,11 @@ export class ToxicityRule implements QualityRule {
   }
 
   check(v: TextView): RuleOutcome | null {
-    const words = v.words;
-    if (words.length === 0) return null;
-    const { count, matched } = this.list.match(words);
+    const n = v.wordCount;
+    if (n === 0) return null;
+    const { count, matched } = this.list.matchView(v);
     if (count === 0) return null;
-    const score = count / words.length;
+    const score = count / n;
     const scores = { toxicity_score: Number(score.toFixed(4)) };
     if (score > this.opts.maxScore && count >= this.opts.minMatches)
       return { remove: "score", detail: `score ${score.toFixed(3)} > ${this.opts.maxScore}; matched ${matched.join(", ")}`, scores };

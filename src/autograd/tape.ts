@@ -1,7 +1,7 @@
 // Reverse-mode autograd over the graph that ops record (each output keeps its GradFn).
 // backward() walks the graph in reverse topological order and accumulates into leaf .grad.
 import type { Storage } from "../tensor/backend/kernels.js";
-import { isGradEnabled, noGrad, shapeStr, Tensor, TensorError, untracked, type GradFn } from "../tensor/tensor.js";
+import { collectCreated, isGradEnabled, noGrad, shapeStr, Tensor, TensorError, untracked, type GradFn } from "../tensor/tensor.js";
 
 /** Whether an op with these inputs must record a graph node. */
 export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
@@ -48,18 +48,66 @@ function addInto(dst: Storage, src: Storage, n: number): void {
   for (let i = 0; i < n; i++) dst[i] += src[i];
 }
 
-/** Adds g into leaf.grad (allocating it outside any scope the first time). */
-function accumulateLeaf(leaf: Tensor, g: Tensor): void {
-  const src = g.contiguousData();
+/**
+ * Gradient buffers of one backward pass, reference-counted by storage owner, so that an
+ * intermediate gradient returns to the pool as soon as nothing needs it any more (peak memory
+ * is then about one layer of gradients, not the whole graph). Only tensors created during this
+ * pass are ever freed here.
+ */
+class GradBuffers {
+  readonly created = new Set<Tensor>();
+  private readonly refs = new Map<Tensor, number>();
+
+  retain(t: Tensor): void {
+    const o = t.owner();
+    this.refs.set(o, (this.refs.get(o) ?? 0) + 1);
+  }
+
+  release(t: Tensor): void {
+    const o = t.owner();
+    const n = (this.refs.get(o) ?? 0) - 1;
+    if (n > 0) {
+      this.refs.set(o, n);
+      return;
+    }
+    this.refs.delete(o);
+    if (this.created.has(o)) {
+      this.created.delete(o);
+      o.dispose();
+    }
+  }
+
+  /** True when t is a whole buffer made in this pass that only one reference holds. */
+  exclusive(t: Tensor): boolean {
+    return t.owner() === t && this.created.has(t) && this.refs.get(t) === 1 && t.isContiguous() && t.offset === 0;
+  }
+
+  /** Hands t over to the caller (it leaves this pass and every scope). */
+  adopt(t: Tensor): void {
+    this.refs.delete(t);
+    this.created.delete(t);
+  }
+}
+
+/** Adds g into leaf.grad (taking g itself when it is an exclusive buffer, else copying once). */
+function accumulateLeaf(leaf: Tensor, g: Tensor, bufs: GradBuffers): void {
   if (leaf.grad === null || leaf.grad.isDisposed) {
+    if (bufs.exclusive(g) && g.backend === leaf.backend && g.dtype === leaf.dtype) {
+      bufs.adopt(g);
+      leaf.grad = g;
+      return;
+    }
     leaf.grad = untracked(() => Tensor.empty(leaf.shape, { dtype: leaf.dtype, backend: leaf.backend }));
-    leaf.grad.data.set(src);
+    leaf.grad.data.set(g.contiguousData());
+    bufs.release(g);
     return;
   }
+  const src = g.contiguousData();
   const k = leaf.grad.kernels();
   const dst = leaf.grad.data;
   if (k.name === "ref") addInto(dst, src, dst.length);
   else k.binary("add", dst, 0, leaf.grad.strides, src, 0, leaf.grad.strides, dst, leaf.shape);
+  bufs.release(g);
 }
 
 /**
@@ -78,32 +126,58 @@ export function backward(root: Tensor, grad?: Tensor): void {
   }
   const order = topoOrder(root);
   const grads = new Map<Tensor, Tensor>();
-  grads.set(root, grad ?? Tensor.ones(root.shape, { dtype: root.dtype, backend: root.backend }));
-  noGrad(() => {
-    for (let i = order.length - 1; i >= 0; i--) {
-      const t = order[i];
-      const g = grads.get(t);
-      if (!g) continue;
-      if (!t.gradFn) {
-        accumulateLeaf(t, g);
-        continue;
-      }
-      const inputGrads = t.gradFn.backward(g);
-      const inputs = t.gradFn.inputs;
-      for (let j = 0; j < inputs.length; j++) {
-        const x = inputs[j];
-        const gx = inputGrads[j];
-        if (!gx || !x.requiresGrad) continue;
-        if (gx.shape.join(",") !== x.shape.join(",")) {
-          throw new TensorError(
-            `backward of ${t.gradFn.name}: gradient shape ${shapeStr(gx.shape)} for input of shape ${shapeStr(x.shape)}`,
-          );
+  const bufs = new GradBuffers();
+  collectCreated(bufs.created, () =>
+    noGrad(() => {
+      const seed = grad ?? Tensor.ones(root.shape, { dtype: root.dtype, backend: root.backend });
+      bufs.retain(seed);
+      grads.set(root, seed);
+      for (let i = order.length - 1; i >= 0; i--) {
+        const t = order[i];
+        const g = grads.get(t);
+        if (!g) continue;
+        grads.delete(t);
+        if (!t.gradFn) {
+          accumulateLeaf(t, g, bufs);
+          continue;
         }
-        const prev = grads.get(x);
-        grads.set(x, prev ? sumGrads(prev, gx) : gx);
+        const inputGrads = t.gradFn.backward(g);
+        const inputs = t.gradFn.inputs;
+        for (const gx of inputGrads) if (gx) bufs.retain(gx);
+        for (let j = 0; j < inputs.length; j++) {
+          const x = inputs[j];
+          const gx = inputGrads[j];
+          if (!gx) continue;
+          if (!x.requiresGrad) {
+            bufs.release(gx);
+            continue;
+          }
+          if (gx.shape.join(",") !== x.shape.join(",")) {
+            throw new TensorError(
+              `backward of ${t.gradFn.name}: gradient shape ${shapeStr(gx.shape)} for input of shape ${shapeStr(x.shape)}`,
+            );
+          }
+          const prev = grads.get(x);
+          if (!prev) {
+            grads.set(x, gx);
+            continue;
+          }
+          // Sum in place when the earlier gradient is a buffer of this pass that nothing else holds.
+          if (bufs.exclusive(prev)) {
+            prev.kernels().binary("add", prev.data, 0, prev.strides, gx.data, gx.offset, gx.strides, prev.data, prev.shape);
+            bufs.release(gx);
+          } else {
+            const sum = sumGrads(prev, gx);
+            bufs.retain(sum);
+            grads.set(x, sum);
+            bufs.release(prev);
+            bufs.release(gx);
+          }
+        }
+        bufs.release(g);
       }
-    }
-  });
+    }),
+  );
 }
 
 function sumGrads(a: Tensor, b: Tensor): Tensor {

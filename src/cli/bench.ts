@@ -46,9 +46,10 @@ export function registerBenchCommands(program: Command): void {
     .option("--steps <n>", "timed steps", int, 5)
     .option("--warmup <n>", "untimed steps first", int, 2)
     .option("--flavour <f>", "gpt2 or llama", "gpt2")
+    .option("--precision <p>", "f32 or bf16 matrix products", "f32")
     .option("--json", "print one JSON line")
     .action((o) => {
-      const r = benchTrain({ ...o, flavour: o.flavour === "llama" ? "llama" : "gpt2" });
+      const r = benchTrain({ ...o, flavour: o.flavour === "llama" ? "llama" : "gpt2", precision: o.precision === "bf16" ? "bf16" : "f32" });
       if (o.json) console.log(JSON.stringify(r));
       else {
         console.log(

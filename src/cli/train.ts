@@ -72,14 +72,16 @@ export function registerTrainCommands(program: Command): void {
     .option("--resume", "continue the run in --out from its newest checkpoint")
     .option("--on-nan <what>", "stop or skip on a non-finite loss", "stop")
     .option("--backend <b>", "ref or native")
+    .option("--precision <p>", "matrix products in f32, or bf16 (mixed precision, f32 weights; needs avx512_bf16)", "f32")
     .action((o) => {
+      if (o.precision !== "f32" && o.precision !== "bf16") throw new Error(`--precision must be f32 or bf16, got "${o.precision}"`);
       const tok = Tokenizer.fromFile(resolveTokenizerPath(o.tokenizer));
       const config = resolveModelConfig(o, tok.vocabSize);
       const r = pretrain({
         data: o.data, tokenizer: o.tokenizer, out: o.out, config, batchSize: o.batch, totalBatchTokens: o.totalBatchTokens,
         steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay,
         evalEvery: o.evalEvery, evalBatches: o.evalBatches, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep,
-        seed: o.seed, resume: o.resume, onNonFinite: o.onNan === "skip" ? "skip" : "stop", backend: o.backend,
+        seed: o.seed, resume: o.resume, onNonFinite: o.onNan === "skip" ? "skip" : "stop", backend: o.backend, precision: o.precision,
       });
       const s = r.summary;
       console.log(

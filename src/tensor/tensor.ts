@@ -90,6 +90,22 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+/**
+ * Runs fn with `scope` as the innermost scope: owners created inside are added to it. When fn
+ * returns, members still alive move to the enclosing scope (so an outer `tidy` still frees them).
+ * Used by backward() to free intermediate gradients early.
+ */
+export function collectCreated<T>(scope: Set<Tensor>, fn: () => T): T {
+  scopes.push(scope);
+  try {
+    return fn();
+  } finally {
+    scopes.pop();
+    const parent = scopes[scopes.length - 1];
+    if (parent) for (const t of scope) if (!t.isDisposed) parent.add(t);
+  }
+}
+
 /** Runs fn without registering new tensors in any scope (for parameters, grads, optimizer state). */
 export function untracked<T>(fn: () => T): T {
   untrackedDepth++;

@@ -3,7 +3,7 @@
 import { makeConfig, type GPTConfig } from "../model/config.js";
 import { GPT } from "../model/gpt.js";
 import { AdamW, clipGradNorm } from "../optim/optimizers.js";
-import { ids } from "../tensor/ops/index.js";
+import { ids, setMatmulPrecision, type MatmulPrecision } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
 import { tidy } from "../tensor/tensor.js";
 
@@ -17,6 +17,7 @@ export interface BenchTrainOptions {
   warmup?: number;
   steps?: number;
   flavour?: GPTConfig["flavour"];
+  precision?: MatmulPrecision;
 }
 
 export interface BenchTrainResult {
@@ -50,11 +51,13 @@ export function benchTrain(o: BenchTrainOptions): BenchTrainResult {
     opt.zeroGrad();
     return loss;
   };
+  const prev = setMatmulPrecision(o.precision ?? "f32");
   for (let i = 0; i < (o.warmup ?? 2); i++) step();
   const n = o.steps ?? 5;
   const t0 = performance.now();
   for (let i = 0; i < n; i++) step();
   const dt = (performance.now() - t0) / 1000 / n;
+  setMatmulPrecision(prev);
   const count = model.numParameters();
   const flops = 6 * count * B * T + 12 * o.layers * B * T * T * o.dim;
   return {

@@ -8,6 +8,7 @@ import { assertTrainingFits, formatBytes, formatCount, paramCount, type GPTConfi
 import { GPT } from "../model/gpt.js";
 import { saveModel } from "../model/serialize.js";
 import type { BackendName } from "../tensor/backend/index.js";
+import type { MatmulPrecision } from "../tensor/ops/matmul.js";
 import { readTokenShard, readTokenShardHeader, Tokenizer } from "../tokenizer/index.js";
 import { latestCheckpoint } from "./checkpoint.js";
 import { train, type TrainSummary } from "./trainer.js";
@@ -43,6 +44,8 @@ export interface PretrainOptions {
   resume?: boolean;
   onNonFinite?: "stop" | "skip";
   backend?: BackendName;
+  /** "bf16" matrix products (mixed precision) or "f32". */
+  precision?: MatmulPrecision;
   progress?: boolean;
 }
 
@@ -131,7 +134,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     batchSize: o.batchSize, seqLen: T, totalBatchTokens: o.totalBatchTokens, maxSteps: o.steps, maxMinutes: o.minutes,
     maxLr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay, evalEvery: o.evalEvery,
     evalBatches: o.evalBatches, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed: o.seed,
-    resume: o.resume, onNonFinite: o.onNonFinite, tokenBytes, progress: o.progress, meta: { config: o.config },
+    resume: o.resume, onNonFinite: o.onNonFinite, tokenBytes, precision: o.precision, progress: o.progress, meta: { config: o.config },
   });
   const modelDir = join(o.out, "model");
   saveModel(modelDir, model);

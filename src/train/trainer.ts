@@ -8,7 +8,7 @@ import { Progress } from "../cli/progress.js";
 import type { Module } from "../nn/module.js";
 import { AdamW, clipGradNorm } from "../optim/optimizers.js";
 import { learningRate, type ScheduleConfig } from "../optim/schedule.js";
-import { ids, mulScalar, type IdsLike } from "../tensor/ops/index.js";
+import { ids, mulScalar, setMatmulPrecision, type IdsLike, type MatmulPrecision } from "../tensor/ops/index.js";
 import { globalRng, type Rng } from "../tensor/rng.js";
 import { noGrad, type Tensor, tidy } from "../tensor/tensor.js";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from "./checkpoint.js";
@@ -59,6 +59,8 @@ export interface TrainOptions {
   progress?: boolean;
   /** Extra JSON stored in checkpoints (e.g. the model config). */
   meta?: Record<string, unknown>;
+  /** Matrix products in "bf16" (mixed precision, f32 master weights) or "f32" (default). */
+  precision?: MatmulPrecision;
   /** Test hook: called after each optimizer step. */
   onStep?: (step: number, loss: number) => void;
 }
@@ -117,6 +119,15 @@ export function evaluate(
 
 /** Runs (or resumes) pretraining and returns a summary. */
 export function train(model: TrainableModel, o: TrainOptions): TrainSummary {
+  const prevPrecision = setMatmulPrecision(o.precision ?? "f32");
+  try {
+    return trainLoop(model, o);
+  } finally {
+    setMatmulPrecision(prevPrecision);
+  }
+}
+
+function trainLoop(model: TrainableModel, o: TrainOptions): TrainSummary {
   const B = o.batchSize;
   const T = o.seqLen;
   const microTokens = B * T;

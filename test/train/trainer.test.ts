@@ -47,6 +47,17 @@ describe("trainer", () => {
     expect(listCheckpoints(join(run, "checkpoints")).map((p) => p.slice(-13))).toEqual(["step_00000020", "step_00000030"]);
   });
 
+  it("trains in bf16 mixed precision about as well as in f32", () => {
+    const dir = mkdtempSync(join(tmpdir(), "llmforge-bf16-"));
+    const shards = makeShards(dir);
+    const run = (precision: "f32" | "bf16") =>
+      train(new GPT(config, { seed: 1 }), options(join(dir, precision), shards, { maxSteps: 30, checkpointEvery: 100, precision }));
+    const f = run("f32");
+    const b = run("bf16");
+    expect(b.val!.loss).toBeLessThan(b.initialVal!.loss - 0.5);
+    expect(Math.abs(b.val!.loss - f.val!.loss)).toBeLessThan(0.15);
+  });
+
   it("resumes bit-identically after a crash mid-run, ignoring a torn checkpoint", () => {
     const dir = mkdtempSync(join(tmpdir(), "llmforge-resume-"));
     const shards = makeShards(dir);

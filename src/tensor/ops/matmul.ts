@@ -1,12 +1,42 @@
 // Matrix products with their VJPs: batched matmul with broadcasting batch dims, where
 // transposed views are handed to GEMM as transposed operands (never copied), and linear.
 import { record } from "../../autograd/tape.js";
-import type { GemmArgs } from "../backend/kernels.js";
+import type { GemmArgs, Kernels } from "../backend/kernels.js";
+import { gemmBf16, nativeInfo } from "../backend/native.js";
 import { contiguousStrides, shapeStr, type Tensor, TensorError } from "../tensor.js";
 import { checkSameKind, contiguousRaw, emptyLike } from "./checks.js";
 import { broadcastShape } from "./elementwise.js";
 import { sumTo } from "./reduce.js";
 import { reshape, transpose } from "./shape.js";
+
+export type MatmulPrecision = "f32" | "bf16";
+let precision: MatmulPrecision = "f32";
+
+/**
+ * Mixed precision for matrix products (like torch autocast to bfloat16): with "bf16", f32 GEMMs on
+ * the native backend multiply bf16-rounded operands with f32 accumulation, forward and backward.
+ * Weights, gradients and every other op stay f32. Returns the previous setting. Ignored (f32)
+ * where the CPU has no bf16 instructions or on the reference backend.
+ */
+export function setMatmulPrecision(p: MatmulPrecision): MatmulPrecision {
+  const prev = precision;
+  precision = p;
+  return prev;
+}
+
+export function getMatmulPrecision(): MatmulPrecision {
+  return precision;
+}
+
+/** Whether bf16 products are available here (native backend with avx512_bf16). */
+export function bf16MatmulAvailable(): boolean {
+  return nativeInfo().bf16;
+}
+
+function runGemm(k: Kernels, p: GemmArgs): void {
+  if (precision === "bf16" && k.name === "native" && p.c instanceof Float32Array && bf16MatmulAvailable()) gemmBf16(p);
+  else k.gemm(p);
+}
 
 interface MatOperand {
   t: Tensor;
@@ -88,12 +118,12 @@ function matmulRaw(a: Tensor, b: Tensor, out?: Tensor, beta: 0 | 1 = 0): Tensor 
   };
   const k = a.kernels();
   if (sA !== null && sB !== null) {
-    k.gemm(base);
+    runGemm(k, base);
   } else {
     const offA = batchOffsets(A.t, batchShape);
     const offB = batchOffsets(B.t, batchShape);
     for (let i = 0; i < batch; i++) {
-      k.gemm({ ...base, aOff: offA[i], bOff: offB[i], cOff: result.offset + i * M * N, batch: 1 });
+      runGemm(k, { ...base, aOff: offA[i], bOff: offB[i], cOff: result.offset + i * M * N, batch: 1 });
     }
   }
   return result;

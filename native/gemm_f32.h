@@ -15,6 +15,8 @@ struct F32Policy {
   static constexpr bool kHasGemv = true;
 
   // dst[k*MR + r] = op(A)(i0 + r, k0 + k), rows past `rows` zero.
+  // (Templates on VV = V so the AVX-512-only transpose branch is discarded for the other ISAs.)
+  template <class VV = V>
   static void packA(const float* A, long lda, bool trans, long i0, long rows, long k0, long kc, float* dst) {
     if (trans) {
       for (long k = 0; k < kc; ++k) {
@@ -24,17 +26,15 @@ struct F32Policy {
         for (; r < rows; ++r) d[r] = src[r];
         for (; r < MR; ++r) d[r] = 0.0f;
       }
-    } else if (V::W > 1 && lda * V::W < (1L << 31)) {
-      // Rows are K-contiguous: one (masked) gather per k collects the MR values of column k.
-      for (long k = 0; k < kc; ++k) {
-        const float* src = A + i0 * lda + k0 + k;
-        float* d = dst + k * MR;
-#pragma GCC unroll 4
-        for (int v = 0; v < (MR + V::W - 1) / V::W; ++v) {
-          const long n = std::min<long>(V::W, rows - v * V::W);
-          const typename V::R x = n > 0 ? V::gathern(src + v * V::W * lda, lda, n) : V::zero();
-          V::storen(d + v * V::W, x, std::min<long>(V::W, MR - v * V::W));
-        }
+    } else if constexpr (VV::W == 16 && MR <= 16) {
+      // Rows are K-contiguous: load 16 k of each row, transpose 16x16 in registers, store MR per k.
+      typename VV::R blk[16];
+      for (long k = 0; k < kc; k += 16) {
+        const long kn = std::min<long>(16, kc - k);
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; ++r) blk[r] = r < rows ? V::loadn(A + (i0 + r) * lda + k0 + k, kn, 0.0f) : V::zero();
+        VV::transpose16(blk);
+        for (long kk = 0; kk < kn; ++kk) V::storen(dst + (k + kk) * MR, blk[kk], MR);
       }
     } else {
       long r = 0;
@@ -48,6 +48,7 @@ struct F32Policy {
   }
 
   // dst[k*NR + j] = op(B)(k0 + k, j0 + j), columns past `cols` zero.
+  template <class VV = V>
   static void packB(const float* B, long ldb, bool trans, long j0, long cols, long k0, long kc, float* dst) {
     if (!trans) {
       if (cols == NR) {
@@ -66,14 +67,16 @@ struct F32Policy {
           for (; j < NR; ++j) d[j] = 0.0f;
         }
       }
-    } else if (V::W > 1 && ldb * V::W < (1L << 31)) {
-      for (long k = 0; k < kc; ++k) {
-        const float* src = B + j0 * ldb + k0 + k;
-        float* d = dst + k * NR;
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) {
-          const long n = std::min<long>(V::W, cols - v * V::W);
-          V::store(d + v * V::W, n > 0 ? V::gathern(src + v * V::W * ldb, ldb, n) : V::zero());
+    } else if constexpr (VV::W == 16 && NR % 16 == 0) {
+      typename VV::R blk[16];
+      for (long k = 0; k < kc; k += 16) {
+        const long kn = std::min<long>(16, kc - k);
+        for (int h = 0; h < NR / 16; ++h) {
+#pragma GCC unroll 16
+          for (int j = 0; j < 16; ++j)
+            blk[j] = 16 * h + j < cols ? V::loadn(B + (j0 + 16 * h + j) * ldb + k0 + k, kn, 0.0f) : V::zero();
+          VV::transpose16(blk);
+          for (long kk = 0; kk < kn; ++kk) V::store(dst + (k + kk) * NR + 16 * h, blk[kk]);
         }
       }
     } else {

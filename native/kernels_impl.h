@@ -816,18 +816,28 @@ inline void gatherKV(const float* x, long rs, long B, long T, long Hkv, long D, 
 }
 
 // (B, T, Hkv, D) rows with stride rs -> (B, Hkv, D, Tp), zero for t >= T. Parallel over (b, hk).
+template <class VV = V>  // a template so the AVX-512-only branch is discarded for the other ISAs
 inline void transposeKV(const float* x, long rs, long B, long T, long Hkv, long D, long Tp, float* xt, int nt) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (long bh = 0; bh < B * Hkv; ++bh) {
     const long b = bh / Hkv, hk = bh % Hkv;
     float* dst = xt + bh * D * Tp;
     const float* src = x + b * T * rs + hk * D;
-    const bool vec = rs * V::W < (1L << 31);
-    for (long d = 0; d < D; ++d) {
-      long t = 0;
-      if (vec)
-        for (; t + V::W <= T; t += V::W) V::store(dst + d * Tp + t, V::gather(src + t * rs + d, rs));
-      for (; t < T; ++t) dst[d * Tp + t] = src[t * rs + d];
+    if constexpr (VV::W == 16) {
+      // 16 (t) x 16 (d) blocks transposed in registers; rows past T load as zeros (Tp >= T rounded to 16).
+      typename VV::R blk[16];
+      for (long t0 = 0; t0 < T; t0 += 16) {
+        for (long d0 = 0; d0 < D; d0 += 16) {
+          const long dn = std::min<long>(16, D - d0);
+#pragma GCC unroll 16
+          for (int t = 0; t < 16; ++t) blk[t] = t0 + t < T ? V::loadn(src + (t0 + t) * rs + d0, dn, 0.0f) : V::zero();
+          VV::transpose16(blk);
+          for (long d = 0; d < dn; ++d) VV::store(dst + (d0 + d) * Tp + t0, blk[d]);
+        }
+      }
+    } else {
+      for (long t = 0; t < T; ++t)
+        for (long d = 0; d < D; ++d) dst[d * Tp + t] = src[t * rs + d];
     }
     for (long d = 0; d < D; ++d)
       for (long t = T; t < Tp; ++t) dst[d * Tp + t] = 0.0f;

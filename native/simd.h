@@ -46,6 +46,34 @@ struct V {
   static R selGt0(R x, R a, R b) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero(), _CMP_GT_OQ), b, a); }
   static float hsum(R a) { return _mm512_reduce_add_ps(a); }
   static float hmax(R a) { return _mm512_reduce_max_ps(a); }
+  // In-register transpose of a 16x16 block: r[i] holds row i before, column i after.
+  static void transpose16(R* r) {
+    R t[16], u[16], v[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+      u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+      u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+      u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        v[8 * h + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0x88);
+        v[8 * h + 4 + i] = _mm512_shuffle_f32x4(u[8 * h + i], u[8 * h + 4 + i], 0xDD);
+      }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      r[i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88);
+      r[8 + i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0xDD);
+    }
+  }
   // e^x, about 2 ulp; exp(-inf) = 0, exp(+inf) = inf, NaN propagates. Results that would be subnormal
   // (x < -87.33) are returned as 0: subnormal operands cost ~100 cycles each in the FMAs downstream
   // (masked attention scores made the kernel 3x slower before this).

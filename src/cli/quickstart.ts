@@ -8,7 +8,7 @@ export function registerQuickstartCommand(program: Command): void {
     .description("data recipe -> tokenizer -> shards -> pretraining -> eval -> samples, on the embedded corpus")
     .option("--out <dir>", "run folder", "runs/quickstart")
     .option("--minutes <m>", "wall-clock budget for the whole job", (v) => Number(v), 10)
-    .option("--size <depth>", "model size dial (depth: width 64·depth)", (v) => Number(v), 3)
+    .option("--size <depth>", "model size dial (depth: width 64·depth)", (v) => Number(v), 4)
     .option("--vocab <n>", "tokenizer vocabulary", (v) => Number(v), 4096)
     .option("--max-docs <n>", "cap documents per source (faster data stage)", (v) => Number(v))
     .option("--seed <n>", "seed", (v) => Number(v), 1337)

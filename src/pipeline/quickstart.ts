@@ -8,6 +8,7 @@ import { generateText } from "../infer/generate.js";
 import { configFromDepth, formatCount, paramCount } from "../model/config.js";
 import { loadModel } from "../model/serialize.js";
 import { trainTokenizer, writeTokenShards } from "../tokenizer/index.js";
+import { bf16MatmulAvailable } from "../tensor/ops/matmul.js";
 import { pretrain } from "../train/pretrain.js";
 import type { TrainSummary } from "../train/trainer.js";
 
@@ -16,7 +17,7 @@ export interface QuickstartOptions {
   out?: string;
   /** Wall-clock budget for the whole job, in minutes (default 10). */
   minutes?: number;
-  /** Model size: the depth dial (default 3: 3 layers, width 192). */
+  /** Model size: the depth dial (default 4: 4 layers, width 256). */
   depth?: number;
   vocabSize?: number;
   blockSize?: number;
@@ -76,15 +77,17 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
   });
   say(`      ${formatCount(shards.trainTokens)} train / ${formatCount(shards.valTokens)} val tokens`);
 
-  const depth = o.depth ?? 3;
+  const depth = o.depth ?? 4;
   const config = configFromDepth(depth, { vocabSize: tok.tokenizer.vocabSize, blockSize: o.blockSize ?? 128, overrides: { dropout: 0 } });
   const reserve = 20 + 0.02 * budget; // evaluation, saving and samples
-  const minutes = Math.max(0.5, (budget - elapsed() - reserve) / 60);
-  say(`[4/5] pretraining: ${formatCount(paramCount(config))} parameters (depth ${depth}), about ${minutes.toFixed(1)} min`);
+  const minutes = Math.max(0.1, (budget - elapsed() - reserve) / 60);
+  say(`[4/5] pretraining: ${formatCount(paramCount(config))} parameters (depth ${depth}), about ${minutes.toFixed(1)} min, ${bf16MatmulAvailable() ? "bf16" : "f32"} matmuls`);
   const trained = pretrain({
     data: join(out, "shards"), tokenizer: tok.tokenizerPath ?? join(out, "tokenizer"), out, config,
     batchSize: o.batchSize ?? 16, steps: 100_000, minutes, lr: 3e-3, minLr: 3e-4, warmupSteps: 30,
     evalEvery: 100, evalBatches: 8, checkpointEvery: 250, keepCheckpoints: 2, seed, progress: show,
+    // Mixed precision pays here: bf16 products run several times faster than f32 on CPUs that have them.
+    precision: bf16MatmulAvailable() ? "bf16" : "f32",
   });
 
   say("[5/5] samples");

@@ -1,0 +1,24 @@
+// The main job end to end at a tiny budget: every stage runs, every artifact lands in the run
+// folder, the loss falls, and the summary says where things are.
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadModel } from "../../src/model/serialize.js";
+import { formatQuickstartSummary, quickstart } from "../../src/pipeline/quickstart.js";
+
+describe("quickstart", () => {
+  it("runs data -> tokenizer -> shards -> pretraining -> eval -> samples into one folder", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "llmforge-qs-")), "run");
+    const s = await quickstart({ out, minutes: 0.4, maxDocs: 40, depth: 1, vocabSize: 600, blockSize: 32, batchSize: 8, progress: false });
+    for (const p of ["data/report.md", "tokenizer/tokenizer.json", "shards/train_000000.bin", "model/model.safetensors", "model/config.json", "metrics.jsonl", "summary.json"]) {
+      expect(existsSync(join(out, p)), p).toBe(true);
+    }
+    expect(s.data.kept).toBeGreaterThan(0);
+    expect(s.training.steps).toBeGreaterThan(5);
+    expect(s.training.val!.loss).toBeLessThan(s.training.initialVal!.loss);
+    expect(s.samples).toHaveLength(3);
+    expect(loadModel(join(out, "model")).config.nEmbd).toBe(64);
+    expect(formatQuickstartSummary(s)).toContain(`everything is in ${out}`);
+  }, 120_000);
+});

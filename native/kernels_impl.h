@@ -1093,6 +1093,9 @@ inline void attentionBackward(const AttnParams& p) {
   }
   const long nkb = (T + kBK - 1) / kBK, nqb = (T + kBQ - 1) / kBQ;
   const float scale = p.scale;
+  // Enough (b, kv head) groups to keep every thread busy: one fused pass; else two passes that split
+  // key blocks (dK, dV) and query blocks (dQ) across threads.
+  const bool fused = nt == 1 || B * Hkv >= 4L * nt;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     std::vector<float> S(kRB * kBK), DPt(kRB * kBK), P(kRB * kBK), dS(kRB * kBK);
@@ -1118,57 +1121,99 @@ inline void attentionBackward(const AttnParams& p) {
           V::store(dr + jj, V::mul(V::mul(V::load(pr + jj), V::sub(V::load(DPt.data() + r * kBK + jj), dl)), sv));
       }
     };
-    // Pass 1: key blocks own dK, dV (all query heads of their kv head, all later queries).
+    if (fused) {
+      // One pass per (b, kv head): dK, dV per key block and dQ for the whole head group stay in this
+      // task's buffers, so S and dP are computed once (5 tile products instead of 7).
+      const long rowsPerHead = T + kRB;  // rowsAccum may touch up to kRB - 1 rows past T (adding zeros)
+      std::vector<float> dQg((size_t)ix.G * rowsPerHead * Dp);
 #pragma omp for schedule(dynamic, 1)
-    for (long task = 0; task < B * Hkv * nkb; ++task) {
-      const long kb = task % nkb, bhk = task / nkb, b = bhk / Hkv, hk = bhk % Hkv;
-      const long j0 = kb * kBK, jn = std::min(kBK, T - j0);
-      std::fill(A1.begin(), A1.end(), 0.0f);  // dK
-      std::fill(A2.begin(), A2.end(), 0.0f);  // dV
-      for (long h = hk * ix.G; h < (hk + 1) * ix.G; ++h) {
-        for (long rr = j0; rr < T; rr += kRB) {
-          const long rb = std::min<long>(kRB, T - rr);
-          const float *qr[kRB], *gr[kRB];
-          for (int r = 0; r < kRB; ++r) {
-            const long i = rr + std::min<long>(r, rb - 1);
-            qr[r] = ix.qRow(b, h, i);
-            gr[r] = p.gout + ix.outRow(b, h, i);
+      for (long task = 0; task < B * Hkv; ++task) {
+        const long b = task / Hkv, hk = task % Hkv;
+        const float* kc = Kc + (b * Hkv + hk) * T * D;
+        std::fill(dQg.begin(), dQg.end(), 0.0f);
+        for (long j0 = 0; j0 < T; j0 += kBK) {
+          const long jn = std::min(kBK, T - j0);
+          std::fill(A1.begin(), A1.end(), 0.0f);  // dK
+          std::fill(A2.begin(), A2.end(), 0.0f);  // dV
+          for (long g = 0; g < ix.G; ++g) {
+            const long h = hk * ix.G + g;
+            for (long rr = j0; rr < T; rr += kRB) {
+              const long rb = std::min<long>(kRB, T - rr);
+              const float *qr[kRB], *gr[kRB];
+              for (int r = 0; r < kRB; ++r) {
+                const long i = rr + std::min<long>(r, rb - 1);
+                qr[r] = ix.qRow(b, h, i);
+                gr[r] = p.gout + ix.outRow(b, h, i);
+              }
+              probs(b, h, hk, rr, rb, j0, jn, qr, gr);
+              keysAccum(P.data(), jn, gr, D, A2.data(), Dp);
+              keysAccum(dS.data(), jn, qr, D, A1.data(), Dp);
+              rowsAccum(dS.data(), jn, kc + j0 * D, D, D, dQg.data() + (g * rowsPerHead + rr) * Dp, Dp);
+            }
           }
-          probs(b, h, hk, rr, rb, j0, jn, qr, gr);
-          keysAccum(P.data(), jn, gr, D, A2.data(), Dp);
-          keysAccum(dS.data(), jn, qr, D, A1.data(), Dp);
+          for (long jj = 0; jj < jn; ++jj) {
+            std::memcpy(p.gk + ix.kvOutRow(b, hk, j0 + jj), A1.data() + jj * Dp, sizeof(float) * D);
+            std::memcpy(p.gv + ix.kvOutRow(b, hk, j0 + jj), A2.data() + jj * Dp, sizeof(float) * D);
+          }
+        }
+        for (long g = 0; g < ix.G; ++g)
+          for (long i = 0; i < T; ++i)
+            std::memcpy(p.gq + ix.outRow(b, hk * ix.G + g, i), dQg.data() + (g * rowsPerHead + i) * Dp, sizeof(float) * D);
+      }
+    } else {
+      // Pass 1: key blocks own dK, dV (all query heads of their kv head, all later queries).
+#pragma omp for schedule(dynamic, 1)
+      for (long task = 0; task < B * Hkv * nkb; ++task) {
+        const long kb = task % nkb, bhk = task / nkb, b = bhk / Hkv, hk = bhk % Hkv;
+        const long j0 = kb * kBK, jn = std::min(kBK, T - j0);
+        std::fill(A1.begin(), A1.end(), 0.0f);  // dK
+        std::fill(A2.begin(), A2.end(), 0.0f);  // dV
+        for (long h = hk * ix.G; h < (hk + 1) * ix.G; ++h) {
+          for (long rr = j0; rr < T; rr += kRB) {
+            const long rb = std::min<long>(kRB, T - rr);
+            const float *qr[kRB], *gr[kRB];
+            for (int r = 0; r < kRB; ++r) {
+              const long i = rr + std::min<long>(r, rb - 1);
+              qr[r] = ix.qRow(b, h, i);
+              gr[r] = p.gout + ix.outRow(b, h, i);
+            }
+            probs(b, h, hk, rr, rb, j0, jn, qr, gr);
+            keysAccum(P.data(), jn, gr, D, A2.data(), Dp);
+            keysAccum(dS.data(), jn, qr, D, A1.data(), Dp);
+          }
+        }
+        for (long jj = 0; jj < jn; ++jj) {
+          std::memcpy(p.gk + ix.kvOutRow(b, hk, j0 + jj), A1.data() + jj * Dp, sizeof(float) * D);
+          std::memcpy(p.gv + ix.kvOutRow(b, hk, j0 + jj), A2.data() + jj * Dp, sizeof(float) * D);
         }
       }
-      for (long jj = 0; jj < jn; ++jj) {
-        std::memcpy(p.gk + ix.kvOutRow(b, hk, j0 + jj), A1.data() + jj * Dp, sizeof(float) * D);
-        std::memcpy(p.gv + ix.kvOutRow(b, hk, j0 + jj), A2.data() + jj * Dp, sizeof(float) * D);
-      }
-    }
-    // Pass 2: query blocks own dQ.
+      // Pass 2: query blocks own dQ.
 #pragma omp for schedule(dynamic, 1)
-    for (long task = 0; task < B * H * nqb; ++task) {
-      const long qb = nqb - 1 - task % nqb, bh = task / nqb, b = bh / H, h = bh % H, hk = h / ix.G;
-      const long i0 = qb * kBQ, i1 = std::min(T, i0 + kBQ);
-      float* dQ = A1.data();  // kBQ == kBK rows
-      std::fill(A1.begin(), A1.end(), 0.0f);
-      for (long j0 = 0; j0 < i1; j0 += kBK) {
-        const long jn = std::min(kBK, i1 - j0);
-        for (long rr = std::max(i0, j0); rr < i1; rr += kRB) {
-          const long rb = std::min<long>(kRB, i1 - rr);
-          const float *qr[kRB], *gr[kRB];
-          for (int r = 0; r < kRB; ++r) {
-            const long i = rr + std::min<long>(r, rb - 1);
-            qr[r] = ix.qRow(b, h, i);
-            gr[r] = p.gout + ix.outRow(b, h, i);
+      for (long task = 0; task < B * H * nqb; ++task) {
+        const long qb = nqb - 1 - task % nqb, bh = task / nqb, b = bh / H, h = bh % H, hk = h / ix.G;
+        const long i0 = qb * kBQ, i1 = std::min(T, i0 + kBQ);
+        float* dQ = A1.data();  // kBQ == kBK rows
+        std::fill(A1.begin(), A1.end(), 0.0f);
+        for (long j0 = 0; j0 < i1; j0 += kBK) {
+          const long jn = std::min(kBK, i1 - j0);
+          for (long rr = std::max(i0, j0); rr < i1; rr += kRB) {
+            const long rb = std::min<long>(kRB, i1 - rr);
+            const float *qr[kRB], *gr[kRB];
+            for (int r = 0; r < kRB; ++r) {
+              const long i = rr + std::min<long>(r, rb - 1);
+              qr[r] = ix.qRow(b, h, i);
+              gr[r] = p.gout + ix.outRow(b, h, i);
+            }
+            probs(b, h, hk, rr, rb, j0, jn, qr, gr);
+            rowsAccum(dS.data(), jn, Kc + ((b * Hkv + hk) * T + j0) * D, D, D, dQ + (rr - i0) * Dp, Dp);
           }
-          probs(b, h, hk, rr, rb, j0, jn, qr, gr);
-          rowsAccum(dS.data(), jn, Kc + ((b * Hkv + hk) * T + j0) * D, D, D, dQ + (rr - i0) * Dp, Dp);
         }
+        for (long i = i0; i < i1; ++i) std::memcpy(p.gq + ix.outRow(b, h, i), dQ + (i - i0) * Dp, sizeof(float) * D);
       }
-      for (long i = i0; i < i1; ++i) std::memcpy(p.gq + ix.outRow(b, h, i), dQ + (i - i0) * Dp, sizeof(float) * D);
     }
   }
 }
+
 static_assert(kBQ == kBK, "pass 2 reuses the key-block accumulator for dQ");
 
 // ---------------------------------------------------------------- table

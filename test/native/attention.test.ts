@@ -77,12 +77,15 @@ describe.skipIf(skipNative)("native attention vs reference (out/lse atol 2e-5; g
       });
     });
   }
-  it("tile edges T = 63, 64, 128, 200 with D = 64, one and two threads", () => {
+  it("tile edges T = 63, 64, 128, 200 with D = 64, both backward schedules, one and two threads", () => {
     const before = nativeInfo().threads;
     try {
       for (const threads of [1, 2]) {
         setNativeThreads(threads);
+        // B*Hkv < 4*threads: the two-pass backward (key blocks, then query blocks) ...
         for (const T of [63, 64, 128, 200]) check({ B: 1, T, H: 2, Hkv: 1, D: 64 }, T, `threads=${threads}`);
+        // ... and enough (b, kv head) groups for the fused one-pass backward.
+        check({ B: 4, T: 70, H: 4, Hkv: 2, D: 32 }, 5, `threads=${threads} fused`);
       }
     } finally {
       setNativeThreads(before);

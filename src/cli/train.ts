@@ -73,17 +73,28 @@ export function registerTrainCommands(program: Command): void {
     .option("--on-nan <what>", "stop or skip on a non-finite loss", "stop")
     .option("--backend <b>", "ref or native")
     .option("--precision <p>", "matrix products in f32, or bf16 (mixed precision, f32 weights; needs avx512_bf16)", "f32")
-    .action((o) => {
+    .action(async (o) => {
       if (o.precision !== "f32" && o.precision !== "bf16") throw new Error(`--precision must be f32 or bf16, got "${o.precision}"`);
       const tok = Tokenizer.fromFile(resolveTokenizerPath(o.tokenizer));
       const config = resolveModelConfig(o, tok.vocabSize);
-      const r = pretrain({
+      // Ctrl-C finishes the current step, writes a checkpoint and exits; a second Ctrl-C quits at once.
+      const stop = new AbortController();
+      process.once("SIGINT", () => {
+        process.stderr.write("\ninterrupted: finishing this step and writing a checkpoint (Ctrl-C again to quit now; resume with --resume)\n");
+        stop.abort();
+        process.once("SIGINT", () => process.exit(130));
+      });
+      const r = await pretrain({
         data: o.data, tokenizer: o.tokenizer, out: o.out, config, batchSize: o.batch, totalBatchTokens: o.totalBatchTokens,
         steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay,
         evalEvery: o.evalEvery, evalBatches: o.evalBatches, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep,
-        seed: o.seed, resume: o.resume, onNonFinite: o.onNan === "skip" ? "skip" : "stop", backend: o.backend, precision: o.precision,
+        seed: o.seed, resume: o.resume, onNonFinite: o.onNan === "skip" ? "skip" : "stop", backend: o.backend, precision: o.precision, signal: stop.signal,
       });
       const s = r.summary;
+      if (s.stoppedBy === "interrupted") {
+        console.log(`stopped at step ${s.steps}; checkpoint ${s.checkpoint}; continue with the same command and --resume`);
+        return;
+      }
       console.log(
         `trained ${s.steps} steps in ${s.seconds.toFixed(1)} s (${Math.round(s.tokensPerSec)} tokens/s); ` +
           `loss ${s.firstLoss.toFixed(3)} -> ${s.lastLoss.toFixed(3)}; ` +

@@ -82,7 +82,7 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
   const reserve = 20 + 0.02 * budget; // evaluation, saving and samples
   const minutes = Math.max(0.1, (budget - elapsed() - reserve) / 60);
   say(`[4/5] pretraining: ${formatCount(paramCount(config))} parameters (depth ${depth}), about ${minutes.toFixed(1)} min, ${bf16MatmulAvailable() ? "bf16" : "f32"} matmuls`);
-  const trained = pretrain({
+  const trained = await pretrain({
     data: join(out, "shards"), tokenizer: tok.tokenizerPath ?? join(out, "tokenizer"), out, config,
     batchSize: o.batchSize ?? 16, steps: 100_000, minutes, lr: 3e-3, minLr: 3e-4, warmupSteps: 30,
     evalEvery: 100, evalBatches: 8, checkpointEvery: 250, keepCheckpoints: 2, seed, progress: show,

@@ -44,6 +44,8 @@ export interface PretrainOptions {
   resume?: boolean;
   onNonFinite?: "stop" | "skip";
   backend?: BackendName;
+  /** Stops after the current step with a checkpoint (resume later with `resume`). */
+  signal?: AbortSignal;
   /** "bf16" matrix products (mixed precision) or "f32". */
   precision?: MatmulPrecision;
   progress?: boolean;
@@ -95,7 +97,7 @@ function checkVocabulary(o: PretrainOptions, tok: Tokenizer, shards: { train: st
 }
 
 /** Validates everything, then trains (or resumes) and saves the final model in OUT/model. */
-export function pretrain(o: PretrainOptions): PretrainResult {
+export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const tokPath = resolveTokenizerPath(o.tokenizer);
   const tok = Tokenizer.fromFile(tokPath);
   const shards = findShards(o.data);
@@ -129,12 +131,12 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     for (const id of ids) n += tok.isSpecial(id) ? 0 : tok.tokenToBytes(id).length;
     return n;
   };
-  const summary = train(model, {
+  const summary = await train(model, {
     outDir: o.out, trainShards: shards.train, valShards: shards.val, readShard: (p) => readTokenShard(p).tokens,
     batchSize: o.batchSize, seqLen: T, totalBatchTokens: o.totalBatchTokens, maxSteps: o.steps, maxMinutes: o.minutes,
     maxLr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay, evalEvery: o.evalEvery,
     evalBatches: o.evalBatches, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed: o.seed,
-    resume: o.resume, onNonFinite: o.onNonFinite, tokenBytes, precision: o.precision, progress: o.progress, meta: { config: o.config },
+    resume: o.resume, onNonFinite: o.onNonFinite, tokenBytes, precision: o.precision, signal: o.signal, progress: o.progress, meta: { config: o.config },
   });
   const modelDir = join(o.out, "model");
   saveModel(modelDir, model);

@@ -61,6 +61,8 @@ export interface TrainOptions {
   meta?: Record<string, unknown>;
   /** Matrix products in "bf16" (mixed precision, f32 master weights) or "f32" (default). */
   precision?: MatmulPrecision;
+  /** Stops the run after the current step, with a checkpoint (e.g. on Ctrl-C). */
+  signal?: AbortSignal;
   /** Test hook: called after each optimizer step. */
   onStep?: (step: number, loss: number) => void;
 }
@@ -82,7 +84,7 @@ export interface TrainSummary {
   tokensPerSec: number;
   seconds: number;
   checkpoint: string | null;
-  stoppedBy: "steps" | "time";
+  stoppedBy: "steps" | "time" | "interrupted";
 }
 
 export class NonFiniteLossError extends Error {
@@ -117,17 +119,22 @@ export function evaluate(
   return { loss, perplexity: Math.exp(loss), bitsPerByte: tokenBytes ? (loss * tokens) / (bytes * Math.LN2) : null, tokens };
 }
 
-/** Runs (or resumes) pretraining and returns a summary. */
-export function train(model: TrainableModel, o: TrainOptions): TrainSummary {
+/**
+ * Runs (or resumes) pretraining and returns a summary. The loop yields to the event loop
+ * between steps, so signals (Ctrl-C through `signal`) and I/O are served during long runs.
+ */
+export async function train(model: TrainableModel, o: TrainOptions): Promise<TrainSummary> {
   const prevPrecision = setMatmulPrecision(o.precision ?? "f32");
   try {
-    return trainLoop(model, o);
+    return await trainLoop(model, o);
   } finally {
     setMatmulPrecision(prevPrecision);
   }
 }
 
-function trainLoop(model: TrainableModel, o: TrainOptions): TrainSummary {
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function trainLoop(model: TrainableModel, o: TrainOptions): Promise<TrainSummary> {
   const B = o.batchSize;
   const T = o.seqLen;
   const microTokens = B * T;
@@ -202,6 +209,11 @@ function trainLoop(model: TrainableModel, o: TrainOptions): TrainSummary {
 
   model.train();
   while (step < totalSteps) {
+    await yieldToEventLoop();
+    if (o.signal?.aborted) {
+      stoppedBy = "interrupted";
+      break;
+    }
     const stepStart = performance.now();
     const lr = learningRate(step, schedule());
     opt.lr = lr;

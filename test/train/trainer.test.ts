@@ -32,11 +32,11 @@ function options(dir: string, shards: { train: string; val: string }, extra: Par
 }
 
 describe("trainer", () => {
-  it("lowers the loss, logs JSONL and TensorBoard, keeps the last K checkpoints", () => {
+  it("lowers the loss, logs JSONL and TensorBoard, keeps the last K checkpoints", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llmforge-train-"));
     const shards = makeShards(dir);
     const run = join(dir, "run");
-    const s = train(new GPT(config, { seed: 1, backend: "ref" }), options(run, shards, { maxSteps: 30, checkpointEvery: 10 }));
+    const s = await train(new GPT(config, { seed: 1, backend: "ref" }), options(run, shards, { maxSteps: 30, checkpointEvery: 10 }));
     expect(s.steps).toBe(30);
     expect(s.val!.loss).toBeLessThan(s.initialVal!.loss - 0.5);
     const recs = new MetricsLog(join(run, "metrics.jsonl")).read();
@@ -47,52 +47,68 @@ describe("trainer", () => {
     expect(listCheckpoints(join(run, "checkpoints")).map((p) => p.slice(-13))).toEqual(["step_00000020", "step_00000030"]);
   });
 
-  it("trains in bf16 mixed precision about as well as in f32", () => {
+  it("trains in bf16 mixed precision about as well as in f32", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llmforge-bf16-"));
     const shards = makeShards(dir);
     const run = (precision: "f32" | "bf16") =>
       train(new GPT(config, { seed: 1 }), options(join(dir, precision), shards, { maxSteps: 30, checkpointEvery: 100, precision }));
-    const f = run("f32");
-    const b = run("bf16");
+    const f = await run("f32");
+    const b = await run("bf16");
     expect(b.val!.loss).toBeLessThan(b.initialVal!.loss - 0.5);
     expect(Math.abs(b.val!.loss - f.val!.loss)).toBeLessThan(0.15);
   });
 
-  it("resumes bit-identically after a crash mid-run, ignoring a torn checkpoint", () => {
+  it("stops cleanly with a checkpoint when its signal aborts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llmforge-abort-"));
+    const shards = makeShards(dir);
+    const stop = new AbortController();
+    const run = join(dir, "run");
+    const s = await train(new GPT(config, { seed: 1, backend: "ref" }), options(run, shards, {
+      signal: stop.signal,
+      onStep: (step) => {
+        if (step === 4) stop.abort();
+      },
+    }));
+    expect(s.stoppedBy).toBe("interrupted");
+    expect(s.steps).toBe(4);
+    expect(latestCheckpoint(join(run, "checkpoints"))).toMatch(/step_00000004$/);
+  });
+
+  it("resumes bit-identically after a crash mid-run, ignoring a torn checkpoint", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llmforge-resume-"));
     const shards = makeShards(dir);
     const full = join(dir, "full");
-    train(new GPT(config, { seed: 2, backend: "ref" }), options(full, shards));
+    await train(new GPT(config, { seed: 2, backend: "ref" }), options(full, shards));
     const cut = join(dir, "cut");
-    expect(() =>
+    await expect(
       train(new GPT(config, { seed: 2, backend: "ref" }), options(cut, shards, {
         onStep: (step) => {
           if (step === 7) throw new Error("simulated kill");
         },
       })),
-    ).toThrow("simulated kill");
+    ).rejects.toThrow("simulated kill");
     expect(latestCheckpoint(join(cut, "checkpoints"))).toMatch(/step_00000006$/);
     // A checkpoint write killed half-way leaves a temp folder and no state.json: both are ignored.
     mkdirSync(join(cut, "checkpoints", ".step_00000009.tmp-999"), { recursive: true });
     mkdirSync(join(cut, "checkpoints", "step_00000009"), { recursive: true });
     writeFileSync(join(cut, "checkpoints", "step_00000009", "model.safetensors"), "torn");
-    train(new GPT(config, { seed: 99, backend: "ref" }), options(cut, shards, { resume: true }));
+    await train(new GPT(config, { seed: 99, backend: "ref" }), options(cut, shards, { resume: true }));
     const losses = (p: string) => new MetricsLog(join(p, "metrics.jsonl")).read().map((r) => [r.step, r.loss ?? r.val_loss]);
     expect(losses(cut)).toEqual(losses(full));
   });
 
-  it("stops on a non-finite loss without writing a poisoned checkpoint", () => {
+  it("stops on a non-finite loss without writing a poisoned checkpoint", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llmforge-nan-"));
     const shards = makeShards(dir);
     const model = new GPT(config, { seed: 3, backend: "ref" });
     const run = join(dir, "run");
-    expect(() =>
+    await expect(
       train(model, options(run, shards, {
         onStep: (step) => {
           if (step === 4) model.parameters()[0].data[0] = Number.NaN;
         },
       })),
-    ).toThrow(NonFiniteLossError);
+    ).rejects.toThrow(NonFiniteLossError);
     expect(latestCheckpoint(join(run, "checkpoints"))).toMatch(/step_00000003$/);
   });
 });

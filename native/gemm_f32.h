@@ -92,12 +92,12 @@ struct F32Policy {
 
   // Matrix-vector products (M == 1 or N == 1, e.g. decoding one token) skip packing: the matrix is read
   // once, in place. y[i*ys] (=|+=) alpha * sum_k X[i*xi + k*xk] * v[k*vs] for i < n.
-  static void gemv(long n, long K, const float* X, long xi, long xk, const float* v, long vs, float* y, long ys,
+  static bool gemv(long n, long K, const float* X, long xi, long xk, const float* v, long vs, float* y, long ys,
                    float alpha, bool accum, int nt) {
     static thread_local ScratchBuf<float> vbuf;
     if (vs != 1) {
       float* t = vbuf.get((size_t)K);
-      if (!t) return;
+      if (!t) return false;
       for (long k = 0; k < K; ++k) t[k] = v[k * vs];
       v = t;
     }
@@ -145,15 +145,16 @@ struct F32Policy {
         for (long j = 0; j < m; ++j) y[(i0 + j) * ys] = accum ? y[(i0 + j) * ys] + alpha * acc[j] : alpha * acc[j];
       }
     }
+    return true;
   }
 
   // M == 1: y = C row, X(n, k) = op(B)(k, n), v = op(A) row. N == 1: y = C column, X = op(A), v = op(B) column.
-  static void gemvRun(const GemmParams& p, const float* A, const float* B, float* C, int nt) {
+  static bool gemvRun(const GemmParams& p, const float* A, const float* B, float* C, int nt) {
     const bool accum = p.beta != 0;
     if (p.M == 1) {
-      gemv(p.N, p.K, B, p.transB ? p.ldb : 1, p.transB ? 1 : p.ldb, A, p.transA ? p.lda : 1, C, 1, p.alpha, accum, nt);
+      return gemv(p.N, p.K, B, p.transB ? p.ldb : 1, p.transB ? 1 : p.ldb, A, p.transA ? p.lda : 1, C, 1, p.alpha, accum, nt);
     } else {
-      gemv(p.M, p.K, A, p.transA ? 1 : p.lda, p.transA ? p.lda : 1, B, p.transB ? 1 : p.ldb, C, p.ldc, p.alpha, accum, nt);
+      return gemv(p.M, p.K, A, p.transA ? 1 : p.lda, p.transA ? p.lda : 1, B, p.transB ? 1 : p.ldb, C, p.ldc, p.alpha, accum, nt);
     }
   }
 

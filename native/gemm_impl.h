@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include "dispatch.h"
 
 namespace LLMF_NS {
@@ -54,14 +55,16 @@ struct GemmDriver {
   using PT = typename P::PT;
   static constexpr int MR = P::MR, NR = P::NR, KU = P::KU;
 
-  // One GEMM (one batch element) on nt threads. C = alpha*op(A)op(B) + beta*C.
-  static void run(const GemmParams& p, const float* A, const float* B, float* C, int nt) {
+  // One GEMM (one batch element) on nt threads: C = alpha*op(A)op(B) + beta*C. Returns false (C
+  // unspecified) when a packing buffer could not be allocated; callers turn that into std::bad_alloc
+  // outside any parallel region.
+  static bool run(const GemmParams& p, const float* A, const float* B, float* C, int nt) {
     const long M = p.M, N = p.N, K = p.K;
-    if (M <= 0 || N <= 0) return;
+    if (M <= 0 || N <= 0) return true;
     if (K <= 0) {
       if (p.beta == 0)
         for (long i = 0; i < M; ++i) std::memset(C + i * p.ldc, 0, sizeof(float) * N);
-      return;
+      return true;
     }
     if constexpr (P::kHasGemv) {
       if (M == 1 || N == 1) return P::gemvRun(p, A, B, C, nt);
@@ -77,7 +80,8 @@ struct GemmDriver {
     // barrier per K block suffices (a thread reaches block i+2 only after everyone finished block i).
     const size_t aBlock = (size_t)ceilDiv(mcb, MR) * MR * kwMax;
     PT* abufs = sharedA().get(aBlock * (nt > 1 ? 2 : 1));
-    if (!abufs) return;
+    if (!abufs) return false;
+    bool ok = true;  // cleared (by any thread) when a B buffer cannot be allocated
     auto body = [&](int tid, int nt) {
       int tm, tn;
       threadGrid(nt, ceilDiv(mcb, MR), npAll, tm, tn);
@@ -85,6 +89,10 @@ struct GemmDriver {
       const long pj0 = npAll * tj / tn, pj1 = npAll * (tj + 1) / tn;
       const long c0 = pj0 * NR, c1 = std::min(N, pj1 * NR);
       PT* bbuf = localB().get((size_t)ceilDiv(std::min<long>(NC, std::max<long>(c1 - c0, 1)), NR) * NR * kwMax);
+      if (!bbuf) {
+#pragma omp atomic write
+        ok = false;
+      }
       alignas(64) float tmp[MR * NR];
       long iter = 0;
       for (long ic = 0; ic < M; ic += mcb) {
@@ -145,6 +153,7 @@ struct GemmDriver {
 #pragma omp parallel num_threads(nt)
       body(omp_get_thread_num(), omp_get_num_threads());
     }
+    return ok;
   }
 
   static ScratchBuf<PT>& sharedA() {
@@ -157,15 +166,22 @@ struct GemmDriver {
   }
 
   // Batched entry: batches in parallel when they are many and small, else one parallel GEMM each.
+  // Throws std::bad_alloc (outside the parallel regions) if packing buffers could not be allocated.
   static void batched(const GemmParams& p, int nt) {
     const double per = (double)p.M * p.N * p.K;
+    bool ok = true;
     if (p.batch > 1 && nt > 1 && p.strideC != 0 && (p.batch >= 2L * nt || (p.batch >= nt && per < (1 << 20)))) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-      for (long i = 0; i < p.batch; ++i)
-        run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, 1);
-      return;
+      for (long i = 0; i < p.batch; ++i) {
+        if (!run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, 1)) {
+#pragma omp atomic write
+          ok = false;
+        }
+      }
+    } else {
+      for (long i = 0; i < p.batch && ok; ++i) ok = run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, nt);
     }
-    for (long i = 0; i < p.batch; ++i) run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, nt);
+    if (!ok) throw std::bad_alloc();
   }
 };
 

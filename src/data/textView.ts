@@ -227,6 +227,51 @@ export class TextView {
 
   constructor(readonly text: string) {}
 
+  /**
+   * The view of `text` = the ranges `from[k]..to[k]` of `parent.text` (whitespace-trimmed lines) joined by "\n".
+   * Its words are the parent's words inside those ranges, moved and renumbered, when the parent has them already.
+   */
+  static ofLines(parent: TextView, text: string, from: Int32Array, to: Int32Array): TextView {
+    const v = new TextView(text);
+    const pt = parent._table;
+    if (!pt) return v;
+    const start = new Int32Array(pt.count);
+    const end = new Int32Array(pt.count);
+    const id = new Int32Array(pt.count);
+    const newId = new Int32Array(pt.vocabSize).fill(-1);
+    const vocabStart = new Int32Array(pt.vocabSize);
+    const vocabEnd = new Int32Array(pt.vocabSize);
+    const vocabLowerHash = new Int32Array(pt.vocabSize);
+    let count = 0;
+    let nv = 0;
+    let p = 0;
+    let off = 0;
+    for (let k = 0; k < from.length; k++) {
+      const a = from[k];
+      const b = to[k];
+      while (p < pt.count && pt.start[p] < a) p++;
+      for (; p < pt.count && pt.start[p] < b; p++) {
+        const s = pt.start[p] - a + off;
+        const e = pt.end[p] - a + off;
+        start[count] = s;
+        end[count] = e;
+        const old = pt.id[p];
+        let w = newId[old];
+        if (w < 0) {
+          w = nv++;
+          newId[old] = w;
+          vocabStart[w] = s;
+          vocabEnd[w] = e;
+          vocabLowerHash[w] = pt.vocabLowerHash[old];
+        }
+        id[count++] = w;
+      }
+      off += b - a + 1;
+    }
+    v._table = { count, start: start.subarray(0, count), end: end.subarray(0, count), id: id.subarray(0, count), vocabSize: nv, vocabStart, vocabEnd, vocabLowerHash };
+    return v;
+  }
+
   /** Lines split on `\n` (may include empty lines). */
   get lines(): string[] {
     this._lines ??= this.text.split("\n");

@@ -1,10 +1,17 @@
 // The fast word scan (TextView.wordTable) against its plain definition (splitWords), on random text built
 // from spaces, ASCII, Unicode punctuation/symbols, letters, emoji and lone surrogates; and word ids and hashes.
 import { describe, expect, it } from "vitest";
-import { LowerWordSet, TextView, lowerHash, scanWords, splitWords } from "../../src/data/textView.js";
+import { LowerWordSet, TextView, type WordTable, lowerHash, scanWords, splitWords } from "../../src/data/textView.js";
+import { C4Rule, c4OptionsSchema } from "../../src/data/filters/c4.js";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 
 const PIECES = [" ", "  ", "\n", "\t", "\u00a0", "\u2003", "\u3000", "\ufeff", "a", "Bc", "word", "WORD", "x1", "42", "-", "--", ".", ",", "!", "'", '"', "(", ")", "$", "#", "@", "«", "»", "—", "…", "“", "”", "é", "İ", "ß", "Σ", "漢字", "😀", "👍🏽", "\ud800", "\udc00", "€", "±", "_", "~"];
+
+/** A word table as plain arrays (vocab arrays cut to the vocabulary), for deep comparison. */
+function plain(t: WordTable) {
+  const cut = (a: Int32Array) => Array.from(a.subarray(0, t.vocabSize));
+  return { count: t.count, start: Array.from(t.start), end: Array.from(t.end), id: Array.from(t.id), vocabStart: cut(t.vocabStart), vocabEnd: cut(t.vocabEnd), vocabLowerHash: cut(t.vocabLowerHash) };
+}
 
 function randomText(rand: () => number, len: number): string {
   let s = "";
@@ -39,5 +46,22 @@ describe("TextView words", () => {
     const v = new TextView(`${words.join(" ")} ${words.join(" ")}`);
     expect(v.wordTable.vocabSize).toBe(5000);
     expect(v.words).toEqual([...words, ...words]);
+  });
+
+  it("carries words over to the text C4 leaves (same table as scanning that text)", () => {
+    const rand = mulberry32(11);
+    const c4 = new C4Rule(c4OptionsSchema.parse({ minSentences: 0 }), { enabled: true, skipKinds: [] });
+    let carried = 0;
+    for (let k = 0; k < 500; k++) {
+      const lines = Array.from({ length: 1 + Math.floor(rand() * 8) }, () => `${randomText(rand, Math.floor(rand() * 12))}${rand() < 0.6 ? " ends here." : ""}`);
+      const v = new TextView(lines.join(rand() < 0.5 ? "\n" : "\n \n"));
+      v.wordTable; // built before C4 runs, as the Gopher rules do in the default order
+      const out = c4.check(v);
+      if (!out?.view) continue;
+      carried++;
+      expect(out.view.text).toBe(out.text);
+      expect(plain(out.view.wordTable)).toEqual(plain(scanWords(out.text ?? "")));
+    }
+    expect(carried).toBeGreaterThan(100);
   });
 });

@@ -2,8 +2,8 @@
 // punctuation and have enough words, drops policy/javascript lines and citations, removes documents with
 // "lorem ipsum", curly braces, or too few sentences left.
 import { z } from "zod";
-import type { TextView } from "../textView.js";
-import { endsWithTerminalPunct, type QualityRule, type RuleOutcome, type RuleScope } from "./rule.js";
+import { isJsSpace, TextView } from "../textView.js";
+import { isTerminalPunct, type QualityRule, type RuleOutcome, type RuleScope } from "./rule.js";
 
 export const c4OptionsSchema = z.object({
   filterNoTerminalPunct: z.boolean().default(true),
@@ -21,7 +21,10 @@ export type C4Options = z.infer<typeof c4OptionsSchema>;
 /** Substrings that mark a policy/cookie boilerplate line (C4's list). */
 export const C4_POLICY_SUBSTRINGS = ["terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"];
 const CITATION_RE = /\[\d+\]|\[edit\]|\[citation needed\]/gi;
-const SENTENCE_END_RE = /[.!?]+["'”’)]*(?=\s|$)/g;
+/** What counts as a sentence end: SENTENCE_END_RE = /[.!?]+["'”’)]*(?=\s|$)/g, matched by a scan in badLine. */
+
+const isSentencePunct = (c: number) => c === 46 || c === 33 || c === 63;
+const isSentenceCloser = (c: number) => c === 34 || c === 39 || c === 0x201d || c === 0x2019 || c === 41;
 
 /** Reasons: `lorem_ipsum`, `curly_bracket`, `too_few_sentences`; dropped lines are reported as changes. */
 export class C4Rule implements QualityRule {
@@ -31,32 +34,106 @@ export class C4Rule implements QualityRule {
     readonly scope: RuleScope,
   ) {}
 
+  /** Sentence ends (SENTENCE_END_RE matches) in the line last passed to {@link badLine}. */
+  private lineSentences = 0;
+
+  /**
+   * Whether a (trimmed, citation-free) line text[a, b) is dropped, counting its sentence ends on the way (one pass);
+   * `lineLower` only when one of the needles occurs in the document.
+   */
+  private badLine(text: string, a: number, b: number, lineLower: string | null): boolean {
+    const o = this.opts;
+    this.lineSentences = 0;
+    if (o.filterNoTerminalPunct && !(b > a && isTerminalPunct(text.charCodeAt(b - 1)))) return true;
+    // words = line.split(/\s+/): one more piece than whitespace runs
+    let pieces = 1;
+    let longest = 0;
+    let cur = 0;
+    let sentences = 0;
+    for (let i = a; i < b; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 32 && c < 0xa0) {
+        if (c === 46 || c === 33 || c === 63) {
+          let j = i + 1;
+          while (j < b && isSentencePunct(text.charCodeAt(j))) j++;
+          while (j < b && isSentenceCloser(text.charCodeAt(j))) j++;
+          if (j === b || isJsSpace(text.charCodeAt(j))) sentences++;
+          cur += j - i;
+          i = j - 1;
+        } else cur++;
+      } else if (isJsSpace(c)) {
+        if (cur > longest) longest = cur;
+        cur = 0;
+        pieces++;
+        while (i + 1 < b && isJsSpace(text.charCodeAt(i + 1))) i++;
+      } else cur++;
+    }
+    if (cur > longest) longest = cur;
+    this.lineSentences = sentences;
+    if (pieces < o.minWordsPerLine || longest > o.maxWordLength) return true;
+    if (lineLower === null) return false;
+    return (o.filterJavascript && lineLower.includes("javascript")) || (o.filterPolicy && C4_POLICY_SUBSTRINGS.some((p) => lineLower.includes(p)));
+  }
+
   check(v: TextView): RuleOutcome | null {
     const o = this.opts;
-    const lower = v.text.toLowerCase();
+    const src = v.text;
+    const lower = src.toLowerCase();
     if (o.filterLoremIpsum && lower.includes("lorem ipsum")) return { remove: "lorem_ipsum", detail: 'contains "lorem ipsum"' };
-    if (o.filterCurlyBracket && v.text.includes("{")) return { remove: "curly_bracket", detail: 'contains "{"' };
-    const kept: string[] = [];
+    if (o.filterCurlyBracket && src.includes("{")) return { remove: "curly_bracket", detail: 'contains "{"' };
+    // an ASCII needle in a lower-cased line is also in the lower-cased document, so lines need lower-casing
+    // only when the document holds one
+    const needles =
+      (o.filterJavascript && lower.includes("javascript")) || (o.filterPolicy && (lower.includes("cookie") || C4_POLICY_SUBSTRINGS.some((p) => !p.includes("cookie") && lower.includes(p))));
+    // kept lines: either a range of the document (trimmed) or, after citation removal, a new string
+    const keptFrom: number[] = [];
+    const keptTo: number[] = [];
+    const keptText: Array<string | null> = [];
     let dropped = 0;
-    for (const raw of v.lines) {
-      let line = raw.trim();
-      if (line.length === 0) continue;
-      if (o.removeCitations && line.includes("[")) line = line.replace(CITATION_RE, "");
-      const words = line.split(/\s+/);
-      const lineLower = line.toLowerCase();
-      const bad =
-        (o.filterNoTerminalPunct && !endsWithTerminalPunct(line)) ||
-        words.length < o.minWordsPerLine ||
-        words.some((w) => w.length > o.maxWordLength) ||
-        (o.filterJavascript && lineLower.includes("javascript")) ||
-        (o.filterPolicy && C4_POLICY_SUBSTRINGS.some((p) => lineLower.includes(p)));
-      if (bad) dropped++;
-      else kept.push(line);
+    let sentences = 0;
+    let rewritten = false;
+    const n = src.length;
+    let bracket = src.indexOf("[");
+    for (let ls = 0; ls <= n; ) {
+      let le = src.indexOf("\n", ls);
+      if (le < 0) le = n;
+      const next = le + 1;
+      let a = ls;
+      let b = le;
+      while (a < b && isJsSpace(src.charCodeAt(a))) a++;
+      while (b > a && isJsSpace(src.charCodeAt(b - 1))) b--;
+      ls = next;
+      if (a === b) continue;
+      if (bracket >= 0 && bracket < a) bracket = src.indexOf("[", a);
+      if (o.removeCitations && bracket >= 0 && bracket < b) {
+        // rare: the plain path on a new string
+        const line = src.slice(a, b).replace(CITATION_RE, "");
+        if (line.length !== b - a) {
+          rewritten = true;
+          if (this.badLine(line, 0, line.length, line.toLowerCase())) dropped++;
+          else {
+            keptFrom.push(0);
+            keptTo.push(line.length);
+            keptText.push(line);
+            sentences += this.lineSentences;
+          }
+          continue;
+        }
+      }
+      if (this.badLine(src, a, b, needles ? src.slice(a, b).toLowerCase() : null)) dropped++;
+      else {
+        keptFrom.push(a);
+        keptTo.push(b);
+        keptText.push(null);
+        sentences += this.lineSentences;
+      }
     }
-    const text = kept.join("\n");
-    const sentences = text.match(SENTENCE_END_RE)?.length ?? 0;
     if (sentences < o.minSentences) return { remove: "too_few_sentences", detail: `${sentences} sentences < ${o.minSentences} after dropping ${dropped} lines` };
-    if (dropped === 0 && text === v.text) return null;
-    return { text, changed: dropped };
+    const parts = keptText.map((t, k) => t ?? src.slice(keptFrom[k], keptTo[k]));
+    const text = parts.join("\n");
+    if (dropped === 0 && text === src) return null;
+    // the words of the new text are the words of the kept lines: carry them over unless a line was rewritten
+    const view = rewritten ? undefined : TextView.ofLines(v, text, Int32Array.from(keptFrom), Int32Array.from(keptTo));
+    return { text, changed: dropped, view };
   }
 }

@@ -107,7 +107,7 @@ export function filterDocument(doc: DataDoc, rules: readonly QualityRule[], stat
     }
     if (out.text !== undefined && out.text !== view.text) {
       stats.modify(`${rule.name}.lines_dropped`, out.changed ?? 1, doc.id);
-      view = new TextView(out.text);
+      view = out.view?.text === out.text ? out.view : new TextView(out.text);
     }
   }
   return view.text === doc.text && meta === doc.meta ? doc : { ...doc, text: view.text, meta };

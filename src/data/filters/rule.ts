@@ -15,6 +15,8 @@ export interface RuleOutcome {
   changed?: number;
   /** Scores to store in `meta` (e.g. `quality_score`, `toxicity_score`). */
   scores?: Record<string, number | string>;
+  /** A view of `text` whose splits the rule already knows (so later rules need not split again). */
+  view?: TextView;
 }
 
 /** Options every rule accepts besides its thresholds. */
@@ -39,7 +41,10 @@ export const TERMINAL_PUNCT = [".", "!", "?", '"', "'", "”", "’", "…"] as 
 
 /** True when a (trimmed) line ends with terminal punctuation. */
 export function endsWithTerminalPunct(line: string): boolean {
-  const c = line.charCodeAt(line.length - 1);
-  // . ! ? " ' ” ’ …
+  return isTerminalPunct(line.charCodeAt(line.length - 1));
+}
+
+/** True for the terminal punctuation characters . ! ? " ' ” ’ … (false for NaN, the last char of ""). */
+export function isTerminalPunct(c: number): boolean {
   return c === 46 || c === 33 || c === 63 || c === 34 || c === 39 || c === 0x201d || c === 0x2019 || c === 0x2026;
 }

@@ -798,9 +798,10 @@ inline void adamw(const AdamWParams& p) {
 // head group), pass 2 owns query blocks (dQ).
 
 constexpr long kBQ = 64, kBK = 64;
-constexpr int kRB = 4;
-// Vectors of D processed together when accumulating rows (register budget per ISA).
-constexpr int kNVD = V::W >= 16 ? 4 : V::W >= 8 ? 2 : 4;
+constexpr int kRB = V::W >= 16 ? 8 : 4;
+// Query rows per register tile (8 fit the 32 zmm registers) and vectors of D accumulated together
+// (kRB x kNVD accumulators must stay in registers).
+constexpr int kNVD = V::W >= 16 ? 2 : V::W >= 8 ? 2 : 4;
 static_assert(kBK % (2 * V::W) == 0, "key tile must be a multiple of two vectors");
 
 // Row length of the transposed K/V: whole key tiles plus 16 floats, so rows d and d+1 do not alias in L1.
@@ -850,19 +851,19 @@ inline void tileScores(const float* const* qr, const float* Kt, long ld, long D,
   const V::R sv = V::set1(scale);
   for (long jc = 0; jc < kBK; jc += 2 * W) {
     V::R acc[kRB][2];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < kRB; ++r) acc[r][0] = acc[r][1] = V::zero();
     for (long d = 0; d < D; ++d) {
       const float* kt = Kt + d * ld + jc;
       const V::R k0 = V::load(kt), k1 = V::load(kt + W);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int r = 0; r < kRB; ++r) {
         const V::R a = V::set1(qr[r][d]);
         acc[r][0] = V::fma(a, k0, acc[r][0]);
         acc[r][1] = V::fma(a, k1, acc[r][1]);
       }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < kRB; ++r) {
       V::store(S + r * kBK + jc, V::mul(acc[r][0], sv));
       V::store(S + r * kBK + jc + W, V::mul(acc[r][1], sv));
@@ -881,25 +882,25 @@ template <int NV, bool Tail>
 inline void rowsAccumGroup(const float* P, long jn, const float* rows, long rs, long d0, long D, float* O, long Dp) {
   constexpr int W = V::W;
   V::R acc[kRB][NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < kRB; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = V::load(O + r * Dp + d0 + v * W);
   for (long jj = 0; jj < jn; ++jj) {
     const float* src = rows + jj * rs;
     V::R vv[NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) vv[v] = Tail ? loadD(src, d0, v, D) : V::load(src + d0 + v * W);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < kRB; ++r) {
       const V::R p = V::set1(P[r * kBK + jj]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(p, vv[v], acc[r][v]);
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < kRB; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) V::store(O + r * Dp + d0 + v * W, acc[r][v]);
 }
 
@@ -919,29 +920,29 @@ template <int NV, bool Tail>
 inline void keysAccumGroup(const float* P, long jn, const float* const* g, long d0, long D, float* Acc, long Dp) {
   constexpr int W = V::W;
   V::R gv[kRB][NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < kRB; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) gv[r][v] = Tail ? loadD(g[r], d0, v, D) : V::load(g[r] + d0 + v * W);
   for (long jj = 0; jj < jn; ++jj) {
     float* dst = Acc + jj * Dp + d0;
     // Two partial sums per vector halve the FMA dependency chain.
     V::R a0[NV], a1[NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       a0[v] = V::load(dst + v * W);
       a1[v] = V::zero();
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < kRB; r += 2) {
       const V::R p0 = V::set1(P[r * kBK + jj]), p1 = V::set1(P[(r + 1) * kBK + jj]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) {
         a0[v] = V::fma(p0, gv[r][v], a0[v]);
         a1[v] = V::fma(p1, gv[r + 1][v], a1[v]);
       }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) V::store(dst + v * W, V::add(a0[v], a1[v]));
   }
 }

@@ -798,9 +798,9 @@ inline void adamw(const AdamWParams& p) {
 // head group), pass 2 owns query blocks (dQ).
 
 constexpr long kBQ = 64, kBK = 64;
-constexpr int kRB = V::W >= 16 ? 8 : 4;
 // Query rows per register tile (8 fit the 32 zmm registers) and vectors of D accumulated together
 // (kRB x kNVD accumulators must stay in registers).
+constexpr int kRB = V::W >= 16 ? 8 : 4;
 constexpr int kNVD = V::W >= 16 ? 2 : V::W >= 8 ? 2 : 4;
 static_assert(kBK % (2 * V::W) == 0, "key tile must be a multiple of two vectors");
 

@@ -115,9 +115,16 @@ function load(): { addon: NativeAddon | null; error: string | null } {
     }
     // OpenMP threads that spin while waiting starve the thread they wait for when the CPU is shared
     // (measured here: 2-thread GEMM fell from ~90 to ~1-25 GFLOP/s under load); sleeping waits keep it
-    // near the fair share. libgomp reads this once, when the addon loads it; an explicit setting wins.
-    if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = "passive";
-    const addon = createRequire(import.meta.url)(path) as NativeAddon;
+    // near the fair share. libgomp reads this once, when the addon loads it; an explicit setting wins,
+    // and ours is removed again so child processes (e.g. benchmark peers) do not inherit it.
+    const setWait = process.env.OMP_WAIT_POLICY === undefined;
+    if (setWait) process.env.OMP_WAIT_POLICY = "passive";
+    let addon: NativeAddon;
+    try {
+      addon = createRequire(import.meta.url)(path) as NativeAddon;
+    } finally {
+      if (setWait) delete process.env.OMP_WAIT_POLICY;
+    }
     addon.info();
     return { addon, error: null };
   } catch (e) {

@@ -114,8 +114,48 @@ export function removeControlChars(text: string): { text: string; removed: numbe
   return { text: t, removed };
 }
 
-/** Collapses runs of spaces/tabs (and exotic spaces) to one space, trims lines, and keeps at most one blank line. */
+/** Horizontal whitespace that collapses to one space: [ \t\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]. */
+function isHorizontalSpace(c: number): boolean {
+  return c === 32 || c === 9 || (c >= 0xa0 && (c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x202f || c === 0x205f || c === 0x3000));
+}
+
+/**
+ * Collapses runs of spaces/tabs (and exotic spaces) to one space, trims lines, and keeps at most one blank line;
+ * the same as the plain definition {@link collapseWhitespacePlain}, in one scan that copies only what changes.
+ * Each maximal run of horizontal spaces and newlines becomes " " (no newline), "\n" (one) or "\n\n" (more).
+ */
 export function collapseWhitespace(text: string): string {
+  const n = text.length;
+  let out = "";
+  let copied = 0;
+  let changed = false;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 10 && !isHorizontalSpace(c)) continue;
+    // a run of spaces and newlines: count newlines, see whether it is already in its collapsed form
+    const from = i;
+    let newlines = 0;
+    let e = i;
+    for (; e < n; e++) {
+      const d = text.charCodeAt(e);
+      if (d === 10) newlines++;
+      else if (!isHorizontalSpace(d)) break;
+    }
+    const len = e - from;
+    const same = newlines === 0 ? len === 1 && c === 32 : newlines === len && len <= 2;
+    if (!same) {
+      out += text.slice(copied, from) + (newlines === 0 ? " " : newlines === 1 ? "\n" : "\n\n");
+      copied = e;
+      changed = true;
+    }
+    i = e - 1;
+  }
+  if (!changed) return text.trim();
+  return (out + text.slice(copied)).trim();
+}
+
+/** The plain definition of {@link collapseWhitespace} (three regular expressions), kept as its reference. */
+export function collapseWhitespacePlain(text: string): string {
   return text
     .replace(/[ \t\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]+/g, " ")
     .replace(/ ?\n ?/g, "\n")
@@ -151,6 +191,9 @@ export function cleanText(text: string, cfg: CleanConfig, kind: string | undefin
     t = c;
   }
   if (cfg.boilerplateLines || cfg.removeRepeatedLines || cfg.removeRepeatedParagraphs) {
+    // an ASCII substring of a lower-cased line is also in the lower-cased document, so lines are looked at
+    // one by one only when the document holds one of the substrings
+    const boilerplate = cfg.boilerplateLines && mayHoldBoilerplate(t, cfg.boilerplateSubstrings);
     const paras = t.split("\n\n");
     const seenParas = new Set<string>();
     const seenLines = new Set<string>();
@@ -169,7 +212,7 @@ export function cleanText(text: string, cfg: CleanConfig, kind: string | undefin
       const lines = p.split("\n");
       const kept: string[] = [];
       for (const line of lines) {
-        if (cfg.boilerplateLines && isBoilerplateLine(line, cfg)) {
+        if (boilerplate && isBoilerplateLine(line, cfg)) {
           boiler++;
           continue;
         }
@@ -195,6 +238,13 @@ export function cleanText(text: string, cfg: CleanConfig, kind: string | undefin
     t = n;
   }
   return t;
+}
+
+function mayHoldBoilerplate(text: string, subs: readonly string[]): boolean {
+  // a non-ASCII substring could lower-case differently in context (final sigma): look at every line then
+  if (subs.some((s) => !/^[\x00-\x7f]*$/.test(s))) return true;
+  const lower = text.toLowerCase();
+  return subs.some((s) => lower.includes(s));
 }
 
 function isBoilerplateLine(line: string, cfg: CleanConfig): boolean {

@@ -1,0 +1,47 @@
+// Fast scans checked against the plain definitions they replace, on random text made of the characters
+// that matter to each (whitespace of every kind, newlines, punctuation, non-ASCII letters).
+import { describe, expect, it } from "vitest";
+import { cleanText, collapseWhitespace, collapseWhitespacePlain, parseCleanConfig } from "../../src/data/clean.js";
+import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
+
+function randomFrom(pieces: readonly string[], rand: () => number, len: number): string {
+  let s = "";
+  for (let i = 0; i < len; i++) s += pieces[Math.floor(rand() * pieces.length)];
+  return s;
+}
+
+describe("whitespace collapsing", () => {
+  const PIECES = [" ", "  ", "\t", "\n", "\n\n", "\n\n\n", "\r", "\v", "\f", "\u00a0", "\u1680", "\u2003", "\u200a", "\u200b", "\u2028", "\u202f", "\u205f", "\u3000", "\ufeff", "a", "bc", ".", "é"];
+  it("equals the three-regex definition", () => {
+    const rand = mulberry32(3);
+    for (let k = 0; k < 5000; k++) {
+      const t = randomFrom(PIECES, rand, Math.floor(rand() * 30));
+      expect(collapseWhitespace(t), JSON.stringify(t)).toBe(collapseWhitespacePlain(t));
+    }
+  });
+  it("returns the text itself when nothing changes", () => {
+    const t = "one two\nthree\n\nfour";
+    expect(collapseWhitespace(t)).toBe(t);
+  });
+});
+
+describe("boilerplate lines", () => {
+  const cfg = parseCleanConfig({ removeRepeatedLines: false, removeRepeatedParagraphs: false, collapseWhitespace: false });
+  it("drops the same lines whether or not the document-wide screen is used", () => {
+    const lines = ["Please enable JavaScript to view this page.", "We use cookies.", "This site uses cookies for analytics.", "Read our Privacy Policy now", "A normal line of prose.", "Terms of Use", "ΣΑΣ javaſcript", "coo\u212Aie policy"];
+    const rand = mulberry32(5);
+    for (let k = 0; k < 300; k++) {
+      const doc = Array.from({ length: 1 + Math.floor(rand() * 6) }, () => lines[Math.floor(rand() * lines.length)]).join(rand() < 0.5 ? "\n" : "\n\n");
+      const perLine = doc
+        .split("\n")
+        .filter((l) => {
+          const low = l.toLowerCase();
+          return !(l.length > 0 && cfg.boilerplateSubstrings.some((s) => low.includes(s)) && l.split(" ").length < cfg.boilerplateMaxWords);
+        })
+        .join("\n");
+      const got = cleanText(doc, cfg, undefined);
+      // paragraphs emptied entirely disappear with their separator; compare the kept lines
+      expect(got.split("\n").filter(Boolean), JSON.stringify(doc)).toEqual(perLine.normalize("NFC").split("\n").filter(Boolean));
+    }
+  });
+});

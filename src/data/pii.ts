@@ -98,6 +98,30 @@ interface Detector {
 }
 
 const hasDigit = (t: string) => /\d/.test(t);
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/** Necessary for an IPv6 candidate: two colons at most 5 apart (`x:` repeated at least twice, x up to 4 hex digits). */
+function hasColonPair(t: string): boolean {
+  let prev = -10;
+  for (let i = t.indexOf(":"); i >= 0; i = t.indexOf(":", i + 1)) {
+    if (i - prev <= 5) return true;
+    prev = i;
+  }
+  return false;
+}
+
+/** Necessary for an IPv4 candidate: a dot between two digits. */
+function hasDigitDotDigit(t: string): boolean {
+  for (let i = t.indexOf("."); i >= 0; i = t.indexOf(".", i + 1)) if (i > 0 && isDigit(t.charCodeAt(i - 1)) && isDigit(t.charCodeAt(i + 1))) return true;
+  return false;
+}
+
+/** Necessary for a dashed SSN candidate: digit, dash, two digits, dash. */
+function hasSsnDashes(t: string): boolean {
+  for (let i = t.indexOf("-"); i >= 0; i = t.indexOf("-", i + 1))
+    if (t.charCodeAt(i + 3) === 45 && i > 0 && isDigit(t.charCodeAt(i - 1)) && isDigit(t.charCodeAt(i + 1)) && isDigit(t.charCodeAt(i + 2))) return true;
+  return false;
+}
 const VERSION_CONTEXT_RE = /(?:\bv|\bversion|\bver\.?|\brelease|\bbuild|\brev\.?)\s*$/i;
 
 const DETECTORS: Detector[] = [
@@ -109,7 +133,7 @@ const DETECTORS: Detector[] = [
   },
   {
     type: "ip_address",
-    hint: (t) => t.includes(":"),
+    hint: hasColonPair,
     re: /(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])/g,
     valid: (m) => {
       const s = m[0];
@@ -121,7 +145,7 @@ const DETECTORS: Detector[] = [
   },
   {
     type: "ip_address",
-    hint: (t) => t.includes("."),
+    hint: hasDigitDotDigit,
     re: /(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d)/g,
     valid: (m, text) => !VERSION_CONTEXT_RE.test(text.slice(Math.max(0, m.index - 12), m.index)),
   },
@@ -146,7 +170,7 @@ const DETECTORS: Detector[] = [
   },
   {
     type: "us_ssn",
-    hint: (t) => t.includes("-") || /ssn|social security/i.test(t),
+    hint: (t) => hasSsnDashes(t) || /ssn|social security/i.test(t),
     re: /(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])|(?<=\b(?:SSN|ssn|Social Security(?: Number| No\.?)?)[:#\s]{1,3})(\d{3})(\d{2})(\d{4})(?!\d)/g,
     valid: (m) => (m[1] ? usSsnValid(m[1], m[2], m[3]) : usSsnValid(m[4], m[5], m[6])),
   },

@@ -18,7 +18,11 @@ static bool g_bf16 = false;
 // bf16 GEMM path: "amx" (tiles) when the CPU and kernel allow it, else "avx512bf16" (vdpbf16ps).
 static std::string g_bf16Path = "none";
 
+static bool g_spinWaits = false;  // OMP_WAIT_POLICY=active when the addon loaded
+
 int threads() { return g_threads; }
+long parallelGrain() { return g_spinWaits ? (1L << 16) : (1L << 18); }
+double gemmParallelMin() { return g_spinWaits ? (double)(1L << 21) : (double)(1L << 24); }
 
 // Thrown by the argument readers; turned into a JS TypeError/RangeError by `wrap`.
 struct ArgError {
@@ -584,6 +588,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const char* t = std::getenv("LLMFORGE_THREADS");
   const long want = t ? std::atol(t) : 0;
   g_threads = want > 0 ? (int)std::min<long>(want, 1024) : std::max(1, omp_get_num_procs());
+  const char* wait = std::getenv("OMP_WAIT_POLICY");  // libgomp read it when it loaded, just before us
+  g_spinWaits = wait && (std::string(wait) == "active" || std::string(wait) == "ACTIVE");
   const char* simd = std::getenv("LLMFORGE_SIMD");
   if (!simd || !selectSimd(simd)) selectSimd("auto");
   g_bf16 = cpuHasBf16();

@@ -72,8 +72,11 @@ bool amx_available();
 
 // Thread count used by every kernel (LLMFORGE_THREADS, default all cores).
 int threads();
-// Below this much work (elements, weighted by cost per element), kernels stay on one thread: waking a
-// sleeping OpenMP thread costs tens of microseconds, more when the CPU is shared.
-constexpr long kParallelGrain = 1L << 18;
+// Below this much work (elements, weighted by cost per element) kernels stay on one thread, and GEMMs
+// below gemmParallelMin() multiply-adds: waking a sleeping OpenMP thread (OMP_WAIT_POLICY=passive, the
+// llmforge default) costs tens of microseconds, more when the CPU is shared; with spinning waits
+// (OMP_WAIT_POLICY=active, for dedicated machines) smaller jobs pay off.
+long parallelGrain();
+double gemmParallelMin();
 
 }  // namespace llmf

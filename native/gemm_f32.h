@@ -101,7 +101,7 @@ struct F32Policy {
       for (long k = 0; k < K; ++k) t[k] = v[k * vs];
       v = t;
     }
-    if ((double)n * K < (double)(1L << 20)) nt = 1;
+    if ((double)n * K < llmf::gemmParallelMin() / 4) nt = 1;
     if (xk == 1) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
       for (long i = 0; i < n; ++i) {

@@ -70,7 +70,7 @@ struct GemmDriver {
       if (M == 1 || N == 1) return P::gemvRun(p, A, B, C, nt);
     }
     const long mpAll = ceilDiv(M, MR), npAll = ceilDiv(N, NR);
-    if ((double)M * N * K < (double)(1L << 21)) nt = 1;  // ~128^3: less work than waking a thread
+    if ((double)M * N * K < llmf::gemmParallelMin()) nt = 1;  // less work than waking threads
     if (nt > mpAll * npAll) nt = (int)(mpAll * npAll);
     if (nt < 1) nt = 1;
     const long KC = P::KC, NC = P::NC;

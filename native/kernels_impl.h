@@ -16,13 +16,13 @@ namespace LLMF_NS {
 using llmf::AdamWParams;
 using llmf::AttnParams;
 using llmf::kMaxDims;
-using llmf::kParallelGrain;
 
 // Threads worth using for `work` units (elements or multiply-adds): 1 below the grain.
 inline int threadsFor(double work) {
   const int nt = llmf::threads();
-  if (work < (double)kParallelGrain || nt <= 1) return 1;
-  return std::max(1, std::min<int>(nt, (int)(work / kParallelGrain)));
+  const double grain = (double)llmf::parallelGrain();
+  if (work < grain || nt <= 1) return 1;
+  return std::max(1, std::min<int>(nt, (int)(work / grain)));
 }
 
 // ---------------------------------------------------------------- strided iteration

@@ -113,10 +113,10 @@ describe.skipIf(skipNative)("native gemm vs reference", () => {
           { M: 301, N: 529, K: 531, transA: false, transB: false },
           { M: 130, N: 70, K: 600, transA: true, transB: true },
           { M: 8, N: 1100, K: 64, transA: false, transB: true },
-          { M: 1, N: 3000, K: 700, transA: true, transB: false },
-          { M: 1, N: 2999, K: 701, transA: false, transB: true },
-          { M: 2001, N: 1, K: 300, transA: true, transB: true },
-          { M: 2000, N: 1, K: 301, transA: false, transB: false },
+          { M: 1, N: 3000, K: 2000, transA: true, transB: false },
+          { M: 1, N: 2999, K: 2001, transA: false, transB: true },
+          { M: 6001, N: 1, K: 1000, transA: true, transB: true },
+          { M: 6000, N: 1, K: 1001, transA: false, transB: false },
         ]) {
           const r = runBoth(c, 11, (p) => native!.gemm(p));
           expectClose(r.got, r.want, 2e-6 * Math.sqrt(c.K), 1e-5, `threads=${threads} ${JSON.stringify(c)}`);
@@ -162,7 +162,7 @@ describe.skipIf(bf16Paths.length === 0)("native bf16 gemm", () => {
       try {
         for (const threads of [1, 2]) {
           setNativeThreads(threads);
-          for (const [M, N, K] of [...edgeSizes, [70, 90, 1030] as [number, number, number], [33, 65, 2100] as [number, number, number]]) {
+          for (const [M, N, K] of [...edgeSizes, [70, 90, 1030] as [number, number, number], [200, 300, 400] as [number, number, number]]) {
             for (const transA of [false, true]) {
               for (const transB of [false, true]) {
                 const c: Case = { M, N, K, transA, transB, pad: 1, beta: 1, alpha: 0.75 };

@@ -1,6 +1,7 @@
 // Every non-GEMM native kernel against the reference backend on edge shapes (0, 1, odd, strided,
 // broadcast, negative strides, NaN/-inf where the reference defines them) and on sizes large enough to
-// run multi-threaded (work above 2 x kParallelGrain in native/dispatch.h), under every SIMD level this CPU runs. Tolerances are stated per kernel.
+// run multi-threaded (work above 2 x parallelGrain() in native/addon.cc), under every SIMD level this
+// CPU runs. Tolerances are stated per kernel.
 import { describe, expect, it } from "vitest";
 import type { BinaryOp, Kernels, UnaryOp } from "../../src/tensor/backend/kernels.js";
 import { refKernels } from "../../src/tensor/backend/ref.js";

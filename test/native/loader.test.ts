@@ -1,0 +1,65 @@
+// The native loader: info and settings, environment knobs (LLMFORGE_THREADS, LLMFORGE_SIMD,
+// LLMFORGE_BACKEND=ref) read in a fresh process, and clear errors for wrong calls (f64, bad sizes).
+import { execFileSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { nativeInfo, nativeKernels, nativeLoadError, nativeSimdLevels, setNativeThreads } from "../../src/tensor/backend/native.js";
+import { skipNative } from "./helpers.js";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const probe = `import("./src/tensor/backend/native.ts").then((m) => console.log(JSON.stringify({ loaded: m.nativeKernels !== null, error: m.nativeLoadError, info: m.nativeInfo() })))`;
+
+/** Loads the backend in a fresh Node process with extra environment variables. */
+function loadWith(env: Record<string, string>): { loaded: boolean; error: string | null; info: { simd: string; threads: number } } {
+  const out = execFileSync(process.execPath, ["--import", "tsx", "-e", probe], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+  });
+  return JSON.parse(out.trim().split("\n").pop() ?? "{}");
+}
+
+describe("native loader", () => {
+  it("LLMFORGE_BACKEND=ref skips the addon without throwing and says why", () => {
+    const r = loadWith({ LLMFORGE_BACKEND: "ref" });
+    expect(r.loaded).toBe(false);
+    expect(r.error).toMatch(/LLMFORGE_BACKEND=ref/);
+    expect(r.info).toEqual({ simd: "scalar", threads: 1, bf16: false, bf16Path: "none" });
+  });
+});
+
+describe.skipIf(skipNative)("native loader (addon present)", () => {
+  it("reports SIMD level, threads and bf16; f32 only", () => {
+    expect(nativeLoadError).toBeNull();
+    const info = nativeInfo();
+    expect(["avx512", "avx2", "scalar"]).toContain(info.simd);
+    expect(info.threads).toBeGreaterThanOrEqual(1);
+    expect(nativeSimdLevels()).toContain(info.simd);
+    expect(nativeKernels!.supports("f32")).toBe(true);
+    expect(nativeKernels!.supports("f64")).toBe(false);
+  });
+
+  it("honours LLMFORGE_THREADS and LLMFORGE_SIMD in a fresh process", () => {
+    const r = loadWith({ LLMFORGE_THREADS: "1", LLMFORGE_SIMD: "scalar" });
+    expect(r.loaded).toBe(true);
+    expect(r.info.threads).toBe(1);
+    expect(r.info.simd).toBe("scalar");
+  });
+
+  it("rejects bad settings and f64 storage with actionable errors", () => {
+    expect(() => setNativeThreads(0)).toThrow(RangeError);
+    const x = new Float64Array(4);
+    expect(() => nativeKernels!.unary("exp", x, x, 4)).toThrow(/unary: (x|out) must be a Float32Array .*f64 stays on the reference backend/);
+    expect(() => nativeKernels!.unary("exp", new Float32Array(2), new Float32Array(4), 4)).toThrow(/unary: x has 2 elements, needs at least 4/);
+    expect(() => nativeKernels!.softmax(new Float32Array(6), new Float32Array(6), 2, 4, false)).toThrow(/softmax: x has 6 elements, needs at least 8/);
+    expect(() => nativeKernels!.rope(new Float32Array(6), new Float32Array(6), 1, 1, 2, 3, 10000, 0, false)).toThrow(/rope: D = 3 must be even/);
+    const q = new Float32Array(16);
+    expect(() =>
+      nativeKernels!.attention({
+        B: 1, T: 2, H: 3, Hkv: 2, D: 2, scale: 1, q, qOff: 0, qRowStride: 6, k: q, kOff: 0, v: q, vOff: 0,
+        kvRowStride: 4, out: q, lse: q,
+      }),
+    ).toThrow(/H = 3 must be a positive multiple of Hkv = 2/);
+  });
+});

@@ -72,70 +72,113 @@ export function lowerHash(s: string): number {
 let slotId = new Int32Array(1 << 12);
 let slotHash = new Int32Array(1 << 12);
 
-/** Scans `text` into words (same words as {@link splitWords}) and numbers the distinct ones. */
+/** ASCII character classes of the word scan: 1 = whitespace, 2 = letter or digit, 4 = punctuation or symbol. */
+const ASCII_CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  if (isJsSpace(c)) ASCII_CLASS[c] = 1;
+  else if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57)) ASCII_CLASS[c] = 2;
+  else if (isPunctOrSymbol(c)) ASCII_CLASS[c] = 4;
+}
+
+/**
+ * Scans `text` into words (same words as {@link splitWords}) and numbers the distinct ones, in one pass over
+ * the characters: each token's hash is taken as far as its last character that is not punctuation or a symbol.
+ */
 export function scanWords(text: string): WordTable {
   const n = text.length;
   // at most one word per two characters (a word and the space after it)
   const maxWords = (n >> 1) + 1;
   let start = new Int32Array(Math.min(maxWords, 64 + (n >> 3)));
   let end = new Int32Array(start.length);
+  let hash = new Int32Array(start.length);
   let count = 0;
   let i = 0;
   while (i < n) {
-    while (i < n && isJsSpace(text.charCodeAt(i))) i++;
-    if (i >= n) break;
-    let e = i + 1;
-    while (e < n && !isJsSpace(text.charCodeAt(e))) e++;
-    const tokEnd = e;
-    // strip leading punctuation/symbols (by code point)
-    let s = i;
-    while (s < e) {
-      const c = text.charCodeAt(s);
-      if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57)) break;
-      const cp = c >= 0xd800 && c <= 0xdbff && s + 1 < e ? text.codePointAt(s)! : c;
-      if (!isPunctOrSymbol(cp)) break;
-      s += cp > 0xffff ? 2 : 1;
+    let c = text.charCodeAt(i);
+    // skip whitespace
+    while (c < 128 ? ASCII_CLASS[c] === 1 : isJsSpace(c)) {
+      if (++i >= n) break;
+      c = text.charCodeAt(i);
     }
-    // strip trailing punctuation/symbols
-    while (e > s) {
-      const c = text.charCodeAt(e - 1);
-      if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57)) break;
-      let cp = c;
-      let w = 1;
-      if (c >= 0xdc00 && c <= 0xdfff && e - 2 >= s) {
-        const hi = text.charCodeAt(e - 2);
-        if (hi >= 0xd800 && hi <= 0xdbff) {
-          cp = ((hi - 0xd800) << 10) + (c - 0xdc00) + 0x10000;
-          w = 2;
+    if (i >= n) break;
+    // strip leading punctuation/symbols (by code point), stopping at whitespace
+    let s = i;
+    for (;;) {
+      if (c < 128) {
+        if (ASCII_CLASS[c] !== 4) break;
+        s++;
+      } else {
+        if (isJsSpace(c)) break;
+        const cp = c >= 0xd800 && c <= 0xdbff && s + 1 < n ? text.codePointAt(s)! : c;
+        if (!isPunctOrSymbol(cp)) break;
+        s += cp > 0xffff ? 2 : 1;
+      }
+      if (s >= n) break;
+      c = text.charCodeAt(s);
+    }
+    // the rest of the token: hash up to the end of its last character that is not punctuation/symbol
+    let h = 0x811c9dc5 | 0;
+    let e = s;
+    let wordEnd = s;
+    let wordHash = h;
+    while (e < n) {
+      c = text.charCodeAt(e);
+      if (c < 128) {
+        const k = ASCII_CLASS[c];
+        if (k === 1) break;
+        h = Math.imul(h ^ c, 0x01000193);
+        e++;
+        if (k !== 4) {
+          wordEnd = e;
+          wordHash = h;
+        }
+      } else {
+        if (isJsSpace(c)) break;
+        let cp = c;
+        if (c >= 0xd800 && c <= 0xdbff && e + 1 < n) {
+          const lo = text.charCodeAt(e + 1);
+          if (lo >= 0xdc00 && lo <= 0xdfff) cp = ((c - 0xd800) << 10) + (lo - 0xdc00) + 0x10000;
+        }
+        h = Math.imul(h ^ c, 0x01000193);
+        e++;
+        if (cp > 0xffff) {
+          h = Math.imul(h ^ text.charCodeAt(e), 0x01000193);
+          e++;
+        }
+        if (!isPunctOrSymbol(cp)) {
+          wordEnd = e;
+          wordHash = h;
         }
       }
-      if (!isPunctOrSymbol(cp)) break;
-      e -= w;
     }
-    if (e > s) {
+    if (wordEnd > s) {
       if (count === start.length) {
         const cap = Math.min(maxWords, start.length * 2);
-        const ns = new Int32Array(cap);
-        ns.set(start);
-        start = ns;
-        const ne = new Int32Array(cap);
-        ne.set(end);
-        end = ne;
+        const grow = (a: Int32Array) => {
+          const b = new Int32Array(cap);
+          b.set(a);
+          return b;
+        };
+        start = grow(start);
+        end = grow(end);
+        hash = grow(hash);
       }
       start[count] = s;
-      end[count] = e;
+      end[count] = wordEnd;
+      hash[count] = wordHash;
       count++;
     }
-    i = tokEnd;
+    i = e;
   }
-  return numberWords(text, start.subarray(0, count), end.subarray(0, count));
+  return numberWords(text, start.subarray(0, count), end.subarray(0, count), hash);
 }
 
 /**
  * Numbers the distinct words among the ranges `start[i]..end[i]` of `text` in order of first occurrence:
- * open addressing on a hash of the characters, each candidate compared with the first occurrence (exact).
+ * open addressing on a hash of the characters (FNV-1a, given or computed), each candidate compared with the
+ * first occurrence (exact).
  */
-export function numberWords(text: string, start: Int32Array, end: Int32Array): WordTable {
+export function numberWords(text: string, start: Int32Array, end: Int32Array, hashes?: Int32Array): WordTable {
   const count = start.length;
   let cap = 16;
   while (cap < count * 2) cap <<= 1;
@@ -152,8 +195,12 @@ export function numberWords(text: string, start: Int32Array, end: Int32Array): W
   for (let k = 0; k < count; k++) {
     const s = start[k];
     const e = end[k];
-    let h = 0x811c9dc5 | 0;
-    for (let j = s; j < e; j++) h = Math.imul(h ^ text.charCodeAt(j), 0x01000193);
+    let h: number;
+    if (hashes) h = hashes[k];
+    else {
+      h = 0x811c9dc5 | 0;
+      for (let j = s; j < e; j++) h = Math.imul(h ^ text.charCodeAt(j), 0x01000193);
+    }
     const x = Math.imul(h ^ (h >>> 16), 0x2c1b3c6d);
     let at = (x ^ (x >>> 15)) & mask;
     for (;;) {

@@ -15,7 +15,7 @@ struct V {
   static R set1(float x) { return _mm512_set1_ps(x); }
   static R load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, R x) { _mm512_storeu_ps(p, x); }
-  static __mmask16 mask(long n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+  static __mmask16 mask(long n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u); }
   static R loadn(const float* p, long n, float fill) { return _mm512_mask_loadu_ps(set1(fill), mask(n), p); }
   // p[i * stride] for lanes i < W (stride < 2^31 / W).
   static R gather(const float* p, long stride) {
@@ -103,7 +103,7 @@ struct V {
   static void store(float* p, R x) { _mm256_storeu_ps(p, x); }
   static __m256i mask(long n) {
     static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    long k = n >= 8 ? 8 : n;
+    const long k = n >= 8 ? 8 : n <= 0 ? 0 : n;
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(m + 8 - k));
   }
   static R loadn(const float* p, long n, float fill) {

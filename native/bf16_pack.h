@@ -24,14 +24,17 @@ inline __m512i bf16RoundV(__m512 x) {
 }
 inline __mmask16 mask16(long n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u); }
 
-// 16 pair words from up to 32 consecutive floats src[0..n) (zero beyond n).
-inline __m512i pairWords(const float* src, long n) {
-  const __m512i lo = bf16RoundV(_mm512_maskz_loadu_ps(mask16(n), src));
-  const __m512i hi = bf16RoundV(_mm512_maskz_loadu_ps(mask16(n - 16), src + 16));
+// 16 pair words from 32 consecutive values held in two vectors (elements 0-15 in lo, 16-31 in hi).
+inline __m512i pairWordsRegs(__m512 lo, __m512 hi) {
   // Word p takes the bf16 halves (high 16 bits) of elements 2p and 2p+1: 16-bit lanes 4p+1 and 4p+3.
   const __m512i idx = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27, 25,
                                        23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-  return _mm512_permutex2var_epi16(lo, idx, hi);
+  return _mm512_permutex2var_epi16(bf16RoundV(lo), idx, bf16RoundV(hi));
+}
+
+// 16 pair words from up to 32 consecutive floats src[0..n) (zero beyond n).
+inline __m512i pairWords(const float* src, long n) {
+  return pairWordsRegs(_mm512_maskz_loadu_ps(mask16(n), src), _mm512_maskz_loadu_ps(mask16(n - 16), src + 16));
 }
 
 // 16 pair words for indices i..i+16 (< n) from row r0 (element k) and r1 (element k+1, or none).

@@ -71,18 +71,22 @@ struct AmxPolicy {
         }
       }
     } else {
-      const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                             _mm512_set1_epi32(16));
-      for (long p = 0; p < w; ++p) {
-        const long k = 2 * p;
-        uint32_t* base = dst + (p / 16) * 512 + (p % 16);
-        for (long r = 0; r < MR; r += 16) {
-          __m512i v = _mm512_setzero_si512();
-          if (k < kc && r < rows) {
-            const float* src = A + (k0 + k) * lda + i0 + r;
-            v = rowPairWords(src, k + 1 < kc ? src + lda : nullptr, rows - r);
+      // Rows of op(A) are columns here: per 32-k chunk and 16-row half, load 32 k-rows of 16 values,
+      // transpose both 16x16 halves in registers, and emit each row's 16 pair words contiguously.
+      V::R x[32];
+      for (long c = 0; c < chunks; ++c) {
+        for (long r0 = 0; r0 < MR; r0 += 16) {
+          const long nr = std::min<long>(16, rows - r0);
+#pragma GCC unroll 32
+          for (int kk = 0; kk < 32; ++kk) {
+            const long k = 32 * c + kk;
+            x[kk] = (k < kc && nr > 0) ? _mm512_maskz_loadu_ps(mask16(nr), A + (k0 + k) * lda + i0 + r0) : V::zero();
           }
-          _mm512_i32scatter_epi32(base + r * 16, idx, v, 4);
+          V::transpose16(x);
+          V::transpose16(x + 16);
+#pragma GCC unroll 16
+          for (int r = 0; r < 16; ++r)
+            _mm512_store_si512(reinterpret_cast<__m512i*>(dst + c * 512 + (r0 + r) * 16), pairWordsRegs(x[r], x[16 + r]));
         }
       }
     }

@@ -10,12 +10,16 @@ export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
   return false;
 }
 
-/** Records `out` as produced by op `name` from `inputs`; `backward` maps d(out) to d(inputs). */
+/**
+ * Records `out` as produced by op `name` from `inputs`; `backward` maps d(out) to d(inputs);
+ * `backwardInto` (single-input ops only) adds d(input) into an existing gradient buffer.
+ */
 export function record(
   out: Tensor, name: string, inputs: readonly Tensor[], backward: (g: Tensor) => (Tensor | null)[],
+  backwardInto?: (g: Tensor, dst: Tensor) => void,
 ): Tensor {
   if (!needsGrad(...inputs)) return out;
-  const fn: GradFn = { name, inputs, backward };
+  const fn: GradFn = { name, inputs, backward, backwardInto };
   out.gradFn = fn;
   out.requiresGrad = true;
   return out;
@@ -139,6 +143,26 @@ export function backward(root: Tensor, grad?: Tensor): void {
         grads.delete(t);
         if (!t.gradFn) {
           accumulateLeaf(t, g, bufs);
+          continue;
+        }
+        const into = t.gradFn.backwardInto;
+        if (into && t.gradFn.inputs.length === 1 && t.gradFn.inputs[0].requiresGrad) {
+          // Accumulate straight into the input's gradient buffer (one buffer for all slices of a tensor).
+          const x = t.gradFn.inputs[0];
+          const prev = grads.get(x);
+          if (prev && bufs.exclusive(prev)) {
+            into(g, prev);
+          } else {
+            const buf = Tensor.zeros(x.shape, { dtype: x.dtype, backend: x.backend });
+            bufs.retain(buf);
+            into(g, buf);
+            if (prev) {
+              buf.kernels().binary("add", buf.data, 0, buf.strides, prev.data, prev.offset, prev.strides, buf.data, buf.shape);
+              bufs.release(prev);
+            }
+            grads.set(x, buf);
+          }
+          bufs.release(g);
           continue;
         }
         const inputGrads = t.gradFn.backward(g);

@@ -1,6 +1,7 @@
 // Optimizers over parameter groups: AdamW (decoupled weight decay, one fused kernel call per
 // parameter) and SGD with momentum; state can be saved and restored exactly for resume.
 import type { Storage } from "../tensor/backend/kernels.js";
+import { bufferPool } from "../tensor/pool.js";
 import { shapeStr, Tensor, TensorError } from "../tensor/tensor.js";
 
 export interface ParamGroup {
@@ -181,20 +182,31 @@ export class SGD extends Optimizer {
  */
 export function clipGradNorm(params: Tensor[], maxNorm: number): number {
   let sq = 0;
-  for (const p of params) {
-    if (!p.grad) continue;
-    const g = p.grad.contiguousData();
-    for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
-  }
+  for (const p of params) if (p.grad) sq += sumOfSquares(p.grad);
   const norm = Math.sqrt(sq);
   if (!Number.isFinite(norm)) return norm;
   if (norm > maxNorm) {
-    const s = maxNorm / (norm + 1e-6);
+    const scale = maxNorm / (norm + 1e-6);
     for (const p of params) {
       if (!p.grad) continue;
-      const g = p.grad.data;
-      for (let i = 0; i < g.length; i++) g[i] *= s;
+      const g = p.grad;
+      const s = g.dtype === "f64" ? Float64Array.of(scale) : Float32Array.of(scale);
+      const zeros = g.shape.map(() => 0);
+      g.kernels().binary("mul", g.data, g.offset, g.strides, s, 0, zeros, g.data, g.shape);
     }
   }
   return norm;
+}
+
+/** Sum of squared elements of a contiguous gradient, on the tensor's backend. */
+function sumOfSquares(g: Tensor): number {
+  const x = g.contiguousData();
+  const k = g.kernels();
+  const sq = bufferPool.acquire(g.dtype, x.length);
+  const out = g.dtype === "f64" ? new Float64Array(1) : new Float32Array(1);
+  k.unary("square", x, sq, x.length);
+  // Row sums in f32 lose little here: the norm only scales the step.
+  k.sumAxis(sq, out, 1, x.length, 1);
+  bufferPool.release(sq);
+  return out[0];
 }

@@ -14,6 +14,12 @@ export interface GradFn {
   readonly inputs: readonly Tensor[];
   /** Given d(loss)/d(output), returns d(loss)/d(input) for each input (null where not needed). */
   backward(g: Tensor): (Tensor | null)[];
+  /**
+   * Optional, for single-input ops whose gradient touches part of the input (slices): adds the
+   * contribution of g into `dst`, a full gradient buffer of the input, instead of materialising
+   * a mostly-zero gradient. backward() must give the same result.
+   */
+  backwardInto?(g: Tensor, dst: Tensor): void;
 }
 
 /** Wrong shapes, dtypes or backends: the message names the op and the operands. */

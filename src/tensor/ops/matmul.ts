@@ -164,9 +164,7 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   const out2 = out.viewAs([rows, outF], [outF, 1]);
   if (b) {
     // Seed C with the bias rows, then accumulate the product (beta = 1): one pass, no temp.
-    const od = out.data;
-    const bd = b.contiguousData();
-    for (let r = 0; r < rows; r++) od.set(bd, r * outF);
+    x.kernels().copyStrided(b.data, b.offset, [0, b.strides[0]], out.data, [rows, outF]);
     matmulRaw(x2, transpose(w.detach()), out2, 1);
   } else {
     matmulRaw(x2, transpose(w.detach()), out2, 0);

@@ -85,11 +85,73 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const shape = [...x.shape];
   shape[ax] = end - start;
   const out = x.viewAs(shape, x.strides, x.offset + start * x.strides[ax]);
-  return record(out, "slice", [x], (g) => {
-    const gx = zerosLike(x);
-    const region = gx.viewAs(shape, gx.strides, start * gx.strides[ax]);
-    copyInto(region, g);
-    return [gx];
+  const regionOf = (dst: Tensor): Tensor => dst.viewAs(shape, dst.strides, dst.offset + start * dst.strides[ax]);
+  return record(
+    out, "slice", [x],
+    (g) => {
+      const gx = zerosLike(x);
+      copyInto(regionOf(gx), g);
+      return [gx];
+    },
+    (g, dst) => addInto(regionOf(dst), g),
+  );
+}
+
+/** Merges adjacent dims that are laid out contiguously relative to each other (row-major walk unchanged). */
+function coalesce(shape: readonly number[], strides: readonly number[]): { shape: number[]; strides: number[] } {
+  const sh: number[] = [];
+  const st: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = sh.length - 1;
+    if (last >= 0 && st[last] === strides[d] * shape[d]) {
+      sh[last] *= shape[d];
+      st[last] = strides[d];
+    } else {
+      sh.push(shape[d]);
+      st.push(strides[d]);
+    }
+  }
+  if (sh.length === 0) return { shape: [1], strides: [1] };
+  return { shape: sh, strides: st };
+}
+
+/** Walks the rows (all but the last dim) of a strided view, calling fn(rowOffset, rowIndex, rowLength, step). */
+function forEachRow(dst: Tensor, fn: (off: number, row: number, inner: number, step: number) => void): void {
+  const { shape, strides } = coalesce(dst.shape, dst.strides);
+  const nd = shape.length;
+  const inner = shape[nd - 1];
+  const step = strides[nd - 1];
+  const rows = inner === 0 ? 0 : dst.size / inner;
+  const idx = new Array<number>(nd - 1).fill(0);
+  let off = dst.offset;
+  for (let r = 0; r < rows; r++) {
+    fn(off, r, inner, step);
+    for (let k = nd - 2; k >= 0; k--) {
+      idx[k]++;
+      off += strides[k];
+      if (idx[k] < shape[k]) break;
+      off -= strides[k] * shape[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+/** dst (a possibly strided view) += src, elementwise; shapes must match. */
+export function addInto(dst: Tensor, src: Tensor): void {
+  if (dst.shape.join(",") !== src.shape.join(",")) {
+    throw new TensorError(`addInto: shapes ${shapeStr(dst.shape)} and ${shapeStr(src.shape)} differ`);
+  }
+  const s = src.contiguousData();
+  const d = dst.data;
+  if (dst.ndim === 0) {
+    d[dst.offset] += s[0];
+    return;
+  }
+  forEachRow(dst, (off, r, inner, step) => {
+    const base = r * inner;
+    if (step === 1) for (let i = 0; i < inner; i++) d[off + i] += s[base + i];
+    else for (let i = 0; i < inner; i++) d[off + i * step] += s[base + i];
   });
 }
 
@@ -100,27 +162,14 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   }
   const s = src.contiguousData();
   const d = dst.data;
-  const nd = dst.ndim;
-  if (nd === 0) {
+  if (dst.ndim === 0) {
     d[dst.offset] = s[0];
     return;
   }
-  const inner = dst.shape[nd - 1];
-  const innerStride = dst.strides[nd - 1];
-  const rows = inner === 0 ? 0 : dst.size / inner;
-  const idx = new Array<number>(nd - 1).fill(0);
-  let off = dst.offset;
-  for (let r = 0; r < rows; r++) {
-    if (innerStride === 1) d.set(s.subarray(r * inner, (r + 1) * inner), off);
-    else for (let i = 0; i < inner; i++) d[off + i * innerStride] = s[r * inner + i];
-    for (let k = nd - 2; k >= 0; k--) {
-      idx[k]++;
-      off += dst.strides[k];
-      if (idx[k] < dst.shape[k]) break;
-      off -= dst.strides[k] * dst.shape[k];
-      idx[k] = 0;
-    }
-  }
+  forEachRow(dst, (off, r, inner, step) => {
+    if (step === 1) d.set(s.subarray(r * inner, (r + 1) * inner), off);
+    else for (let i = 0; i < inner; i++) d[off + i * step] = s[r * inner + i];
+  });
 }
 
 /** Broadcasts x to `shape` (a view with zero strides). */

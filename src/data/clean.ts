@@ -194,43 +194,12 @@ export function cleanText(text: string, cfg: CleanConfig, kind: string | undefin
     // an ASCII substring of a lower-cased line is also in the lower-cased document, so lines are looked at
     // one by one only when the document holds one of the substrings
     const boilerplate = cfg.boilerplateLines && mayHoldBoilerplate(t, cfg.boilerplateSubstrings);
-    const paras = t.split("\n\n");
-    const seenParas = new Set<string>();
-    const seenLines = new Set<string>();
-    const outParas: string[] = [];
-    let boiler = 0;
-    let repLines = 0;
-    let repParas = 0;
-    for (const p of paras) {
-      if (cfg.removeRepeatedParagraphs && p.length > 0) {
-        if (seenParas.has(p)) {
-          repParas++;
-          continue;
-        }
-        seenParas.add(p);
-      }
-      const lines = p.split("\n");
-      const kept: string[] = [];
-      for (const line of lines) {
-        if (boilerplate && isBoilerplateLine(line, cfg)) {
-          boiler++;
-          continue;
-        }
-        if (cfg.removeRepeatedLines && line.length >= cfg.minRepeatedLineChars) {
-          if (seenLines.has(line)) {
-            repLines++;
-            continue;
-          }
-          seenLines.add(line);
-        }
-        kept.push(line);
-      }
-      if (kept.length > 0) outParas.push(kept.join("\n"));
-    }
-    note("boilerplate_lines", boiler);
-    note("repeated_lines", repLines);
-    note("repeated_paragraphs", repParas);
-    if (boiler + repLines + repParas > 0) t = outParas.join("\n\n");
+    // counted first without building anything; the text is rebuilt only when a line or paragraph goes
+    const r = dropRepeatsAndBoilerplate(t, cfg, boilerplate, false);
+    note("boilerplate_lines", r.boiler);
+    note("repeated_lines", r.repLines);
+    note("repeated_paragraphs", r.repParas);
+    if (r.boiler + r.repLines + r.repParas > 0) t = dropRepeatsAndBoilerplate(t, cfg, boilerplate, true).text;
   }
   if (cfg.nfc) {
     const n = t.normalize("NFC");
@@ -238,6 +207,44 @@ export function cleanText(text: string, cfg: CleanConfig, kind: string | undefin
     t = n;
   }
   return t;
+}
+
+/** Drops boilerplate lines, repeated lines and repeated paragraphs; counts them, and builds the new text when `build`. */
+function dropRepeatsAndBoilerplate(t: string, cfg: CleanConfig, boilerplate: boolean, build: boolean): { text: string; boiler: number; repLines: number; repParas: number } {
+  const paras = t.split("\n\n");
+  const seenParas = new Set<string>();
+  const seenLines = new Set<string>();
+  const outParas: string[] = [];
+  let boiler = 0;
+  let repLines = 0;
+  let repParas = 0;
+  for (const p of paras) {
+    if (cfg.removeRepeatedParagraphs && p.length > 0) {
+      if (seenParas.has(p)) {
+        repParas++;
+        continue;
+      }
+      seenParas.add(p);
+    }
+    const lines = p.split("\n");
+    const kept: string[] = [];
+    for (const line of lines) {
+      if (boilerplate && isBoilerplateLine(line, cfg)) {
+        boiler++;
+        continue;
+      }
+      if (cfg.removeRepeatedLines && line.length >= cfg.minRepeatedLineChars) {
+        if (seenLines.has(line)) {
+          repLines++;
+          continue;
+        }
+        seenLines.add(line);
+      }
+      if (build) kept.push(line);
+    }
+    if (build && kept.length > 0) outParas.push(kept.join("\n"));
+  }
+  return { text: build ? outParas.join("\n\n") : t, boiler, repLines, repParas };
 }
 
 function mayHoldBoilerplate(text: string, subs: readonly string[]): boolean {

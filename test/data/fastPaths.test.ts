@@ -2,6 +2,7 @@
 // that matter to each (whitespace of every kind, newlines, punctuation, non-ASCII letters).
 import { describe, expect, it } from "vitest";
 import { cleanText, collapseWhitespace, collapseWhitespacePlain, parseCleanConfig } from "../../src/data/clean.js";
+import { FusedNGramCounter, NGramHasher, duplicateNGramChars, topNGramChars } from "../../src/data/filters/gopherRepetition.js";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 
 function randomFrom(pieces: readonly string[], rand: () => number, len: number): string {
@@ -42,6 +43,24 @@ describe("boilerplate lines", () => {
       const got = cleanText(doc, cfg, undefined);
       // paragraphs emptied entirely disappear with their separator; compare the kept lines
       expect(got.split("\n").filter(Boolean), JSON.stringify(doc)).toEqual(perLine.normalize("NFC").split("\n").filter(Boolean));
+    }
+  });
+});
+
+describe("Gopher n-gram counting", () => {
+  it("the fused counter gives the reference figures at every size, in the rule's order", () => {
+    const rand = mulberry32(9);
+    for (let k = 0; k < 400; k++) {
+      const len = Math.floor(rand() * 120);
+      const vocab = 1 + Math.floor(rand() * 12);
+      const ids = Int32Array.from({ length: len }, () => Math.floor(rand() * vocab));
+      const lens = Int32Array.from({ length: len }, (_, i) => 1 + ((ids[i] * 7) % 9));
+      const ref = new NGramHasher(ids, lens);
+      const fused = new FusedNGramCounter(ids, lens);
+      for (const n of [2, 3, 4]) expect(fused.top(n), `top ${n} of ${ids}`).toBe(topNGramChars(ref, n));
+      // the same size twice (a top and a duplicate check of one n) and sizes past the text's length
+      expect(fused.duplicated(4)).toBe(duplicateNGramChars(ref, 4));
+      for (const n of [5, 6, 7, 8, 9, 10, 200]) expect(fused.duplicated(n), `dup ${n} of ${ids}`).toBe(duplicateNGramChars(ref, n));
     }
   });
 });

@@ -118,6 +118,144 @@ export function duplicateNGramChars(h: NGramHasher, n: number, table = new IntCo
   return repeated;
 }
 
+// scratch open-addressing table of the fused counter: a slot is live when its stamp is the current generation,
+// so moving to the next n-gram size costs nothing (no clearing)
+// (slot k holds key, stamp, count at 3k, 3k+1, 3k+2: one cache line per probe)
+let fSlots = new Int32Array(3 << 12);
+let fGen = 0;
+
+/**
+ * The Gopher n-gram figures of {@link topNGramChars} and {@link duplicateNGramChars} (same hashes, same counts),
+ * computed with the hash advance and the counting in one loop per n-gram size.
+ */
+export class FusedNGramCounter {
+  private readonly h: Int32Array;
+  private readonly prefix: Int32Array;
+  private n = 0;
+  private readonly mask: number;
+
+  constructor(
+    private readonly ids: Int32Array,
+    lens: Int32Array,
+  ) {
+    this.h = new Int32Array(ids.length).fill(0x811c9dc5 | 0);
+    this.prefix = new Int32Array(ids.length + 1);
+    for (let i = 0; i < lens.length; i++) this.prefix[i + 1] = this.prefix[i] + lens[i];
+    let cap = 16;
+    while (cap < ids.length * 2) cap <<= 1;
+    if (fSlots.length < 3 * cap) {
+      fSlots = new Int32Array(3 * cap);
+      fGen = 0;
+    }
+    this.mask = cap - 1;
+  }
+
+  /** Advances the hashes by one word (n-1 -> n) without counting. */
+  private advance(): void {
+    const { h, ids } = this;
+    this.n++;
+    const n = this.n;
+    const m = ids.length - n + 1;
+    for (let i = 0; i < m; i++) {
+      let x = Math.imul(h[i] ^ ids[i + n - 1], 0x01000193);
+      x ^= x >>> 15;
+      h[i] = Math.imul(x, 0x2c1b3c6d);
+    }
+  }
+
+  /** New generation of the table; wraps by clearing the stamps. */
+  private nextGen(): number {
+    if (++fGen > 0x3fffffff) {
+      fSlots.fill(0);
+      fGen = 1;
+    }
+    return fGen;
+  }
+
+  /** Characters held by the most frequent n-gram times its count (0 when none repeats). */
+  top(n: number): number {
+    while (this.n < n - 1) this.advance();
+    const advancing = this.n < n;
+    if (advancing) this.n++;
+    const { h, ids, mask } = this;
+    const m = ids.length - n + 1;
+    const gen = this.nextGen();
+    let best = 1;
+    let bestAt = 0;
+    for (let i = 0; i < m; i++) {
+      let x = h[i];
+      if (advancing) {
+        x = Math.imul(x ^ ids[i + n - 1], 0x01000193);
+        x ^= x >>> 15;
+        x = Math.imul(x, 0x2c1b3c6d);
+        h[i] = x;
+      }
+      let at = (Math.imul(x, 0x9e3779b1) >>> 0) & mask;
+      const slots = fSlots;
+      let c: number;
+      for (;;) {
+        const k = 3 * at;
+        if (slots[k + 1] !== gen) {
+          slots[k] = x;
+          slots[k + 1] = gen;
+          slots[k + 2] = 1;
+          c = 1;
+          break;
+        }
+        if (slots[k] === x) {
+          c = ++slots[k + 2];
+          break;
+        }
+        at = (at + 1) & mask;
+      }
+      if (c > best) {
+        best = c;
+        bestAt = i;
+      }
+    }
+    return best < 2 ? 0 : (n - 1 + this.prefix[bestAt + n] - this.prefix[bestAt]) * best;
+  }
+
+  /** Characters in duplicated n-grams, counting non-overlapping repeats (skipped n-grams are not recorded). */
+  duplicated(n: number): number {
+    while (this.n < n - 1) this.advance();
+    const advancing = this.n < n;
+    if (advancing) this.n++;
+    const { h, ids, mask, prefix } = this;
+    const m = ids.length - n + 1;
+    const gen = this.nextGen();
+    let repeated = 0;
+    let skipUntil = 0;
+    for (let i = 0; i < m; i++) {
+      let x = h[i];
+      if (advancing) {
+        x = Math.imul(x ^ ids[i + n - 1], 0x01000193);
+        x ^= x >>> 15;
+        x = Math.imul(x, 0x2c1b3c6d);
+        h[i] = x;
+      }
+      if (i < skipUntil) continue;
+      let at = (Math.imul(x, 0x9e3779b1) >>> 0) & mask;
+      const slots = fSlots;
+      for (;;) {
+        const k = 3 * at;
+        if (slots[k + 1] !== gen) {
+          slots[k] = x;
+          slots[k + 1] = gen;
+          break;
+        }
+        if (slots[k] === x) {
+          repeated += prefix[i + n] - prefix[i];
+          skipUntil = i + n;
+          break;
+        }
+        at = (at + 1) & mask;
+      }
+    }
+    return repeated;
+  }
+}
+
 /** Gopher repetition heuristics; reasons: `dup_para_frac`, `dup_para_char_frac`, `dup_line_frac`, `dup_line_char_frac`, `top_<n>_gram`, `duplicated_<n>_n_grams`. */
 export class GopherRepetitionRule implements QualityRule {
   readonly name = "gopher_repetition";
@@ -150,14 +288,13 @@ export class GopherRepetitionRule implements QualityRule {
       ...o.topNGrams.map(([n, frac]) => ({ n, frac, top: true })),
       ...o.dupNGrams.map(([n, frac]) => ({ n, frac, top: false })),
     ].sort((a, b) => a.n - b.n);
-    const h = new NGramHasher(ids, lens);
-    const table = new IntCounter(ids.length);
+    const h = new FusedNGramCounter(ids, lens);
     for (const { n, frac, top } of checks) {
       if (top) {
-        const c = topNGramChars(h, n, table);
+        const c = h.top(n);
         if (c / len > frac) return { remove: `top_${n}_gram`, detail: `top ${n}-gram chars ${(c / len).toFixed(3)} > ${frac}` };
       } else {
-        const c = duplicateNGramChars(h, n, table);
+        const c = h.duplicated(n);
         if (c / len > frac) return { remove: `duplicated_${n}_n_grams`, detail: `duplicated ${n}-gram chars ${(c / len).toFixed(3)} > ${frac}` };
       }
     }

@@ -15,9 +15,19 @@ export const PEERS_DIR = resolve(process.env.LLMFORGE_PEERS ?? join(import.meta.
 /** Where `npm install @tensorflow/tfjs... @jax-js/jax` was run (see ../shared/peers/README.md). */
 export const PEER_NODE_DIR = resolve(process.env.LLMFORGE_PEER_NODE_DIR ?? "/tmp/peerbench");
 
+/** The peer's JSON line, or its text summary line ("... N ms/step, N tok/s, N GFLOP/s[, peak RSS N MB]"). */
 function lastJson(stdout: string): StepFigures | null {
-  const line = stdout.trim().split("\n").reverse().find((l) => l.trim().startsWith("{"));
-  return line ? (JSON.parse(line) as StepFigures) : null;
+  const lines = stdout.trim().split("\n").reverse();
+  const json = lines.find((l) => l.trim().startsWith("{"));
+  if (json) return JSON.parse(json) as StepFigures;
+  for (const l of lines) {
+    const m = /(\d+(?:\.\d+)?) ms\/step, (\d+(?:\.\d+)?) tok\/s, (\d+(?:\.\d+)?) GFLOP\/s/.exec(l);
+    if (!m) continue;
+    const rss = /(?:peak )?RSS[^\d]*(\d+(?:\.\d+)?)\s*(GB|MB)/i.exec(l);
+    const mb = rss ? Number(rss[1]) * (rss[2].toUpperCase() === "GB" ? 1024 : 1) : Number.NaN;
+    return { ms_per_step: Number(m[1]), tokens_per_s: Number(m[2]), gflops: Number(m[3]), peak_rss_mb: Math.round(mb) };
+  }
+  return null;
 }
 
 export function runPeer(name: "torch" | "jaxjs" | "tfjs", args: number[], threads: number, timeoutMs = 900_000): StepFigures | string {
@@ -31,10 +41,17 @@ export function runPeer(name: "torch" | "jaxjs" | "tfjs", args: number[], thread
     const script = join(PEERS_DIR, name === "jaxjs" ? "jaxjs_gpt_bench.mjs" : "tfjs_gpt_bench.mjs");
     const pkg = join(PEER_NODE_DIR, "node_modules", name === "jaxjs" ? "@jax-js/jax" : "@tensorflow/tfjs");
     if (!existsSync(pkg)) return `not installed (see ${PEERS_DIR}/README.md; set LLMFORGE_PEER_NODE_DIR)`;
-    r = spawnSync(process.execPath, [script, ...args.map(String)], {
+    // These peers do not print their peak RSS: GNU time measures it (-f %M, in KB) when present.
+    const time = existsSync("/usr/bin/time") ? ["/usr/bin/time", "-f", "LLMFORGE_MAXRSS_KB=%M"] : [];
+    const cmd = [...time, process.execPath, script, ...args.map(String)];
+    r = spawnSync(cmd[0], cmd.slice(1), {
       env: { ...env, NODE_PATH: join(PEER_NODE_DIR, "node_modules") }, cwd: PEER_NODE_DIR, encoding: "utf8", timeout: timeoutMs,
     });
   }
   if (r.status !== 0) return `failed (exit ${r.status}): ${String(r.stderr ?? "").trim().split("\n").slice(-2).join(" ")}`;
-  return lastJson(String(r.stdout ?? "")) ?? "no JSON line in its output";
+  const figures = lastJson(String(r.stdout ?? ""));
+  if (!figures) return "no figures in its output";
+  const kb = /LLMFORGE_MAXRSS_KB=(\d+)/.exec(String(r.stderr ?? ""));
+  if (Number.isNaN(figures.peak_rss_mb) && kb) figures.peak_rss_mb = Math.round(Number(kb[1]) / 1024);
+  return figures;
 }

@@ -6,6 +6,7 @@ import iconv from "iconv-lite";
 import { z } from "zod";
 import { C4_POLICY_SUBSTRINGS } from "./filters/c4.js";
 import type { DataStats } from "./stats.js";
+import { LowerCaseNeedles } from "./textView.js";
 import { DataConfigError, type DataDoc } from "./types.js";
 
 export const cleanConfigSchema = z
@@ -193,7 +194,7 @@ export function cleanText(text: string, cfg: CleanConfig, kind: string | undefin
   if (cfg.boilerplateLines || cfg.removeRepeatedLines || cfg.removeRepeatedParagraphs) {
     // an ASCII substring of a lower-cased line is also in the lower-cased document, so lines are looked at
     // one by one only when the document holds one of the substrings
-    const boilerplate = cfg.boilerplateLines && mayHoldBoilerplate(t, cfg.boilerplateSubstrings);
+    const boilerplate = cfg.boilerplateLines && needlesOf(cfg.boilerplateSubstrings).test(t);
     // counted first without building anything; the text is rebuilt only when a line or paragraph goes
     const r = dropRepeatsAndBoilerplate(t, cfg, boilerplate, false);
     note("boilerplate_lines", r.boiler);
@@ -207,6 +208,16 @@ export function cleanText(text: string, cfg: CleanConfig, kind: string | undefin
     t = n;
   }
   return t;
+}
+
+const needleCache = new WeakMap<readonly string[], LowerCaseNeedles>();
+function needlesOf(subs: readonly string[]): LowerCaseNeedles {
+  let n = needleCache.get(subs);
+  if (!n) {
+    n = new LowerCaseNeedles(subs);
+    needleCache.set(subs, n);
+  }
+  return n;
 }
 
 /** Drops boilerplate lines, repeated lines and repeated paragraphs; counts them, and builds the new text when `build`. */
@@ -245,13 +256,6 @@ function dropRepeatsAndBoilerplate(t: string, cfg: CleanConfig, boilerplate: boo
     if (build && kept.length > 0) outParas.push(kept.join("\n"));
   }
   return { text: build ? outParas.join("\n\n") : t, boiler, repLines, repParas };
-}
-
-function mayHoldBoilerplate(text: string, subs: readonly string[]): boolean {
-  // a non-ASCII substring could lower-case differently in context (final sigma): look at every line then
-  if (subs.some((s) => !/^[\x00-\x7f]*$/.test(s))) return true;
-  const lower = text.toLowerCase();
-  return subs.some((s) => lower.includes(s));
 }
 
 function isBoilerplateLine(line: string, cfg: CleanConfig): boolean {

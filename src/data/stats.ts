@@ -81,7 +81,9 @@ export class DataStats {
 
   /** Counts a document removed by `rule` (e.g. `gopher_quality.mean_word_length`); `id` and `text` make the example. */
   remove(rule: string, bytes: number, id: string, text: string, detail?: string): void {
-    addEntry(this.removed, rule, bytes, `${id}${detail ? ` (${detail})` : ""}: ${exampleSnippet(text)}`);
+    // the example (a pass over the whole text) is built only while the reason still collects examples
+    const full = (this.removed[rule]?.examples.length ?? 0) >= MAX_EXAMPLES;
+    addEntry(this.removed, rule, bytes, full ? undefined : `${id}${detail ? ` (${detail})` : ""}: ${exampleSnippet(text)}`);
   }
 
   /** Counts an input unit that could not become a document; `where` is `file:line`. An input is counted too. */

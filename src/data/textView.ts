@@ -263,6 +263,26 @@ export class LowerWordSet {
   }
 }
 
+/**
+ * Tests whether `text.toLowerCase()` contains any of some lower-case needles, without lower-casing the text
+ * when the needles are ASCII: only U+0130 and U+212A lower-case to something holding ASCII, so without them a
+ * case-insensitive (non-Unicode) regular expression finds exactly the same occurrences.
+ */
+export class LowerCaseNeedles {
+  private readonly re: RegExp | null;
+  constructor(readonly needles: readonly string[]) {
+    const ascii = needles.every((n) => /^[\x00-\x7f]*$/.test(n));
+    this.re = ascii && needles.length > 0 ? new RegExp(needles.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "i") : null;
+  }
+  /** Same as `needles.some((n) => text.toLowerCase().includes(n))`. */
+  test(text: string): boolean {
+    if (this.needles.length === 0) return false;
+    if (this.re && !text.includes("\u0130") && !text.includes("\u212a")) return this.re.test(text);
+    const lower = text.toLowerCase();
+    return this.needles.some((n) => lower.includes(n));
+  }
+}
+
 /** Text of one document with cached splits. */
 export class TextView {
   private _lines?: string[];

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { cleanText, collapseWhitespace, collapseWhitespacePlain, parseCleanConfig } from "../../src/data/clean.js";
 import { FusedNGramCounter, NGramHasher, duplicateNGramChars, topNGramChars } from "../../src/data/filters/gopherRepetition.js";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
+import { LowerCaseNeedles } from "../../src/data/textView.js";
 
 function randomFrom(pieces: readonly string[], rand: () => number, len: number): string {
   let s = "";
@@ -61,6 +62,22 @@ describe("Gopher n-gram counting", () => {
       // the same size twice (a top and a duplicate check of one n) and sizes past the text's length
       expect(fused.duplicated(4)).toBe(duplicateNGramChars(ref, 4));
       for (const n of [5, 6, 7, 8, 9, 10, 200]) expect(fused.duplicated(n), `dup ${n} of ${ids}`).toBe(duplicateNGramChars(ref, n));
+    }
+  });
+});
+
+describe("lower-case needle search", () => {
+  it("finds exactly what lower-casing the text and searching finds", () => {
+    const PIECES = ["java", "JAVA", "script", "ScRiPt", "coo", "kie", "\u212aie", "\u0130", "i", "\u017f", "s", " ", "policy", "POLICY", "σ", "Σ", "x"];
+    const needleSets = [["javascript"], ["cookie policy", "use cookies"], ["σs"], ["i̇"], []];
+    const rand = mulberry32(13);
+    for (const needles of needleSets) {
+      const n = new LowerCaseNeedles(needles);
+      for (let k = 0; k < 2000; k++) {
+        const t = randomFrom(PIECES, rand, Math.floor(rand() * 8));
+        const low = t.toLowerCase();
+        expect(n.test(t), `${JSON.stringify(t)} ${needles}`).toBe(needles.some((s) => low.includes(s)));
+      }
     }
   });
 });

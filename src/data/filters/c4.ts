@@ -2,7 +2,7 @@
 // punctuation and have enough words, drops policy/javascript lines and citations, removes documents with
 // "lorem ipsum", curly braces, or too few sentences left.
 import { z } from "zod";
-import { isJsSpace, TextView } from "../textView.js";
+import { LowerCaseNeedles, TextView, isJsSpace } from "../textView.js";
 import { isTerminalPunct, type QualityRule, type RuleOutcome, type RuleScope } from "./rule.js";
 
 export const c4OptionsSchema = z.object({
@@ -25,6 +25,10 @@ const CITATION_RE = /\[\d+\]|\[edit\]|\[citation needed\]/gi;
 
 const isSentencePunct = (c: number) => c === 46 || c === 33 || c === 63;
 const isSentenceCloser = (c: number) => c === 34 || c === 39 || c === 0x201d || c === 0x2019 || c === 41;
+
+const LOREM = new LowerCaseNeedles(["lorem ipsum"]);
+const JAVASCRIPT = new LowerCaseNeedles(["javascript"]);
+const POLICY = new LowerCaseNeedles(C4_POLICY_SUBSTRINGS);
 
 /** Reasons: `lorem_ipsum`, `curly_bracket`, `too_few_sentences`; dropped lines are reported as changes. */
 export class C4Rule implements QualityRule {
@@ -78,13 +82,11 @@ export class C4Rule implements QualityRule {
   check(v: TextView): RuleOutcome | null {
     const o = this.opts;
     const src = v.text;
-    const lower = src.toLowerCase();
-    if (o.filterLoremIpsum && lower.includes("lorem ipsum")) return { remove: "lorem_ipsum", detail: 'contains "lorem ipsum"' };
+    if (o.filterLoremIpsum && LOREM.test(src)) return { remove: "lorem_ipsum", detail: 'contains "lorem ipsum"' };
     if (o.filterCurlyBracket && src.includes("{")) return { remove: "curly_bracket", detail: 'contains "{"' };
     // an ASCII needle in a lower-cased line is also in the lower-cased document, so lines need lower-casing
     // only when the document holds one
-    const needles =
-      (o.filterJavascript && lower.includes("javascript")) || (o.filterPolicy && (lower.includes("cookie") || C4_POLICY_SUBSTRINGS.some((p) => !p.includes("cookie") && lower.includes(p))));
+    const needles = (o.filterJavascript && JAVASCRIPT.test(src)) || (o.filterPolicy && POLICY.test(src));
     // kept lines: either a range of the document (trimmed) or, after citation removal, a new string
     const keptFrom: number[] = [];
     const keptTo: number[] = [];

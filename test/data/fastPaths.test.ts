@@ -4,7 +4,10 @@ import { describe, expect, it } from "vitest";
 import { cleanText, collapseWhitespace, collapseWhitespacePlain, parseCleanConfig } from "../../src/data/clean.js";
 import { FusedNGramCounter, NGramHasher, duplicateNGramChars, topNGramChars } from "../../src/data/filters/gopherRepetition.js";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
-import { LowerCaseNeedles } from "../../src/data/textView.js";
+import { LowerCaseNeedles, TextView, splitWords } from "../../src/data/textView.js";
+import { ToxicWordList } from "../../src/data/filters/toxicity.js";
+import { C4_POLICY_SUBSTRINGS, C4Rule, type C4Options, c4OptionsSchema } from "../../src/data/filters/c4.js";
+import { endsWithTerminalPunct } from "../../src/data/filters/rule.js";
 
 function randomFrom(pieces: readonly string[], rand: () => number, len: number): string {
   let s = "";
@@ -78,6 +81,73 @@ describe("lower-case needle search", () => {
         const low = t.toLowerCase();
         expect(n.test(t), `${JSON.stringify(t)} ${needles}`).toBe(needles.some((s) => low.includes(s)));
       }
+    }
+  });
+});
+
+/** The C4 rule as first written (line strings, split, lower-case per line, one regex for sentence ends): the reference. */
+function c4Plain(text: string, o: C4Options): { remove?: string; detail?: string; text?: string; changed?: number } | null {
+  const lower = text.toLowerCase();
+  if (o.filterLoremIpsum && lower.includes("lorem ipsum")) return { remove: "lorem_ipsum", detail: 'contains "lorem ipsum"' };
+  if (o.filterCurlyBracket && text.includes("{")) return { remove: "curly_bracket", detail: 'contains "{"' };
+  const kept: string[] = [];
+  let dropped = 0;
+  for (const raw of text.split("\n")) {
+    let line = raw.trim();
+    if (line.length === 0) continue;
+    if (o.removeCitations && line.includes("[")) line = line.replace(/\[\d+\]|\[edit\]|\[citation needed\]/gi, "");
+    const words = line.split(/\s+/);
+    const lineLower = line.toLowerCase();
+    const bad =
+      (o.filterNoTerminalPunct && !endsWithTerminalPunct(line)) ||
+      words.length < o.minWordsPerLine ||
+      words.some((w) => w.length > o.maxWordLength) ||
+      (o.filterJavascript && lineLower.includes("javascript")) ||
+      (o.filterPolicy && C4_POLICY_SUBSTRINGS.some((p) => lineLower.includes(p)));
+    if (bad) dropped++;
+    else kept.push(line);
+  }
+  const out = kept.join("\n");
+  const sentences = out.match(/[.!?]+["'”’)]*(?=\s|$)/g)?.length ?? 0;
+  if (sentences < o.minSentences) return { remove: "too_few_sentences", detail: `${sentences} sentences < ${o.minSentences} after dropping ${dropped} lines` };
+  if (dropped === 0 && out === text) return null;
+  return { text: out, changed: dropped };
+}
+
+describe("C4 line rules", () => {
+  const PIECES = [" ", "  ", "\t", "\n", "\n\n", "\u00a0", "\u2003", "word", "Word", "x", "longwordlongword", ".", "!", "?", "...", '"', "'", "”", "’", ")", "…", "[1]", "[edit]", "[Citation Needed]", "[", "]", "{", "lorem Ipsum", "JavaScript", "java[2]script", "Privacy Policy", "coo\u212Aie policy", "\u0130", "é"];
+  it("decides and rewrites like the plain definition, over random options", () => {
+    const rand = mulberry32(17);
+    for (let k = 0; k < 3000; k++) {
+      const o = c4OptionsSchema.parse({
+        filterNoTerminalPunct: rand() < 0.7,
+        minWordsPerLine: Math.floor(rand() * 4),
+        maxWordLength: 3 + Math.floor(rand() * 20),
+        minSentences: Math.floor(rand() * 3),
+        filterLoremIpsum: rand() < 0.8,
+        filterCurlyBracket: rand() < 0.8,
+        filterJavascript: rand() < 0.8,
+        filterPolicy: rand() < 0.8,
+        removeCitations: rand() < 0.8,
+      });
+      const text = randomFrom(PIECES, rand, Math.floor(rand() * 40));
+      const got = new C4Rule(o, { enabled: true, skipKinds: [] }).check(new TextView(text));
+      const want = c4Plain(text, o);
+      expect(got === null ? null : { remove: got.remove, detail: got.detail, text: got.text, changed: got.changed }, JSON.stringify({ text, o })).toEqual(
+        want === null ? null : { remove: want.remove, detail: want.detail, text: want.text, changed: want.changed },
+      );
+    }
+  });
+});
+
+describe("word lists over word ids", () => {
+  it("toxicity matching over a view equals matching the word strings", () => {
+    const list = new ToxicWordList(["darn", "heck", "what the heck", "oh darn it", "\u212aill", "straße"]);
+    const PIECES = [" ", "\n", "darn", "DARN", "Darn,", "heck", "Heck!", "what", "What", "the", "oh", "it", "kill", "\u212aill", "STRASSE", "straße", "Straße.", "x", "—"];
+    const rand = mulberry32(19);
+    for (let k = 0; k < 2000; k++) {
+      const t = randomFrom(PIECES, rand, Math.floor(rand() * 30));
+      expect(list.matchView(new TextView(t)), JSON.stringify(t)).toEqual(list.match(splitWords(t)));
     }
   });
 });

@@ -120,12 +120,18 @@ function isHorizontalSpace(c: number): boolean {
   return c === 32 || c === 9 || (c >= 0xa0 && (c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x202f || c === 0x205f || c === 0x3000));
 }
 
+const HSPACE = "\\t\\u00a0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000";
+/** A run of spaces and newlines that is not already " ", "\n" or "\n\n". */
+const COLLAPSIBLE_RE = new RegExp(`[${HSPACE}]| [ \\n${HSPACE}]|\\n(?:[ ${HSPACE}]|\\n[ \\n${HSPACE}])`);
+
 /**
  * Collapses runs of spaces/tabs (and exotic spaces) to one space, trims lines, and keeps at most one blank line;
  * the same as the plain definition {@link collapseWhitespacePlain}, in one scan that copies only what changes.
  * Each maximal run of horizontal spaces and newlines becomes " " (no newline), "\n" (one) or "\n\n" (more).
  */
 export function collapseWhitespace(text: string): string {
+  // most texts hold no run to change: the regular expression engine finds that out faster than a scan
+  if (!COLLAPSIBLE_RE.test(text)) return text.trim();
   const n = text.length;
   let out = "";
   let copied = 0;
@@ -133,6 +139,11 @@ export function collapseWhitespace(text: string): string {
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c !== 10 && !isHorizontalSpace(c)) continue;
+    // the common case: one plain space between words is already collapsed
+    if (c === 32 && i + 1 < n) {
+      const d = text.charCodeAt(i + 1);
+      if (d !== 10 && !isHorizontalSpace(d)) continue;
+    }
     // a run of spaces and newlines: count newlines, see whether it is already in its collapsed form
     const from = i;
     let newlines = 0;

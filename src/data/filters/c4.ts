@@ -27,16 +27,21 @@ const isSentencePunct = (c: number) => c === 46 || c === 33 || c === 63;
 const isSentenceCloser = (c: number) => c === 34 || c === 39 || c === 0x201d || c === 0x2019 || c === 41;
 
 const LOREM = new LowerCaseNeedles(["lorem ipsum"]);
-const JAVASCRIPT = new LowerCaseNeedles(["javascript"]);
-const POLICY = new LowerCaseNeedles(C4_POLICY_SUBSTRINGS);
 
 /** Reasons: `lorem_ipsum`, `curly_bracket`, `too_few_sentences`; dropped lines are reported as changes. */
 export class C4Rule implements QualityRule {
   readonly name = "c4";
+  /** substrings that drop a line (javascript, policy) as the options ask, and those plus "lorem ipsum" */
+  private readonly lineNeedles: LowerCaseNeedles;
+  private readonly anyNeedle: LowerCaseNeedles;
   constructor(
     readonly opts: C4Options,
     readonly scope: RuleScope,
-  ) {}
+  ) {
+    const line = [...(opts.filterJavascript ? ["javascript"] : []), ...(opts.filterPolicy ? C4_POLICY_SUBSTRINGS : [])];
+    this.lineNeedles = new LowerCaseNeedles(line);
+    this.anyNeedle = new LowerCaseNeedles([...line, ...(opts.filterLoremIpsum ? ["lorem ipsum"] : [])]);
+  }
 
   /** Sentence ends (SENTENCE_END_RE matches) in the line last passed to {@link badLine}. */
   private lineSentences = 0;
@@ -82,11 +87,13 @@ export class C4Rule implements QualityRule {
   check(v: TextView): RuleOutcome | null {
     const o = this.opts;
     const src = v.text;
-    if (o.filterLoremIpsum && LOREM.test(src)) return { remove: "lorem_ipsum", detail: 'contains "lorem ipsum"' };
+    // one scan for every lower-case needle in the common case that none occurs
+    const any = this.anyNeedle.test(src);
+    if (o.filterLoremIpsum && any && LOREM.test(src)) return { remove: "lorem_ipsum", detail: 'contains "lorem ipsum"' };
     if (o.filterCurlyBracket && src.includes("{")) return { remove: "curly_bracket", detail: 'contains "{"' };
     // an ASCII needle in a lower-cased line is also in the lower-cased document, so lines need lower-casing
     // only when the document holds one
-    const needles = (o.filterJavascript && JAVASCRIPT.test(src)) || (o.filterPolicy && POLICY.test(src));
+    const needles = any && this.lineNeedles.test(src);
     // kept lines: either a range of the document (trimmed) or, after citation removal, a new string
     const keptFrom: number[] = [];
     const keptTo: number[] = [];

@@ -88,7 +88,8 @@ export function scanWords(text: string): WordTable {
   const n = text.length;
   // at most one word per two characters (a word and the space after it)
   const maxWords = (n >> 1) + 1;
-  let start = new Int32Array(Math.min(maxWords, 64 + (n >> 3)));
+  // prose runs about six characters a word: start with room for one word per four characters
+  let start = new Int32Array(Math.min(maxWords, 16 + (n >> 2)));
   let end = new Int32Array(start.length);
   let hash = new Int32Array(start.length);
   let count = 0;
@@ -295,11 +296,17 @@ export class TextView {
   constructor(readonly text: string) {}
 
   /**
-   * The view of `text` = the ranges `from[k]..to[k]` of `parent.text` (whitespace-trimmed lines) joined by "\n".
+   * The view of `text` = the ranges `from[k]..to[k]` of `parent.text` (whitespace-trimmed, non-blank lines,
+   * given as `lines` when the caller has them) joined by "\n".
    * Its words are the parent's words inside those ranges, moved and renumbered, when the parent has them already.
    */
-  static ofLines(parent: TextView, text: string, from: Int32Array, to: Int32Array): TextView {
+  static ofLines(parent: TextView, text: string, from: Int32Array, to: Int32Array, lines?: string[]): TextView {
     const v = new TextView(text);
+    if (lines) {
+      // the lines are trimmed and not blank already
+      v._lines = lines;
+      v._nonEmptyLines = lines;
+    }
     const pt = parent._table;
     if (!pt) return v;
     const start = new Int32Array(pt.count);

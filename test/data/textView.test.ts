@@ -61,6 +61,9 @@ describe("TextView words", () => {
       carried++;
       expect(out.view.text).toBe(out.text);
       expect(plain(out.view.wordTable)).toEqual(plain(scanWords(out.text ?? "")));
+      const fresh = new TextView(out.view.text);
+      expect(out.view.lines).toEqual(fresh.lines);
+      expect(out.view.nonEmptyLines).toEqual(fresh.nonEmptyLines);
     }
     expect(carried).toBeGreaterThan(100);
   });

@@ -142,7 +142,7 @@ export class C4Rule implements QualityRule {
     const text = parts.join("\n");
     if (dropped === 0 && text === src) return null;
     // the words of the new text are the words of the kept lines: carry them over unless a line was rewritten
-    const view = rewritten ? undefined : TextView.ofLines(v, text, Int32Array.from(keptFrom), Int32Array.from(keptTo));
+    const view = rewritten ? undefined : TextView.ofLines(v, text, Int32Array.from(keptFrom), Int32Array.from(keptTo), parts.length > 0 ? parts : undefined);
     return { text, changed: dropped, view };
   }
 }

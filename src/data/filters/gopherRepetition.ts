@@ -119,20 +119,25 @@ export function duplicateNGramChars(h: NGramHasher, n: number, table = new IntCo
 }
 
 // scratch open-addressing table of the fused counter: a slot is live when its stamp is the current generation,
-// so moving to the next n-gram size costs nothing (no clearing)
-// (slot k holds key, stamp, count at 3k, 3k+1, 3k+2: one cache line per probe)
+// so moving to the next n-gram size costs nothing (no clearing); slot k holds key, stamp, count at 3k, 3k+1, 3k+2
 let fSlots = new Int32Array(3 << 12);
 let fGen = 0;
+// scratch bitmaps: hash values seen once, and seen at least twice (up to bitmap collisions)
+let fSeen = new Int32Array(1 << 8);
+let fTwice = new Int32Array(1 << 8);
 
 /**
- * The Gopher n-gram figures of {@link topNGramChars} and {@link duplicateNGramChars} (same hashes, same counts),
- * computed with the hash advance and the counting in one loop per n-gram size.
+ * The Gopher n-gram figures of {@link topNGramChars} and {@link duplicateNGramChars} (same hashes, same counts).
+ * Per n-gram size, one pass advances the hashes and marks in a bitmap the values that may occur twice; only
+ * n-grams so marked go through the counting table. A value that occurs once can neither be the most frequent
+ * (count 1 never beats the starting best of 1) nor repeat an earlier n-gram, so leaving it out changes nothing.
  */
 export class FusedNGramCounter {
   private readonly h: Int32Array;
   private readonly prefix: Int32Array;
   private n = 0;
   private readonly mask: number;
+  private readonly bitMask: number;
 
   constructor(
     private readonly ids: Int32Array,
@@ -148,6 +153,14 @@ export class FusedNGramCounter {
       fGen = 0;
     }
     this.mask = cap - 1;
+    // about 16 bits per n-gram, so few single values are marked by a collision
+    let bits = 256;
+    while (bits < ids.length * 16) bits <<= 1;
+    if (fSeen.length < bits >> 5) {
+      fSeen = new Int32Array(bits >> 5);
+      fTwice = new Int32Array(bits >> 5);
+    }
+    this.bitMask = bits - 1;
   }
 
   /** Advances the hashes by one word (n-1 -> n) without counting. */
@@ -163,6 +176,36 @@ export class FusedNGramCounter {
     }
   }
 
+  /** Moves the hashes to size `n` (advancing when needed) and marks the values that may occur twice; returns the n-gram count. */
+  private prepare(n: number): number {
+    while (this.n < n - 1) this.advance();
+    const advancing = this.n < n;
+    if (advancing) this.n++;
+    const { h, ids, bitMask } = this;
+    const m = ids.length - n + 1;
+    const words = (bitMask + 1) >> 5;
+    const seen = fSeen;
+    const twice = fTwice;
+    seen.fill(0, 0, words);
+    twice.fill(0, 0, words);
+    for (let i = 0; i < m; i++) {
+      let x = h[i];
+      if (advancing) {
+        x = Math.imul(x ^ ids[i + n - 1], 0x01000193);
+        x ^= x >>> 15;
+        x = Math.imul(x, 0x2c1b3c6d);
+        h[i] = x;
+      }
+      const bit = (x ^ (x >>> 13)) & bitMask;
+      const w = bit >>> 5;
+      const b = 1 << (bit & 31);
+      const sw = seen[w];
+      twice[w] |= sw & b;
+      seen[w] = sw | b;
+    }
+    return m;
+  }
+
   /** New generation of the table; wraps by clearing the stamps. */
   private nextGen(): number {
     if (++fGen > 0x3fffffff) {
@@ -174,24 +217,18 @@ export class FusedNGramCounter {
 
   /** Characters held by the most frequent n-gram times its count (0 when none repeats). */
   top(n: number): number {
-    while (this.n < n - 1) this.advance();
-    const advancing = this.n < n;
-    if (advancing) this.n++;
-    const { h, ids, mask } = this;
-    const m = ids.length - n + 1;
+    const m = this.prepare(n);
+    const { h, mask, bitMask } = this;
     const gen = this.nextGen();
+    const slots = fSlots;
+    const twice = fTwice;
     let best = 1;
     let bestAt = 0;
     for (let i = 0; i < m; i++) {
-      let x = h[i];
-      if (advancing) {
-        x = Math.imul(x ^ ids[i + n - 1], 0x01000193);
-        x ^= x >>> 15;
-        x = Math.imul(x, 0x2c1b3c6d);
-        h[i] = x;
-      }
+      const x = h[i];
+      const bit = (x ^ (x >>> 13)) & bitMask;
+      if ((twice[bit >>> 5] & (1 << (bit & 31))) === 0) continue;
       let at = (Math.imul(x, 0x9e3779b1) >>> 0) & mask;
-      const slots = fSlots;
       let c: number;
       for (;;) {
         const k = 3 * at;
@@ -218,25 +255,17 @@ export class FusedNGramCounter {
 
   /** Characters in duplicated n-grams, counting non-overlapping repeats (skipped n-grams are not recorded). */
   duplicated(n: number): number {
-    while (this.n < n - 1) this.advance();
-    const advancing = this.n < n;
-    if (advancing) this.n++;
-    const { h, ids, mask, prefix } = this;
-    const m = ids.length - n + 1;
+    const m = this.prepare(n);
+    const { h, mask, prefix, bitMask } = this;
     const gen = this.nextGen();
+    const slots = fSlots;
+    const twice = fTwice;
     let repeated = 0;
-    let skipUntil = 0;
     for (let i = 0; i < m; i++) {
-      let x = h[i];
-      if (advancing) {
-        x = Math.imul(x ^ ids[i + n - 1], 0x01000193);
-        x ^= x >>> 15;
-        x = Math.imul(x, 0x2c1b3c6d);
-        h[i] = x;
-      }
-      if (i < skipUntil) continue;
+      const x = h[i];
+      const bit = (x ^ (x >>> 13)) & bitMask;
+      if ((twice[bit >>> 5] & (1 << (bit & 31))) === 0) continue;
       let at = (Math.imul(x, 0x9e3779b1) >>> 0) & mask;
-      const slots = fSlots;
       for (;;) {
         const k = 3 * at;
         if (slots[k + 1] !== gen) {
@@ -246,7 +275,8 @@ export class FusedNGramCounter {
         }
         if (slots[k] === x) {
           repeated += prefix[i + n] - prefix[i];
-          skipUntil = i + n;
+          // the next n - 1 n-grams are skipped, not recorded
+          i += n - 1;
           break;
         }
         at = (at + 1) & mask;

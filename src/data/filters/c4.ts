@@ -21,7 +21,24 @@ export type C4Options = z.infer<typeof c4OptionsSchema>;
 /** Substrings that mark a policy/cookie boilerplate line (C4's list). */
 export const C4_POLICY_SUBSTRINGS = ["terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"];
 const CITATION_RE = /\[\d+\]|\[edit\]|\[citation needed\]/gi;
-/** What counts as a sentence end: SENTENCE_END_RE = /[.!?]+["'”’)]*(?=\s|$)/g, matched by a scan in badLine. */
+/**
+ * Matches of SENTENCE_END_RE = /[.!?]+["'”’)]*(?=\s|$)/g in text[from, to), `to` counting as the end: a run of
+ * . ! ? then closing quotes/brackets, followed by whitespace or the end. Only counted until the document has
+ * `minSentences` (the count is reported only below that).
+ */
+function countSentenceEnds(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 46 && c !== 33 && c !== 63) continue;
+    let j = i + 1;
+    while (j < to && isSentencePunct(text.charCodeAt(j))) j++;
+    while (j < to && isSentenceCloser(text.charCodeAt(j))) j++;
+    if (j === to || isJsSpace(text.charCodeAt(j))) n++;
+    i = j - 1;
+  }
+  return n;
+}
 
 const isSentencePunct = (c: number) => c === 46 || c === 33 || c === 63;
 const isSentenceCloser = (c: number) => c === 34 || c === 39 || c === 0x201d || c === 0x2019 || c === 41;
@@ -43,42 +60,29 @@ export class C4Rule implements QualityRule {
     this.anyNeedle = new LowerCaseNeedles([...line, ...(opts.filterLoremIpsum ? ["lorem ipsum"] : [])]);
   }
 
-  /** Sentence ends (SENTENCE_END_RE matches) in the line last passed to {@link badLine}. */
-  private lineSentences = 0;
-
   /**
-   * Whether a (trimmed, citation-free) line text[a, b) is dropped, counting its sentence ends on the way (one pass);
-   * `lineLower` only when one of the needles occurs in the document.
+   * Whether a (trimmed, citation-free) line text[a, b) is dropped; `lineLower` only when one of the needles occurs
+   * in the document. Reads only as far as it must: the words (`line.split(/\s+/)`) are counted up to the minimum,
+   * and the longest word is looked for only in a line longer than the limit.
    */
   private badLine(text: string, a: number, b: number, lineLower: string | null): boolean {
     const o = this.opts;
-    this.lineSentences = 0;
     if (o.filterNoTerminalPunct && !(b > a && isTerminalPunct(text.charCodeAt(b - 1)))) return true;
-    // words = line.split(/\s+/): one more piece than whitespace runs
+    // pieces of split(/\s+/): one more than the whitespace runs
+    const full = b - a > o.maxWordLength;
     let pieces = 1;
     let longest = 0;
     let cur = 0;
-    let sentences = 0;
     for (let i = a; i < b; i++) {
-      const c = text.charCodeAt(i);
-      if (c > 32 && c < 0xa0) {
-        if (c === 46 || c === 33 || c === 63) {
-          let j = i + 1;
-          while (j < b && isSentencePunct(text.charCodeAt(j))) j++;
-          while (j < b && isSentenceCloser(text.charCodeAt(j))) j++;
-          if (j === b || isJsSpace(text.charCodeAt(j))) sentences++;
-          cur += j - i;
-          i = j - 1;
-        } else cur++;
-      } else if (isJsSpace(c)) {
+      if (isJsSpace(text.charCodeAt(i))) {
         if (cur > longest) longest = cur;
         cur = 0;
         pieces++;
         while (i + 1 < b && isJsSpace(text.charCodeAt(i + 1))) i++;
+        if (!full && pieces >= o.minWordsPerLine) break;
       } else cur++;
     }
     if (cur > longest) longest = cur;
-    this.lineSentences = sentences;
     if (pieces < o.minWordsPerLine || longest > o.maxWordLength) return true;
     if (lineLower === null) return false;
     return (o.filterJavascript && lineLower.includes("javascript")) || (o.filterPolicy && C4_POLICY_SUBSTRINGS.some((p) => lineLower.includes(p)));
@@ -124,7 +128,7 @@ export class C4Rule implements QualityRule {
             keptFrom.push(0);
             keptTo.push(line.length);
             keptText.push(line);
-            sentences += this.lineSentences;
+            if (sentences < o.minSentences) sentences += countSentenceEnds(line, 0, line.length);
           }
           continue;
         }
@@ -134,7 +138,7 @@ export class C4Rule implements QualityRule {
         keptFrom.push(a);
         keptTo.push(b);
         keptText.push(null);
-        sentences += this.lineSentences;
+        if (sentences < o.minSentences) sentences += countSentenceEnds(src, a, b);
       }
     }
     if (sentences < o.minSentences) return { remove: "too_few_sentences", detail: `${sentences} sentences < ${o.minSentences} after dropping ${dropped} lines` };

@@ -246,16 +246,45 @@ export function numberWords(text: string, start: Int32Array, end: Int32Array, ha
   return { count, start, end, id, vocabSize: nv, vocabStart, vocabEnd, vocabLowerHash };
 }
 
+/** A fixed set of int32 values (open addressing), faster than a Set<number> for the screening look-ups. */
+export class Int32Set {
+  private readonly keys: Int32Array;
+  private readonly used: Uint8Array;
+  private readonly mask: number;
+  constructor(values: Iterable<number>) {
+    const vs = [...new Set(values)];
+    let cap = 16;
+    while (cap < vs.length * 4) cap <<= 1;
+    this.keys = new Int32Array(cap);
+    this.used = new Uint8Array(cap);
+    this.mask = cap - 1;
+    for (const v of vs) {
+      let at = this.slot(v);
+      while (this.used[at]) at = (at + 1) & this.mask;
+      this.keys[at] = v;
+      this.used[at] = 1;
+    }
+  }
+  private slot(v: number): number {
+    const x = Math.imul(v ^ (v >>> 16), 0x45d9f3b);
+    return (x ^ (x >>> 16)) & this.mask;
+  }
+  has(v: number): boolean {
+    for (let at = this.slot(v); this.used[at]; at = (at + 1) & this.mask) if (this.keys[at] === v) return true;
+    return false;
+  }
+}
+
 /**
  * A set of lower-case words tested against a document's distinct words by their lower-case hash first,
  * so most words are rejected without building a string; hits are confirmed on the real string.
  */
 export class LowerWordSet {
   private readonly words: Set<string>;
-  private readonly hashes: Set<number>;
+  private readonly hashes: Int32Set;
   constructor(words: Iterable<string>) {
     this.words = new Set(words);
-    this.hashes = new Set([...this.words].map(lowerHash));
+    this.hashes = new Int32Set([...this.words].map(lowerHash));
   }
   /** True when distinct word `k` of the view, lower-cased, is in the set. */
   hasWord(v: TextView, k: number): boolean {

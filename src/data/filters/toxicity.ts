@@ -2,7 +2,7 @@
 // score = matched words / words, documents above the threshold are removed.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { lowerHash, type TextView } from "../textView.js";
+import { Int32Set, lowerHash, type TextView } from "../textView.js";
 import type { QualityRule, RuleOutcome, RuleScope } from "./rule.js";
 import { DEFAULT_TOXIC_WORDS } from "./toxicityWords.js";
 
@@ -24,9 +24,10 @@ export class ToxicWordList {
   /** phrases keyed by their first word */
   private readonly phrases = new Map<string, string[][]>();
   /** lowerHash of every single-word entry and phrase start */
-  private readonly hashes = new Set<number>();
+  private readonly hashes: Int32Set;
 
   constructor(entries: Iterable<string>) {
+    const firsts: number[] = [];
     for (const raw of entries) {
       const parts = raw.trim().toLowerCase().split(/\s+/).filter(Boolean);
       if (parts.length === 0) continue;
@@ -36,8 +37,9 @@ export class ToxicWordList {
         list.push(parts);
         this.phrases.set(parts[0], list);
       }
-      this.hashes.add(lowerHash(parts[0]));
+      firsts.push(lowerHash(parts[0]));
     }
+    this.hashes = new Int32Set(firsts);
   }
 
   /** Counts whole-word matches in a word sequence; returns the count and the matched entries. */
@@ -51,12 +53,16 @@ export class ToxicWordList {
   matchView(v: TextView): { count: number; matched: string[] } {
     const t = v.wordTable;
     const kind = new Uint8Array(t.vocabSize);
+    let any = false;
     for (let k = 0; k < t.vocabSize; k++) {
       const h = t.vocabLowerHash[k];
       if (!this.hashes.has(h)) continue;
       const w = v.lowerWord(k);
       kind[k] = (this.words.has(w) ? 1 : 0) | (this.phrases.has(w) ? 2 : 0);
+      if (kind[k] !== 0) any = true;
     }
+    // no listed word in the document: nothing to walk
+    if (!any) return { count: 0, matched: [] };
     return this.matchIds(t.id, kind, (k) => v.lowerWord(k));
   }
 

@@ -72,6 +72,10 @@ export function lowerHash(s: string): number {
 let slotId = new Int32Array(1 << 12);
 let slotHash = new Int32Array(1 << 12);
 
+let scanStart = new Int32Array(1024);
+let scanEnd = new Int32Array(1024);
+let scanHash = new Int32Array(1024);
+
 /** ASCII character classes of the word scan: 1 = whitespace, 2 = letter or digit, 4 = punctuation or symbol. */
 const ASCII_CLASS = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
@@ -89,9 +93,16 @@ export function scanWords(text: string): WordTable {
   // at most one word per two characters (a word and the space after it)
   const maxWords = (n >> 1) + 1;
   // prose runs about six characters a word: start with room for one word per four characters
-  let start = new Int32Array(Math.min(maxWords, 16 + (n >> 2)));
-  let end = new Int32Array(start.length);
-  let hash = new Int32Array(start.length);
+  // scratch arrays (copied into the table by numberWords), grown as needed
+  if (scanStart.length < Math.min(maxWords, 16 + (n >> 2))) {
+    const cap = Math.min(maxWords, 16 + (n >> 2));
+    scanStart = new Int32Array(cap);
+    scanEnd = new Int32Array(cap);
+    scanHash = new Int32Array(cap);
+  }
+  let start = scanStart;
+  let end = scanEnd;
+  let hash = scanHash;
   let count = 0;
   let i = 0;
   while (i < n) {
@@ -160,9 +171,9 @@ export function scanWords(text: string): WordTable {
           b.set(a);
           return b;
         };
-        start = grow(start);
-        end = grow(end);
-        hash = grow(hash);
+        start = scanStart = grow(start);
+        end = scanEnd = grow(end);
+        hash = scanHash = grow(hash);
       }
       start[count] = s;
       end[count] = wordEnd;
@@ -188,10 +199,16 @@ export function numberWords(text: string, start: Int32Array, end: Int32Array, ha
     slotHash = new Int32Array(cap);
   } else slotId.fill(0, 0, cap);
   const mask = cap - 1;
-  const id = new Int32Array(count);
-  const vocabStart = new Int32Array(count);
-  const vocabEnd = new Int32Array(count);
-  const vocabLowerHash = new Int32Array(count);
+  // one allocation for the whole table (the caller's start/end may be scratch: they are copied)
+  const buf = new Int32Array(6 * count);
+  const ownStart = buf.subarray(0, count);
+  ownStart.set(start);
+  const ownEnd = buf.subarray(count, 2 * count);
+  ownEnd.set(end);
+  const id = buf.subarray(2 * count, 3 * count);
+  const vocabStart = buf.subarray(3 * count, 4 * count);
+  const vocabEnd = buf.subarray(4 * count, 5 * count);
+  const vocabLowerHash = buf.subarray(5 * count, 6 * count);
   let nv = 0;
   for (let k = 0; k < count; k++) {
     const s = start[k];
@@ -243,7 +260,7 @@ export function numberWords(text: string, start: Int32Array, end: Int32Array, ha
       at = (at + 1) & mask;
     }
   }
-  return { count, start, end, id, vocabSize: nv, vocabStart, vocabEnd, vocabLowerHash };
+  return { count, start: ownStart, end: ownEnd, id, vocabSize: nv, vocabStart, vocabEnd, vocabLowerHash };
 }
 
 /** A fixed set of int32 values (open addressing), faster than a Set<number> for the screening look-ups. */
@@ -338,13 +355,16 @@ export class TextView {
     }
     const pt = parent._table;
     if (!pt) return v;
-    const start = new Int32Array(pt.count);
-    const end = new Int32Array(pt.count);
-    const id = new Int32Array(pt.count);
-    const newId = new Int32Array(pt.vocabSize).fill(-1);
-    const vocabStart = new Int32Array(pt.vocabSize);
-    const vocabEnd = new Int32Array(pt.vocabSize);
-    const vocabLowerHash = new Int32Array(pt.vocabSize);
+    const c = pt.count;
+    const nv0 = pt.vocabSize;
+    const buf = new Int32Array(3 * c + 4 * nv0);
+    const start = buf.subarray(0, c);
+    const end = buf.subarray(c, 2 * c);
+    const id = buf.subarray(2 * c, 3 * c);
+    const newId = buf.subarray(3 * c, 3 * c + nv0).fill(-1);
+    const vocabStart = buf.subarray(3 * c + nv0, 3 * c + 2 * nv0);
+    const vocabEnd = buf.subarray(3 * c + 2 * nv0, 3 * c + 3 * nv0);
+    const vocabLowerHash = buf.subarray(3 * c + 3 * nv0, 3 * c + 4 * nv0);
     let count = 0;
     let nv = 0;
     let p = 0;

@@ -143,8 +143,10 @@ export class FusedNGramCounter {
     private readonly ids: Int32Array,
     lens: Int32Array,
   ) {
-    this.h = new Int32Array(ids.length).fill(0x811c9dc5 | 0);
-    this.prefix = new Int32Array(ids.length + 1);
+    // one allocation: hashes (n) then prefix sums of word lengths (n + 1)
+    const buf = new Int32Array(2 * ids.length + 1);
+    this.h = buf.subarray(0, ids.length).fill(0x811c9dc5 | 0);
+    this.prefix = buf.subarray(ids.length);
     for (let i = 0; i < lens.length; i++) this.prefix[i + 1] = this.prefix[i] + lens[i];
     let cap = 16;
     while (cap < ids.length * 2) cap <<= 1;
@@ -286,6 +288,8 @@ export class FusedNGramCounter {
   }
 }
 
+let lensScratch = new Int32Array(1024);
+
 /** Gopher repetition heuristics; reasons: `dup_para_frac`, `dup_para_char_frac`, `dup_line_frac`, `dup_line_char_frac`, `top_<n>_gram`, `duplicated_<n>_n_grams`. */
 export class GopherRepetitionRule implements QualityRule {
   readonly name = "gopher_repetition";
@@ -312,7 +316,8 @@ export class GopherRepetitionRule implements QualityRule {
         return { remove: "dup_line_char_frac", detail: `duplicate line chars ${(ld.chars / len).toFixed(2)} > ${o.maxDupLineCharFrac}` };
     }
     const { count, start, end, id: ids } = v.wordTable;
-    const lens = new Int32Array(count);
+    if (lensScratch.length < count) lensScratch = new Int32Array(count * 2);
+    const lens = lensScratch.subarray(0, count);
     for (let i = 0; i < count; i++) lens[i] = end[i] - start[i];
     const checks = [
       ...o.topNGrams.map(([n, frac]) => ({ n, frac, top: true })),

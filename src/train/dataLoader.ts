@@ -1,5 +1,7 @@
-// Batches of next-token pairs read sequentially from token shards (llm.c layout), with a
-// cursor (epoch, shard, position) that checkpoints save so a resumed run sees the same data.
+// Batches of next-token pairs from token shards (llm.c layout): rows are windows of T+1 tokens,
+// taken in order or in a seeded random order per (epoch, shard), with a cursor (epoch, shard,
+// position) that checkpoints save so a resumed run sees exactly the same batches.
+import { Rng } from "../tensor/rng.js";
 
 export type TokenArray = Uint16Array | Uint32Array;
 
@@ -23,19 +25,45 @@ export class DataLoaderError extends Error {
   }
 }
 
-/** Reads shards on demand (one held in memory at a time) and yields (B, T) batches. */
+/**
+ * Reads shards on demand (one held in memory at a time) and yields (B, T) batches. With a
+ * shuffle seed, each row is a random non-overlapping window of the shard (a fresh permutation
+ * per epoch and shard, derived from the seed, so nothing but the cursor needs saving); without
+ * one, rows are consecutive windows, as llm.c reads.
+ */
 export class TokenDataLoader {
   private cursor: DataCursor = { epoch: 0, shard: 0, pos: 0 };
   private loadedIndex = -1;
   private tokens: TokenArray = new Uint16Array(0);
+  private order: Int32Array | null = null;
+  private orderKey = "";
 
   constructor(
     readonly shards: readonly string[],
     readonly B: number,
     readonly T: number,
     private readonly readShard: (path: string) => TokenArray,
+    readonly shuffleSeed: number | null = null,
   ) {
     if (shards.length === 0) throw new DataLoaderError("no token shards given");
+  }
+
+  /** Window order of the current (epoch, shard): a seeded permutation of the T-token windows. */
+  private windowOrder(windows: number): Int32Array {
+    const key = `${this.cursor.epoch}:${this.cursor.shard}:${windows}`;
+    if (this.order && this.orderKey === key) return this.order;
+    const order = new Int32Array(windows);
+    for (let i = 0; i < windows; i++) order[i] = i;
+    const rng = new Rng((this.shuffleSeed ?? 0) ^ Math.imul(this.cursor.epoch + 1, 0x9e3779b1) ^ Math.imul(this.cursor.shard + 1, 0x85ebca6b));
+    for (let i = windows - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      const t = order[i];
+      order[i] = order[j];
+      order[j] = t;
+    }
+    this.order = order;
+    this.orderKey = key;
+    return order;
   }
 
   private load(i: number): TokenArray {
@@ -54,9 +82,14 @@ export class TokenDataLoader {
 
   /** The next batch; advances the cursor (wrapping to the next shard and epoch). */
   next(): Batch {
-    const n = this.B * this.T;
+    const { B, T } = this;
+    const n = B * T;
+    const shuffle = this.shuffleSeed !== null;
+    // Position counts tokens when reading in order, windows when shuffled.
+    const fits = (tokens: TokenArray): boolean =>
+      shuffle ? this.cursor.pos + B <= Math.floor((tokens.length - 1) / T) : this.cursor.pos + n + 1 <= tokens.length;
     let tokens = this.load(this.cursor.shard);
-    if (this.cursor.pos + n + 1 > tokens.length) {
+    if (!fits(tokens)) {
       this.cursor.pos = 0;
       this.cursor.shard++;
       if (this.cursor.shard >= this.shards.length) {
@@ -65,14 +98,26 @@ export class TokenDataLoader {
       }
       tokens = this.load(this.cursor.shard);
     }
-    const p = this.cursor.pos;
     const inputs = new Int32Array(n);
     const targets = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      inputs[i] = tokens[p + i];
-      targets[i] = tokens[p + i + 1];
+    if (shuffle) {
+      const order = this.windowOrder(Math.floor((tokens.length - 1) / T));
+      for (let r = 0; r < B; r++) {
+        const start = order[this.cursor.pos + r] * T;
+        for (let i = 0; i < T; i++) {
+          inputs[r * T + i] = tokens[start + i];
+          targets[r * T + i] = tokens[start + i + 1];
+        }
+      }
+      this.cursor.pos += B;
+    } else {
+      const p = this.cursor.pos;
+      for (let i = 0; i < n; i++) {
+        inputs[i] = tokens[p + i];
+        targets[i] = tokens[p + i + 1];
+      }
+      this.cursor.pos += n;
     }
-    this.cursor.pos += n;
     return { inputs, targets };
   }
 

@@ -48,6 +48,8 @@ export interface TrainOptions {
   evalBatches?: number;
   checkpointEvery?: number;
   keepCheckpoints?: number;
+  /** Rows are random windows of the shard, in a seeded order (default true); false reads in order. */
+  shuffle?: boolean;
   /** On a NaN/inf loss or gradient: stop with an error (default) or skip the step. */
   onNonFinite?: "stop" | "skip";
   seed?: number;
@@ -160,7 +162,7 @@ async function trainLoop(model: TrainableModel, o: TrainOptions): Promise<TrainS
     { lr: o.maxLr, betas: o.betas ?? [0.9, 0.95], eps: 1e-8 },
   );
   const params = [...decay, ...noDecay];
-  const loader = new TokenDataLoader(o.trainShards, B, T, o.readShard);
+  const loader = new TokenDataLoader(o.trainShards, B, T, o.readShard, (o.shuffle ?? true) ? (o.seed ?? 0) : null);
   if (o.seed !== undefined) globalRng.seed(o.seed);
 
   let step = 0;

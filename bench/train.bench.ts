@@ -44,7 +44,9 @@ for (const size of sizes) {
   const us = ours(size);
   console.error(`train bench ${label}: PyTorch`);
   const torch = runPeer("torch", size, threads);
-  const peers: [string, StepFigures | string][] = [["llmforge", us], ["PyTorch", torch]];
+  console.error(`train bench ${label}: llmforge bf16`);
+  const usBf16 = ours(size, ["--precision", "bf16"]);
+  const peers: [string, StepFigures | string][] = [["llmforge", us], ["llmforge, bf16 matmuls (mixed precision)", usBf16], ["PyTorch", torch]];
   if (size[2] === 256) {
     console.error(`train bench ${label}: jax-js, tfjs`);
     peers.push(["jax-js (wasm, jit)", runPeer("jaxjs", size, threads)], ["tfjs (wasm)", runPeer("tfjs", size, threads)]);

@@ -1,5 +1,6 @@
 // `llmforge bench ...`: machine-readable figures for the benchmark suite (npm run bench).
 import type { Command } from "commander";
+import { numberOption, positiveIntOption as int } from "./options.js";
 import { benchGemmShape } from "../tensor/backend/gemmBench.js";
 import { generate } from "../infer/generate.js";
 import { makeConfig } from "../model/config.js";
@@ -7,11 +8,6 @@ import { GPT } from "../model/gpt.js";
 import { setNativeThreads } from "../tensor/backend/native.js";
 import { benchTrain } from "../train/benchTrain.js";
 
-const int = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`expected a positive whole number, got "${v}"`);
-  return n;
-};
 
 export function registerBenchCommands(program: Command): void {
   const bench = program.command("bench").description("benchmarks: training step throughput, GEMM");
@@ -25,7 +21,7 @@ export function registerBenchCommands(program: Command): void {
     .option("--trans-a", "A transposed")
     .option("--trans-b", "B transposed")
     .option("--threads <n>", "threads (native backend)", int)
-    .option("--seconds <s>", "timing budget", (v) => Number(v), 2)
+    .option("--seconds <s>", "timing budget", numberOption, 2)
     .option("--bf16", "bf16 products with f32 accumulation")
     .option("--json", "print one JSON line")
     .action((o) => {

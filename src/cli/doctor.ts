@@ -5,6 +5,7 @@ import { backendStatus } from "../tensor/backend/index.js";
 import { benchGemm } from "../tensor/backend/gemmBench.js";
 import { nativeInfo, nativeKernels } from "../tensor/backend/native.js";
 import { VERSION } from "../version.js";
+import { numberOption } from "./options.js";
 
 export interface DoctorReport {
   version: string;
@@ -43,7 +44,7 @@ export function registerDoctor(program: Command): void {
     .command("doctor")
     .description("print version, backend in use (and why), SIMD level, threads and a 2-second GEMM figure")
     .option("--json", "print JSON")
-    .option("--seconds <s>", "GEMM timing budget", (v) => Number(v), 2)
+    .option("--seconds <s>", "GEMM timing budget", numberOption, 2)
     .action((o) => {
       const r = doctor(o.seconds);
       if (o.json) {

@@ -1,5 +1,6 @@
 // `llmforge quickstart`: the whole path on the embedded corpus in one command (the main job).
 import type { Command } from "commander";
+import { intOption, numberOption, positiveIntOption } from "./options.js";
 import { formatQuickstartSummary, quickstart } from "../pipeline/quickstart.js";
 
 export function registerQuickstartCommand(program: Command): void {
@@ -7,11 +8,11 @@ export function registerQuickstartCommand(program: Command): void {
     .command("quickstart")
     .description("data recipe -> tokenizer -> shards -> pretraining -> eval -> samples, on the embedded corpus")
     .option("--out <dir>", "run folder", "runs/quickstart")
-    .option("--minutes <m>", "wall-clock budget for the whole job", (v) => Number(v), 10)
-    .option("--size <depth>", "model size dial (depth: width 64·depth)", (v) => Number(v), 4)
-    .option("--vocab <n>", "tokenizer vocabulary", (v) => Number(v), 4096)
-    .option("--max-docs <n>", "cap documents per source (faster data stage)", (v) => Number(v))
-    .option("--seed <n>", "seed", (v) => Number(v), 1337)
+    .option("--minutes <m>", "wall-clock budget for the whole job", numberOption, 10)
+    .option("--size <depth>", "model size dial (depth: width 64·depth)", positiveIntOption, 4)
+    .option("--vocab <n>", "tokenizer vocabulary", positiveIntOption, 4096)
+    .option("--max-docs <n>", "cap documents per source (faster data stage)", positiveIntOption)
+    .option("--seed <n>", "seed", intOption, 1337)
     .option("--json", "print the summary as JSON")
     .action(async (o) => {
       if (!(o.minutes > 0)) throw new Error(`--minutes must be a positive number, got ${o.minutes}`);

@@ -1,5 +1,6 @@
 // `llmforge train` and `llmforge eval`: pretrain a GPT on token shards; measure a model on a shard.
 import type { Command } from "commander";
+import { intOption as int, numberOption as num } from "./options.js";
 import { configFromDepth, makeConfig, presetConfig, validateConfig, type GPTConfig } from "../model/config.js";
 import { loadModel } from "../model/serialize.js";
 import { readTokenShard, Tokenizer } from "../tokenizer/index.js";
@@ -8,16 +9,6 @@ import { evaluate } from "../train/trainer.js";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-const int = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`expected a whole number, got "${v}"`);
-  return n;
-};
-const num = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`expected a number, got "${v}"`);
-  return n;
-};
 
 export interface ModelChoice {
   preset?: string;

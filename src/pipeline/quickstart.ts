@@ -4,6 +4,7 @@
 import { join, resolve } from "node:path";
 import { runDefaultRecipe } from "../data/defaultRecipe.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { VERSION } from "../version.js";
 import { generateText } from "../infer/generate.js";
 import { configFromDepth, formatCount, paramCount } from "../model/config.js";
 import { loadModel } from "../model/serialize.js";
@@ -107,7 +108,8 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
     training: trained.summary,
     samples,
   };
-  writeFileAtomicSync(join(out, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  const header = { format: "llmforge-quickstart-summary", version: 1, writer: `llmforge ${VERSION}` };
+  writeFileAtomicSync(join(out, "summary.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
   return summary;
 }
 

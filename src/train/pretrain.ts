@@ -4,6 +4,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { VERSION } from "../version.js";
 import { assertTrainingFits, formatBytes, formatCount, paramCount, type GPTConfig } from "../model/config.js";
 import { GPT } from "../model/gpt.js";
 import { saveModel } from "../model/serialize.js";
@@ -115,7 +116,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     throw new PretrainSetupError(`${o.out} already holds checkpoints (${ckpt}); pass --resume to continue it or choose another --out`);
   }
   mkdirSync(o.out, { recursive: true });
-  writeFileAtomicSync(runFile, `${JSON.stringify({ config: o.config, options: { ...o, config: undefined } }, null, 2)}\n`);
+  const runInfo = { format: "llmforge-run", version: 1, writer: `llmforge ${VERSION}`, config: o.config, options: { ...o, config: undefined, signal: undefined } };
+  writeFileAtomicSync(runFile, `${JSON.stringify(runInfo, null, 2)}\n`);
   mkdirSync(join(o.out, "tokenizer"), { recursive: true });
   const runTok = join(o.out, "tokenizer", "tokenizer.json");
   if (tokPath !== runTok) copyFileSync(tokPath, runTok);

@@ -8,6 +8,8 @@ import { LowerCaseNeedles, TextView, splitWords } from "../../src/data/textView.
 import { ToxicWordList } from "../../src/data/filters/toxicity.js";
 import { C4_POLICY_SUBSTRINGS, C4Rule, type C4Options, c4OptionsSchema } from "../../src/data/filters/c4.js";
 import { endsWithTerminalPunct } from "../../src/data/filters/rule.js";
+import { LanguageRule, languageOptionsSchema, languageOutcomeReference, languageTotals } from "../../src/data/filters/language.js";
+import { brownDocuments, nlpCorpusDocuments } from "../../src/data/embedded.js";
 
 function randomFrom(pieces: readonly string[], rand: () => number, len: number): string {
   let s = "";
@@ -150,6 +152,45 @@ describe("word lists over word ids", () => {
     for (let k = 0; k < 2000; k++) {
       const t = randomFrom(PIECES, rand, Math.floor(rand() * 30));
       expect(list.matchView(new TextView(t)), JSON.stringify(t)).toEqual(list.match(splitWords(t)));
+    }
+  });
+});
+
+describe("language ID by counted trigrams", () => {
+  // words of several Latin-script languages, so that the keep-language probability spreads over (0, 1)
+  const PIECES = [" ", " ", ". ", ", ", "\n", "the", "and", "of", "house", "which", "through", "le", "la", "et", "maison", "avec", "pour", "el", "los", "casa", "con", "para", "der", "die", "und", "Haus", "mit", "het", "een", "huis", "met", "il", "della", "casa", "per", "não", "uma", "é", "ß", "ça", "12", "—"];
+  const base = languageOptionsSchema.parse({});
+
+  it("counted totals stay within the bound of the text-order ones, and the rule decides exactly as the definition", () => {
+    const rand = mulberry32(23);
+    let certified = 0;
+    let atThreshold = 0;
+    for (let k = 0; k < 1500; k++) {
+      const text = randomFrom(PIECES, rand, Math.floor(rand() * 400));
+      const ref = languageTotals(text, base, false);
+      const fast = languageTotals(text, base, true);
+      expect(fast.totals.length, text).toBe(ref.totals.length);
+      for (let l = 0; l < ref.totals.length; l++) expect(Math.abs(fast.totals[l] - ref.totals[l]), text).toBeLessThanOrEqual(1e-7);
+      // a threshold exactly at the document's probability (or one ulp-ish beside it) must fall back to the definition
+      const o = k % 3 === 0 && ref.totals.length > 0 ? { ...base, minScore: ref.keepProb + [0, 1e-15, -1e-15][k % 9 === 0 ? 0 : (k % 2) + 1] } : { ...base, minScore: rand() };
+      if (o.minScore === ref.keepProb) {
+        atThreshold++;
+        expect(languageTotals(text, o, true).certain, text).toBe(false);
+      }
+      if (languageTotals(text, o, true).certain) certified++;
+      const rule = new LanguageRule(o, { enabled: true, skipKinds: [] });
+      expect(rule.check(new TextView(text)), JSON.stringify({ text, minScore: o.minScore })).toEqual(languageOutcomeReference(text, o));
+    }
+    // most documents take the counted path; the boundary cases above take the fallback
+    expect(certified).toBeGreaterThan(500);
+    expect(atThreshold).toBeGreaterThan(50);
+  });
+
+  it("decides as the definition on the embedded corpus sample", () => {
+    const texts = [...brownDocuments().slice(0, 60), ...nlpCorpusDocuments().slice(0, 300)].map((d) => d.text);
+    for (const text of texts) {
+      const rule = new LanguageRule(base, { enabled: true, skipKinds: [] });
+      expect(rule.check(new TextView(text))).toEqual(languageOutcomeReference(text, base));
     }
   });
 });

@@ -112,12 +112,20 @@ interface LanguageScores {
 
 let codes = new Int32Array(1024);
 const totals = new Float64Array(64);
+// counted scoring: occurrences of each trigram entry in the sample (zero between calls) and the entries seen, in order
+let entryCount = new Int32Array(0);
+let entryList = new Int32Array(1024);
 
-/** Scores the first `sampleChars` characters of `text` against every language profile (totals are reused between calls). */
-function scoreLanguages(text: string, sampleChars: number, minLetters: number): LanguageScores {
+/**
+ * Scores the first `sampleChars` characters of `text` against every language profile (totals are reused between
+ * calls). The definition sums each language's log weights in text order; `counted` instead adds count × weight once
+ * per distinct trigram (half the additions on prose), which differs from it only by rounding: see {@link certain}.
+ */
+function scoreLanguages(text: string, sampleChars: number, minLetters: number, counted = false): LanguageScores {
   const m = (model ??= buildModel());
   const end = Math.min(text.length, sampleChars);
   if (codes.length < end + 2) codes = new Int32Array(end + 2);
+  if (entryList.length < end + 2) entryList = new Int32Array(end + 2);
   // one pass: count letters and Latin letters, lower-case them, and fold everything else to a single space
   let n = 0;
   codes[n++] = 32;
@@ -151,6 +159,8 @@ function scoreLanguages(text: string, sampleChars: number, minLetters: number): 
   if (latin / letters < 0.5) return { lang: "other-script", totals: t, best: 0, max: 0, z: 0 };
   const { keyHi, keyLo, slot, mask, from, idx, w } = m;
   let seen = 0;
+  if (counted && entryCount.length < from.length) entryCount = new Int32Array(from.length);
+  let distinct = 0;
   for (let i = 0; i + 2 < n; i++) {
     const hi = codes[i];
     const lo = (codes[i + 1] << 16) | codes[i + 2];
@@ -163,7 +173,17 @@ function scoreLanguages(text: string, sampleChars: number, minLetters: number): 
     }
     if (e === 0) continue;
     seen++;
-    for (let k = from[e - 1], stop = from[e]; k < stop; k++) t[idx[k]] += w[k];
+    if (counted) {
+      if (entryCount[e - 1]++ === 0) entryList[distinct++] = e;
+    } else for (let k = from[e - 1], stop = from[e]; k < stop; k++) t[idx[k]] += w[k];
+  }
+  if (counted) {
+    for (let j = 0; j < distinct; j++) {
+      const e = entryList[j];
+      const c = entryCount[e - 1];
+      entryCount[e - 1] = 0;
+      for (let k = from[e - 1], stop = from[e]; k < stop; k++) t[idx[k]] += c * w[k];
+    }
   }
   if (seen === 0) return { lang: "und", totals: t, best: 0, max: 0, z: 0 };
   let max = -Infinity;
@@ -175,6 +195,49 @@ function scoreLanguages(text: string, sampleChars: number, minLetters: number): 
     if (t[l] > t[best]) best = l;
   }
   return { lang: "", totals: t, best, max, z };
+}
+
+/**
+ * Absolute error allowed between counted and text-order totals. Both sum at most `sampleChars` positive terms
+ * (log weights > 0) of a total T below 7 per trigram, so each is within (terms) × 2^-53 × T of the exact sum:
+ * for 10^4 trigrams, 10^4 × 1.1e-16 × 7e4 < 1e-7 (one rounding more for count × weight is inside that too).
+ */
+const TOTAL_EPS = 1e-7;
+/** Distance from a rounding or threshold boundary past which a figure computed from either total is the same. */
+const FIGURE_EPS = 1e-6;
+
+/** True when x is more than FIGURE_EPS away from every boundary k / 10^digits + 0.5 / 10^digits and from `threshold`. */
+function farFromBoundaries(x: number, digits: number, threshold: number): boolean {
+  const scaled = x * 10 ** digits - 0.5;
+  const frac = scaled - Math.floor(scaled);
+  const d = Math.min(frac, 1 - frac) / 10 ** digits;
+  return d > FIGURE_EPS && Math.abs(x - threshold) > FIGURE_EPS;
+}
+
+/**
+ * True when counted totals `r` give the rule exactly what the text-order totals would: the same best language
+ * (ahead of every other by more than 2 × TOTAL_EPS), the same score to 4 decimals, the same keep-language
+ * probability against `minScore` and to 2 decimals. Probabilities move by under 4 × TOTAL_EPS when each total
+ * moves by TOTAL_EPS (both are exp(t - max) / z), far inside FIGURE_EPS.
+ */
+function certain(r: LanguageScores, keep: number, minScore: number): boolean {
+  const t = r.totals;
+  for (let l = 0; l < t.length; l++) if (l !== r.best && !(t[r.best] - t[l] > 2 * TOTAL_EPS)) return false;
+  // the score is at most 1: no threshold of its own
+  if (!farFromBoundaries(Math.exp(t[r.best] - r.max) / r.z, 4, Infinity)) return false;
+  const p = keep >= 0 ? Math.exp(t[keep] - r.max) / r.z : 0;
+  return keep < 0 || farFromBoundaries(p, 2, minScore);
+}
+
+/**
+ * Totals of every language for `text` (a copy; empty when und/other-script), text order (the definition) or counted,
+ * the probability of `o.keep` from them, and whether they pass the certification the rule applies to counted totals.
+ */
+export function languageTotals(text: string, o: LanguageOptions, counted: boolean): { totals: number[]; keepProb: number; certain: boolean } {
+  const r = scoreLanguages(text, o.sampleChars, o.minLetters, counted);
+  if (r.lang !== "") return { totals: [], keepProb: 0, certain: false };
+  const k = model!.langs.indexOf(o.keep);
+  return { totals: [...r.totals], keepProb: k >= 0 ? Math.exp(r.totals[k] - r.max) / r.z : 0, certain: certain(r, k, o.minScore) };
 }
 
 /** Guesses the language of `text` from its first `sampleChars` characters. */
@@ -198,21 +261,33 @@ export class LanguageRule implements QualityRule {
 
   check(v: TextView): RuleOutcome | null {
     const o = this.opts;
-    const r = scoreLanguages(v.text, o.sampleChars, o.minLetters);
-    if (r.lang === "und") return o.dropUndetermined ? { remove: "undetermined", detail: "too few letters" } : { scores: { lang: "und" } };
-    // the same figures identifyLanguage reports, without building the per-language record
-    let lang = "other-script";
-    let score = 1;
-    let p = 0;
-    if (r.lang === "") {
-      const langs = model!.langs;
-      lang = langs[r.best];
-      score = Math.exp(r.totals[r.best] - r.max) / r.z;
-      const k = langs.indexOf(o.keep);
-      if (k >= 0) p = Math.exp(r.totals[k] - r.max) / r.z;
-    }
-    const scores = { lang, lang_score: Number(score.toFixed(4)) };
-    if (p < o.minScore) return { remove: `not_${o.keep}`, detail: `${lang} (${o.keep} p=${p.toFixed(2)} < ${o.minScore})`, scores };
-    return { scores };
+    // counted totals when they provably decide as the text-order ones would, else the text-order ones
+    const r = scoreLanguages(v.text, o.sampleChars, o.minLetters, true);
+    if (r.lang === "" && !certain(r, model!.langs.indexOf(o.keep), o.minScore)) return languageOutcome(scoreLanguages(v.text, o.sampleChars, o.minLetters), o);
+    return languageOutcome(r, o);
   }
+}
+
+/** The rule's outcome from the language totals of a document. */
+function languageOutcome(r: LanguageScores, o: LanguageOptions): RuleOutcome | null {
+  if (r.lang === "und") return o.dropUndetermined ? { remove: "undetermined", detail: "too few letters" } : { scores: { lang: "und" } };
+  // the same figures identifyLanguage reports, without building the per-language record
+  let lang = "other-script";
+  let score = 1;
+  let p = 0;
+  if (r.lang === "") {
+    const langs = model!.langs;
+    lang = langs[r.best];
+    score = Math.exp(r.totals[r.best] - r.max) / r.z;
+    const k = langs.indexOf(o.keep);
+    if (k >= 0) p = Math.exp(r.totals[k] - r.max) / r.z;
+  }
+  const scores = { lang, lang_score: Number(score.toFixed(4)) };
+  if (p < o.minScore) return { remove: `not_${o.keep}`, detail: `${lang} (${o.keep} p=${p.toFixed(2)} < ${o.minScore})`, scores };
+  return { scores };
+}
+
+/** The rule's outcome from the text-order totals alone (the definition the rule's counted path is tested against). */
+export function languageOutcomeReference(text: string, o: LanguageOptions): RuleOutcome | null {
+  return languageOutcome(scoreLanguages(text, o.sampleChars, o.minLetters), o);
 }

@@ -310,19 +310,66 @@ export class LowerWordSet {
   }
 }
 
+// What the last searches found absent: none of `absentNeedles` occurs in `absentText.toLowerCase()` (a pure fact
+// about that string, so any matcher asked about an equal string may skip those needles). Clean screens a document
+// for its boilerplate substrings and C4 then screens the same text for the same substrings and "lorem ipsum":
+// the second scan looks for "lorem ipsum" alone.
+let absentText: string | null = null;
+let absentNeedles = new Set<string>();
+
 /**
  * Tests whether `text.toLowerCase()` contains any of some lower-case needles, without lower-casing the text
  * when the needles are ASCII: only U+0130 and U+212A lower-case to something holding ASCII, so without them a
- * case-insensitive (non-Unicode) regular expression finds exactly the same occurrences.
+ * case-insensitive (non-Unicode) regular expression finds exactly the same occurrences. Needles the last search
+ * of an equal text found absent are not looked for again.
  */
 export class LowerCaseNeedles {
   private readonly re: RegExp | null;
+  /** matcher of the needles not in `restFor` (the absent set it was built for) */
+  private restFor: Set<string> | null = null;
+  private rest: LowerCaseNeedles | null = null;
+  /** matchers of needle subsets, by the subset (built once each: a regular expression compiles on first use) */
+  private readonly restCache = new Map<string, LowerCaseNeedles | null>();
   constructor(readonly needles: readonly string[]) {
     const ascii = needles.every((n) => /^[\x00-\x7f]*$/.test(n));
     this.re = ascii && needles.length > 0 ? new RegExp(needles.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "i") : null;
   }
   /** Same as `needles.some((n) => text.toLowerCase().includes(n))`. */
   test(text: string): boolean {
+    if (this.needles.length === 0) return false;
+    if (text === absentText) {
+      if (this.restFor !== absentNeedles) {
+        // (the absent set only grows while the text stays: a matcher built for it earlier looks for a superset)
+        const known = absentNeedles;
+        const rest = this.needles.filter((n) => !known.has(n));
+        const key = rest.join("\u0000");
+        let m = this.restCache.get(key);
+        if (m === undefined) {
+          m = rest.length === this.needles.length ? null : new LowerCaseNeedles(rest);
+          this.restCache.set(key, m);
+        }
+        this.rest = m;
+        this.restFor = known;
+      }
+      // only the needles not already known absent
+      if (this.rest) {
+        const found = this.rest.search(text);
+        if (!found) for (const n of this.needles) absentNeedles.add(n);
+        return found;
+      }
+    }
+    const found = this.search(text);
+    if (!found) {
+      if (text !== absentText) {
+        absentText = text;
+        absentNeedles = new Set();
+      }
+      for (const n of this.needles) absentNeedles.add(n);
+    }
+    return found;
+  }
+  /** The search itself (no memo). */
+  private search(text: string): boolean {
     if (this.needles.length === 0) return false;
     if (this.re && !text.includes("\u0130") && !text.includes("\u212a")) return this.re.test(text);
     const lower = text.toLowerCase();

@@ -87,6 +87,22 @@ describe("lower-case needle search", () => {
       }
     }
   });
+
+  it("stays exact when matchers with overlapping needles ask about the same text in turn (absent needles remembered)", () => {
+    const PIECES = ["JavaScript", "java", "script", "Lorem Ipsum", "lorem", " ipsum", "cookie", " policy", "use", " cookies", "coo\u212aie policy", "x", " ", "\n"];
+    const sets = [["javascript", "cookie policy", "use cookies"], ["javascript", "cookie policy", "use cookies", "lorem ipsum"], ["lorem ipsum"], ["cookie policy", "xx"], ["javascript"]];
+    const matchers = sets.map((s) => new LowerCaseNeedles(s));
+    const rand = mulberry32(29);
+    const pool = Array.from({ length: 40 }, () => randomFrom(PIECES, rand, Math.floor(rand() * 6)));
+    for (let k = 0; k < 20000; k++) {
+      // the same text again (sometimes an equal string built anew), or another one
+      const base = pool[Math.floor(rand() * pool.length)];
+      const t = rand() < 0.3 ? [...base].join("") : base;
+      const i = Math.floor(rand() * sets.length);
+      const low = t.toLowerCase();
+      expect(matchers[i].test(t), `${JSON.stringify(t)} ${sets[i]}`).toBe(sets[i].some((s) => low.includes(s)));
+    }
+  });
 });
 
 /** The C4 rule as first written (line strings, split, lower-case per line, one regex for sentence ends): the reference. */

@@ -9,7 +9,7 @@ export function registerQuickstartCommand(program: Command): void {
     .description("data recipe -> tokenizer -> shards -> pretraining -> eval -> samples, on the embedded corpus")
     .option("--out <dir>", "run folder", "runs/quickstart")
     .option("--minutes <m>", "wall-clock budget for the whole job", numberOption, 10)
-    .option("--size <depth>", "model size dial (depth: width 64·depth)", positiveIntOption, 4)
+    .option("--size <depth>", "model size dial (depth: width 64·depth)", positiveIntOption, 3)
     .option("--vocab <n>", "tokenizer vocabulary", positiveIntOption, 4096)
     .option("--max-docs <n>", "cap documents per source (faster data stage)", positiveIntOption)
     .option("--seed <n>", "seed", intOption, 1337)

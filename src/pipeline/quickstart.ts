@@ -18,7 +18,7 @@ export interface QuickstartOptions {
   out?: string;
   /** Wall-clock budget for the whole job, in minutes (default 10). */
   minutes?: number;
-  /** Model size: the depth dial (default 4: 4 layers, width 256). */
+  /** Model size: the depth dial (default 3: 3 layers, width 192; chosen by val loss at equal wall time). */
   depth?: number;
   vocabSize?: number;
   blockSize?: number;
@@ -78,7 +78,7 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
   });
   say(`      ${formatCount(shards.trainTokens)} train / ${formatCount(shards.valTokens)} val tokens`);
 
-  const depth = o.depth ?? 4;
+  const depth = o.depth ?? 3;
   const config = configFromDepth(depth, { vocabSize: tok.tokenizer.vocabSize, blockSize: o.blockSize ?? 128, overrides: { dropout: 0 } });
   const reserve = 20 + 0.02 * budget; // evaluation, saving and samples
   const minutes = Math.max(0.1, (budget - elapsed() - reserve) / 60);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as ops from "../../src/tensor/ops/index.js";
+import { nativeKernels } from "../../src/tensor/backend/index.js";
 import { Tensor, tidy } from "../../src/tensor/tensor.js";
 
 describe("tensor basics (reference backend)", () => {
@@ -19,6 +20,7 @@ describe("tensor basics (reference backend)", () => {
     expect(() => ops.matmul(a, b)).toThrow("matmul: (4,3) @ (5,2): inner dims 3 and 5 differ");
     expect(() => ops.add(a, b)).toThrow(/add: shapes \(4,3\) and \(5,2\) cannot broadcast/);
     expect(() => ops.add(a, Tensor.zeros([4, 3], { ...o, dtype: "f64" }))).toThrow(/dtype mismatch: f32 .* vs f64/);
+    if (nativeKernels) expect(() => ops.matmul(a, Tensor.zeros([3, 2], { backend: "native" }))).toThrow("matmul: backend mismatch: ref vs native");
   });
   it("autograd accumulates and tidy frees", () => {
     const x = Tensor.from([1, 2, 3], undefined, { ...o, requiresGrad: true });

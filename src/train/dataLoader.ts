@@ -121,14 +121,6 @@ export class TokenDataLoader {
     return { inputs, targets };
   }
 
-  /** Largest token id seen in the loaded shard (to check against the model's vocabulary). */
-  maxTokenId(): number {
-    const t = this.load(this.cursor.shard);
-    let m = 0;
-    for (let i = 0; i < t.length; i++) if (t[i] > m) m = t[i];
-    return m;
-  }
-
   getCursor(): DataCursor {
     return { ...this.cursor };
   }

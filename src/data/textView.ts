@@ -75,6 +75,9 @@ let slotHash = new Int32Array(1 << 12);
 let scanStart = new Int32Array(1024);
 let scanEnd = new Int32Array(1024);
 let scanHash = new Int32Array(1024);
+// lower-case hash of each word as far as it is ASCII (valid where scanAscii is 1)
+let scanLower = new Int32Array(1024);
+let scanAscii = new Uint8Array(1024);
 
 /** ASCII character classes of the word scan: 1 = whitespace, 2 = letter or digit, 4 = punctuation or symbol. */
 const ASCII_CLASS = new Uint8Array(128);
@@ -99,10 +102,14 @@ export function scanWords(text: string): WordTable {
     scanStart = new Int32Array(cap);
     scanEnd = new Int32Array(cap);
     scanHash = new Int32Array(cap);
+    scanLower = new Int32Array(cap);
+    scanAscii = new Uint8Array(cap);
   }
   let start = scanStart;
   let end = scanEnd;
   let hash = scanHash;
+  let lower = scanLower;
+  let asciiOnly = scanAscii;
   let count = 0;
   let i = 0;
   while (i < n) {
@@ -129,23 +136,32 @@ export function scanWords(text: string): WordTable {
       c = text.charCodeAt(s);
     }
     // the rest of the token: hash up to the end of its last character that is not punctuation/symbol
+    // (and the lower-case hash numberWords would take of the word, while it is ASCII)
     let h = 0x811c9dc5 | 0;
+    let lh = h;
+    let ascii = true;
     let e = s;
     let wordEnd = s;
     let wordHash = h;
+    let wordLower = h;
+    let wordAscii = true;
     while (e < n) {
       c = text.charCodeAt(e);
       if (c < 128) {
         const k = ASCII_CLASS[c];
         if (k === 1) break;
         h = Math.imul(h ^ c, 0x01000193);
+        lh = Math.imul(lh ^ (c >= 65 && c <= 90 ? c + 32 : c), 0x01000193);
         e++;
         if (k !== 4) {
           wordEnd = e;
           wordHash = h;
+          wordLower = lh;
+          wordAscii = ascii;
         }
       } else {
         if (isJsSpace(c)) break;
+        ascii = false;
         let cp = c;
         if (c >= 0xd800 && c <= 0xdbff && e + 1 < n) {
           const lo = text.charCodeAt(e + 1);
@@ -160,6 +176,7 @@ export function scanWords(text: string): WordTable {
         if (!isPunctOrSymbol(cp)) {
           wordEnd = e;
           wordHash = h;
+          wordAscii = false;
         }
       }
     }
@@ -174,23 +191,30 @@ export function scanWords(text: string): WordTable {
         start = scanStart = grow(start);
         end = scanEnd = grow(end);
         hash = scanHash = grow(hash);
+        lower = scanLower = grow(lower);
+        const a = new Uint8Array(cap);
+        a.set(asciiOnly);
+        asciiOnly = scanAscii = a;
       }
       start[count] = s;
       end[count] = wordEnd;
       hash[count] = wordHash;
+      lower[count] = wordLower;
+      asciiOnly[count] = wordAscii ? 1 : 0;
       count++;
     }
     i = e;
   }
-  return numberWords(text, start.subarray(0, count), end.subarray(0, count), hash);
+  return numberWords(text, start.subarray(0, count), end.subarray(0, count), hash, lower, asciiOnly);
 }
 
 /**
  * Numbers the distinct words among the ranges `start[i]..end[i]` of `text` in order of first occurrence:
  * open addressing on a hash of the characters (FNV-1a, given or computed), each candidate compared with the
- * first occurrence (exact).
+ * first occurrence (exact). `lowers`/`asciiOnly` give the lower-case hash of words that are ASCII (the scan
+ * takes it in its pass); without them it is computed here (the plain definition the scan is tested against).
  */
-export function numberWords(text: string, start: Int32Array, end: Int32Array, hashes?: Int32Array): WordTable {
+export function numberWords(text: string, start: Int32Array, end: Int32Array, hashes?: Int32Array, lowers?: Int32Array, asciiOnly?: Uint8Array): WordTable {
   const count = start.length;
   let cap = 16;
   while (cap < count * 2) cap <<= 1;
@@ -230,6 +254,10 @@ export function numberWords(text: string, start: Int32Array, end: Int32Array, ha
         vocabStart[nv] = s;
         vocabEnd[nv] = e;
         // hash of the lower-cased word: ASCII folds in place, anything else through toLowerCase
+        if (lowers && asciiOnly && asciiOnly[k] === 1) {
+          vocabLowerHash[nv++] = lowers[k];
+          break;
+        }
         let lh = 0x811c9dc5 | 0;
         let ascii = true;
         for (let j = s; j < e; j++) {

@@ -1,7 +1,7 @@
 // The fast word scan (TextView.wordTable) against its plain definition (splitWords), on random text built
 // from spaces, ASCII, Unicode punctuation/symbols, letters, emoji and lone surrogates; and word ids and hashes.
 import { describe, expect, it } from "vitest";
-import { LowerWordSet, TextView, type WordTable, lowerHash, scanWords, splitWords } from "../../src/data/textView.js";
+import { LowerWordSet, TextView, type WordTable, lowerHash, numberWords, scanWords, splitWords } from "../../src/data/textView.js";
 import { C4Rule, c4OptionsSchema } from "../../src/data/filters/c4.js";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 
@@ -26,6 +26,15 @@ describe("TextView words", () => {
       const t = randomText(rand, 1 + Math.floor(rand() * 40));
       const v = new TextView(t);
       expect(v.words, JSON.stringify(t)).toEqual(splitWords(t));
+    }
+  });
+
+  it("the scan's word ids and lower-case hashes equal numbering its words plainly", () => {
+    const rand = mulberry32(31);
+    for (let k = 0; k < 3000; k++) {
+      const t = randomText(rand, 1 + Math.floor(rand() * 60));
+      const fast = scanWords(t);
+      expect(plain(fast), JSON.stringify(t)).toEqual(plain(numberWords(t, fast.start, fast.end)));
     }
   });
 

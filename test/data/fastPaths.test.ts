@@ -8,7 +8,7 @@ import { LowerCaseNeedles, TextView, splitWords } from "../../src/data/textView.
 import { ToxicWordList } from "../../src/data/filters/toxicity.js";
 import { C4_POLICY_SUBSTRINGS, C4Rule, type C4Options, c4OptionsSchema } from "../../src/data/filters/c4.js";
 import { endsWithTerminalPunct } from "../../src/data/filters/rule.js";
-import { LanguageRule, languageOptionsSchema, languageOutcomeReference, languageTotals } from "../../src/data/filters/language.js";
+import { LanguageRule, foldSample, languageOptionsSchema, languageOutcomeReference, languageTotals, trigramEntries } from "../../src/data/filters/language.js";
 import { brownDocuments, nlpCorpusDocuments } from "../../src/data/embedded.js";
 
 function randomFrom(pieces: readonly string[], rand: () => number, len: number): string {
@@ -200,6 +200,34 @@ describe("language ID by counted trigrams", () => {
     // most documents take the counted path; the boundary cases above take the fallback
     expect(certified).toBeGreaterThan(500);
     expect(atThreshold).toBeGreaterThan(50);
+  });
+
+  it("the branch-free fold equals the plain fold (letters, Latin letters, lower-case codes, one space per run)", () => {
+    const rand = mulberry32(29);
+    const pieces = [...PIECES, "A", "Z", "a", "z", "@", "[", "`", "{", "\t", "  ", "İ", "K", "Ω", "ж", "中", "😀", "·", "'"];
+    for (let k = 0; k < 1500; k++) {
+      const text = randomFrom(pieces, rand, Math.floor(rand() * 300));
+      const sampleChars = 1 + Math.floor(rand() * 600);
+      expect(foldSample(text, sampleChars, true), JSON.stringify(text)).toEqual(foldSample(text, sampleChars, false));
+    }
+    expect(foldSample("", 10, true)).toEqual(foldSample("", 10, false));
+    expect(foldSample(" Ab, c! ", 100, true).codes).toEqual([32, 97, 98, 32, 99, 32]);
+  });
+
+  it("the direct trigram table gives the hash table's entry for every trigram of [a-z ]", () => {
+    const alphabet = [32];
+    for (let c = 97; c <= 122; c++) alphabet.push(c);
+    let found = 0;
+    for (const a of alphabet)
+      for (const b of alphabet)
+        for (const c of alphabet) {
+          const r = trigramEntries(a, b, c);
+          expect(r.direct, String.fromCharCode(a, b, c)).toBe(r.byHash);
+          if (r.byHash !== 0) found++;
+        }
+    // the profiles hold thousands of such trigrams; outside the alphabet the direct table does not apply
+    expect(found).toBeGreaterThan(2000);
+    expect(trigramEntries(32, 0xe9, 32).direct).toBe(-1);
   });
 
   it("decides as the definition on the embedded corpus sample", () => {

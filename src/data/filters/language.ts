@@ -32,7 +32,14 @@ interface LangModel {
   w: Float64Array;
   /** log weight of a trigram absent from a language's profile */
   floor: number;
+  /** the same slot values (entry index + 1, 0 when absent) for trigrams of [a-z ] only, at (a << 10 | b << 5 | c) of their {@link SMALL} codes */
+  direct: Int32Array;
 }
+
+/** Code 0 for a space, 1..26 for a..z, -1 for every other UTF-16 unit: the alphabet of the direct trigram table. */
+const SMALL = new Int8Array(65536).fill(-1);
+SMALL[32] = 0;
+for (let c = 97; c <= 122; c++) SMALL[c] = c - 96;
 
 let model: LangModel | undefined;
 
@@ -85,7 +92,35 @@ function buildModel(): LangModel {
     e++;
   }
   from[e] = at;
-  return { langs, keyHi, keyLo, slot, mask: cap - 1, from, idx, w, floor };
+  const direct = new Int32Array(32768);
+  for (let i = 0; i < cap; i++) {
+    if (slot[i] === 0) continue;
+    const a = SMALL[keyHi[i]];
+    const b = SMALL[keyLo[i] >>> 16];
+    const c = SMALL[keyLo[i] & 0xffff];
+    if ((a | b | c) >= 0) direct[(a << 10) | (b << 5) | c] = slot[i];
+  }
+  return { langs, keyHi, keyLo, slot, mask: cap - 1, from, idx, w, floor, direct };
+}
+
+/** Slot value (entry index + 1, 0 when absent) of a trigram by the hash table: the definition. */
+function entryByHash(m: LangModel, hi: number, lo: number): number {
+  const { keyHi, keyLo, slot, mask } = m;
+  let s = slotOf(hi, lo, mask);
+  for (;;) {
+    const e = slot[s];
+    if (e === 0 || (keyHi[s] === hi && keyLo[s] === lo)) return e;
+    s = (s + 1) & mask;
+  }
+}
+
+/** Slot values of trigram (a, b, c) of UTF-16 units by the hash table and by the direct table where it applies (-1 where not). */
+export function trigramEntries(a: number, b: number, c: number): { byHash: number; direct: number } {
+  const m = (model ??= buildModel());
+  const x = SMALL[a];
+  const y = SMALL[b];
+  const z = SMALL[c];
+  return { byHash: entryByHash(m, a, (b << 16) | c), direct: (x | y | z) >= 0 ? m.direct[(x << 10) | (y << 5) | z] : -1 };
 }
 
 const LATIN_1_RE = /\p{Script=Latin}/u;
@@ -112,21 +147,19 @@ interface LanguageScores {
 
 let codes = new Int32Array(1024);
 const totals = new Float64Array(64);
-// counted scoring: occurrences of each trigram entry in the sample (zero between calls) and the entries seen, in order
+// counted scoring: occurrences of each slot value (entry index + 1; 0 for misses) in the sample (zero between calls) and
+// the slot values seen, in first-seen order
 let entryCount = new Int32Array(0);
 let entryList = new Int32Array(1024);
 
+/** [codes used, letters, Latin letters] of the last fold into `codes`. */
+const folded = new Int32Array(3);
+
 /**
- * Scores the first `sampleChars` characters of `text` against every language profile (totals are reused between
- * calls). The definition sums each language's log weights in text order; `counted` instead adds count × weight once
- * per distinct trigram (half the additions on prose), which differs from it only by rounding: see {@link certain}.
+ * One pass over text[0, end): counts letters and Latin letters, lower-cases them into `codes`, and folds every run of
+ * other characters to a single space, with a space at both ends (the definition). Returns the codes used.
  */
-function scoreLanguages(text: string, sampleChars: number, minLetters: number, counted = false): LanguageScores {
-  const m = (model ??= buildModel());
-  const end = Math.min(text.length, sampleChars);
-  if (codes.length < end + 2) codes = new Int32Array(end + 2);
-  if (entryList.length < end + 2) entryList = new Int32Array(end + 2);
-  // one pass: count letters and Latin letters, lower-case them, and fold everything else to a single space
+function foldPlain(text: string, end: number): number {
   let n = 0;
   codes[n++] = 32;
   let letters = 0;
@@ -154,35 +187,121 @@ function scoreLanguages(text: string, sampleChars: number, minLetters: number, c
     } else if (codes[n - 1] !== 32) codes[n++] = 32;
   }
   if (codes[n - 1] !== 32) codes[n++] = 32;
+  folded[0] = n;
+  folded[1] = letters;
+  folded[2] = latin;
+  return n;
+}
+
+/** ASCII code -> its lower-case letter, or 32 for a non-letter; and 1 for a letter, else 0. */
+const ASCII_FOLD = new Int32Array(128).fill(32);
+const ASCII_LETTER = new Int32Array(128);
+for (let c = 65; c <= 90; c++) {
+  ASCII_FOLD[c] = ASCII_FOLD[c + 32] = c + 32;
+  ASCII_LETTER[c] = ASCII_LETTER[c + 32] = 1;
+}
+
+/**
+ * {@link foldPlain} without data-dependent branches on ASCII (word boundaries mispredict on prose): each code is
+ * written, and kept (n advances) when it is a letter or follows a non-space.
+ */
+function foldFast(text: string, end: number): number {
+  const out = codes;
+  let n = 1;
+  out[0] = 32;
+  let letters = 0;
+  let latin = 0;
+  let prev = 32;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 128) {
+      const l = ASCII_LETTER[c];
+      const v = ASCII_FOLD[c];
+      letters += l;
+      latin += l;
+      out[n] = v;
+      const d = prev ^ 32;
+      const keep = l | ((d | -d) >>> 31);
+      n += keep;
+      // the last kept code: v when kept; when not, v and prev are both a space
+      prev = v;
+    } else {
+      const ch = text[i];
+      if (LETTER_1_RE.test(ch)) {
+        if (LATIN_1_RE.test(ch)) latin++;
+        letters++;
+        prev = out[n++] = ch.toLowerCase().charCodeAt(0);
+      } else if (prev !== 32) prev = out[n++] = 32;
+    }
+  }
+  if (prev !== 32) out[n++] = 32;
+  folded[0] = n;
+  folded[1] = letters;
+  folded[2] = latin;
+  return n;
+}
+
+/** The folded codes, letters and Latin letters of text[0, min(length, sampleChars)), by the fast or the plain fold (for tests). */
+export function foldSample(text: string, sampleChars: number, fast: boolean): { codes: number[]; letters: number; latin: number } {
+  const end = Math.min(text.length, sampleChars);
+  if (codes.length < end + 2) codes = new Int32Array(end + 2);
+  const n = fast ? foldFast(text, end) : foldPlain(text, end);
+  return { codes: [...codes.subarray(0, n)], letters: folded[1], latin: folded[2] };
+}
+
+/**
+ * Scores the first `sampleChars` characters of `text` against every language profile (totals are reused between
+ * calls). The definition sums each language's log weights in text order; `counted` instead adds count × weight once
+ * per distinct trigram (half the additions on prose), which differs from it only by rounding: see {@link certain}.
+ */
+function scoreLanguages(text: string, sampleChars: number, minLetters: number, counted = false): LanguageScores {
+  const m = (model ??= buildModel());
+  const end = Math.min(text.length, sampleChars);
+  if (codes.length < end + 2) codes = new Int32Array(end + 2);
+  if (entryList.length < end + 2) entryList = new Int32Array(end + 2);
+  const n = counted ? foldFast(text, end) : foldPlain(text, end);
+  const letters = folded[1];
+  const latin = folded[2];
   const t = totals.subarray(0, m.langs.length).fill(0);
   if (letters < minLetters) return { lang: "und", totals: t, best: 0, max: 0, z: 0 };
   if (latin / letters < 0.5) return { lang: "other-script", totals: t, best: 0, max: 0, z: 0 };
-  const { keyHi, keyLo, slot, mask, from, idx, w } = m;
+  const { from, idx, w } = m;
   let seen = 0;
-  if (counted && entryCount.length < from.length) entryCount = new Int32Array(from.length);
-  let distinct = 0;
-  for (let i = 0; i + 2 < n; i++) {
-    const hi = codes[i];
-    const lo = (codes[i + 1] << 16) | codes[i + 2];
-    let s = slotOf(hi, lo, mask);
-    let e = 0;
-    for (;;) {
-      e = slot[s];
-      if (e === 0 || (keyHi[s] === hi && keyLo[s] === lo)) break;
-      s = (s + 1) & mask;
-    }
-    if (e === 0) continue;
-    seen++;
-    if (counted) {
-      if (entryCount[e - 1]++ === 0) entryList[distinct++] = e;
-    } else for (let k = from[e - 1], stop = from[e]; k < stop; k++) t[idx[k]] += w[k];
-  }
   if (counted) {
+    // slot values straight from the direct table for [a-z ] trigrams (nearly all of them), and counted without a
+    // data-dependent branch: misses count under entry 0, and each value is listed once, when its count leaves 0
+    // (on prose the branches of the plain loop, hit or miss and first or repeat, mispredict often)
+    if (entryCount.length < from.length) entryCount = new Int32Array(from.length);
+    const cnt = entryCount;
+    const list = entryList;
+    const direct = m.direct;
+    let distinct = 0;
+    let p = SMALL[codes[0]];
+    let q = SMALL[codes[1]];
+    for (let i = 0; i + 2 < n; i++) {
+      const r = SMALL[codes[i + 2]];
+      const e = (p | q | r) >= 0 ? direct[(p << 10) | (q << 5) | r] : entryByHash(m, codes[i], (codes[i + 1] << 16) | codes[i + 2]);
+      p = q;
+      q = r;
+      const old = cnt[e];
+      cnt[e] = old + 1;
+      list[distinct] = e;
+      distinct += (old - 1) >>> 31;
+    }
     for (let j = 0; j < distinct; j++) {
-      const e = entryList[j];
-      const c = entryCount[e - 1];
-      entryCount[e - 1] = 0;
+      const e = list[j];
+      const c = cnt[e];
+      cnt[e] = 0;
+      if (e === 0) continue;
+      seen += c;
       for (let k = from[e - 1], stop = from[e]; k < stop; k++) t[idx[k]] += c * w[k];
+    }
+  } else {
+    for (let i = 0; i + 2 < n; i++) {
+      const e = entryByHash(m, codes[i], (codes[i + 1] << 16) | codes[i + 2]);
+      if (e === 0) continue;
+      seen++;
+      for (let k = from[e - 1], stop = from[e]; k < stop; k++) t[idx[k]] += w[k];
     }
   }
   if (seen === 0) return { lang: "und", totals: t, best: 0, max: 0, z: 0 };

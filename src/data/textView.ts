@@ -86,6 +86,9 @@ for (let c = 0; c < 128; c++) {
   else if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57)) ASCII_CLASS[c] = 2;
   else if (isPunctOrSymbol(c)) ASCII_CLASS[c] = 4;
 }
+/** ASCII code -> its lower case (a table look-up: upper-case letters at word starts mispredict a comparison). */
+const ASCII_LOWER = new Int32Array(128);
+for (let c = 0; c < 128; c++) ASCII_LOWER[c] = c >= 65 && c <= 90 ? c + 32 : c;
 
 /**
  * Scans `text` into words (same words as {@link splitWords}) and numbers the distinct ones, in one pass over
@@ -151,7 +154,7 @@ export function scanWords(text: string): WordTable {
         const k = ASCII_CLASS[c];
         if (k === 1) break;
         h = Math.imul(h ^ c, 0x01000193);
-        lh = Math.imul(lh ^ (c >= 65 && c <= 90 ? c + 32 : c), 0x01000193);
+        lh = Math.imul(lh ^ ASCII_LOWER[c], 0x01000193);
         e++;
         if (k !== 4) {
           wordEnd = e;

@@ -122,9 +122,9 @@ export function duplicateNGramChars(h: NGramHasher, n: number, table = new IntCo
 // so moving to the next n-gram size costs nothing (no clearing); slot k holds key, stamp, count at 3k, 3k+1, 3k+2
 let fSlots = new Int32Array(3 << 12);
 let fGen = 0;
-// scratch bitmaps: hash values seen once, and seen at least twice (up to bitmap collisions)
-let fSeen = new Int32Array(1 << 8);
-let fTwice = new Int32Array(1 << 8);
+// scratch bitmaps, interleaved (one cache line for both): word 2w holds bits of hash values seen once, word 2w + 1
+// bits of values seen at least twice (up to bitmap collisions)
+let fBits = new Int32Array(1 << 9);
 
 /**
  * The Gopher n-gram figures of {@link topNGramChars} and {@link duplicateNGramChars} (same hashes, same counts).
@@ -158,10 +158,7 @@ export class FusedNGramCounter {
     // about 16 bits per n-gram, so few single values are marked by a collision
     let bits = 256;
     while (bits < ids.length * 16) bits <<= 1;
-    if (fSeen.length < bits >> 5) {
-      fSeen = new Int32Array(bits >> 5);
-      fTwice = new Int32Array(bits >> 5);
-    }
+    if (fBits.length < bits >> 4) fBits = new Int32Array(bits >> 4);
     this.bitMask = bits - 1;
   }
 
@@ -185,11 +182,8 @@ export class FusedNGramCounter {
     if (advancing) this.n++;
     const { h, ids, bitMask } = this;
     const m = ids.length - n + 1;
-    const words = (bitMask + 1) >> 5;
-    const seen = fSeen;
-    const twice = fTwice;
-    seen.fill(0, 0, words);
-    twice.fill(0, 0, words);
+    const bits = fBits;
+    bits.fill(0, 0, (bitMask + 1) >> 4);
     for (let i = 0; i < m; i++) {
       let x = h[i];
       if (advancing) {
@@ -199,11 +193,11 @@ export class FusedNGramCounter {
         h[i] = x;
       }
       const bit = (x ^ (x >>> 13)) & bitMask;
-      const w = bit >>> 5;
+      const w = (bit >>> 5) << 1;
       const b = 1 << (bit & 31);
-      const sw = seen[w];
-      twice[w] |= sw & b;
-      seen[w] = sw | b;
+      const sw = bits[w];
+      bits[w + 1] |= sw & b;
+      bits[w] = sw | b;
     }
     return m;
   }
@@ -223,13 +217,13 @@ export class FusedNGramCounter {
     const { h, mask, bitMask } = this;
     const gen = this.nextGen();
     const slots = fSlots;
-    const twice = fTwice;
+    const bits = fBits;
     let best = 1;
     let bestAt = 0;
     for (let i = 0; i < m; i++) {
       const x = h[i];
       const bit = (x ^ (x >>> 13)) & bitMask;
-      if ((twice[bit >>> 5] & (1 << (bit & 31))) === 0) continue;
+      if ((bits[((bit >>> 5) << 1) | 1] & (1 << (bit & 31))) === 0) continue;
       let at = (Math.imul(x, 0x9e3779b1) >>> 0) & mask;
       let c: number;
       for (;;) {
@@ -261,12 +255,12 @@ export class FusedNGramCounter {
     const { h, mask, prefix, bitMask } = this;
     const gen = this.nextGen();
     const slots = fSlots;
-    const twice = fTwice;
+    const bits = fBits;
     let repeated = 0;
     for (let i = 0; i < m; i++) {
       const x = h[i];
       const bit = (x ^ (x >>> 13)) & bitMask;
-      if ((twice[bit >>> 5] & (1 << (bit & 31))) === 0) continue;
+      if ((bits[((bit >>> 5) << 1) | 1] & (1 << (bit & 31))) === 0) continue;
       let at = (Math.imul(x, 0x9e3779b1) >>> 0) & mask;
       for (;;) {
         const k = 3 * at;

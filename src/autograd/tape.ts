@@ -1,6 +1,5 @@
 // Reverse-mode autograd over the graph that ops record (each output keeps its GradFn).
 // backward() walks the graph in reverse topological order and accumulates into leaf .grad.
-import type { Storage } from "../tensor/backend/kernels.js";
 import { collectCreated, isGradEnabled, noGrad, shapeStr, Tensor, TensorError, untracked, type GradFn } from "../tensor/tensor.js";
 
 /** Whether an op with these inputs must record a graph node. */
@@ -46,10 +45,6 @@ function topoOrder(root: Tensor): Tensor[] {
     }
   }
   return order;
-}
-
-function addInto(dst: Storage, src: Storage, n: number): void {
-  for (let i = 0; i < n; i++) dst[i] += src[i];
 }
 
 /**
@@ -106,11 +101,8 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, bufs: GradBuffers): void {
     bufs.release(g);
     return;
   }
-  const src = g.contiguousData();
-  const k = leaf.grad.kernels();
   const dst = leaf.grad.data;
-  if (k.name === "ref") addInto(dst, src, dst.length);
-  else k.binary("add", dst, 0, leaf.grad.strides, src, 0, leaf.grad.strides, dst, leaf.shape);
+  leaf.grad.kernels().binary("add", dst, 0, leaf.grad.strides, g.data, g.offset, g.strides, dst, leaf.shape);
   bufs.release(g);
 }
 

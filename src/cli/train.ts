@@ -4,7 +4,7 @@ import { intOption as int, numberOption as num } from "./options.js";
 import { configFromDepth, makeConfig, presetConfig, validateConfig, type GPTConfig } from "../model/config.js";
 import { loadModel } from "../model/serialize.js";
 import { readTokenShard, Tokenizer } from "../tokenizer/index.js";
-import { pretrain, resolveTokenizerPath } from "../train/pretrain.js";
+import { pretrain, resolveTokenizerPath, tokenByteCounter } from "../train/pretrain.js";
 import { evaluate } from "../train/trainer.js";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -111,9 +111,7 @@ export function registerTrainCommands(program: Command): void {
       const batches = o.batches ?? Math.max(1, Math.floor((shard.length - 1) / (o.batch * T)));
       const tokPath = o.tokenizer ?? join(o.model, "tokenizer", "tokenizer.json");
       const tok = existsSync(tokPath) ? Tokenizer.fromFile(resolveTokenizerPath(tokPath)) : null;
-      const tokenBytes = tok
-        ? (idsArr: Int32Array): number => idsArr.reduce((n, id) => n + (tok.isSpecial(id) ? 0 : tok.tokenToBytes(id).length), 0)
-        : undefined;
+      const tokenBytes = tok ? tokenByteCounter(tok) : undefined;
       const r = evaluate(model, [o.data], () => shard, o.batch, T, batches, tokenBytes);
       const out = { loss: r.loss, perplexity: r.perplexity, bits_per_byte: r.bitsPerByte, tokens: r.tokens };
       if (o.json) console.log(JSON.stringify(out));

@@ -175,6 +175,12 @@ class ShardStream {
   }
 
   private complete(): void {
+    this.seal();
+    this.open();
+  }
+
+  /** Writes the final header, closes the partial file and renames it into place as a completed shard. */
+  private seal(): void {
     const count = this.state.partialTokens;
     writeSync(this.fd, encodeHeader(this.version, count), 0, TOKEN_SHARD_HEADER_BYTES, 0);
     fsyncSync(this.fd);
@@ -183,7 +189,6 @@ class ShardStream {
     renameSync(join(this.dir, partialName(this.split, this.index)), join(this.dir, name));
     this.state.shards.push({ file: name, tokens: count });
     this.state.partialTokens = 0;
-    this.open();
   }
 
   sync(): void {
@@ -193,14 +198,7 @@ class ShardStream {
   /** Completes the last shard if it holds tokens, else removes the empty partial file. */
   finish(): void {
     if (this.state.partialTokens > 0) {
-      const count = this.state.partialTokens;
-      writeSync(this.fd, encodeHeader(this.version, count), 0, TOKEN_SHARD_HEADER_BYTES, 0);
-      fsyncSync(this.fd);
-      closeSync(this.fd);
-      const name = shardName(this.split, this.index);
-      renameSync(join(this.dir, partialName(this.split, this.index)), join(this.dir, name));
-      this.state.shards.push({ file: name, tokens: count });
-      this.state.partialTokens = 0;
+      this.seal();
     } else {
       closeSync(this.fd);
       rmSync(join(this.dir, partialName(this.split, this.index)), { force: true });

@@ -97,6 +97,15 @@ function checkVocabulary(o: PretrainOptions, tok: Tokenizer, shards: { train: st
   }
 }
 
+/** Counts the UTF-8 bytes a run of token ids stands for (special tokens count 0), for bits per byte. */
+export function tokenByteCounter(tok: Tokenizer): (ids: Int32Array) => number {
+  return (ids) => {
+    let n = 0;
+    for (const id of ids) n += tok.isSpecial(id) ? 0 : tok.tokenToBytes(id).length;
+    return n;
+  };
+}
+
 /** Validates everything, then trains (or resumes) and saves the final model in OUT/model. */
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const tokPath = resolveTokenizerPath(o.tokenizer);
@@ -128,17 +137,12 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     );
   }
   const model = new GPT(o.config, { seed: o.seed ?? 0, backend: o.backend });
-  const tokenBytes = (ids: Int32Array): number => {
-    let n = 0;
-    for (const id of ids) n += tok.isSpecial(id) ? 0 : tok.tokenToBytes(id).length;
-    return n;
-  };
   const summary = await train(model, {
     outDir: o.out, trainShards: shards.train, valShards: shards.val, readShard: (p) => readTokenShard(p).tokens,
     batchSize: o.batchSize, seqLen: T, totalBatchTokens: o.totalBatchTokens, maxSteps: o.steps, maxMinutes: o.minutes,
     maxLr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay, evalEvery: o.evalEvery,
     evalBatches: o.evalBatches, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed: o.seed,
-    resume: o.resume, onNonFinite: o.onNonFinite, tokenBytes, precision: o.precision, signal: o.signal, progress: o.progress, meta: { config: o.config },
+    resume: o.resume, onNonFinite: o.onNonFinite, tokenBytes: tokenByteCounter(tok), precision: o.precision, signal: o.signal, progress: o.progress, meta: { config: o.config },
   });
   const modelDir = join(o.out, "model");
   saveModel(modelDir, model);

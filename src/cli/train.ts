@@ -107,6 +107,7 @@ export function registerTrainCommands(program: Command): void {
       const modelDir = existsSync(join(o.model, "model", "config.json")) ? join(o.model, "model") : o.model;
       const model = loadModel(modelDir);
       const T = model.config.blockSize;
+      if (!existsSync(o.data)) throw new Error(`--data ${o.data}: token shard not found (write shards with \`llmforge tokenizer shard\`)`);
       const shard = readTokenShard(o.data).tokens;
       const batches = o.batches ?? Math.max(1, Math.floor((shard.length - 1) / (o.batch * T)));
       const tokPath = o.tokenizer ?? join(o.model, "tokenizer", "tokenizer.json");

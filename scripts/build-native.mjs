@@ -7,12 +7,13 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const force = process.argv.includes("--force");
-const out = join(root, "build", "Release", "llmforge_native.node");
+// the tensor backend and the data pipeline's text kernels (two targets of binding.gyp, one node-gyp run)
+const outs = ["llmforge_native", "llmforge_text"].map((n) => join(root, "build", "Release", `${n}.node`));
 if (process.env.LLMFORGE_SKIP_NATIVE === "1") {
   console.warn("llmforge: LLMFORGE_SKIP_NATIVE=1, not building the native addon (reference backend only)");
   process.exit(0);
 }
-if (existsSync(out) && !force) process.exit(0);
+if (outs.every((o) => existsSync(o)) && !force) process.exit(0);
 
 // npm puts its bundled node-gyp on PATH for lifecycle scripts; fall back to npm's copy.
 const candidates = [
@@ -37,5 +38,5 @@ for (const [cmd, pre] of candidates) {
 }
 mkdirSync(join(root, "build"), { recursive: true });
 writeFileSync(join(root, "build", "native-build.log"), log);
-if (ok) console.log("llmforge: native addon built (build/Release/llmforge_native.node)");
+if (ok) console.log("llmforge: native addons built (build/Release/llmforge_native.node, llmforge_text.node)");
 else console.warn("llmforge: native addon did not build; using the reference backend. See build/native-build.log");

@@ -2,6 +2,8 @@
 // rules, so a document is split once however many rules look at it. Words are found by one scan into
 // offsets and per-document word ids (distinct words in first-seen order) without a string per token.
 
+import { type TextAddon, textAddon } from "./nativeText.js";
+
 const WORD_RE = /\S+/g;
 /** Leading/trailing punctuation stripped from a whitespace token to get a word. */
 const EDGE_PUNCT_RE = /^[\p{P}\p{S}]+|[\p{P}\p{S}]+$/gu;
@@ -91,10 +93,57 @@ const ASCII_LOWER = new Int32Array(128);
 for (let c = 0; c < 128; c++) ASCII_LOWER[c] = c >= 65 && c <= 90 ? c + 32 : c;
 
 /**
+ * Scans `text` into words (same words as {@link splitWords}) and numbers the distinct ones: by the native text
+ * kernel when it is loaded (a text with an astral code point, or no addon, takes {@link scanWordsTs}).
+ */
+export function scanWords(text: string): WordTable {
+  return (textAddon && scanWordsNative(textAddon, text)) || scanWordsTs(text);
+}
+
+/** Unit classes of the native word scan: 1 whitespace, 4 punctuation or symbol, 8 high surrogate, else 0; built on first use. */
+let wordClassTable: Uint8Array | undefined;
+
+function buildWordClassTable(): Uint8Array {
+  const t = new Uint8Array(65536);
+  const punct = (punctTable ??= buildPunctTable());
+  for (let c = 0; c < 65536; c++) {
+    if (isJsSpace(c)) t[c] = 1;
+    else if (c >= 0xd800 && c <= 0xdbff) t[c] = 8;
+    else if (c < 128 ? isPunctOrSymbol(c) : punct[c] === 1) t[c] = 4;
+  }
+  return t;
+}
+
+/** The native twin of {@link scanWordsTs} (the same table, tested equal), or null when it does not take the text. */
+export function scanWordsNative(addon: TextAddon, text: string): WordTable | null {
+  const buf = addon.scanWords(text, (wordClassTable ??= buildWordClassTable()));
+  if (!buf) return null;
+  const count = buf[0];
+  const nv = buf[1];
+  const v0 = 2 + 3 * count;
+  const t: WordTable = {
+    count,
+    start: buf.subarray(2, 2 + count),
+    end: buf.subarray(2 + count, 2 + 2 * count),
+    id: buf.subarray(2 + 2 * count, v0),
+    vocabSize: nv,
+    vocabStart: buf.subarray(v0, v0 + nv),
+    vocabEnd: buf.subarray(v0 + nv, v0 + 2 * nv),
+    vocabLowerHash: buf.subarray(v0 + 2 * nv, v0 + 3 * nv),
+  };
+  // distinct words that are not all ASCII: lower-cased the Unicode way here
+  for (let j = v0 + 3 * nv; j < buf.length; j++) {
+    const k = buf[j];
+    t.vocabLowerHash[k] = lowerHash(text.slice(t.vocabStart[k], t.vocabEnd[k]).toLowerCase());
+  }
+  return t;
+}
+
+/**
  * Scans `text` into words (same words as {@link splitWords}) and numbers the distinct ones, in one pass over
  * the characters: each token's hash is taken as far as its last character that is not punctuation or a symbol.
  */
-export function scanWords(text: string): WordTable {
+export function scanWordsTs(text: string): WordTable {
   const n = text.length;
   // at most one word per two characters (a word and the space after it)
   const maxWords = (n >> 1) + 1;

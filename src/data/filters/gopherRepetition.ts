@@ -1,6 +1,7 @@
 // Gopher repetition rule (Rae et al. 2021, as in datatrove's GopherRepetitionFilter): duplicate line and
 // paragraph fractions (by count and by characters), top 2/3/4-gram and duplicated 5..10-gram character fractions.
 import { z } from "zod";
+import { type TextAddon, textAddon } from "../nativeText.js";
 import { findDuplicates, type TextView } from "../textView.js";
 import type { QualityRule, RuleOutcome, RuleScope } from "./rule.js";
 
@@ -284,13 +285,34 @@ export class FusedNGramCounter {
 
 let lensScratch = new Int32Array(1024);
 
+/** One n-gram check of the rule: the most frequent n-gram (`top`) or duplicated n-grams, and its limit. */
+interface NGramCheck {
+  n: number;
+  frac: number;
+  top: boolean;
+}
+
 /** Gopher repetition heuristics; reasons: `dup_para_frac`, `dup_para_char_frac`, `dup_line_frac`, `dup_line_char_frac`, `top_<n>_gram`, `duplicated_<n>_n_grams`. */
 export class GopherRepetitionRule implements QualityRule {
   readonly name = "gopher_repetition";
+  /** the n-gram checks by n (top before duplicated at the same n), and the same as arrays for the native kernel */
+  private readonly checks: NGramCheck[];
+  private readonly sizes: Int32Array;
+  private readonly tops: Uint8Array;
+  private readonly limits: Float64Array;
+  private readonly figures: Float64Array;
   constructor(
     readonly opts: GopherRepetitionOptions,
     readonly scope: RuleScope,
-  ) {}
+    /** the native text kernels, when loaded (tests pass null for the TypeScript path) */
+    private readonly addon: TextAddon | null = textAddon,
+  ) {
+    this.checks = [...opts.topNGrams.map(([n, frac]) => ({ n, frac, top: true })), ...opts.dupNGrams.map(([n, frac]) => ({ n, frac, top: false }))].sort((a, b) => a.n - b.n);
+    this.sizes = Int32Array.from(this.checks, (c) => c.n);
+    this.tops = Uint8Array.from(this.checks, (c) => (c.top ? 1 : 0));
+    this.limits = Float64Array.from(this.checks, (c) => c.frac);
+    this.figures = new Float64Array(this.checks.length);
+  }
 
   check(v: TextView): RuleOutcome | null {
     const o = this.opts;
@@ -313,20 +335,22 @@ export class GopherRepetitionRule implements QualityRule {
     if (lensScratch.length < count) lensScratch = new Int32Array(count * 2);
     const lens = lensScratch.subarray(0, count);
     for (let i = 0; i < count; i++) lens[i] = end[i] - start[i];
-    const checks = [
-      ...o.topNGrams.map(([n, frac]) => ({ n, frac, top: true })),
-      ...o.dupNGrams.map(([n, frac]) => ({ n, frac, top: false })),
-    ].sort((a, b) => a.n - b.n);
+    if (this.addon) {
+      const k = this.addon.ngramFigures(ids, lens, this.sizes, this.tops, this.limits, len, this.figures);
+      return k < 0 ? null : nGramOutcome(this.checks[k], this.figures[k], len);
+    }
     const h = new FusedNGramCounter(ids, lens);
-    for (const { n, frac, top } of checks) {
-      if (top) {
-        const c = h.top(n);
-        if (c / len > frac) return { remove: `top_${n}_gram`, detail: `top ${n}-gram chars ${(c / len).toFixed(3)} > ${frac}` };
-      } else {
-        const c = h.duplicated(n);
-        if (c / len > frac) return { remove: `duplicated_${n}_n_grams`, detail: `duplicated ${n}-gram chars ${(c / len).toFixed(3)} > ${frac}` };
-      }
+    for (const c of this.checks) {
+      const figure = c.top ? h.top(c.n) : h.duplicated(c.n);
+      if (figure / len > c.frac) return nGramOutcome(c, figure, len);
     }
     return null;
   }
+}
+
+/** The removal for an n-gram check whose figure (characters) is over its limit. */
+function nGramOutcome(c: NGramCheck, figure: number, len: number): RuleOutcome {
+  return c.top
+    ? { remove: `top_${c.n}_gram`, detail: `top ${c.n}-gram chars ${(figure / len).toFixed(3)} > ${c.frac}` }
+    : { remove: `duplicated_${c.n}_n_grams`, detail: `duplicated ${c.n}-gram chars ${(figure / len).toFixed(3)} > ${c.frac}` };
 }

@@ -3,6 +3,7 @@
 // One map lookup per trigram scores all languages at once, far faster than franc's distance ranking.
 import { data as francData } from "franc-min/data.js";
 import { z } from "zod";
+import { type TextAddon, textAddon } from "../nativeText.js";
 import type { TextView } from "../textView.js";
 import type { QualityRule, RuleOutcome, RuleScope } from "./rule.js";
 
@@ -254,17 +255,69 @@ export function foldSample(text: string, sampleChars: number, fast: boolean): { 
  * calls). The definition sums each language's log weights in text order; `counted` instead adds count × weight once
  * per distinct trigram (half the additions on prose), which differs from it only by rounding: see {@link certain}.
  */
-function scoreLanguages(text: string, sampleChars: number, minLetters: number, counted = false): LanguageScores {
+function scoreLanguages(text: string, sampleChars: number, minLetters: number, counted = false, addon: TextAddon | null = textAddon): LanguageScores {
   const m = (model ??= buildModel());
+  const t = totals.subarray(0, m.langs.length);
+  // counted totals by the native kernel when it is loaded (the same sums in the same order), else here
+  const seen = counted && addon && nativeTotals(addon, m, text, sampleChars, minLetters, t) ? folded[0] : totalsTs(m, text, sampleChars, minLetters, counted, t);
+  const letters = folded[1];
+  const latin = folded[2];
+  if (letters < minLetters) return { lang: "und", totals: t, best: 0, max: 0, z: 0 };
+  if (latin / letters < 0.5) return { lang: "other-script", totals: t, best: 0, max: 0, z: 0 };
+  if (seen === 0) return { lang: "und", totals: t, best: 0, max: 0, z: 0 };
+  let max = -Infinity;
+  for (let l = 0; l < t.length; l++) max = Math.max(max, t[l]);
+  let z = 0;
+  let best = 0;
+  for (let l = 0; l < t.length; l++) {
+    z += Math.exp(t[l] - max);
+    if (t[l] > t[best]) best = l;
+  }
+  return { lang: "", totals: t, best, max, z };
+}
+
+/** The native model handle (a copy of the tables) and the fold table of BMP units, built on first use. */
+let nativeModel: unknown;
+let foldTable: Int32Array | undefined;
+const nativeOut = new Int32Array(3);
+
+/** Fold of each UTF-16 unit as {@link foldPlain} does it: lower-case letter | letter << 16 | Latin << 17, or 32 for a non-letter. */
+function buildFoldTable(): Int32Array {
+  const f = new Int32Array(65536).fill(32);
+  for (let c = 0; c < 65536; c++) {
+    const ch = String.fromCharCode(c);
+    if (LETTER_1_RE.test(ch)) f[c] = ch.toLowerCase().charCodeAt(0) | (1 << 16) | (LATIN_1_RE.test(ch) ? 1 << 17 : 0);
+  }
+  return f;
+}
+
+/** Counted totals of the native kernel into `t`; sets `folded` to [seen, letters, latin]. False when it did not run. */
+function nativeTotals(addon: TextAddon, m: LangModel, text: string, sampleChars: number, minLetters: number, t: Float64Array): boolean {
+  nativeModel ??= addon.languageModel(m.keyHi, m.keyLo, m.slot, m.from, m.idx, m.w, m.direct, m.langs.length);
+  // the fold table only once a sample is not ASCII
+  if (!addon.languageScores(nativeModel, text, sampleChars, minLetters, t, foldTable ?? null, nativeOut)) {
+    foldTable = buildFoldTable();
+    addon.languageScores(nativeModel, text, sampleChars, minLetters, t, foldTable, nativeOut);
+  }
+  folded[0] = nativeOut[2];
+  folded[1] = nativeOut[0];
+  folded[2] = nativeOut[1];
+  return true;
+}
+
+/**
+ * Language totals into `t` by the TypeScript loops (text order, or counted); sets `folded` and returns the number of
+ * trigrams found in the profiles (0, with zero totals, when the letter checks fail).
+ */
+function totalsTs(m: LangModel, text: string, sampleChars: number, minLetters: number, counted: boolean, t: Float64Array): number {
   const end = Math.min(text.length, sampleChars);
   if (codes.length < end + 2) codes = new Int32Array(end + 2);
   if (entryList.length < end + 2) entryList = new Int32Array(end + 2);
   const n = counted ? foldFast(text, end) : foldPlain(text, end);
   const letters = folded[1];
   const latin = folded[2];
-  const t = totals.subarray(0, m.langs.length).fill(0);
-  if (letters < minLetters) return { lang: "und", totals: t, best: 0, max: 0, z: 0 };
-  if (latin / letters < 0.5) return { lang: "other-script", totals: t, best: 0, max: 0, z: 0 };
+  t.fill(0);
+  if (letters < minLetters || latin / letters < 0.5) return 0;
   const { from, idx, w } = m;
   let seen = 0;
   if (counted) {
@@ -304,16 +357,7 @@ function scoreLanguages(text: string, sampleChars: number, minLetters: number, c
       for (let k = from[e - 1], stop = from[e]; k < stop; k++) t[idx[k]] += w[k];
     }
   }
-  if (seen === 0) return { lang: "und", totals: t, best: 0, max: 0, z: 0 };
-  let max = -Infinity;
-  for (let l = 0; l < t.length; l++) max = Math.max(max, t[l]);
-  let z = 0;
-  let best = 0;
-  for (let l = 0; l < t.length; l++) {
-    z += Math.exp(t[l] - max);
-    if (t[l] > t[best]) best = l;
-  }
-  return { lang: "", totals: t, best, max, z };
+  return seen;
 }
 
 /**
@@ -349,11 +393,11 @@ function certain(r: LanguageScores, keep: number, minScore: number): boolean {
 }
 
 /**
- * Totals of every language for `text` (a copy; empty when und/other-script), text order (the definition) or counted,
- * the probability of `o.keep` from them, and whether they pass the certification the rule applies to counted totals.
+ * Totals of every language for `text` (a copy; empty when und/other-script), text order (the definition) or counted
+ * (by the native kernel when `addon` is given), the probability of `o.keep` from them, and whether they pass the certification the rule applies to counted totals.
  */
-export function languageTotals(text: string, o: LanguageOptions, counted: boolean): { totals: number[]; keepProb: number; certain: boolean } {
-  const r = scoreLanguages(text, o.sampleChars, o.minLetters, counted);
+export function languageTotals(text: string, o: LanguageOptions, counted: boolean, addon: TextAddon | null = textAddon): { totals: number[]; keepProb: number; certain: boolean } {
+  const r = scoreLanguages(text, o.sampleChars, o.minLetters, counted, addon);
   if (r.lang !== "") return { totals: [], keepProb: 0, certain: false };
   const k = model!.langs.indexOf(o.keep);
   return { totals: [...r.totals], keepProb: k >= 0 ? Math.exp(r.totals[k] - r.max) / r.z : 0, certain: certain(r, k, o.minScore) };

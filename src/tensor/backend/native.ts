@@ -1,10 +1,7 @@
 // The native backend: loads the C++ addon (native/, built at `npm install` into build/Release) and adapts
 // it to the Kernels interface. Importing this never throws: if the addon is missing or fails to load,
 // `nativeKernels` is null and `nativeLoadError` says why; llmforge then runs on the reference backend.
-import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { loadAddon } from "../../io/addon.js";
 import type {
   AdamWArgs, AttentionArgs, AttentionBackwardArgs, BinaryOp, GemmArgs, Kernels, Storage, UnaryOp,
 } from "./kernels.js";
@@ -83,52 +80,18 @@ const UNARY_CODES: Record<UnaryOp, number> = {
   recip: 12,
 };
 
-/** The package root: the nearest directory above this file whose package.json is named llmforge. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pj = join(dir, "package.json");
-    if (existsSync(pj)) {
-      try {
-        if ((JSON.parse(readFileSync(pj, "utf8")) as { name?: string }).name === "llmforge") return dir;
-      } catch {
-        // unreadable package.json: keep looking upward
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no llmforge package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
-
 function load(): { addon: NativeAddon | null; error: string | null } {
   if (process.env.LLMFORGE_BACKEND === "ref") return { addon: null, error: "LLMFORGE_BACKEND=ref asks for the reference backend" };
-  let path = "build/Release/llmforge_native.node";
+  // OpenMP threads that spin while waiting starve the thread they wait for when the CPU is shared
+  // (measured here: 2-thread GEMM fell from ~90 to ~1-25 GFLOP/s under load); sleeping waits keep it
+  // near the fair share. libgomp reads this once, when the addon loads it; an explicit setting wins,
+  // and ours is removed again so child processes (e.g. benchmark peers) do not inherit it.
+  const setWait = process.env.OMP_WAIT_POLICY === undefined;
+  if (setWait) process.env.OMP_WAIT_POLICY = "passive";
   try {
-    const root = packageRoot();
-    path = join(root, "build", "Release", "llmforge_native.node");
-    if (!existsSync(path)) {
-      return {
-        addon: null,
-        error: `native addon not built (${path} is missing; run \`npm run build:native\`, see build/native-build.log)`,
-      };
-    }
-    // OpenMP threads that spin while waiting starve the thread they wait for when the CPU is shared
-    // (measured here: 2-thread GEMM fell from ~90 to ~1-25 GFLOP/s under load); sleeping waits keep it
-    // near the fair share. libgomp reads this once, when the addon loads it; an explicit setting wins,
-    // and ours is removed again so child processes (e.g. benchmark peers) do not inherit it.
-    const setWait = process.env.OMP_WAIT_POLICY === undefined;
-    if (setWait) process.env.OMP_WAIT_POLICY = "passive";
-    let addon: NativeAddon;
-    try {
-      addon = createRequire(import.meta.url)(path) as NativeAddon;
-    } finally {
-      if (setWait) delete process.env.OMP_WAIT_POLICY;
-    }
-    addon.info();
-    return { addon, error: null };
-  } catch (e) {
-    return { addon: null, error: `native addon at ${path} failed to load: ${(e as Error).message}` };
+    return loadAddon<NativeAddon>("llmforge_native", (a) => a.info());
+  } finally {
+    if (setWait) delete process.env.OMP_WAIT_POLICY;
   }
 }
 

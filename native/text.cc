@@ -1,0 +1,525 @@
+// llmforge text kernels: the inner loops of the data pipeline's quality rules, for UTF-16 text as JavaScript
+// holds it. Each function is the twin of a TypeScript function in src/data/ that stays the definition (and
+// the path taken when this addon is missing): word scan + numbering (textView.ts scanWords/numberWords),
+// Gopher n-gram figures (gopherRepetition.ts FusedNGramCounter), language trigram scores (language.ts
+// scoreLanguages). Outputs are identical to the TypeScript ones (test/data/nativeText.test.ts). A separate
+// addon from the tensor backend (no OpenMP, no SIMD dispatch): src/data does not depend on src/tensor.
+// Nothing here keeps state between calls except per-thread scratch, so worker threads may call it at once.
+#include <napi.h>
+#include <cstdint>
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using u16 = char16_t;
+
+// Per-thread scratch, grown as needed (reached through one thread-local pointer per call).
+struct Scratch {
+  std::vector<u16> text;
+  std::vector<int32_t> a, b, c, d, e, nonAscii;
+  std::vector<uint32_t> slots, slotHash;
+  // language trigram counts: all zero between calls (each call resets the entries it counted)
+  std::vector<int32_t> langCount;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+struct ArgError {
+  std::string msg;
+};
+
+// Copies a JS string (at most `max` units of it) into per-thread UTF-16 scratch; returns the units copied.
+size_t readText(Scratch& sc, const Napi::Env& env, const Napi::Value& v, const char* fn, size_t max = SIZE_MAX) {
+  if (!v.IsString()) throw ArgError{std::string(fn) + ": text must be a string"};
+  size_t len = 0;
+  napi_get_value_string_utf16(env, v, nullptr, 0, &len);
+  if (len > max) len = max;
+  if (sc.text.size() < len + 1) sc.text.resize(len + 1 + (len >> 3));
+  size_t got = 0;
+  napi_get_value_string_utf16(env, v, sc.text.data(), len + 1, &got);
+  return got;
+}
+
+template <typename T> constexpr napi_typedarray_type kindOf();
+template <> constexpr napi_typedarray_type kindOf<uint8_t>() { return napi_uint8_array; }
+template <> constexpr napi_typedarray_type kindOf<int32_t>() { return napi_int32_array; }
+template <> constexpr napi_typedarray_type kindOf<double>() { return napi_float64_array; }
+template <typename T> constexpr const char* kindName();
+template <> constexpr const char* kindName<uint8_t>() { return "a Uint8Array"; }
+template <> constexpr const char* kindName<int32_t>() { return "an Int32Array"; }
+template <> constexpr const char* kindName<double>() { return "a Float64Array"; }
+
+// A typed array argument of element type T with at least `minLen` elements, or an ArgError naming it.
+template <typename T>
+Napi::TypedArrayOf<T> typed(const Napi::Value& v, const char* fn, const char* arg, size_t minLen = 0) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kindOf<T>())
+    throw ArgError{std::string(fn) + ": " + arg + " must be " + kindName<T>()};
+  auto a = v.As<Napi::TypedArrayOf<T>>();
+  if (a.ElementLength() < minLen)
+    throw ArgError{std::string(fn) + ": " + arg + " is too short (" + std::to_string(a.ElementLength()) + " < " + std::to_string(minLen) + ")"};
+  return a;
+}
+
+template <typename F>
+Napi::Value wrap(const Napi::CallbackInfo& info, F f) {
+  try {
+    return f();
+  } catch (const ArgError& e) {
+    Napi::TypeError::New(info.Env(), e.msg).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+}
+
+inline uint32_t fnvStep(uint32_t h, uint32_t c) { return (h ^ c) * 0x01000193u; }
+constexpr uint32_t FNV0 = 0x811c9dc5u;
+
+inline uint32_t mixSlot(uint32_t h) {
+  uint32_t x = (h ^ (h >> 16)) * 0x2c1b3c6du;
+  return x ^ (x >> 15);
+}
+
+// Grows a scratch vector to hold at least `need` elements (keeping its contents); returns its data.
+template <typename T>
+T* ensure(std::vector<T>& v, size_t need) {
+  if (v.size() < need) v.resize(need + (need >> 1));
+  return v.data();
+}
+
+// scanWords(text, cls: Uint8Array(65536)) -> Int32Array | undefined
+// `cls` classifies UTF-16 units: 1 = whitespace (JavaScript's \s), 4 = punctuation or symbol (\p{P} or \p{S}),
+// 8 = high surrogate, 0 = anything else. Returns the words as TextView.wordTable holds them: [count, vocabSize],
+// start, end, id (each `count` long), vocabStart, vocabEnd, vocabLowerHash (each `vocabSize` long), then the
+// ids of distinct words that are not all ASCII (lower-case hash left 0: the caller lower-cases them the Unicode
+// way). Undefined when the text holds a surrogate pair (an astral code point, which `cls` cannot classify).
+Napi::Value ScanWords(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Scratch& sc = scratch();
+    const size_t n = readText(sc, env, info[0], "scanWords");
+    const uint8_t* cls = typed<uint8_t>(info[1], "scanWords", "cls", 65536).Data();
+    const u16* t = sc.text.data();
+    // words: start, end, id; distinct words: index of the first occurrence, lower-case hash
+    size_t capWords = 0, capVocab = 0;
+    int32_t *start = nullptr, *end = nullptr, *id = nullptr, *first = nullptr, *lower = nullptr;
+    auto growWords = [&](size_t need) {
+      start = ensure(sc.a, need);
+      end = ensure(sc.b, need);
+      id = ensure(sc.c, need);
+      capWords = std::min(sc.a.size(), std::min(sc.b.size(), sc.c.size()));
+    };
+    auto growVocab = [&](size_t need) {
+      first = ensure(sc.d, need);
+      lower = ensure(sc.e, need);
+      capVocab = std::min(sc.d.size(), sc.e.size());
+    };
+    growWords(64 + (n >> 3));
+    growVocab(64 + (n >> 4));
+    // open addressing over distinct words: slot -> id + 1 (and the word's hash), rehashed at half full
+    size_t cap = 1024;
+    while (cap < (n >> 4)) cap <<= 1;
+    uint32_t* slots = ensure(sc.slots, cap);
+    uint32_t* slotHash = ensure(sc.slotHash, cap);
+    std::memset(slots, 0, sizeof(uint32_t) * cap);
+    size_t count = 0, nv = 0, nonAscii = 0;
+    size_t i = 0;
+    while (i < n) {
+      while (i < n && (cls[t[i]] & 1)) i++;
+      if (i >= n) break;
+      // leading punctuation/symbols
+      size_t s = i;
+      while (s < n && cls[t[s]] == 4) s++;
+      // the token's remaining characters: the word ends after its last one that is not punctuation
+      uint32_t h = FNV0, lh = FNV0, seen = 0;
+      size_t e = s, wordEnd = s;
+      uint32_t wordHash = h, wordLower = h, wordSeen = 0;
+      while (e < n) {
+        const uint32_t c = t[e];
+        const uint32_t k = cls[c];
+        if (k & 1) break;
+        if (k & 8) {
+          if (e + 1 < n && t[e + 1] >= 0xdc00 && t[e + 1] <= 0xdfff) return env.Undefined();
+        }
+        h = fnvStep(h, c);
+        lh = fnvStep(lh, c + (((c - 65u) < 26u) << 5));
+        seen |= c;
+        e++;
+        if (!(k & 4)) {
+          wordEnd = e;
+          wordHash = h;
+          wordLower = lh;
+          wordSeen = seen;
+        }
+      }
+      i = e;
+      if (wordEnd == s) continue;
+      const int32_t ws = (int32_t)s, we = (int32_t)wordEnd, len = we - ws;
+      if (count == capWords) growWords(count + 1);
+      if (nv == capVocab) growVocab(nv + 1);
+      if (2 * (nv + 1) > cap) {
+        // rehash into a table twice the size
+        const size_t cap2 = cap * 2;
+        std::vector<uint32_t> s2(cap2, 0), h2(cap2);
+        for (size_t q = 0; q < cap; q++) {
+          if (!slots[q]) continue;
+          size_t at = mixSlot(slotHash[q]) & (cap2 - 1);
+          while (s2[at]) at = (at + 1) & (cap2 - 1);
+          s2[at] = slots[q];
+          h2[at] = slotHash[q];
+        }
+        slots = ensure(sc.slots, cap2);
+        slotHash = ensure(sc.slotHash, cap2);
+        std::memcpy(slots, s2.data(), sizeof(uint32_t) * cap2);
+        std::memcpy(slotHash, h2.data(), sizeof(uint32_t) * cap2);
+        cap = cap2;
+      }
+      const size_t mask = cap - 1;
+      size_t at = mixSlot(wordHash) & mask;
+      int32_t wid;
+      for (;;) {
+        const uint32_t v = slots[at];
+        if (v == 0) {
+          slots[at] = (uint32_t)nv + 1;
+          slotHash[at] = wordHash;
+          wid = (int32_t)nv++;
+          first[wid] = (int32_t)count;
+          if (wordSeen < 128) lower[wid] = (int32_t)wordLower;
+          else {
+            lower[wid] = 0;
+            ensure(sc.nonAscii, nonAscii + 1)[nonAscii] = wid;
+            nonAscii++;
+          }
+          break;
+        }
+        if (slotHash[at] == wordHash) {
+          const int32_t f = first[v - 1];
+          const int32_t fs = start[f];
+          if (end[f] - fs == len) {
+            int32_t j = 0;
+            while (j < len && t[fs + j] == t[ws + j]) j++;
+            if (j == len) {
+              wid = (int32_t)v - 1;
+              break;
+            }
+          }
+        }
+        at = (at + 1) & mask;
+      }
+      start[count] = ws;
+      end[count] = we;
+      id[count] = wid;
+      count++;
+    }
+    Napi::Int32Array out = Napi::Int32Array::New(env, 2 + 3 * count + 3 * nv + nonAscii);
+    int32_t* o = out.Data();
+    o[0] = (int32_t)count;
+    o[1] = (int32_t)nv;
+    o += 2;
+    std::memcpy(o, start, 4 * count);
+    std::memcpy(o + count, end, 4 * count);
+    std::memcpy(o + 2 * count, id, 4 * count);
+    o += 3 * count;
+    int32_t* na = o + 3 * nv;
+    for (size_t k = 0; k < nv; k++) {
+      o[k] = start[first[k]];
+      o[nv + k] = end[first[k]];
+      o[2 * nv + k] = lower[k];
+    }
+    std::memcpy(na, sc.nonAscii.data(), 4 * nonAscii);
+    return out;
+  });
+}
+
+// ngramFigures(ids: Int32Array, lens: Int32Array, sizes: Int32Array, top: Uint8Array, limits: Float64Array, len, out: Float64Array)
+// -> index of the first check whose figure / len exceeds its limit, or -1.
+// Check k is the most frequent n-gram's characters times its count (top[k] = 1) or the characters in duplicated
+// n-grams counted without overlap (top[k] = 0), n = sizes[k] (non-decreasing), for word ids with word lengths
+// `lens`; out[k] gets the figure. N-grams are compared by the same 32-bit rolling hash as FusedNGramCounter.
+Napi::Value NgramFigures(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    const char* fn = "ngramFigures";
+    auto idsA = typed<int32_t>(info[0], fn, "ids");
+    const size_t m0 = idsA.ElementLength();
+    const int32_t* ids = idsA.Data();
+    const int32_t* lens = typed<int32_t>(info[1], fn, "lens", m0).Data();
+    auto sizesA = typed<int32_t>(info[2], fn, "sizes");
+    const size_t checks = sizesA.ElementLength();
+    const int32_t* sizes = sizesA.Data();
+    const uint8_t* top = typed<uint8_t>(info[3], fn, "top", checks).Data();
+    const double* limits = typed<double>(info[4], fn, "limits", checks).Data();
+    if (!info[5].IsNumber()) throw ArgError{"ngramFigures: len must be a number"};
+    const double len = info[5].As<Napi::Number>().DoubleValue();
+    double* out = typed<double>(info[6], fn, "out", checks).Data();
+    for (size_t k = 0; k < checks; k++)
+      if (sizes[k] < 1 || (k > 0 && sizes[k] < sizes[k - 1])) throw ArgError{"ngramFigures: sizes must be >= 1 and non-decreasing"};
+
+    Scratch& sc = scratch();
+    std::vector<int32_t>& prefix = sc.a;
+    prefix.assign(m0 + 1, 0);
+    for (size_t i = 0; i < m0; i++) prefix[i + 1] = prefix[i] + lens[i];
+    std::vector<int32_t>& hv = sc.b;
+    hv.assign(m0, (int32_t)FNV0);
+    uint32_t* h = reinterpret_cast<uint32_t*>(hv.data());
+    size_t cap = 16;
+    while (cap < m0 * 2) cap <<= 1;
+    const size_t mask = cap - 1;
+    // table: key, stamp, count per slot; stamps make clearing between sizes free
+    std::vector<uint32_t>& slots = sc.slots;
+    if (slots.size() < 3 * cap) slots.assign(3 * cap, 0);
+    else std::memset(slots.data(), 0, sizeof(uint32_t) * 3 * cap);
+    uint32_t gen = 0;
+    // bitmap of hash values seen once / at least twice (interleaved words)
+    size_t bits = 256;
+    while (bits < m0 * 16) bits <<= 1;
+    const uint32_t bitMask = (uint32_t)bits - 1;
+    std::vector<int32_t>& bm = sc.c;
+    bm.resize(bits >> 4);
+    uint32_t* bw = reinterpret_cast<uint32_t*>(bm.data());
+    int32_t cur = 0;
+    auto advance = [&](int32_t nn) {
+      const size_t m = m0 >= (size_t)nn ? m0 - nn + 1 : 0;
+      for (size_t i = 0; i < m; i++) {
+        uint32_t x = fnvStep(h[i], (uint32_t)ids[i + nn - 1]);
+        x ^= x >> 15;
+        h[i] = x * 0x2c1b3c6du;
+      }
+    };
+    for (size_t k = 0; k < checks; k++) {
+      const int32_t n = sizes[k];
+      while (cur < n) advance(++cur);
+      const size_t m = m0 >= (size_t)n ? m0 - n + 1 : 0;
+      std::memset(bw, 0, sizeof(uint32_t) * (bits >> 4));
+      for (size_t i = 0; i < m; i++) {
+        const uint32_t x = h[i];
+        const uint32_t bit = (x ^ (x >> 13)) & bitMask;
+        const size_t w = (bit >> 5) << 1;
+        const uint32_t b = 1u << (bit & 31);
+        const uint32_t sw = bw[w];
+        bw[w + 1] |= sw & b;
+        bw[w] = sw | b;
+      }
+      gen++;
+      double figure = 0;
+      if (top[k]) {
+        uint32_t best = 1;
+        size_t bestAt = 0;
+        for (size_t i = 0; i < m; i++) {
+          const uint32_t x = h[i];
+          const uint32_t bit = (x ^ (x >> 13)) & bitMask;
+          if ((bw[((bit >> 5) << 1) | 1] & (1u << (bit & 31))) == 0) continue;
+          size_t at = (x * 0x9e3779b1u) & mask;
+          uint32_t c;
+          for (;;) {
+            uint32_t* s = &slots[3 * at];
+            if (s[1] != gen) {
+              s[0] = x;
+              s[1] = gen;
+              s[2] = 1;
+              c = 1;
+              break;
+            }
+            if (s[0] == x) {
+              c = ++s[2];
+              break;
+            }
+            at = (at + 1) & mask;
+          }
+          if (c > best) {
+            best = c;
+            bestAt = i;
+          }
+        }
+        figure = best < 2 ? 0 : (double)(n - 1 + prefix[bestAt + n] - prefix[bestAt]) * best;
+      } else {
+        int64_t repeated = 0;
+        for (size_t i = 0; i < m; i++) {
+          const uint32_t x = h[i];
+          const uint32_t bit = (x ^ (x >> 13)) & bitMask;
+          if ((bw[((bit >> 5) << 1) | 1] & (1u << (bit & 31))) == 0) continue;
+          size_t at = (x * 0x9e3779b1u) & mask;
+          for (;;) {
+            uint32_t* s = &slots[3 * at];
+            if (s[1] != gen) {
+              s[0] = x;
+              s[1] = gen;
+              break;
+            }
+            if (s[0] == x) {
+              repeated += prefix[i + n] - prefix[i];
+              i += n - 1;
+              break;
+            }
+            at = (at + 1) & mask;
+          }
+        }
+        figure = (double)repeated;
+      }
+      out[k] = figure;
+      if (figure / len > limits[k]) return Napi::Number::New(info.Env(), (double)k);
+    }
+    return Napi::Number::New(info.Env(), -1);
+  });
+}
+
+// A language model's tables (copied once; immutable afterwards, so threads may share it).
+struct LangModel {
+  std::vector<int32_t> keyHi, keyLo, slot, from, idx, direct;
+  std::vector<double> w;
+  uint32_t mask = 0;
+  size_t langs = 0;
+};
+
+template <typename T>
+std::vector<T> copyOf(const Napi::Value& v, const char* arg) {
+  auto a = typed<T>(v, "languageModel", arg);
+  return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
+}
+
+// languageModel(keyHi, keyLo, slot, from, idx, w, direct, langs) -> External
+Napi::Value LanguageModelNew(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    auto* m = new LangModel();
+    try {
+      m->keyHi = copyOf<int32_t>(info[0], "keyHi");
+      m->keyLo = copyOf<int32_t>(info[1], "keyLo");
+      m->slot = copyOf<int32_t>(info[2], "slot");
+      m->from = copyOf<int32_t>(info[3], "from");
+      m->idx = copyOf<int32_t>(info[4], "idx");
+      m->w = copyOf<double>(info[5], "w");
+      m->direct = copyOf<int32_t>(info[6], "direct");
+      if (!info[7].IsNumber()) throw ArgError{"languageModel: langs must be a number"};
+      m->langs = (size_t)info[7].As<Napi::Number>().Int64Value();
+      const size_t cap = m->slot.size();
+      if (cap == 0 || (cap & (cap - 1)) || m->keyHi.size() != cap || m->keyLo.size() != cap || m->direct.size() != 32768)
+        throw ArgError{"languageModel: tables have inconsistent sizes"};
+      m->mask = (uint32_t)cap - 1;
+      const size_t entries = m->from.size() - 1;
+      for (int32_t s : m->slot)
+        if (s < 0 || (size_t)s > entries) throw ArgError{"languageModel: slot out of range"};
+      for (int32_t s : m->direct)
+        if (s < 0 || (size_t)s > entries) throw ArgError{"languageModel: direct entry out of range"};
+      for (size_t e = 0; e + 1 < m->from.size(); e++)
+        if (m->from[e] < 0 || m->from[e] > m->from[e + 1] || (size_t)m->from[e + 1] > m->idx.size()) throw ArgError{"languageModel: from out of range"};
+      for (int32_t l : m->idx)
+        if (l < 0 || (size_t)l >= m->langs) throw ArgError{"languageModel: language index out of range"};
+      if (m->w.size() != m->idx.size()) throw ArgError{"languageModel: w and idx differ in length"};
+    } catch (...) {
+      delete m;
+      throw;
+    }
+    return Napi::External<LangModel>::New(info.Env(), m, [](Napi::Env, LangModel* p) { delete p; });
+  });
+}
+
+// SMALL code of a folded unit: 0 space, 1..26 a..z, -1 otherwise.
+inline int32_t smallCode(uint32_t c) { return c == 32 ? 0 : (c >= 97 && c <= 122 ? (int32_t)c - 96 : -1); }
+
+// languageScores(model, text, sampleChars, minLetters, totals: Float64Array, fold: Int32Array(65536) | null, out: Int32Array(3))
+// -> false when the sample holds a non-ASCII unit and no fold table was given (nothing else done), else true.
+// The sample text[0, min(length, sampleChars)) is folded (letters lower-cased, other runs -> one space, a space
+// at both ends: `fold[c]` = lower-case unit | letter << 16 | Latin << 17); out = [letters, Latin letters, seen
+// trigrams]. When letters >= minLetters and Latin letters are at least half of them, totals[l] = sum over
+// distinct profile trigrams of count * weight, added in order of first occurrence (language.ts's `counted`).
+Napi::Value LanguageScores(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    const char* fn = "languageScores";
+    if (!info[0].IsExternal()) throw ArgError{"languageScores: model must come from languageModel"};
+    const LangModel& m = *info[0].As<Napi::External<LangModel>>().Data();
+    if (!info[2].IsNumber() || !info[3].IsNumber()) throw ArgError{"languageScores: sampleChars and minLetters must be numbers"};
+    const double sc = info[2].As<Napi::Number>().DoubleValue();
+    if (!(sc >= 0)) throw ArgError{"languageScores: sampleChars must be >= 0"};
+    // only the sample is copied
+    Scratch& scr = scratch();
+    const size_t end = readText(scr, env, info[1], fn, sc < 1e15 ? (size_t)sc : SIZE_MAX);
+    const double minLetters = info[3].As<Napi::Number>().DoubleValue();
+    double* totals = typed<double>(info[4], fn, "totals", m.langs).Data();
+    const int32_t* fold = info[5].IsNull() || info[5].IsUndefined() ? nullptr : typed<int32_t>(info[5], fn, "fold", 65536).Data();
+    int32_t* out = typed<int32_t>(info[6], fn, "out", 3).Data();
+    const u16* t = scr.text.data();
+    if (!fold)
+      for (size_t i = 0; i < end; i++)
+        if (t[i] >= 128) return Napi::Boolean::New(env, false);
+    std::vector<int32_t>& codes = scr.a;
+    codes.resize(end + 2);
+    size_t n = 0;
+    codes[n++] = 32;
+    int32_t letters = 0, latin = 0;
+    uint32_t prev = 32;
+    for (size_t i = 0; i < end; i++) {
+      const uint32_t c = t[i];
+      uint32_t f;
+      if (c < 128) {
+        const bool letter = (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
+        f = letter ? ((c | 32) | (3u << 16)) : 32;
+      } else {
+        f = (uint32_t)fold[c];
+      }
+      const uint32_t code = f & 0xffff;
+      const uint32_t l = (f >> 16) & 1;
+      letters += l;
+      latin += (f >> 17) & 1;
+      if (l) {
+        codes[n++] = (int32_t)code;
+        prev = code;
+      } else if (prev != 32) {
+        codes[n++] = 32;
+        prev = 32;
+      }
+    }
+    if (prev != 32) codes[n++] = 32;
+    out[0] = letters;
+    out[1] = latin;
+    out[2] = 0;
+    for (size_t l = 0; l < m.langs; l++) totals[l] = 0;
+    if ((double)letters < minLetters || (double)latin / (double)letters < 0.5) return Napi::Boolean::New(env, true);
+    const size_t entries = m.from.size() - 1;
+    std::vector<int32_t>& cnt = scr.langCount;
+    if (cnt.size() < entries + 1) cnt.assign(entries + 1, 0);
+    std::vector<int32_t>& list = scr.c;
+    list.resize(n + 2);
+    size_t distinct = 0;
+    for (size_t i = 0; i + 2 < n; i++) {
+      const int32_t p = smallCode(codes[i]), q = smallCode(codes[i + 1]), r = smallCode(codes[i + 2]);
+      int32_t e;
+      if ((p | q | r) >= 0) e = m.direct[(p << 10) | (q << 5) | r];
+      else {
+        const uint32_t hi = (uint32_t)codes[i], lo = ((uint32_t)codes[i + 1] << 16) | (uint32_t)codes[i + 2];
+        uint32_t s = (((hi ^ (lo * 0x9e3779b1u)) * 0x85ebca6bu) >> 16) & m.mask;
+        for (;;) {
+          e = m.slot[s];
+          if (e == 0 || ((uint32_t)m.keyHi[s] == hi && (uint32_t)m.keyLo[s] == lo)) break;
+          s = (s + 1) & m.mask;
+        }
+      }
+      if (cnt[e]++ == 0) list[distinct++] = e;
+    }
+    int32_t seen = 0;
+    for (size_t j = 0; j < distinct; j++) {
+      const int32_t e = list[j];
+      const int32_t c = cnt[e];
+      cnt[e] = 0;
+      if (e == 0) continue;
+      seen += c;
+      for (int32_t k = m.from[e - 1], stop = m.from[e]; k < stop; k++) totals[m.idx[k]] += (double)c * m.w[k];
+    }
+    out[2] = seen;
+    return Napi::Boolean::New(env, true);
+  });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("scanWords", Napi::Function::New(env, ScanWords));
+  exports.Set("ngramFigures", Napi::Function::New(env, NgramFigures));
+  exports.Set("languageModel", Napi::Function::New(env, LanguageModelNew));
+  exports.Set("languageScores", Napi::Function::New(env, LanguageScores));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(llmforge_text, Init)

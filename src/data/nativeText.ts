@@ -1,0 +1,32 @@
+// The data pipeline's native text kernels (native/text.cc, built at `npm install` as llmforge_text): the word
+// scan and numbering, the Gopher n-gram figures and the language trigram scores in C++. Each is the twin of a
+// TypeScript function that stays its definition and runs when the addon is missing or LLMFORGE_DATA_NATIVE=0:
+// textView.ts scanWordsTs, gopherRepetition.ts FusedNGramCounter, language.ts scoreLanguages. Their outputs
+// are identical (test/data/nativeText.test.ts), so no decision depends on which one ran.
+import { loadAddon } from "../io/addon.js";
+
+/** The functions of native/text.cc (see the comment above each there for the exact contract). */
+export interface TextAddon {
+  /** [count, vocabSize, start, end, id, vocabStart, vocabEnd, vocabLowerHash (each `count` long), ids of non-ASCII words...], or undefined for text with astral code points. */
+  scanWords(text: string, punct: Uint8Array): Int32Array | undefined;
+  /** Fills `out` with the n-gram figures in order; returns the index of the first over its limit, or -1. */
+  ngramFigures(ids: Int32Array, lens: Int32Array, sizes: Int32Array, top: Uint8Array, limits: Float64Array, len: number, out: Float64Array): number;
+  /** An opaque handle on a copy of the language model's tables. */
+  languageModel(keyHi: Int32Array, keyLo: Int32Array, slot: Int32Array, from: Int32Array, idx: Int32Array, w: Float64Array, direct: Int32Array, langs: number): unknown;
+  /** Counted trigram totals of the sample; out = [letters, Latin letters, seen]. False (nothing done) when the sample is not ASCII and `fold` is null. */
+  languageScores(model: unknown, text: string, sampleChars: number, minLetters: number, totals: Float64Array, fold: Int32Array | null, out: Int32Array): boolean;
+}
+
+function load(): { addon: TextAddon | null; error: string | null } {
+  if (process.env.LLMFORGE_DATA_NATIVE === "0") return { addon: null, error: "LLMFORGE_DATA_NATIVE=0 asks for the TypeScript text kernels" };
+  return loadAddon<TextAddon>("llmforge_text", (a) => {
+    if (typeof a.scanWords !== "function") throw new Error("llmforge_text lacks scanWords (stale build: run `npm run build:native`)");
+  });
+}
+
+const loaded = load();
+
+/** The native text kernels, or null (then {@link textAddonError} says why). */
+export const textAddon: TextAddon | null = loaded.addon;
+/** Why the native text kernels are not in use (null when they are). */
+export const textAddonError: string | null = loaded.error;

@@ -1,0 +1,138 @@
+// The native text kernels (native/text.cc) against their TypeScript definitions: the same word tables, the same
+// Gopher n-gram figures, the same language totals to the last bit, on the embedded corpus and on random text made
+// of the characters that matter to each. Skipped only where the addon did not build (CI builds it).
+import { describe, expect, it } from "vitest";
+import { brownDocuments, nlpCorpusDocuments, wordnetDocuments } from "../../src/data/embedded.js";
+import { FusedNGramCounter, GopherRepetitionRule, gopherRepetitionOptionsSchema } from "../../src/data/filters/gopherRepetition.js";
+import { languageOptionsSchema, languageTotals } from "../../src/data/filters/language.js";
+import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
+import { textAddon, textAddonError } from "../../src/data/nativeText.js";
+import { TextView, type WordTable, scanWordsNative, scanWordsTs } from "../../src/data/textView.js";
+
+const addon = textAddon;
+const PIECES = [" ", "  ", "\n", "\n\n", "\t", "\u00a0", "\u2003", "\u3000", "\ufeff", "\u0085", "a", "Bc", "word", "WORD", "the", "The", "x1", "42", "-", "--", ".", ",", "!", "'", '"', "(", ")", "$", "#", "@", "«", "»", "—", "…", "“", "”", "é", "É", "İ", "ß", "Σ", "σ", "漢字", "\u212a", "\ud800", "\udc00", "€", "±", "_", "~", "\u0000", "\u007f"];
+
+function randomText(rand: () => number, len: number, pieces = PIECES): string {
+  let s = "";
+  for (let i = 0; i < len; i++) s += pieces[Math.floor(rand() * pieces.length)];
+  return s;
+}
+
+/** A word table as plain arrays (vocabulary arrays cut to the vocabulary size). */
+function plain(t: WordTable) {
+  const cut = (a: Int32Array) => Array.from(a.subarray(0, t.vocabSize));
+  return { count: t.count, start: Array.from(t.start), end: Array.from(t.end), id: Array.from(t.id), vocabSize: t.vocabSize, vocabStart: cut(t.vocabStart), vocabEnd: cut(t.vocabEnd), vocabLowerHash: cut(t.vocabLowerHash) };
+}
+
+const corpus = [
+  ...brownDocuments().filter((_, i) => i % 25 === 0).map((d) => d.text),
+  ...nlpCorpusDocuments().filter((_, i) => i % 50 === 0).map((d) => d.text),
+  ...wordnetDocuments().filter((_, i) => i % 50 === 0).map((d) => d.text),
+];
+
+describe.skipIf(!addon)("native text kernels", () => {
+  it("loaded (or says why not)", () => {
+    expect(textAddonError).toBeNull();
+  });
+
+  describe("word scan", () => {
+    it("gives the TypeScript scan's table on random text", () => {
+      const rand = mulberry32(101);
+      for (let k = 0; k < 3000; k++) {
+        const t = randomText(rand, Math.floor(rand() * 80));
+        const n = scanWordsNative(addon!, t);
+        // a lone high surrogate that meets a lone low one makes an astral code point: declined
+        if (/[\ud800-\udbff][\udc00-\udfff]/.test(t)) expect(n, JSON.stringify(t)).toBeNull();
+        else expect(plain(n!), JSON.stringify(t)).toEqual(plain(scanWordsTs(t)));
+      }
+    });
+
+    it("gives the TypeScript scan's table on the embedded corpus, and on a text with many distinct words", () => {
+      for (const t of corpus) expect(plain(scanWordsNative(addon!, t)!)).toEqual(plain(scanWordsTs(t)));
+      // past the first hash table size: the table is rehashed while words are numbered
+      const many = Array.from({ length: 20000 }, (_, i) => `w${i.toString(36)}${i % 3 === 0 ? "É" : ""}`).join(" ");
+      expect(plain(scanWordsNative(addon!, many)!)).toEqual(plain(scanWordsTs(many)));
+    });
+
+    it("declines text with an astral code point, which the TypeScript scan then takes", () => {
+      expect(scanWordsNative(addon!, "a 😀 b")).toBeNull();
+      expect(scanWordsNative(addon!, "a \ud800b")).not.toBeNull();
+      expect(new TextView("hi 😀 there!").words).toEqual(["hi", "there"]);
+    });
+
+    it("rejects a wrong argument with an error naming it", () => {
+      expect(() => addon!.scanWords(42 as unknown as string, new Uint8Array(65536))).toThrow(/scanWords: text must be a string/);
+      expect(() => addon!.scanWords("a", new Uint8Array(10))).toThrow(/scanWords: cls is too short/);
+    });
+  });
+
+  describe("Gopher n-gram figures", () => {
+    const o = gopherRepetitionOptionsSchema.parse({});
+    const checks = [...o.topNGrams.map(([n, f]) => ({ n, f, top: true })), ...o.dupNGrams.map(([n, f]) => ({ n, f, top: false }))].sort((a, b) => a.n - b.n);
+    const sizes = Int32Array.from(checks, (c) => c.n);
+    const tops = Uint8Array.from(checks, (c) => (c.top ? 1 : 0));
+    it("equal the fused counter's at every size (limits never reached)", () => {
+      const rand = mulberry32(77);
+      const out = new Float64Array(checks.length);
+      const never = new Float64Array(checks.length).fill(Infinity);
+      for (let k = 0; k < 400; k++) {
+        const long = k % 4 === 0;
+        const len = Math.floor(rand() * (long ? 3000 : 120));
+        const vocab = 1 + Math.floor(rand() * (long ? 3000 : 12));
+        const ids = Int32Array.from({ length: len }, () => Math.floor(rand() * vocab));
+        const lens = Int32Array.from({ length: len }, (_, i) => 1 + ((ids[i] * 7) % 9));
+        expect(addon!.ngramFigures(ids, lens, sizes, tops, never, 1, out)).toBe(-1);
+        const fused = new FusedNGramCounter(ids, lens);
+        const want = checks.map((c) => (c.top ? fused.top(c.n) : fused.duplicated(c.n)));
+        expect(Array.from(out), `ids ${ids}`).toEqual(want);
+      }
+    });
+
+    it("the rule decides the same with and without the addon", () => {
+      const native = new GopherRepetitionRule(o, { enabled: true, skipKinds: [] }, addon);
+      const ts = new GopherRepetitionRule(o, { enabled: true, skipKinds: [] }, null);
+      const rand = mulberry32(5);
+      // a random phrase said again and again, with random words between: n-gram repetition at every level
+      const repetitive = () => {
+        const phrase = randomText(rand, 3 + Math.floor(rand() * 12), ["the ", "cat ", "sat ", "on ", "a ", "mat, ", "dog. "]);
+        return Array.from({ length: 1 + Math.floor(rand() * 8) }, () => phrase + randomText(rand, Math.floor(rand() * 12), ["the ", "big ", "red ", "hat ", "ran ", "far.\n", "up "])).join("");
+      };
+      const texts = [...corpus, ...Array.from({ length: 300 }, repetitive)];
+      let removed = 0;
+      for (const t of texts) {
+        const a = native.check(new TextView(t));
+        expect(a, JSON.stringify(t.slice(0, 80))).toEqual(ts.check(new TextView(t)));
+        if (a?.remove) removed++;
+      }
+      // the random texts repeat themselves: both paths removed some, for the same reasons
+      expect(removed).toBeGreaterThan(50);
+    });
+
+    it("rejects sizes that go down", () => {
+      expect(() => addon!.ngramFigures(new Int32Array(4), new Int32Array(4), Int32Array.of(3, 2), Uint8Array.of(1, 1), Float64Array.of(1, 1), 1, new Float64Array(2))).toThrow(/non-decreasing/);
+    });
+  });
+
+  describe("language totals", () => {
+    const o = languageOptionsSchema.parse({});
+    it("equal the TypeScript counted totals bit for bit (ASCII and not, short and long samples)", () => {
+      const rand = mulberry32(11);
+      const words = ["the", "and", "der", "und", "les", "et", "los", "que", "élan", "Über", "straße", "İstanbul", "ΣΑΣ", "漢字", " ", " ", ", ", ".\n", "K\u212a"];
+      const texts = [...corpus, ...Array.from({ length: 300 }, () => randomText(rand, Math.floor(rand() * 400), words))];
+      let scored = 0;
+      for (const t of texts) {
+        for (const sampleChars of [1000, 37]) {
+          const opts = { ...o, sampleChars };
+          const native = languageTotals(t, opts, true, addon);
+          expect(native, JSON.stringify(t.slice(0, 60))).toEqual(languageTotals(t, opts, true, null));
+          if (native.totals.length > 0) scored++;
+        }
+      }
+      expect(scored).toBeGreaterThan(300);
+    });
+
+    it("rejects a model with inconsistent tables", () => {
+      expect(() => addon!.languageModel(new Int32Array(8), new Int32Array(8), new Int32Array(8), Int32Array.of(0, 1), Int32Array.of(0), Float64Array.of(1), new Int32Array(5), 1)).toThrow(/inconsistent sizes/);
+    });
+  });
+});

@@ -8,6 +8,9 @@
 #include <napi.h>
 #include <cstdint>
 #include <algorithm>
+#if defined(__SSE4_1__)
+#include <smmintrin.h>
+#endif
 #include <cstring>
 #include <string>
 #include <vector>
@@ -512,11 +515,305 @@ Napi::Value LanguageScores(const Napi::CallbackInfo& info) {
   });
 }
 
+// Bits of cleanScreen: what the clean step's parts would find in a text (clean.ts CLEAN_SCREEN mirrors these).
+constexpr uint32_t SCREEN_CONTROL = 1;      // \r, or a unit removeControlChars removes (C0/C1 controls but \t \n, zero-width, BOM, ...)
+constexpr uint32_t SCREEN_MOJIBAKE = 2;     // a unit in [\u00C2-\u00F4]: fixMojibake has something to look at
+constexpr uint32_t SCREEN_MARKUP = 4;       // '<' or '&': stripMarkup has something to look at
+constexpr uint32_t SCREEN_COLLAPSIBLE = 8;  // a whitespace run collapseWhitespace rewrites
+constexpr uint32_t SCREEN_NON_ASCII = 16;   // a unit >= 128 (ASCII text is its own NFC)
+constexpr uint32_t SCREEN_TRIM = 32;        // leading or trailing whitespace (text.trim() !== text)
+constexpr uint32_t SCREEN_REPEATS = 64;     // two equal non-empty paragraphs (split on "\n\n") or two equal lines of >= minLineChars
+
+// Horizontal whitespace that collapses (clean.ts HSPACE): \t \u00a0 \u1680 \u2000-\u200a \u202f \u205f \u3000.
+inline bool isHSpace(uint32_t c) {
+  return c == 9 || (c >= 0xa0 && (c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x202f || c == 0x205f || c == 0x3000));
+}
+// JavaScript's \s (and String.prototype.trim's set) on one UTF-16 unit.
+inline bool isJsSpace(uint32_t c) {
+  if (c <= 32) return c == 32 || (c >= 9 && c <= 13);
+  if (c < 0xa0) return false;
+  return c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
+         c == 0x3000 || c == 0xfeff;
+}
+// A unit clean.ts CONTROL_RE removes on its own (surrogates are judged with their neighbours).
+inline bool isControl(uint32_t c) {
+  if (c < 0x20) return c != 9 && c != 10 && c != 13;  // \r counts too, through the CR -> LF rewrite
+  if (c < 0x7f) return false;
+  if (c <= 0x9f) return true;
+  return c == 0x200b || c == 0x200c || c == 0x200e || c == 0x200f || c == 0x2028 || c == 0x2029 || c == 0x2060 || c == 0xfeff ||
+         c == 0xfffd || c == 0xfffe || c == 0xffff;
+}
+
+// A 32-bit hash of text[a, b) (four units per multiply), for finding equal ranges; equality is then checked.
+inline uint32_t rangeHash(const u16* t, int32_t a, int32_t b) {
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)(b - a);
+  int32_t j = a;
+  for (; j + 4 <= b; j += 4) {
+    uint64_t x;
+    std::memcpy(&x, t + j, 8);
+    h = (h ^ x) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  for (; j < b; j++) h = (h ^ t[j]) * 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 29;
+  return (uint32_t)h;
+}
+
+// True when two of the ranges [from[k], to[k]) of `t` hold the same units.
+bool anyEqualRanges(const u16* t, const std::vector<int32_t>& from, const std::vector<int32_t>& to, std::vector<uint32_t>& slots, std::vector<uint32_t>& keys) {
+  const size_t m = from.size();
+  if (m < 2) return false;
+  size_t cap = 16;
+  while (cap < 2 * m) cap <<= 1;
+  if (slots.size() < cap) slots.resize(cap);
+  if (keys.size() < cap) keys.resize(cap);
+  std::memset(slots.data(), 0, sizeof(uint32_t) * cap);
+  for (size_t k = 0; k < m; k++) {
+    const int32_t a = from[k], len = to[k] - a;
+    const uint32_t h = rangeHash(t, a, to[k]);
+    size_t at = mixSlot(h) & (cap - 1);
+    for (;;) {
+      const uint32_t v = slots[at];
+      if (v == 0) {
+        slots[at] = (uint32_t)k + 1;
+        keys[at] = h;
+        break;
+      }
+      if (keys[at] == h) {
+        const int32_t b = from[v - 1];
+        if (to[v - 1] - b == len && std::memcmp(t + a, t + b, sizeof(u16) * len) == 0) return true;
+      }
+      at = (at + 1) & (cap - 1);
+    }
+  }
+  return false;
+}
+
+// Screen bits of unit i judged with its neighbours (the definition the vector loop below must agree with).
+// The collapsible runs are: a horizontal space other than ' ' (clean.ts [HSPACE], on its own), ' ' before ' ' or
+// '\n', '\n' before ' ', and "\n\n" before '\n' (the other forms of COLLAPSIBLE_RE end in an [HSPACE] unit, which
+// is caught on its own).
+inline uint32_t unitBits(const u16* t, size_t n, size_t i) {
+  const uint32_t c = t[i];
+  if (c < 128) {
+    switch (c) {
+      case '<':
+      case '&':
+        return SCREEN_MARKUP;
+      case ' ':
+        return i + 1 < n && (t[i + 1] == ' ' || t[i + 1] == '\n') ? SCREEN_COLLAPSIBLE : 0;
+      case '\n':
+        if (i + 1 < n && t[i + 1] == ' ') return SCREEN_COLLAPSIBLE;
+        return i + 2 < n && t[i + 1] == '\n' && t[i + 2] == '\n' ? SCREEN_COLLAPSIBLE : 0;
+      case '\t':
+        return SCREEN_COLLAPSIBLE;
+      default:
+        return c < 0x20 || c == 0x7f ? SCREEN_CONTROL : 0;
+    }
+  }
+  uint32_t b = SCREEN_NON_ASCII;
+  if (c >= 0xc2 && c <= 0xf4) b |= SCREEN_MOJIBAKE;
+  if (isHSpace(c)) b |= SCREEN_COLLAPSIBLE;
+  if (isControl(c)) b |= SCREEN_CONTROL;
+  // lone surrogates: a high one not before a low one, a low one not after a high one
+  if (c >= 0xd800 && c <= 0xdbff && !(i + 1 < n && t[i + 1] >= 0xdc00 && t[i + 1] <= 0xdfff)) b |= SCREEN_CONTROL;
+  if (c >= 0xdc00 && c <= 0xdfff && !(i > 0 && t[i - 1] >= 0xd800 && t[i - 1] <= 0xdbff)) b |= SCREEN_CONTROL;
+  return b;
+}
+
+// Screen bits of every unit (SCREEN_CONTROL .. SCREEN_NON_ASCII) and the positions of the newlines. Eight ASCII
+// units at a time with SSE4.1 where the compiler targets it (x86-64-v2 does); blocks holding a non-ASCII unit, and
+// the tail, go unit by unit.
+uint32_t screenUnits(const u16* t, size_t n, std::vector<int32_t>& newlines) {
+  uint32_t bits = 0;
+  size_t i = 0;
+#if defined(__SSE4_1__)
+  const __m128i sp = _mm_set1_epi16(' '), nl = _mm_set1_epi16('\n'), tab = _mm_set1_epi16('\t'), lt = _mm_set1_epi16('<'),
+                amp = _mm_set1_epi16('&'), del = _mm_set1_epi16(0x7f), c1f = _mm_set1_epi16(0x1f), c7f = _mm_set1_epi16(0x7f);
+  __m128i coll = _mm_setzero_si128(), markup = _mm_setzero_si128(), ctrl = _mm_setzero_si128();
+  for (; i + 10 <= n; i += 8) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + i));
+    // all ASCII: min(v, 127) == v in every lane
+    if (_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_min_epu16(v, c7f), v)) != 0xffff) {
+      for (size_t j = i; j < i + 8; j++) {
+        bits |= unitBits(t, n, j);
+        if (t[j] == '\n') newlines.push_back((int32_t)j);
+      }
+      continue;
+    }
+    const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + i + 1));
+    const __m128i v2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + i + 2));
+    const __m128i isSp = _mm_cmpeq_epi16(v, sp), isNl = _mm_cmpeq_epi16(v, nl), isTab = _mm_cmpeq_epi16(v, tab);
+    const __m128i nextSp = _mm_cmpeq_epi16(v1, sp), nextNl = _mm_cmpeq_epi16(v1, nl), next2Nl = _mm_cmpeq_epi16(v2, nl);
+    coll = _mm_or_si128(coll, _mm_or_si128(isTab, _mm_or_si128(_mm_and_si128(isSp, _mm_or_si128(nextSp, nextNl)),
+                                                                _mm_and_si128(isNl, _mm_or_si128(nextSp, _mm_and_si128(nextNl, next2Nl))))));
+    markup = _mm_or_si128(markup, _mm_or_si128(_mm_cmpeq_epi16(v, lt), _mm_cmpeq_epi16(v, amp)));
+    const __m128i low = _mm_cmpeq_epi16(_mm_min_epu16(v, c1f), v);  // v <= 0x1f
+    ctrl = _mm_or_si128(ctrl, _mm_or_si128(_mm_andnot_si128(_mm_or_si128(isTab, isNl), low), _mm_cmpeq_epi16(v, del)));
+    int m = _mm_movemask_epi8(isNl);
+    while (m) {
+      const int k = __builtin_ctz(m);
+      newlines.push_back((int32_t)(i + (k >> 1)));
+      m &= ~(3 << k);
+    }
+  }
+  if (_mm_movemask_epi8(coll)) bits |= SCREEN_COLLAPSIBLE;
+  if (_mm_movemask_epi8(markup)) bits |= SCREEN_MARKUP;
+  if (_mm_movemask_epi8(ctrl)) bits |= SCREEN_CONTROL;
+#endif
+  for (; i < n; i++) {
+    bits |= unitBits(t, n, i);
+    if (t[i] == '\n') newlines.push_back((int32_t)i);
+  }
+  return bits;
+}
+
+// cleanScreen(text, minLineChars) -> bits (SCREEN_*), each the exact answer for the text as given.
+Napi::Value CleanScreen(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Scratch& sc = scratch();
+    const size_t n = readText(sc, env, info[0], "cleanScreen");
+    if (!info[1].IsNumber()) throw ArgError{"cleanScreen: minLineChars must be a number"};
+    const double minLine = info[1].As<Napi::Number>().DoubleValue();
+    const u16* t = sc.text.data();
+    std::vector<int32_t>& nls = sc.e;
+    nls.clear();
+    uint32_t bits = screenUnits(t, n, nls);
+    if (n > 0 && (isJsSpace(t[0]) || isJsSpace(t[n - 1]))) bits |= SCREEN_TRIM;
+    // paragraphs (split on "\n\n", left to right) and the lines inside them (split on "\n"): cut at each newline,
+    // a newline directly followed by another being a paragraph break that takes both
+    std::vector<int32_t>& pFrom = sc.a;
+    std::vector<int32_t>& pTo = sc.b;
+    std::vector<int32_t>& lFrom = sc.c;
+    std::vector<int32_t>& lTo = sc.d;
+    pFrom.clear();
+    pTo.clear();
+    lFrom.clear();
+    lTo.clear();
+    int32_t para = 0, line = 0;
+    auto endLine = [&](int32_t at) {
+      if ((double)(at - line) >= minLine) {
+        lFrom.push_back(line);
+        lTo.push_back(at);
+      }
+    };
+    for (size_t j = 0; j < nls.size(); j++) {
+      const int32_t at = nls[j];
+      endLine(at);
+      if (j + 1 < nls.size() && nls[j + 1] == at + 1) {
+        if (at > para) {
+          pFrom.push_back(para);
+          pTo.push_back(at);
+        }
+        para = line = at + 2;
+        j++;
+      } else line = at + 1;
+    }
+    endLine((int32_t)n);
+    if ((int32_t)n > para) {
+      pFrom.push_back(para);
+      pTo.push_back((int32_t)n);
+    }
+    if (anyEqualRanges(t, pFrom, pTo, sc.slots, sc.slotHash) || anyEqualRanges(t, lFrom, lTo, sc.slots, sc.slotHash)) bits |= SCREEN_REPEATS;
+    return Napi::Number::New(env, bits);
+  });
+}
+
+// A set of ASCII needles for case-insensitive search (copied once; immutable afterwards).
+struct NeedleSet {
+  std::vector<std::string> needles;
+  bool empty = false;                 // an empty needle: every text contains it
+  uint64_t first1[128] = {};          // needles of one character, by that (lower-case) character
+  std::vector<uint64_t> first2;       // needles of two or more, by their first two characters (128 x 128)
+  std::vector<uint8_t> any2;          // 1 where first2 is not 0 (a table that stays in the L1 cache)
+};
+
+inline uint32_t lowerAscii(uint32_t c) { return c + (((c - 65u) < 26u) << 5); }
+
+// needleSet(needles: string[]) -> External; at most 64 ASCII needles.
+Napi::Value NeedleSetNew(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    if (!info[0].IsArray()) throw ArgError{"needleSet: needles must be an array of strings"};
+    Napi::Array arr = info[0].As<Napi::Array>();
+    if (arr.Length() > 64) throw ArgError{"needleSet: at most 64 needles"};
+    auto* ns = new NeedleSet();
+    ns->first2.assign(128 * 128, 0);
+    ns->any2.assign(128 * 128, 0);
+    for (uint32_t k = 0; k < arr.Length(); k++) {
+      Napi::Value v = arr.Get(k);
+      if (!v.IsString()) {
+        delete ns;
+        throw ArgError{"needleSet: needles must be an array of strings"};
+      }
+      std::u16string w = v.As<Napi::String>().Utf16Value();
+      std::string a;
+      for (char16_t c : w) {
+        if (c >= 128) {
+          delete ns;
+          throw ArgError{"needleSet: needles must be ASCII"};
+        }
+        a.push_back((char)c);
+      }
+      if (a.empty()) ns->empty = true;
+      else if (a.size() == 1) ns->first1[(uint8_t)a[0]] |= 1ull << k;
+      else {
+        ns->first2[(uint8_t)a[0] * 128 + (uint8_t)a[1]] |= 1ull << k;
+        ns->any2[(uint8_t)a[0] * 128 + (uint8_t)a[1]] = 1;
+      }
+      ns->needles.push_back(a);
+    }
+    return Napi::External<NeedleSet>::New(info.Env(), ns, [](Napi::Env, NeedleSet* p) { delete p; });
+  });
+}
+
+// needleSearch(set, text) -> 1 when text.toLowerCase() contains a needle, 0 when it does not, -1 when the text
+// holds U+0130 or U+212A (whose lower case holds an ASCII letter) and no needle was found: the caller decides.
+// A needle with an upper-case letter never matches (the lower-cased text has none).
+Napi::Value NeedleSearch(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    if (!info[0].IsExternal()) throw ArgError{"needleSearch: set must come from needleSet"};
+    const NeedleSet& ns = *info[0].As<Napi::External<NeedleSet>>().Data();
+    Scratch& sc = scratch();
+    const size_t n = readText(sc, env, info[1], "needleSearch");
+    if (ns.empty) return Napi::Number::New(env, 1);
+    const u16* t = sc.text.data();
+    bool special = false;
+    for (size_t i = 0; i < n; i++) {
+      const uint32_t c0 = t[i];
+      if (c0 >= 128) {
+        if (c0 == 0x130 || c0 == 0x212a) special = true;
+        continue;
+      }
+      const uint32_t l0 = lowerAscii(c0);
+      uint64_t m = ns.first1[l0];
+      if (i + 1 < n && t[i + 1] < 128) {
+        const uint32_t pair = l0 * 128 + lowerAscii(t[i + 1]);
+        if (ns.any2[pair]) m |= ns.first2[pair];
+      }
+      while (m) {
+        const int k = __builtin_ctzll(m);
+        m &= m - 1;
+        const std::string& w = ns.needles[k];
+        if (i + w.size() > n) continue;
+        size_t j = 2;
+        while (j < w.size() && t[i + j] < 128 && lowerAscii(t[i + j]) == (uint8_t)w[j]) j++;
+        if (j >= w.size()) return Napi::Number::New(env, 1);
+      }
+    }
+    return Napi::Number::New(env, special ? -1 : 0);
+  });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scanWords", Napi::Function::New(env, ScanWords));
   exports.Set("ngramFigures", Napi::Function::New(env, NgramFigures));
   exports.Set("languageModel", Napi::Function::New(env, LanguageModelNew));
   exports.Set("languageScores", Napi::Function::New(env, LanguageScores));
+  exports.Set("cleanScreen", Napi::Function::New(env, CleanScreen));
+  exports.Set("needleSet", Napi::Function::New(env, NeedleSetNew));
+  exports.Set("needleSearch", Napi::Function::New(env, NeedleSearch));
   return exports;
 }
 

@@ -6,6 +6,7 @@ import iconv from "iconv-lite";
 import { z } from "zod";
 import { C4_POLICY_SUBSTRINGS } from "./filters/c4.js";
 import type { DataStats } from "./stats.js";
+import { type TextAddon, textAddon } from "./nativeText.js";
 import { LowerCaseNeedles } from "./textView.js";
 import { DataConfigError, type DataDoc } from "./types.js";
 
@@ -175,45 +176,102 @@ export function collapseWhitespacePlain(text: string): string {
     .trim();
 }
 
-/** Cleans one document's text according to `cfg`, recording what changed in `stats`; returns the new text. */
-export function cleanText(text: string, cfg: CleanConfig, kind: string | undefined, stats?: DataStats, id = ""): string {
+/** Bits of {@link cleanScreen}: what each part of the clean step would find in a text. */
+export const CLEAN_SCREEN = {
+  /** `\r` or a character {@link removeControlChars} removes */
+  control: 1,
+  /** a character {@link fixMojibake} starts a repair at ([\u00C2-\u00F4]) */
+  mojibake: 2,
+  /** `<` or `&` ({@link stripMarkup} has something to look at) */
+  markup: 4,
+  /** a whitespace run {@link collapseWhitespace} rewrites */
+  collapsible: 8,
+  /** a character >= U+0080 (ASCII text is already NFC) */
+  nonAscii: 16,
+  /** leading or trailing whitespace */
+  trim: 32,
+  /** two equal non-empty paragraphs (split on "\n\n") or two equal lines of at least `minLineChars` */
+  repeats: 64,
+} as const;
+const ALL_SCREEN_BITS = 127;
+
+/**
+ * What each part of the clean step would find in `text` (bits of {@link CLEAN_SCREEN}), by the plain definitions:
+ * the same regular expressions and splits the parts use. The native kernel computes the same bits in one pass.
+ */
+export function cleanScreenPlain(text: string, minLineChars: number): number {
+  let bits = 0;
+  if (text.includes("\r") || new RegExp(CONTROL_RE.source).test(text)) bits |= CLEAN_SCREEN.control;
+  if (MOJIBAKE_HINT_RE.test(text)) bits |= CLEAN_SCREEN.mojibake;
+  if (text.includes("<") || text.includes("&")) bits |= CLEAN_SCREEN.markup;
+  if (COLLAPSIBLE_RE.test(text)) bits |= CLEAN_SCREEN.collapsible;
+  if (/[^\x00-\x7f]/.test(text)) bits |= CLEAN_SCREEN.nonAscii;
+  if (text.trim() !== text) bits |= CLEAN_SCREEN.trim;
+  const paras = text.split("\n\n");
+  const lines = paras.flatMap((p) => p.split("\n")).filter((l) => l.length >= minLineChars);
+  const nonEmpty = paras.filter((p) => p.length > 0);
+  if (new Set(nonEmpty).size < nonEmpty.length || new Set(lines).size < lines.length) bits |= CLEAN_SCREEN.repeats;
+  return bits;
+}
+
+/** The screen of `text` by the native kernel, or every bit (each part then looks for itself) without it. */
+function screen(text: string, cfg: CleanConfig, addon: TextAddon | null): number {
+  return addon ? addon.cleanScreen(text, cfg.minRepeatedLineChars) : ALL_SCREEN_BITS;
+}
+
+/**
+ * Cleans one document's text according to `cfg`, recording what changed in `stats`; returns the new text.
+ * Parts the native screen ({@link cleanScreenPlain}'s twin) shows to have nothing to do are skipped (each would
+ * return its input unchanged); the text is screened again whenever a part changes it. Without `addon`, every part
+ * looks for itself.
+ */
+export function cleanText(text: string, cfg: CleanConfig, kind: string | undefined, stats?: DataStats, id = "", addon: TextAddon | null = textAddon): string {
   let t = text;
   const note = (what: string, n: number) => {
     if (n > 0) stats?.modify(what, n, id);
   };
-  if (cfg.removeControlChars) {
+  let bits = screen(t, cfg, addon);
+  const update = (next: string) => {
+    if (next !== t) {
+      t = next;
+      bits = screen(t, cfg, addon);
+    }
+  };
+  if (cfg.removeControlChars && bits & CLEAN_SCREEN.control) {
     const r = removeControlChars(t);
     note("control_chars", r.removed);
-    t = r.text;
+    update(r.text);
   }
-  if (kind === "code") return cfg.nfc ? t.normalize("NFC") : t;
-  if (cfg.fixMojibake) {
+  if (kind === "code") return cfg.nfc && bits & CLEAN_SCREEN.nonAscii ? t.normalize("NFC") : t;
+  if (cfg.fixMojibake && bits & CLEAN_SCREEN.mojibake) {
     const r = fixMojibake(t);
     note("mojibake", r.fixes);
-    t = r.text;
+    update(r.text);
   }
-  if (cfg.stripMarkup) {
+  if (cfg.stripMarkup && bits & CLEAN_SCREEN.markup) {
     const r = stripMarkup(t);
     note("markup", r.changes);
-    t = r.text;
+    update(r.text);
   }
-  if (cfg.collapseWhitespace) {
+  if (cfg.collapseWhitespace && bits & (CLEAN_SCREEN.collapsible | CLEAN_SCREEN.trim)) {
     const c = collapseWhitespace(t);
     if (c !== t) note("whitespace", 1);
-    t = c;
+    update(c);
   }
   if (cfg.boilerplateLines || cfg.removeRepeatedLines || cfg.removeRepeatedParagraphs) {
     // an ASCII substring of a lower-cased line is also in the lower-cased document, so lines are looked at
     // one by one only when the document holds one of the substrings
     const boilerplate = cfg.boilerplateLines && needlesOf(cfg.boilerplateSubstrings).test(t);
-    // counted first without building anything; the text is rebuilt only when a line or paragraph goes
-    const r = dropRepeatsAndBoilerplate(t, cfg, boilerplate, false);
-    note("boilerplate_lines", r.boiler);
-    note("repeated_lines", r.repLines);
-    note("repeated_paragraphs", r.repParas);
-    if (r.boiler + r.repLines + r.repParas > 0) t = dropRepeatsAndBoilerplate(t, cfg, boilerplate, true).text;
+    if (boilerplate || bits & CLEAN_SCREEN.repeats) {
+      // counted first without building anything; the text is rebuilt only when a line or paragraph goes
+      const r = dropRepeatsAndBoilerplate(t, cfg, boilerplate, false);
+      note("boilerplate_lines", r.boiler);
+      note("repeated_lines", r.repLines);
+      note("repeated_paragraphs", r.repParas);
+      if (r.boiler + r.repLines + r.repParas > 0) update(dropRepeatsAndBoilerplate(t, cfg, boilerplate, true).text);
+    }
   }
-  if (cfg.nfc) {
+  if (cfg.nfc && bits & CLEAN_SCREEN.nonAscii) {
     const n = t.normalize("NFC");
     if (n !== t) note("nfc", 1);
     t = n;

@@ -1,7 +1,8 @@
 // The data pipeline's native text kernels (native/text.cc, built at `npm install` as llmforge_text): the word
-// scan and numbering, the Gopher n-gram figures and the language trigram scores in C++. Each is the twin of a
-// TypeScript function that stays its definition and runs when the addon is missing or LLMFORGE_DATA_NATIVE=0:
-// textView.ts scanWordsTs, gopherRepetition.ts FusedNGramCounter, language.ts scoreLanguages. Their outputs
+// scan and numbering, the Gopher n-gram figures, the language trigram scores, the clean step's screen and the
+// case-insensitive needle search in C++. Each is the twin of a TypeScript function that stays its definition and
+// runs when the addon is missing or LLMFORGE_DATA_NATIVE=0: textView.ts scanWordsTs, gopherRepetition.ts
+// FusedNGramCounter, language.ts scoreLanguages, clean.ts cleanScreenPlain, textView.ts LowerCaseNeedles. Their outputs
 // are identical (test/data/nativeText.test.ts), so no decision depends on which one ran.
 import { loadAddon } from "../io/addon.js";
 
@@ -15,6 +16,12 @@ export interface TextAddon {
   languageModel(keyHi: Int32Array, keyLo: Int32Array, slot: Int32Array, from: Int32Array, idx: Int32Array, w: Float64Array, direct: Int32Array, langs: number): unknown;
   /** Counted trigram totals of the sample; out = [letters, Latin letters, seen]. False (nothing done) when the sample is not ASCII and `fold` is null. */
   languageScores(model: unknown, text: string, sampleChars: number, minLetters: number, totals: Float64Array, fold: Int32Array | null, out: Int32Array): boolean;
+  /** What the clean step's parts would find in the text: bits of clean.ts CLEAN_SCREEN. */
+  cleanScreen(text: string, minLineChars: number): number;
+  /** An opaque handle on a copy of up to 64 ASCII needles. */
+  needleSet(needles: readonly string[]): unknown;
+  /** 1 when text.toLowerCase() contains a needle, 0 when not, -1 when the text holds U+0130 or U+212A and none was found (undecided). */
+  needleSearch(set: unknown, text: string): number;
 }
 
 function load(): { addon: TextAddon | null; error: string | null } {

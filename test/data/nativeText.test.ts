@@ -2,12 +2,14 @@
 // Gopher n-gram figures, the same language totals to the last bit, on the embedded corpus and on random text made
 // of the characters that matter to each. Skipped only where the addon did not build (CI builds it).
 import { describe, expect, it } from "vitest";
+import { cleanScreenPlain, cleanText, parseCleanConfig } from "../../src/data/clean.js";
 import { brownDocuments, nlpCorpusDocuments, wordnetDocuments } from "../../src/data/embedded.js";
 import { FusedNGramCounter, GopherRepetitionRule, gopherRepetitionOptionsSchema } from "../../src/data/filters/gopherRepetition.js";
 import { languageOptionsSchema, languageTotals } from "../../src/data/filters/language.js";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 import { textAddon, textAddonError } from "../../src/data/nativeText.js";
-import { TextView, type WordTable, scanWordsNative, scanWordsTs } from "../../src/data/textView.js";
+import { DataStats } from "../../src/data/stats.js";
+import { LowerCaseNeedles, TextView, type WordTable, scanWordsNative, scanWordsTs } from "../../src/data/textView.js";
 
 const addon = textAddon;
 const PIECES = [" ", "  ", "\n", "\n\n", "\t", "\u00a0", "\u2003", "\u3000", "\ufeff", "\u0085", "a", "Bc", "word", "WORD", "the", "The", "x1", "42", "-", "--", ".", ",", "!", "'", '"', "(", ")", "$", "#", "@", "«", "»", "—", "…", "“", "”", "é", "É", "İ", "ß", "Σ", "σ", "漢字", "\u212a", "\ud800", "\udc00", "€", "±", "_", "~", "\u0000", "\u007f"];
@@ -134,5 +136,52 @@ describe.skipIf(!addon)("native text kernels", () => {
     it("rejects a model with inconsistent tables", () => {
       expect(() => addon!.languageModel(new Int32Array(8), new Int32Array(8), new Int32Array(8), Int32Array.of(0, 1), Int32Array.of(0), Float64Array.of(1), new Int32Array(5), 1)).toThrow(/inconsistent sizes/);
     });
+  });
+});
+
+describe.skipIf(!addon)("native clean screen and needle search", () => {
+  const SCREEN_PIECES = [" ", "  ", "\n", "\n\n", "\n\n\n", "\t", "\r", "\r\n", "\u00a0", "\u2003", "\u3000", "\ufeff", "\u200b", "\u2028", "\u0000", "\u0007", "\u007f", "\u0085", "\ud800", "\udc00", "😀", "<", "&", "Ã©", "â€™", "é", "line one", "line one", "Line two!", "para", "x"];
+  it("the screen's bits equal the plain definitions on random text and on the corpus", () => {
+    const rand = mulberry32(21);
+    for (let k = 0; k < 4000; k++) {
+      const t = randomText(rand, Math.floor(rand() * 40), SCREEN_PIECES);
+      for (const min of [0, 4, 20]) expect(addon!.cleanScreen(t, min), `${JSON.stringify(t)} min ${min}`).toBe(cleanScreenPlain(t, min));
+    }
+    for (const t of corpus) expect(addon!.cleanScreen(t, 20)).toBe(cleanScreenPlain(t, 20));
+    // past the vector loop's blocks: a repeat far apart, a control character in the last block, a long ASCII run
+    const long = "word ".repeat(1000);
+    for (const t of [long, `${long}\u0001`, `${long}\n\n${long}`, `a${long}\n\n${long}`, `${long}  x`, `${long}\n \n`]) expect(addon!.cleanScreen(t, 20)).toBe(cleanScreenPlain(t, 20));
+  });
+
+  it("cleaning gives the same text and the same notes with and without the screen", () => {
+    const cfg = parseCleanConfig({});
+    const rand = mulberry32(23);
+    const texts = [...corpus, ...Array.from({ length: 1500 }, () => randomText(rand, Math.floor(rand() * 60), [...SCREEN_PIECES, "Please enable JavaScript.", "cookie policy", "<b>bold</b>", "&amp;", "\n\nline one"]))];
+    for (const t of texts) {
+      const a = new DataStats("clean");
+      const b = new DataStats("clean");
+      expect(cleanText(t, cfg, undefined, a, "d", addon), JSON.stringify(t)).toBe(cleanText(t, cfg, undefined, b, "d", null));
+      expect(a.toJSON(), JSON.stringify(t)).toEqual(b.toJSON());
+    }
+  });
+
+  it("finds a needle exactly when lower-casing the text and searching does", () => {
+    const pieces = ["java", "JAVA", "script", "ScRiPt", "coo", "kie", "\u212aie", "\u0130", "i", "s", " ", "policy", "POLICY", "Σ", "x", "a", "ab"];
+    const sets = [["javascript", "cookie policy"], ["ab", "x"], ["a", "i"], ["kie", "JavaScript"], ["", "zz"]];
+    const rand = mulberry32(29);
+    for (const needles of sets) {
+      const handle = addon!.needleSet(needles);
+      const matcher = new LowerCaseNeedles(needles);
+      for (let k = 0; k < 1500; k++) {
+        const t = randomText(rand, Math.floor(rand() * 12), pieces);
+        const want = needles.some((n) => t.toLowerCase().includes(n));
+        const got = addon!.needleSearch(handle, t);
+        // undecided only for text holding U+0130 or U+212A, where no needle was found
+        if (got === -1) expect(/[\u0130\u212a]/.test(t), JSON.stringify(t)).toBe(true);
+        else expect(got === 1, `${JSON.stringify(t)} ${needles}`).toBe(want);
+        expect(matcher.test(t), JSON.stringify(t)).toBe(want);
+      }
+    }
+    expect(() => addon!.needleSet(["é"])).toThrow(/ASCII/);
   });
 });

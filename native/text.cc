@@ -720,6 +720,106 @@ Napi::Value CleanScreen(const Napi::CallbackInfo& info) {
   });
 }
 
+// Counts ranges of `t` equal to an earlier one: out[0] += how many, out[1] += their units (findDuplicates).
+void countRepeats(const u16* t, const std::vector<int32_t>& from, const std::vector<int32_t>& to, std::vector<uint32_t>& slots, std::vector<uint32_t>& keys, int32_t* out) {
+  const size_t m = from.size();
+  if (m < 2) return;
+  size_t cap = 16;
+  while (cap < 2 * m) cap <<= 1;
+  if (slots.size() < cap) slots.resize(cap);
+  if (keys.size() < cap) keys.resize(cap);
+  std::memset(slots.data(), 0, sizeof(uint32_t) * cap);
+  for (size_t k = 0; k < m; k++) {
+    const int32_t a = from[k], len = to[k] - a;
+    const uint32_t h = rangeHash(t, a, to[k]);
+    size_t at = mixSlot(h) & (cap - 1);
+    for (;;) {
+      const uint32_t v = slots[at];
+      if (v == 0) {
+        slots[at] = (uint32_t)k + 1;
+        keys[at] = h;
+        break;
+      }
+      if (keys[at] == h) {
+        const int32_t b = from[v - 1];
+        if (to[v - 1] - b == len && std::memcmp(t + a, t + b, sizeof(u16) * len) == 0) {
+          out[0]++;
+          out[1] += len;
+          break;
+        }
+      }
+      at = (at + 1) & (cap - 1);
+    }
+  }
+}
+
+// repeatStats(text, out: Int32Array(6)): out = [paragraphs, repeated paragraphs, their characters, non-blank lines,
+// repeated lines, their characters], where paragraphs are text.trim().split(/\n\s*\n+/) and lines are the
+// non-blank lines of text.split("\n"), trimmed (TextView.paragraphs / nonEmptyLines through findDuplicates).
+Napi::Value RepeatStats(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Scratch& sc = scratch();
+    const size_t n = readText(sc, env, info[0], "repeatStats");
+    int32_t* out = typed<int32_t>(info[1], "repeatStats", "out", 6).Data();
+    const u16* t = sc.text.data();
+    std::vector<int32_t>& pFrom = sc.a;
+    std::vector<int32_t>& pTo = sc.b;
+    std::vector<int32_t>& lFrom = sc.c;
+    std::vector<int32_t>& lTo = sc.d;
+    pFrom.clear();
+    pTo.clear();
+    lFrom.clear();
+    lTo.clear();
+    // paragraphs: in the trimmed text, a break is a newline, the whitespace after it, up to its last newline
+    size_t a = 0, b = n;
+    while (a < b && isJsSpace(t[a])) a++;
+    while (b > a && isJsSpace(t[b - 1])) b--;
+    size_t start = a, i = a;
+    while (i < b) {
+      if (t[i] != '\n') {
+        i++;
+        continue;
+      }
+      size_t j = i + 1, lastNl = 0;
+      bool nl = false;
+      while (j < b && isJsSpace(t[j])) {
+        if (t[j] == '\n') {
+          lastNl = j;
+          nl = true;
+        }
+        j++;
+      }
+      if (nl) {
+        pFrom.push_back((int32_t)start);
+        pTo.push_back((int32_t)i);
+        start = i = lastNl + 1;
+      } else i = j;
+    }
+    pFrom.push_back((int32_t)start);
+    pTo.push_back((int32_t)b);
+    // lines: split on '\n', trimmed, blank ones left out
+    size_t ls = 0;
+    for (size_t k = 0; k <= n; k++) {
+      if (k < n && t[k] != '\n') continue;
+      size_t x = ls, y = k;
+      while (x < y && isJsSpace(t[x])) x++;
+      while (y > x && isJsSpace(t[y - 1])) y--;
+      if (y > x) {
+        lFrom.push_back((int32_t)x);
+        lTo.push_back((int32_t)y);
+      }
+      ls = k + 1;
+    }
+    for (int k = 0; k < 6; k++) out[k] = 0;
+    out[0] = (int32_t)pFrom.size();
+    countRepeats(t, pFrom, pTo, sc.slots, sc.slotHash, out + 1);
+    out[3] = (int32_t)lFrom.size();
+    countRepeats(t, lFrom, lTo, sc.slots, sc.slotHash, out + 4);
+    return env.Undefined();
+  });
+}
+
 // A set of ASCII needles for case-insensitive search (copied once; immutable afterwards).
 struct NeedleSet {
   std::vector<std::string> needles;
@@ -812,6 +912,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("languageModel", Napi::Function::New(env, LanguageModelNew));
   exports.Set("languageScores", Napi::Function::New(env, LanguageScores));
   exports.Set("cleanScreen", Napi::Function::New(env, CleanScreen));
+  exports.Set("repeatStats", Napi::Function::New(env, RepeatStats));
   exports.Set("needleSet", Napi::Function::New(env, NeedleSetNew));
   exports.Set("needleSearch", Napi::Function::New(env, NeedleSearch));
   return exports;

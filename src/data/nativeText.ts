@@ -18,6 +18,8 @@ export interface TextAddon {
   languageScores(model: unknown, text: string, sampleChars: number, minLetters: number, totals: Float64Array, fold: Int32Array | null, out: Int32Array): boolean;
   /** What the clean step's parts would find in the text: bits of clean.ts CLEAN_SCREEN. */
   cleanScreen(text: string, minLineChars: number): number;
+  /** out = [paragraphs, repeated paragraphs, their characters, non-blank lines, repeated lines, their characters]. */
+  repeatStats(text: string, out: Int32Array): void;
   /** An opaque handle on a copy of up to 64 ASCII needles. */
   needleSet(needles: readonly string[]): unknown;
   /** 1 when text.toLowerCase() contains a needle, 0 when not, -1 when the text holds U+0130 or U+212A and none was found (undecided). */

@@ -475,6 +475,7 @@ export class TextView {
   private _tokens?: string[];
   private _words?: string[];
   private _table?: WordTable;
+  private _repeats?: Repeats;
 
   constructor(readonly text: string) {}
 
@@ -557,6 +558,21 @@ export class TextView {
     return this._paragraphs;
   }
 
+  /**
+   * Repeated paragraphs and non-blank lines: {@link findDuplicates} of {@link paragraphs} and of
+   * {@link nonEmptyLines}, by the native kernel when it is loaded (no strings built), else from those lists.
+   */
+  get repeats(): Repeats {
+    if (!this._repeats) {
+      if (textAddon) {
+        const o = (repeatOut ??= new Int32Array(6));
+        textAddon.repeatStats(this.text, o);
+        this._repeats = { paragraphs: o[0], dupParagraphs: o[1], dupParagraphChars: o[2], lines: o[3], dupLines: o[4], dupLineChars: o[5] };
+      } else this._repeats = repeatsOf(this.paragraphs, this.nonEmptyLines);
+    }
+    return this._repeats;
+  }
+
   /** Whitespace-separated tokens, punctuation kept. */
   get tokens(): string[] {
     this._tokens ??= this.text.match(WORD_RE) ?? [];
@@ -596,6 +612,25 @@ export class TextView {
     }
     return this._words;
   }
+}
+
+/** How many paragraphs and non-blank lines a text has, and how many of each (and their characters) repeat an earlier one. */
+export interface Repeats {
+  paragraphs: number;
+  dupParagraphs: number;
+  dupParagraphChars: number;
+  lines: number;
+  dupLines: number;
+  dupLineChars: number;
+}
+
+let repeatOut: Int32Array | undefined;
+
+/** {@link Repeats} from the paragraph and line lists (the definition the native kernel is tested against). */
+export function repeatsOf(paragraphs: readonly string[], lines: readonly string[]): Repeats {
+  const p = findDuplicates(paragraphs);
+  const l = findDuplicates(lines);
+  return { paragraphs: paragraphs.length, dupParagraphs: p.elements, dupParagraphChars: p.chars, lines: lines.length, dupLines: l.elements, dupLineChars: l.chars };
 }
 
 /** Counts duplicates in a list: how many elements repeat an earlier one and how many characters they hold. */

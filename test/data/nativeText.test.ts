@@ -9,7 +9,7 @@ import { languageOptionsSchema, languageTotals } from "../../src/data/filters/la
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 import { textAddon, textAddonError } from "../../src/data/nativeText.js";
 import { DataStats } from "../../src/data/stats.js";
-import { LowerCaseNeedles, TextView, type WordTable, scanWordsNative, scanWordsTs } from "../../src/data/textView.js";
+import { LowerCaseNeedles, TextView, type WordTable, repeatsOf, scanWordsNative, scanWordsTs } from "../../src/data/textView.js";
 
 const addon = textAddon;
 const PIECES = [" ", "  ", "\n", "\n\n", "\t", "\u00a0", "\u2003", "\u3000", "\ufeff", "\u0085", "a", "Bc", "word", "WORD", "the", "The", "x1", "42", "-", "--", ".", ",", "!", "'", '"', "(", ")", "$", "#", "@", "«", "»", "—", "…", "“", "”", "é", "É", "İ", "ß", "Σ", "σ", "漢字", "\u212a", "\ud800", "\udc00", "€", "±", "_", "~", "\u0000", "\u007f"];
@@ -183,5 +183,28 @@ describe.skipIf(!addon)("native clean screen and needle search", () => {
       }
     }
     expect(() => addon!.needleSet(["é"])).toThrow(/ASCII/);
+  });
+});
+
+describe.skipIf(!addon)("native repeated paragraphs and lines", () => {
+  const PIECES = [" ", "\n", "\n\n", "\n \n", "\n\t\n\n", "\r", "\u2028", "\u00a0", "\ufeff", "\u3000", "x", "ab", "same line", "same line", "Other.", "é"];
+  const viaLists = (t: string) => {
+    const v = new TextView(t);
+    return repeatsOf(v.paragraphs, v.nonEmptyLines);
+  };
+  it("counts what findDuplicates counts over the paragraph and line lists", () => {
+    const rand = mulberry32(31);
+    const out = new Int32Array(6);
+    const asArray = (r: ReturnType<typeof repeatsOf>) => [r.paragraphs, r.dupParagraphs, r.dupParagraphChars, r.lines, r.dupLines, r.dupLineChars];
+    for (let k = 0; k < 4000; k++) {
+      const t = randomText(rand, Math.floor(rand() * 30), PIECES);
+      addon!.repeatStats(t, out);
+      expect(Array.from(out), JSON.stringify(t)).toEqual(asArray(viaLists(t)));
+    }
+    for (const t of corpus) {
+      addon!.repeatStats(t, out);
+      expect(Array.from(out)).toEqual(asArray(viaLists(t)));
+      expect(new TextView(t).repeats).toEqual(viaLists(t));
+    }
   });
 });

@@ -1,7 +1,7 @@
 // FineWeb rule (Penedo et al. 2024, as in datatrove's FineWebQualityFilter): fraction of lines ending in
 // terminal punctuation, fraction of short lines, characters in duplicated lines, newlines per word.
 import { z } from "zod";
-import { findDuplicates, type TextView } from "../textView.js";
+import type { TextView } from "../textView.js";
 import { endsWithTerminalPunct, type QualityRule, type RuleOutcome, type RuleScope } from "./rule.js";
 
 export const finewebOptionsSchema = z.object({
@@ -46,7 +46,7 @@ export class FinewebRule implements QualityRule {
     const t = v.text;
     for (let i = t.indexOf("\n"); i >= 0; i = t.indexOf("\n", i + 1)) newlines++;
     nonNl = t.length - newlines;
-    const dr = findDuplicates(lines).chars / Math.max(1, nonNl);
+    const dr = v.repeats.dupLineChars / Math.max(1, nonNl);
     if (dr >= o.charDuplicatesRatio) return { remove: "char_dup_ratio", detail: `duplicated line chars ${dr.toFixed(3)} >= ${o.charDuplicatesRatio}` };
     const words = v.wordCount;
     if (words === 0 || newlines / words > o.newLineRatio)

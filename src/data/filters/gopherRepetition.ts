@@ -2,7 +2,7 @@
 // paragraph fractions (by count and by characters), top 2/3/4-gram and duplicated 5..10-gram character fractions.
 import { z } from "zod";
 import { type TextAddon, textAddon } from "../nativeText.js";
-import { findDuplicates, type TextView } from "../textView.js";
+import type { TextView } from "../textView.js";
 import type { QualityRule, RuleOutcome, RuleScope } from "./rule.js";
 
 export const gopherRepetitionOptionsSchema = z.object({
@@ -317,19 +317,16 @@ export class GopherRepetitionRule implements QualityRule {
   check(v: TextView): RuleOutcome | null {
     const o = this.opts;
     const len = Math.max(1, v.text.length);
-    const paras = v.paragraphs;
-    const pd = findDuplicates(paras);
-    if (pd.elements / paras.length > o.maxDupParaFrac)
-      return { remove: "dup_para_frac", detail: `duplicate paragraphs ${(pd.elements / paras.length).toFixed(2)} > ${o.maxDupParaFrac}` };
-    if (pd.chars / len > o.maxDupParaCharFrac)
-      return { remove: "dup_para_char_frac", detail: `duplicate paragraph chars ${(pd.chars / len).toFixed(2)} > ${o.maxDupParaCharFrac}` };
-    const lines = v.nonEmptyLines;
-    if (lines.length > 0) {
-      const ld = findDuplicates(lines);
-      if (ld.elements / lines.length > o.maxDupLineFrac)
-        return { remove: "dup_line_frac", detail: `duplicate lines ${(ld.elements / lines.length).toFixed(2)} > ${o.maxDupLineFrac}` };
-      if (ld.chars / len > o.maxDupLineCharFrac)
-        return { remove: "dup_line_char_frac", detail: `duplicate line chars ${(ld.chars / len).toFixed(2)} > ${o.maxDupLineCharFrac}` };
+    const r = v.repeats;
+    if (r.dupParagraphs / r.paragraphs > o.maxDupParaFrac)
+      return { remove: "dup_para_frac", detail: `duplicate paragraphs ${(r.dupParagraphs / r.paragraphs).toFixed(2)} > ${o.maxDupParaFrac}` };
+    if (r.dupParagraphChars / len > o.maxDupParaCharFrac)
+      return { remove: "dup_para_char_frac", detail: `duplicate paragraph chars ${(r.dupParagraphChars / len).toFixed(2)} > ${o.maxDupParaCharFrac}` };
+    if (r.lines > 0) {
+      if (r.dupLines / r.lines > o.maxDupLineFrac)
+        return { remove: "dup_line_frac", detail: `duplicate lines ${(r.dupLines / r.lines).toFixed(2)} > ${o.maxDupLineFrac}` };
+      if (r.dupLineChars / len > o.maxDupLineCharFrac)
+        return { remove: "dup_line_char_frac", detail: `duplicate line chars ${(r.dupLineChars / len).toFixed(2)} > ${o.maxDupLineCharFrac}` };
     }
     const { count, start, end, id: ids } = v.wordTable;
     if (lensScratch.length < count) lensScratch = new Int32Array(count * 2);

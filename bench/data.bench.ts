@@ -1,5 +1,6 @@
-// Data pipeline benchmark: MB/s per core for clean+filter+pii and for MinHash dedup on the embedded corpus
-// (Brown, nlp-corpus, WordNet glosses), the speed-up from worker threads, and our language ID against franc-min.
+// Data pipeline benchmark: MB/s per core for clean+filter+pii (with the native text kernels, and with the
+// TypeScript ones alone) and for MinHash dedup on the embedded corpus (Brown, nlp-corpus, WordNet glosses), the
+// speed-up from worker threads, and our language ID against franc-min.
 // Run: node --import tsx bench/data.bench.ts   (writes $LLMFORGE_BENCH_OUT, default bench/results/data.md)
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { minhashSignature } from "../src/data/dedup/minhash.js";
 import { brownDocuments, nlpCorpusDocuments, wordnetDocuments } from "../src/data/embedded.js";
 import { identifyLanguage } from "../src/data/filters/language.js";
 import { makeDocFn } from "../src/data/mapSteps.js";
+import { textAddonError } from "../src/data/nativeText.js";
 import { DataStats } from "../src/data/stats.js";
 import type { DataDoc } from "../src/data/types.js";
 import { JsonlWriter } from "../src/io/jsonl.js";
@@ -43,6 +45,18 @@ function bestOf(reps: number, fn: () => void): { wall: number; cpu: number } {
   return best;
 }
 
+/** One pass of the process step (clean+filter+pii) over the corpus in this thread. */
+function processPass(): void {
+  const stats = new DataStats("process");
+  const fn = makeDocFn("process", {}, stats);
+  for (let i = 0; i < docs.length; i++) fn(docs[i], sizes[i]);
+}
+// child mode: the process step's best of 3 passes, for a run with other settings (the TypeScript kernels only)
+if (process.argv[2] === "--process-pass") {
+  process.stdout.write(JSON.stringify(bestOf(3, processPass)));
+  process.exit(0);
+}
+
 const rows: Array<[string, string, string, string, string]> = [];
 /** A one-core row: MB/s per core is MB per CPU second. */
 const addCore = (what: string, t: { wall: number; cpu: number }, mb: number, note = "") =>
@@ -58,6 +72,14 @@ for (const step of ["clean", "filter", "pii", "process"] as const) {
     for (let i = 0; i < docs.length; i++) fn(docs[i], sizes[i]);
   });
   addCore(step === "process" ? "**clean+filter+pii (one core)**" : `${step} only (one core)`, t, MB, step === "process" ? "target ≥ 20 MB/s/core" : "");
+}
+// the same step with the native text kernels switched off (LLMFORGE_DATA_NATIVE=0), in a child process
+{
+  const r = spawnSync(process.execPath, ["--import", "tsx", new URL(import.meta.url).pathname, "--process-pass"], { env: { ...process.env, LLMFORGE_DATA_NATIVE: "0" }, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`bench: the TypeScript-only pass failed (exit ${r.status})`);
+  const t = JSON.parse(r.stdout) as { wall: number; cpu: number };
+  const native = rows[rows.length - 1];
+  addCore("clean+filter+pii, TypeScript kernels only (LLMFORGE_DATA_NATIVE=0)", t, MB, `the native text kernels are ${(Number(native[3]) / (MB / t.cpu)).toFixed(2)}× this`);
 }
 const params = { ngram: 5, bands: 14, rows: 9, seed: 1 };
 const mhS = bestOf(3, () => {
@@ -148,7 +170,8 @@ const md = [
   "| --- | ---: | ---: | ---: | --- |",
   ...rows.map((r) => `| ${r.join(" | ")} |`),
   "",
-  `Command: \`node --import tsx bench/data.bench.ts\` on ${new Date().toISOString().slice(0, 10)}; ${cpu}, ${cpus().length} cores, Node ${process.version}.`,
+  `Command: \`node --import tsx bench/data.bench.ts\` on ${new Date().toISOString().slice(0, 10)}; ${cpu}, ${cpus().length} cores, Node ${process.version}; native text kernels: ${textAddonError ?? "loaded"}.`,
+  "The native text kernels (native/text.cc: word scan, Gopher n-grams, language trigrams, the clean screen, needle search, repeated lines) give the same decisions as the TypeScript definitions (test/data/nativeText.test.ts); the TypeScript-only row runs the same pass with them switched off.",
   "One-core rows are the best of 3 passes over in-memory documents by CPU time (user + system of this process, GC threads included), so MB/s per core is MB per CPU second; wall time is shown beside it. Step rows are wall time including JSONL read/write and worker start-up (workers load the TypeScript sources through tsx here; the built CLI starts workers from dist/ without it), so their MB/s is per run, not per core.",
   "The worker speed-up is wall(1 worker) / wall(2 worker threads), each a fresh Node process (best of 2), so both pay a cold start and neither profits from the warm passes above. 'Used N cores' is that process's CPU time (all threads) over its wall time. " +
     `Two threads that only spin got ${probe.toFixed(2)} cores just before these runs: when that is well under 2, other agents' work held the second core and the measured speed-up says nothing about the code; the estimate 2 × CPU(1 worker) / CPU(2 workers) is what two free cores would give if the shards split evenly (it charges the second worker's start-up and JIT warm-up).`,

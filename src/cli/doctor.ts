@@ -3,6 +3,7 @@ import { cpus } from "node:os";
 import type { Command } from "commander";
 import { backendStatus } from "../tensor/backend/index.js";
 import { benchGemm } from "../tensor/backend/gemmBench.js";
+import { textAddonError } from "../data/nativeText.js";
 import { nativeInfo, nativeKernels } from "../tensor/backend/native.js";
 import { VERSION } from "../version.js";
 import { numberOption } from "./options.js";
@@ -18,6 +19,8 @@ export interface DoctorReport {
   bf16: boolean;
   gemmGflops: number;
   gemmSize: number;
+  /** which text kernels the data pipeline runs: "native", or "typescript (why)" */
+  dataKernels: string;
 }
 
 /** Gathers the doctor figures (the GEMM figure takes about `seconds`). */
@@ -36,6 +39,7 @@ export function doctor(seconds = 2, size = 1024): DoctorReport {
     bf16: info ? info.bf16 : false,
     gemmGflops: gemm.gflops,
     gemmSize: status.name === "native" ? size : 256,
+    dataKernels: textAddonError === null ? "native" : `typescript (${textAddonError})`,
   };
 }
 
@@ -57,5 +61,6 @@ export function registerDoctor(program: Command): void {
       console.log(`simd      ${r.simd}${r.bf16 ? " + bf16" : ""}`);
       console.log(`threads   ${r.threads} of ${r.cores} cores (set LLMFORGE_THREADS to change)`);
       console.log(`gemm      ${r.gemmGflops.toFixed(1)} GFLOP/s (f32 ${r.gemmSize}³, ${o.seconds} s)`);
+      console.log(`data      ${r.dataKernels} text kernels (LLMFORGE_DATA_NATIVE=0 for the TypeScript ones)`);
     });
 }

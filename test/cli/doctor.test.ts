@@ -21,6 +21,11 @@ describe("doctor", () => {
     expect(d.gemmGflops).toBeGreaterThan(0);
     expect(d.version).toMatch(/^\d+\.\d+\.\d+/);
   });
+  it("says which text kernels the data pipeline runs, and why not the native ones when switched off", () => {
+    const r = run(["doctor", "--json", "--seconds", "0.1"], { LLMFORGE_DATA_NATIVE: "0" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).dataKernels).toMatch(/^typescript \(LLMFORGE_DATA_NATIVE=0/);
+  });
   it.skipIf(!nativeKernels)("reports the native backend, its SIMD level and a GEMM figure", () => {
     const r = run(["doctor", "--json", "--seconds", "0.3"]);
     expect(r.status, r.stderr).toBe(0);

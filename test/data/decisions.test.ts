@@ -1,7 +1,10 @@
 // Pins what clean+filter+pii (`process`) and `filter` alone decide on a fixed sample of the embedded corpus
-// to fixtures/decisions.json, recorded before the speed work: kept (same output text and metadata) or the same rule.
+// to fixtures/decisions.json, recorded before the speed work: kept (same output text and metadata) or the same rule;
+// with the native text kernels (when built) and with the TypeScript ones alone.
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { textAddon } from "../../src/data/nativeText.js";
 import { DECISION_SAMPLE, type Decision, embeddedSample, recordDecisions, shortHash } from "./decisionSample.js";
 
 interface Fixture {
@@ -50,4 +53,18 @@ describe("decisions on the embedded sample", async () => {
       if (step === "process") expect(Object.keys(want.modified).some((k) => k.startsWith("pii."))).toBe(true);
     });
   }
+
+  // the same decisions from the TypeScript kernels alone (the native text addon switched off, in a child process)
+  it.skipIf(textAddon === null)("process and filter decide the same with the TypeScript text kernels (LLMFORGE_DATA_NATIVE=0)", () => {
+    const sample = new URL("./decisionSample.ts", import.meta.url).href;
+    const code = `const m = await import(${JSON.stringify(sample)}); const docs = await m.embeddedSample(${fixture.sample.every}, ${fixture.sample.mailsPerDir}); process.stdout.write(JSON.stringify({ process: m.recordDecisions(docs, "process"), filter: m.recordDecisions(docs, "filter") }));`;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { encoding: "utf8", env: { ...process.env, LLMFORGE_DATA_NATIVE: "0" }, maxBuffer: 1 << 26 });
+    expect(r.status, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout) as Pick<Fixture, "process" | "filter">;
+    for (const step of ["process", "filter"] as const) {
+      expect(differences(got[step].decisions, fixture[step].decisions), step).toEqual([]);
+      expect(got[step].removed).toEqual(fixture[step].removed);
+      expect(got[step].modified).toEqual(fixture[step].modified);
+    }
+  }, 60_000);
 });

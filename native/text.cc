@@ -559,10 +559,12 @@ inline uint32_t rangeHash(const u16* t, int32_t a, int32_t b) {
   return (uint32_t)h;
 }
 
-// True when two of the ranges [from[k], to[k]) of `t` hold the same units.
-bool anyEqualRanges(const u16* t, const std::vector<int32_t>& from, const std::vector<int32_t>& to, std::vector<uint32_t>& slots, std::vector<uint32_t>& keys) {
+// Counts ranges of `t` equal to an earlier one: out[0] += how many, out[1] += their units (findDuplicates);
+// with `firstOnly`, stops at the first such range.
+void countRepeats(const u16* t, const std::vector<int32_t>& from, const std::vector<int32_t>& to, std::vector<uint32_t>& slots,
+                  std::vector<uint32_t>& keys, int32_t* out, bool firstOnly = false) {
   const size_t m = from.size();
-  if (m < 2) return false;
+  if (m < 2) return;
   size_t cap = 16;
   while (cap < 2 * m) cap <<= 1;
   if (slots.size() < cap) slots.resize(cap);
@@ -581,12 +583,23 @@ bool anyEqualRanges(const u16* t, const std::vector<int32_t>& from, const std::v
       }
       if (keys[at] == h) {
         const int32_t b = from[v - 1];
-        if (to[v - 1] - b == len && std::memcmp(t + a, t + b, sizeof(u16) * len) == 0) return true;
+        if (to[v - 1] - b == len && std::memcmp(t + a, t + b, sizeof(u16) * len) == 0) {
+          out[0]++;
+          out[1] += len;
+          if (firstOnly) return;
+          break;
+        }
       }
       at = (at + 1) & (cap - 1);
     }
   }
-  return false;
+}
+
+// True when two of the ranges [from[k], to[k]) of `t` hold the same units.
+bool anyEqualRanges(const u16* t, const std::vector<int32_t>& from, const std::vector<int32_t>& to, std::vector<uint32_t>& slots, std::vector<uint32_t>& keys) {
+  int32_t found[2] = {0, 0};
+  countRepeats(t, from, to, slots, keys, found, true);
+  return found[0] > 0;
 }
 
 // Screen bits of unit i judged with its neighbours (the definition the vector loop below must agree with).
@@ -718,39 +731,6 @@ Napi::Value CleanScreen(const Napi::CallbackInfo& info) {
     if (anyEqualRanges(t, pFrom, pTo, sc.slots, sc.slotHash) || anyEqualRanges(t, lFrom, lTo, sc.slots, sc.slotHash)) bits |= SCREEN_REPEATS;
     return Napi::Number::New(env, bits);
   });
-}
-
-// Counts ranges of `t` equal to an earlier one: out[0] += how many, out[1] += their units (findDuplicates).
-void countRepeats(const u16* t, const std::vector<int32_t>& from, const std::vector<int32_t>& to, std::vector<uint32_t>& slots, std::vector<uint32_t>& keys, int32_t* out) {
-  const size_t m = from.size();
-  if (m < 2) return;
-  size_t cap = 16;
-  while (cap < 2 * m) cap <<= 1;
-  if (slots.size() < cap) slots.resize(cap);
-  if (keys.size() < cap) keys.resize(cap);
-  std::memset(slots.data(), 0, sizeof(uint32_t) * cap);
-  for (size_t k = 0; k < m; k++) {
-    const int32_t a = from[k], len = to[k] - a;
-    const uint32_t h = rangeHash(t, a, to[k]);
-    size_t at = mixSlot(h) & (cap - 1);
-    for (;;) {
-      const uint32_t v = slots[at];
-      if (v == 0) {
-        slots[at] = (uint32_t)k + 1;
-        keys[at] = h;
-        break;
-      }
-      if (keys[at] == h) {
-        const int32_t b = from[v - 1];
-        if (to[v - 1] - b == len && std::memcmp(t + a, t + b, sizeof(u16) * len) == 0) {
-          out[0]++;
-          out[1] += len;
-          break;
-        }
-      }
-      at = (at + 1) & (cap - 1);
-    }
-  }
 }
 
 // repeatStats(text, out: Int32Array(6)): out = [paragraphs, repeated paragraphs, their characters, non-blank lines,

@@ -103,6 +103,7 @@ export function stripMarkup(text: string): { text: string; changes: number } {
 }
 
 // C0 controls except \t \n, DEL, C1 controls, zero-width and BOM, noncharacters, lone surrogates, U+FFFD.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this expression removes
 const CONTROL_RE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B\u200C\u200E\u200F\u2028\u2029\u2060\uFEFF\uFFFD\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** Removes control and junk characters, keeping newlines and tabs; CR/CRLF become LF. */
@@ -205,7 +206,7 @@ export function cleanScreenPlain(text: string, minLineChars: number): number {
   if (MOJIBAKE_HINT_RE.test(text)) bits |= CLEAN_SCREEN.mojibake;
   if (text.includes("<") || text.includes("&")) bits |= CLEAN_SCREEN.markup;
   if (COLLAPSIBLE_RE.test(text)) bits |= CLEAN_SCREEN.collapsible;
-  if (/[^\x00-\x7f]/.test(text)) bits |= CLEAN_SCREEN.nonAscii;
+  if (/[^\p{ASCII}]/u.test(text)) bits |= CLEAN_SCREEN.nonAscii;
   if (text.trim() !== text) bits |= CLEAN_SCREEN.trim;
   const paras = text.split("\n\n");
   const lines = paras.flatMap((p) => p.split("\n")).filter((l) => l.length >= minLineChars);

@@ -115,7 +115,8 @@ export async function runMix(configInput: MixConfigInput, o: MixRunOptions): Pro
   for (const f of inputs) {
     for await (const { doc, bytes } of readDocs(f, new DataStats("count"), onError)) {
       if (isVal(doc)) continue;
-      const c = (counts[doc.source] ??= { docs: 0, bytes: 0 });
+      counts[doc.source] ??= { docs: 0, bytes: 0 };
+      const c = counts[doc.source];
       c.docs++;
       c.bytes += bytes;
       if (cfg.curriculum) {
@@ -152,7 +153,8 @@ export async function runMix(configInput: MixConfigInput, o: MixRunOptions): Pro
   for (const f of inputs) {
     for await (const { doc, bytes } of readDocs(f, stats, onError)) {
       stats.input(bytes);
-      const ps = (perSource[doc.source] ??= { in: 0, out: 0, val: 0 });
+      perSource[doc.source] ??= { in: 0, out: 0, val: 0 };
+      const ps = perSource[doc.source];
       ps.in++;
       progress.tick(1);
       if (isVal(doc)) {

@@ -40,10 +40,15 @@ function buildPunctTable(): Uint8Array {
   return t;
 }
 
+function punctTableOf(): Uint8Array {
+  if (!punctTable) punctTable = buildPunctTable();
+  return punctTable;
+}
+
 /** True when the code point is Unicode punctuation or a symbol. */
 function isPunctOrSymbol(cp: number): boolean {
   if (cp < 128) return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
-  if (cp < 65536) return (punctTable ??= buildPunctTable())[cp] === 1;
+  if (cp < 65536) return punctTableOf()[cp] === 1;
   return PUNCT_SYMBOL_1_RE.test(String.fromCodePoint(cp));
 }
 
@@ -105,7 +110,7 @@ let wordClassTable: Uint8Array | undefined;
 
 function buildWordClassTable(): Uint8Array {
   const t = new Uint8Array(65536);
-  const punct = (punctTable ??= buildPunctTable());
+  const punct = punctTableOf();
   for (let c = 0; c < 65536; c++) {
     if (isJsSpace(c)) t[c] = 1;
     else if (c >= 0xd800 && c <= 0xdbff) t[c] = 8;
@@ -116,7 +121,8 @@ function buildWordClassTable(): Uint8Array {
 
 /** The native twin of {@link scanWordsTs} (the same table, tested equal), or null when it does not take the text. */
 export function scanWordsNative(addon: TextAddon, text: string): WordTable | null {
-  const buf = addon.scanWords(text, (wordClassTable ??= buildWordClassTable()));
+  if (!wordClassTable) wordClassTable = buildWordClassTable();
+  const buf = addon.scanWords(text, wordClassTable);
   if (!buf) return null;
   const count = buf[0];
   const nv = buf[1];
@@ -413,7 +419,7 @@ export class LowerCaseNeedles {
   /** the native kernel's copy of the needles (2 to 64 ASCII needles), when it is loaded */
   private readonly native: unknown;
   constructor(readonly needles: readonly string[]) {
-    const ascii = needles.every((n) => /^[\x00-\x7f]*$/.test(n));
+    const ascii = needles.every((n) => /^[\p{ASCII}]*$/u.test(n));
     // a needle with an upper-case letter is never in a lower-cased text: the case-insensitive expression leaves it out
     const live = needles.filter((n) => !/[A-Z]/.test(n));
     this.re = ascii && needles.length > 0 ? (live.length > 0 ? new RegExp(live.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "i") : /(?!)/) : null;
@@ -565,7 +571,8 @@ export class TextView {
   get repeats(): Repeats {
     if (!this._repeats) {
       if (textAddon) {
-        const o = (repeatOut ??= new Int32Array(6));
+        if (!repeatOut) repeatOut = new Int32Array(6);
+        const o = repeatOut;
         textAddon.repeatStats(this.text, o);
         this._repeats = { paragraphs: o[0], dupParagraphs: o[1], dupParagraphChars: o[2], lines: o[3], dupLines: o[4], dupLineChars: o[5] };
       } else this._repeats = repeatsOf(this.paragraphs, this.nonEmptyLines);

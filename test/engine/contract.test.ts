@@ -132,7 +132,9 @@ for (const backend of backends) {
         const got = run(c, "f32", backend);
         const tol = c.tol ?? 1e-4;
         expect(maxRelErr(got.out, oracle.out), "forward").toBeLessThan(tol);
-        got.grads.forEach((g, i) => expect(maxRelErr(g, oracle.grads[i]), `grad of input ${i}`).toBeLessThan(tol * 3));
+        got.grads.forEach((g, i) => {
+          expect(maxRelErr(g, oracle.grads[i]), `grad of input ${i}`).toBeLessThan(tol * 3);
+        });
       });
     }
   });

@@ -15,7 +15,9 @@ describe("optimizers", () => {
     // step 1: mhat = g, vhat = g^2 -> update = g/|g| = sign(g)
     const expected = [1 - 0.1 * (1 + 0.1 * 1), -2 - 0.1 * (1 + 0.1 * -2)];
     const got = Array.from(p.toTypedArray());
-    got.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 7));
+    got.forEach((v, i) => {
+      expect(v).toBeCloseTo(expected[i], 7);
+    });
   });
   it("param groups: no decay on the second group; frozen params stay", () => {
     const a = Tensor.from([1], undefined, { backend: "ref", requiresGrad: true });

@@ -73,7 +73,9 @@ describe.skipIf(skipNative)("native attention vs reference (out/lse atol 2e-5; g
   for (const level of simdLevels()) {
     it(`${level}: edge shapes, GQA, fused QKV rows`, () => {
       withSimd(level, () => {
-        shapes.forEach((s, i) => check(s, 10 * i + 1, level));
+        shapes.forEach((s, i) => {
+          check(s, 10 * i + 1, level);
+        });
       });
     });
   }

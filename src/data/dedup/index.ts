@@ -72,7 +72,9 @@ export async function signShard(t: SignTask): Promise<SignResult> {
   const kbuf = Float64Array.from(keys);
   writeFileAtomicSync(t.keysFile, new Uint8Array(kbuf.buffer));
   const sbuf = new Uint32Array(sigs.length * numPerm(t.params));
-  sigs.forEach((s, i) => sbuf.set(s, i * s.length));
+  sigs.forEach((s, i) => {
+    sbuf.set(s, i * s.length);
+  });
   writeFileAtomicSync(t.sigFile, new Uint8Array(sbuf.buffer));
   return { docs: sigs.length, bytes };
 }

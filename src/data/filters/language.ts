@@ -104,6 +104,12 @@ function buildModel(): LangModel {
   return { langs, keyHi, keyLo, slot, mask: cap - 1, from, idx, w, floor, direct };
 }
 
+/** The language model, built on first use. */
+function langModel(): LangModel {
+  if (!model) model = buildModel();
+  return model;
+}
+
 /** Slot value (entry index + 1, 0 when absent) of a trigram by the hash table: the definition. */
 function entryByHash(m: LangModel, hi: number, lo: number): number {
   const { keyHi, keyLo, slot, mask } = m;
@@ -117,7 +123,7 @@ function entryByHash(m: LangModel, hi: number, lo: number): number {
 
 /** Slot values of trigram (a, b, c) of UTF-16 units by the hash table and by the direct table where it applies (-1 where not). */
 export function trigramEntries(a: number, b: number, c: number): { byHash: number; direct: number } {
-  const m = (model ??= buildModel());
+  const m = langModel();
   const x = SMALL[a];
   const y = SMALL[b];
   const z = SMALL[c];
@@ -256,7 +262,7 @@ export function foldSample(text: string, sampleChars: number, fast: boolean): { 
  * per distinct trigram (half the additions on prose), which differs from it only by rounding: see {@link certain}.
  */
 function scoreLanguages(text: string, sampleChars: number, minLetters: number, counted = false, addon: TextAddon | null = textAddon): LanguageScores {
-  const m = (model ??= buildModel());
+  const m = langModel();
   const t = totals.subarray(0, m.langs.length);
   // counted totals by the native kernel when it is loaded (the same sums in the same order), else here
   const seen = counted && addon && nativeTotals(addon, m, text, sampleChars, minLetters, t) ? folded[0] : totalsTs(m, text, sampleChars, minLetters, counted, t);

@@ -232,7 +232,7 @@ Napi::Value ScanWords(const Napi::CallbackInfo& info) {
       o[nv + k] = end[first[k]];
       o[2 * nv + k] = lower[k];
     }
-    std::memcpy(na, sc.nonAscii.data(), 4 * nonAscii);
+    if (nonAscii > 0) std::memcpy(na, sc.nonAscii.data(), 4 * nonAscii);
     return out;
   });
 }

@@ -466,13 +466,10 @@ Napi::Value LanguageScores(const Napi::CallbackInfo& info) {
       const uint32_t l = (f >> 16) & 1;
       letters += l;
       latin += (f >> 17) & 1;
-      if (l) {
-        codes[n++] = (int32_t)code;
-        prev = code;
-      } else if (prev != 32) {
-        codes[n++] = 32;
-        prev = 32;
-      }
+      // without data-dependent branches (word boundaries mispredict): a non-letter's code is 32, kept after a non-space
+      codes[n] = (int32_t)code;
+      n += l | (uint32_t)(prev != 32);
+      prev = code;
     }
     if (prev != 32) codes[n++] = 32;
     out[0] = letters;
@@ -499,7 +496,10 @@ Napi::Value LanguageScores(const Napi::CallbackInfo& info) {
           s = (s + 1) & m.mask;
         }
       }
-      if (cnt[e]++ == 0) list[distinct++] = e;
+      // listed once, when its count leaves 0 (branch-free: first or repeat is unpredictable on prose)
+      const int32_t old = cnt[e]++;
+      list[distinct] = e;
+      distinct += (size_t)(old == 0);
     }
     int32_t seen = 0;
     for (size_t j = 0; j < distinct; j++) {

@@ -1,9 +1,11 @@
-// llmforge text kernels: the inner loops of the data pipeline's quality rules, for UTF-16 text as JavaScript
-// holds it. Each function is the twin of a TypeScript function in src/data/ that stays the definition (and
-// the path taken when this addon is missing): word scan + numbering (textView.ts scanWords/numberWords),
-// Gopher n-gram figures (gopherRepetition.ts FusedNGramCounter), language trigram scores (language.ts
-// scoreLanguages). Outputs are identical to the TypeScript ones (test/data/nativeText.test.ts). A separate
-// addon from the tensor backend (no OpenMP, no SIMD dispatch): src/data does not depend on src/tensor.
+// llmforge text kernels: the inner loops of the data pipeline, for UTF-16 text as JavaScript holds it. Each
+// function is the twin of a TypeScript function in src/data/ that stays the definition (and the path taken when
+// this addon is missing or LLMFORGE_DATA_NATIVE=0): word scan + numbering (textView.ts scanWordsTs), Gopher
+// n-gram figures (gopherRepetition.ts FusedNGramCounter), language trigram totals (language.ts scoreLanguages,
+// counted), the clean step's screen (clean.ts cleanScreenPlain), repeated paragraphs/lines (textView.ts repeatsOf)
+// and case-insensitive needle search (textView.ts LowerCaseNeedles). Outputs are identical to the TypeScript ones
+// (test/data/nativeText.test.ts). A separate addon from the tensor backend (no OpenMP, no SIMD dispatch: SSE4.1
+// is in the x86-64-v2 baseline), loaded by src/data/nativeText.ts: src/data does not depend on src/tensor.
 // Nothing here keeps state between calls except per-thread scratch, so worker threads may call it at once.
 #include <napi.h>
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include <smmintrin.h>
 #endif
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,7 @@ struct Scratch {
   std::vector<u16> text;
   std::vector<int32_t> a, b, c, d, e, nonAscii;
   std::vector<uint32_t> slots, slotHash;
+  std::vector<int64_t> prefix;
   // language trigram counts: all zero between calls (each call resets the entries it counted)
   std::vector<int32_t> langCount;
 };
@@ -74,6 +78,10 @@ Napi::Value wrap(const Napi::CallbackInfo& info, F f) {
     return f();
   } catch (const ArgError& e) {
     Napi::TypeError::New(info.Env(), e.msg).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  } catch (const std::exception& e) {
+    // e.g. std::bad_alloc while growing scratch: a JavaScript error, not a crash
+    Napi::Error::New(info.Env(), std::string("llmforge_text: ") + e.what()).ThrowAsJavaScriptException();
     return info.Env().Undefined();
   }
 }
@@ -261,7 +269,7 @@ Napi::Value NgramFigures(const Napi::CallbackInfo& info) {
       if (sizes[k] < 1 || (k > 0 && sizes[k] < sizes[k - 1])) throw ArgError{"ngramFigures: sizes must be >= 1 and non-decreasing"};
 
     Scratch& sc = scratch();
-    std::vector<int32_t>& prefix = sc.a;
+    std::vector<int64_t>& prefix = sc.prefix;
     prefix.assign(m0 + 1, 0);
     for (size_t i = 0; i < m0; i++) prefix[i + 1] = prefix[i] + lens[i];
     std::vector<int32_t>& hv = sc.b;

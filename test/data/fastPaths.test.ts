@@ -76,7 +76,7 @@ describe("Gopher n-gram counting", () => {
 describe("lower-case needle search", () => {
   it("finds exactly what lower-casing the text and searching finds", () => {
     const PIECES = ["java", "JAVA", "script", "ScRiPt", "coo", "kie", "\u212aie", "\u0130", "i", "\u017f", "s", " ", "policy", "POLICY", "σ", "Σ", "x"];
-    const needleSets = [["javascript"], ["cookie policy", "use cookies"], ["σs"], ["i̇"], []];
+    const needleSets = [["javascript"], ["cookie policy", "use cookies"], ["σs"], ["i̇"], [], ["JavaScript"], ["Policy", "java"]];
     const rand = mulberry32(13);
     for (const needles of needleSets) {
       const n = new LowerCaseNeedles(needles);

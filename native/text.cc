@@ -22,12 +22,53 @@ namespace {
 
 using u16 = char16_t;
 
+// Open-addressing map from a pair (an n-gram's class, the next word's id) to a dense class number, emptied by
+// generation stamps between sizes (gopherRepetition.ts PairClasses).
+struct PairClasses {
+  // one slot per cache-friendly record: a probe touches one line
+  struct Slot {
+    uint32_t stamp;
+    int32_t a, b, val;
+  };
+  std::vector<Slot> slots;
+  uint32_t gen = 0;
+  size_t mask = 0;
+  int32_t size = 0;
+  void reset(size_t items) {
+    size_t cap = 16;
+    while (cap < items * 2) cap <<= 1;
+    if (slots.size() < cap) {
+      slots.assign(cap, Slot{0, 0, 0, 0});
+      gen = 0;
+    }
+    mask = cap - 1;
+    size = 0;
+    if (++gen > 0x3fffffffu) {
+      for (Slot& x : slots) x.stamp = 0;
+      gen = 1;
+    }
+  }
+  int32_t classOf(int32_t a, int32_t b) {
+    size_t at = ((((uint32_t)a ^ ((uint32_t)b * 0x9e3779b1u)) * 0x85ebca6bu) >> 15) & mask;
+    for (;;) {
+      Slot& x = slots[at];
+      if (x.stamp != gen) {
+        x = Slot{gen, a, b, size};
+        return size++;
+      }
+      if (x.a == a && x.b == b) return x.val;
+      at = (at + 1) & mask;
+    }
+  }
+};
+
 // Per-thread scratch, grown as needed (reached through one thread-local pointer per call).
 struct Scratch {
   std::vector<u16> text;
   std::vector<int32_t> a, b, c, d, e, nonAscii;
   std::vector<uint32_t> slots, slotHash;
   std::vector<int64_t> prefix;
+  PairClasses pairs;
   // language trigram counts: all zero between calls (each call resets the entries it counted)
   std::vector<int32_t> langCount;
 };
@@ -249,7 +290,8 @@ Napi::Value ScanWords(const Napi::CallbackInfo& info) {
 // -> index of the first check whose figure / len exceeds its limit, or -1.
 // Check k is the most frequent n-gram's characters times its count (top[k] = 1) or the characters in duplicated
 // n-grams counted without overlap (top[k] = 0), n = sizes[k] (non-decreasing), for word ids with word lengths
-// `lens`; out[k] gets the figure. N-grams are compared by the same 32-bit rolling hash as FusedNGramCounter.
+// `lens`; out[k] gets the figure. N-grams are compared exactly, numbered into classes size by size as
+// gopherRepetition.ts NGramClassCounter does (an n-gram that occurs once leaves the active positions).
 Napi::Value NgramFigures(const Napi::CallbackInfo& info) {
   return wrap(info, [&]() -> Napi::Value {
     const char* fn = "ngramFigures";
@@ -272,100 +314,89 @@ Napi::Value NgramFigures(const Napi::CallbackInfo& info) {
     std::vector<int64_t>& prefix = sc.prefix;
     prefix.assign(m0 + 1, 0);
     for (size_t i = 0; i < m0; i++) prefix[i + 1] = prefix[i] + lens[i];
-    std::vector<int32_t>& hv = sc.b;
-    hv.assign(m0, (int32_t)FNV0);
-    uint32_t* h = reinterpret_cast<uint32_t*>(hv.data());
-    size_t cap = 16;
-    while (cap < m0 * 2) cap <<= 1;
-    const size_t mask = cap - 1;
-    // table: key, stamp, count per slot; stamps make clearing between sizes free
-    std::vector<uint32_t>& slots = sc.slots;
-    if (slots.size() < 3 * cap) slots.assign(3 * cap, 0);
-    else std::memset(slots.data(), 0, sizeof(uint32_t) * 3 * cap);
-    uint32_t gen = 0;
-    // bitmap of hash values seen once / at least twice (interleaved words)
-    size_t bits = 256;
-    while (bits < m0 * 16) bits <<= 1;
-    const uint32_t bitMask = (uint32_t)bits - 1;
-    std::vector<int32_t>& bm = sc.c;
-    bm.resize(bits >> 4);
-    uint32_t* bw = reinterpret_cast<uint32_t*>(bm.data());
-    int32_t cur = 0;
-    auto advance = [&](int32_t nn) {
-      const size_t m = m0 >= (size_t)nn ? m0 - nn + 1 : 0;
-      for (size_t i = 0; i < m; i++) {
-        uint32_t x = fnvStep(h[i], (uint32_t)ids[i + nn - 1]);
-        x ^= x >> 15;
-        h[i] = x * 0x2c1b3c6du;
+    int32_t* act = ensure(sc.a, m0 + 1);
+    int32_t* cls = ensure(sc.b, m0 + 1);
+    PairClasses& pc = sc.pairs;
+    int32_t classes = 0;
+    size_t count = 0;
+    // drops active positions whose class has one member
+    auto keepRepeated = [&]() {
+      classes = pc.size;
+      int32_t* members = ensure(sc.c, (size_t)classes + 1);
+      std::memset(members, 0, sizeof(int32_t) * classes);
+      for (size_t j = 0; j < count; j++) members[cls[j]]++;
+      size_t k = 0;
+      for (size_t j = 0; j < count; j++) {
+        if (members[cls[j]] > 1) {
+          act[k] = act[j];
+          cls[k] = cls[j];
+          k++;
+        }
       }
+      count = k;
     };
+    // size 1: the word ids are the classes when they are small (a word table's ids are), else numbered
+    int32_t maxId = -1;
+    bool small = true;
+    for (size_t i = 0; i < m0; i++) {
+      if (ids[i] < 0 || (size_t)ids[i] >= 4 * m0 + 16) small = false;
+      if (ids[i] > maxId) maxId = ids[i];
+    }
+    if (small) {
+      for (size_t i = 0; i < m0; i++) {
+        act[i] = (int32_t)i;
+        cls[i] = ids[i];
+      }
+      pc.size = maxId + 1;
+    } else {
+      pc.reset(m0);
+      for (size_t i = 0; i < m0; i++) {
+        act[i] = (int32_t)i;
+        cls[i] = pc.classOf(ids[i], 0);
+      }
+    }
+    count = m0;
+    keepRepeated();
+    int32_t cur = 1;
     for (size_t k = 0; k < checks; k++) {
       const int32_t n = sizes[k];
-      while (cur < n) advance(++cur);
-      const size_t m = m0 >= (size_t)n ? m0 - n + 1 : 0;
-      std::memset(bw, 0, sizeof(uint32_t) * (bits >> 4));
-      for (size_t i = 0; i < m; i++) {
-        const uint32_t x = h[i];
-        const uint32_t bit = (x ^ (x >> 13)) & bitMask;
-        const size_t w = (bit >> 5) << 1;
-        const uint32_t b = 1u << (bit & 31);
-        const uint32_t sw = bw[w];
-        bw[w + 1] |= sw & b;
-        bw[w] = sw | b;
+      while (cur < n) {
+        pc.reset(count);
+        size_t kk = 0;
+        for (size_t j = 0; j < count; j++) {
+          const int32_t i = act[j];
+          if ((size_t)i + cur >= m0) continue;
+          act[kk] = i;
+          cls[kk] = pc.classOf(cls[j], ids[i + cur]);
+          kk++;
+        }
+        count = kk;
+        cur++;
+        keepRepeated();
       }
-      gen++;
+      int32_t* members = sc.c.data();
+      std::memset(members, 0, sizeof(int32_t) * classes);
       double figure = 0;
       if (top[k]) {
-        uint32_t best = 1;
-        size_t bestAt = 0;
-        for (size_t i = 0; i < m; i++) {
-          const uint32_t x = h[i];
-          const uint32_t bit = (x ^ (x >> 13)) & bitMask;
-          if ((bw[((bit >> 5) << 1) | 1] & (1u << (bit & 31))) == 0) continue;
-          size_t at = (x * 0x9e3779b1u) & mask;
-          uint32_t c;
-          for (;;) {
-            uint32_t* s = &slots[3 * at];
-            if (s[1] != gen) {
-              s[0] = x;
-              s[1] = gen;
-              s[2] = 1;
-              c = 1;
-              break;
-            }
-            if (s[0] == x) {
-              c = ++s[2];
-              break;
-            }
-            at = (at + 1) & mask;
-          }
+        int32_t best = 1, bestAt = 0;
+        for (size_t j = 0; j < count; j++) {
+          const int32_t c = ++members[cls[j]];
           if (c > best) {
             best = c;
-            bestAt = i;
+            bestAt = act[j];
           }
         }
         figure = best < 2 ? 0 : (double)(n - 1 + prefix[bestAt + n] - prefix[bestAt]) * best;
       } else {
         int64_t repeated = 0;
-        for (size_t i = 0; i < m; i++) {
-          const uint32_t x = h[i];
-          const uint32_t bit = (x ^ (x >> 13)) & bitMask;
-          if ((bw[((bit >> 5) << 1) | 1] & (1u << (bit & 31))) == 0) continue;
-          size_t at = (x * 0x9e3779b1u) & mask;
-          for (;;) {
-            uint32_t* s = &slots[3 * at];
-            if (s[1] != gen) {
-              s[0] = x;
-              s[1] = gen;
-              break;
-            }
-            if (s[0] == x) {
-              repeated += prefix[i + n] - prefix[i];
-              i += n - 1;
-              break;
-            }
-            at = (at + 1) & mask;
-          }
+        int64_t next = 0;
+        for (size_t j = 0; j < count; j++) {
+          const int32_t i = act[j];
+          if (i < next) continue;
+          if (members[cls[j]] == 1) {
+            repeated += prefix[i + n] - prefix[i];
+            next = (int64_t)i + n;
+          } else members[cls[j]] = 1;
         }
         figure = (double)repeated;
       }

@@ -2,7 +2,7 @@
 // scan and numbering, the Gopher n-gram figures, the language trigram scores, the clean step's screen and the
 // case-insensitive needle search in C++. Each is the twin of a TypeScript function that stays its definition and
 // runs when the addon is missing or LLMFORGE_DATA_NATIVE=0: textView.ts scanWordsTs, gopherRepetition.ts
-// FusedNGramCounter, language.ts scoreLanguages, clean.ts cleanScreenPlain, textView.ts LowerCaseNeedles. Their outputs
+// NGramClassCounter, language.ts scoreLanguages, clean.ts cleanScreenPlain, textView.ts LowerCaseNeedles. Their outputs
 // are identical (test/data/nativeText.test.ts), so no decision depends on which one ran.
 import { loadAddon } from "../io/addon.js";
 

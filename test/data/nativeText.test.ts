@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { cleanScreenPlain, cleanText, parseCleanConfig } from "../../src/data/clean.js";
 import { brownDocuments, nlpCorpusDocuments, wordnetDocuments } from "../../src/data/embedded.js";
-import { FusedNGramCounter, GopherRepetitionRule, gopherRepetitionOptionsSchema } from "../../src/data/filters/gopherRepetition.js";
+import { NGramClassCounter, GopherRepetitionRule, gopherRepetitionOptionsSchema } from "../../src/data/filters/gopherRepetition.js";
 import { languageOptionsSchema, languageTotals } from "../../src/data/filters/language.js";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 import { textAddon, textAddonError } from "../../src/data/nativeText.js";
@@ -73,7 +73,7 @@ describe.skipIf(!addon)("native text kernels", () => {
     const checks = [...o.topNGrams.map(([n, f]) => ({ n, f, top: true })), ...o.dupNGrams.map(([n, f]) => ({ n, f, top: false }))].sort((a, b) => a.n - b.n);
     const sizes = Int32Array.from(checks, (c) => c.n);
     const tops = Uint8Array.from(checks, (c) => (c.top ? 1 : 0));
-    it("equal the fused counter's at every size (limits never reached)", () => {
+    it("equal the class counter's at every size (limits never reached)", () => {
       const rand = mulberry32(77);
       const out = new Float64Array(checks.length);
       const never = new Float64Array(checks.length).fill(Infinity);
@@ -84,7 +84,7 @@ describe.skipIf(!addon)("native text kernels", () => {
         const ids = Int32Array.from({ length: len }, () => Math.floor(rand() * vocab));
         const lens = Int32Array.from({ length: len }, (_, i) => 1 + ((ids[i] * 7) % 9));
         expect(addon!.ngramFigures(ids, lens, sizes, tops, never, 1, out)).toBe(-1);
-        const fused = new FusedNGramCounter(ids, lens);
+        const fused = new NGramClassCounter(ids, lens);
         const want = checks.map((c) => (c.top ? fused.top(c.n) : fused.duplicated(c.n)));
         expect(Array.from(out), `ids ${ids}`).toEqual(want);
       }

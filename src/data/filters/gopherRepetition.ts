@@ -17,234 +17,200 @@ export const gopherRepetitionOptionsSchema = z.object({
 });
 export type GopherRepetitionOptions = z.infer<typeof gopherRepetitionOptionsSchema>;
 
+/** Characters of the n-gram of `n` words at `i` (words joined by single spaces), from word lengths. */
+function nGramChars(lens: Int32Array, i: number, n: number): number {
+  let len = n - 1;
+  for (let k = 0; k < n; k++) len += lens[i + k];
+  return len;
+}
+
 /**
- * Rolling n-gram hashes over a word id sequence, advanced one n at a time: `h[i]` is the 32-bit hash of the
- * n-gram starting at word i. 32 bits are plenty within one document (a collision only nudges a fraction).
+ * The plain definition of the most-frequent n-gram figure: characters of the n-gram (joined with spaces) that
+ * first reaches the highest count, times that count; 0 when no n-gram repeats. N-grams are keyed by their word ids.
  */
-export class NGramHasher {
-  readonly h: Int32Array;
-  n = 0;
-  constructor(
-    readonly ids: Int32Array,
-    readonly lens: Int32Array,
-  ) {
-    this.h = new Int32Array(ids.length).fill(0x811c9dc5 | 0);
-  }
-  /** Advances the hashes to n-grams of size `n` (must be >= the current size). */
-  advanceTo(n: number): void {
-    const { h, ids } = this;
-    while (this.n < n) {
-      this.n++;
-      const m = ids.length - this.n + 1;
-      for (let i = 0; i < m; i++) {
-        let x = Math.imul(h[i] ^ ids[i + this.n - 1], 0x01000193);
-        x ^= x >>> 15;
-        h[i] = Math.imul(x, 0x2c1b3c6d);
-      }
-    }
-  }
-  /** Number of n-grams at the current size. */
-  get count(): number {
-    return Math.max(0, this.ids.length - this.n + 1);
-  }
-  /** Characters of the n-gram at i (words joined by single spaces). */
-  chars(i: number): number {
-    let len = this.n - 1;
-    for (let k = 0; k < this.n; k++) len += this.lens[i + k];
-    return len;
-  }
-}
-
-/** Open-addressing hash table from int32 keys to counts, reused across n-gram sizes (far faster than Map). */
-class IntCounter {
-  private keys: Int32Array;
-  private vals: Int32Array;
-  private mask: number;
-  constructor(maxItems: number) {
-    let cap = 16;
-    while (cap < maxItems * 2) cap <<= 1;
-    this.keys = new Int32Array(cap);
-    this.vals = new Int32Array(cap);
-    this.mask = cap - 1;
-  }
-  clear(): void {
-    this.vals.fill(0);
-  }
-  /** Adds one to `key`'s count and returns the new count. */
-  inc(key: number): number {
-    let i = (Math.imul(key, 0x9e3779b1) >>> 0) & this.mask;
-    for (;;) {
-      const v = this.vals[i];
-      if (v === 0) {
-        this.keys[i] = key;
-        this.vals[i] = 1;
-        return 1;
-      }
-      if (this.keys[i] === key) return ++this.vals[i];
-      i = (i + 1) & this.mask;
-    }
-  }
-}
-
-/** Characters held by the most frequent n-gram (joined with spaces) times its count; 0 when no n-gram repeats. */
-export function topNGramChars(h: NGramHasher, n: number, table = new IntCounter(h.ids.length)): number {
-  h.advanceTo(n);
-  table.clear();
+export function topNGramCharsPlain(ids: Int32Array, lens: Int32Array, n: number): number {
+  const counts = new Map<string, number>();
   let best = 1;
   let bestAt = 0;
-  const m = h.count;
-  for (let i = 0; i < m; i++) {
-    const c = table.inc(h.h[i]);
+  for (let i = 0; i + n <= ids.length; i++) {
+    const key = ids.subarray(i, i + n).join(",");
+    const c = (counts.get(key) ?? 0) + 1;
+    counts.set(key, c);
     if (c > best) {
       best = c;
       bestAt = i;
     }
   }
-  return best < 2 ? 0 : h.chars(bestAt) * best;
+  return best < 2 ? 0 : nGramChars(lens, bestAt, n) * best;
 }
 
-/** Characters in duplicated n-grams (words only), counting non-overlapping repeats (datatrove's find_all_duplicate). */
-export function duplicateNGramChars(h: NGramHasher, n: number, table = new IntCounter(h.ids.length)): number {
-  h.advanceTo(n);
-  table.clear();
+/**
+ * The plain definition of the duplicated n-gram figure (datatrove's find_all_duplicate): left to right, an n-gram
+ * seen before adds its words' characters and the next n - 1 n-grams are skipped (not recorded).
+ */
+export function duplicateNGramCharsPlain(ids: Int32Array, lens: Int32Array, n: number): number {
+  const seen = new Set<string>();
   let repeated = 0;
   let i = 0;
-  const m = h.count;
-  while (i < m) {
-    if (table.inc(h.h[i]) > 1) {
-      for (let k = 0; k < n; k++) repeated += h.lens[i + k];
+  while (i + n <= ids.length) {
+    const key = ids.subarray(i, i + n).join(",");
+    if (seen.has(key)) {
+      repeated += nGramChars(lens, i, n) - (n - 1);
       i += n;
-    } else i++;
+    } else {
+      seen.add(key);
+      i++;
+    }
   }
   return repeated;
 }
 
-// scratch open-addressing table of the fused counter: a slot is live when its stamp is the current generation,
-// so moving to the next n-gram size costs nothing (no clearing); slot k holds key, stamp, count at 3k, 3k+1, 3k+2
-let fSlots = new Int32Array(3 << 12);
-let fGen = 0;
-// scratch bitmaps, interleaved (one cache line for both): word 2w holds bits of hash values seen once, word 2w + 1
-// bits of values seen at least twice (up to bitmap collisions)
-let fBits = new Int32Array(1 << 9);
+/**
+ * Open-addressing map from a pair of int32 (an n-gram's class, the next word's id) to a dense class number,
+ * cleared by generation stamps between sizes. Slot k holds stamp, a, b, class at 4k..4k+3 (one cache line a probe).
+ */
+class PairClasses {
+  private slots = new Int32Array(0);
+  private gen = 0;
+  private mask = 0;
+  /** number of classes handed out since the last reset */
+  size = 0;
+
+  /** Empties the map, with room for `items` keys. */
+  reset(items: number): void {
+    let cap = 16;
+    while (cap < items * 2) cap <<= 1;
+    if (this.slots.length < 4 * cap) {
+      this.slots = new Int32Array(4 * cap);
+      this.gen = 0;
+    }
+    this.mask = cap - 1;
+    this.size = 0;
+    if (++this.gen > 0x3fffffff) {
+      this.slots.fill(0);
+      this.gen = 1;
+    }
+  }
+
+  /** The class of (a, b), numbered in order of first request. */
+  classOf(a: number, b: number): number {
+    const { slots, gen, mask } = this;
+    let at = (Math.imul(a ^ Math.imul(b, 0x9e3779b1), 0x85ebca6b) >>> 15) & mask;
+    for (;;) {
+      const k = at << 2;
+      if (slots[k] !== gen) {
+        slots[k] = gen;
+        slots[k + 1] = a;
+        slots[k + 2] = b;
+        slots[k + 3] = this.size;
+        return this.size++;
+      }
+      if (slots[k + 1] === a && slots[k + 2] === b) return slots[k + 3];
+      at = (at + 1) & mask;
+    }
+  }
+}
+
+const pairClasses = new PairClasses();
 
 /**
- * The Gopher n-gram figures of {@link topNGramChars} and {@link duplicateNGramChars} (same hashes, same counts).
- * Per n-gram size, one pass advances the hashes and marks in a bitmap the values that may occur twice; only
- * n-grams so marked go through the counting table. A value that occurs once can neither be the most frequent
- * (count 1 never beats the starting best of 1) nor repeat an earlier n-gram, so leaving it out changes nothing.
+ * The Gopher n-gram figures of {@link topNGramCharsPlain} and {@link duplicateNGramCharsPlain}, with n-grams
+ * compared exactly: n-grams are numbered into classes size by size, the class of an (n+1)-gram from the class of
+ * its first n words and its last word. An n-gram that occurs once cannot repeat at any larger size, so it leaves
+ * the active positions for good: on prose most of them are gone by n = 3, and n-grams that occur once can neither
+ * be the most frequent (count 1 never beats the starting best of 1) nor repeat an earlier one.
  */
-export class FusedNGramCounter {
-  private readonly h: Int32Array;
+export class NGramClassCounter {
+  /** current size */
+  private n = 1;
+  /** active positions (n-grams that occur more than once), ascending, and the class of each */
+  private act: Int32Array;
+  private cls: Int32Array;
+  private count: number;
+  /** classes numbered at the current size (class numbers are below this) */
+  private classes = 0;
+  /** members per class (scratch) */
+  private members = new Int32Array(0);
   private readonly prefix: Int32Array;
-  private n = 0;
-  private readonly mask: number;
-  private readonly bitMask: number;
 
   constructor(
     private readonly ids: Int32Array,
     lens: Int32Array,
   ) {
-    // one allocation: hashes (n) then prefix sums of word lengths (n + 1)
-    const buf = new Int32Array(2 * ids.length + 1);
-    this.h = buf.subarray(0, ids.length).fill(0x811c9dc5 | 0);
-    this.prefix = buf.subarray(ids.length);
-    for (let i = 0; i < lens.length; i++) this.prefix[i + 1] = this.prefix[i] + lens[i];
-    let cap = 16;
-    while (cap < ids.length * 2) cap <<= 1;
-    if (fSlots.length < 3 * cap) {
-      fSlots = new Int32Array(3 * cap);
-      fGen = 0;
+    const m = ids.length;
+    this.prefix = new Int32Array(m + 1);
+    for (let i = 0; i < m; i++) this.prefix[i + 1] = this.prefix[i] + lens[i];
+    // size 1: the word ids are the classes when they are small (a word table's ids are), else numbered
+    this.act = new Int32Array(m);
+    this.cls = new Int32Array(m);
+    let maxId = -1;
+    let small = true;
+    for (let i = 0; i < m; i++) {
+      if (ids[i] < 0 || ids[i] >= 4 * m + 16) small = false;
+      if (ids[i] > maxId) maxId = ids[i];
     }
-    this.mask = cap - 1;
-    // about 16 bits per n-gram, so few single values are marked by a collision
-    let bits = 256;
-    while (bits < ids.length * 16) bits <<= 1;
-    if (fBits.length < bits >> 4) fBits = new Int32Array(bits >> 4);
-    this.bitMask = bits - 1;
+    if (!small) pairClasses.reset(m);
+    for (let i = 0; i < m; i++) {
+      this.act[i] = i;
+      this.cls[i] = small ? ids[i] : pairClasses.classOf(ids[i], 0);
+    }
+    this.count = m;
+    this.keepRepeated(small ? maxId + 1 : pairClasses.size);
   }
 
-  /** Advances the hashes by one word (n-1 -> n) without counting. */
-  private advance(): void {
-    const { h, ids } = this;
-    this.n++;
-    const n = this.n;
-    const m = ids.length - n + 1;
-    for (let i = 0; i < m; i++) {
-      let x = Math.imul(h[i] ^ ids[i + n - 1], 0x01000193);
-      x ^= x >>> 15;
-      h[i] = Math.imul(x, 0x2c1b3c6d);
-    }
-  }
-
-  /** Moves the hashes to size `n` (advancing when needed) and marks the values that may occur twice; returns the n-gram count. */
-  private prepare(n: number): number {
-    while (this.n < n - 1) this.advance();
-    const advancing = this.n < n;
-    if (advancing) this.n++;
-    const { h, ids, bitMask } = this;
-    const m = ids.length - n + 1;
-    const bits = fBits;
-    bits.fill(0, 0, (bitMask + 1) >> 4);
-    for (let i = 0; i < m; i++) {
-      let x = h[i];
-      if (advancing) {
-        x = Math.imul(x ^ ids[i + n - 1], 0x01000193);
-        x ^= x >>> 15;
-        x = Math.imul(x, 0x2c1b3c6d);
-        h[i] = x;
+  /** Drops active positions whose class has one member. */
+  private keepRepeated(classes: number): void {
+    this.classes = classes;
+    if (this.members.length < classes) this.members = new Int32Array(Math.max(classes, 2 * this.members.length));
+    const members = this.members;
+    members.fill(0, 0, classes);
+    const { act, cls } = this;
+    for (let j = 0; j < this.count; j++) members[cls[j]]++;
+    let k = 0;
+    for (let j = 0; j < this.count; j++) {
+      if (members[cls[j]] > 1) {
+        act[k] = act[j];
+        cls[k] = cls[j];
+        k++;
       }
-      const bit = (x ^ (x >>> 13)) & bitMask;
-      const w = (bit >>> 5) << 1;
-      const b = 1 << (bit & 31);
-      const sw = bits[w];
-      bits[w + 1] |= sw & b;
-      bits[w] = sw | b;
     }
-    return m;
+    this.count = k;
   }
 
-  /** New generation of the table; wraps by clearing the stamps. */
-  private nextGen(): number {
-    if (++fGen > 0x3fffffff) {
-      fSlots.fill(0);
-      fGen = 1;
+  /** Moves to size `n` (>= the current size). */
+  private advanceTo(n: number): void {
+    const { ids, act, cls } = this;
+    while (this.n < n) {
+      const size = this.n;
+      // an n-gram at i extends to i + size; those at the end of the text cannot
+      pairClasses.reset(this.count);
+      let k = 0;
+      for (let j = 0; j < this.count; j++) {
+        const i = act[j];
+        if (i + size >= ids.length) continue;
+        act[k] = i;
+        cls[k] = pairClasses.classOf(cls[j], ids[i + size]);
+        k++;
+      }
+      this.count = k;
+      this.n++;
+      this.keepRepeated(pairClasses.size);
     }
-    return fGen;
   }
 
   /** Characters held by the most frequent n-gram times its count (0 when none repeats). */
   top(n: number): number {
-    const m = this.prepare(n);
-    const { h, mask, bitMask } = this;
-    const gen = this.nextGen();
-    const slots = fSlots;
-    const bits = fBits;
+    this.advanceTo(n);
+    const { act, cls, members } = this;
+    // running counts, in text order: the first class to reach the highest count wins ties
+    members.fill(0, 0, this.classes);
     let best = 1;
     let bestAt = 0;
-    for (let i = 0; i < m; i++) {
-      const x = h[i];
-      const bit = (x ^ (x >>> 13)) & bitMask;
-      if ((bits[((bit >>> 5) << 1) | 1] & (1 << (bit & 31))) === 0) continue;
-      let at = (Math.imul(x, 0x9e3779b1) >>> 0) & mask;
-      let c: number;
-      for (;;) {
-        const k = 3 * at;
-        if (slots[k + 1] !== gen) {
-          slots[k] = x;
-          slots[k + 1] = gen;
-          slots[k + 2] = 1;
-          c = 1;
-          break;
-        }
-        if (slots[k] === x) {
-          c = ++slots[k + 2];
-          break;
-        }
-        at = (at + 1) & mask;
-      }
+    for (let j = 0; j < this.count; j++) {
+      const c = ++members[cls[j]];
       if (c > best) {
         best = c;
-        bestAt = i;
+        bestAt = act[j];
       }
     }
     return best < 2 ? 0 : (n - 1 + this.prefix[bestAt + n] - this.prefix[bestAt]) * best;
@@ -252,32 +218,18 @@ export class FusedNGramCounter {
 
   /** Characters in duplicated n-grams, counting non-overlapping repeats (skipped n-grams are not recorded). */
   duplicated(n: number): number {
-    const m = this.prepare(n);
-    const { h, mask, prefix, bitMask } = this;
-    const gen = this.nextGen();
-    const slots = fSlots;
-    const bits = fBits;
+    this.advanceTo(n);
+    const { act, cls, members, prefix } = this;
+    members.fill(0, 0, this.classes);
     let repeated = 0;
-    for (let i = 0; i < m; i++) {
-      const x = h[i];
-      const bit = (x ^ (x >>> 13)) & bitMask;
-      if ((bits[((bit >>> 5) << 1) | 1] & (1 << (bit & 31))) === 0) continue;
-      let at = (Math.imul(x, 0x9e3779b1) >>> 0) & mask;
-      for (;;) {
-        const k = 3 * at;
-        if (slots[k + 1] !== gen) {
-          slots[k] = x;
-          slots[k + 1] = gen;
-          break;
-        }
-        if (slots[k] === x) {
-          repeated += prefix[i + n] - prefix[i];
-          // the next n - 1 n-grams are skipped, not recorded
-          i += n - 1;
-          break;
-        }
-        at = (at + 1) & mask;
-      }
+    let next = 0;
+    for (let j = 0; j < this.count; j++) {
+      const i = act[j];
+      if (i < next) continue;
+      if (members[cls[j]] === 1) {
+        repeated += prefix[i + n] - prefix[i];
+        next = i + n;
+      } else members[cls[j]] = 1;
     }
     return repeated;
   }
@@ -336,7 +288,7 @@ export class GopherRepetitionRule implements QualityRule {
       const k = this.addon.ngramFigures(ids, lens, this.sizes, this.tops, this.limits, len, this.figures);
       return k < 0 ? null : nGramOutcome(this.checks[k], this.figures[k], len);
     }
-    const h = new FusedNGramCounter(ids, lens);
+    const h = new NGramClassCounter(ids, lens);
     for (const c of this.checks) {
       const figure = c.top ? h.top(c.n) : h.duplicated(c.n);
       if (figure / len > c.frac) return nGramOutcome(c, figure, len);

@@ -112,11 +112,15 @@ for (let s = 0; s < nShards; s++) {
   w.close();
 }
 // Worker speed-up: each run is a fresh Node process (cold JIT either way, as a user's `llmforge data` run is),
-// with 1 worker (in its main thread) or 2 worker threads; best of 2. Worker threads here load the TypeScript
-// sources through tsx, and the other core may be busy with other agents' work: the load average before each
-// run is reported so the figure can be read for what it is.
-const mapStepUrl = new URL("../src/data/mapSteps.ts", import.meta.url).href;
-const dedupUrl = new URL("../src/data/dedup/index.ts", import.meta.url).href;
+// with 1 worker (in its main thread) or 2 worker threads; best of 2. The other core may be busy with other agents'
+// work: the load average before each run is reported so the figure can be read for what it is.
+// The step runs use the built package (dist/, what `llmforge data` runs; rebuilt here so it matches src/): worker
+// threads loading the TypeScript sources through tsx would each pay for transpiling them.
+const root = new URL("..", import.meta.url).pathname;
+const build = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" });
+if (build.status !== 0) throw new Error("bench: building dist/ failed");
+const mapStepUrl = new URL("../dist/data/mapSteps.js", import.meta.url).href;
+const dedupUrl = new URL("../dist/data/dedup/index.js", import.meta.url).href;
 function coldRun(step: "process" | "dedup", workers: number, outDir: string): { wall: number; load: number; cpu: number } {
   const code =
     step === "process"
@@ -129,7 +133,7 @@ function coldRun(step: "process" | "dedup", workers: number, outDir: string): { 
     rmSync(outDir, { recursive: true, force: true });
     const load = loadavg()[0];
     const t0 = performance.now();
-    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code + report], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", code + report], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
     const wall = (performance.now() - t0) / 1000;
     if (r.status !== 0) throw new Error(`bench: ${step} with ${workers} worker(s) failed (exit ${r.status})`);
     const cpu = (JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { cpu: number }).cpu;
@@ -172,7 +176,7 @@ const md = [
   "",
   `Command: \`node --import tsx bench/data.bench.ts\` on ${new Date().toISOString().slice(0, 10)}; ${cpu}, ${cpus().length} cores, Node ${process.version}; native text kernels: ${textAddonError ?? "loaded"}.`,
   "The native text kernels (native/text.cc: word scan, Gopher n-grams, language trigrams, the clean screen, needle search, repeated lines) give the same decisions as the TypeScript definitions (test/data/nativeText.test.ts); the TypeScript-only row runs the same pass with them switched off.",
-  "One-core rows are the best of 3 passes over in-memory documents by CPU time (user + system of this process, GC threads included), so MB/s per core is MB per CPU second; wall time is shown beside it. Step rows are wall time including JSONL read/write and worker start-up (workers load the TypeScript sources through tsx here; the built CLI starts workers from dist/ without it), so their MB/s is per run, not per core.",
+  "One-core rows are the best of 3 passes over in-memory documents by CPU time (user + system of this process, GC threads included), so MB/s per core is MB per CPU second; wall time is shown beside it. Step rows are wall time of the built package (dist/, as \`llmforge data\` runs) including JSONL read/write and worker start-up, so their MB/s is per run, not per core.",
   "The worker speed-up is wall(1 worker) / wall(2 worker threads), each a fresh Node process (best of 2), so both pay a cold start and neither profits from the warm passes above. 'Used N cores' is that process's CPU time (all threads) over its wall time. " +
     `Two threads that only spin got ${probe.toFixed(2)} cores just before these runs: when that is well under 2, other agents' work held the second core and the measured speed-up says nothing about the code; the estimate 2 × CPU(1 worker) / CPU(2 workers) is what two free cores would give if the shards split evenly (it charges the second worker's start-up and JIT warm-up).`,
   "The machine was shared with other agents while this was measured, so figures are noisy; no datatrove/dolma peer can run offline here, franc-min is the peer for language ID.",

@@ -93,12 +93,14 @@ export async function processShard(t: ShardTask): Promise<DataStatsJson> {
 /** Starts a worker running shardWorker: the compiled .js normally, or the .ts source through tsx's loader (tests, benches). */
 function startWorker(): Worker {
   const self = import.meta.url;
-  if (!self.endsWith(".ts")) return new Worker(new URL("./shardWorker.js", self));
+  // a worker inherits the process's options, and Node refuses to start one with --input-type (valid only for -e)
+  const execArgv = process.execArgv.filter((a) => !a.startsWith("--input-type"));
+  if (!self.endsWith(".ts")) return new Worker(new URL("./shardWorker.js", self), { execArgv });
   const tsxDir = dirname(createRequire(self).resolve("tsx/package.json"));
   const tsx = pathToFileURL(join(tsxDir, "dist", "esm", "api", "index.mjs")).href;
   const entry = new URL("./shardWorker.ts", self).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true });
+  return new Worker(boot, { eval: true, execArgv });
 }
 
 /** Any task a worker thread can run (map shards, dedup signatures). */

@@ -1,7 +1,9 @@
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runDefaultRecipe } from "../../src/data/defaultRecipe.js";
 import { runMapStep } from "../../src/data/mapSteps.js";
@@ -60,6 +62,19 @@ describe("map steps", () => {
     expect(lines(two.outputs)).toEqual(lines(one.outputs));
     expect(two.stats.toJSON().removed).toEqual(one.stats.toJSON().removed);
     expect(two.stats.accounted()).toBe(true);
+  });
+
+  // the built package's workers start from a file, which Node refuses with an inherited --input-type; run where
+  // dist/ is as new as the source (npm install builds it, as CI does)
+  const built = fileURLToPath(new URL("../../dist/data/mapSteps.js", import.meta.url));
+  const fresh = existsSync(built) && statSync(built).mtimeMs >= statSync(fileURLToPath(new URL("../../src/data/mapSteps.ts", import.meta.url))).mtimeMs;
+  it.skipIf(!fresh)("starts worker threads from a `node --input-type=module -e` script (an option workers may not inherit)", () => {
+    const d = tmp();
+    writeShards(join(d, "in"), [[doc("a", "s", "Mail me at joe@example.com today.")], [doc("b", "s", "Call +1 415 555 0100 now.")]]);
+    const code = `const { runMapStep } = await import(${JSON.stringify(pathToFileURL(built).href)}); await runMapStep("pii", {}, { inputs: [${JSON.stringify(join(d, "in"))}], outDir: ${JSON.stringify(join(d, "out"))}, workers: 2, progress: false });`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readdirSync(join(d, "out")).filter((f) => f.endsWith(".jsonl"))).toHaveLength(2);
   });
 });
 

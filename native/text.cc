@@ -62,6 +62,20 @@ struct PairClasses {
   }
 };
 
+// Ranges [from[k], to[k]) of a text (paragraphs, lines).
+struct Ranges {
+  std::vector<int32_t> from, to;
+  void clear() {
+    from.clear();
+    to.clear();
+  }
+  void add(size_t a, size_t b) {
+    from.push_back((int32_t)a);
+    to.push_back((int32_t)b);
+  }
+  size_t size() const { return from.size(); }
+};
+
 // Per-thread scratch, grown as needed (reached through one thread-local pointer per call).
 struct Scratch {
   std::vector<u16> text;
@@ -69,6 +83,7 @@ struct Scratch {
   std::vector<uint32_t> slots, slotHash;
   std::vector<int64_t> prefix;
   PairClasses pairs;
+  Ranges paras, lines;
   // language trigram counts: all zero between calls (each call resets the entries it counted)
   std::vector<int32_t> langCount;
 };
@@ -600,8 +615,10 @@ inline uint32_t rangeHash(const u16* t, int32_t a, int32_t b) {
 
 // Counts ranges of `t` equal to an earlier one: out[0] += how many, out[1] += their units (findDuplicates);
 // with `firstOnly`, stops at the first such range.
-void countRepeats(const u16* t, const std::vector<int32_t>& from, const std::vector<int32_t>& to, std::vector<uint32_t>& slots,
-                  std::vector<uint32_t>& keys, int32_t* out, bool firstOnly = false) {
+void countRepeats(const u16* t, const Ranges& r, std::vector<uint32_t>& slots, std::vector<uint32_t>& keys, int32_t* out,
+                  bool firstOnly = false) {
+  const std::vector<int32_t>& from = r.from;
+  const std::vector<int32_t>& to = r.to;
   const size_t m = from.size();
   if (m < 2) return;
   size_t cap = 16;
@@ -634,10 +651,10 @@ void countRepeats(const u16* t, const std::vector<int32_t>& from, const std::vec
   }
 }
 
-// True when two of the ranges [from[k], to[k]) of `t` hold the same units.
-bool anyEqualRanges(const u16* t, const std::vector<int32_t>& from, const std::vector<int32_t>& to, std::vector<uint32_t>& slots, std::vector<uint32_t>& keys) {
+// True when two of the ranges of `t` hold the same units.
+bool anyEqualRanges(const u16* t, const Ranges& r, std::vector<uint32_t>& slots, std::vector<uint32_t>& keys) {
   int32_t found[2] = {0, 0};
-  countRepeats(t, from, to, slots, keys, found, true);
+  countRepeats(t, r, slots, keys, found, true);
   return found[0] > 0;
 }
 
@@ -735,39 +752,26 @@ Napi::Value CleanScreen(const Napi::CallbackInfo& info) {
     if (n > 0 && (isJsSpace(t[0]) || isJsSpace(t[n - 1]))) bits |= SCREEN_TRIM;
     // paragraphs (split on "\n\n", left to right) and the lines inside them (split on "\n"): cut at each newline,
     // a newline directly followed by another being a paragraph break that takes both
-    std::vector<int32_t>& pFrom = sc.a;
-    std::vector<int32_t>& pTo = sc.b;
-    std::vector<int32_t>& lFrom = sc.c;
-    std::vector<int32_t>& lTo = sc.d;
-    pFrom.clear();
-    pTo.clear();
-    lFrom.clear();
-    lTo.clear();
+    Ranges& paras = sc.paras;
+    Ranges& lines = sc.lines;
+    paras.clear();
+    lines.clear();
     int32_t para = 0, line = 0;
     auto endLine = [&](int32_t at) {
-      if ((double)(at - line) >= minLine) {
-        lFrom.push_back(line);
-        lTo.push_back(at);
-      }
+      if ((double)(at - line) >= minLine) lines.add(line, at);
     };
     for (size_t j = 0; j < nls.size(); j++) {
       const int32_t at = nls[j];
       endLine(at);
       if (j + 1 < nls.size() && nls[j + 1] == at + 1) {
-        if (at > para) {
-          pFrom.push_back(para);
-          pTo.push_back(at);
-        }
+        if (at > para) paras.add(para, at);
         para = line = at + 2;
         j++;
       } else line = at + 1;
     }
     endLine((int32_t)n);
-    if ((int32_t)n > para) {
-      pFrom.push_back(para);
-      pTo.push_back((int32_t)n);
-    }
-    if (anyEqualRanges(t, pFrom, pTo, sc.slots, sc.slotHash) || anyEqualRanges(t, lFrom, lTo, sc.slots, sc.slotHash)) bits |= SCREEN_REPEATS;
+    if ((int32_t)n > para) paras.add(para, n);
+    if (anyEqualRanges(t, paras, sc.slots, sc.slotHash) || anyEqualRanges(t, lines, sc.slots, sc.slotHash)) bits |= SCREEN_REPEATS;
     return Napi::Number::New(env, bits);
   });
 }
@@ -782,14 +786,10 @@ Napi::Value RepeatStats(const Napi::CallbackInfo& info) {
     const size_t n = readText(sc, env, info[0], "repeatStats");
     int32_t* out = typed<int32_t>(info[1], "repeatStats", "out", 6).Data();
     const u16* t = sc.text.data();
-    std::vector<int32_t>& pFrom = sc.a;
-    std::vector<int32_t>& pTo = sc.b;
-    std::vector<int32_t>& lFrom = sc.c;
-    std::vector<int32_t>& lTo = sc.d;
-    pFrom.clear();
-    pTo.clear();
-    lFrom.clear();
-    lTo.clear();
+    Ranges& paras = sc.paras;
+    Ranges& lines = sc.lines;
+    paras.clear();
+    lines.clear();
     // paragraphs: in the trimmed text, a break is a newline, the whitespace after it, up to its last newline
     size_t a = 0, b = n;
     while (a < b && isJsSpace(t[a])) a++;
@@ -810,13 +810,11 @@ Napi::Value RepeatStats(const Napi::CallbackInfo& info) {
         j++;
       }
       if (nl) {
-        pFrom.push_back((int32_t)start);
-        pTo.push_back((int32_t)i);
+        paras.add(start, i);
         start = i = lastNl + 1;
       } else i = j;
     }
-    pFrom.push_back((int32_t)start);
-    pTo.push_back((int32_t)b);
+    paras.add(start, b);
     // lines: split on '\n', trimmed, blank ones left out
     size_t ls = 0;
     for (size_t k = 0; k <= n; k++) {
@@ -824,17 +822,14 @@ Napi::Value RepeatStats(const Napi::CallbackInfo& info) {
       size_t x = ls, y = k;
       while (x < y && isJsSpace(t[x])) x++;
       while (y > x && isJsSpace(t[y - 1])) y--;
-      if (y > x) {
-        lFrom.push_back((int32_t)x);
-        lTo.push_back((int32_t)y);
-      }
+      if (y > x) lines.add(x, y);
       ls = k + 1;
     }
     for (int k = 0; k < 6; k++) out[k] = 0;
-    out[0] = (int32_t)pFrom.size();
-    countRepeats(t, pFrom, pTo, sc.slots, sc.slotHash, out + 1);
-    out[3] = (int32_t)lFrom.size();
-    countRepeats(t, lFrom, lTo, sc.slots, sc.slotHash, out + 4);
+    out[0] = (int32_t)paras.size();
+    countRepeats(t, paras, sc.slots, sc.slotHash, out + 1);
+    out[3] = (int32_t)lines.size();
+    countRepeats(t, lines, sc.slots, sc.slotHash, out + 4);
     return env.Undefined();
   });
 }

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { cleanText, collapseWhitespace, collapseWhitespacePlain, parseCleanConfig } from "../../src/data/clean.js";
 import { NGramClassCounter, duplicateNGramCharsPlain, topNGramCharsPlain } from "../../src/data/filters/gopherRepetition.js";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
+import { randomWordSequences } from "./wordSequences.js";
 import { LowerCaseNeedles, TextView, splitWords } from "../../src/data/textView.js";
 import { ToxicWordList } from "../../src/data/filters/toxicity.js";
 import { C4_POLICY_SUBSTRINGS, C4Rule, type C4Options, c4OptionsSchema } from "../../src/data/filters/c4.js";
@@ -55,14 +56,7 @@ describe("boilerplate lines", () => {
 
 describe("Gopher n-gram counting", () => {
   it("the class counter gives the plain figures at every size, in the rule's order", () => {
-    const rand = mulberry32(9);
-    for (let k = 0; k < 400; k++) {
-      // short texts over a few words (many repeats) and long ones over many (few repeats, most n-grams screened out)
-      const long = k % 4 === 0;
-      const len = Math.floor(rand() * (long ? 3000 : 120));
-      const vocab = 1 + Math.floor(rand() * (long ? 3000 : 12));
-      const ids = Int32Array.from({ length: len }, () => Math.floor(rand() * vocab));
-      const lens = Int32Array.from({ length: len }, (_, i) => 1 + ((ids[i] * 7) % 9));
+    for (const { ids, lens } of randomWordSequences(9, 400)) {
       const fused = new NGramClassCounter(ids, lens);
       for (const n of [1, 2, 3, 4]) expect(fused.top(n), `top ${n} of ${ids}`).toBe(topNGramCharsPlain(ids, lens, n));
       // the same size twice (a top and a duplicate check of one n) and sizes past the text's length

@@ -9,6 +9,7 @@ import { languageOptionsSchema, languageTotals } from "../../src/data/filters/la
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 import { textAddon, textAddonError } from "../../src/data/nativeText.js";
 import { DataStats } from "../../src/data/stats.js";
+import { randomWordSequences } from "./wordSequences.js";
 import { LowerCaseNeedles, TextView, type WordTable, repeatsOf, scanWordsNative, scanWordsTs } from "../../src/data/textView.js";
 
 const addon = textAddon;
@@ -74,15 +75,9 @@ describe.skipIf(!addon)("native text kernels", () => {
     const sizes = Int32Array.from(checks, (c) => c.n);
     const tops = Uint8Array.from(checks, (c) => (c.top ? 1 : 0));
     it("equal the class counter's at every size (limits never reached)", () => {
-      const rand = mulberry32(77);
       const out = new Float64Array(checks.length);
       const never = new Float64Array(checks.length).fill(Infinity);
-      for (let k = 0; k < 400; k++) {
-        const long = k % 4 === 0;
-        const len = Math.floor(rand() * (long ? 3000 : 120));
-        const vocab = 1 + Math.floor(rand() * (long ? 3000 : 12));
-        const ids = Int32Array.from({ length: len }, () => Math.floor(rand() * vocab));
-        const lens = Int32Array.from({ length: len }, (_, i) => 1 + ((ids[i] * 7) % 9));
+      for (const { ids, lens } of randomWordSequences(77, 400)) {
         expect(addon!.ngramFigures(ids, lens, sizes, tops, never, 1, out)).toBe(-1);
         const fused = new NGramClassCounter(ids, lens);
         const want = checks.map((c) => (c.top ? fused.top(c.n) : fused.duplicated(c.n)));

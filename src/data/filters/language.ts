@@ -265,7 +265,7 @@ function scoreLanguages(text: string, sampleChars: number, minLetters: number, c
   const m = langModel();
   const t = totals.subarray(0, m.langs.length);
   // counted totals by the native kernel when it is loaded (the same sums in the same order), else here
-  const seen = counted && addon && nativeTotals(addon, m, text, sampleChars, minLetters, t) ? folded[0] : totalsTs(m, text, sampleChars, minLetters, counted, t);
+  const seen = counted && addon ? nativeTotals(addon, m, text, sampleChars, minLetters, t) : totalsTs(m, text, sampleChars, minLetters, counted, t);
   const letters = folded[1];
   const latin = folded[2];
   if (letters < minLetters) return { lang: "und", totals: t, best: 0, max: 0, z: 0 };
@@ -297,18 +297,17 @@ function buildFoldTable(): Int32Array {
   return f;
 }
 
-/** Counted totals of the native kernel into `t`; sets `folded` to [seen, letters, latin]. False when it did not run. */
-function nativeTotals(addon: TextAddon, m: LangModel, text: string, sampleChars: number, minLetters: number, t: Float64Array): boolean {
+/** Counted totals of the native kernel into `t`; sets the letter counts of `folded` and returns the trigrams found in the profiles. */
+function nativeTotals(addon: TextAddon, m: LangModel, text: string, sampleChars: number, minLetters: number, t: Float64Array): number {
   nativeModel ??= addon.languageModel(m.keyHi, m.keyLo, m.slot, m.from, m.idx, m.w, m.direct, m.langs.length);
   // the fold table only once a sample is not ASCII
   if (!addon.languageScores(nativeModel, text, sampleChars, minLetters, t, foldTable ?? null, nativeOut)) {
     foldTable = buildFoldTable();
     addon.languageScores(nativeModel, text, sampleChars, minLetters, t, foldTable, nativeOut);
   }
-  folded[0] = nativeOut[2];
   folded[1] = nativeOut[0];
   folded[2] = nativeOut[1];
-  return true;
+  return nativeOut[2];
 }
 
 /**

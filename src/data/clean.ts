@@ -177,7 +177,7 @@ export function collapseWhitespacePlain(text: string): string {
     .trim();
 }
 
-/** Bits of {@link cleanScreen}: what each part of the clean step would find in a text. */
+/** Bits of {@link cleanScreenPlain} (and its native twin): what each part of the clean step would find in a text. */
 export const CLEAN_SCREEN = {
   /** `\r` or a character {@link removeControlChars} removes */
   control: 1,
@@ -194,7 +194,7 @@ export const CLEAN_SCREEN = {
   /** two equal non-empty paragraphs (split on "\n\n") or two equal lines of at least `minLineChars` */
   repeats: 64,
 } as const;
-const ALL_SCREEN_BITS = 127;
+const ALL_SCREEN_BITS = Object.values(CLEAN_SCREEN).reduce((a, b) => a | b, 0);
 
 /**
  * What each part of the clean step would find in `text` (bits of {@link CLEAN_SCREEN}), by the plain definitions:

@@ -1,8 +1,9 @@
 // The decoder-only Transformer in two flavours from one config: gpt2 (learned positions,
 // pre-LayerNorm, fused qkv, GELU(tanh) MLP, tied head) and llama (RoPE, RMSNorm, SwiGLU,
-// grouped-query attention, optional untied head). forward() gives logits; loss() mean cross-entropy.
+// grouped-query attention, optional untied head). hidden() gives the final hidden states, forward()
+// the logits, loss() the cross-entropy; packed rows (several documents per row) via docStart.
 import { Dropout, Embedding, LayerNorm, Linear, RMSNorm } from "../nn/layers.js";
-import { Module, type Init, type ParamOptions } from "../nn/module.js";
+import { Module, ModuleList, type Init, type ParamOptions } from "../nn/module.js";
 import type { ParamGroup } from "../optim/optimizers.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import type { DType } from "../tensor/dtype.js";
@@ -29,7 +30,19 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Compute logits for the last position only: (B, 1, V). */
   lastOnly?: boolean;
+  /**
+   * Packed rows: docStart[b·T + t] is the index in row b where the document of position t starts.
+   * Position t then attends to keys [docStart, t] only and has position id t - docStart, so a
+   * packed row gives each document exactly what it would get alone in its own row.
+   */
+  docStart?: Int32Array;
 }
+
+/**
+ * Replaces the attention of one layer (prefix tuning sets it): q (B, T, H, D), k/v (B, T, Hkv, D)
+ * after RoPE -> (B, T, H, D).
+ */
+export type AttentionOverride = (q: Tensor, k: Tensor, v: Tensor, docStart: Int32Array | undefined) => Tensor;
 
 type Norm = LayerNorm | RMSNorm;
 
@@ -45,6 +58,8 @@ class Attention extends Module {
   readonly c_attn: Linear;
   readonly c_proj: Linear;
   readonly drop: Dropout;
+  /** When set, computes the attention instead of the causal kernel (prefix tuning). */
+  override: AttentionOverride | null = null;
 
   constructor(private readonly c: GPTConfig, po: ParamOptions, rng: Rng, init: InitFor) {
     super();
@@ -57,7 +72,7 @@ class Attention extends Module {
   }
 
   /** x (B, T, C) at positions [pos0, pos0 + T) -> (B, T, C). */
-  forward(x: Tensor, layer: number, pos0: number, cache?: KVCache): Tensor {
+  forward(x: Tensor, layer: number, pos0: number, cache?: KVCache, docStart?: Int32Array): Tensor {
     const { nHead: H, nKvHead: Hkv } = this.c;
     const D = headDim(this.c);
     const [B, T] = x.shape;
@@ -66,15 +81,18 @@ class Attention extends Module {
     let k = slice(qkv, 2, H, H + Hkv);
     const v = slice(qkv, 2, H + Hkv, H + 2 * Hkv);
     if (this.c.flavour === "llama") {
-      q = rope(q, this.c.ropeBase, pos0);
-      k = rope(k, this.c.ropeBase, pos0);
+      q = rope(q, this.c.ropeBase, pos0, docStart);
+      k = rope(k, this.c.ropeBase, pos0, docStart);
     }
     let y: Tensor; // (B, T, H, D)
-    if (cache) {
+    if (this.override) {
+      if (cache) throw new TensorError("GPT.forward: a layer with an attention override (prefix tuning) cannot use a KV cache");
+      y = this.override(q, k, v, docStart);
+    } else if (cache) {
       cache.write(layer, pos0, k, v);
       y = pos0 === 0 ? causalAttention(q, k, v) : cache.attend(layer, q, pos0);
     } else {
-      y = causalAttention(q, k, v);
+      y = causalAttention(q, k, v, { docStart });
     }
     return this.drop.forward(this.c_proj.forward(reshape(y, [B, T, H * D])));
   }
@@ -123,8 +141,8 @@ class Block extends Module {
     this.mlp = this.child("mlp", new MLP(c, po, rng, init));
   }
 
-  forward(x: Tensor, layer: number, pos0: number, cache?: KVCache): Tensor {
-    const h = add(x, this.attn.forward(this.ln_1.forward(x), layer, pos0, cache));
+  forward(x: Tensor, layer: number, pos0: number, cache?: KVCache, docStart?: Int32Array): Tensor {
+    const h = add(x, this.attn.forward(this.ln_1.forward(x), layer, pos0, cache, docStart));
     return add(h, this.mlp.forward(this.ln_2.forward(h)));
   }
 }
@@ -140,7 +158,7 @@ export class GPT extends Module {
   readonly backendName: BackendName | undefined;
   readonly wte: Embedding;
   readonly wpe: Embedding | null;
-  readonly h: Block[];
+  readonly h: ModuleList<Block>;
   readonly ln_f: Norm;
   readonly lm_head: Linear | null;
   readonly drop: Dropout;
@@ -163,8 +181,7 @@ export class GPT extends Module {
     this.wte = this.child("wte", new Embedding(c.vocabSize, c.nEmbd, { ...po, init: embInit }));
     this.wpe = c.flavour === "gpt2" ? this.child("wpe", new Embedding(c.blockSize, c.nEmbd, { ...po, init: embInit })) : null;
     this.drop = this.child("drop", new Dropout(c.dropout, this.dropoutRng));
-    this.h = [];
-    for (let i = 0; i < c.nLayer; i++) this.h.push(this.child(`h.${i}`, new Block(c, po, this.dropoutRng, init)));
+    this.h = this.child("h", new ModuleList(Array.from({ length: c.nLayer }, () => new Block(c, po, this.dropoutRng, init))));
     this.ln_f = this.child("ln_f", makeNorm(c, po));
     this.lm_head = c.tiedEmbeddings ? null : this.child("lm_head", new Linear(c.nEmbd, c.vocabSize, { ...po, bias: false, init: embInit }));
   }
@@ -191,6 +208,19 @@ export class GPT extends Module {
    * without autograd, places the tokens at positions cache.length.. and appends their keys/values.
    */
   forward(idx: IdsLike, opts: ForwardOptions = {}): Tensor {
+    return this.head(this.hidden(idx, opts));
+  }
+
+  /** The LM head: hidden states (..., C) -> logits (..., V) (tied to wte unless the config unties it). */
+  head(x: Tensor): Tensor {
+    return this.lm_head ? this.lm_head.forward(x) : linear(x, this.wte.weight);
+  }
+
+  /**
+   * idx (B, T) -> final hidden states (B, T, C) after the last norm (before the LM head), for
+   * heads of other kinds (reward, value, class) and for embeddings. Options as {@link forward}.
+   */
+  hidden(idx: IdsLike, opts: ForwardOptions = {}): Tensor {
     const c = this.config;
     if (idx.shape.length !== 2) throw new TensorError(`GPT.forward: ids must be (B, T), got shape ${shapeStr(idx.shape)}`);
     const [B, T] = idx.shape;
@@ -206,38 +236,80 @@ export class GPT extends Module {
         throw new TensorError(`GPT.forward: token id ${id} at (${Math.floor(i / T)}, ${i % T}) is outside the vocabulary [0, ${c.vocabSize}); was the model trained with this tokenizer?`);
       }
     }
-    if (!cache) return this.run(idx, 0, undefined, opts.lastOnly ?? false);
+    if (opts.docStart) {
+      if (cache) throw new TensorError("GPT.forward: docStart (packed rows) cannot be combined with a KV cache");
+      checkDocStart(opts.docStart, B, T);
+    }
+    if (!cache) return this.run(idx, 0, undefined, opts.lastOnly ?? false, opts.docStart);
     if (cache.batch !== B) throw new TensorError(`GPT.forward: cache holds ${cache.batch} sequences, ids have ${B}`);
     if (pos0 + T > cache.maxLen) throw new TensorError(`GPT.forward: cache of ${cache.maxLen} positions is full (${pos0} used, ${T} more asked)`);
-    const logits = noGrad(() => this.run(idx, pos0, cache, opts.lastOnly ?? false));
+    const h = noGrad(() => this.run(idx, pos0, cache, opts.lastOnly ?? false, undefined));
     cache.length = pos0 + T;
-    return logits;
+    return h;
   }
 
-  private run(idx: IdsLike, pos0: number, cache: KVCache | undefined, lastOnly: boolean): Tensor {
-    const T = idx.shape[1];
+  private run(idx: IdsLike, pos0: number, cache: KVCache | undefined, lastOnly: boolean, docStart: Int32Array | undefined): Tensor {
+    const [B, T] = idx.shape;
     let x = this.wte.forward(idx); // (B, T, C)
     if (this.wpe) {
-      const pos = new Int32Array(T);
-      for (let t = 0; t < T; t++) pos[t] = pos0 + t;
-      x = add(x, this.wpe.forward(ids(pos, [T]))); // + (T, C)
+      if (docStart) {
+        const pos = new Int32Array(B * T);
+        for (let i = 0; i < pos.length; i++) pos[i] = (i % T) - docStart[i];
+        x = add(x, this.wpe.forward(ids(pos, [B, T]))); // + (B, T, C)
+      } else {
+        const pos = new Int32Array(T);
+        for (let t = 0; t < T; t++) pos[t] = pos0 + t;
+        x = add(x, this.wpe.forward(ids(pos, [T]))); // + (T, C)
+      }
     }
     x = this.drop.forward(x);
-    for (let i = 0; i < this.h.length; i++) x = this.h[i].forward(x, i, pos0, cache);
+    for (let i = 0; i < this.h.length; i++) x = this.h.at(i).forward(x, i, pos0, cache, docStart);
     if (lastOnly && T > 1) x = slice(x, 1, T - 1, T); // (B, 1, C)
-    x = this.ln_f.forward(x);
-    return this.lm_head ? this.lm_head.forward(x) : linear(x, this.wte.weight); // (B, T, V)
+    return this.ln_f.forward(x);
+  }
+
+  /**
+   * A copy with the same weights (copied once, straight from parameter to parameter), e.g. the
+   * frozen reference model of RLHF. `frozen` (default true) sets requiresGrad false and eval mode.
+   */
+  clone(opts: { frozen?: boolean } = {}): GPT {
+    const copy = new GPT(this.config, { dtype: this.dtype, backend: this.backendName, initWeights: false });
+    const own = new Map(this.namedParameters());
+    for (const [n, p] of copy.namedParameters()) {
+      const src = own.get(n);
+      if (!src) throw new TensorError(`GPT.clone: parameter "${n}" missing in the source (was an adapter attached? merge or detach it first)`);
+      p.data.set(src.contiguousData(), p.offset);
+    }
+    copy.dropoutRng.setState(this.dropoutRng.getState());
+    if (opts.frozen ?? true) copy.requiresGrad(false).eval();
+    else copy.train(this.training);
+    return copy;
   }
 
   /**
    * Mean next-token cross-entropy of logits(idx) against targets (B·T ids, row-major);
    * targets equal to ignoreIndex (default -100) are skipped.
    */
-  loss(idx: IdsLike, targets: Int32Array | IdsLike, opts: { ignoreIndex?: number } = {}): Tensor {
+  loss(
+    idx: IdsLike, targets: Int32Array | IdsLike,
+    opts: { ignoreIndex?: number; reduction?: "mean" | "sum" | "none"; docStart?: Int32Array } = {},
+  ): Tensor {
     const t = targets instanceof Int32Array ? targets : targets.data;
     if (t.length !== idx.data.length) {
       throw new TensorError(`GPT.loss: ${t.length} targets for ${idx.data.length} input ids (shape ${shapeStr(idx.shape)})`);
     }
-    return crossEntropy(this.forward(idx), t, { ignoreIndex: opts.ignoreIndex });
+    return crossEntropy(this.forward(idx, { docStart: opts.docStart }), t, { ignoreIndex: opts.ignoreIndex, reduction: opts.reduction });
+  }
+}
+
+/** docStart must hold, per row, non-decreasing document starts with docStart[t] <= t. */
+function checkDocStart(d: Int32Array, B: number, T: number): void {
+  if (d.length !== B * T) throw new TensorError(`GPT.forward: docStart has ${d.length} entries for (B, T) = (${B}, ${T})`);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const s = d[b * T + t];
+      const ok = t === 0 ? s === 0 : s === d[b * T + t - 1] || s === t;
+      if (!ok) throw new TensorError(`GPT.forward: docStart[${b}, ${t}] = ${s}: a position belongs to the document of the position before it (same start) or starts one (start = ${t})`);
+    }
   }
 }

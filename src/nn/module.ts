@@ -1,5 +1,6 @@
-// Module base class: named parameters and sub-modules, train/eval mode, state dicts in and out,
-// and freezing (requiresGrad = false) for parameter-efficient fine-tuning.
+// Module base class: named parameters and sub-modules (get/set by dotted path, so an adapter can
+// wrap a layer without touching the model's code), train/eval mode, state dicts in and out, and
+// freezing (requiresGrad = false) for parameter-efficient fine-tuning.
 import type { BackendName } from "../tensor/backend/index.js";
 import type { DType } from "../tensor/dtype.js";
 import { type Rng, globalRng } from "../tensor/rng.js";
@@ -38,19 +39,64 @@ export function createParameter(shape: readonly number[], init: Init, opts: Para
   });
 }
 
+function checkName(name: string): void {
+  if (name === "" || name.includes(".")) throw new TensorError(`Module: name "${name}" must be non-empty and without dots (use ModuleList for layer lists)`);
+}
+
 export abstract class Module {
   training = true;
   private readonly params = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
 
   protected param(name: string, t: Tensor): Tensor {
+    checkName(name);
     this.params.set(name, t);
     return t;
   }
 
   protected child<M extends Module>(name: string, m: M): M {
+    checkName(name);
     this.children.set(name, m);
     return m;
+  }
+
+  /** Every sub-module with its dotted path, depth first, this module first (path ""). */
+  namedModules(prefix = ""): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [n, c] of this.children) out.push(...c.namedModules(prefix ? `${prefix}.${n}` : n));
+    return out;
+  }
+
+  /** The sub-module at a dotted path ("h.0.attn.c_attn"); throws naming the missing part. */
+  getSubmodule(path: string): Module {
+    if (path === "") return this;
+    let m: Module = this;
+    for (const part of path.split(".")) {
+      const next = m.children.get(part);
+      if (!next) throw new TensorError(`getSubmodule: no module "${part}" in "${path}" (children: ${[...m.children.keys()].join(", ") || "none"})`);
+      m = next;
+    }
+    return m;
+  }
+
+  /**
+   * Replaces the sub-module at a dotted path. The owner's typed field (e.g. `attn.c_attn`) is
+   * pointed at the new module too, so forward code that reads the field calls the replacement.
+   */
+  setSubmodule(path: string, m: Module): void {
+    const dot = path.lastIndexOf(".");
+    const owner = dot < 0 ? this : this.getSubmodule(path.slice(0, dot));
+    const name = path.slice(dot + 1);
+    const old = owner.children.get(name);
+    if (!old) throw new TensorError(`setSubmodule: no module at "${path}"`);
+    owner.children.set(name, m);
+    owner.replaceField(old, m);
+  }
+
+  /** Points fields (and list entries) holding `old` at `m`; ModuleList overrides this. */
+  protected replaceField(old: Module, m: Module): void {
+    const self = this as unknown as Record<string, unknown>;
+    for (const key of Object.keys(self)) if (self[key] === old) self[key] = m;
   }
 
   /** All parameters with dotted names, in registration order (children after own). */
@@ -117,5 +163,39 @@ export abstract class Module {
     if (strict) {
       for (const n of state.keys()) if (!own.has(n)) throw new TensorError(`loadStateDict: unexpected parameter "${n}"`);
     }
+  }
+}
+
+/** An indexed list of modules (children named "0", "1", ...), as PyTorch's nn.ModuleList. */
+export class ModuleList<M extends Module> extends Module {
+  readonly items: M[] = [];
+
+  constructor(items: Iterable<M> = []) {
+    super();
+    for (const m of items) this.push(m);
+  }
+
+  push(m: M): M {
+    this.items.push(this.child(String(this.items.length), m));
+    return m;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  at(i: number): M {
+    const m = this.items[i];
+    if (!m) throw new TensorError(`ModuleList: index ${i} out of range [0, ${this.items.length})`);
+    return m;
+  }
+
+  [Symbol.iterator](): Iterator<M> {
+    return this.items[Symbol.iterator]();
+  }
+
+  protected override replaceField(old: Module, m: Module): void {
+    const i = this.items.indexOf(old as M);
+    if (i >= 0) this.items[i] = m as M;
   }
 }

@@ -106,6 +106,18 @@ describe("gradcheck: matrix and network ops", () => {
     }, [rnd([2, 3, 12])]);
   });
   it("rope", () => check("rope", (x) => ops.rope(x, 100, 3), [rnd([1, 3, 2, 4])]));
+  // Row 0 holds documents [0,2) [2,5); row 1 holds [0,1) [1,4) [4,5).
+  const docStart = Int32Array.from([0, 0, 2, 2, 2, 0, 1, 1, 1, 4]);
+  it("causalAttention and rope over packed rows (docStart)", () => {
+    check("attention docStart", (q, k, v) => ops.causalAttention(q, k, v, { docStart }), [rnd([2, 5, 4, 3]), rnd([2, 5, 2, 3]), rnd([2, 5, 2, 3])]);
+    check("rope docStart", (x) => ops.rope(x, 100, 0, docStart), [rnd([2, 5, 2, 4])]);
+  });
+  it("gather and logSigmoid", () => {
+    check("gather", (x) => ops.gather(x, Int32Array.from([2, 0, 4, 1])), [rnd([2, 2, 5])]);
+    const x = rnd([9]);
+    for (const [i, v] of [-40, -3, -0.5, 0.2, 3, 40].entries()) x.data[i] = v; // both tails
+    check("logSigmoid", (a) => ops.logSigmoid(a), [x]);
+  });
 });
 
 describe("gradcheck: composed networks", () => {

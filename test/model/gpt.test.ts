@@ -48,14 +48,14 @@ describe("GPT", () => {
     const a = new GPT(c, { seed: 9, backend: "ref" });
     const b = new GPT(c, { seed: 9, backend: "ref" });
     const d = new GPT(c, { seed: 10, backend: "ref" });
-    expect(a.h[3].mlp.c_fc.weight.toTypedArray()).toEqual(b.h[3].mlp.c_fc.weight.toTypedArray());
-    expect(a.h[3].mlp.c_fc.weight.toTypedArray()).not.toEqual(d.h[3].mlp.c_fc.weight.toTypedArray());
+    expect(a.h.at(3).mlp.c_fc.weight.toTypedArray()).toEqual(b.h.at(3).mlp.c_fc.weight.toTypedArray());
+    expect(a.h.at(3).mlp.c_fc.weight.toTypedArray()).not.toEqual(d.h.at(3).mlp.c_fc.weight.toTypedArray());
     const std = (x: ArrayLike<number>) => Math.sqrt(Array.from(x).reduce((s, v) => s + v * v, 0) / x.length);
-    expect(std(a.h[0].mlp.c_fc.weight.toTypedArray())).toBeCloseTo(0.02, 3);
-    expect(std(a.h[0].mlp.c_proj.weight.toTypedArray())).toBeCloseTo(0.02 / 4, 3);
-    expect(std(a.h[0].attn.c_proj.weight.toTypedArray())).toBeCloseTo(0.02 / 4, 3);
-    expect(Array.from(a.h[0].attn.c_attn.bias?.toTypedArray() ?? [1])).toEqual(new Array(384).fill(0));
-    expect(Array.from(a.h[0].ln_1.weight.toTypedArray())).toEqual(new Array(128).fill(1));
+    expect(std(a.h.at(0).mlp.c_fc.weight.toTypedArray())).toBeCloseTo(0.02, 3);
+    expect(std(a.h.at(0).mlp.c_proj.weight.toTypedArray())).toBeCloseTo(0.02 / 4, 3);
+    expect(std(a.h.at(0).attn.c_proj.weight.toTypedArray())).toBeCloseTo(0.02 / 4, 3);
+    expect(Array.from(a.h.at(0).attn.c_attn.bias?.toTypedArray() ?? [1])).toEqual(new Array(384).fill(0));
+    expect(Array.from(a.h.at(0).ln_1.weight.toTypedArray())).toEqual(new Array(128).fill(1));
   });
   it("paramGroups decays matrices only", () => {
     const m = new GPT(tinyLlama, { backend: "ref" });

@@ -49,7 +49,7 @@ describe("Hugging Face tensor names and layouts", () => {
     expect(hf.has("lm_head.weight")).toBe(false);
     expect(hf.size).toBe(2 + 2 * 12 + 2);
     // Conv1D is the transpose of the Linear weight: HF[i][o] == ours[o][i].
-    const ours = m.h[0].attn.c_attn.weight.toTypedArray();
+    const ours = m.h.at(0).attn.c_attn.weight.toTypedArray();
     const theirs = hf.get("h.0.attn.c_attn.weight")?.data ?? [];
     expect(theirs[5 * 48 + 7]).toBe(ours[7 * 16 + 5]);
   });
@@ -71,7 +71,7 @@ describe("Hugging Face tensor names and layouts", () => {
     expect(hf.get("lm_head.weight")?.shape).toEqual([40, 32]);
     expect(hf.size).toBe(1 + 2 * 9 + 2);
     // v_proj is the last block of rows of the fused projection.
-    const fused = m.h[0].attn.c_attn.weight.toTypedArray();
+    const fused = m.h.at(0).attn.c_attn.weight.toTypedArray();
     expect(hf.get("model.layers.0.self_attn.v_proj.weight")?.data[0]).toBe(fused[48 * 32]);
   });
   for (const [name, cfg] of [["gpt2", gpt2Cfg], ["llama", llamaCfg], ["llama tied+bias", llamaTiedBias]] as [string, GPTConfig][]) {

@@ -3,6 +3,7 @@
 // causal attention (flash-style, no T×T buffer) and rotary position embedding.
 import { record } from "../../autograd/tape.js";
 import { globalRng, type Rng } from "../rng.js";
+import type { Storage } from "../backend/kernels.js";
 import { contiguousStrides, shapeStr, Tensor, TensorError } from "../tensor.js";
 import { checkSameKind, contiguousRaw, emptyLike, zerosLike } from "./checks.js";
 
@@ -200,12 +201,39 @@ function attentionLayout(name: string, t: Tensor, B: number, T: number, D: numbe
   return { t: c, rowStride: c.shape[2] * D };
 }
 
+/** Documents of each row from docStart (B·T): [row, start, end) triples, in order. */
+function docSegments(docStart: Int32Array, B: number, T: number): [number, number, number][] {
+  const segs: [number, number, number][] = [];
+  for (let b = 0; b < B; b++) {
+    let s = 0;
+    for (let t = 1; t <= T; t++) {
+      if (t === T || docStart[b * T + t] === t) {
+        segs.push([b, s, t]);
+        s = t;
+      }
+    }
+  }
+  return segs;
+}
+
+export interface AttentionOptions {
+  /** Scores scale (default 1/sqrt(D)). */
+  scale?: number;
+  /**
+   * Packed rows: docStart[b·T + t] is where the document of position t starts in row b; position t
+   * attends to keys [docStart, t] only. Each document runs as its own sequence through the same
+   * kernel, so a packed row gives exactly what the documents give in rows of their own.
+   */
+  docStart?: Int32Array;
+}
+
 /**
  * Causal scaled-dot-product attention. q (B, T, H, D); k, v (B, T, Hkv, D) with H a multiple
  * of Hkv (grouped-query). Returns (B, T, H, D). q/k/v may be strided views of a fused qkv
  * projection: they are read in place. Memory is O(B·H·T) beyond the inputs (no T×T scores).
  */
-export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tensor {
+export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions | number = {}): Tensor {
+  const o = typeof opts === "number" ? { scale: opts } : opts;
   checkSameKind("causalAttention", q, k, v);
   const [B, T, H, D] = q.shape;
   const Hkv = k.shape[2];
@@ -220,39 +248,107 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number)
     K = { t: contiguousRaw(K.t), rowStride: Hkv * D };
     Vv = { t: contiguousRaw(Vv.t), rowStride: Hkv * D };
   }
+  if (o.docStart && o.docStart.length !== B * T) throw new TensorError(`causalAttention: docStart has ${o.docStart.length} entries for (B, T) = (${B}, ${T})`);
+  const whole: [number, number, number][] = [[-1, 0, T]];
+  const segs = o.docStart ? docSegments(o.docStart, B, T) : whole;
   const out = emptyLike(q, [B, T, H, D]);
-  const lse = emptyLike(q, [B, H, T]);
-  const args = {
-    B, T, H, Hkv, D, scale: scale ?? 1 / Math.sqrt(D),
-    q: Q.t.data, qOff: Q.t.offset, qRowStride: Q.rowStride,
-    k: K.t.data, kOff: K.t.offset, v: Vv.t.data, vOff: Vv.t.offset, kvRowStride: K.rowStride,
-    out: out.data, lse: lse.data,
+  const lses = segs.map(([b, s, e]) => emptyLike(q, b < 0 ? [B, H, T] : [1, H, e - s]));
+  // One kernel call per document: B = 1, T = its length, views offset to its first row.
+  const argsOf = (i: number) => {
+    const [b, s, e] = segs[i];
+    const rows = b < 0 ? 0 : b * T + s;
+    const qRows = rows * Q.rowStride;
+    const kvRows = rows * K.rowStride;
+    return {
+      B: b < 0 ? B : 1, T: e - s, H, Hkv, D, scale: o.scale ?? 1 / Math.sqrt(D),
+      q: Q.t.data, qOff: Q.t.offset + qRows, qRowStride: Q.rowStride,
+      k: K.t.data, kOff: K.t.offset + kvRows, v: Vv.t.data, vOff: Vv.t.offset + kvRows, kvRowStride: K.rowStride,
+      out: out.data.subarray(rows * H * D, (rows + (b < 0 ? B * T : e - s)) * H * D), lse: lses[i].data,
+      rows,
+    };
   };
-  q.kernels().attention(args);
+  for (let i = 0; i < segs.length; i++) q.kernels().attention(argsOf(i));
   return record(out, "causalAttention", [q, k, v], (g) => {
     const gq = emptyLike(q, [B, T, H, D]);
     const gk = emptyLike(k, [B, T, Hkv, D]);
     const gv = emptyLike(v, [B, T, Hkv, D]);
-    q.kernels().attentionBackward({
-      ...args, gout: contiguousRaw(g).contiguousData(), gq: gq.data, gk: gk.data, gv: gv.data,
-    });
+    const gout = contiguousRaw(g).contiguousData();
+    for (let i = 0; i < segs.length; i++) {
+      const a = argsOf(i);
+      const n = a.B * a.T;
+      q.kernels().attentionBackward({
+        ...a, gout: gout.subarray(a.rows * H * D, (a.rows + n) * H * D), gq: gq.data.subarray(a.rows * H * D, (a.rows + n) * H * D),
+        gk: gk.data.subarray(a.rows * Hkv * D, (a.rows + n) * Hkv * D), gv: gv.data.subarray(a.rows * Hkv * D, (a.rows + n) * Hkv * D),
+      });
+    }
     return [gq, gk, gv];
   });
 }
 
 /**
  * Rotary position embedding on x (B, T, H, D), rotating pairs (i, i + D/2) by angle
- * pos · base^(-2i/D) with pos = pos0 + t (Llama / Hugging Face layout).
+ * pos · base^(-2i/D) with pos = pos0 + t (Llama / Hugging Face layout), or pos = t - docStart
+ * for packed rows.
  */
-export function rope(x: Tensor, base = 10000, pos0 = 0): Tensor {
+export function rope(x: Tensor, base = 10000, pos0 = 0, docStart?: Int32Array): Tensor {
   if (x.ndim !== 4 || x.shape[3] % 2 !== 0) throw new TensorError(`rope: expected (B, T, H, D) with even D, got ${shapeStr(x.shape)}`);
   const [B, T, H, D] = x.shape;
+  const segs: [number, number, number][] = docStart ? docSegments(docStart, B, T) : [[-1, 0, T]];
   const c = contiguousRaw(x);
   const out = emptyLike(x);
-  c.kernels().rope(c.contiguousData(), out.data, B, T, H, D, base, pos0, false);
+  const run = (src: Storage, dst: Storage, inverse: boolean): void => {
+    for (const [b, s, e] of segs) {
+      const lo = b < 0 ? 0 : (b * T + s) * H * D;
+      const hi = b < 0 ? src.length : (b * T + e) * H * D;
+      x.kernels().rope(src.subarray(lo, hi), dst.subarray(lo, hi), b < 0 ? B : 1, e - s, H, D, base, b < 0 ? pos0 : 0, inverse);
+    }
+  };
+  run(c.contiguousData(), out.data, false);
   return record(out, "rope", [x], (g) => {
     const gx = emptyLike(x);
-    x.kernels().rope(contiguousRaw(g).contiguousData(), gx.data, B, T, H, D, base, pos0, true);
+    run(contiguousRaw(g).contiguousData(), gx.data, true);
+    return [gx];
+  });
+}
+
+/**
+ * Picks one element per row along the last axis: x (..., V), index (one id per row) ->
+ * (...): out[r] = x[r, index[r]]. The backward scatters into a zero gradient. Used for the
+ * log-probability of given tokens (gather over log-softmax).
+ */
+export function gather(x: Tensor, index: IdsLike | Int32Array): Tensor {
+  if (x.ndim === 0) throw new TensorError("gather: needs at least one axis");
+  const idx = index instanceof Int32Array ? index : index.data;
+  const c = contiguousRaw(x);
+  const [rows, V] = rowsCols(c);
+  if (idx.length !== rows) throw new TensorError(`gather: ${shapeStr(x.shape)} has ${rows} rows but ${idx.length} indices were given`);
+  for (let r = 0; r < rows; r++) {
+    if (!(idx[r] >= 0 && idx[r] < V)) throw new TensorError(`gather: index ${idx[r]} at row ${r} out of range [0, ${V})`);
+  }
+  const out = emptyLike(x, x.shape.slice(0, -1));
+  const xd = c.contiguousData();
+  for (let r = 0; r < rows; r++) out.data[r] = xd[r * V + idx[r]];
+  return record(out, "gather", [x], (g) => {
+    const gx = zerosLike(x);
+    const gd = contiguousRaw(g).contiguousData();
+    for (let r = 0; r < rows; r++) gx.data[r * V + idx[r]] = gd[r];
+    return [gx];
+  });
+}
+
+/** log(sigmoid(x)) without overflow: min(x, 0) - log1p(exp(-|x|)). Its derivative is sigmoid(-x). */
+export function logSigmoid(x: Tensor): Tensor {
+  const c = contiguousRaw(x);
+  const xd = c.contiguousData();
+  const out = emptyLike(x);
+  for (let i = 0; i < xd.length; i++) out.data[i] = Math.min(xd[i], 0) - Math.log1p(Math.exp(-Math.abs(xd[i])));
+  return record(out, "logSigmoid", [x], (g) => {
+    const gx = emptyLike(x);
+    const gd = contiguousRaw(g).contiguousData();
+    for (let i = 0; i < xd.length; i++) {
+      const e = Math.exp(-Math.abs(xd[i])); // sigmoid(-x) from exp(-|x|), stable both ways
+      gx.data[i] = gd[i] * (xd[i] >= 0 ? e / (1 + e) : 1 / (1 + e));
+    }
     return [gx];
   });
 }

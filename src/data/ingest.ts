@@ -4,7 +4,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { basename, extname, join, relative, resolve } from "node:path";
 import { z } from "zod";
-import { Progress } from "../cli/progress.js";
+import { Progress } from "../io/progress.js";
 import { JsonlWriter } from "../io/jsonl.js";
 import { codeLanguageOf } from "./readers/code.js";
 import { readEmailMessage, splitMbox } from "./readers/email.js";

@@ -7,7 +7,7 @@ import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
 import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { Progress } from "../cli/progress.js";
+import { Progress } from "../io/progress.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { JsonlWriter } from "../io/jsonl.js";
 import { cleanDocument, parseCleanConfig, type CleanConfigInput } from "./clean.js";

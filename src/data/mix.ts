@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { Progress } from "../cli/progress.js";
+import { Progress } from "../io/progress.js";
 import { JsonlWriter } from "../io/jsonl.js";
 import { ShardedJsonlWriter } from "./ingest.js";
 import { finishStep, listShards, readDocs, type StepResult } from "./shards.js";

@@ -8,6 +8,20 @@ export { readCorpus as readTokenizerCorpus, type CorpusDocument as TokenizerCorp
 export type { JsTiktokenRanks } from "./tiktokenFormat.js";
 export { ParallelEncoder } from "./parallelEncoder.js";
 export {
+  CHATML_TEMPLATE,
+  renderChat,
+  chatTemplateSpecialTokens,
+  requireChatTokens,
+  writeTokenizerConfig,
+  readTokenizerConfig,
+  ChatTemplateError,
+  MissingChatTokensError,
+  type ChatMessage,
+  type RenderChatOptions,
+  type TokenizerConfig,
+  type TokenizerConfigOptions,
+} from "./chatTemplate.js";
+export {
   readTokenShard,
   readTokenShardHeader,
   writeTokenShard,

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
-import { Progress } from "../cli/progress.js";
+import { Progress } from "../io/progress.js";
 import { readCorpus } from "./corpus.js";
 import { TokenShardError, TokenizerConfigError } from "./errors.js";
 import type { Tokenizer } from "./tokenizer.js";

@@ -339,6 +339,20 @@ export class Tokenizer {
     return new Tokenizer(specFromTiktoken(parseJsTiktokenRanks(ranks, name), ranks.pat_str, ranks.special_tokens));
   }
 
+  /**
+   * A new tokenizer with `contents` added as special tokens, taking ids from {@link vocabSize} up in
+   * order; contents it already has keep their ids. A model using it needs its embedding grown to the new vocabSize.
+   */
+  withSpecialTokens(contents: readonly string[]): Tokenizer {
+    const specials = [...this.spec.specials];
+    let next = this.vocabSize;
+    for (const c of contents) {
+      if (typeof c !== "string" || c === "") throw new TokenizerConfigError(`a special token must be a non-empty string, got ${JSON.stringify(c)}`);
+      if (!specials.some((s) => s.content === c)) specials.push({ content: c, id: next++ });
+    }
+    return new Tokenizer({ ...this.spec, specials });
+  }
+
   /** Serialises to Hugging Face `tokenizer.json` text. */
   toHuggingFaceJson(): string {
     return serializeHuggingFaceJson(this.spec);

@@ -2,7 +2,7 @@
 // write DIR/tokenizer.json and DIR/train_report.json), shared by the CLI and the pipeline.
 import { join } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
-import { Progress } from "../cli/progress.js";
+import { Progress } from "../io/progress.js";
 import { countCorpus } from "./corpusCount.js";
 import { EmptyCorpusError } from "./errors.js";
 import { Tokenizer } from "./tokenizer.js";

@@ -1,4 +1,5 @@
-// Training checkpoints: a folder per step holding model.safetensors (weights), optimizer.safetensors
+// Training checkpoints: a folder per step holding model.safetensors (the trained weights: every
+// parameter with requiresGrad, so a LoRA run stores its adapters only), optimizer.safetensors
 // (AdamW moments by parameter name) and state.json (step, schedule length, RNG, data cursor, config).
 // Written into a temp folder and renamed into place, so a crash never leaves a half checkpoint.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
@@ -9,7 +10,6 @@ import type { Module } from "../nn/module.js";
 import type { AdamW, OptimizerState } from "../optim/optimizers.js";
 import type { Storage } from "../tensor/backend/kernels.js";
 import { VERSION } from "../version.js";
-import type { DataCursor } from "./dataLoader.js";
 
 export const CHECKPOINT_FORMAT = "llmforge-checkpoint";
 export const CHECKPOINT_VERSION = 1;
@@ -17,11 +17,13 @@ export const CHECKPOINT_VERSION = 1;
 export interface CheckpointState {
   step: number;
   totalSteps: number;
-  cursor: DataCursor;
+  /** The batch source's position (opaque to the loop). */
+  cursor: unknown;
   rng: { s: number[]; spare: number | null };
   /** The model's own dropout generator, when it has one. */
   modelRng?: { s: number[]; spare: number | null } | null;
-  initialVal?: { loss: number; perplexity: number; bitsPerByte: number | null; tokens: number } | null;
+  /** Validation figures before the first step. */
+  initialVal?: Record<string, number | null> | null;
   meta: Record<string, unknown>;
 }
 
@@ -59,7 +61,7 @@ export function saveCheckpoint(dir: string, model: Module, opt: AdamW, state: Ch
   const tmp = join(dir, `.${stepDirName(state.step)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  const named = model.namedParameters();
+  const named = model.namedParameters().filter(([, p]) => p.requiresGrad);
   const weights = new Map<string, WritableTensor>();
   for (const [n, p] of named) weights.set(n, { shape: [...p.shape], data: asF32(p.contiguousData()) });
   writeSafetensors(join(tmp, "model.safetensors"), weights, { format: "llmforge", writer: `llmforge ${VERSION}` });
@@ -118,10 +120,19 @@ export function loadCheckpoint(path: string, model: Module, opt?: AdamW): Checkp
   const weights = readSafetensors(wfile);
   const sd = new Map<string, { shape: number[]; data: Float32Array | Float64Array }>();
   for (const [n, t] of weights.tensors) sd.set(n, { shape: t.shape, data: floatData(t, n, wfile) });
-  try {
-    model.loadStateDict(sd);
-  } catch (err) {
-    throw new CheckpointError(`${wfile}: does not match the model: ${(err as Error).message}`);
+  const trained = model.namedParameters().filter(([, p]) => p.requiresGrad);
+  for (const [n, p] of trained) {
+    const s = sd.get(n);
+    if (!s) throw new CheckpointError(`${wfile}: does not match the model: missing parameter "${n}"`);
+    if (s.shape.join(",") !== p.shape.join(",")) {
+      throw new CheckpointError(`${wfile}: does not match the model: "${n}" has shape (${s.shape.join(", ")}) in the checkpoint, (${p.shape.join(", ")}) in the model`);
+    }
+    p.data.set(s.data, p.offset);
+  }
+  if (sd.size !== trained.length) {
+    const own = new Set(trained.map(([n]) => n));
+    const extra = [...sd.keys()].filter((n) => !own.has(n));
+    throw new CheckpointError(`${wfile}: does not match the model: unexpected parameter "${extra[0]}" (was the run started with other trainable parameters?)`);
   }
   if (opt) {
     const ofile = join(path, "optimizer.safetensors");

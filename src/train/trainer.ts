@@ -1,20 +1,13 @@
-// The pretraining loop: next-token cross-entropy, AdamW with decay on matrices only, warmup +
-// cosine schedule, gradient accumulation to a token budget, global-norm clipping, periodic
-// validation (loss, perplexity, bits per byte), JSONL + TensorBoard logs, atomic checkpoints
-// and exact resume (the same losses, bit for bit, as a run that was never interrupted).
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { Progress } from "../cli/progress.js";
+// Pretraining as a caller of the generic step loop (train/loop.ts): next-token cross-entropy on
+// token-shard windows, accumulation to a token budget, validation (loss, perplexity, bits per
+// byte); the loop brings the optimizer, schedule, logs, checkpoints and exact resume.
 import type { Module } from "../nn/module.js";
-import { AdamW, clipGradNorm } from "../optim/optimizers.js";
-import { learningRate, type ScheduleConfig } from "../optim/schedule.js";
-import { ids, mulScalar, setMatmulPrecision, type IdsLike, type MatmulPrecision } from "../tensor/ops/index.js";
-import { globalRng, type Rng } from "../tensor/rng.js";
+import type { ScheduleConfig } from "../optim/schedule.js";
+import { ids, type IdsLike, type MatmulPrecision } from "../tensor/ops/index.js";
+import type { Rng } from "../tensor/rng.js";
 import { noGrad, type Tensor, tidy } from "../tensor/tensor.js";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from "./checkpoint.js";
-import { TokenDataLoader, type TokenArray } from "./dataLoader.js";
-import { MetricsLog } from "./metricsLog.js";
-import { TensorBoardWriter } from "./tensorboard.js";
+import { type Batch, type DataCursor, TokenDataLoader, type TokenArray } from "./dataLoader.js";
+import { type EvalMetrics, NonFiniteLossError, runStepLoop } from "./loop.js";
 
 /** What the trainer needs of a model: parameters and a mean next-token loss. */
 export interface TrainableModel extends Module {
@@ -89,12 +82,7 @@ export interface TrainSummary {
   stoppedBy: "steps" | "time" | "interrupted";
 }
 
-export class NonFiniteLossError extends Error {
-  constructor(step: number, what: string) {
-    super(`step ${step}: ${what} is not finite; stopping before the optimizer update (no checkpoint written with it). Lower the learning rate or use --on-nan skip.`);
-    this.name = "NonFiniteLossError";
-  }
-}
+export { NonFiniteLossError };
 
 /** Mean loss over the first `batches` batches of the validation shards (deterministic). */
 export function evaluate(
@@ -122,21 +110,10 @@ export function evaluate(
 }
 
 /**
- * Runs (or resumes) pretraining and returns a summary. The loop yields to the event loop
- * between steps, so signals (Ctrl-C through `signal`) and I/O are served during long runs.
+ * Runs (or resumes) pretraining: next-token cross-entropy over token-shard windows, as one
+ * caller of the generic step loop ({@link runStepLoop}).
  */
 export async function train(model: TrainableModel, o: TrainOptions): Promise<TrainSummary> {
-  const prevPrecision = setMatmulPrecision(o.precision ?? "f32");
-  try {
-    return await trainLoop(model, o);
-  } finally {
-    setMatmulPrecision(prevPrecision);
-  }
-}
-
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function trainLoop(model: TrainableModel, o: TrainOptions): Promise<TrainSummary> {
   const B = o.batchSize;
   const T = o.seqLen;
   const microTokens = B * T;
@@ -144,144 +121,28 @@ async function trainLoop(model: TrainableModel, o: TrainOptions): Promise<TrainS
   if (totalBatch % microTokens !== 0) {
     throw new Error(`totalBatchTokens ${totalBatch} is not a multiple of batch×block = ${microTokens}`);
   }
-  const accum = totalBatch / microTokens;
-  const evalEvery = o.evalEvery ?? 100;
-  const evalBatches = o.evalBatches ?? 8;
-  const ckptEvery = o.checkpointEvery ?? 200;
-  const ckptDir = join(o.outDir, "checkpoints");
-  mkdirSync(o.outDir, { recursive: true });
-  const log = new MetricsLog(join(o.outDir, "metrics.jsonl"));
-  const tb = new TensorBoardWriter(join(o.outDir, "tb"));
-
-  // Decay matrices only: norms and biases (1-D) are left alone.
-  const named = model.namedParameters().filter(([, p]) => p.requiresGrad);
-  const decay = named.filter(([, p]) => p.ndim >= 2).map(([, p]) => p);
-  const noDecay = named.filter(([, p]) => p.ndim < 2).map(([, p]) => p);
-  const opt = new AdamW(
-    [{ params: decay, weightDecay: o.weightDecay ?? 0.1 }, { params: noDecay, weightDecay: 0 }],
-    { lr: o.maxLr, betas: o.betas ?? [0.9, 0.95], eps: 1e-8 },
-  );
-  const params = [...decay, ...noDecay];
   const loader = new TokenDataLoader(o.trainShards, B, T, o.readShard, (o.shuffle ?? true) ? (o.seed ?? 0) : null);
-  if (o.seed !== undefined) globalRng.seed(o.seed);
-
-  let step = 0;
-  let totalSteps = o.maxSteps;
-  let initialVal: EvalResult | null = null;
-  if (o.resume) {
-    const ck = latestCheckpoint(ckptDir);
-    if (ck) {
-      const st = loadCheckpoint(ck, model, opt);
-      step = st.step;
-      totalSteps = st.totalSteps;
-      loader.setCursor(st.cursor);
-      globalRng.setState(st.rng);
-      if (st.modelRng && model.dropoutRng) model.dropoutRng.setState(st.modelRng);
-      initialVal = st.initialVal ?? null;
-      log.truncateAfter(step);
-      process.stderr.write(`resumed from ${ck} at step ${step}\n`);
-    }
-  }
-  const doEval = (): EvalResult | null =>
-    o.valShards.length > 0 ? evaluate(model, o.valShards, o.readShard, B, T, evalBatches, o.tokenBytes) : null;
-  if (step === 0) {
-    initialVal = doEval();
-    if (initialVal) log.append({ step: 0, val_loss: initialVal.loss, val_ppl: initialVal.perplexity, val_bpb: initialVal.bitsPerByte });
-  }
-
-  const schedule = (): ScheduleConfig => ({
-    maxLr: o.maxLr, minLr: o.minLr ?? o.maxLr / 10, warmupSteps: o.warmupSteps ?? Math.min(100, Math.ceil(totalSteps / 10)),
-    totalSteps, decay: o.decay ?? "cosine",
+  const evalBatches = o.evalBatches ?? 8;
+  const s = await runStepLoop<Batch>({
+    ...o,
+    model,
+    batches: { next: () => loader.next(), getCursor: () => loader.getCursor(), setCursor: (c) => loader.setCursor(c as DataCursor) },
+    lossOf: (b) => model.loss(ids(b.inputs, [B, T]), b.targets),
+    weightOf: () => microTokens,
+    accumulation: totalBatch / microTokens,
+    evaluate: o.valShards.length > 0
+      ? () => evalMetrics(evaluate(model, o.valShards, o.readShard, B, T, evalBatches, o.tokenBytes))
+      : undefined,
   });
-  const progress = new Progress("train", { unit: "steps", total: totalSteps, enabled: o.progress ?? true });
-  progress.done = step;
-  const t0 = performance.now();
-  const startStep = step;
-  let firstLoss = Number.NaN;
-  let lastLoss = Number.NaN;
-  let lastCkpt: string | null = null;
-  let stoppedBy: TrainSummary["stoppedBy"] = "steps";
-  const writeCheckpoint = (): void => {
-    const state: CheckpointState = {
-      step, totalSteps, cursor: loader.getCursor(), rng: globalRng.getState(), modelRng: model.dropoutRng?.getState() ?? null,
-      initialVal, meta: o.meta ?? {},
-    };
-    lastCkpt = saveCheckpoint(ckptDir, model, opt, state, o.keepCheckpoints ?? 3);
-  };
+  return { ...s, val: evalResult(s.val), initialVal: evalResult(s.initialVal) };
+}
 
-  model.train();
-  while (step < totalSteps) {
-    await yieldToEventLoop();
-    if (o.signal?.aborted) {
-      stoppedBy = "interrupted";
-      break;
-    }
-    const stepStart = performance.now();
-    const lr = learningRate(step, schedule());
-    opt.lr = lr;
-    for (const g of opt.groups) g.lr = lr;
-    let loss = 0;
-    for (let m = 0; m < accum; m++) {
-      const b = loader.next();
-      loss += tidy(() => {
-        const l = model.loss(ids(b.inputs, [B, T]), b.targets);
-        mulScalar(l, 1 / accum).backward();
-        return l.item();
-      }) / accum;
-    }
-    const norm = clipGradNorm(params, o.gradClip ?? 1.0);
-    if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
-      const what = !Number.isFinite(loss) ? `loss (${loss})` : `gradient norm (${norm})`;
-      opt.zeroGrad();
-      if ((o.onNonFinite ?? "stop") === "stop") throw new NonFiniteLossError(step + 1, what);
-      process.stderr.write(`step ${step + 1}: ${what} is not finite; step skipped\n`);
-      log.append({ step: step + 1, skipped: what });
-      step++;
-      continue;
-    }
-    opt.step();
-    opt.zeroGrad();
-    step++;
-    const dt = (performance.now() - stepStart) / 1000;
-    if (Number.isNaN(firstLoss)) firstLoss = loss;
-    lastLoss = loss;
-    const tps = totalBatch / dt;
-    log.append({ step, loss, lr, grad_norm: norm, tokens_per_s: Math.round(tps), ms: Math.round(dt * 1000) });
-    tb.scalars(step, { "train/loss": loss, "train/lr": lr, "train/grad_norm": norm, "train/tokens_per_s": tps });
-    progress.tick(1, `loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} ${Math.round(tps)} tok/s`);
-    o.onStep?.(step, loss);
+/** Logged as val_loss, val_ppl, val_bpb (the names pretraining logs have always used). */
+function evalMetrics(e: EvalResult): EvalMetrics {
+  return { loss: e.loss, ppl: e.perplexity, bpb: e.bitsPerByte, tokens: e.tokens };
+}
 
-    // A time budget sets the schedule length from the measured step time: first after 3 steps,
-    // then every 20 steps (so a machine that slows down still ends on time, with the LR decayed).
-    if (o.maxMinutes !== undefined && startStep === 0 && (step === 3 || step % 20 === 0)) {
-      const spent = (performance.now() - t0) / 1000;
-      const perStep = spent / step;
-      const fit = Math.min(o.maxSteps, Math.max(step + 1, step + Math.floor((o.maxMinutes * 60 - spent) / perStep)));
-      if (fit !== totalSteps) {
-        totalSteps = fit;
-        stoppedBy = fit < o.maxSteps ? "time" : "steps";
-        progress.setTotal(totalSteps);
-      }
-    }
-    if (step % evalEvery === 0 && step < totalSteps) {
-      const v = doEval();
-      if (v) {
-        log.append({ step, val_loss: v.loss, val_ppl: v.perplexity, val_bpb: v.bitsPerByte });
-        tb.scalars(step, { "val/loss": v.loss, "val/perplexity": v.perplexity, ...(v.bitsPerByte !== null ? { "val/bpb": v.bitsPerByte } : {}) });
-      }
-    }
-    if (step % ckptEvery === 0 && step < totalSteps) writeCheckpoint();
-  }
-  const val = doEval();
-  if (val) {
-    log.append({ step, val_loss: val.loss, val_ppl: val.perplexity, val_bpb: val.bitsPerByte });
-    tb.scalars(step, { "val/loss": val.loss, "val/perplexity": val.perplexity });
-  }
-  writeCheckpoint();
-  progress.finish();
-  const seconds = (performance.now() - t0) / 1000;
-  return {
-    steps: step, firstLoss, lastLoss, val, initialVal,
-    tokensPerSec: ((step - startStep) * totalBatch) / Math.max(seconds, 1e-9), seconds, checkpoint: lastCkpt, stoppedBy,
-  };
+function evalResult(m: EvalMetrics | null): EvalResult | null {
+  if (!m) return null;
+  return { loss: m.loss ?? Number.NaN, perplexity: m.ppl ?? Number.NaN, bitsPerByte: m.bpb ?? null, tokens: m.tokens ?? 0 };
 }

@@ -5,7 +5,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { Progress } from "../../cli/progress.js";
+import { Progress } from "../../io/progress.js";
 import { writeFileAtomicSync } from "../../io/atomicWrite.js";
 import { JsonlWriter } from "../../io/jsonl.js";
 import { defaultWorkers, runWorkerTasks } from "../mapSteps.js";

@@ -1,0 +1,293 @@
+// `data convert`: reads SFT records from JSONL / JSON-array files, folders and LLaMA-Factory data folders
+// (dataset_info.json), converts each to Conversations, and accounts for every record in the step's stats:
+// written, removed (no assistant turn) or rejected with file:line and reason.
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { writeFileAtomicSync } from "../../io/atomicWrite.js";
+import { decodeUtf8Strict, JsonlWriter, readJsonl } from "../../io/jsonl.js";
+import type { StepResult } from "../shards.js";
+import { DataStats } from "../stats.js";
+import { DataConfigError, DataInputError, type OnErrorPolicy } from "../types.js";
+import { type Conversation, conversationProblem } from "./conversation.js";
+import {
+  ALPACA_COLUMNS,
+  type AlpacaColumns,
+  alpacaLists,
+  type Converted,
+  convertRaw,
+  isObj,
+  openaiMessages,
+  type Rec,
+  RecordFormatError,
+  type RecordOptions,
+  SHAREGPT_TAGS,
+  sharegptMessages,
+  toConversations,
+} from "./records.js";
+
+/** Options of {@link convertToConversations} and {@link convertToJsonl}. */
+export interface ConvertOptions extends RecordOptions {
+  /** Bad records: `skip` (count, report, go on; default) or `fail` (throw a {@link DataInputError} naming file:line). */
+  onError?: OnErrorPolicy;
+  /** LLaMA-Factory folders: convert only these datasets of `dataset_info.json` (default: every local one). */
+  datasets?: readonly string[];
+  /** Statistics to fill (a fresh `DataStats("convert")` when absent). */
+  stats?: DataStats;
+  /** Called for every record that is not written (removed: a well-formed record with nothing to train on). */
+  onSkip?: (s: SkippedRecord) => void;
+}
+
+/** A record that was not written, and why. */
+export interface SkippedRecord {
+  file: string;
+  /** 1-based line where the record starts (0: the whole file). */
+  line: number;
+  reason: string;
+  removed: boolean;
+}
+
+interface Source {
+  file: string;
+  dataset?: string;
+  convert: (rec: unknown) => Converted;
+  toolsField?: string;
+}
+
+type RawRecord = { line: number; value: unknown } | { line: number; reason: string; detail: string };
+
+const DATA_FILE = /\.(jsonl|ndjson|json)(\.gz)?$/i;
+
+/** The data files of a path: the file itself, or a folder's JSON/JSONL files (sorted, dataset_info.json left out). */
+function dataFiles(path: string): string[] {
+  if (!existsSync(path)) throw new DataConfigError(`input ${path} does not exist`);
+  if (/\.(csv|tsv|parquet|arrow|txt)$/i.test(path)) throw new DataConfigError(`${path}: only JSON and JSONL files can be converted`);
+  if (!statSync(path).isDirectory()) return [path];
+  const files = readdirSync(path)
+    .filter((f) => DATA_FILE.test(f) && !f.startsWith(".") && f !== "dataset_info.json")
+    .sort();
+  if (files.length === 0) throw new DataConfigError(`input folder ${path} holds no .json or .jsonl files`);
+  return files.map((f) => join(path, f));
+}
+
+const str = (o: Rec, k: string, dflt?: string) => (typeof o[k] === "string" ? (o[k] as string) : dflt);
+
+/**
+ * The datasets of a LLaMA-Factory `dataset_info.json`: `file_name` (file or folder) read with its `formatting`
+ * (alpaca, the default, sharegpt or openai), `columns` and (sharegpt) `tags` mapping, LLaMA-Factory's defaults.
+ * Hub, script and ranking datasets are listed in `stats.extra` as skipped (an error when named in `datasets`).
+ */
+function llamaFactorySources(dir: string, opts: ConvertOptions, stats: DataStats): Source[] {
+  const infoPath = join(dir, "dataset_info.json");
+  let info: unknown;
+  try {
+    info = JSON.parse(readFileSync(infoPath, "utf8"));
+  } catch (err) {
+    throw new DataConfigError(`${infoPath}: cannot parse: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!isObj(info)) throw new DataConfigError(`${infoPath}: expected an object of datasets`);
+  const wanted = opts.datasets;
+  for (const n of wanted ?? []) if (!Object.hasOwn(info, n)) throw new DataConfigError(`${infoPath}: no dataset "${n}" (it has: ${Object.keys(info).join(", ")})`);
+  const out: Source[] = [];
+  for (const [name, d] of Object.entries(info)) {
+    if (wanted && !wanted.includes(name)) continue;
+    const formatting = isObj(d) ? str(d, "formatting", "alpaca") : undefined;
+    const why = !isObj(d)
+      ? "not an object"
+      : d.hf_hub_url || d.ms_hub_url || d.script_url || typeof d.file_name !== "string"
+        ? "no local file_name (hub and script datasets are not fetched)"
+        : d.ranking
+          ? "a preference (ranking) dataset, not SFT data"
+          : !["alpaca", "sharegpt", "openai"].includes(String(formatting))
+            ? `unsupported formatting "${formatting}"`
+            : null;
+    if (why || !isObj(d)) {
+      if (wanted) throw new DataConfigError(`${infoPath}: dataset "${name}" cannot be converted: ${why}`);
+      stats.extra[`skipped_dataset.${name}`] = String(why);
+      continue;
+    }
+    const cols = isObj(d.columns) ? d.columns : {};
+    const tags = isObj(d.tags) ? d.tags : {};
+    const messages = str(cols, "messages", "conversations") as string;
+    const system = str(cols, "system");
+    let convert: (rec: unknown) => Converted;
+    if (formatting === "alpaca") {
+      const col = (k: keyof AlpacaColumns) => str(cols, k, ALPACA_COLUMNS[k]) as string;
+      const c: AlpacaColumns = { prompt: col("prompt"), query: col("query"), response: col("response"), system, history: str(cols, "history") };
+      convert = (rec) => ({ format: "alpaca", lists: alpacaLists(asRec(rec), c) });
+    } else {
+      const t = (k: string, dflt: string) => str(tags, k, dflt) as string;
+      const roles = { [t("user_tag", "human")]: "user", [t("assistant_tag", "gpt")]: "assistant", [t("observation_tag", "observation")]: "tool", [t("function_tag", "function_call")]: "assistant", [t("system_tag", "system")]: "system" } as const;
+      const sg = { roleTag: t("role_tag", SHAREGPT_TAGS.roleTag), contentTag: t("content_tag", SHAREGPT_TAGS.contentTag), roles };
+      convert = (rec) => {
+        const r = asRec(rec);
+        const msgs = formatting === "openai" ? openaiMessages(r[messages], messages) : sharegptMessages(r[messages], messages, sg);
+        const sys = system && typeof r[system] === "string" && r[system] !== "" && msgs[0]?.role !== "system" ? r[system] : undefined;
+        return { format: String(formatting), lists: [sys ? [{ role: "system", content: sys }, ...msgs] : msgs] };
+      };
+    }
+    for (const file of dataFiles(join(dir, d.file_name as string))) out.push({ file, dataset: name, convert, toolsField: str(cols, "tools") });
+  }
+  return out;
+}
+
+function asRec(rec: unknown): Rec {
+  if (!isObj(rec)) throw new RecordFormatError("record is not a JSON object");
+  return rec;
+}
+
+/** Expands inputs into (file, converter) pairs: LLaMA-Factory folders by their dataset_info.json, other paths as data files. */
+function sources(inputs: readonly string[], opts: ConvertOptions, stats: DataStats): Source[] {
+  const out: Source[] = [];
+  for (const inp of inputs) {
+    if (!existsSync(inp)) throw new DataConfigError(`input ${inp} does not exist`);
+    const isDir = statSync(inp).isDirectory();
+    if (basename(inp) === "dataset_info.json" || (isDir && existsSync(join(inp, "dataset_info.json")))) out.push(...llamaFactorySources(isDir ? inp : dirname(inp), opts, stats));
+    else for (const file of dataFiles(inp)) out.push({ file, convert: (rec) => convertRaw(rec, opts) });
+  }
+  return out;
+}
+
+const lineAt = (text: string, pos: number) => text.slice(0, pos).split("\n").length;
+
+/** 1-based start line of each element of a valid top-level JSON array. */
+function arrayElementLines(text: string): number[] {
+  const lines: number[] = [];
+  let line = 1;
+  let depth = 0;
+  let inStr = false;
+  let esc = false;
+  let expect = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "\n") line++;
+    if (inStr) {
+      if (esc) esc = false;
+      else if (c === "\\") esc = true;
+      else if (c === '"') inStr = false;
+      continue;
+    }
+    if (expect && c !== " " && c !== "\t" && c !== "\n" && c !== "\r" && c !== "]") {
+      lines.push(line);
+      expect = false;
+    }
+    if (c === '"') inStr = true;
+    else if (c === "[" || c === "{") expect = ++depth === 1;
+    else if (c === "]" || c === "}") depth--;
+    else if (c === "," && depth === 1) expect = true;
+  }
+  return lines;
+}
+
+/**
+ * Records of one file with their start lines. `.json` holding a JSON array is read whole (element lines found
+ * by a scan); a `.json` holding one object is one record; anything else is read as JSONL (as the HF `json` loader does).
+ */
+async function* readRecords(file: string): AsyncGenerator<RawRecord> {
+  if (/\.json(\.gz)?$/i.test(file)) {
+    const raw = readFileSync(file);
+    const text = decodeUtf8Strict(file.endsWith(".gz") ? gunzipSync(raw) : raw);
+    if (text === null) return yield { line: 0, reason: "invalid UTF-8", detail: "the file is not UTF-8 text" };
+    const start = text.length - text.trimStart().length;
+    try {
+      const v: unknown = JSON.parse(text);
+      if (!Array.isArray(v)) return yield { line: lineAt(text, start), value: v };
+      const lines = arrayElementLines(text);
+      for (let i = 0; i < v.length; i++) yield { line: lines[i], value: v[i] };
+      return;
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      const pos = /position (\d+)/.exec(msg);
+      if (text[start] === "[") return yield { line: pos ? lineAt(text, Number(pos[1])) : 0, reason: "malformed JSON file", detail: msg };
+    }
+  }
+  for await (const it of readJsonl(file)) {
+    if (it.ok) yield { line: it.line, value: it.value };
+    else yield { line: it.line, reason: it.error.reason.startsWith("invalid JSON") ? "malformed JSON line" : it.error.reason, detail: it.error.reason };
+  }
+}
+
+const bump = (stats: DataStats, key: string) => {
+  stats.extra[key] = (Number(stats.extra[key]) || 0) + 1;
+};
+
+/**
+ * Streams the conversations of SFT files, folders and LLaMA-Factory data folders, counting into `opts.stats`:
+ * `extra.records` records parsed, `extra["format.NAME"]` conversations written per detected format; every
+ * conversation candidate (one per record, one per output of a list-output Alpaca record) is an input that is
+ * written, removed (`no_assistant_turn`, never an error) or rejected by reason (malformed JSON, unknown shape,
+ * wrong field types, empty final assistant turn), with file:line examples. Under `onError: "fail"` the first
+ * rejected record throws a {@link DataInputError} naming file:line. Each conversation's `meta` names its source
+ * format, file and line (and dataset for LLaMA-Factory).
+ */
+export async function* convertToConversations(inputs: readonly string[], opts: ConvertOptions = {}): AsyncGenerator<Conversation> {
+  const stats = opts.stats ?? new DataStats("convert");
+  /** Reports a record not written: rejected (thrown under onError "fail"), or removed when `removedText` is given. */
+  const skip = (file: string, line: number, bytes: number, reason: string, detail?: string, removedText?: string) => {
+    const full = detail ? `${reason} (${detail})` : reason;
+    if (removedText === undefined && opts.onError === "fail") throw new DataInputError(file, line, full);
+    if (removedText !== undefined) stats.remove(reason, bytes, `${file}:${line}${detail ? ` (${detail})` : ""}`, removedText);
+    else stats.reject(reason, bytes, `${file}:${line}${detail ? ` (${detail})` : ""}`);
+    opts.onSkip?.({ file, line, reason: full, removed: removedText !== undefined });
+  };
+  for (const src of sources(inputs, opts, stats)) {
+    for await (const item of readRecords(src.file)) {
+      if ("reason" in item) {
+        skip(src.file, item.line, 0, item.reason, item.detail);
+        continue;
+      }
+      bump(stats, "records");
+      let bytes = Buffer.byteLength(JSON.stringify(item.value) ?? "");
+      let convs: Conversation[];
+      try {
+        const where = { ...(src.dataset ? { dataset: src.dataset } : {}), file: src.file, line: item.line };
+        convs = toConversations(item.value as Rec, src.convert(item.value), where, src.toolsField);
+      } catch (err) {
+        if (!(err instanceof RecordFormatError)) throw err;
+        skip(src.file, item.line, bytes, err.reason, err.detail);
+        continue;
+      }
+      for (const conv of convs) {
+        const problem = conversationProblem(conv);
+        const last = conv.messages.filter((m) => m.role === "assistant").at(-1);
+        const at = conv.meta?.output_index !== undefined ? `output ${conv.meta.output_index}` : undefined;
+        if (problem) skip(src.file, item.line, bytes, problem, at);
+        else if (!last) {
+          stats.input(bytes);
+          skip(src.file, item.line, bytes, "no_assistant_turn", at, conv.messages.map((m) => `${m.role}: ${m.content}`).join(" | "));
+        } else if (last.content.trim() === "") skip(src.file, item.line, bytes, "empty final assistant turn", at);
+        else {
+          stats.input(bytes);
+          stats.output(Buffer.byteLength(JSON.stringify(conv)));
+          bump(stats, `format.${conv.meta?.format}`);
+          yield conv;
+        }
+        bytes = 0; // a list-output record's bytes count once
+      }
+    }
+  }
+}
+
+/**
+ * Converts inputs to one chat-messages JSONL file `out` (written atomically) and writes the stats beside it as
+ * `<out minus .jsonl>.stats.json` and `.stats.md`. Nothing appears under `out` when the run throws.
+ */
+export async function convertToJsonl(inputs: readonly string[], out: string, opts: ConvertOptions = {}): Promise<StepResult> {
+  const t0 = performance.now();
+  const stats = opts.stats ?? new DataStats("convert");
+  const w = new JsonlWriter(out);
+  try {
+    for await (const conv of convertToConversations(inputs, { ...opts, stats })) w.write(conv);
+  } catch (err) {
+    w.abort();
+    throw err;
+  }
+  w.close();
+  stats.seconds = (performance.now() - t0) / 1000;
+  const stem = out.replace(/\.jsonl$/i, "");
+  const statsJsonPath = `${stem}.stats.json`;
+  const statsMarkdownPath = `${stem}.stats.md`;
+  writeFileAtomicSync(statsJsonPath, `${JSON.stringify(stats.toJSON(), null, 2)}\n`);
+  writeFileAtomicSync(statsMarkdownPath, stats.toMarkdown());
+  return { outDir: dirname(out), outputs: [out], stats, statsJsonPath, statsMarkdownPath };
+}

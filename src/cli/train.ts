@@ -1,7 +1,7 @@
 // `llmforge train` and `llmforge eval`: pretrain a GPT on token shards; measure a model on a shard.
 import type { Command } from "commander";
 import { intOption as int, numberOption as num } from "./options.js";
-import { configFromDepth, makeConfig, presetConfig, validateConfig, type GPTConfig } from "../model/config.js";
+import { resolveModelConfig } from "../model/config.js";
 import { loadModel } from "../model/serialize.js";
 import { readTokenShard, Tokenizer } from "../tokenizer/index.js";
 import { pretrain, resolveTokenizerPath, tokenByteCounter } from "../train/pretrain.js";
@@ -9,30 +9,6 @@ import { evaluate } from "../train/trainer.js";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-
-export interface ModelChoice {
-  preset?: string;
-  depth?: number;
-  config?: string;
-  flavour?: "gpt2" | "llama";
-  block?: number;
-  dropout?: number;
-}
-
-/** The model config from --config FILE, --depth N or --preset NAME (in that order), sized to the vocabulary. */
-export function resolveModelConfig(c: ModelChoice, vocabSize: number): GPTConfig {
-  const overrides: Partial<GPTConfig> = { vocabSize };
-  if (c.flavour) overrides.flavour = c.flavour;
-  if (c.block) overrides.blockSize = c.block;
-  if (c.dropout !== undefined) overrides.dropout = c.dropout;
-  if (c.config) {
-    if (!existsSync(c.config)) throw new Error(`--config ${c.config}: file not found`);
-    const raw = JSON.parse(readFileSync(c.config, "utf8")) as Partial<GPTConfig>;
-    return validateConfig(makeConfig({ ...(raw as GPTConfig), ...overrides }), c.config);
-  }
-  if (c.depth !== undefined) return configFromDepth(c.depth, { vocabSize, blockSize: c.block ?? 256, flavour: c.flavour, overrides });
-  return presetConfig(c.preset ?? "mini", overrides);
-}
 
 export function registerTrainCommands(program: Command): void {
   program

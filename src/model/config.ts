@@ -1,6 +1,7 @@
 // GPT model configuration: typed plain data validated once at the edge (zod), one size dial
 // (`configFromDepth`, nanochat style), named presets up to GPT-2 small (124M), and a training
 // memory estimate so configs that cannot fit are refused before anything is allocated.
+import { existsSync, readFileSync } from "node:fs";
 import { totalmem } from "node:os";
 import { z } from "zod";
 
@@ -290,3 +291,29 @@ export function presetConfig(name: string, overrides: Partial<GPTConfig> = {}): 
   const { description: _d, ...size } = p;
   return makeConfig({ ...size, ...overrides });
 }
+
+/** How a command chose a model size: --config FILE, --depth N or --preset NAME, plus overrides. */
+export interface ModelChoice {
+  preset?: string;
+  depth?: number;
+  config?: string;
+  flavour?: "gpt2" | "llama";
+  block?: number;
+  dropout?: number;
+}
+
+/** The model config from --config FILE, --depth N or --preset NAME (in that order), sized to the vocabulary. */
+export function resolveModelConfig(c: ModelChoice, vocabSize: number): GPTConfig {
+  const overrides: Partial<GPTConfig> = { vocabSize };
+  if (c.flavour) overrides.flavour = c.flavour;
+  if (c.block) overrides.blockSize = c.block;
+  if (c.dropout !== undefined) overrides.dropout = c.dropout;
+  if (c.config) {
+    if (!existsSync(c.config)) throw new ModelConfigError(`--config ${c.config}: file not found`);
+    const raw = JSON.parse(readFileSync(c.config, "utf8")) as Partial<GPTConfig>;
+    return validateConfig(makeConfig({ ...(raw as GPTConfig), ...overrides }), c.config);
+  }
+  if (c.depth !== undefined) return configFromDepth(c.depth, { vocabSize, blockSize: c.block ?? 256, flavour: c.flavour, overrides });
+  return presetConfig(c.preset ?? "mini", overrides);
+}
+

@@ -1,0 +1,51 @@
+// Run folders: where a run keeps its model (RUN/model or RUN itself) and tokenizer, and loading
+// both with a check that they belong together. Every command that takes --model RUN uses this.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { BackendName } from "../tensor/backend/index.js";
+import { Tokenizer } from "../tokenizer/index.js";
+import type { GPT } from "./gpt.js";
+import { loadModel } from "./serialize.js";
+
+/** A run folder that lacks what a command needs; the message lists where it looked. */
+export class RunFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RunFolderError";
+  }
+}
+
+export interface RunPaths {
+  modelDir: string;
+  tokenizerFile: string;
+}
+
+/**
+ * Where a run keeps its model (RUN/model, or RUN itself when it holds config.json) and its
+ * tokenizer (RUN/tokenizer/tokenizer.json, or RUN/tokenizer.json); `tokenizer` overrides.
+ */
+export function resolveRunPaths(run: string, tokenizer?: string): RunPaths {
+  const modelCandidates = [join(run, "model"), run];
+  const modelDir = modelCandidates.find((d) => existsSync(join(d, "config.json")));
+  if (!modelDir) {
+    throw new RunFolderError(`no model in ${run}: looked for ${modelCandidates.map((d) => join(d, "config.json")).join(" and ")} (a run folder from \`llmforge train\`, or a folder written by saveModel)`);
+  }
+  const tokCandidates = tokenizer ? [tokenizer] : [join(run, "tokenizer", "tokenizer.json"), join(run, "tokenizer.json"), join(modelDir, "tokenizer.json")];
+  const tokenizerFile = tokCandidates.find((p) => existsSync(p));
+  if (!tokenizerFile) throw new RunFolderError(`no tokenizer for ${run}: looked for ${tokCandidates.join(", ")} (pass --tokenizer FILE)`);
+  return { modelDir, tokenizerFile };
+}
+
+/** Loads a run's model and tokenizer and checks that they belong together. */
+export function loadRun(run: string, opts: { tokenizer?: string; backend?: BackendName } = {}): { model: GPT; tokenizer: Tokenizer; paths: RunPaths } {
+  const paths = resolveRunPaths(run, opts.tokenizer);
+  const tokenizer = Tokenizer.fromFile(paths.tokenizerFile);
+  const model = loadModel(paths.modelDir, { backend: opts.backend });
+  if (tokenizer.vocabSize > model.config.vocabSize) {
+    throw new RunFolderError(
+      `tokenizer ${paths.tokenizerFile} has ${tokenizer.vocabSize} tokens but the model in ${paths.modelDir} has a vocabulary of ${model.config.vocabSize}: they do not belong together`,
+    );
+  }
+  return { model, tokenizer, paths };
+}
+

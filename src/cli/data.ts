@@ -1,5 +1,5 @@
 // `llmforge data ...`: the pretraining data pipeline commands (ingest, clean, filter, pii, dedup, mix, stats,
-// train-quality, run, default). Each is a thin shell over the library function of the same step.
+// train-quality, run, default) and `convert` for SFT data. Each is a thin shell over the library function of the same step.
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import YAML from "yaml";
@@ -7,6 +7,7 @@ import type { StepResult } from "../data/shards.js";
 import { runCorpusStats } from "../data/corpusStats.js";
 import { runDedup } from "../data/dedup/index.js";
 import { runDefaultRecipe } from "../data/defaultRecipe.js";
+import { convertToJsonl, FORMAT_NAMES, type FormatName } from "../data/formats/index.js";
 import { ingest, INGEST_FORMATS, type IngestFormat } from "../data/ingest.js";
 import { runMapStep, type MapStepName } from "../data/mapSteps.js";
 import { runMix } from "../data/mix.js";
@@ -42,7 +43,7 @@ const int = (v: string) => {
 };
 
 export function registerDataCommands(program: Command): void {
-  const data = program.command("data").description("pretraining data pipeline: ingest, clean, filter, pii, dedup, mix, stats, train-quality, run");
+  const data = program.command("data").description("pretraining data pipeline: ingest, clean, filter, pii, dedup, mix, stats, train-quality, run; convert (SFT data)");
 
   data
     .command("ingest")
@@ -159,6 +160,35 @@ export function registerDataCommands(program: Command): void {
       if (o.curriculum) cfg.curriculum = { field: String(o.curriculum).replace(/^-/, ""), order: String(o.curriculum).startsWith("-") ? "desc" : "asc" };
       const r = await runMix(cfg, { inputs, outDir: o.out, progress: !o.quiet });
       report(r, o.json);
+    });
+
+  data
+    .command("convert")
+    .description("convert SFT data (question/answer, chat messages, ShareGPT, prompt/completion, Alpaca, text/label, entity/facts, LLaMA-Factory folders) to chat-messages JSONL")
+    .argument("<inputs...>", "JSONL or JSON-array files, folders of them, or LLaMA-Factory data folders (with dataset_info.json)")
+    .requiredOption("-o, --out <file>", "output JSONL file (stats beside it: <out>.stats.json and .stats.md)")
+    .option("--to <form>", "output form (messages)", "messages")
+    .option("--format <name>", `record format: auto|${FORMAT_NAMES.join("|")}`, "auto")
+    .option("--labels <list>", "text/label records: the label set, comma-separated (numeric labels index it)")
+    .option("--datasets <list>", "LLaMA-Factory folders: only these datasets, comma-separated")
+    .option("--on-error <policy>", "bad records: skip (count, report and go on) or fail (stop with file:line)", "skip")
+    .option("--json", "print stats as JSON instead of Markdown")
+    .action(async (inputs: string[], o) => {
+      if (o.to !== "messages") throw new DataConfigError(`--to must be messages (got "${o.to}")`);
+      if (o.format !== "auto" && !(FORMAT_NAMES as readonly string[]).includes(o.format)) throw new DataConfigError(`--format must be auto or one of ${FORMAT_NAMES.join(", ")}`);
+      let shown = 0;
+      const r = await convertToJsonl(inputs, o.out, {
+        format: o.format as FormatName | "auto",
+        onError: onErrorOf(o.onError),
+        labels: o.labels ? String(o.labels).split(",") : undefined,
+        datasets: o.datasets ? String(o.datasets).split(",") : undefined,
+        onSkip: (s) => {
+          if (++shown <= 20) process.stderr.write(`skipped ${s.file}:${s.line}: ${s.reason}\n`);
+        },
+      });
+      report(r, o.json);
+      if (shown > 20) process.stderr.write(`(${shown - 20} more skipped records: see ${r.statsMarkdownPath})\n`);
+      if (r.stats.docsOut === 0) throw new DataConfigError("no conversation could be converted: see the skipped records above");
     });
 
   data

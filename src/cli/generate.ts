@@ -1,14 +1,9 @@
-// `llmforge generate --model RUN --prompt "..."`: loads a run's model and tokenizer and streams
-// sampled text to stdout (tokens/s on stderr). A thin shell over infer/generate.ts.
-import { existsSync } from "node:fs";
+
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
 import { generateStream, type GenerateOptions, type GenerationResult } from "../infer/generate.js";
 import { loadRun } from "../model/runFolder.js";
-import type { GPT } from "../model/gpt.js";
 import type { BackendName } from "../tensor/backend/index.js";
-import { Tokenizer } from "../tokenizer/index.js";
 
 /** The special token documents start with in llmforge shards; generation starts from it too. */
 const DOC_TOKEN = "<|endoftext|>";

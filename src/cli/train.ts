@@ -6,7 +6,7 @@ import { loadModel } from "../model/serialize.js";
 import { readTokenShard, Tokenizer } from "../tokenizer/index.js";
 import { pretrain, resolveTokenizerPath, tokenByteCounter } from "../train/pretrain.js";
 import { evaluate } from "../train/trainer.js";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, } from "node:fs";
 import { join } from "node:path";
 
 

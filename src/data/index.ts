@@ -50,3 +50,4 @@ export { runRecipe as runDataRecipe, loadRecipe as loadDataRecipe, parseRecipe a
 export { runDefaultRecipe, defaultRecipe, type DefaultRecipeOptions } from "./defaultRecipe.js";
 export { brownDocuments, nlpCorpusDocuments, wordnetDocuments, spamAssassinDirs, writeEmbeddedRaw } from "./embedded.js";
 export type { StepResult as DataStepResult } from "./shards.js";
+export { type Conversation, type Message as ConversationMessage, type Role as ConversationRole, ROLES as CONVERSATION_ROLES, conversationProblem, RecordFormatError, convertRecord as convertSftRecord, detectFormat as detectSftFormat, FORMAT_NAMES as SFT_FORMAT_NAMES, type FormatName as SftFormatName, convertToConversations, convertToJsonl as convertSftToJsonl, type ConvertOptions as SftConvertOptions, type SkippedRecord as SftSkippedRecord } from "./formats/index.js";

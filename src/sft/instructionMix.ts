@@ -96,10 +96,10 @@ function taskItems(task: InstructionTask, rand: () => number): Record<string, It
     case "definition":
       // Words of one synset share a definition, so they share an item key (and a split).
       return { "definition.define": loadLexicon().definitions.map((d) => ({ key: `${d.pos}:${d.synset}`, vars: { w: d.word }, answer: d.definition })) };
+    // "good→bad" and "bad→good" are one item, so neither direction leaks across the split.
     case "synonym":
-      return { "synonym.synonym": loadLexicon().synonyms.map((s) => ({ key: `${s.pos}:${s.synset}`, vars: { w: s.word }, answer: s.answer, accept: s.accept })) };
+      return { "synonym.synonym": loadLexicon().synonyms.map((s) => ({ key: [s.word, s.answer].sort().join("/"), vars: { w: s.word }, answer: s.answer, accept: s.accept })) };
     case "antonym":
-      // "good→bad" and "bad→good" are one item, so neither direction leaks across the split.
       return { "antonym.antonym": loadLexicon().antonyms.map((a) => ({ key: [a.word, a.answer].sort().join("/"), vars: { w: a.word }, answer: a.answer, accept: a.accept })) };
     case "capital":
       return { "capital.capital": loadCapitals().map((c) => ({ key: c.country, vars: { c: c.country }, answer: c.capital })) };

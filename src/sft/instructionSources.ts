@@ -71,7 +71,10 @@ export function loadLexicon(): Lexicon {
   }
   const common = new Set([...freq].filter(([w, c]) => c >= COMMON_TAG_COUNT && w.length >= 2).map(([w]) => w));
   const data: Record<string, Buffer> = {};
-  const synset = (pos: string, offset: number): Synset => readSynset((data[pos] ??= readFileSync(join(dir, `data.${pos}`))), offset);
+  const synset = (pos: string, offset: number): Synset => {
+    if (!data[pos]) data[pos] = readFileSync(join(dir, `data.${pos}`));
+    return readSynset(data[pos], offset);
+  };
   const byFreq = (a: string, b: string) => (freq.get(b) ?? 0) - (freq.get(a) ?? 0) || (a < b ? -1 : 1);
   const lex: Lexicon = { words: [], definitions: [], synonyms: [], antonyms: [] };
   for (const word of [...common].sort()) {

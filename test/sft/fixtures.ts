@@ -11,6 +11,7 @@ const SENTENCES = [
   "You are a helpful assistant. Answer briefly.",
   "user assistant system tool",
   "自然语言处理很有意思。 Ünïcödé straße 👍🏽",
+  "Paragraphs.\n\n\nSeparated.\n\n\nBy blank lines.\n\n\n",
 ];
 
 /** A small trained tokenizer (all 256 bytes + a few hundred merges + default specials). */

@@ -53,10 +53,12 @@ function indexOf(pos: string): Map<string, number[]> {
     const f = line.trim().split(" ");
     m.set(f[0], f.slice(-Number(f[2])).map(Number));
   }
-  return (wnIndex[pos] = m);
+  wnIndex[pos] = m;
+  return m;
 }
 function readSynsetLine(pos: string, off: number, word?: string): { lemmas: string[]; gloss: string; antonyms: string[] } {
-  const buf = (wnData[pos] ??= readFileSync(join(wnDir, `data.${pos}`)));
+  if (!wnData[pos]) wnData[pos] = readFileSync(join(wnDir, `data.${pos}`));
+  const buf = wnData[pos];
   const line = buf.toString("latin1", off, buf.indexOf(10, off));
   const [head, gloss] = line.split(" | ");
   const f = head.split(" ");
@@ -109,6 +111,11 @@ describe("buildInstructionMix", () => {
     const itemsOf = (cs: Conversation[]) => new Set(cs.flatMap((c) => [meta(c).item, meta(c).prior?.item].filter(Boolean).map((i) => `${meta(c).task}|${i}`)));
     const train = itemsOf(mix.train);
     for (const i of itemsOf(mix.heldout)) expect(train.has(i), i).toBe(false);
+    // A word pair asked in one direction in train is not asked in the other direction in held-out.
+    const pairs = (cs: Conversation[]) =>
+      new Set(cs.filter((c) => ["synonym", "antonym"].includes(meta(c).task)).map((c) => [meta(c).vars.w, meta(c).answer].sort().join("/")));
+    const trainPairs = pairs(mix.train);
+    for (const p of pairs(mix.heldout)) expect(trainPairs.has(p), p).toBe(false);
     for (const c of mix.train) {
       expect(heldoutOnly.has(meta(c).template)).toBe(false);
       if (meta(c).prior) expect(heldoutOnly.has(meta(c).prior?.template ?? "")).toBe(false);
@@ -122,7 +129,7 @@ describe("buildInstructionMix", () => {
     expect(new Set(keys).size).toBe(keys.length);
     // Every template of every kind is used somewhere.
     const used = new Set([...mix.train, ...mix.heldout].map((c) => meta(c).template));
-    for (const [kind, ts] of Object.entries(TEMPLATES)) ts.forEach((_, i) => expect(used.has(`${kind}.${i}`), `${kind}.${i}`).toBe(true));
+    for (const [kind, ts] of Object.entries(TEMPLATES)) for (let i = 0; i < ts.length; i++) expect(used.has(`${kind}.${i}`), `${kind}.${i}`).toBe(true);
   });
 
   it("writes well-formed conversations that end on a short assistant answer", () => {

@@ -1,4 +1,5 @@
-
+// `llmforge generate --model RUN --prompt "..."`: loads a run's model and tokenizer and streams
+// sampled text to stdout (tokens/s on stderr). A thin shell over infer/generate.ts.
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { generateStream, type GenerateOptions, type GenerationResult } from "../infer/generate.js";

@@ -1,37 +1,39 @@
 // `llmforge generate --model RUN --prompt "..."`: loads a run's model and tokenizer and streams
 // sampled text to stdout (tokens/s on stderr). A thin shell over infer/generate.ts.
 import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Command } from "commander";
 import { generateStream, type GenerateOptions, type GenerationResult } from "../infer/generate.js";
 import { loadRun } from "../model/runFolder.js";
+import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
+import { intOption, numberOption } from "./options.js";
 import type { BackendName } from "../tensor/backend/index.js";
 
 /** The special token documents start with in llmforge shards; generation starts from it too. */
 const DOC_TOKEN = "<|endoftext|>";
+/** The token that ends an assistant turn in the ChatML template. */
+const CHAT_EOS = "<|im_end|>";
 
 /** Interprets \n, \t and \\ in a stop string typed on the command line. */
 function unescapeStop(s: string): string {
   return s.replace(/\\(n|t|r|\\)/g, (_, c: string) => ({ n: "\n", t: "\t", r: "\r", "\\": "\\" })[c] ?? c);
 }
 
-function num(name: string, v: string, int = false): number {
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || (int && !Number.isInteger(x))) throw new Error(`--${name}: expected ${int ? "a whole number" : "a number"}, got "${v}"`);
-  return x;
-}
 
 interface GenerateFlags {
   model: string;
   prompt?: string;
   promptFile?: string;
   tokenizer?: string;
-  maxTokens: string;
-  temperature: string;
-  topK: string;
-  topP: string;
-  repetitionPenalty: string;
+  chat?: boolean;
+  system?: string;
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
   stop: string[];
-  seed: string;
+  seed: number;
   bos: boolean;
   eos: boolean;
   cache: boolean;
@@ -47,13 +49,15 @@ export function registerGenerateCommand(program: Command): void {
     .option("--prompt <text>", "text to continue")
     .option("--prompt-file <file>", "read the prompt from a file")
     .option("--tokenizer <file>", "tokenizer.json to use instead of the run's")
-    .option("--max-tokens <n>", "most new tokens", "200")
-    .option("--temperature <t>", "sampling temperature; 0 = greedy", "0.8")
-    .option("--top-k <k>", "sample among the k most likely tokens; 0 = all", "200")
-    .option("--top-p <p>", "nucleus sampling mass; 1 = off", "1")
-    .option("--repetition-penalty <r>", "> 1 discourages repeating tokens; 1 = off", "1")
+    .option("--chat", "treat the prompt as a user message: render it with the model's chat template, stop at the end of the assistant turn")
+    .option("--system <text>", "with --chat: a system message first")
+    .option("--max-tokens <n>", "most new tokens", intOption, 200)
+    .option("--temperature <t>", "sampling temperature; 0 = greedy", numberOption, 0.8)
+    .option("--top-k <k>", "sample among the k most likely tokens; 0 = all", intOption, 200)
+    .option("--top-p <p>", "nucleus sampling mass; 1 = off", numberOption, 1)
+    .option("--repetition-penalty <r>", "> 1 discourages repeating tokens; 1 = off", numberOption, 1)
     .option("--stop <text>", "stop when this text appears (repeatable; \\n for newline)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option("--seed <n>", "sampling seed", "0")
+    .option("--seed <n>", "sampling seed", intOption, 0)
     .option("--no-bos", `do not start the context with ${DOC_TOKEN}`)
     .option("--no-eos", `keep going past ${DOC_TOKEN} instead of stopping`)
     .option("--no-cache", "recompute the whole context every token (slow; for checking the KV cache)")
@@ -63,21 +67,27 @@ export function registerGenerateCommand(program: Command): void {
       if ((flags.prompt === undefined) === (flags.promptFile === undefined)) throw new Error("give exactly one of --prompt or --prompt-file");
       if (flags.backend !== undefined && flags.backend !== "ref" && flags.backend !== "native") throw new Error(`--backend: expected ref or native, got "${flags.backend}"`);
       const prompt = flags.prompt ?? readFileSync(flags.promptFile as string, "utf8");
-      const { model, tokenizer } = loadRun(flags.model, { tokenizer: flags.tokenizer, backend: flags.backend as BackendName | undefined });
+      const { model, tokenizer, paths } = loadRun(flags.model, { tokenizer: flags.tokenizer, backend: flags.backend as BackendName | undefined });
       const docId = tokenizer.specialTokens.get(DOC_TOKEN);
-      const promptIds = [...(flags.bos && docId !== undefined ? [docId] : []), ...tokenizer.encode(prompt)];
+      let promptIds: number[];
+      let stopTokens = flags.eos && docId !== undefined ? [docId] : [];
+      if (flags.chat) {
+        const template = readTokenizerConfig(dirname(paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
+        requireChatTokens(tokenizer, template, [CHAT_EOS]);
+        const messages = [...(flags.system !== undefined ? [{ role: "system" as const, content: flags.system }] : []), { role: "user" as const, content: prompt }];
+        promptIds = tokenizer.encode(renderChat(template, messages, { addGenerationPrompt: true }), { allowedSpecial: "all" });
+        stopTokens = [tokenizer.specialId(CHAT_EOS)];
+      } else {
+        promptIds = [...(flags.bos && docId !== undefined ? [docId] : []), ...tokenizer.encode(prompt)];
+      }
       const opts: GenerateOptions = {
-        maxTokens: num("max-tokens", flags.maxTokens, true),
-        temperature: num("temperature", flags.temperature),
-        topK: num("top-k", flags.topK, true),
-        topP: num("top-p", flags.topP),
-        repetitionPenalty: num("repetition-penalty", flags.repetitionPenalty),
-        seed: num("seed", flags.seed, true),
+        maxTokens: flags.maxTokens, temperature: flags.temperature, topK: flags.topK, topP: flags.topP,
+        repetitionPenalty: flags.repetitionPenalty, seed: flags.seed,
         stop: flags.stop.map(unescapeStop),
-        stopTokens: flags.eos && docId !== undefined ? [docId] : [],
+        stopTokens,
         decode: (ids) => tokenizer.decode(ids),
         vocabLimit: tokenizer.vocabSize,
-        useCache: flags.cache,
+        useCache: flags.cache ? undefined : false,
       };
       const out = process.stdout;
       let result: GenerationResult | undefined;

@@ -25,7 +25,7 @@ export interface GenerateOptions extends SamplingOptions {
    * tokenizer's size when the model's vocabulary is padded beyond it.
    */
   vocabLimit?: number;
-  /** Use the KV cache (default true). false recomputes the whole context every token. */
+  /** Use the KV cache (default: when the model allows it). false recomputes the whole context every token. */
   useCache?: boolean;
   /** Called with each token as soon as it is chosen. */
   onToken?: (token: GeneratedToken) => void;
@@ -136,7 +136,7 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
   if (!(Number.isInteger(limit) && limit >= 1 && limit <= V)) throw new SamplingOptionError(`vocabLimit must be a whole number in [1, ${V}], got ${limit}`);
   const stopTokens = new Set(opts.stopTokens ?? []);
   const block = model.config.blockSize;
-  const useCache = opts.useCache ?? true;
+  const useCache = opts.useCache ?? model.cacheable;
   const wasTraining = model.training;
   model.eval();
   // The cache holds the whole generation when it fits in the block; otherwise the block, slid as needed.

@@ -198,6 +198,11 @@ export class GPT extends Module {
     ];
   }
 
+  /** False when a layer computes attention through an override (prefix tuning): decode without a KV cache. */
+  get cacheable(): boolean {
+    return this.h.items.every((b) => b.attn.override === null);
+  }
+
   /** A key/value cache sized for this model (batch sequences, up to maxLen positions). */
   createCache(batch = 1, maxLen = this.config.blockSize): KVCache {
     return new KVCache(this.config, { batch, maxLen, dtype: this.dtype, backend: this.backendName });

@@ -150,9 +150,10 @@ function sources(inputs: readonly string[], opts: ConvertOptions, stats: DataSta
 
 const lineAt = (text: string, pos: number) => text.slice(0, pos).split("\n").length;
 
-/** 1-based start line of each element of a valid top-level JSON array. */
-function arrayElementLines(text: string): number[] {
-  const lines: number[] = [];
+/** Where each element of a top-level JSON array starts (1-based line, offset) and ends; tolerant of bad elements. */
+function arrayElements(text: string): { line: number; start: number; end: number }[] {
+  const spans: { line: number; start: number; end: number }[] = [];
+  let cur: { line: number; start: number; end: number } | undefined;
   let line = 1;
   let depth = 0;
   let inStr = false;
@@ -168,20 +169,26 @@ function arrayElementLines(text: string): number[] {
       continue;
     }
     if (expect && c !== " " && c !== "\t" && c !== "\n" && c !== "\r" && c !== "]") {
-      lines.push(line);
+      cur = { line, start: i, end: text.length };
+      spans.push(cur);
       expect = false;
     }
     if (c === '"') inStr = true;
     else if (c === "[" || c === "{") expect = ++depth === 1;
-    else if (c === "]" || c === "}") depth--;
-    else if (c === "," && depth === 1) expect = true;
+    else if ((c === "]" && depth === 1) || (c === "," && depth === 1)) {
+      if (cur) cur.end = i;
+      cur = undefined;
+      expect = c === ",";
+      if (c === "]") depth--;
+    } else if (c === "]" || c === "}") depth--;
   }
-  return lines;
+  return spans;
 }
 
 /**
- * Records of one file with their start lines. `.json` holding a JSON array is read whole (element lines found
- * by a scan); a `.json` holding one object is one record; anything else is read as JSONL (as the HF `json` loader does).
+ * Records of one file with their start lines. A `.json` file holding a JSON array is read whole; when it is not
+ * valid JSON, each element is parsed alone so one bad element is one rejection. A `.json` file holding one object
+ * is one record; anything else is read as JSONL (as the Hugging Face `json` loader does).
  */
 async function* readRecords(file: string): AsyncGenerator<RawRecord> {
   if (/\.json(\.gz)?$/i.test(file)) {
@@ -189,16 +196,28 @@ async function* readRecords(file: string): AsyncGenerator<RawRecord> {
     const text = decodeUtf8Strict(file.endsWith(".gz") ? gunzipSync(raw) : raw);
     if (text === null) return yield { line: 0, reason: "invalid UTF-8", detail: "the file is not UTF-8 text" };
     const start = text.length - text.trimStart().length;
+    let whole: unknown;
+    let error = "";
     try {
-      const v: unknown = JSON.parse(text);
-      if (!Array.isArray(v)) return yield { line: lineAt(text, start), value: v };
-      const lines = arrayElementLines(text);
-      for (let i = 0; i < v.length; i++) yield { line: lines[i], value: v[i] };
-      return;
+      whole = JSON.parse(text);
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      const pos = /position (\d+)/.exec(msg);
-      if (text[start] === "[") return yield { line: pos ? lineAt(text, Number(pos[1])) : 0, reason: "malformed JSON file", detail: msg };
+      error = err instanceof Error ? err.message : String(err);
+    }
+    if (!error && !Array.isArray(whole)) return yield { line: lineAt(text, start), value: whole };
+    if (text[start] === "[") {
+      const spans = arrayElements(text);
+      if (spans.length === 0 && error) return yield { line: lineAt(text, start), reason: "malformed JSON file", detail: error };
+      for (const [i, sp] of spans.entries()) {
+        if (!error) yield { line: sp.line, value: (whole as unknown[])[i] };
+        else {
+          try {
+            yield { line: sp.line, value: JSON.parse(text.slice(sp.start, sp.end)) };
+          } catch (err) {
+            yield { line: sp.line, reason: "malformed JSON array element", detail: err instanceof Error ? err.message : String(err) };
+          }
+        }
+      }
+      return;
     }
   }
   for await (const it of readJsonl(file)) {

@@ -1,0 +1,95 @@
+// Held-out figures of a chat model: loss on the supervised tokens of held-out conversations, and
+// greedy answers to held-out prompts scored by exact match (per task), with the share of answers
+// the model closes with its end-of-turn token (a model that never stops is the classic SFT failure).
+import type { Conversation } from "../data/formats/conversation.js";
+import { generate } from "../infer/generate.js";
+import type { GPT } from "../model/gpt.js";
+import { ids } from "../tensor/ops/index.js";
+import { noGrad, tidy } from "../tensor/tensor.js";
+import { renderChat } from "../tokenizer/chatTemplate.js";
+import type { Tokenizer } from "../tokenizer/tokenizer.js";
+import { exactMatch } from "./instructionMix.js";
+import { SftBatches } from "./packing.js";
+import type { TokenizedExample } from "./tokenizeChat.js";
+
+/** Mean loss per supervised token over every held-out example (one pass, unshuffled, packed). */
+export function heldoutLoss(model: GPT, examples: readonly TokenizedExample[], o: { seqLen: number; padId: number; batchSize: number }): number | null {
+  if (examples.length === 0) return null;
+  const batches = new SftBatches(examples, { seqLen: o.seqLen, padId: o.padId, batchSize: 1, packing: "bfd", shuffle: false });
+  const wasTraining = model.training;
+  model.eval();
+  let sum = 0;
+  let count = 0;
+  for (let r = 0; r < batches.rows; r++) {
+    const b = batches.next();
+    if (b.tokens === 0) continue;
+    sum += tidy(() => noGrad(() => model.loss(ids(b.inputs, [b.B, b.T]), b.targets, { docStart: b.docStart, reduction: "sum" }).item()));
+    count += b.tokens;
+  }
+  model.train(wasTraining);
+  return count > 0 ? sum / count : null;
+}
+
+export interface AnswerEvalOptions {
+  template: string;
+  /** The token that ends an assistant turn (default "<|im_end|>"). */
+  eosToken?: string;
+  /** Most tokens per answer (default 32). */
+  maxTokens?: number;
+  /** Evaluate at most this many prompts (default all). */
+  limit?: number;
+}
+
+export interface AnswerEval {
+  prompts: number;
+  exactMatch: number;
+  /** Share of answers that ended with the end-of-turn token (not cut by maxTokens or the context). */
+  endedWithEos: number;
+  perTask: Record<string, { prompts: number; exactMatch: number }>;
+  samples: { prompt: string; answer: string; reference: string; match: boolean }[];
+}
+
+/**
+ * Greedy answers to each conversation's last user turn (the conversation without its final
+ * assistant message, rendered with the generation prompt), compared with the reference:
+ * `meta.accept` (every right answer) or `meta.answer` or the final assistant message.
+ */
+export function evaluateAnswers(model: GPT, tok: Tokenizer, convs: readonly Conversation[], o: AnswerEvalOptions): AnswerEval {
+  const eos = tok.specialId(o.eosToken ?? "<|im_end|>");
+  const list = convs.slice(0, o.limit ?? convs.length);
+  const perTask: AnswerEval["perTask"] = {};
+  const samples: AnswerEval["samples"] = [];
+  let matched = 0;
+  let ended = 0;
+  let n = 0;
+  const wasTraining = model.training;
+  model.eval();
+  for (const conv of list) {
+    const last = conv.messages[conv.messages.length - 1];
+    if (last?.role !== "assistant") continue;
+    const prompt = renderChat(o.template, conv.messages.slice(0, -1), { addGenerationPrompt: true });
+    const promptIds = tok.encode(prompt, { allowedSpecial: "all" });
+    const room = model.config.blockSize - promptIds.length;
+    if (room < 1) continue;
+    const r = generate(model, promptIds, {
+      maxTokens: Math.min(o.maxTokens ?? 32, room), temperature: 0, stopTokens: [eos], vocabLimit: tok.vocabSize,
+    });
+    const answer = tok.decode(r.tokens, { skipSpecial: true });
+    const meta = conv.meta ?? {};
+    const refs = Array.isArray(meta.accept) ? (meta.accept as string[]) : [typeof meta.answer === "string" ? meta.answer : last.content];
+    const match = exactMatch(answer, refs);
+    const task = typeof meta.task === "string" ? meta.task : "all";
+    const t = (perTask[task] ??= { prompts: 0, exactMatch: 0 });
+    t.prompts++;
+    if (match) {
+      t.exactMatch++;
+      matched++;
+    }
+    if (r.finishReason === "stop_token") ended++;
+    n++;
+    if (samples.length < 12) samples.push({ prompt: conv.messages[conv.messages.length - 2]?.content ?? "", answer, reference: refs[0], match });
+  }
+  model.train(wasTraining);
+  for (const t of Object.values(perTask)) t.exactMatch = t.exactMatch / t.prompts;
+  return { prompts: n, exactMatch: n > 0 ? matched / n : 0, endedWithEos: n > 0 ? ended / n : 0, perTask, samples };
+}

@@ -1,0 +1,190 @@
+// Supervised fine-tuning as one library call (what `llmforge sft` and the quickstart run): reads
+// conversations in any supported format, renders them with the chat template into ids + loss masks,
+// packs them, trains with the generic step loop (full or parameter-efficient), evaluates held-out
+// loss and exact match before and after, and writes a model folder with tokenizer and template.
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Conversation } from "../data/formats/conversation.js";
+import { convertToConversations } from "../data/formats/convert.js";
+import { DataStats } from "../data/stats.js";
+import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { formatCount } from "../model/config.js";
+import type { GPT } from "../model/gpt.js";
+import { loadRun } from "../model/runFolder.js";
+import { saveModel } from "../model/serialize.js";
+import type { BackendName } from "../tensor/backend/index.js";
+import { ids, type MatmulPrecision } from "../tensor/ops/index.js";
+import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens, writeTokenizerConfig } from "../tokenizer/chatTemplate.js";
+import type { Tokenizer } from "../tokenizer/tokenizer.js";
+import { latestCheckpoint } from "../train/checkpoint.js";
+import { runStepLoop, type StepLoopSummary } from "../train/loop.js";
+import { VERSION } from "../version.js";
+import { type AnswerEval, evaluateAnswers, heldoutLoss } from "./evaluate.js";
+import { type PackingMode, SftBatches, type SftBatch } from "./packing.js";
+import { type LossOn, SftConfigError, tokenizeConversations, type TokenizeReport } from "./tokenizeChat.js";
+
+export interface SftOptions {
+  /** Base model: a run folder (RUN/model + RUN/tokenizer) or a model folder with tokenizer.json. */
+  model: string;
+  /** Training conversations: files or folders in any format `llmforge data convert` reads. */
+  data: string[];
+  /** Held-out conversations; default: `valFraction` of the training data, chosen by seed. */
+  valData?: string[];
+  valFraction?: number;
+  /** Run folder of the fine-tuned model. */
+  out: string;
+  lossOn?: LossOn;
+  maskHistory?: boolean;
+  packing?: PackingMode;
+  truncation?: "skip" | "right";
+  batchSize: number;
+  accumulation?: number;
+  steps: number;
+  minutes?: number;
+  lr: number;
+  minLr?: number;
+  warmupSteps?: number;
+  weightDecay?: number;
+  gradClip?: number;
+  evalEvery?: number;
+  checkpointEvery?: number;
+  keepCheckpoints?: number;
+  /** Held-out prompts answered greedily for exact match, before and after (default 200; 0 = none). */
+  evalPrompts?: number;
+  seed?: number;
+  resume?: boolean;
+  onNonFinite?: "stop" | "skip";
+  backend?: BackendName;
+  precision?: MatmulPrecision;
+  signal?: AbortSignal;
+  progress?: boolean;
+}
+
+export interface SftSummary {
+  out: string;
+  modelDir: string;
+  train: TokenizeReport;
+  heldout: TokenizeReport;
+  packing: { rows: number; efficiency: number };
+  params: { trainable: number; total: number };
+  training: StepLoopSummary;
+  before: { loss: number | null; answers: AnswerEval | null };
+  after: { loss: number | null; answers: AnswerEval | null };
+}
+
+/** Reads every conversation of the inputs (any supported format; bad records are counted and reported). */
+export async function readConversations(inputs: readonly string[], label: string): Promise<{ convs: Conversation[]; stats: DataStats }> {
+  for (const f of inputs) if (!existsSync(f)) throw new SftConfigError(`${label}: ${f} not found`);
+  const stats = new DataStats("convert");
+  const convs: Conversation[] = [];
+  for await (const c of convertToConversations(inputs, { stats, onError: "skip" })) convs.push(c);
+  if (convs.length === 0) throw new SftConfigError(`${label}: no usable conversation in ${inputs.join(", ")} (see \`llmforge data convert\` for the formats read)`);
+  return { convs, stats };
+}
+
+/** Deterministic split: every k-th conversation of a seeded order goes to held-out. */
+function splitHeldout(convs: Conversation[], fraction: number, seed: number): { train: Conversation[]; heldout: Conversation[] } {
+  const n = convs.length;
+  const k = Math.max(1, Math.round(n * fraction));
+  const order = convs.map((_, i) => i).sort((a, b) => hash(a, seed) - hash(b, seed));
+  const held = new Set(order.slice(0, Math.min(k, n - 1)));
+  return { train: convs.filter((_, i) => !held.has(i)), heldout: convs.filter((_, i) => held.has(i)) };
+}
+
+function hash(i: number, seed: number): number {
+  let h = Math.imul(i ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(seed, 0xc2b2ae35);
+  h ^= h >>> 13;
+  return Math.imul(h, 0x27d4eb2f) >>> 0;
+}
+
+/** The chat template of a run's tokenizer folder (tokenizer_config.json), or ChatML. */
+function templateOf(tokenizerFile: string): string {
+  return readTokenizerConfig(dirname(tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
+}
+
+/** Writes the tokenizer files (tokenizer.json + tokenizer_config.json with the template) into dir. */
+export function writeChatTokenizer(dir: string, tok: Tokenizer, tokenizerFile: string, template: string, blockSize: number): void {
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(tokenizerFile, join(dir, "tokenizer.json"));
+  writeTokenizerConfig(dir, tok, { chatTemplate: template, modelMaxLength: blockSize });
+}
+
+/** Fine-tunes a base model on conversations; see {@link SftOptions}. */
+export async function sft(o: SftOptions): Promise<SftSummary> {
+  const say = (s: string): void => {
+    if (o.progress ?? true) process.stderr.write(`${s}\n`);
+  };
+  const seed = o.seed ?? 1337;
+  const { model, tokenizer: tok, paths } = loadRun(o.model, { backend: o.backend });
+  const template = templateOf(paths.tokenizerFile);
+  requireChatTokens(tok, template, ["<|im_end|>"]);
+  const T = model.config.blockSize;
+  const padId = tok.specialTokens.get("<|pad|>") ?? tok.specialId("<|im_end|>");
+
+  const ckpt = latestCheckpoint(join(o.out, "checkpoints"));
+  if (ckpt && !o.resume) throw new SftConfigError(`${o.out} already holds checkpoints (${ckpt}); pass --resume to continue it or choose another --out`);
+
+  const data = await readConversations(o.data, "--data");
+  let trainConvs = data.convs;
+  let heldConvs: Conversation[];
+  if (o.valData && o.valData.length > 0) heldConvs = (await readConversations(o.valData, "--val-data")).convs;
+  else ({ train: trainConvs, heldout: heldConvs } = splitHeldout(data.convs, o.valFraction ?? 0.05, seed));
+  const tokOpts = { template, lossOn: o.lossOn, maskHistory: o.maskHistory, maxLen: T + 1, truncation: o.truncation };
+  const train = tokenizeConversations(tok, trainConvs, tokOpts);
+  const held = tokenizeConversations(tok, heldConvs, tokOpts);
+  const skipped = Object.entries(train.report.skipped).map(([r, n]) => `${n} ${r}`).join(", ");
+  say(`sft: ${train.report.kept} training conversations (${formatCount(train.report.targets)} supervised tokens)` +
+    `${skipped ? `, skipped ${skipped}` : ""}; ${held.report.kept} held out`);
+  const rejected = data.stats.rejectedCount();
+  if (rejected > 0) say(`sft: ${rejected} malformed records skipped (file:line in ${join(o.out, "data_stats.md")})`);
+
+  const batches = new SftBatches(train.examples, { seqLen: T, padId, batchSize: o.batchSize, packing: o.packing ?? "bfd", seed });
+  say(`sft: ${batches.rows} rows of ${T} positions (${o.packing ?? "bfd"} packing, ${(batches.stats.efficiency * 100).toFixed(1)}% filled)`);
+  const params = { trainable: model.numParameters(true), total: model.numParameters() };
+
+  mkdirSync(o.out, { recursive: true });
+  writeFileAtomicSync(join(o.out, "data_stats.md"), data.stats.toMarkdown());
+  const runInfo = { format: "llmforge-sft-run", version: 1, writer: `llmforge ${VERSION}`, base: o.model, config: model.config, options: { ...o, signal: undefined } };
+  writeFileAtomicSync(join(o.out, "run.json"), `${JSON.stringify(runInfo, null, 2)}\n`);
+
+  const evalN = o.evalPrompts ?? 200;
+  const heldLoss = () => heldoutLoss(model, held.examples, { seqLen: T, padId, batchSize: o.batchSize });
+  const answers = () => (evalN > 0 ? evaluateAnswers(model, tok, heldConvs, { template, limit: evalN }) : null);
+  const before = o.resume && ckpt ? { loss: null, answers: null } : { loss: heldLoss(), answers: answers() };
+  if (before.answers) say(`sft: before: held-out loss ${before.loss?.toFixed(3)}, exact match ${(before.answers.exactMatch * 100).toFixed(1)}%, answers ending with <|im_end|> ${(before.answers.endedWithEos * 100).toFixed(1)}%`);
+
+  const training = await runStepLoop<SftBatch>({
+    outDir: o.out, model, batches, label: "sft",
+    lossOf: (b) => model.loss(ids(b.inputs, [b.B, b.T]), b.targets, { docStart: b.docStart }),
+    weightOf: (b) => b.tokens,
+    tokensOf: (b) => b.B * b.T,
+    accumulation: o.accumulation, maxSteps: o.steps, maxMinutes: o.minutes, maxLr: o.lr, minLr: o.minLr,
+    warmupSteps: o.warmupSteps, weightDecay: o.weightDecay ?? 0, gradClip: o.gradClip, onNonFinite: o.onNonFinite,
+    evaluate: held.examples.length > 0 ? () => ({ loss: heldLoss() }) : undefined,
+    evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: o.resume,
+    progress: o.progress, precision: o.precision, signal: o.signal, meta: { config: model.config },
+  });
+
+  const after = { loss: training.val?.loss ?? heldLoss(), answers: answers() };
+  if (after.answers) say(`sft: after: held-out loss ${after.loss?.toFixed(3)}, exact match ${(after.answers.exactMatch * 100).toFixed(1)}%, answers ending with <|im_end|> ${(after.answers.endedWithEos * 100).toFixed(1)}%`);
+  const modelDir = join(o.out, "model");
+  saveChatModel(modelDir, model, tok, paths.tokenizerFile, template);
+  writeChatTokenizer(join(o.out, "tokenizer"), tok, paths.tokenizerFile, template, T);
+  const summary: SftSummary = {
+    out: o.out, modelDir, train: train.report, heldout: held.report,
+    packing: { rows: batches.rows, efficiency: batches.stats.efficiency }, params, training, before, after,
+  };
+  const header = { format: "llmforge-sft-summary", version: 1, writer: `llmforge ${VERSION}` };
+  writeFileAtomicSync(join(o.out, "sft.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
+  return summary;
+}
+
+/** A model folder a chat client loads as is: weights + config.json + tokenizer files with the template. */
+export function saveChatModel(dir: string, model: GPT, tok: Tokenizer, tokenizerFile: string, template: string): void {
+  saveModel(dir, model);
+  writeChatTokenizer(dir, tok, tokenizerFile, template, model.config.blockSize);
+  const cfgPath = join(dir, "config.json");
+  const cfg = JSON.parse(readFileSync(cfgPath, "utf8")) as Record<string, unknown>;
+  cfg.eos_token_id = tok.specialId("<|im_end|>");
+  writeFileAtomicSync(cfgPath, `${JSON.stringify(cfg, null, 2)}\n`);
+}

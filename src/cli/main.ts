@@ -7,6 +7,7 @@ import { registerDataCommands } from "./data.js";
 import { registerDoctor } from "./doctor.js";
 import { registerGenerateCommand } from "./generate.js";
 import { registerQuickstartCommand } from "./quickstart.js";
+import { registerSftCommand } from "./sft.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
 import { registerTrainCommands } from "./train.js";
 
@@ -21,6 +22,7 @@ registerDoctor(program);
 registerDataCommands(program);
 registerTokenizerCommands(program);
 registerTrainCommands(program);
+registerSftCommand(program);
 registerGenerateCommand(program);
 registerBenchCommands(program);
 

@@ -21,3 +21,11 @@ export function numberOption(v: string): number {
   if (v.trim() === "" || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${v}"`);
   return n;
 }
+
+/** One of a fixed list of words. */
+export function oneOf<const W extends string>(words: readonly W[]): (v: string) => W {
+  return (v) => {
+    if (!(words as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${words.join(", ")}, got "${v}"`);
+    return v as W;
+  };
+}

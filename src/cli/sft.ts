@@ -1,0 +1,66 @@
+// `llmforge sft`: supervised fine-tuning of a pretrained run on conversations (any format `data
+// convert` reads), full or parameter-efficient. A thin shell over sft/train.ts.
+import type { Command } from "commander";
+import { formatCount } from "../model/config.js";
+import { sft } from "../sft/train.js";
+import { intOption as int, numberOption as num, oneOf } from "./options.js";
+
+export function registerSftCommand(program: Command): void {
+  program
+    .command("sft")
+    .description("supervised fine-tuning on chat data: template, loss masks, packing, LoRA/adapters/prefix/freezing")
+    .requiredOption("--model <run>", "base model: a run folder or a model folder with tokenizer.json")
+    .requiredOption("--data <files...>", "training conversations (JSONL/JSON in any format `llmforge data convert` reads, or folders)")
+    .requiredOption("--out <dir>", "run folder of the fine-tuned model")
+    .option("--val-data <files...>", "held-out conversations (default: --val-fraction of --data)")
+    .option("--val-fraction <f>", "share of --data held out when --val-data is not given", num, 0.05)
+    .option("--loss-on <what>", "assistant|completion|all: which tokens are learned", oneOf(["assistant", "completion", "all"]), "assistant")
+    .option("--mask-history", "learn only the last assistant turn of each conversation")
+    .option("--packing <mode>", "none|bfd (best-fit decreasing; documents never attend to each other)", oneOf(["none", "bfd"]), "bfd")
+    .option("--truncation <rule>", "conversations longer than the block: skip (counted) or right (cut the tail)", oneOf(["skip", "right"]), "skip")
+    .option("--batch <n>", "rows per micro-batch", int, 8)
+    .option("--accumulation <n>", "micro-batches per optimizer step", int, 1)
+    .option("--steps <n>", "optimizer steps", int, 300)
+    .option("--minutes <m>", "time budget (the schedule is fitted to it)", num)
+    .option("--lr <lr>", "peak learning rate", num, 3e-4)
+    .option("--min-lr <lr>", "final learning rate (default lr/10)", num)
+    .option("--warmup <n>", "warmup steps", int)
+    .option("--weight-decay <wd>", "AdamW weight decay on matrices", num, 0)
+    .option("--eval-every <n>", "held-out loss every N steps", int, 100)
+    .option("--eval-prompts <n>", "held-out prompts answered for exact match before and after (0 = none)", int, 200)
+    .option("--ckpt-every <n>", "checkpoint every N steps", int, 200)
+    .option("--keep <n>", "checkpoints to keep", int, 2)
+    .option("--seed <n>", "seed", int, 1337)
+    .option("--resume", "continue the run in --out from its newest checkpoint")
+    .option("--on-nan <what>", "stop or skip on a non-finite loss", oneOf(["stop", "skip"]), "stop")
+    .option("--backend <b>", "ref or native", oneOf(["ref", "native"]))
+    .option("--precision <p>", "f32, or bf16 matrix products (needs avx512_bf16)", oneOf(["f32", "bf16"]), "f32")
+    .action(async (o) => {
+      const stop = new AbortController();
+      process.once("SIGINT", () => {
+        process.stderr.write("\ninterrupted: finishing this step and writing a checkpoint (resume with --resume)\n");
+        stop.abort();
+        process.once("SIGINT", () => process.exit(130));
+      });
+      const s = await sft({
+        model: o.model, data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, lossOn: o.lossOn,
+        maskHistory: o.maskHistory, packing: o.packing, truncation: o.truncation, batchSize: o.batch, accumulation: o.accumulation,
+        steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay,
+        evalEvery: o.evalEvery, evalPrompts: o.evalPrompts, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep, seed: o.seed,
+        resume: o.resume, onNonFinite: o.onNan, backend: o.backend, precision: o.precision, signal: stop.signal,
+      });
+      const t = s.training;
+      if (t.stoppedBy === "interrupted") {
+        console.log(`stopped at step ${t.steps}; checkpoint ${t.checkpoint}; continue with the same command and --resume`);
+        return;
+      }
+      const pct = (x: number | undefined) => (x === undefined ? "?" : `${(x * 100).toFixed(1)}%`);
+      console.log(
+        `fine-tuned ${t.steps} steps in ${t.seconds.toFixed(1)} s (${Math.round(t.tokensPerSec)} tokens/s), ` +
+          `trainable ${formatCount(s.params.trainable)} of ${formatCount(s.params.total)} parameters; ` +
+          `held-out loss ${s.before.loss?.toFixed(3) ?? "?"} -> ${s.after.loss?.toFixed(3) ?? "?"}` +
+          (s.after.answers ? `; exact match ${pct(s.before.answers?.exactMatch)} -> ${pct(s.after.answers.exactMatch)}, ended with <|im_end|> ${pct(s.after.answers.endedWithEos)}` : "") +
+          `; model in ${s.modelDir}`,
+      );
+    });
+}

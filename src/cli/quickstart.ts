@@ -6,7 +6,7 @@ import { formatQuickstartSummary, quickstart } from "../pipeline/quickstart.js";
 export function registerQuickstartCommand(program: Command): void {
   program
     .command("quickstart")
-    .description("data recipe -> tokenizer -> shards -> pretraining -> eval -> samples, on the embedded corpus")
+    .description("data recipe -> tokenizer -> shards -> pretraining -> eval -> supervised fine-tuning -> samples and a chat, on the embedded corpus")
     .option("--out <dir>", "run folder", "runs/quickstart")
     .option("--minutes <m>", "wall-clock budget for the whole job", numberOption, 10)
     .option("--size <depth>", "model size dial (depth: width 64·depth)", positiveIntOption, 3)

@@ -1,15 +1,18 @@
 // The main job: the whole path on the embedded corpus in one call: data recipe → tokenizer →
-// token shards → pretraining under a time budget → evaluation → samples, every artifact in one
-// run folder that later stages (fine-tuning, export, serving) reuse.
+// token shards → pretraining under a time budget → supervised fine-tuning on the embedded
+// instruction mix → samples and a chat, every artifact in one run folder that later stages reuse.
 import { join, resolve } from "node:path";
 import { runDefaultRecipe } from "../data/defaultRecipe.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { VERSION } from "../version.js";
-import { generateText } from "../infer/generate.js";
+import { generate, generateText } from "../infer/generate.js";
 import { configFromDepth, formatCount, paramCount } from "../model/config.js";
 import { loadModel } from "../model/serialize.js";
 import { trainTokenizer, writeTokenShards } from "../tokenizer/index.js";
 import { bf16MatmulAvailable } from "../tensor/ops/matmul.js";
+import { writeInstructionMix } from "../sft/instructionMix.js";
+import { type SftSummary, sft } from "../sft/train.js";
+import { CHATML_TEMPLATE, renderChat } from "../tokenizer/chatTemplate.js";
 import { pretrain } from "../train/pretrain.js";
 import type { TrainSummary } from "../train/trainer.js";
 
@@ -30,6 +33,10 @@ export interface QuickstartOptions {
   progress?: boolean;
   /** Prompts for the samples printed at the end. */
   prompts?: string[];
+  /** Share of the time budget for supervised fine-tuning (default 0.2; 0 skips the stage). */
+  sftShare?: number;
+  /** Questions for the chat at the end. */
+  chatPrompts?: string[];
 }
 
 export interface QuickstartSummary {
@@ -41,9 +48,11 @@ export interface QuickstartSummary {
   model: { dir: string; params: number; depth: number; width: number; layers: number };
   training: TrainSummary;
   samples: { prompt: string; text: string; tokensPerSecond: number }[];
+  sft: (Pick<SftSummary, "modelDir" | "before" | "after" | "packing"> & { steps: number; tokensPerSec: number; chat: { prompt: string; answer: string }[] }) | null;
 }
 
 const DEFAULT_PROMPTS = ["The", "In the morning", "He said that"];
+const DEFAULT_CHAT = ["What is 12 plus 7?", "Spell the word \"house\".", "What is the capital of France?"];
 
 /** Runs every stage; returns where each artifact is and the figures of each stage. */
 export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartSummary> {
@@ -57,7 +66,7 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
   };
   const elapsed = (): number => (performance.now() - t0) / 1000;
 
-  say(`[1/5] data: running the default recipe on the embedded corpus -> ${join(out, "data")}`);
+  say(`[1/6] data: running the default recipe on the embedded corpus -> ${join(out, "data")}`);
   const data = await runDefaultRecipe({ outDir: join(out, "data"), maxDocs: o.maxDocs, progress: show, seed });
   const ingest = data.steps[0]?.stats;
   const mixStats = data.steps[data.steps.length - 1]?.stats;
@@ -65,13 +74,13 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
   const read = Number(ingest?.docsIn ?? 0);
   say(`      kept ${kept} of ${read} documents (${((elapsed())).toFixed(0)} s); report ${join(out, "data", "report.md")}`);
 
-  say(`[2/5] tokenizer: training byte-level BPE (vocab ${o.vocabSize ?? 4096})`);
+  say(`[2/6] tokenizer: training byte-level BPE (vocab ${o.vocabSize ?? 4096})`);
   const tok = await trainTokenizer(data.train, {
     vocabSize: o.vocabSize ?? 4096, outDir: join(out, "tokenizer"), progress: show,
   });
   say(`      ${tok.report.vocabSize} tokens, ${tok.report.bytesPerToken.toFixed(2)} bytes/token on held-out text`);
 
-  say("[3/5] shards: encoding the corpus into llm.c token shards");
+  say("[3/6] shards: encoding the corpus into llm.c token shards");
   const shards = await writeTokenShards({
     inputs: [...data.train, ...data.val], tokenizer: tok.tokenizer, outDir: join(out, "shards"), valFraction: 0.05,
     progress: show, overwrite: true,
@@ -81,8 +90,10 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
   const depth = o.depth ?? 3;
   const config = configFromDepth(depth, { vocabSize: tok.tokenizer.vocabSize, blockSize: o.blockSize ?? 128, overrides: { dropout: 0 } });
   const reserve = 20 + 0.02 * budget; // evaluation, saving and samples
-  const minutes = Math.max(0.1, (budget - elapsed() - reserve) / 60);
-  say(`[4/5] pretraining: ${formatCount(paramCount(config))} parameters (depth ${depth}), about ${minutes.toFixed(1)} min, ${bf16MatmulAvailable() ? "bf16" : "f32"} matmuls`);
+  const sftShare = o.sftShare ?? 0.2;
+  const sftSeconds = sftShare * budget;
+  const minutes = Math.max(0.1, (budget - elapsed() - reserve - sftSeconds) / 60);
+  say(`[4/6] pretraining: ${formatCount(paramCount(config))} parameters (depth ${depth}), about ${minutes.toFixed(1)} min, ${bf16MatmulAvailable() ? "bf16" : "f32"} matmuls`);
   const trained = await pretrain({
     data: join(out, "shards"), tokenizer: tok.tokenizerPath ?? join(out, "tokenizer"), out, config,
     batchSize: o.batchSize ?? 16, steps: 100_000, minutes, lr: 3e-3, minLr: 3e-4, warmupSteps: 30,
@@ -91,7 +102,27 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
     precision: bf16MatmulAvailable() ? "bf16" : "f32",
   });
 
-  say("[5/5] samples");
+  let sftResult: QuickstartSummary["sft"] = null;
+  if (sftShare > 0) {
+    say(`[5/6] supervised fine-tuning on the embedded instruction mix (${join(out, "sft")})`);
+    const mix = writeInstructionMix(join(out, "sft_data"), { seed });
+    const evalSeconds = 15; // held-out answers before and after
+    const s = await sft({
+      model: out, data: [mix.train], valData: [mix.heldout], out: join(out, "sft"), batchSize: 16, steps: 100_000,
+      minutes: Math.max(0.1, (budget - elapsed() - reserve - evalSeconds) / 60), lr: 1e-3, minLr: 1e-4, warmupSteps: 20,
+      evalEvery: 200, evalPrompts: 200, seed, progress: show, precision: bf16MatmulAvailable() ? "bf16" : "f32",
+    });
+    const chatModel = loadModel(s.modelDir);
+    const eos = tok.tokenizer.specialId("<|im_end|>");
+    const chat = (o.chatPrompts ?? DEFAULT_CHAT).map((q) => {
+      const prompt = renderChat(CHATML_TEMPLATE, [{ role: "user", content: q }], { addGenerationPrompt: true });
+      const r = generate(chatModel, tok.tokenizer.encode(prompt, { allowedSpecial: "all" }), { maxTokens: 24, temperature: 0, stopTokens: [eos] });
+      return { prompt: q, answer: tok.tokenizer.decode(r.tokens) };
+    });
+    sftResult = { modelDir: s.modelDir, before: s.before, after: s.after, packing: s.packing, steps: s.training.steps, tokensPerSec: s.training.tokensPerSec, chat };
+  }
+
+  say("[6/6] samples");
   const model = loadModel(trained.modelDir);
   const samples = (o.prompts ?? DEFAULT_PROMPTS).map((prompt, i) => {
     const r = generateText(model, tok.tokenizer, prompt, { maxTokens: 48, temperature: 0.8, topK: 40, seed: seed + i });
@@ -107,6 +138,7 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
     model: { dir: trained.modelDir, params: trained.params, depth, width: config.nEmbd, layers: config.nLayer },
     training: trained.summary,
     samples,
+    sft: sftResult,
   };
   const header = { format: "llmforge-quickstart-summary", version: 1, writer: `llmforge ${VERSION}` };
   writeFileAtomicSync(join(out, "summary.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
@@ -131,7 +163,18 @@ export function formatQuickstartSummary(s: QuickstartSummary): string {
     `  wall time   ${(s.seconds / 60).toFixed(1)} min`,
     "  samples:",
     ...s.samples.map((x) => `    > ${x.prompt}${x.text.replace(/\s+/g, " ")}  [${x.tokensPerSecond.toFixed(0)} tok/s]`),
+    ...(s.sft ? sftLines(s.sft) : []),
     `  everything is in ${s.out}`,
   ];
   return lines.join("\n");
+}
+
+function sftLines(f: NonNullable<QuickstartSummary["sft"]>): string[] {
+  const pct = (x: number | undefined) => (x === undefined ? "?" : `${(x * 100).toFixed(1)}%`);
+  return [
+    `  sft         ${f.steps} steps, ${Math.round(f.tokensPerSec)} tokens/s, held-out loss ${f.before.loss?.toFixed(3) ?? "?"} -> ${f.after.loss?.toFixed(3) ?? "?"}` +
+      `, exact match ${pct(f.before.answers?.exactMatch)} -> ${pct(f.after.answers?.exactMatch)}, answers ending with <|im_end|> ${pct(f.after.answers?.endedWithEos)} (${f.modelDir})`,
+    "  chat:",
+    ...f.chat.map((c) => `    user: ${c.prompt}\n    assistant: ${c.answer.replace(/\s+/g, " ")}`),
+  ];
 }

@@ -8,10 +8,13 @@ import { loadModel } from "../../src/model/serialize.js";
 import { formatQuickstartSummary, quickstart } from "../../src/pipeline/quickstart.js";
 
 describe("quickstart", () => {
-  it("runs data -> tokenizer -> shards -> pretraining -> eval -> samples into one folder", async () => {
+  it("runs data -> tokenizer -> shards -> pretraining -> eval -> sft -> samples and chat into one folder", async () => {
     const out = join(mkdtempSync(join(tmpdir(), "llmforge-qs-")), "run");
-    const s = await quickstart({ out, minutes: 0.4, maxDocs: 40, depth: 1, vocabSize: 600, blockSize: 32, batchSize: 8, progress: false });
-    for (const p of ["data/report.md", "tokenizer/tokenizer.json", "shards/train_000000.bin", "model/model.safetensors", "model/config.json", "metrics.jsonl", "summary.json"]) {
+    const s = await quickstart({ out, minutes: 0.6, maxDocs: 40, depth: 1, vocabSize: 600, blockSize: 64, batchSize: 8, progress: false });
+    for (const p of [
+      "data/report.md", "tokenizer/tokenizer.json", "shards/train_000000.bin", "model/model.safetensors", "model/config.json", "metrics.jsonl", "summary.json",
+      "sft_data/train.jsonl", "sft/model/model.safetensors", "sft/model/tokenizer_config.json", "sft/sft.json",
+    ]) {
       expect(existsSync(join(out, p)), p).toBe(true);
     }
     expect(s.data.kept).toBeGreaterThan(0);
@@ -19,6 +22,9 @@ describe("quickstart", () => {
     expect(s.training.val!.loss).toBeLessThan(s.training.initialVal!.loss);
     expect(s.samples).toHaveLength(3);
     expect(loadModel(join(out, "model")).config.nEmbd).toBe(64);
+    expect(s.sft?.after.loss as number).toBeLessThan(s.sft?.before.loss as number);
+    expect(s.sft?.chat).toHaveLength(3);
     expect(formatQuickstartSummary(s)).toContain(`everything is in ${out}`);
+    expect(formatQuickstartSummary(s)).toContain("assistant:");
   }, 120_000);
 });

@@ -56,7 +56,7 @@ export interface AnswerEval {
  */
 export function evaluateAnswers(model: GPT, tok: Tokenizer, convs: readonly Conversation[], o: AnswerEvalOptions): AnswerEval {
   const eos = tok.specialId(o.eosToken ?? "<|im_end|>");
-  const list = convs.slice(0, o.limit ?? convs.length);
+  const list = spreadOverTasks(convs, o.limit ?? convs.length);
   const perTask: AnswerEval["perTask"] = {};
   const samples: AnswerEval["samples"] = [];
   let matched = 0;
@@ -92,4 +92,21 @@ export function evaluateAnswers(model: GPT, tok: Tokenizer, convs: readonly Conv
   model.train(wasTraining);
   for (const t of Object.values(perTask)) t.exactMatch = t.exactMatch / t.prompts;
   return { prompts: n, exactMatch: n > 0 ? matched / n : 0, endedWithEos: n > 0 ? ended / n : 0, perTask, samples };
+}
+
+/** Up to `limit` conversations taken round robin over their `meta.task`, so every task is scored. */
+function spreadOverTasks(convs: readonly Conversation[], limit: number): Conversation[] {
+  if (limit >= convs.length) return [...convs];
+  const byTask = new Map<string, Conversation[]>();
+  for (const c of convs) {
+    const t = typeof c.meta?.task === "string" ? c.meta.task : "";
+    const list = byTask.get(t) ?? [];
+    list.push(c);
+    byTask.set(t, list);
+  }
+  const out: Conversation[] = [];
+  for (let i = 0; out.length < limit; i++) {
+    for (const list of byTask.values()) if (i < list.length && out.length < limit) out.push(list[i]);
+  }
+  return out;
 }

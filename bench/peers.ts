@@ -30,8 +30,17 @@ function lastJson(stdout: string): StepFigures | null {
   return null;
 }
 
+/**
+ * The environment a peer runs in: its thread count, and OMP_WAIT_POLICY=passive unless the caller
+ * set a policy (llmforge runs its own OpenMP threads passive; PyTorch's libgomp threads spinning
+ * against OpenBLAS's on 2 cores would make the peer look slower than it is; ../shared/peers/README.md).
+ */
+export function peerEnv(threads: number): NodeJS.ProcessEnv {
+  return { ...process.env, THREADS: String(threads), OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "passive" };
+}
+
 export function runPeer(name: "torch" | "jaxjs" | "tfjs", args: number[], threads: number, timeoutMs = 900_000): StepFigures | string {
-  const env = { ...process.env, THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+  const env = peerEnv(threads);
   let r: ReturnType<typeof spawnSync>;
   if (name === "torch") {
     const py = "/usr/bin/python3";

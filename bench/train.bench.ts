@@ -2,10 +2,10 @@
 // jax-js, TensorFlow.js) in the same run, at the default size and at 6 6 384 256 8192 8, on
 // 2 threads; plus GPT-2 small (124M) peak RSS and generation speed of a quickstart-size model.
 import { spawnSync } from "node:child_process";
-import { writeFileSync, mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runPeer, type StepFigures } from "./peers.js";
+import { peerEnv, runPeer, type StepFigures } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "train.md");
@@ -29,12 +29,21 @@ function ours(args: number[], extra: string[] = []): StepFigures | string {
   return line ? (JSON.parse(line) as StepFigures) : "no JSON output";
 }
 
+/** CPU model and the widest SIMD it has, for the figures' caption. */
+function cpuLine(): string {
+  const info = readFileSync("/proc/cpuinfo", "utf8");
+  const model = /model name\s*:\s*(.*)/.exec(info)?.[1]?.trim() ?? "unknown CPU";
+  const isa = /\bavx512f\b/.test(info) ? `AVX-512${/\bamx_tile\b/.test(info) ? "+AMX" : ""}` : /\bavx2\b/.test(info) ? "AVX2" : "no AVX2";
+  return `${model} (${isa})`;
+}
+
 const fmt = (x: StepFigures | string, key: keyof StepFigures): string => (typeof x === "string" ? "—" : String(x[key]));
 const lines: string[] = [];
 const notes: string[] = [];
 lines.push("## Pretraining step (forward + backward + AdamW), tokens/s");
 lines.push("");
-lines.push(`\`npm run bench -- train\` on ${new Date().toISOString().slice(0, 10)}, ${threads} threads, random tokens, same model and step as ../shared/peers.`);
+lines.push(`\`npm run bench -- train\` on ${new Date().toISOString().slice(0, 10)}, ${cpuLine()}, ${threads} threads, random tokens, same model and step as ../shared/peers. ` +
+  `Peers run with OMP_WAIT_POLICY=${peerEnv(threads).OMP_WAIT_POLICY}, OMP_NUM_THREADS=${threads} (PyTorch: Debian's python3-torch, glibc malloc defaults).`);
 lines.push("");
 lines.push("| size (L H C T V B) | engine | tokens/s | ms/step | GFLOP/s | peak RSS MB | vs PyTorch |");
 lines.push("| --- | --- | ---: | ---: | ---: | ---: | ---: |");

@@ -1,5 +1,6 @@
 // Times full training steps (forward, backward, clipping, AdamW) of the GPT that the peers in
-// ../shared/peers train, on random tokens, and reports the same figures they print.
+// ../shared/peers train, on random tokens, and reports the same figures they print. Callers may
+// supply the rows (SFT: packed documents, masked targets) and change the model (LoRA) first.
 import { makeConfig, type GPTConfig } from "../model/config.js";
 import { GPT } from "../model/gpt.js";
 import { AdamW, clipGradNorm } from "../optim/optimizers.js";
@@ -18,6 +19,17 @@ export interface BenchTrainOptions {
   steps?: number;
   flavour?: GPTConfig["flavour"];
   precision?: MatmulPrecision;
+  /** Rows of a step (default: random tokens, every target counted). */
+  makeBatch?: (rng: Rng, B: number, T: number, V: number) => BenchBatch;
+  /** Changes the model before timing (e.g. attaches LoRA adapters and freezes the rest). */
+  prepare?: (model: GPT) => void;
+}
+
+/** One step's rows: inputs and targets (B·T; -100 = not learned), packed-document starts. */
+export interface BenchBatch {
+  x: Int32Array;
+  y: Int32Array;
+  docStart?: Int32Array;
 }
 
 export interface BenchTrainResult {
@@ -26,6 +38,7 @@ export interface BenchTrainResult {
   gflops: number;
   peak_rss_mb: number;
   params: number;
+  trainable: number;
 }
 
 export function benchTrain(o: BenchTrainOptions): BenchTrainResult {
@@ -33,16 +46,20 @@ export function benchTrain(o: BenchTrainOptions): BenchTrainResult {
     flavour: o.flavour ?? "gpt2", nLayer: o.layers, nHead: o.heads, nEmbd: o.dim, blockSize: o.block, vocabSize: o.vocab, dropout: 0,
   });
   const model = new GPT(config, { seed: 0 });
-  const params = model.parameters();
+  o.prepare?.(model);
+  const params = model.parameters().filter((p) => p.requiresGrad);
   const opt = new AdamW(params, { lr: 3e-4, weightDecay: 0.1 });
   const rng = new Rng(1);
   const B = o.batch;
   const T = o.block;
+  const randomBatch = (): BenchBatch => ({
+    x: Int32Array.from({ length: B * T }, () => rng.int(o.vocab)),
+    y: Int32Array.from({ length: B * T }, () => rng.int(o.vocab)),
+  });
   const step = (): number => {
-    const x = Int32Array.from({ length: B * T }, () => rng.int(o.vocab));
-    const y = Int32Array.from({ length: B * T }, () => rng.int(o.vocab));
+    const { x, y, docStart } = o.makeBatch ? o.makeBatch(rng, B, T, o.vocab) : randomBatch();
     const loss = tidy(() => {
-      const l = model.loss(ids(x, [B, T]), y);
+      const l = model.loss(ids(x, [B, T]), y, { docStart });
       l.backward();
       return l.item();
     });
@@ -66,5 +83,6 @@ export function benchTrain(o: BenchTrainOptions): BenchTrainResult {
     gflops: Math.round((flops / dt / 1e9) * 10) / 10,
     peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
     params: count,
+    trainable: model.numParameters(true),
   };
 }

@@ -13,6 +13,7 @@ export function registerSftCommand(program: Command): void {
     .requiredOption("--data <files...>", "training conversations (JSONL/JSON in any format `llmforge data convert` reads, or folders)")
     .requiredOption("--out <dir>", "run folder of the fine-tuned model")
     .option("--val-data <files...>", "held-out conversations (default: --val-fraction of --data)")
+    .option("--add-chat-tokens", "add the chat template's special tokens when the tokenizer lacks them (the vocabulary grows)")
     .option("--val-fraction <f>", "share of --data held out when --val-data is not given", num, 0.05)
     .option("--loss-on <what>", "assistant|completion|all: which tokens are learned", oneOf(["assistant", "completion", "all"]), "assistant")
     .option("--mask-history", "learn only the last assistant turn of each conversation")
@@ -43,7 +44,7 @@ export function registerSftCommand(program: Command): void {
         process.once("SIGINT", () => process.exit(130));
       });
       const s = await sft({
-        model: o.model, data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, lossOn: o.lossOn,
+        model: o.model, addChatTokens: o.addChatTokens, data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, lossOn: o.lossOn,
         maskHistory: o.maskHistory, packing: o.packing, truncation: o.truncation, batchSize: o.batch, accumulation: o.accumulation,
         steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay,
         evalEvery: o.evalEvery, evalPrompts: o.evalPrompts, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep, seed: o.seed,

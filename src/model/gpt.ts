@@ -274,6 +274,31 @@ export class GPT extends Module {
   }
 
   /**
+   * A copy with a larger vocabulary (new tokens such as chat markers): existing rows are kept and
+   * new rows of the embedding (and of an untied head) start at the mean of the existing ones, so
+   * the model's outputs for old tokens do not change.
+   */
+  withVocabSize(vocabSize: number): GPT {
+    const old = this.config.vocabSize;
+    if (!Number.isInteger(vocabSize) || vocabSize < old) throw new TensorError(`GPT.withVocabSize: ${vocabSize} must be a whole number >= the current ${old}`);
+    const grown = new GPT({ ...this.config, vocabSize }, { dtype: this.dtype, backend: this.backendName, initWeights: false });
+    const own = new Map(this.namedParameters());
+    for (const [n, p] of grown.namedParameters()) {
+      const src = own.get(n);
+      if (!src) throw new TensorError(`GPT.withVocabSize: parameter "${n}" missing in the source (merge or detach adapters first)`);
+      const d = src.contiguousData();
+      p.data.set(d, p.offset);
+      if (p.shape[0] === vocabSize && src.shape[0] === old && p.ndim === 2) {
+        const C = p.shape[1];
+        const mean = new Float64Array(C);
+        for (let r = 0; r < old; r++) for (let c = 0; c < C; c++) mean[c] += d[r * C + c] / old;
+        for (let r = old; r < vocabSize; r++) for (let c = 0; c < C; c++) p.data[p.offset + r * C + c] = mean[c];
+      }
+    }
+    return grown;
+  }
+
+  /**
    * A copy with the same weights (copied once, straight from parameter to parameter), e.g. the
    * frozen reference model of RLHF. `frozen` (default true) sets requiresGrad false and eval mode.
    */

@@ -14,7 +14,7 @@ import { loadRun } from "../model/runFolder.js";
 import { saveModel } from "../model/serialize.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import { ids, type MatmulPrecision } from "../tensor/ops/index.js";
-import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens, writeTokenizerConfig } from "../tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE, chatTemplateSpecialTokens, readTokenizerConfig, requireChatTokens, writeTokenizerConfig } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { latestCheckpoint } from "../train/checkpoint.js";
 import { runStepLoop, type StepLoopSummary } from "../train/loop.js";
@@ -33,6 +33,11 @@ export interface SftOptions {
   valFraction?: number;
   /** Run folder of the fine-tuned model. */
   out: string;
+  /**
+   * When the tokenizer lacks the chat template's special tokens: add them (and grow the model's
+   * vocabulary) instead of stopping with an error.
+   */
+  addChatTokens?: boolean;
   lossOn?: LossOn;
   maskHistory?: boolean;
   packing?: PackingMode;
@@ -102,10 +107,14 @@ function templateOf(tokenizerFile: string): string {
   return readTokenizerConfig(dirname(tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
 }
 
-/** Writes the tokenizer files (tokenizer.json + tokenizer_config.json with the template) into dir. */
-export function writeChatTokenizer(dir: string, tok: Tokenizer, tokenizerFile: string, template: string, blockSize: number): void {
+/**
+ * Writes the tokenizer files (tokenizer.json + tokenizer_config.json with the template) into dir:
+ * the base run's tokenizer.json as it was, or `json` when tokens were added to it.
+ */
+export function writeChatTokenizer(dir: string, tok: Tokenizer, tokenizerFile: string, template: string, blockSize: number, json: string | null = null): void {
   mkdirSync(dir, { recursive: true });
-  copyFileSync(tokenizerFile, join(dir, "tokenizer.json"));
+  if (json !== null) writeFileAtomicSync(join(dir, "tokenizer.json"), json);
+  else copyFileSync(tokenizerFile, join(dir, "tokenizer.json"));
   writeTokenizerConfig(dir, tok, { chatTemplate: template, modelMaxLength: blockSize });
 }
 
@@ -115,8 +124,18 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
     if (o.progress ?? true) process.stderr.write(`${s}\n`);
   };
   const seed = o.seed ?? 1337;
-  const { model, tokenizer: tok, paths } = loadRun(o.model, { backend: o.backend });
+  const run = loadRun(o.model, { backend: o.backend });
+  const { paths } = run;
+  let { model, tokenizer: tok } = run;
   const template = templateOf(paths.tokenizerFile);
+  let tokenizerJson: string | null = null; // set when tokens were added: the run's tokenizer.json is rewritten
+  const missing = [...new Set([...chatTemplateSpecialTokens(template), "<|im_end|>"])].filter((t) => !tok.specialTokens.has(t));
+  if (missing.length > 0 && o.addChatTokens) {
+    tok = tok.withSpecialTokens(missing);
+    if (tok.vocabSize > model.config.vocabSize) model = model.withVocabSize(tok.vocabSize);
+    tokenizerJson = tok.toHuggingFaceJson();
+    say(`sft: added ${missing.join(", ")} to the tokenizer (vocabulary ${tok.vocabSize})`);
+  }
   requireChatTokens(tok, template, ["<|im_end|>"]);
   const T = model.config.blockSize;
   const padId = tok.specialTokens.get("<|pad|>") ?? tok.specialId("<|im_end|>");
@@ -168,8 +187,8 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
   const after = { loss: training.val?.loss ?? heldLoss(), answers: answers() };
   if (after.answers) say(`sft: after: held-out loss ${after.loss?.toFixed(3)}, exact match ${(after.answers.exactMatch * 100).toFixed(1)}%, answers ending with <|im_end|> ${(after.answers.endedWithEos * 100).toFixed(1)}%`);
   const modelDir = join(o.out, "model");
-  saveChatModel(modelDir, model, tok, paths.tokenizerFile, template);
-  writeChatTokenizer(join(o.out, "tokenizer"), tok, paths.tokenizerFile, template, T);
+  saveChatModel(modelDir, model, tok, paths.tokenizerFile, template, tokenizerJson);
+  writeChatTokenizer(join(o.out, "tokenizer"), tok, paths.tokenizerFile, template, T, tokenizerJson);
   const summary: SftSummary = {
     out: o.out, modelDir, train: train.report, heldout: held.report,
     packing: { rows: batches.rows, efficiency: batches.stats.efficiency }, params, training, before, after,
@@ -180,9 +199,9 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
 }
 
 /** A model folder a chat client loads as is: weights + config.json + tokenizer files with the template. */
-export function saveChatModel(dir: string, model: GPT, tok: Tokenizer, tokenizerFile: string, template: string): void {
+export function saveChatModel(dir: string, model: GPT, tok: Tokenizer, tokenizerFile: string, template: string, tokenizerJson: string | null = null): void {
   saveModel(dir, model);
-  writeChatTokenizer(dir, tok, tokenizerFile, template, model.config.blockSize);
+  writeChatTokenizer(dir, tok, tokenizerFile, template, model.config.blockSize, tokenizerJson);
   const cfgPath = join(dir, "config.json");
   const cfg = JSON.parse(readFileSync(cfgPath, "utf8")) as Record<string, unknown>;
   cfg.eos_token_id = tok.specialId("<|im_end|>");

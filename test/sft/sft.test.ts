@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { generate } from "../../src/infer/generate.js";
 import { makeConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";
@@ -71,6 +71,45 @@ describe("sft", () => {
     const s = await sft(opts(out, { resume: true }));
     expect(s.training.steps).toBe(8);
     expect(losses()).toEqual(whole);
+  }, 60_000);
+
+  it("a tokenizer without the chat tokens is refused, or grown with addChatTokens (old logits unchanged)", async () => {
+    const plain = Tokenizer.trainFromTexts(["plain text only, no chat markers here"], { vocabSize: 300, specialTokens: ["<|endoftext|>"] });
+    const base = join(dir, "plain");
+    mkdirSync(join(base, "tokenizer"), { recursive: true });
+    writeFileSync(join(base, "tokenizer", "tokenizer.json"), plain.toHuggingFaceJson());
+    const m = new GPT(makeConfig({ nLayer: 1, nHead: 2, nEmbd: 16, blockSize: 96, vocabSize: plain.vocabSize, initStd: 0.1 }), { seed: 1 });
+    saveModel(join(base, "model"), m);
+    await expect(sft(opts(join(dir, "plain-run"), { model: base, steps: 2 }))).rejects.toThrow(/<\|im_start\|>/);
+    const s = await sft(opts(join(dir, "plain-run2"), { model: base, steps: 2, evalPrompts: 0, addChatTokens: true }));
+    const { model, tokenizer } = loadRun(s.out);
+    expect(tokenizer.specialId("<|im_end|>")).toBeGreaterThanOrEqual(plain.vocabSize);
+    expect(model.config.vocabSize).toBe(tokenizer.vocabSize);
+    const grown = m.withVocabSize(plain.vocabSize + 3);
+    const x = { data: Int32Array.from([1, 2, 3]), shape: [1, 3] };
+    const a = m.forward(x).toTypedArray();
+    const b = grown.forward(x).toTypedArray();
+    for (let t = 0; t < 3; t++) for (let v = 0; v < plain.vocabSize; v++) expect(b[t * (plain.vocabSize + 3) + v]).toBeCloseTo(a[t * plain.vocabSize + v], 5);
+  }, 60_000);
+
+  it("llmforge generate --chat renders the template and stops at <|im_end|>", async () => {
+    const { Command } = await import("commander");
+    const { registerGenerateCommand } = await import("../../src/cli/generate.js");
+    let out = "";
+    let err = "";
+    const o = vi.spyOn(process.stdout, "write").mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
+    const e = vi.spyOn(process.stderr, "write").mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
+    try {
+      const program = new Command().exitOverride();
+      registerGenerateCommand(program);
+      await program.parseAsync(["node", "llmforge", "generate", "--model", join(dir, "run1"), "--chat", "--prompt", "What is 2 plus 2?", "--temperature", "0", "--max-tokens", "40", "--json"]);
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+    const r = JSON.parse(out.trim()) as { finishReason: string; text: string };
+    expect(r.finishReason).toBe("stop_token");
+    expect(r.text).not.toContain("<|im_end|>");
   }, 60_000);
 
   it("reads other formats through the converter; bad input is a clear error", async () => {

@@ -10,6 +10,17 @@ export { backward, needsGrad, record } from "./autograd/tape.js";
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from "./autograd/gradcheck.js";
 export { Module, createParameter, type Init, type ParamOptions } from "./nn/module.js";
 export { Linear, Embedding, LayerNorm, RMSNorm, Dropout } from "./nn/layers.js";
+export { LoRALinear, LoRAPart, type LoRAPartSpec } from "./nn/lora.js";
+export { AdaptedLinear, BottleneckAdapter, type AdapterActivation } from "./nn/adapters.js";
+export { PrefixTuning, prefixAttention, type PrefixTuningOptions } from "./nn/prefix.js";
+export {
+  applyPeft, attachLora, formatTrainable, freezeModules, loraSites, loraTargetNames, mergeAndUnloadLora, parsePeftConfig, parseTargets,
+  PeftError, peftConfigSchema, setLoraMerged, type LoraSite, type PeftConfig, type PeftConfigInput, type PeftHandle, type PeftModel,
+} from "./nn/peft.js";
+export {
+  ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, AdapterError, baseFingerprint, loadAdapter, loraPeftTensors, mergeAdapterFolder,
+  readAdapterConfig, saveAdapter, type BaseFingerprint, type MergeAdapterOptions, type MergeAdapterResult, type SaveAdapterOptions,
+} from "./model/peftFormat.js";
 export { AdamW, SGD, clipGradNorm, type ParamGroup, type AdamWOptions, type SGDOptions, type OptimizerState } from "./optim/optimizers.js";
 export { learningRate, type ScheduleConfig } from "./optim/schedule.js";
 export * from "./model/index.js";

@@ -6,6 +6,7 @@ import { registerBenchCommands } from "./bench.js";
 import { registerDataCommands } from "./data.js";
 import { registerDoctor } from "./doctor.js";
 import { registerGenerateCommand } from "./generate.js";
+import { registerPeftCommands } from "./peft.js";
 import { registerQuickstartCommand } from "./quickstart.js";
 import { registerSftCommand } from "./sft.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
@@ -24,6 +25,7 @@ registerTokenizerCommands(program);
 registerTrainCommands(program);
 registerSftCommand(program);
 registerGenerateCommand(program);
+registerPeftCommands(program);
 registerBenchCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -2,8 +2,25 @@
 // convert` reads), full or parameter-efficient. A thin shell over sft/train.ts.
 import type { Command } from "commander";
 import { formatCount } from "../model/config.js";
+import type { PeftConfigInput } from "../nn/peft.js";
 import { sft } from "../sft/train.js";
 import { intOption as int, numberOption as num, oneOf } from "./options.js";
+
+/** The PEFT config the flags describe (validated by the library). */
+function peftOf(o: Record<string, unknown>): PeftConfigInput {
+  switch (o.peft) {
+    case "lora":
+      return { method: "lora", r: o.loraR as number, alpha: o.loraAlpha as number, dropout: o.loraDropout as number, targets: o.loraTarget as string | undefined, rslora: !!o.rslora, seed: o.seed as number };
+    case "adapter":
+      return { method: "adapter", placement: o.adapterPlacement as "houlsby" | "pfeiffer", reductionFactor: o.adapterReduction as number, seed: o.seed as number };
+    case "prefix":
+      return { method: "prefix", numVirtualTokens: o.prefixTokens as number, projectionHidden: o.prefixHidden as number, seed: o.seed as number };
+    case "freeze":
+      return { method: "freeze", trainLastLayers: o.freezeLayers as number | undefined, freeze: (o.freeze as string[] | undefined) ?? [] };
+    default:
+      return { method: "none" };
+  }
+}
 
 export function registerSftCommand(program: Command): void {
   program
@@ -19,6 +36,18 @@ export function registerSftCommand(program: Command): void {
     .option("--mask-history", "learn only the last assistant turn of each conversation")
     .option("--packing <mode>", "none|bfd (best-fit decreasing; documents never attend to each other)", oneOf(["none", "bfd"]), "bfd")
     .option("--truncation <rule>", "conversations longer than the block: skip (counted) or right (cut the tail)", oneOf(["skip", "right"]), "skip")
+    .option("--peft <method>", "none|lora|adapter|prefix|freeze", oneOf(["none", "lora", "adapter", "prefix", "freeze"]), "none")
+    .option("--lora-r <n>", "LoRA rank", int, 8)
+    .option("--lora-alpha <a>", "LoRA alpha (scale alpha/r)", num, 16)
+    .option("--lora-dropout <p>", "LoRA dropout", num, 0)
+    .option("--lora-target <names>", "layers: c_attn | q,v | all | comma list (gpt2: c_attn,q,k,v,c_proj,c_fc,mlp.c_proj,lm_head; llama: q,k,v,o,gate,up,down)")
+    .option("--rslora", "rank-stabilised LoRA: scale alpha/sqrt(r)")
+    .option("--adapter-placement <p>", "houlsby (after attention and MLP) or pfeiffer (after MLP)", oneOf(["houlsby", "pfeiffer"]), "houlsby")
+    .option("--adapter-reduction <n>", "bottleneck width = width / n", int, 16)
+    .option("--prefix-tokens <n>", "prefix tuning: virtual key/value positions per layer", int, 16)
+    .option("--prefix-hidden <n>", "prefix tuning: reparameterisation MLP width (0 = plain prefixes)", int, 0)
+    .option("--freeze-layers <n>", "with --peft freeze: train only the last N blocks (and the final norm)", int)
+    .option("--freeze <globs...>", "with --peft freeze: module paths to freeze, e.g. wte 'h.*.attn'")
     .option("--batch <n>", "rows per micro-batch", int, 8)
     .option("--accumulation <n>", "micro-batches per optimizer step", int, 1)
     .option("--steps <n>", "optimizer steps", int, 300)
@@ -44,7 +73,7 @@ export function registerSftCommand(program: Command): void {
         process.once("SIGINT", () => process.exit(130));
       });
       const s = await sft({
-        model: o.model, addChatTokens: o.addChatTokens, data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, lossOn: o.lossOn,
+        model: o.model, addChatTokens: o.addChatTokens, peft: peftOf(o), data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, lossOn: o.lossOn,
         maskHistory: o.maskHistory, packing: o.packing, truncation: o.truncation, batchSize: o.batch, accumulation: o.accumulation,
         steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay,
         evalEvery: o.evalEvery, evalPrompts: o.evalPrompts, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep, seed: o.seed,

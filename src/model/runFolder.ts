@@ -1,10 +1,12 @@
 // Run folders: where a run keeps its model (RUN/model or RUN itself) and tokenizer, and loading
-// both with a check that they belong together. Every command that takes --model RUN uses this.
+// both with a check that they belong together (and any adapter stored beside the weights applied).
+// Every command that takes --model RUN uses this.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { BackendName } from "../tensor/backend/index.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import type { GPT } from "./gpt.js";
+import { ADAPTER_CONFIG_FILE, loadAdapter } from "./peftFormat.js";
 import { loadModel } from "./serialize.js";
 
 /** A run folder that lacks what a command needs; the message lists where it looked. */
@@ -41,6 +43,8 @@ export function loadRun(run: string, opts: { tokenizer?: string; backend?: Backe
   const paths = resolveRunPaths(run, opts.tokenizer);
   const tokenizer = Tokenizer.fromFile(paths.tokenizerFile);
   const model = loadModel(paths.modelDir, { backend: opts.backend });
+  // A model folder with an adapter beside the base weights (bottleneck adapters, prefix tuning): applied on load.
+  if (existsSync(join(paths.modelDir, ADAPTER_CONFIG_FILE))) loadAdapter(model, paths.modelDir);
   if (tokenizer.vocabSize > model.config.vocabSize) {
     throw new RunFolderError(
       `tokenizer ${paths.tokenizerFile} has ${tokenizer.vocabSize} tokens but the model in ${paths.modelDir} has a vocabulary of ${model.config.vocabSize}: they do not belong together`,

@@ -60,6 +60,12 @@ export abstract class Module {
     return m;
   }
 
+  /** Adds a sub-module after construction (prefix tuning attaches its parameters to a model this way). */
+  addModule<M extends Module>(name: string, m: M): M {
+    if (this.children.has(name)) throw new TensorError(`addModule: "${name}" already exists (use setSubmodule to replace it)`);
+    return this.child(name, m);
+  }
+
   /** Every sub-module with its dotted path, depth first, this module first (path ""). */
   namedModules(prefix = ""): [string, Module][] {
     const out: [string, Module][] = [[prefix, this]];

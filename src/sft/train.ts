@@ -9,7 +9,9 @@ import { convertToConversations } from "../data/formats/convert.js";
 import { DataStats } from "../data/stats.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { formatCount } from "../model/config.js";
-import type { GPT } from "../model/gpt.js";
+import { GPT } from "../model/gpt.js";
+import { saveAdapter } from "../model/peftFormat.js";
+import { applyPeft, type PeftConfigInput } from "../nn/peft.js";
 import { loadRun } from "../model/runFolder.js";
 import { saveModel } from "../model/serialize.js";
 import type { BackendName } from "../tensor/backend/index.js";
@@ -38,6 +40,8 @@ export interface SftOptions {
    * vocabulary) instead of stopping with an error.
    */
   addChatTokens?: boolean;
+  /** Full fine-tuning (default) or a parameter-efficient method: LoRA, bottleneck adapters, prefix tuning, freezing. */
+  peft?: PeftConfigInput;
   lossOn?: LossOn;
   maskHistory?: boolean;
   packing?: PackingMode;
@@ -138,6 +142,9 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
   }
   requireChatTokens(tok, template, ["<|im_end|>"]);
   const T = model.config.blockSize;
+  const modelDir = join(o.out, "model");
+  const peft = applyPeft(model, o.peft ?? { method: "none" });
+  say(`sft: ${peft.config.method === "none" ? "full fine-tuning" : peft.config.method}: ${peft.summary()}`);
   const padId = tok.specialTokens.get("<|pad|>") ?? tok.specialId("<|im_end|>");
 
   const ckpt = latestCheckpoint(join(o.out, "checkpoints"));
@@ -159,9 +166,11 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
 
   const batches = new SftBatches(train.examples, { seqLen: T, padId, batchSize: o.batchSize, packing: o.packing ?? "bfd", seed });
   say(`sft: ${batches.rows} rows of ${T} positions (${o.packing ?? "bfd"} packing, ${(batches.stats.efficiency * 100).toFixed(1)}% filled)`);
-  const params = { trainable: model.numParameters(true), total: model.numParameters() };
+  const params = { trainable: peft.trainable, total: peft.total };
 
   mkdirSync(o.out, { recursive: true });
+  // Adapters and prefixes cannot be merged: the model folder holds the (frozen) base weights and the adapter beside them.
+  const unmergeable = peft.config.method === "adapter" || peft.config.method === "prefix";
   writeFileAtomicSync(join(o.out, "data_stats.md"), data.stats.toMarkdown());
   const runInfo = { format: "llmforge-sft-run", version: 1, writer: `llmforge ${VERSION}`, base: o.model, config: model.config, options: { ...o, signal: undefined } };
   writeFileAtomicSync(join(o.out, "run.json"), `${JSON.stringify(runInfo, null, 2)}\n`);
@@ -186,8 +195,17 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
 
   const after = { loss: training.val?.loss ?? heldLoss(), answers: answers() };
   if (after.answers) say(`sft: after: held-out loss ${after.loss?.toFixed(3)}, exact match ${(after.answers.exactMatch * 100).toFixed(1)}%, answers ending with <|im_end|> ${(after.answers.endedWithEos * 100).toFixed(1)}%`);
-  const modelDir = join(o.out, "model");
-  saveChatModel(modelDir, model, tok, paths.tokenizerFile, template, tokenizerJson);
+  if (peft.config.method === "lora") {
+    saveAdapter(join(o.out, "adapter"), model, peft, { baseModel: o.model });
+    writeChatTokenizer(join(o.out, "adapter"), tok, paths.tokenizerFile, template, T, tokenizerJson);
+    peft.mergeInto?.();
+  }
+  if (unmergeable) {
+    saveChatModel(modelDir, baseOf(model, peft.config.method), tok, paths.tokenizerFile, template, tokenizerJson);
+    saveAdapter(modelDir, model, peft, { baseModel: o.model });
+  } else {
+    saveChatModel(modelDir, model, tok, paths.tokenizerFile, template, tokenizerJson);
+  }
   writeChatTokenizer(join(o.out, "tokenizer"), tok, paths.tokenizerFile, template, T, tokenizerJson);
   const summary: SftSummary = {
     out: o.out, modelDir, train: train.report, heldout: held.report,
@@ -196,6 +214,21 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
   const header = { format: "llmforge-sft-summary", version: 1, writer: `llmforge ${VERSION}` };
   writeFileAtomicSync(join(o.out, "sft.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
   return summary;
+}
+
+/**
+ * The base model under bottleneck adapters or prefixes (frozen during training, so its weights are
+ * the base's): a plain GPT with the wrapped layers' base weights, for the model folder.
+ */
+function baseOf(model: GPT, method: "adapter" | "prefix"): GPT {
+  const plain = new GPT(model.config, { dtype: model.dtype, backend: model.backendName, initWeights: false });
+  const own = new Map(model.namedParameters());
+  for (const [n, p] of plain.namedParameters()) {
+    const src = own.get(n) ?? own.get(n.replace(/\.(weight|bias)$/, ".base.$1"));
+    if (!src) throw new SftConfigError(`cannot find the base weight "${n}" under the ${method} layers`);
+    p.data.set(src.contiguousData(), p.offset);
+  }
+  return plain;
 }
 
 /** A model folder a chat client loads as is: weights + config.json + tokenizer files with the template. */

@@ -112,6 +112,34 @@ describe("sft", () => {
     expect(r.text).not.toContain("<|im_end|>");
   }, 60_000);
 
+  it("LoRA: trains adapters only, saves them in PEFT layout, merges into the model folder, resumes exactly", async () => {
+    const out = join(dir, "lora");
+    const s = await sft(opts(out, { peft: { method: "lora", r: 4, alpha: 8 } }));
+    expect(s.params.trainable).toBeLessThan(s.params.total / 5);
+    for (const f of ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter/tokenizer_config.json", "model/model.safetensors"]) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(existsSync(join(out, "model", "adapter_config.json"))).toBe(false); // merged: a plain model
+    const cfg = JSON.parse(readFileSync(join(out, "adapter", "adapter_config.json"), "utf8"));
+    expect(cfg.peft_type).toBe("LORA");
+    const losses = () => new MetricsLog(join(out, "metrics.jsonl")).read().filter((r) => typeof r.loss === "number").map((r) => r.loss);
+    const whole = losses();
+    rmSync(join(out, "checkpoints", "step_00000008"), { recursive: true, force: true });
+    await sft(opts(out, { peft: { method: "lora", r: 4, alpha: 8 }, resume: true }));
+    expect(losses()).toEqual(whole);
+  }, 60_000);
+
+  for (const peft of [{ method: "adapter" as const, reductionFactor: 4 }, { method: "prefix" as const, numVirtualTokens: 4 }]) {
+    it(`${peft.method}: the model folder holds the base weights and the adapter, applied on load`, async () => {
+      const out = join(dir, peft.method);
+      const s = await sft(opts(out, { peft, steps: 4, evalPrompts: 2 }));
+      expect(s.params.trainable).toBeLessThan(s.params.total);
+      expect(existsSync(join(out, "model", "adapter_config.json"))).toBe(true);
+      const { model, tokenizer } = loadRun(out);
+      expect(model.numParameters()).toBe(s.params.total);
+      const prompt = tokenizer.encode(renderChat(readTokenizerConfig(join(out, "model"))?.chatTemplate as string, [{ role: "user", content: "Hi" }], { addGenerationPrompt: true }), { allowedSpecial: "all" });
+      expect(generate(model, prompt, { maxTokens: 4, temperature: 0 }).tokens.length).toBeGreaterThan(0);
+    }, 60_000);
+  }
+
   it("reads other formats through the converter; bad input is a clear error", async () => {
     const s = await sft(opts(join(dir, "alpaca"), { data: [join(dir, "alpaca.json")], steps: 2, evalPrompts: 0 }));
     expect(s.train.kept).toBe(8);

@@ -14,6 +14,7 @@ import { runMix } from "../data/mix.js";
 import { loadRecipe, runRecipe } from "../data/recipe.js";
 import { runTrainQuality } from "../data/trainQuality.js";
 import { DataConfigError, type OnErrorPolicy } from "../data/types.js";
+import { fractionOption, intOption, positiveIntOption as int } from "./options.js";
 
 function readConfig(file: string | undefined): Record<string, unknown> {
   if (!file) return {};
@@ -35,12 +36,6 @@ function report(r: StepResult, json: boolean): void {
   else process.stdout.write(r.stats.toMarkdown());
   process.stderr.write(`wrote ${r.outputs.length} file(s) to ${r.outDir}; stats: ${r.statsJsonPath}, ${r.statsMarkdownPath}\n`);
 }
-
-const int = (v: string) => {
-  const n = Number.parseInt(v, 10);
-  if (!Number.isFinite(n) || n <= 0) throw new DataConfigError(`expected a positive integer, got "${v}"`);
-  return n;
-};
 
 export function registerDataCommands(program: Command): void {
   const data = program.command("data").description("pretraining data pipeline: ingest, clean, filter, pii, dedup, mix, stats, train-quality, run; convert (SFT data)");
@@ -135,8 +130,8 @@ export function registerDataCommands(program: Command): void {
     .option("-c, --config <file>", "JSON or YAML mix options")
     .option("--weights <list>", "source=weight pairs, e.g. brown=3,email=1")
     .option("--epochs <list>", "source=epochs pairs, e.g. wiki=2")
-    .option("--val <fraction>", "validation fraction", Number.parseFloat)
-    .option("--seed <n>", "seed", (v: string) => Number.parseInt(v, 10))
+    .option("--val <fraction>", "validation fraction", fractionOption)
+    .option("--seed <n>", "seed", intOption)
     .option("--curriculum <field>", "order train by this numeric meta field (ascending; prefix - for descending)")
     .option("--json", "print stats as JSON")
     .option("-q, --quiet", "no progress output")
@@ -208,8 +203,8 @@ export function registerDataCommands(program: Command): void {
     .option("--positive-sources <names>", "only these sources count as positive (comma-separated)")
     .option("--negative-sources <names>", "only these sources count as negative (comma-separated)")
     .option("--epochs <n>", "training epochs", int)
-    .option("--held-out <fraction>", "held-out fraction", Number.parseFloat)
-    .option("--seed <n>", "seed", (v: string) => Number.parseInt(v, 10))
+    .option("--held-out <fraction>", "held-out fraction", fractionOption)
+    .option("--seed <n>", "seed", intOption)
     .option("--json", "print stats as JSON")
     .action(async (o) => {
       const r = await runTrainQuality({

@@ -2,7 +2,7 @@
 // tokenizer library (trainTokenizer, Tokenizer.encode/decode, writeTokenShards).
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import {
   formatTrainReport,
   Tokenizer,
@@ -10,22 +10,7 @@ import {
   trainTokenizer,
   writeTokenShards,
 } from "../tokenizer/index.js";
-
-function intArg(name: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${v}"`);
-    return n;
-  };
-}
-
-function numArg(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${v}"`);
-    return n;
-  };
-}
+import { fractionOption, nonNegativeIntOption, oneOf, positiveIntOption } from "./options.js";
 
 /** A tokenizer path may be the tokenizer.json file or the directory `tokenizer train --out` wrote. */
 export function loadTokenizerArg(path: string): Tokenizer {
@@ -52,18 +37,17 @@ export function registerTokenizerCommands(program: Command): void {
     .command("train")
     .description("train a byte-level BPE on JSONL ({\"text\": ...} per line) or text files; writes DIR/tokenizer.json and DIR/train_report.json")
     .argument("<inputs...>", "JSONL (.jsonl, .jsonl.gz) or plain text files")
-    .requiredOption("--vocab-size <n>", "total vocabulary size (256 bytes + merges + special tokens)", intArg("--vocab-size", 1))
+    .requiredOption("--vocab-size <n>", "total vocabulary size (256 bytes + merges + special tokens)", positiveIntOption)
     .requiredOption("--out <dir>", "output directory")
-    .option("--style <style>", "pre-tokenizer regex: cl100k (GPT-4) or gpt2", "cl100k")
-    .option("--digits <n>", "longest digit run per pre-token: 1, 3, or 0 = unlimited (default 3 for cl100k, 0 for gpt2)", intArg("--digits", 0))
-    .option("--min-frequency <n>", "skip merges of pairs seen fewer times", intArg("--min-frequency", 0), 0)
+    .option("--style <style>", "pre-tokenizer regex: cl100k (GPT-4) or gpt2", oneOf(["cl100k", "gpt2"]), "cl100k")
+    .option("--digits <n>", "longest digit run per pre-token: 1, 3, or 0 = unlimited (default 3 for cl100k, 0 for gpt2)", nonNegativeIntOption)
+    .option("--min-frequency <n>", "skip merges of pairs seen fewer times", nonNegativeIntOption, 0)
     .option("--special <tokens>", "comma-separated special tokens (default <|endoftext|>,<|im_start|>,<|im_end|>,<|pad|>)")
-    .option("--reserved <n>", "extra <|reserved_i|> special tokens", intArg("--reserved", 0), 4)
+    .option("--reserved <n>", "extra <|reserved_i|> special tokens", nonNegativeIntOption, 4)
     .option("--field <name>", "JSONL field holding the text", "text")
-    .option("--workers <n>", "threads for counting (default: all cores on inputs over 16 MB)", intArg("--workers", 1))
+    .option("--workers <n>", "threads for counting (default: all cores on inputs over 16 MB)", positiveIntOption)
     .option("--quiet", "no progress lines")
     .action(async (inputs: string[], o) => {
-      if (o.style !== "cl100k" && o.style !== "gpt2") throw new TokenizerConfigError(`--style must be cl100k or gpt2, got "${o.style}"`);
       const r = await trainTokenizer(inputs, {
         vocabSize: o.vocabSize,
         outDir: o.out,
@@ -133,11 +117,11 @@ export function registerTokenizerCommands(program: Command): void {
     .argument("<inputs...>", "JSONL (.jsonl, .jsonl.gz) or plain text files")
     .requiredOption("--tokenizer <path>", "tokenizer.json, or a directory holding one")
     .requiredOption("--out <dir>", "output directory")
-    .option("--val-fraction <f>", "fraction of documents in the validation split", numArg("--val-fraction"), 0.01)
-    .option("--shard-tokens <n>", "tokens per shard", intArg("--shard-tokens", 1), 100_000_000)
+    .option("--val-fraction <f>", "fraction of documents in the validation split", fractionOption, 0.01)
+    .option("--shard-tokens <n>", "tokens per shard", positiveIntOption, 100_000_000)
     .option("--eot <token>", "special token put before each document", "<|endoftext|>")
     .option("--field <name>", "JSONL field holding the text", "text")
-    .option("--workers <n>", "encoding threads (default: all cores)", intArg("--workers", 1))
+    .option("--workers <n>", "encoding threads (default: all cores)", positiveIntOption)
     .option("--overwrite", "discard shards of an earlier run in --out instead of resuming it")
     .option("--quiet", "no progress lines")
     .action(async (inputs: string[], o) => {

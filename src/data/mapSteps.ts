@@ -2,14 +2,11 @@
 // each shard is a pure function of (input shard, config) -> (output shard, stats), run on worker threads,
 // and a finished shard (output + stats with the input's fingerprint) is not redone on resume.
 import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { availableParallelism } from "node:os";
-import { pathToFileURL } from "node:url";
-import { dirname, join } from "node:path";
-import { Worker } from "node:worker_threads";
+import { join } from "node:path";
 import { Progress } from "../io/progress.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { JsonlWriter } from "../io/jsonl.js";
+import { defaultWorkerCount, runTasks, siblingModule } from "../io/workerPool.js";
 import { cleanDocument, parseCleanConfig, type CleanConfigInput } from "./clean.js";
 import { buildFilterRules, filterDocument, parseFilterConfig, type FilterConfigInput } from "./filters/index.js";
 import { parsePiiConfig, scrubDocument, type PiiConfigInput } from "./pii.js";
@@ -90,19 +87,6 @@ export async function processShard(t: ShardTask): Promise<DataStatsJson> {
   return stats.toJSON();
 }
 
-/** Starts a worker running shardWorker: the compiled .js normally, or the .ts source through tsx's loader (tests, benches). */
-function startWorker(): Worker {
-  const self = import.meta.url;
-  // a worker inherits the process's options, and Node refuses to start one with --input-type (valid only for -e)
-  const execArgv = process.execArgv.filter((a) => !a.startsWith("--input-type"));
-  if (!self.endsWith(".ts")) return new Worker(new URL("./shardWorker.js", self), { execArgv });
-  const tsxDir = dirname(createRequire(self).resolve("tsx/package.json"));
-  const tsx = pathToFileURL(join(tsxDir, "dist", "esm", "api", "index.mjs")).href;
-  const entry = new URL("./shardWorker.ts", self).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, execArgv });
-}
-
 /** Any task a worker thread can run (map shards, dedup signatures). */
 export type WorkerTask = ShardTask | SignTask;
 
@@ -113,54 +97,11 @@ export async function runTaskHere(t: WorkerTask): Promise<unknown> {
   return signShard(t);
 }
 
-/** Runs tasks on up to `workers` threads (in this thread when 1); results in task order. */
-export async function runWorkerTasks<T extends WorkerTask>(tasks: T[], workers: number, onDone?: (i: number, r: unknown) => void): Promise<unknown[]> {
-  const results: unknown[] = new Array(tasks.length);
-  if (workers <= 1 || tasks.length <= 1) {
-    for (let i = 0; i < tasks.length; i++) {
-      results[i] = await runTaskHere(tasks[i]);
-      onDone?.(i, results[i]);
-    }
-    return results;
-  }
-  let next = 0;
-  const runOne = (w: Worker): Promise<void> =>
-    new Promise((resolveAll, rejectAll) => {
-      const go = () => {
-        if (next >= tasks.length) {
-          resolveAll();
-          return;
-        }
-        const i = next++;
-        const onMsg = (m: { ok: true; result: unknown } | { ok: false; error: string; name: string }) => {
-          w.off("error", onErr);
-          if (m.ok) {
-            results[i] = m.result;
-            onDone?.(i, m.result);
-            go();
-          } else {
-            const e = new Error(m.error);
-            e.name = m.name;
-            rejectAll(e);
-          }
-        };
-        const onErr = (e: Error) => {
-          w.off("message", onMsg);
-          rejectAll(e);
-        };
-        w.once("message", onMsg);
-        w.once("error", onErr);
-        w.postMessage(tasks[i]);
-      };
-      go();
-    });
-  const pool = Array.from({ length: Math.min(workers, tasks.length) }, () => startWorker());
-  try {
-    await Promise.all(pool.map(runOne));
-  } finally {
-    await Promise.all(pool.map((w) => w.terminate()));
-  }
-  return results;
+const SHARD_WORKER = siblingModule(import.meta.url, "shardWorker");
+
+/** Runs tasks on up to `workers` shardWorker threads (in this thread when 1); results in task order. */
+export function runWorkerTasks(tasks: WorkerTask[], workers: number, onDone?: (i: number, r: unknown) => void): Promise<unknown[]> {
+  return runTasks(tasks, workers, SHARD_WORKER, runTaskHere, onDone);
 }
 
 /** Options for {@link runMapStep}. */
@@ -180,11 +121,6 @@ interface ShardDone {
   inputFingerprint: string;
   configKey: string;
   stats: DataStatsJson;
-}
-
-/** Default worker count: the machine's cores. */
-export function defaultWorkers(): number {
-  return Math.max(1, availableParallelism());
 }
 
 /**
@@ -220,7 +156,7 @@ export async function runMapStep(step: MapStepName, config: MapStepConfig, o: Ma
   const progress = new Progress(step, { unit: "shards", total: todo.length, enabled: o.progress ?? true });
   let docs = 0;
   let bytes = 0;
-  const results = await runWorkerTasks(todo, o.workers ?? defaultWorkers(), (k, r) => {
+  const results = await runWorkerTasks(todo, o.workers ?? defaultWorkerCount(), (k, r) => {
     const s = r as DataStatsJson;
     const i = todoIdx[k];
     const rec: ShardDone = { input: inputs[i], inputFingerprint: fingerprint(inputs[i]), configKey, stats: s };

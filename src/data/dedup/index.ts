@@ -8,7 +8,8 @@ import { z } from "zod";
 import { Progress } from "../../io/progress.js";
 import { writeFileAtomicSync } from "../../io/atomicWrite.js";
 import { JsonlWriter } from "../../io/jsonl.js";
-import { defaultWorkers, runWorkerTasks } from "../mapSteps.js";
+import { defaultWorkerCount } from "../../io/workerPool.js";
+import { runWorkerTasks } from "../mapSteps.js";
 import { finishStep, listShards, readDocs, shardPath, type StepResult } from "../shards.js";
 import { DataStats } from "../stats.js";
 import { DataConfigError, type OnErrorPolicy } from "../types.js";
@@ -136,7 +137,7 @@ export async function runDedup(configInput: DedupConfigInput, o: DedupRunOptions
   }));
   // pass 1: signatures (parallel)
   const p1 = new Progress("dedup: minhash", { unit: "shards", total: tasks.length, enabled: o.progress ?? true });
-  const signed = (await runWorkerTasks(tasks, o.workers ?? defaultWorkers(), () => p1.tick(1))) as SignResult[];
+  const signed = (await runWorkerTasks(tasks, o.workers ?? defaultWorkerCount(), () => p1.tick(1))) as SignResult[];
   p1.finish();
   const offsets: number[] = [];
   let total = 0;

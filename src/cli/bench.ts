@@ -1,12 +1,14 @@
 // `llmforge bench ...`: machine-readable figures for the benchmark suite (npm run bench).
 import type { Command } from "commander";
-import { numberOption, positiveIntOption as int } from "./options.js";
+import { numberOption, oneOf, positiveIntOption as int } from "./options.js";
 import { benchGemmShape } from "../tensor/backend/gemmBench.js";
 import { generate } from "../infer/generate.js";
 import { makeConfig } from "../model/config.js";
 import { GPT } from "../model/gpt.js";
 import { setNativeThreads } from "../tensor/backend/native.js";
 import { benchTrain } from "../train/benchTrain.js";
+import { applyPeft } from "../nn/peft.js";
+import { benchSft } from "../sft/benchSft.js";
 
 
 export function registerBenchCommands(program: Command): void {
@@ -53,6 +55,28 @@ export function registerBenchCommands(program: Command): void {
             `${r.ms_per_step} ms/step, ${r.tokens_per_s} tok/s, ${r.gflops} GFLOP/s, peak RSS ${r.peak_rss_mb} MB`,
         );
       }
+    });
+  bench
+    .command("sft")
+    .description("time SFT steps: rows from the SFT batch source (packed or padded synthetic chats, masked targets), optionally LoRA")
+    .option("--layers <n>", "layers", int, 4)
+    .option("--heads <n>", "heads", int, 4)
+    .option("--dim <n>", "width", int, 256)
+    .option("--block <n>", "sequence length", int, 256)
+    .option("--vocab <n>", "vocabulary", int, 4096)
+    .option("--batch <n>", "batch rows", int, 8)
+    .option("--steps <n>", "timed steps", int, 5)
+    .option("--warmup <n>", "untimed steps first", int, 2)
+    .option("--packing <mode>", "bfd or none", oneOf(["bfd", "none"]), "bfd")
+    .option("--peft <method>", "none or lora", oneOf(["none", "lora"]), "none")
+    .option("--lora-r <n>", "LoRA rank", int, 8)
+    .option("--precision <p>", "f32 or bf16 matrix products", oneOf(["f32", "bf16"]), "f32")
+    .option("--json", "print one JSON line")
+    .action((o) => {
+      const prepare = o.peft === "lora" ? (m: GPT) => void applyPeft(m, { method: "lora", r: o.loraR, alpha: 2 * o.loraR }) : undefined;
+      const r = benchSft({ ...o, prepare });
+      if (o.json) console.log(JSON.stringify(r));
+      else console.log(`llmforge sft (${o.packing}${o.peft === "lora" ? `, LoRA r=${o.loraR}` : ""}): ${r.ms_per_step} ms/step, ${r.tokens_per_s} tok/s, peak RSS ${r.peak_rss_mb} MB, trainable ${r.trainable} of ${r.params}`);
     });
   bench
     .command("generate")

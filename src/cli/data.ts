@@ -14,6 +14,7 @@ import { runMix } from "../data/mix.js";
 import { loadRecipe, runRecipe } from "../data/recipe.js";
 import { runTrainQuality } from "../data/trainQuality.js";
 import { DataConfigError, type OnErrorPolicy } from "../data/types.js";
+import { INSTRUCTION_TASKS, writeInstructionMix } from "../sft/instructionMix.js";
 import { fractionOption, intOption, positiveIntOption as int } from "./options.js";
 
 function readConfig(file: string | undefined): Record<string, unknown> {
@@ -155,6 +156,19 @@ export function registerDataCommands(program: Command): void {
       if (o.curriculum) cfg.curriculum = { field: String(o.curriculum).replace(/^-/, ""), order: String(o.curriculum).startsWith("-") ? "desc" : "asc" };
       const r = await runMix(cfg, { inputs, outDir: o.out, progress: !o.quiet });
       report(r, o.json);
+    });
+
+  data
+    .command("instructions")
+    .description("write the embedded offline instruction mix (arithmetic, counting, spelling, WordNet definitions/synonyms/antonyms, capitals, sentiment) as chat JSONL, split train / held-out by item and by template")
+    .requiredOption("-o, --out <dir>", "output folder: train.jsonl, heldout.jsonl, mix.json")
+    .option("--per-task <n>", "training conversations per task", int, 400)
+    .option("--tasks <list>", `comma-separated subset of ${INSTRUCTION_TASKS.join(",")}`)
+    .option("--seed <n>", "seed", intOption, 1234)
+    .action((o) => {
+      const r = writeInstructionMix(o.out, { perTask: o.perTask, seed: o.seed, tasks: o.tasks?.split(",").map((t: string) => t.trim()) });
+      process.stdout.write(`${JSON.stringify(r.stats.tasks, null, 2)}\n`);
+      process.stderr.write(`wrote ${r.train}, ${r.heldout} and ${r.mix}\n`);
     });
 
   data

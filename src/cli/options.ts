@@ -1,5 +1,5 @@
 // Number parsers for commander options, shared by every command: a bad value names what was expected.
-import { InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 
 function wholeNumber(v: string, expected: string, ok: (n: number) => boolean): number {
   const n = Number(v);
@@ -36,4 +36,46 @@ export function oneOf<const W extends string>(words: readonly W[]): (v: string) 
     if (!(words as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${words.join(", ")}, got "${v}"`);
     return v as W;
   };
+}
+
+/** Defaults of {@link addLoopOptions} that differ between stages. */
+export interface LoopDefaults {
+  steps: number;
+  lr: number;
+  weightDecay: number;
+  evalEvery: number;
+  keep: number;
+}
+
+/**
+ * The options every training command shares (the generic step loop's): length, schedule, weight
+ * decay, evaluation and checkpoint cadence, seed, resume, non-finite policy, backend, precision.
+ */
+export function addLoopOptions(cmd: Command, d: LoopDefaults): Command {
+  return cmd
+    .option("--steps <n>", "optimizer steps", positiveIntOption, d.steps)
+    .option("--minutes <m>", "time budget; the schedule is fitted to it after the first steps", numberOption)
+    .option("--lr <lr>", "peak learning rate", numberOption, d.lr)
+    .option("--min-lr <lr>", "final learning rate (default lr/10)", numberOption)
+    .option("--warmup <n>", "warmup steps", nonNegativeIntOption)
+    .option("--weight-decay <wd>", "AdamW weight decay on matrices", numberOption, d.weightDecay)
+    .option("--eval-every <n>", "validation every N steps", positiveIntOption, d.evalEvery)
+    .option("--ckpt-every <n>", "checkpoint every N steps", positiveIntOption, 200)
+    .option("--keep <n>", "checkpoints to keep", positiveIntOption, d.keep)
+    .option("--seed <n>", "seed", intOption, 1337)
+    .option("--resume", "continue the run in --out from its newest checkpoint")
+    .option("--on-nan <what>", "stop or skip on a non-finite loss", oneOf(["stop", "skip"]), "stop")
+    .option("--backend <b>", "ref or native", oneOf(["ref", "native"]))
+    .option("--precision <p>", "matrix products in f32, or bf16 (mixed precision, f32 weights; needs avx512_bf16)", oneOf(["f32", "bf16"]), "f32");
+}
+
+/** Ctrl-C finishes the current step and writes a checkpoint (through the returned signal); a second Ctrl-C quits at once. */
+export function abortOnSigint(): AbortSignal {
+  const stop = new AbortController();
+  process.once("SIGINT", () => {
+    process.stderr.write("\ninterrupted: finishing this step and writing a checkpoint (Ctrl-C again to quit now; resume with --resume)\n");
+    stop.abort();
+    process.once("SIGINT", () => process.exit(130));
+  });
+  return stop.signal;
 }

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { formatCount } from "../model/config.js";
 import type { PeftConfigInput } from "../nn/peft.js";
 import { sft } from "../sft/train.js";
-import { intOption as int, numberOption as num, oneOf } from "./options.js";
+import { abortOnSigint, addLoopOptions, positiveIntOption as int, nonNegativeIntOption, numberOption as num, oneOf } from "./options.js";
 
 /** The PEFT config the flags describe (validated by the library). */
 function peftOf(o: Record<string, unknown>): PeftConfigInput {
@@ -23,7 +23,7 @@ function peftOf(o: Record<string, unknown>): PeftConfigInput {
 }
 
 export function registerSftCommand(program: Command): void {
-  program
+  const cmd = program
     .command("sft")
     .description("supervised fine-tuning on chat data: template, loss masks, packing, LoRA/adapters/prefix/freezing")
     .requiredOption("--model <run>", "base model: a run folder or a model folder with tokenizer.json")
@@ -45,39 +45,20 @@ export function registerSftCommand(program: Command): void {
     .option("--adapter-placement <p>", "houlsby (after attention and MLP) or pfeiffer (after MLP)", oneOf(["houlsby", "pfeiffer"]), "houlsby")
     .option("--adapter-reduction <n>", "bottleneck width = width / n", int, 16)
     .option("--prefix-tokens <n>", "prefix tuning: virtual key/value positions per layer", int, 16)
-    .option("--prefix-hidden <n>", "prefix tuning: reparameterisation MLP width (0 = plain prefixes)", int, 0)
+    .option("--prefix-hidden <n>", "prefix tuning: reparameterisation MLP width (0 = plain prefixes)", nonNegativeIntOption, 0)
     .option("--freeze-layers <n>", "with --peft freeze: train only the last N blocks (and the final norm)", int)
     .option("--freeze <globs...>", "with --peft freeze: module paths to freeze, e.g. wte 'h.*.attn'")
     .option("--batch <n>", "rows per micro-batch", int, 8)
     .option("--accumulation <n>", "micro-batches per optimizer step", int, 1)
-    .option("--steps <n>", "optimizer steps", int, 300)
-    .option("--minutes <m>", "time budget (the schedule is fitted to it)", num)
-    .option("--lr <lr>", "peak learning rate", num, 3e-4)
-    .option("--min-lr <lr>", "final learning rate (default lr/10)", num)
-    .option("--warmup <n>", "warmup steps", int)
-    .option("--weight-decay <wd>", "AdamW weight decay on matrices", num, 0)
-    .option("--eval-every <n>", "held-out loss every N steps", int, 100)
-    .option("--eval-prompts <n>", "held-out prompts answered for exact match before and after (0 = none)", int, 200)
-    .option("--ckpt-every <n>", "checkpoint every N steps", int, 200)
-    .option("--keep <n>", "checkpoints to keep", int, 2)
-    .option("--seed <n>", "seed", int, 1337)
-    .option("--resume", "continue the run in --out from its newest checkpoint")
-    .option("--on-nan <what>", "stop or skip on a non-finite loss", oneOf(["stop", "skip"]), "stop")
-    .option("--backend <b>", "ref or native", oneOf(["ref", "native"]))
-    .option("--precision <p>", "f32, or bf16 matrix products (needs avx512_bf16)", oneOf(["f32", "bf16"]), "f32")
+    .option("--eval-prompts <n>", "held-out prompts answered for exact match before and after (0 = none)", nonNegativeIntOption, 200);
+  addLoopOptions(cmd, { steps: 300, lr: 3e-4, weightDecay: 0, evalEvery: 100, keep: 2 })
     .action(async (o) => {
-      const stop = new AbortController();
-      process.once("SIGINT", () => {
-        process.stderr.write("\ninterrupted: finishing this step and writing a checkpoint (resume with --resume)\n");
-        stop.abort();
-        process.once("SIGINT", () => process.exit(130));
-      });
       const s = await sft({
         model: o.model, addChatTokens: o.addChatTokens, peft: peftOf(o), data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, lossOn: o.lossOn,
         maskHistory: o.maskHistory, packing: o.packing, truncation: o.truncation, batchSize: o.batch, accumulation: o.accumulation,
         steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay,
         evalEvery: o.evalEvery, evalPrompts: o.evalPrompts, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep, seed: o.seed,
-        resume: o.resume, onNonFinite: o.onNan, backend: o.backend, precision: o.precision, signal: stop.signal,
+        resume: o.resume, onNonFinite: o.onNan, backend: o.backend, precision: o.precision, signal: abortOnSigint(),
       });
       const t = s.training;
       if (t.stoppedBy === "interrupted") {

@@ -79,7 +79,8 @@ export function evaluateAnswers(model: GPT, tok: Tokenizer, convs: readonly Conv
     const refs = Array.isArray(meta.accept) ? (meta.accept as string[]) : [typeof meta.answer === "string" ? meta.answer : last.content];
     const match = exactMatch(answer, refs);
     const task = typeof meta.task === "string" ? meta.task : "all";
-    const t = (perTask[task] ??= { prompts: 0, exactMatch: 0 });
+    const t = perTask[task] ?? { prompts: 0, exactMatch: 0 };
+    perTask[task] = t;
     t.prompts++;
     if (match) {
       t.exactMatch++;

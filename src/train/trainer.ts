@@ -2,12 +2,11 @@
 // token-shard windows, accumulation to a token budget, validation (loss, perplexity, bits per
 // byte); the loop brings the optimizer, schedule, logs, checkpoints and exact resume.
 import type { Module } from "../nn/module.js";
-import type { ScheduleConfig } from "../optim/schedule.js";
-import { ids, type IdsLike, type MatmulPrecision } from "../tensor/ops/index.js";
+import { ids, type IdsLike } from "../tensor/ops/index.js";
 import type { Rng } from "../tensor/rng.js";
 import { noGrad, type Tensor, tidy } from "../tensor/tensor.js";
 import { type Batch, type DataCursor, TokenDataLoader, type TokenArray } from "./dataLoader.js";
-import { type EvalMetrics, NonFiniteLossError, runStepLoop } from "./loop.js";
+import { type EvalMetrics, NonFiniteLossError, runStepLoop, type StepLoopOptions } from "./loop.js";
 
 /** What the trainer needs of a model: parameters and a mean next-token loss. */
 export interface TrainableModel extends Module {
@@ -16,9 +15,8 @@ export interface TrainableModel extends Module {
   readonly dropoutRng?: Rng;
 }
 
-export interface TrainOptions {
-  /** Run folder: metrics.jsonl, tb/, checkpoints/ land here. */
-  outDir: string;
+/** The step loop's options (optimizer, schedule, logs, checkpoints) plus where pretraining's batches come from. */
+export interface TrainOptions extends Omit<StepLoopOptions<Batch>, "model" | "batches" | "lossOf" | "weightOf" | "tokensOf" | "accumulation" | "evaluate" | "label"> {
   trainShards: string[];
   valShards: string[];
   readShard: (path: string) => TokenArray;
@@ -27,39 +25,11 @@ export interface TrainOptions {
   seqLen: number;
   /** Tokens per optimizer step; must be a multiple of batchSize * seqLen (default: one micro-batch). */
   totalBatchTokens?: number;
-  /** Optimizer steps; with maxMinutes the smaller limit wins (maxMinutes sets the schedule length after warm-up timing). */
-  maxSteps: number;
-  maxMinutes?: number;
-  maxLr: number;
-  minLr?: number;
-  warmupSteps?: number;
-  decay?: ScheduleConfig["decay"];
-  weightDecay?: number;
-  betas?: [number, number];
-  gradClip?: number;
-  evalEvery?: number;
   evalBatches?: number;
-  checkpointEvery?: number;
-  keepCheckpoints?: number;
   /** Rows are random windows of the shard, in a seeded order (default true); false reads in order. */
   shuffle?: boolean;
-  /** On a NaN/inf loss or gradient: stop with an error (default) or skip the step. */
-  onNonFinite?: "stop" | "skip";
-  seed?: number;
-  /** Continue from the newest checkpoint in outDir/checkpoints. */
-  resume?: boolean;
   /** UTF-8 bytes that a sequence of token ids decodes to (for bits per byte). */
   tokenBytes?: (ids: Int32Array) => number;
-  /** Progress lines on stderr (default true). */
-  progress?: boolean;
-  /** Extra JSON stored in checkpoints (e.g. the model config). */
-  meta?: Record<string, unknown>;
-  /** Matrix products in "bf16" (mixed precision, f32 master weights) or "f32" (default). */
-  precision?: MatmulPrecision;
-  /** Stops the run after the current step, with a checkpoint (e.g. on Ctrl-C). */
-  signal?: AbortSignal;
-  /** Test hook: called after each optimizer step. */
-  onStep?: (step: number, loss: number) => void;
 }
 
 export interface EvalResult {

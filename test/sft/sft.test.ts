@@ -97,8 +97,14 @@ describe("sft", () => {
     const { registerGenerateCommand } = await import("../../src/cli/generate.js");
     let out = "";
     let err = "";
-    const o = vi.spyOn(process.stdout, "write").mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-    const e = vi.spyOn(process.stderr, "write").mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
+    const o = vi.spyOn(process.stdout, "write").mockImplementation((c: string | Uint8Array) => {
+      out += String(c);
+      return true;
+    });
+    const e = vi.spyOn(process.stderr, "write").mockImplementation((c: string | Uint8Array) => {
+      err += String(c);
+      return true;
+    });
     try {
       const program = new Command().exitOverride();
       registerGenerateCommand(program);
@@ -108,6 +114,7 @@ describe("sft", () => {
       e.mockRestore();
     }
     const r = JSON.parse(out.trim()) as { finishReason: string; text: string };
+    expect(err).toContain("stopped: stop_token");
     expect(r.finishReason).toBe("stop_token");
     expect(r.text).not.toContain("<|im_end|>");
   }, 60_000);

@@ -149,6 +149,14 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
 
   const ckpt = latestCheckpoint(join(o.out, "checkpoints"));
   if (ckpt && !o.resume) throw new SftConfigError(`${o.out} already holds checkpoints (${ckpt}); pass --resume to continue it or choose another --out`);
+  const runFile = join(o.out, "run.json");
+  if (ckpt && existsSync(runFile)) {
+    const prev = JSON.parse(readFileSync(runFile, "utf8")) as { base?: string; options?: { peft?: unknown; lossOn?: unknown; packing?: unknown } };
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+    if (prev.base !== o.model || !same(prev.options?.peft, o.peft) || !same(prev.options?.lossOn, o.lossOn) || !same(prev.options?.packing, o.packing)) {
+      throw new SftConfigError(`${runFile}: the run was started with another base model, PEFT method, --loss-on or --packing; resume with the same options or use a new --out`);
+    }
+  }
 
   const data = await readConversations(o.data, "--data");
   let trainConvs = data.convs;
@@ -173,7 +181,7 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
   const unmergeable = peft.config.method === "adapter" || peft.config.method === "prefix";
   writeFileAtomicSync(join(o.out, "data_stats.md"), data.stats.toMarkdown());
   const runInfo = { format: "llmforge-sft-run", version: 1, writer: `llmforge ${VERSION}`, base: o.model, config: model.config, options: { ...o, signal: undefined } };
-  writeFileAtomicSync(join(o.out, "run.json"), `${JSON.stringify(runInfo, null, 2)}\n`);
+  writeFileAtomicSync(runFile, `${JSON.stringify(runInfo, null, 2)}\n`);
 
   const evalN = o.evalPrompts ?? 200;
   const heldLoss = () => heldoutLoss(model, held.examples, { seqLen: T, padId, batchSize: o.batchSize });

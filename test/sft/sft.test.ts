@@ -130,6 +130,7 @@ describe("sft", () => {
     const losses = () => new MetricsLog(join(out, "metrics.jsonl")).read().filter((r) => typeof r.loss === "number").map((r) => r.loss);
     const whole = losses();
     rmSync(join(out, "checkpoints", "step_00000008"), { recursive: true, force: true });
+    await expect(sft(opts(out, { resume: true }))).rejects.toThrow(/another base model, PEFT method/);
     await sft(opts(out, { peft: { method: "lora", r: 4, alpha: 8 }, resume: true }));
     expect(losses()).toEqual(whole);
   }, 60_000);

@@ -29,6 +29,9 @@ export { train, evaluate, NonFiniteLossError, type TrainOptions, type TrainSumma
 export { pretrain, findShards, PretrainSetupError, type PretrainOptions, type PretrainResult } from "./train/pretrain.js";
 export { saveCheckpoint, loadCheckpoint, latestCheckpoint, listCheckpoints, CheckpointError, type CheckpointState } from "./train/checkpoint.js";
 export { TokenDataLoader, type DataCursor, type TokenArray } from "./train/dataLoader.js";
+export { runStepLoop, type BatchSource, type EvalMetrics, type StepLoopOptions, type StepLoopSummary } from "./train/loop.js";
+export * from "./sft/index.js";
+export { loadRun, resolveRunPaths, RunFolderError, type RunPaths } from "./model/runFolder.js";
 export { TensorBoardWriter, readTensorBoardScalars } from "./train/tensorboard.js";
 export { benchTrain, type BenchTrainOptions, type BenchTrainResult } from "./train/benchTrain.js";
 export { quickstart, formatQuickstartSummary, type QuickstartOptions, type QuickstartSummary } from "./pipeline/quickstart.js";

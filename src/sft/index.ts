@@ -26,3 +26,10 @@ export {
   type SftBatchOptions,
   type SftCursor,
 } from "./packing.js";
+export {
+  buildInstructionMix, writeInstructionMix, exactMatch, normalizeAnswer, INSTRUCTION_TASKS, InstructionMixError,
+  type InstructionMixOptions, type InstructionMix, type InstructionMixStats,
+} from "./instructionMix.js";
+export { sft, readConversations, saveChatModel, type SftOptions, type SftSummary } from "./train.js";
+export { heldoutLoss, evaluateAnswers, type AnswerEval, type AnswerEvalOptions } from "./evaluate.js";
+export { benchSft, type BenchSftOptions } from "./benchSft.js";

@@ -3,11 +3,12 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import YAML from "yaml";
+import { readFileChecked } from "../io/fsErrors.js";
 import type { StepResult } from "../data/shards.js";
 import { runCorpusStats } from "../data/corpusStats.js";
 import { runDedup } from "../data/dedup/index.js";
 import { runDefaultRecipe } from "../data/defaultRecipe.js";
-import { convertToJsonl, FORMAT_NAMES, type FormatName } from "../data/formats/index.js";
+import { convertPreferencesToJsonl, convertToJsonl, FORMAT_NAMES, type FormatName, PREFERENCE_FORMAT_NAMES, type PreferenceFormatName, type SkippedRecord } from "../data/formats/index.js";
 import { ingest, INGEST_FORMATS, type IngestFormat } from "../data/ingest.js";
 import { runMapStep, type MapStepName } from "../data/mapSteps.js";
 import { runMix } from "../data/mix.js";
@@ -19,7 +20,7 @@ import { fractionOption, intOption, positiveIntOption as int } from "./options.j
 
 function readConfig(file: string | undefined): Record<string, unknown> {
   if (!file) return {};
-  const text = readFileSync(file, "utf8");
+  const text = readFileChecked(file, "a config file (JSON or YAML)").toString("utf8");
   try {
     return (/\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text)) as Record<string, unknown>;
   } catch (err) {
@@ -54,9 +55,12 @@ export function registerDataCommands(program: Command): void {
     .option("--include <suffixes>", "only files ending with these (comma-separated), e.g. .txt,.html")
     .option("--no-email-headers", "email: leave out the From/To/Date/Subject lines")
     .option("--max-doc-bytes <n>", "reject documents larger than this", int)
+    .option("--max-file-bytes <n>", "skip whole-file inputs (text, HTML, code, email) larger than this after decompression (default 64 MiB)", int)
+    .option("--max-line-bytes <n>", "skip JSONL lines longer than this, unread (default 64 MiB)", int)
     .option("--max-docs <n>", "stop after this many documents", int)
     .option("--shard-docs <n>", "documents per output shard", int)
     .option("--on-error <policy>", "bad input: skip (count and go on) or fail (stop with file:line)", "skip")
+    .option("--overwrite", "replace an --out folder that holds something other than an earlier output of this step")
     .option("--json", "print stats as JSON instead of Markdown")
     .option("-q, --quiet", "no progress output")
     .action(async (inputs: string[], o) => {
@@ -71,10 +75,12 @@ export function registerDataCommands(program: Command): void {
           emailHeaders: o.emailHeaders,
           onError: onErrorOf(o.onError),
           ...(o.maxDocBytes ? { maxDocBytes: o.maxDocBytes } : {}),
+          ...(o.maxFileBytes ? { maxFileBytes: o.maxFileBytes } : {}),
+          ...(o.maxLineBytes ? { maxLineBytes: o.maxLineBytes } : {}),
           ...(o.maxDocs ? { maxDocs: o.maxDocs } : {}),
           ...(o.shardDocs ? { shardDocs: o.shardDocs } : {}),
         },
-        { outDir: o.out, progress: !o.quiet },
+        { outDir: o.out, progress: !o.quiet, overwrite: o.overwrite },
       );
       report(r, o.json);
     });
@@ -88,6 +94,7 @@ export function registerDataCommands(program: Command): void {
       .option("-c, --config <file>", `JSON or YAML ${name} options`)
       .option("-w, --workers <n>", "worker threads (default: all cores)", int)
       .option("--force", "redo shards that are already done")
+      .option("--overwrite", "replace an --out folder that holds something other than an earlier output of this step")
       .option("--on-error <policy>", "malformed lines: skip or fail", "skip")
       .option("--json", "print stats as JSON instead of Markdown")
       .option("-q, --quiet", "no progress output")
@@ -98,6 +105,7 @@ export function registerDataCommands(program: Command): void {
           outDir: o.out,
           workers: o.workers,
           force: o.force,
+          overwrite: o.overwrite,
           onError: onErrorOf(o.onError),
           progress: !o.quiet,
         });
@@ -116,10 +124,11 @@ export function registerDataCommands(program: Command): void {
     .option("-c, --config <file>", "JSON or YAML dedup options ({exact, minhash: {ngram, bands, rows, threshold, seed}})")
     .option("-w, --workers <n>", "worker threads for signatures", int)
     .option("--on-error <policy>", "skip or fail", "skip")
+    .option("--overwrite", "replace an --out folder that holds something other than an earlier output of this step")
     .option("--json", "print stats as JSON")
     .option("-q, --quiet", "no progress output")
     .action(async (inputs: string[], o) => {
-      const r = await runDedup(readConfig(o.config), { inputs, outDir: o.out, workers: o.workers, onError: onErrorOf(o.onError), progress: !o.quiet });
+      const r = await runDedup(readConfig(o.config), { inputs, outDir: o.out, workers: o.workers, onError: onErrorOf(o.onError), progress: !o.quiet, overwrite: o.overwrite });
       report(r, o.json);
     });
 
@@ -134,6 +143,7 @@ export function registerDataCommands(program: Command): void {
     .option("--val <fraction>", "validation fraction", fractionOption)
     .option("--seed <n>", "seed", intOption)
     .option("--curriculum <field>", "order train by this numeric meta field (ascending; prefix - for descending)")
+    .option("--overwrite", "replace an --out folder that holds something other than an earlier output of this step")
     .option("--json", "print stats as JSON")
     .option("-q, --quiet", "no progress output")
     .action(async (inputs: string[], o) => {
@@ -154,7 +164,7 @@ export function registerDataCommands(program: Command): void {
       if (o.val !== undefined) cfg.valFraction = o.val;
       if (o.seed !== undefined) cfg.seed = o.seed;
       if (o.curriculum) cfg.curriculum = { field: String(o.curriculum).replace(/^-/, ""), order: String(o.curriculum).startsWith("-") ? "desc" : "asc" };
-      const r = await runMix(cfg, { inputs, outDir: o.out, progress: !o.quiet });
+      const r = await runMix(cfg, { inputs, outDir: o.out, progress: !o.quiet, overwrite: o.overwrite });
       report(r, o.json);
     });
 
@@ -173,31 +183,41 @@ export function registerDataCommands(program: Command): void {
 
   data
     .command("convert")
-    .description("convert SFT data (question/answer, chat messages, ShareGPT, prompt/completion, Alpaca, text/label, entity/facts, LLaMA-Factory folders) to chat-messages JSONL")
+    .description("convert SFT data (question/answer, chat messages, ShareGPT, prompt/completion, Alpaca, text/label, entity/facts, LLaMA-Factory folders) to chat-messages JSONL, or preference data (chosen/rejected, KTO, rankings, scores) to preference-record JSONL")
     .argument("<inputs...>", "JSONL or JSON-array files, folders of them, or LLaMA-Factory data folders (with dataset_info.json)")
     .requiredOption("-o, --out <file>", "output JSONL file (stats beside it: <out>.stats.json and .stats.md)")
-    .option("--to <form>", "output form (messages)", "messages")
-    .option("--format <name>", `record format: auto|${FORMAT_NAMES.join("|")}`, "auto")
+    .option("--to <form>", "output form: messages (SFT conversations) or preferences (reward-model records)", "messages")
+    .option("--format <name>", `record format: auto|${FORMAT_NAMES.join("|")} (messages), auto|${PREFERENCE_FORMAT_NAMES.join("|")} (preferences)`, "auto")
+    .option("--score-range <lo..hi>", "preferences: allowed answer scores (default 1..5)")
     .option("--labels <list>", "text/label records: the label set, comma-separated (numeric labels index it)")
     .option("--datasets <list>", "LLaMA-Factory folders: only these datasets, comma-separated")
     .option("--on-error <policy>", "bad records: skip (count, report and go on) or fail (stop with file:line)", "skip")
     .option("--json", "print stats as JSON instead of Markdown")
     .action(async (inputs: string[], o) => {
-      if (o.to !== "messages") throw new DataConfigError(`--to must be messages (got "${o.to}")`);
-      if (o.format !== "auto" && !(FORMAT_NAMES as readonly string[]).includes(o.format)) throw new DataConfigError(`--format must be auto or one of ${FORMAT_NAMES.join(", ")}`);
+      const prefs = o.to === "preferences";
+      if (!prefs && o.to !== "messages") throw new DataConfigError(`--to must be messages or preferences (got "${o.to}")`);
+      const names: readonly string[] = prefs ? PREFERENCE_FORMAT_NAMES : FORMAT_NAMES;
+      if (o.format !== "auto" && !names.includes(o.format)) throw new DataConfigError(`--format must be auto or one of ${names.join(", ")} with --to ${o.to}`);
+      if (prefs ? o.labels || o.datasets : o.scoreRange) throw new DataConfigError(prefs ? "--labels and --datasets apply to --to messages only" : "--score-range applies to --to preferences only");
+      const range = o.scoreRange ? String(o.scoreRange).split("..").map(Number) : undefined;
+      if (range && !(range.length === 2 && range.every(Number.isFinite) && range[0] < range[1])) throw new DataConfigError(`--score-range must be lo..hi with lo < hi, e.g. 1..5 (got "${o.scoreRange}")`);
       let shown = 0;
-      const r = await convertToJsonl(inputs, o.out, {
-        format: o.format as FormatName | "auto",
-        onError: onErrorOf(o.onError),
-        labels: o.labels ? String(o.labels).split(",") : undefined,
-        datasets: o.datasets ? String(o.datasets).split(",") : undefined,
-        onSkip: (s) => {
-          if (++shown <= 20) process.stderr.write(`skipped ${s.file}:${s.line}: ${s.reason}\n`);
-        },
-      });
+      const onSkip = (s: SkippedRecord) => {
+        if (++shown <= 20) process.stderr.write(`skipped ${s.file}:${s.line}: ${s.reason}\n`);
+      };
+      const onError = onErrorOf(o.onError);
+      const r = prefs
+        ? await convertPreferencesToJsonl(inputs, o.out, { format: o.format as PreferenceFormatName | "auto", onError, onSkip, scoreRange: range as [number, number] | undefined })
+        : await convertToJsonl(inputs, o.out, {
+            format: o.format as FormatName | "auto",
+            onError,
+            labels: o.labels ? String(o.labels).split(",") : undefined,
+            datasets: o.datasets ? String(o.datasets).split(",") : undefined,
+            onSkip,
+          });
       report(r, o.json);
       if (shown > 20) process.stderr.write(`(${shown - 20} more skipped records: see ${r.statsMarkdownPath})\n`);
-      if (r.stats.docsOut === 0) throw new DataConfigError("no conversation could be converted: see the skipped records above");
+      if (r.stats.docsOut === 0) throw new DataConfigError(`no ${prefs ? "preference record" : "conversation"} could be converted: see the skipped records above`);
     });
 
   data
@@ -205,8 +225,9 @@ export function registerDataCommands(program: Command): void {
     .description("describe a JSONL corpus: documents, bytes, words per source, kinds, languages, length percentiles")
     .argument("<inputs...>", "JSONL shards or folders")
     .requiredOption("-o, --out <dir>", "folder for stats.json and stats.md")
+    .option("--overwrite", "replace an --out folder that holds something other than an earlier output of this step")
     .option("--json", "print stats as JSON")
-    .action(async (inputs: string[], o) => report(await runCorpusStats(inputs, o.out), o.json));
+    .action(async (inputs: string[], o) => report(await runCorpusStats(inputs, o.out, "skip", { overwrite: o.overwrite }), o.json));
 
   data
     .command("train-quality")
@@ -219,6 +240,7 @@ export function registerDataCommands(program: Command): void {
     .option("--epochs <n>", "training epochs", int)
     .option("--held-out <fraction>", "held-out fraction", fractionOption)
     .option("--seed <n>", "seed", intOption)
+    .option("--overwrite", "replace an --out folder that holds something other than an earlier output of this step")
     .option("--json", "print stats as JSON")
     .action(async (o) => {
       const r = await runTrainQuality({
@@ -230,6 +252,7 @@ export function registerDataCommands(program: Command): void {
         heldOut: o.heldOut,
         seed: o.seed,
         outDir: o.out,
+        overwrite: o.overwrite,
       });
       report(r, o.json);
       process.stderr.write(`model: ${r.modelPath}; held-out accuracy ${(100 * r.model.metrics.heldOutAccuracy).toFixed(1)}% on ${r.model.metrics.heldOutDocs} docs\n`);

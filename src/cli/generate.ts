@@ -1,12 +1,12 @@
 // `llmforge generate --model RUN --prompt "..."`: loads a run's model and tokenizer and streams
 // sampled text to stdout (tokens/s on stderr). A thin shell over infer/generate.ts.
-import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Command } from "commander";
+import { readFileChecked } from "../io/fsErrors.js";
 import { generateStream, type GenerateOptions, type GenerationResult } from "../infer/generate.js";
 import { loadRun } from "../model/runFolder.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
-import { intOption, numberOption } from "./options.js";
+import { intOption, nonNegativeIntOption, nonNegativeNumberOption, oneOf, positiveIntOption, positiveNumberOption } from "./options.js";
 import type { BackendName } from "../tensor/backend/index.js";
 
 /** The special token documents start with in llmforge shards; generation starts from it too. */
@@ -51,22 +51,21 @@ export function registerGenerateCommand(program: Command): void {
     .option("--tokenizer <file>", "tokenizer.json to use instead of the run's")
     .option("--chat", "treat the prompt as a user message: render it with the model's chat template, stop at the end of the assistant turn")
     .option("--system <text>", "with --chat: a system message first")
-    .option("--max-tokens <n>", "most new tokens", intOption, 200)
-    .option("--temperature <t>", "sampling temperature; 0 = greedy", numberOption, 0.8)
-    .option("--top-k <k>", "sample among the k most likely tokens; 0 = all", intOption, 200)
-    .option("--top-p <p>", "nucleus sampling mass; 1 = off", numberOption, 1)
-    .option("--repetition-penalty <r>", "> 1 discourages repeating tokens; 1 = off", numberOption, 1)
+    .option("--max-tokens <n>", "most new tokens", positiveIntOption, 200)
+    .option("--temperature <t>", "sampling temperature; 0 = greedy", nonNegativeNumberOption, 0.8)
+    .option("--top-k <k>", "sample among the k most likely tokens; 0 = all", nonNegativeIntOption, 200)
+    .option("--top-p <p>", "nucleus sampling mass; 1 = off", positiveNumberOption, 1)
+    .option("--repetition-penalty <r>", "> 1 discourages repeating tokens; 1 = off", positiveNumberOption, 1)
     .option("--stop <text>", "stop when this text appears (repeatable; \\n for newline)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--seed <n>", "sampling seed", intOption, 0)
     .option("--no-bos", `do not start the context with ${DOC_TOKEN}`)
     .option("--no-eos", `keep going past ${DOC_TOKEN} instead of stopping`)
     .option("--no-cache", "recompute the whole context every token (slow; for checking the KV cache)")
-    .option("--backend <name>", "ref or native (default: native when built)")
+    .option("--backend <name>", "ref or native (default: native when built)", oneOf(["ref", "native"]))
     .option("--json", "print one JSON result instead of streaming text")
     .action(async (flags: GenerateFlags) => {
       if ((flags.prompt === undefined) === (flags.promptFile === undefined)) throw new Error("give exactly one of --prompt or --prompt-file");
-      if (flags.backend !== undefined && flags.backend !== "ref" && flags.backend !== "native") throw new Error(`--backend: expected ref or native, got "${flags.backend}"`);
-      const prompt = flags.prompt ?? readFileSync(flags.promptFile as string, "utf8");
+      const prompt = flags.prompt ?? readFileChecked(flags.promptFile as string, "a text file holding the prompt").toString("utf8");
       const { model, tokenizer, paths } = loadRun(flags.model, { tokenizer: flags.tokenizer, backend: flags.backend as BackendName | undefined });
       const docId = tokenizer.specialTokens.get(DOC_TOKEN);
       let promptIds: number[];

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The llmforge command line: one sub-command per stage, each a thin shell over a library function.
 import { Command } from "commander";
+import { describeFsError } from "../io/fsErrors.js";
 import { VERSION } from "../version.js";
 import { registerBenchCommands } from "./bench.js";
 import { registerDataCommands } from "./data.js";
@@ -8,6 +9,7 @@ import { registerDoctor } from "./doctor.js";
 import { registerGenerateCommand } from "./generate.js";
 import { registerPeftCommands } from "./peft.js";
 import { registerQuickstartCommand } from "./quickstart.js";
+import { registerRewardCommands } from "./reward.js";
 import { registerSftCommand } from "./sft.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
 import { registerTrainCommands } from "./train.js";
@@ -24,12 +26,13 @@ registerDataCommands(program);
 registerTokenizerCommands(program);
 registerTrainCommands(program);
 registerSftCommand(program);
+registerRewardCommands(program);
 registerGenerateCommand(program);
 registerPeftCommands(program);
 registerBenchCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = describeFsError(err) ?? (err instanceof Error ? err.message : String(err));
   process.stderr.write(`llmforge: ${msg}\n`);
   if (process.env.LLMFORGE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exit(1);

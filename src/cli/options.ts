@@ -1,4 +1,5 @@
 // Number parsers for commander options, shared by every command: a bad value names what was expected.
+import { constants } from "node:os";
 import { type Command, InvalidArgumentError } from "commander";
 
 function wholeNumber(v: string, expected: string, ok: (n: number) => boolean): number {
@@ -20,6 +21,20 @@ export const nonNegativeIntOption = (v: string): number => wholeNumber(v, "a who
 export function numberOption(v: string): number {
   const n = Number(v);
   if (v.trim() === "" || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${v}"`);
+  return n;
+}
+
+/** A finite number >= 0 (learning rates, weight decay). */
+export function nonNegativeNumberOption(v: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a number >= 0, got "${v}"`);
+  return n;
+}
+
+/** A finite number > 0 (time budgets). */
+export function positiveNumberOption(v: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number > 0, got "${v}"`);
   return n;
 }
 
@@ -49,33 +64,48 @@ export interface LoopDefaults {
 
 /**
  * The options every training command shares (the generic step loop's): length, schedule, weight
- * decay, evaluation and checkpoint cadence, seed, resume, non-finite policy, backend, precision.
+ * decay, evaluation and checkpoint cadence, seed, resume and extend, non-finite policy, backend, precision.
  */
 export function addLoopOptions(cmd: Command, d: LoopDefaults): Command {
   return cmd
     .option("--steps <n>", "optimizer steps", positiveIntOption, d.steps)
-    .option("--minutes <m>", "time budget; the schedule is fitted to it after the first steps", numberOption)
-    .option("--lr <lr>", "peak learning rate", numberOption, d.lr)
-    .option("--min-lr <lr>", "final learning rate (default lr/10)", numberOption)
+    .option("--minutes <m>", "time budget; the schedule is fitted to it after the first steps", positiveNumberOption)
+    .option("--lr <lr>", "peak learning rate", nonNegativeNumberOption, d.lr)
+    .option("--min-lr <lr>", "final learning rate (default lr/10)", nonNegativeNumberOption)
     .option("--warmup <n>", "warmup steps", nonNegativeIntOption)
-    .option("--weight-decay <wd>", "AdamW weight decay on matrices", numberOption, d.weightDecay)
+    .option("--weight-decay <wd>", "AdamW weight decay on matrices", nonNegativeNumberOption, d.weightDecay)
     .option("--eval-every <n>", "validation every N steps", positiveIntOption, d.evalEvery)
     .option("--ckpt-every <n>", "checkpoint every N steps", positiveIntOption, 200)
     .option("--keep <n>", "checkpoints to keep", positiveIntOption, d.keep)
     .option("--seed <n>", "seed", intOption, 1337)
-    .option("--resume", "continue the run in --out from its newest checkpoint")
+    .option("--resume", "continue the run in --out from its newest checkpoint (its data, model and seed cannot change; its schedule is kept)")
+    .option("--extend", "with --resume: lengthen the run's schedule to --steps (also trains a finished run further)")
     .option("--on-nan <what>", "stop or skip on a non-finite loss", oneOf(["stop", "skip"]), "stop")
+    .option("--max-skips <n>", "with --on-nan skip: stop after this many skipped steps in a row", positiveIntOption, 5)
     .option("--backend <b>", "ref or native", oneOf(["ref", "native"]))
     .option("--precision <p>", "matrix products in f32, or bf16 (mixed precision, f32 weights; needs avx512_bf16)", oneOf(["f32", "bf16"]), "f32");
 }
 
-/** Ctrl-C finishes the current step and writes a checkpoint (through the returned signal); a second Ctrl-C quits at once. */
-export function abortOnSigint(): AbortSignal {
+/**
+ * Ctrl-C (SIGINT) or SIGTERM finishes the current step and writes a checkpoint, through the returned
+ * signal (its reason is the signal's name); a second signal quits at once. The command then exits
+ * with {@link interruptedExitCode}.
+ */
+export function abortOnSignals(): AbortSignal {
   const stop = new AbortController();
-  process.once("SIGINT", () => {
-    process.stderr.write("\ninterrupted: finishing this step and writing a checkpoint (Ctrl-C again to quit now; resume with --resume)\n");
-    stop.abort();
-    process.once("SIGINT", () => process.exit(130));
-  });
+  const names = ["SIGINT", "SIGTERM"] as const;
+  const first = (name: NodeJS.Signals): void => {
+    for (const n of names) process.removeListener(n, first);
+    process.stderr.write(`\n${name}: finishing this step and writing a checkpoint (${name === "SIGINT" ? "Ctrl-C" : "a second signal"} quits at once)\n`);
+    stop.abort(name);
+    for (const n of names) process.once(n, (again: NodeJS.Signals) => process.exit(interruptedExitCode(again)));
+  };
+  for (const n of names) process.once(n, first);
   return stop.signal;
+}
+
+/** The exit status of a command stopped by a signal, as shells report it: 128 + its number (SIGINT 130, SIGTERM 143). */
+export function interruptedExitCode(signal: AbortSignal | NodeJS.Signals): number {
+  const name = (typeof signal === "string" ? signal : signal.reason) as NodeJS.Signals;
+  return 128 + (constants.signals[name] ?? constants.signals.SIGINT);
 }

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { formatCount } from "../model/config.js";
 import type { PeftConfigInput } from "../nn/peft.js";
 import { sft } from "../sft/train.js";
-import { abortOnSigint, addLoopOptions, positiveIntOption as int, nonNegativeIntOption, numberOption as num, oneOf } from "./options.js";
+import { abortOnSignals, addLoopOptions, fractionOption, interruptedExitCode, positiveIntOption as int, nonNegativeIntOption, oneOf, positiveNumberOption } from "./options.js";
 
 /** The PEFT config the flags describe (validated by the library). */
 function peftOf(o: Record<string, unknown>): PeftConfigInput {
@@ -31,15 +31,15 @@ export function registerSftCommand(program: Command): void {
     .requiredOption("--out <dir>", "run folder of the fine-tuned model")
     .option("--val-data <files...>", "held-out conversations (default: --val-fraction of --data)")
     .option("--add-chat-tokens", "add the chat template's special tokens when the tokenizer lacks them (the vocabulary grows)")
-    .option("--val-fraction <f>", "share of --data held out when --val-data is not given", num, 0.05)
+    .option("--val-fraction <f>", "share of --data held out when --val-data is not given", fractionOption, 0.05)
     .option("--loss-on <what>", "assistant|completion|all: which tokens are learned", oneOf(["assistant", "completion", "all"]), "assistant")
     .option("--mask-history", "learn only the last assistant turn of each conversation")
     .option("--packing <mode>", "none|bfd (best-fit decreasing; documents never attend to each other)", oneOf(["none", "bfd"]), "bfd")
     .option("--truncation <rule>", "conversations longer than the block: skip (counted) or right (cut the tail)", oneOf(["skip", "right"]), "skip")
     .option("--peft <method>", "none|lora|adapter|prefix|freeze", oneOf(["none", "lora", "adapter", "prefix", "freeze"]), "none")
     .option("--lora-r <n>", "LoRA rank", int, 8)
-    .option("--lora-alpha <a>", "LoRA alpha (scale alpha/r)", num, 16)
-    .option("--lora-dropout <p>", "LoRA dropout", num, 0)
+    .option("--lora-alpha <a>", "LoRA alpha (scale alpha/r)", positiveNumberOption, 16)
+    .option("--lora-dropout <p>", "LoRA dropout", fractionOption, 0)
     .option("--lora-target <names>", "layers: c_attn | q,v | all | comma list (gpt2: c_attn,q,k,v,c_proj,c_fc,mlp.c_proj,lm_head; llama: q,k,v,o,gate,up,down)")
     .option("--rslora", "rank-stabilised LoRA: scale alpha/sqrt(r)")
     .option("--adapter-placement <p>", "houlsby (after attention and MLP) or pfeiffer (after MLP)", oneOf(["houlsby", "pfeiffer"]), "houlsby")
@@ -53,16 +53,18 @@ export function registerSftCommand(program: Command): void {
     .option("--eval-prompts <n>", "held-out prompts answered for exact match before and after (0 = none)", nonNegativeIntOption, 200);
   addLoopOptions(cmd, { steps: 300, lr: 3e-4, weightDecay: 0, evalEvery: 100, keep: 2 })
     .action(async (o) => {
+      const signal = abortOnSignals();
       const s = await sft({
         model: o.model, addChatTokens: o.addChatTokens, peft: peftOf(o), data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, lossOn: o.lossOn,
         maskHistory: o.maskHistory, packing: o.packing, truncation: o.truncation, batchSize: o.batch, accumulation: o.accumulation,
         steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay,
         evalEvery: o.evalEvery, evalPrompts: o.evalPrompts, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep, seed: o.seed,
-        resume: o.resume, onNonFinite: o.onNan, backend: o.backend, precision: o.precision, signal: abortOnSigint(),
+        resume: o.resume, extend: o.extend, onNonFinite: o.onNan, maxSkips: o.maxSkips, backend: o.backend, precision: o.precision, signal,
       });
       const t = s.training;
       if (t.stoppedBy === "interrupted") {
-        console.log(`stopped at step ${t.steps}; checkpoint ${t.checkpoint}; continue with the same command and --resume`);
+        console.log(`stopped at step ${t.steps}; checkpoint ${t.checkpoint}; no model written; continue with the same command and --resume`);
+        process.exitCode = interruptedExitCode(signal);
         return;
       }
       const pct = (x: number | undefined) => (x === undefined ? "?" : `${(x * 100).toFixed(1)}%`);

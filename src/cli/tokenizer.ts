@@ -46,6 +46,8 @@ export function registerTokenizerCommands(program: Command): void {
     .option("--reserved <n>", "extra <|reserved_i|> special tokens", nonNegativeIntOption, 4)
     .option("--field <name>", "JSONL field holding the text", "text")
     .option("--workers <n>", "threads for counting (default: all cores on inputs over 16 MB)", positiveIntOption)
+    .option("--on-error <policy>", "bad input (binary, UTF-16, invalid UTF-8, malformed JSONL): skip (count and go on) or fail (stop with file:line)", oneOf(["skip", "fail"]), "skip")
+    .option("--max-line-bytes <n>", "skip JSONL lines longer than this, unread (default 64 MiB)", positiveIntOption)
     .option("--quiet", "no progress lines")
     .action(async (inputs: string[], o) => {
       const r = await trainTokenizer(inputs, {
@@ -58,6 +60,8 @@ export function registerTokenizerCommands(program: Command): void {
         reservedSpecialTokens: o.reserved,
         field: o.field,
         workers: o.workers,
+        onError: o.onError,
+        maxLineBytes: o.maxLineBytes,
         progress: !o.quiet,
       });
       process.stdout.write(`${formatTrainReport(r.report)}\nwrote ${r.tokenizerPath} and ${r.reportPath}\n`);
@@ -123,6 +127,8 @@ export function registerTokenizerCommands(program: Command): void {
     .option("--field <name>", "JSONL field holding the text", "text")
     .option("--workers <n>", "encoding threads (default: all cores)", positiveIntOption)
     .option("--overwrite", "discard shards of an earlier run in --out instead of resuming it")
+    .option("--on-error <policy>", "bad input (binary, UTF-16, invalid UTF-8, malformed JSONL): skip (count and go on) or fail (stop with file:line)", oneOf(["skip", "fail"]), "skip")
+    .option("--max-line-bytes <n>", "skip JSONL lines longer than this, unread (default 64 MiB)", positiveIntOption)
     .option("--quiet", "no progress lines")
     .action(async (inputs: string[], o) => {
       const r = await writeTokenShards({
@@ -135,8 +141,11 @@ export function registerTokenizerCommands(program: Command): void {
         field: o.field,
         workers: o.workers,
         overwrite: Boolean(o.overwrite),
+        onError: o.onError,
+        maxLineBytes: o.maxLineBytes,
         progress: !o.quiet,
       });
+      for (const [reason, e] of Object.entries(r.skipped)) process.stderr.write(`skipped ${e.count} × ${reason} (e.g. ${e.example})\n`);
       process.stdout.write(
         `${r.resumed ? "resumed; " : ""}${r.documents} documents -> ${r.trainTokens} train tokens in ${r.trainFiles.length} shard(s), ${r.valTokens} val tokens in ${r.valFiles.length} shard(s)\nmanifest ${r.manifestPath}\n`,
       );

@@ -1,6 +1,6 @@
 // `llmforge train` and `llmforge eval`: pretrain a GPT on token shards; measure a model on a shard.
 import type { Command } from "commander";
-import { abortOnSigint, addLoopOptions, intOption as int, numberOption as num, oneOf, positiveIntOption } from "./options.js";
+import { abortOnSignals, addLoopOptions, fractionOption, interruptedExitCode, oneOf, positiveIntOption as int } from "./options.js";
 import { resolveModelConfig } from "../model/config.js";
 import { loadModel } from "../model/serialize.js";
 import { readTokenShard, Tokenizer } from "../tokenizer/index.js";
@@ -22,24 +22,30 @@ export function registerTrainCommands(program: Command): void {
     .option("--config <file>", "model config JSON (overrides --depth/--preset)")
     .option("--flavour <f>", "gpt2 or llama", oneOf(["gpt2", "llama"]))
     .option("--block <n>", "context length", int)
-    .option("--dropout <p>", "dropout probability", num)
-    .option("--batch <n>", "micro-batch rows", positiveIntOption, 8)
-    .option("--total-batch-tokens <n>", "tokens per optimizer step (gradient accumulation)", positiveIntOption)
-    .option("--eval-batches <n>", "validation batches", positiveIntOption, 8);
+    .option("--dropout <p>", "dropout probability", fractionOption)
+    .option("--batch <n>", "micro-batch rows", int, 8)
+    .option("--total-batch-tokens <n>", "tokens per optimizer step (gradient accumulation)", int)
+    .option("--eval-batches <n>", "validation batches", int, 8);
   addLoopOptions(train, { steps: 1000, lr: 1e-3, weightDecay: 0.1, evalEvery: 100, keep: 3 })
     .action(async (o) => {
       const tok = Tokenizer.fromFile(resolveTokenizerPath(o.tokenizer));
       const config = resolveModelConfig(o, tok.vocabSize);
-      const signal = abortOnSigint();
+      const signal = abortOnSignals();
       const r = await pretrain({
         data: o.data, tokenizer: o.tokenizer, out: o.out, config, batchSize: o.batch, totalBatchTokens: o.totalBatchTokens,
         steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay,
         evalEvery: o.evalEvery, evalBatches: o.evalBatches, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep,
-        seed: o.seed, resume: o.resume, onNonFinite: o.onNan, backend: o.backend, precision: o.precision, signal,
+        seed: o.seed, resume: o.resume, extend: o.extend, onNonFinite: o.onNan, maxSkips: o.maxSkips, backend: o.backend,
+        precision: o.precision, signal,
       });
       const s = r.summary;
       if (s.stoppedBy === "interrupted") {
-        console.log(`stopped at step ${s.steps}; checkpoint ${s.checkpoint}; continue with the same command and --resume`);
+        console.log(`stopped at step ${s.steps}; checkpoint ${s.checkpoint}; no model written; continue with the same command and --resume`);
+        process.exitCode = interruptedExitCode(signal);
+        return;
+      }
+      if (Number.isNaN(s.firstLoss)) {
+        console.log(`no steps left to train; wrote the model of step ${s.steps} in ${r.modelDir}`);
         return;
       }
       console.log(
@@ -70,6 +76,7 @@ export function registerTrainCommands(program: Command): void {
       const tok = existsSync(tokPath) ? Tokenizer.fromFile(resolveTokenizerPath(tokPath)) : null;
       const tokenBytes = tok ? tokenByteCounter(tok) : undefined;
       const r = evaluate(model, [o.data], () => shard, o.batch, T, batches, tokenBytes);
+      if (!Number.isFinite(r.loss)) throw new Error(`${modelDir}: the loss on ${o.data} is ${r.loss}: the model's outputs are not finite (the run that wrote it diverged)`);
       const out = { loss: r.loss, perplexity: r.perplexity, bits_per_byte: r.bitsPerByte, tokens: r.tokens };
       if (o.json) console.log(JSON.stringify(out));
       else console.log(`loss ${r.loss.toFixed(4)}  perplexity ${r.perplexity.toFixed(2)}  bits/byte ${r.bitsPerByte?.toFixed(4) ?? "n/a"}  (${r.tokens} tokens)`);

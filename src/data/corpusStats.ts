@@ -1,18 +1,24 @@
 // The `stats` command: describes a JSONL corpus without changing it: documents, bytes and words per source,
 // kinds and languages, document length percentiles; JSON + Markdown like every step.
+import { type StepOutput, withStepOutput } from "../io/stepOutput.js";
 import { finishStep, listShards, readDocs, type StepResult } from "./shards.js";
 import { DataStats } from "./stats.js";
 import type { OnErrorPolicy } from "./types.js";
 
-/** Computes corpus statistics of JSONL shards and writes them to `outDir` (stats.json, stats.md). */
-export async function runCorpusStats(inputs: string[], outDir: string, onError: OnErrorPolicy = "skip"): Promise<StepResult> {
+/** Computes corpus statistics of JSONL shards and writes them to `outDir` (stats.json, stats.md), a folder of its own. */
+export async function runCorpusStats(inputs: string[], outDir: string, onError: OnErrorPolicy = "skip", o: { overwrite?: boolean } = {}): Promise<StepResult> {
+  const files = listShards(inputs);
+  return withStepOutput(outDir, { command: "data stats", step: "stats", inputs, overwrite: o.overwrite }, (out) => statsInto(files, out, onError));
+}
+
+async function statsInto(files: string[], out: StepOutput, onError: OnErrorPolicy): Promise<StepResult> {
   const t0 = performance.now();
   const stats = new DataStats("stats");
   const lens: number[] = [];
   const bySource = new Map<string, { docs: number; bytes: number; words: number }>();
   const byKind = new Map<string, number>();
   const byLang = new Map<string, number>();
-  for (const f of listShards(inputs)) {
+  for (const f of files) {
     for await (const { doc, bytes } of readDocs(f, stats, onError)) {
       stats.input(bytes);
       stats.output(bytes);
@@ -39,5 +45,5 @@ export async function runCorpusStats(inputs: string[], outDir: string, onError: 
   for (const [k, v] of [...byKind].sort()) stats.extra[`kind.${k}`] = v;
   for (const [k, v] of [...byLang].sort()) stats.extra[`lang.${k}`] = v;
   stats.seconds = (performance.now() - t0) / 1000;
-  return finishStep(outDir, stats, []);
+  return finishStep(out, stats, []);
 }

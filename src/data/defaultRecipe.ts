@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { withFolderLock } from "../io/runLock.js";
 import { spamAssassinDirs, writeEmbeddedRaw } from "./embedded.js";
 import { runRecipe, type RecipeInput, type RecipeResult } from "./recipe.js";
 
@@ -77,8 +78,10 @@ export function defaultRecipe(outDir: string, maxDocs?: number, seed = 42): Reci
 /** Prepares the embedded raw inputs and runs the default recipe; returns the steps' outputs and stats. */
 export async function runDefaultRecipe(o: DefaultRecipeOptions): Promise<RecipeResult & { train: string[]; val: string[] }> {
   const outDir = resolve(o.outDir);
-  writeEmbeddedRawIfNeeded(join(outDir, "raw"), o.maxDocs);
-  const r = await runRecipe(defaultRecipe(outDir, o.maxDocs, o.seed), { progress: o.progress, force: o.force, workers: o.workers });
+  const r = await withFolderLock(outDir, "data default", () => {
+    writeEmbeddedRawIfNeeded(join(outDir, "raw"), o.maxDocs);
+    return runRecipe(defaultRecipe(outDir, o.maxDocs, o.seed), { progress: o.progress, force: o.force, workers: o.workers });
+  });
   const mix = r.steps.find((s) => s.step === "mix");
   return { ...r, train: mix?.files.train ?? [], val: mix?.files.val ?? [] };
 }

@@ -5,13 +5,16 @@ import { readdirSync, statSync } from "node:fs";
 import { basename, extname, join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { Progress } from "../io/progress.js";
-import { JsonlWriter } from "../io/jsonl.js";
+import { describeFsError } from "../io/fsErrors.js";
+import { DEFAULT_MAX_LINE_BYTES, JsonlWriter } from "../io/jsonl.js";
+import { decodeTextBytes, DEFAULT_MAX_FILE_BYTES, readFileCapped, rejectHead } from "../io/textInput.js";
+import { type StepOutput, withStepOutput } from "../io/stepOutput.js";
 import { codeLanguageOf } from "./readers/code.js";
 import { readEmailMessage, splitMbox } from "./readers/email.js";
 import { htmlToText } from "./readers/html.js";
 import { readJsonlDocs } from "./readers/jsonl.js";
 import type { ReadItem, ReaderOptions } from "./readers/readItem.js";
-import { decodeTextFile, looksBinary, readFileBytes, readPlainText, sized } from "./readers/text.js";
+import { readPlainText, sized } from "./readers/text.js";
 import { DataStats } from "./stats.js";
 import { DataConfigError, DataInputError, type DataDoc } from "./types.js";
 import { finishStep, type StepResult } from "./shards.js";
@@ -42,6 +45,10 @@ export const ingestConfigSchema = z
     idField: z.string().optional(),
     emailHeaders: z.boolean().default(true),
     maxDocBytes: z.number().int().positive().default(4 << 20),
+    /** Whole-file inputs larger than this after decompression are skipped unread as "file too large". */
+    maxFileBytes: z.number().int().positive().default(DEFAULT_MAX_FILE_BYTES),
+    /** JSONL lines longer than this are skipped unread as "line too large". */
+    maxLineBytes: z.number().int().positive().default(DEFAULT_MAX_LINE_BYTES),
     onError: z.enum(["skip", "fail"]).default("skip"),
     shardDocs: z.number().int().positive().default(5000),
     shardBytes: z.number().int().positive().default(64 << 20),
@@ -108,17 +115,21 @@ async function* readFile(file: string, format: IngestFormat, ropts: ReaderOption
     yield* readMailFile(file, format, ropts);
     return;
   }
-  const dec = decodeTextFile(file);
+  const read = readFileCapped(file, ropts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+  if (!read.ok) {
+    yield { kind: "reject", ...read.reject };
+    return;
+  }
+  const dec = decodeTextBytes(read.bytes);
   if (!dec.ok) {
     if (format === "auto" && dec.reject.reason === "invalid UTF-8") {
-      const head = readFileBytes(file).subarray(0, 4096).toString("latin1");
-      const f = detectFormat(file, head);
+      const f = detectFormat(file, read.bytes.subarray(0, 4096).toString("latin1"));
       if (f === "email" || f === "mbox") {
-        yield* readMailFile(file, f, ropts);
+        yield* readMailBytes(read.bytes, f, ropts);
         return;
       }
     }
-    yield dec.reject;
+    yield { kind: "reject", ...dec.reject };
     return;
   }
   const fmt = format === "auto" ? detectFormat(file, dec.text.slice(0, 4096)) : format;
@@ -143,21 +154,18 @@ async function* readFile(file: string, format: IngestFormat, ropts: ReaderOption
   }
 }
 
-/** Reads an email or mbox file from its bytes (any charset); an mbox is split on its "From " lines. */
+/** Reads an email or mbox file (at most `maxFileBytes`) from its bytes, in any charset. */
 async function* readMailFile(file: string, fmt: "email" | "mbox", ropts: ReaderOptions): AsyncGenerator<ReadItem> {
-  let buf: Buffer;
-  try {
-    buf = readFileBytes(file);
-  } catch (err) {
-    yield { kind: "reject", reason: "unreadable file", detail: err instanceof Error ? err.message : String(err), line: 0, bytes: 0 };
-    return;
-  }
-  if (buf.length === 0 || buf.toString("latin1").trim() === "") {
-    yield { kind: "reject", reason: "empty file", line: 0, bytes: buf.length };
-    return;
-  }
-  if (looksBinary(buf)) {
-    yield { kind: "reject", reason: "binary file", line: 0, bytes: buf.length };
+  const read = readFileCapped(file, ropts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+  if (read.ok) yield* readMailBytes(read.bytes, fmt, ropts);
+  else yield { kind: "reject", ...read.reject };
+}
+
+/** Parses mail bytes (any charset); an mbox is split on its "From " lines. */
+async function* readMailBytes(buf: Buffer, fmt: "email" | "mbox", ropts: ReaderOptions): AsyncGenerator<ReadItem> {
+  const head = rejectHead(buf, buf.length);
+  if (head) {
+    yield { kind: "reject", ...head };
     return;
   }
   const latin = buf.toString("latin1"); // byte-preserving, for splitting only
@@ -221,15 +229,23 @@ export interface IngestRunOptions {
   outDir: string;
   /** Show progress on stderr (default true). */
   progress?: boolean;
+  /** Replace a non-empty output folder that is not an earlier ingest output. */
+  overwrite?: boolean;
 }
 
-/** Reads raw inputs into JSONL shards with stats. */
+/** Reads raw inputs into JSONL shards with stats; the output folder is locked, written whole and published at the end. */
 export async function ingest(configInput: IngestConfigInput, run: IngestRunOptions): Promise<StepResult> {
   const cfg = parseIngestConfig(configInput);
+  const paths = cfg.inputs.map((i) => (i as IngestInput).path);
+  return withStepOutput(run.outDir, { command: "data ingest", step: "ingest", inputs: paths, overwrite: run.overwrite }, (out) => ingestInto(cfg, out, run));
+}
+
+async function ingestInto(cfg: IngestConfig, out: StepOutput, run: IngestRunOptions): Promise<StepResult> {
   const t0 = performance.now();
   const stats = new DataStats("ingest");
-  const writer = new ShardedJsonlWriter(run.outDir, cfg.shardDocs, cfg.shardBytes);
-  const ropts: ReaderOptions = { textSplit: cfg.textSplit, textField: cfg.textField, idField: cfg.idField, emailHeaders: cfg.emailHeaders, maxDocBytes: cfg.maxDocBytes };
+  const writer = new ShardedJsonlWriter(out.dir, cfg.shardDocs, cfg.shardBytes);
+  const ropts: ReaderOptions = { textSplit: cfg.textSplit, textField: cfg.textField, idField: cfg.idField, emailHeaders: cfg.emailHeaders, maxDocBytes: cfg.maxDocBytes,
+    maxFileBytes: cfg.maxFileBytes, maxLineBytes: cfg.maxLineBytes };
   const progress = new Progress("ingest", { unit: "docs", enabled: run.progress ?? true });
   let total = 0;
   try {
@@ -240,7 +256,7 @@ export async function ingest(configInput: IngestConfigInput, run: IngestRunOptio
       try {
         files = listFiles(root, input);
       } catch (err) {
-        throw new DataConfigError(`input ${input.path}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new DataConfigError(describeFsError(err, input.path, "a file or folder to ingest") ?? `input ${input.path}: ${err instanceof Error ? err.message : String(err)}`);
       }
       const source = input.source ?? basename(root).replace(/\.(jsonl|ndjson|txt|gz)$/g, "");
       const base = statSync(root).isFile() ? resolve(root, "..") : root;
@@ -270,7 +286,7 @@ export async function ingest(configInput: IngestConfigInput, run: IngestRunOptio
     const outputs = writer.close();
     stats.seconds = (performance.now() - t0) / 1000;
     progress.finish();
-    return finishStep(run.outDir, stats, outputs);
+    return finishStep(out, stats, outputs);
   } catch (err) {
     writer.abort();
     throw err;

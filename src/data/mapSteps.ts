@@ -1,11 +1,12 @@
 // Document-level steps (clean, filter, pii, and `process` = all three in one pass) run shard by shard:
 // each shard is a pure function of (input shard, config) -> (output shard, stats), run on worker threads,
-// and a finished shard (output + stats with the input's fingerprint) is not redone on resume.
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+// and a finished shard (output + stats with the input's fingerprint) is not redone on resume or rerun.
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
 import { Progress } from "../io/progress.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { JsonlWriter } from "../io/jsonl.js";
+import { linkOrCopy, type StepOutput, withStepOutput } from "../io/stepOutput.js";
 import { defaultWorkerCount, runTasks, siblingModule } from "../io/workerPool.js";
 import { cleanDocument, parseCleanConfig, type CleanConfigInput } from "./clean.js";
 import { buildFilterRules, filterDocument, parseFilterConfig, type FilterConfigInput } from "./filters/index.js";
@@ -114,6 +115,8 @@ export interface MapStepRunOptions {
   progress?: boolean;
   /** Redo shards even if their outputs are up to date. */
   force?: boolean;
+  /** Replace a non-empty output folder that is not an earlier output of this step. */
+  overwrite?: boolean;
 }
 
 interface ShardDone {
@@ -123,28 +126,49 @@ interface ShardDone {
   stats: DataStatsJson;
 }
 
+const recordName = (i: number) => join(".shards", `part-${String(i).padStart(5, "0")}.done.json`);
+
 /**
- * Runs a map step over all input shards, resuming: a shard whose output exists and whose record names the
- * same input fingerprint and config is not redone. Writes `stats.json`/`stats.md` for the whole step.
+ * Runs a map step over all input shards into a staging folder published at the end, resuming: a shard whose
+ * output and record (same input fingerprint and config) are in the staging folder of an interrupted run or in
+ * the published folder of an earlier run is not redone. Writes `stats.json`/`stats.md` for the whole step.
  */
 export async function runMapStep(step: MapStepName, config: MapStepConfig, o: MapStepRunOptions): Promise<StepResult> {
-  const t0 = performance.now();
   // validate once in this thread so config mistakes surface before any worker starts
   makeDocFn(step, config, new DataStats(step));
   const inputs = listShards(o.inputs);
   if (inputs.length === 0) throw new DataConfigError(`${step}: no input shards`);
+  return withStepOutput(o.outDir, { command: `data ${step}`, step, inputs: o.inputs, overwrite: o.overwrite, resumable: true }, (out) => mapInto(step, config, inputs, out, o));
+}
+
+/** The record of shard `i` in `dir` if it is up to date (its output there too), else null. */
+function doneRecord(dir: string, i: number, input: string, configKey: string): ShardDone | null {
+  const rp = join(dir, recordName(i));
+  if (!existsSync(rp) || !existsSync(shardPath(dir, i))) return null;
+  const rec = JSON.parse(readFileSync(rp, "utf8")) as ShardDone;
+  return rec.input === input && rec.inputFingerprint === fingerprint(input) && rec.configKey === configKey ? rec : null;
+}
+
+async function mapInto(step: MapStepName, config: MapStepConfig, inputs: string[], out: StepOutput, o: MapStepRunOptions): Promise<StepResult> {
+  const t0 = performance.now();
   const configKey = JSON.stringify({ step, config });
   const stats = new DataStats(step);
   const todo: ShardTask[] = [];
   const todoIdx: number[] = [];
-  const outputs = inputs.map((_, i) => shardPath(o.outDir, i));
-  const recordPath = (i: number) => join(o.outDir, ".shards", `part-${String(i).padStart(5, "0")}.done.json`);
+  const outputs = inputs.map((_, i) => shardPath(out.dir, i));
+  // an interrupted run's staging folder may hold shards of other inputs or temp files: only this run's stay
+  const keep = new Set([...outputs.map((p) => basename(p)), ".shards"]);
+  for (const n of readdirSync(out.dir)) if (!keep.has(n)) rmSync(join(out.dir, n), { recursive: true, force: true });
   let resumed = 0;
   inputs.forEach((input, i) => {
-    const rp = recordPath(i);
-    if (!o.force && existsSync(rp) && existsSync(outputs[i])) {
-      const rec = JSON.parse(readFileSync(rp, "utf8")) as ShardDone;
-      if (rec.input === input && rec.inputFingerprint === fingerprint(input) && rec.configKey === configKey) {
+    if (!o.force) {
+      const staged = doneRecord(out.dir, i, input, configKey);
+      const rec = staged ?? doneRecord(out.target, i, input, configKey);
+      if (rec && !staged) {
+        linkOrCopy(shardPath(out.target, i), outputs[i]); // reuse the published run's shard
+        writeFileAtomicSync(join(out.dir, recordName(i)), JSON.stringify(rec));
+      }
+      if (rec) {
         stats.merge(rec.stats);
         resumed++;
         return;
@@ -160,7 +184,7 @@ export async function runMapStep(step: MapStepName, config: MapStepConfig, o: Ma
     const s = r as DataStatsJson;
     const i = todoIdx[k];
     const rec: ShardDone = { input: inputs[i], inputFingerprint: fingerprint(inputs[i]), configKey, stats: s };
-    writeFileAtomicSync(recordPath(i), JSON.stringify(rec));
+    writeFileAtomicSync(join(out.dir, recordName(i)), JSON.stringify(rec));
     docs += s.docsIn;
     bytes += s.bytesIn;
     const el = progress.elapsed();
@@ -172,5 +196,5 @@ export async function runMapStep(step: MapStepName, config: MapStepConfig, o: Ma
   stats.seconds = (performance.now() - t0) / 1000;
   stats.extra.shards = inputs.length;
   stats.extra.shards_resumed = resumed;
-  return finishStep(o.outDir, stats, outputs);
+  return finishStep(out, stats, outputs);
 }

@@ -7,8 +7,9 @@ import { join } from "node:path";
 import { z } from "zod";
 import { Progress } from "../io/progress.js";
 import { JsonlWriter } from "../io/jsonl.js";
+import { type StepOutput, withStepOutput } from "../io/stepOutput.js";
 import { ShardedJsonlWriter } from "./ingest.js";
-import { finishStep, listShards, readDocs, type StepResult } from "./shards.js";
+import { finishStep, listShards, publishedPath, readDocs, type StepResult } from "./shards.js";
 import { DataStats } from "./stats.js";
 import { DataConfigError, type DataDoc, type OnErrorPolicy } from "./types.js";
 
@@ -92,6 +93,8 @@ export interface MixRunOptions {
   outDir: string;
   onError?: OnErrorPolicy;
   progress?: boolean;
+  /** Replace a non-empty output folder that is not an earlier mix output. */
+  overwrite?: boolean;
 }
 
 /** Result of {@link runMix}: train and validation shards besides the usual step result. */
@@ -104,8 +107,12 @@ export interface MixResult extends StepResult {
 /** Mixes the input shards by source into `train/` and `val/` shard folders. */
 export async function runMix(configInput: MixConfigInput, o: MixRunOptions): Promise<MixResult> {
   const cfg = parseMixConfig(configInput);
-  const t0 = performance.now();
   const inputs = listShards(o.inputs);
+  return withStepOutput(o.outDir, { command: "data mix", step: "mix", inputs: o.inputs, overwrite: o.overwrite }, (out) => mixInto(cfg, inputs, out, o));
+}
+
+async function mixInto(cfg: MixConfig, inputs: string[], out: StepOutput, o: MixRunOptions): Promise<MixResult> {
+  const t0 = performance.now();
   const onError = o.onError ?? "skip";
   const isVal = (d: DataDoc) => cfg.valFraction > 0 && hashUnit(d.id, cfg.seed) < cfg.valFraction;
   // pass A: count train-eligible docs and bytes per source; range of the curriculum field
@@ -132,11 +139,11 @@ export async function runMix(configInput: MixConfigInput, o: MixRunOptions): Pro
   const plan = planMix(counts, cfg);
   const expectBytes = Object.values(plan.sources).reduce((s, p) => s + p.bytes * p.epochs, 0);
   const nBuckets = Math.max(1, Math.ceil(expectBytes / cfg.bucketBytes));
-  const work = join(o.outDir, ".mix-work");
+  const work = join(out.dir, ".mix-work");
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const buckets = Array.from({ length: nBuckets }, (_, i) => new JsonlWriter(join(work, `bucket-${i}.jsonl`)));
-  const valWriter = new ShardedJsonlWriter(join(o.outDir, "val"), cfg.shardDocs, 1 << 30);
+  const valWriter = new ShardedJsonlWriter(join(out.dir, "val"), cfg.shardDocs, 1 << 30);
   const stats = new DataStats("mix");
   const perSource: Record<string, { in: number; out: number; val: number }> = {};
   const progress = new Progress("mix", { unit: "docs", enabled: o.progress ?? true });
@@ -181,7 +188,7 @@ export async function runMix(configInput: MixConfigInput, o: MixRunOptions): Pro
   for (const b of buckets) b.close();
   const val = valWriter.close();
   // pass B: each bucket sorted by key, in bucket order
-  const trainWriter = new ShardedJsonlWriter(join(o.outDir, "train"), cfg.shardDocs, 1 << 30);
+  const trainWriter = new ShardedJsonlWriter(join(out.dir, "train"), cfg.shardDocs, 1 << 30);
   for (let i = 0; i < nBuckets; i++) {
     const file = join(work, `bucket-${i}.jsonl`);
     const rows = readFileSync(file, "utf8")
@@ -202,6 +209,6 @@ export async function runMix(configInput: MixConfigInput, o: MixRunOptions): Pro
     stats.extra[`${n}.epochs`] = Number(p.epochs.toFixed(4));
     stats.extra[`${n}.train_docs`] = perSource[n]?.out ?? 0;
   }
-  const r = finishStep(o.outDir, stats, [...train, ...val]);
-  return { ...r, train, val, plan };
+  const r = finishStep(out, stats, [...train, ...val]);
+  return { ...r, train: train.map((p) => publishedPath(out, p)), val: val.map((p) => publishedPath(out, p)), plan };
 }

@@ -1,12 +1,16 @@
-// Recipes: a list of data steps with their configs, run in order. Each step writes to its own folder and a
-// `_done.json` record naming its config and input fingerprints, so a rerun skips steps that are up to date,
-// map steps resume shard by shard after a crash, and any change upstream reruns what depends on it.
+// Recipes: a list of data steps with their configs, run in order under the lock of the recipe's folder. Each step
+// publishes its own folder (with its completion marker) and then a `_done.json` record naming its config and input
+// fingerprints, so a rerun skips steps that are up to date, map steps resume shard by shard after a crash, and any
+// change upstream reruns what depends on it.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { readFileChecked } from "../io/fsErrors.js";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { isFinishedFolder } from "../io/stepOutput.js";
+import { lockFolder } from "../io/runLock.js";
 import { runCorpusStats } from "./corpusStats.js";
 import { runDedup } from "./dedup/index.js";
 import { ingest } from "./ingest.js";
@@ -49,7 +53,7 @@ export type RecipeInput = z.input<typeof recipeSchema>;
 /** Reads a recipe from JSON or YAML. */
 export function loadRecipe(file: string): { recipe: Recipe; baseDir: string } {
   let raw: unknown;
-  const text = readFileSync(file, "utf8");
+  const text = readFileChecked(file, "a recipe file (JSON or YAML)").toString("utf8");
   try {
     raw = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
   } catch (err) {
@@ -155,8 +159,17 @@ function resolvePaths(v: unknown, baseDir: string, key = ""): unknown {
 /** Runs a recipe: every step in order, skipping those whose outputs are up to date. */
 export async function runRecipe(recipeInput: RecipeInput, o: RunRecipeOptions = {}): Promise<RecipeResult> {
   const recipe = parseRecipe(recipeInput);
+  const outDir = resolve(o.baseDir ?? process.cwd(), recipe.outDir);
+  const lock = lockFolder(outDir, "data run");
+  try {
+    return await runRecipeSteps(recipe, outDir, o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runRecipeSteps(recipe: Recipe, outDir: string, o: RunRecipeOptions): Promise<RecipeResult> {
   const baseDir = o.baseDir ?? process.cwd();
-  const outDir = resolve(baseDir, recipe.outDir);
   const workers = o.workers ?? recipe.workers;
   const refs = new Map<string, string>();
   const reports: RecipeStepReport[] = [];
@@ -175,7 +188,7 @@ export async function runRecipe(recipeInput: RecipeInput, o: RunRecipeOptions = 
     const inFp = inputsFingerprint(inputs);
     const donePath = join(dir, "_done.json");
     let report: RecipeStepReport | undefined;
-    if (!o.force && existsSync(donePath) && existsSync(join(dir, "stats.json"))) {
+    if (!o.force && existsSync(donePath) && isFinishedFolder(dir)) {
       const done = JSON.parse(readFileSync(donePath, "utf8")) as DoneRecord;
       if (done.key === key && done.inputs === inFp && done.outputs.every((p) => existsSync(p))) {
         const stats = JSON.parse(readFileSync(join(dir, "stats.json"), "utf8")) as DataStatsJson;
@@ -184,7 +197,8 @@ export async function runRecipe(recipeInput: RecipeInput, o: RunRecipeOptions = 
       }
     }
     if (!report) {
-      const common = { outDir: dir, progress: o.progress, onError: recipe.onError };
+      // a folder this recipe finished before is its own to replace
+      const common = { outDir: dir, progress: o.progress, onError: recipe.onError, overwrite: existsSync(donePath) };
       let r: StepResult;
       let outputs: string[];
       let files: Record<string, string[]> = {};
@@ -216,14 +230,14 @@ export async function runRecipe(recipeInput: RecipeInput, o: RunRecipeOptions = 
         }
         case "train-quality": {
           const c = config as { positive?: string[]; negative?: string[]; positiveSources?: string[]; negativeSources?: string[] } & Record<string, unknown>;
-          const t = await runTrainQuality({ ...c, positive: c.positive ?? inputs, negative: c.negative ?? inputs, outDir: dir, onError: recipe.onError });
+          const t = await runTrainQuality({ ...c, positive: c.positive ?? inputs, negative: c.negative ?? inputs, outDir: dir, onError: recipe.onError, overwrite: common.overwrite });
           r = t;
           outputs = listShards(inputs);
           files = { model: [t.modelPath] };
           break;
         }
         case "stats":
-          r = await runCorpusStats(inputs, dir, recipe.onError);
+          r = await runCorpusStats(inputs, dir, recipe.onError, common);
           outputs = listShards(inputs);
           break;
       }

@@ -1,9 +1,11 @@
 // Shard plumbing shared by the steps: listing JSONL inputs, reading documents with file:line rejections,
-// input fingerprints for resume/skip decisions, and writing a step's stats (JSON + Markdown) atomically.
+// input fingerprints for resume/skip decisions, and finishing a step: its stats (JSON + Markdown, the
+// completion marker) written last into the staging folder, which is then published whole.
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { readJsonl } from "../io/jsonl.js";
+import { assertFinishedInputs, STEP_MARKER, type StepOutput } from "../io/stepOutput.js";
 import { DataStats } from "./stats.js";
 import { DataConfigError, DataInputError, dataDocProblem, type DataDoc, type OnErrorPolicy } from "./types.js";
 
@@ -18,8 +20,9 @@ export interface StepResult {
 
 const SHARD_RE = /\.(jsonl|ndjson)(\.gz)?$/;
 
-/** Expands files and folders into a sorted list of JSONL shard files. */
+/** Expands files and folders into a sorted list of JSONL shard files; refuses unfinished step folders. */
 export function listShards(inputs: readonly string[]): string[] {
+  assertFinishedInputs(inputs);
   const out: string[] = [];
   for (const inp of inputs) {
     const p = resolve(inp);
@@ -63,13 +66,20 @@ export async function* readDocs(file: string, stats: DataStats, onError: OnError
   }
 }
 
-/** Writes `stats.json` and `stats.md` for a step and returns its result. */
-export function finishStep(outDir: string, stats: DataStats, outputs: string[]): StepResult {
-  const statsJsonPath = join(outDir, "stats.json");
-  const statsMarkdownPath = join(outDir, "stats.md");
-  writeFileAtomicSync(statsJsonPath, `${JSON.stringify(stats.toJSON(), null, 2)}\n`);
-  writeFileAtomicSync(statsMarkdownPath, stats.toMarkdown());
-  return { outDir, outputs, stats, statsJsonPath, statsMarkdownPath };
+/**
+ * Writes `stats.md` then `stats.json` (the completion marker) into the step's staging folder, publishes the folder
+ * and returns the step's result with paths in the published folder.
+ */
+export function finishStep(out: StepOutput, stats: DataStats, outputs: string[]): StepResult {
+  writeFileAtomicSync(join(out.dir, "stats.md"), stats.toMarkdown());
+  writeFileAtomicSync(join(out.dir, STEP_MARKER), `${JSON.stringify(stats.toJSON(), null, 2)}\n`);
+  out.publish();
+  return { outDir: out.target, outputs: outputs.map((p) => publishedPath(out, p)), stats, statsJsonPath: join(out.target, STEP_MARKER), statsMarkdownPath: join(out.target, "stats.md") };
+}
+
+/** Where a file written under a step's staging folder lies once the folder is published. */
+export function publishedPath(out: StepOutput, p: string): string {
+  return join(out.target, relative(out.dir, p));
 }
 
 /** Output path of the i-th shard of a step. */

@@ -1,6 +1,7 @@
 // The `train-quality` step: trains the hashed n-gram logistic-regression quality classifier from positive and
 // negative JSONL documents (files/folders, optionally picked by source), reports held-out accuracy, saves the model.
 import { join } from "node:path";
+import { type StepOutput, withStepOutput } from "../io/stepOutput.js";
 import { DataStats } from "./stats.js";
 import { finishStep, listShards, readDocs, type StepResult } from "./shards.js";
 import { saveQualityModel, trainQualityClassifier, type QualityModel, type TrainQualityOptions } from "./filters/qualityClassifier.js";
@@ -19,6 +20,8 @@ export interface TrainQualityRunOptions extends TrainQualityOptions {
   /** Folder for `model.json` and stats. */
   outDir: string;
   onError?: OnErrorPolicy;
+  /** Replace a non-empty output folder that is not an earlier train-quality output. */
+  overwrite?: boolean;
 }
 
 async function collect(paths: string[], sources: string[] | undefined, max: number, stats: DataStats, onError: OnErrorPolicy): Promise<string[]> {
@@ -35,6 +38,11 @@ async function collect(paths: string[], sources: string[] | undefined, max: numb
 
 /** Trains and saves a quality model; the step's stats carry the held-out figures. */
 export async function runTrainQuality(o: TrainQualityRunOptions): Promise<StepResult & { model: QualityModel; modelPath: string }> {
+  const step = { command: "data train-quality", step: "train-quality", inputs: [...o.positive, ...o.negative], overwrite: o.overwrite };
+  return withStepOutput(o.outDir, step, (out) => trainQualityInto(o, out));
+}
+
+async function trainQualityInto(o: TrainQualityRunOptions, out: StepOutput): Promise<StepResult & { model: QualityModel; modelPath: string }> {
   const t0 = performance.now();
   const stats = new DataStats("train-quality");
   const max = o.maxDocsPerClass ?? 20_000;
@@ -42,8 +50,6 @@ export async function runTrainQuality(o: TrainQualityRunOptions): Promise<StepRe
   const neg = await collect(o.negative, o.negativeSources, max, stats, o.onError ?? "skip");
   if (pos.length < 2 || neg.length < 2) throw new DataConfigError(`train-quality: found ${pos.length} positive and ${neg.length} negative documents; need at least 2 of each (check --positive/--negative and source filters)`);
   const model = trainQualityClassifier(pos, neg, o);
-  const modelPath = join(o.outDir, "model.json");
-  saveQualityModel(modelPath, model);
   for (const t of [...pos, ...neg]) {
     const b = Buffer.byteLength(t);
     stats.input(b);
@@ -60,5 +66,7 @@ export async function runTrainQuality(o: TrainQualityRunOptions): Promise<StepRe
     held_out_recall: m.heldOutRecall,
     train_accuracy: m.trainAccuracy,
   };
-  return { ...finishStep(o.outDir, stats, [modelPath]), model, modelPath };
+  saveQualityModel(join(out.dir, "model.json"), model);
+  const r = finishStep(out, stats, [join(out.dir, "model.json")]);
+  return { ...r, model, modelPath: r.outputs[0] };
 }

@@ -1,11 +1,53 @@
 // Atomic file output: write to a temp file beside the target, fsync, then rename,
-// so a crash mid-write never leaves a half-written file under the final name.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+// so a crash mid-write never leaves a half-written file under the final name; the temp files
+// a killed writer left behind are removed by the next writer in that folder.
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { open, rename, rm, mkdir } from "node:fs/promises";
-import { dirname, basename, join } from "node:path";
+import { dirname, basename, join, resolve } from "node:path";
 
 function tempPathFor(target: string): string {
+  removeOrphanedTemps(dirname(target));
   return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+}
+
+/** True when a process with this id runs on this machine (ours included). */
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Temp names this package writes: `.NAME.tmp-PID` (checkpoint folders) and `.NAME.tmp-PID-STAMP` (files). */
+const TEMP_NAME = /^\..+\.tmp-(\d+)(?:-[0-9a-z]+)?$/;
+const swept = new Set<string>();
+
+/**
+ * Removes the temp files and folders in `dir` whose writer is dead (`.NAME.tmp-PID...` with no
+ * process PID on this machine), once per folder per process; returns the removed paths.
+ * Temps of live writers are left alone.
+ */
+export function removeOrphanedTemps(dir: string): string[] {
+  const key = resolve(dir);
+  if (swept.has(key)) return [];
+  swept.add(key);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    const m = TEMP_NAME.exec(n);
+    if (!m || processAlive(Number(m[1]))) continue;
+    rmSync(join(dir, n), { recursive: true, force: true });
+    removed.push(join(dir, n));
+  }
+  return removed;
 }
 
 /** Writes `data` to `target` atomically (temp file + fsync + rename). */

@@ -4,14 +4,18 @@ import { createReadStream } from "node:fs";
 import { createGunzip } from "node:zlib";
 import { AtomicFileWriter } from "./atomicWrite.js";
 
-/** A malformed input line: names the file and the 1-based line number. */
+/** Default cap on one line (JSONL record) held in memory: 64 MiB. */
+export const DEFAULT_MAX_LINE_BYTES = 64 << 20;
+
+/** A malformed input line (or, with line 0, a whole input file): names the file and the 1-based line number. */
 export class InputLineError extends Error {
   constructor(
     readonly file: string,
     readonly line: number,
     readonly reason: string,
+    readonly detail?: string,
   ) {
-    super(`${file}:${line}: ${reason}`);
+    super(`${file}${line > 0 ? `:${line}` : ""}: ${reason}${detail ? ` (${detail})` : ""}`);
     this.name = "InputLineError";
   }
 }
@@ -19,8 +23,10 @@ export class InputLineError extends Error {
 export interface RawLine {
   /** 1-based line number in the (decompressed) file. */
   line: number;
-  /** Raw bytes of the line without the trailing newline (and without a trailing \r). */
+  /** Raw bytes of the line without the trailing newline (and without a trailing \r); empty when `tooLong`. */
   bytes: Buffer;
+  /** Set (to the line's length) when the line was longer than the cap: it was skipped, not held in memory. */
+  tooLong?: number;
 }
 
 /** Opens a file as a byte stream, gunzipping when the name ends in `.gz`. */
@@ -29,29 +35,39 @@ export function openByteStream(file: string): NodeJS.ReadableStream {
   return file.endsWith(".gz") ? raw.pipe(createGunzip()) : raw;
 }
 
-/** Yields the lines of a file as raw bytes (no UTF-8 decoding yet, so invalid bytes can be reported). */
-export async function* readLines(file: string): AsyncGenerator<RawLine> {
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Yields the lines of a file as raw bytes (no UTF-8 decoding yet, so invalid bytes can be reported).
+ * A line longer than `maxLineBytes` is not kept: it comes back empty with `tooLong` set, so memory
+ * stays bounded whatever the input (a gzip bomb of one endless line included).
+ */
+export async function* readLines(file: string, maxLineBytes = DEFAULT_MAX_LINE_BYTES): AsyncGenerator<RawLine> {
   let carry: Buffer[] = [];
+  let carryLen = 0;
   let lineNo = 0;
   for await (const chunk of openByteStream(file) as AsyncIterable<Buffer>) {
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(10, start);
-      if (nl < 0) break;
-      let piece = chunk.subarray(start, nl);
-      if (carry.length > 0) {
-        piece = Buffer.concat([...carry, piece]);
-        carry = [];
+      const len = carryLen + (nl < 0 ? chunk.length : nl) - start;
+      if (len > maxLineBytes) carry = [];
+      if (nl < 0) {
+        if (len <= maxLineBytes && start < chunk.length) carry.push(chunk.subarray(start));
+        carryLen = len;
+        break;
       }
       lineNo++;
-      yield { line: lineNo, bytes: stripCr(piece) };
+      if (len > maxLineBytes) yield { line: lineNo, bytes: EMPTY, tooLong: len };
+      else yield { line: lineNo, bytes: stripCr(carry.length > 0 ? Buffer.concat([...carry, chunk.subarray(start, nl)]) : chunk.subarray(start, nl)) };
+      carry = [];
+      carryLen = 0;
       start = nl + 1;
     }
-    if (start < chunk.length) carry.push(chunk.subarray(start));
   }
-  if (carry.length > 0) {
+  if (carryLen > 0) {
     lineNo++;
-    yield { line: lineNo, bytes: stripCr(Buffer.concat(carry)) };
+    yield carryLen > maxLineBytes ? { line: lineNo, bytes: EMPTY, tooLong: carryLen } : { line: lineNo, bytes: stripCr(Buffer.concat(carry)) };
   }
 }
 
@@ -74,11 +90,16 @@ export type JsonlItem<T> = { ok: true; line: number; value: T } | { ok: false; l
 
 /**
  * Yields parsed JSON values from a JSONL file; blank lines are skipped. Bad lines
- * (invalid UTF-8, invalid JSON) come back as `{ok: false}` so the caller decides
+ * (invalid UTF-8, invalid JSON, longer than `maxLineBytes`) come back as `{ok: false}` so the caller decides
  * whether to skip and count them or stop (`--on-error skip|fail`).
  */
-export async function* readJsonl<T = unknown>(file: string): AsyncGenerator<JsonlItem<T>> {
-  for await (const { line, bytes } of readLines(file)) {
+export async function* readJsonl<T = unknown>(file: string, maxLineBytes = DEFAULT_MAX_LINE_BYTES): AsyncGenerator<JsonlItem<T>> {
+  for await (const { line, bytes, tooLong } of readLines(file, maxLineBytes)) {
+    if (tooLong !== undefined) {
+      const gz = file.endsWith(".gz") ? " after decompression" : "";
+      yield { ok: false, line, error: new InputLineError(file, line, "line too large", `${tooLong} bytes${gz}, over ${maxLineBytes}; raise --max-line-bytes`) };
+      continue;
+    }
     if (bytes.length === 0) continue;
     const text = decodeUtf8Strict(bytes);
     if (text === null) {

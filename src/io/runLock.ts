@@ -79,7 +79,8 @@ export function lockFolder(dir: string, command: string): FolderLock {
         release: () => {
           if (held.get(dir) !== lock) return;
           held.delete(dir);
-          rmSync(path, { force: true });
+          const now = readLock(path); // never remove a lock another process took after a folder was moved away
+          if (now === null || (now.pid === process.pid && now.host === info.host)) rmSync(path, { force: true });
         },
       };
       held.set(dir, lock);

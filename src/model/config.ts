@@ -1,7 +1,8 @@
 // GPT model configuration: typed plain data validated once at the edge (zod), one size dial
 // (`configFromDepth`, nanochat style), named presets up to GPT-2 small (124M), and a training
 // memory estimate so configs that cannot fit are refused before anything is allocated.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readFileChecked } from "../io/fsErrors.js";
 import { totalmem } from "node:os";
 import { z } from "zod";
 
@@ -310,7 +311,7 @@ export function resolveModelConfig(c: ModelChoice, vocabSize: number): GPTConfig
   if (c.dropout !== undefined) overrides.dropout = c.dropout;
   if (c.config) {
     if (!existsSync(c.config)) throw new ModelConfigError(`--config ${c.config}: file not found`);
-    const raw = JSON.parse(readFileSync(c.config, "utf8")) as Partial<GPTConfig>;
+    const raw = JSON.parse(readFileChecked(c.config, "a model config JSON file").toString("utf8")) as Partial<GPTConfig>;
     return validateConfig(makeConfig({ ...(raw as GPTConfig), ...overrides }), c.config);
   }
   if (c.depth !== undefined) return configFromDepth(c.depth, { vocabSize, blockSize: c.block ?? 256, flavour: c.flavour, overrides });

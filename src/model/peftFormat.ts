@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { lockFolder } from "../io/runLock.js";
 import { readSafetensors, writeSafetensors, type WritableTensor } from "../io/safetensors.js";
 import { LoRALinear, LoRAPart } from "../nn/lora.js";
 import {
@@ -311,13 +312,22 @@ export interface MergeAdapterResult {
 /**
  * Loads the base model, applies the LoRA adapter, merges it into the weights and writes `out` as a
  * plain model folder (saveModel layout: `llmforge generate` and `transformers` load it), with the
- * tokenizer files of the adapter folder or the base run.
+ * tokenizer files of the adapter folder or the base run. Holds the lock of `out` while it works.
  */
 export function mergeAdapterFolder(o: MergeAdapterOptions): MergeAdapterResult {
   const modelDir = [join(o.model, "model"), o.model].find((d) => existsSync(join(d, CONFIG_FILE)));
   if (!modelDir) throw new AdapterError(`no model in ${o.model}: looked for ${join(o.model, "model", CONFIG_FILE)} and ${join(o.model, CONFIG_FILE)}`);
   if ([modelDir, o.model, o.adapter].some((d) => resolve(d) === resolve(o.out))) throw new AdapterError(`--out ${o.out} must be a new folder, not the base model or the adapter`);
   readAdapterConfig(o.adapter);
+  const lock = lockFolder(o.out, "llmforge peft merge");
+  try {
+    return mergeLocked(o, modelDir);
+  } finally {
+    lock.release();
+  }
+}
+
+function mergeLocked(o: MergeAdapterOptions, modelDir: string): MergeAdapterResult {
   const model = loadModel(modelDir);
   const handle = loadAdapter(model, o.adapter);
   if (!handle.mergeInto) throw new AdapterError(`${o.adapter}: a ${handle.config.method} adapter is not a weight update and cannot be merged; load it with loadAdapter instead`);

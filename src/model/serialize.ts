@@ -12,6 +12,7 @@ import { VERSION } from "../version.js";
 import type { GPTConfig } from "./config.js";
 import type { GPT } from "./gpt.js";
 import { assertHfExportable, fromHuggingFace, toHuggingFaceLazy } from "./hfWeights.js";
+import { assertFiniteWeights } from "../nn/finiteWeights.js";
 
 export const WEIGHTS_FILE = "model.safetensors";
 export const CONFIG_FILE = "config.json";
@@ -38,6 +39,8 @@ export interface SaveModelOptions {
 export function saveModel(dir: string, model: GPT, opts: SaveModelOptions = {}): void {
   assertHfExportable(model.config);
   const hf = toHuggingFaceLazy(model);
+  assertFiniteWeights(model.namedParameters().map(([n, t]) => [n, t.contiguousData()] as const), `not saving the model in ${dir}`,
+    "the weights diverged (lower the learning rate, or continue from an earlier checkpoint)");
   const tensors = new Map<string, WritableTensor>();
   for (const [name, t] of hf) tensors.set(name, { shape: t.shape, data: t.data, dtype: opts.dtype ?? "F32" });
   writeSafetensors(join(dir, WEIGHTS_FILE), tensors, { format: "pt", llmforge_version: VERSION, ...opts.metadata });
@@ -56,6 +59,10 @@ export function loadModelConfig(dir: string): GPTConfig {
   } catch (err) {
     throw new ModelLoadError(`${path}: not valid JSON (${(err as Error).message})`);
   }
+  const arch = (json as { architectures?: unknown } | null)?.architectures;
+  if (Array.isArray(arch) && arch.some((a) => String(a).endsWith("ForSequenceClassification"))) {
+    throw new ModelLoadError(`${dir} holds a reward model (${arch.join(", ")}): it scores answers and cannot generate text; give a language model here (a run of \`llmforge train\` or \`llmforge sft\`), or use it with \`llmforge reward score\``);
+  }
   return fromHfConfig(json, path);
 }
 
@@ -72,5 +79,6 @@ export function loadModel(dir: string, opts: { backend?: BackendName; dtype?: DT
     }
     floats.set(name, { shape: t.shape, data: t.data });
   }
+  assertFiniteWeights([...floats].map(([n, t]) => [n, t.data] as const), path, "the model is unusable (the run that wrote it diverged)");
   return fromHuggingFace(config, floats, { ...opts, source: `weights in ${path}` });
 }

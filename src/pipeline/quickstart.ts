@@ -1,19 +1,24 @@
 // The main job: the whole path on the embedded corpus in one call: data recipe → tokenizer →
 // token shards → pretraining under a time budget → supervised fine-tuning on the embedded
 // instruction mix → samples and a chat, every artifact in one run folder that later stages reuse.
+// Run again in the same folder, it continues an unfinished run (finished stages reused, training
+// resumed) or, after saying so, replaces its own finished one; it never writes into a foreign folder.
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { runDefaultRecipe } from "../data/defaultRecipe.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { LOCK_FILE, withFolderLock } from "../io/runLock.js";
 import { VERSION } from "../version.js";
 import { generate, generateText } from "../infer/generate.js";
 import { configFromDepth, formatCount, paramCount } from "../model/config.js";
 import { loadModel } from "../model/serialize.js";
-import { trainTokenizer, writeTokenShards } from "../tokenizer/index.js";
+import { Tokenizer, trainTokenizer, writeTokenShards } from "../tokenizer/index.js";
+import type { TokenizerTrainReport } from "../tokenizer/train.js";
 import { bf16MatmulAvailable } from "../tensor/ops/matmul.js";
 import { writeInstructionMix } from "../sft/instructionMix.js";
-import { type SftSummary, sft } from "../sft/train.js";
+import { completedSft, type SftSummary, sft } from "../sft/train.js";
 import { CHATML_TEMPLATE, renderChat } from "../tokenizer/chatTemplate.js";
-import { pretrain } from "../train/pretrain.js";
+import { completedPretrain, pretrain } from "../train/pretrain.js";
 import type { TrainSummary } from "../train/trainer.js";
 
 export interface QuickstartOptions {
@@ -37,6 +42,24 @@ export interface QuickstartOptions {
   sftShare?: number;
   /** Questions for the chat at the end. */
   chatPrompts?: string[];
+  /** Stops the job after the current training step with a checkpoint ({@link QuickstartInterrupted}); run it again to continue. */
+  signal?: AbortSignal;
+}
+
+/** The job was stopped by its signal; running it again with the same options continues it. */
+export class QuickstartInterrupted extends Error {
+  constructor(readonly out: string, where: string) {
+    super(`quickstart stopped ${where}; run the same command again to continue it`);
+    this.name = "QuickstartInterrupted";
+  }
+}
+
+/** A folder quickstart must not write into. */
+export class QuickstartFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "QuickstartFolderError";
+  }
 }
 
 export interface QuickstartSummary {
@@ -54,10 +77,51 @@ export interface QuickstartSummary {
 const DEFAULT_PROMPTS = ["The", "In the morning", "He said that"];
 const DEFAULT_CHAT = ["What is 12 plus 7?", "Spell the word \"house\".", "What is the capital of France?"];
 
-/** Runs every stage; returns where each artifact is and the figures of each stage. */
+/** What quickstart writes in its folder (and removes when it replaces a finished run). */
+const OWN_ENTRIES = ["quickstart.json", "summary.json", "data", "tokenizer", "shards", "sft_data", "sft", "checkpoints", "model", "tb", "metrics.jsonl", "run.json"];
+
+/**
+ * Makes `out` ready: a new or empty folder is started; an unfinished quickstart with the same
+ * options is continued (returns true); a finished one, or one with other options, is removed after
+ * saying so. A non-empty folder that quickstart did not write is refused.
+ */
+function prepareFolder(out: string, options: Record<string, unknown>, say: (s: string) => void): boolean {
+  const marker = join(out, "quickstart.json");
+  const want = { format: "llmforge-quickstart", version: 1, options };
+  const entries = existsSync(out) ? readdirSync(out).filter((e) => e !== LOCK_FILE) : [];
+  const read = (f: string): { format?: string; options?: unknown } | null => {
+    try {
+      return JSON.parse(readFileSync(join(out, f), "utf8"));
+    } catch {
+      return null;
+    }
+  };
+  const mine = read("quickstart.json")?.format === want.format;
+  const finished = read("summary.json")?.format === "llmforge-quickstart-summary";
+  if (entries.length > 0) {
+    if (!mine && !finished) throw new QuickstartFolderError(`${out} is not empty and holds no quickstart run (no quickstart.json); choose another --out`);
+    if (mine && !finished && JSON.stringify(read("quickstart.json")?.options) === JSON.stringify(options)) {
+      say(`${out}: continuing the unfinished quickstart there (finished stages are reused, training resumes from its newest checkpoint)`);
+      return true;
+    }
+    say(`${out}: holds ${finished ? "a finished quickstart" : "an unfinished quickstart with other options"}; removing it to start afresh`);
+    for (const e of OWN_ENTRIES) rmSync(join(out, e), { recursive: true, force: true });
+  }
+  writeFileAtomicSync(marker, `${JSON.stringify(want, null, 2)}\n`);
+  return false;
+}
+
+/**
+ * Runs every stage holding the lock of the run folder; returns where each artifact is and the
+ * figures of each stage. Throws {@link QuickstartInterrupted} when its signal stops it.
+ */
 export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartSummary> {
-  const t0 = performance.now();
   const out = resolve(o.out ?? join("runs", "quickstart"));
+  return withFolderLock(out, "llmforge quickstart", () => quickstartLocked(o, out));
+}
+
+async function quickstartLocked(o: QuickstartOptions, out: string): Promise<QuickstartSummary> {
+  const t0 = performance.now();
   const budget = (o.minutes ?? 10) * 60;
   const seed = o.seed ?? 1337;
   const show = o.progress ?? true;
@@ -65,6 +129,12 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
     if (show) process.stderr.write(`${s}\n`);
   };
   const elapsed = (): number => (performance.now() - t0) / 1000;
+  const { signal } = o;
+  const stopIfAsked = (where: string): void => {
+    if (signal?.aborted) throw new QuickstartInterrupted(out, where);
+  };
+  const recorded = { minutes: o.minutes, depth: o.depth, vocabSize: o.vocabSize, blockSize: o.blockSize, batchSize: o.batchSize, maxDocs: o.maxDocs, seed, sftShare: o.sftShare };
+  const continuing = prepareFolder(out, recorded, say);
 
   say(`[1/6] data: running the default recipe on the embedded corpus -> ${join(out, "data")}`);
   const data = await runDefaultRecipe({ outDir: join(out, "data"), maxDocs: o.maxDocs, progress: show, seed });
@@ -74,17 +144,26 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
   const read = Number(ingest?.docsIn ?? 0);
   say(`      kept ${kept} of ${read} documents (${((elapsed())).toFixed(0)} s); report ${join(out, "data", "report.md")}`);
 
-  say(`[2/6] tokenizer: training byte-level BPE (vocab ${o.vocabSize ?? 4096})`);
-  const tok = await trainTokenizer(data.train, {
-    vocabSize: o.vocabSize ?? 4096, outDir: join(out, "tokenizer"), progress: show,
-  });
+  stopIfAsked("after the data stage");
+
+  // A continued run keeps the tokenizer it has: its shards and checkpoints were made with it.
+  const tokDir = join(out, "tokenizer");
+  const reuse = continuing && existsSync(join(tokDir, "train_report.json"));
+  say(`[2/6] tokenizer: ${reuse ? `reusing ${join(tokDir, "tokenizer.json")}` : `training byte-level BPE (vocab ${o.vocabSize ?? 4096})`}`);
+  const tok = reuse
+    ? {
+        tokenizer: Tokenizer.fromFile(join(tokDir, "tokenizer.json")), tokenizerPath: join(tokDir, "tokenizer.json"),
+        report: JSON.parse(readFileSync(join(tokDir, "train_report.json"), "utf8")) as TokenizerTrainReport,
+      }
+    : await trainTokenizer(data.train, { vocabSize: o.vocabSize ?? 4096, outDir: tokDir, progress: show });
   say(`      ${tok.report.vocabSize} tokens, ${tok.report.bytesPerToken.toFixed(2)} bytes/token on held-out text`);
 
   say("[3/6] shards: encoding the corpus into llm.c token shards");
   const shards = await writeTokenShards({
     inputs: [...data.train, ...data.val], tokenizer: tok.tokenizer, outDir: join(out, "shards"), valFraction: 0.05,
-    progress: show, overwrite: true,
+    progress: show, overwrite: !continuing,
   });
+  stopIfAsked("after the shard stage");
   say(`      ${formatCount(shards.trainTokens)} train / ${formatCount(shards.valTokens)} val tokens`);
 
   const depth = o.depth ?? 3;
@@ -94,24 +173,28 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
   const sftSeconds = sftShare * budget;
   const minutes = Math.max(0.1, (budget - elapsed() - reserve - sftSeconds) / 60);
   say(`[4/6] pretraining: ${formatCount(paramCount(config))} parameters (depth ${depth}), about ${minutes.toFixed(1)} min, ${bf16MatmulAvailable() ? "bf16" : "f32"} matmuls`);
-  const trained = await pretrain({
+  const trained = (continuing ? completedPretrain(out) : null) ?? await pretrain({
     data: join(out, "shards"), tokenizer: tok.tokenizerPath ?? join(out, "tokenizer"), out, config,
     batchSize: o.batchSize ?? 16, steps: 100_000, minutes, lr: 3e-3, minLr: 3e-4, warmupSteps: 30,
-    evalEvery: 100, evalBatches: 8, checkpointEvery: 250, keepCheckpoints: 2, seed, progress: show,
+    evalEvery: 100, evalBatches: 8, checkpointEvery: 250, keepCheckpoints: 2, seed, progress: show, resume: continuing, signal,
     // Mixed precision pays here: bf16 products run several times faster than f32 on CPUs that have them.
     precision: bf16MatmulAvailable() ? "bf16" : "f32",
   });
+  if (trained.modelDir === null) throw new QuickstartInterrupted(out, `during pretraining at step ${trained.summary.steps} (checkpoint ${trained.summary.checkpoint})`);
+  const modelDir = trained.modelDir;
 
   let sftResult: QuickstartSummary["sft"] = null;
   if (sftShare > 0) {
     say(`[5/6] supervised fine-tuning on the embedded instruction mix (${join(out, "sft")})`);
     const mix = writeInstructionMix(join(out, "sft_data"), { seed });
     const evalSeconds = 15; // held-out answers before and after
-    const s = await sft({
-      model: out, data: [mix.train], valData: [mix.heldout], out: join(out, "sft"), batchSize: 16, steps: 100_000,
+    const sftOut = join(out, "sft");
+    const s = (continuing ? completedSft(sftOut) : null) ?? await sft({
+      model: out, data: [mix.train], valData: [mix.heldout], out: sftOut, batchSize: 16, steps: 100_000,
       minutes: Math.max(0.1, (budget - elapsed() - reserve - evalSeconds) / 60), lr: 1e-3, minLr: 1e-4, warmupSteps: 20,
-      evalEvery: 200, evalPrompts: 200, seed, progress: show, precision: bf16MatmulAvailable() ? "bf16" : "f32",
+      evalEvery: 200, evalPrompts: 200, seed, progress: show, precision: bf16MatmulAvailable() ? "bf16" : "f32", resume: continuing, signal,
     });
+    if (s.modelDir === null) throw new QuickstartInterrupted(out, `during fine-tuning at step ${s.training.steps} (checkpoint ${s.training.checkpoint})`);
     const chatModel = loadModel(s.modelDir);
     const eos = tok.tokenizer.specialId("<|im_end|>");
     const chat = (o.chatPrompts ?? DEFAULT_CHAT).map((q) => {
@@ -123,7 +206,7 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
   }
 
   say("[6/6] samples");
-  const model = loadModel(trained.modelDir);
+  const model = loadModel(modelDir);
   const samples = (o.prompts ?? DEFAULT_PROMPTS).map((prompt, i) => {
     const r = generateText(model, tok.tokenizer, prompt, { maxTokens: 48, temperature: 0.8, topK: 40, seed: seed + i });
     return { prompt, text: r.text, tokensPerSecond: r.tokensPerSecond };
@@ -135,7 +218,7 @@ export async function quickstart(o: QuickstartOptions = {}): Promise<QuickstartS
     data: { kept, removed: Math.max(0, read - kept), trainFiles: data.train, valFiles: data.val, report: join(out, "data", "report.md") },
     tokenizer: { path: tok.tokenizerPath ?? "", vocabSize: tok.report.vocabSize, bytesPerToken: tok.report.bytesPerToken },
     shards: { dir: join(out, "shards"), trainTokens: shards.trainTokens, valTokens: shards.valTokens },
-    model: { dir: trained.modelDir, params: trained.params, depth, width: config.nEmbd, layers: config.nLayer },
+    model: { dir: modelDir, params: trained.params, depth, width: config.nEmbd, layers: config.nLayer },
     training: trained.summary,
     samples,
     sft: sftResult,
@@ -155,7 +238,7 @@ export function formatQuickstartSummary(s: QuickstartSummary): string {
     `  tokenizer   ${s.tokenizer.vocabSize} tokens, ${s.tokenizer.bytesPerToken.toFixed(2)} bytes/token (${s.tokenizer.path})`,
     `  shards      ${formatCount(s.shards.trainTokens)} train / ${formatCount(s.shards.valTokens)} val tokens (${s.shards.dir})`,
     `  model       ${formatCount(s.model.params)} parameters, ${s.model.layers} layers, width ${s.model.width} (${s.model.dir})`,
-    `  training    ${t.steps} steps, ${Math.round(t.tokensPerSec)} tokens/s, train loss ${t.firstLoss.toFixed(3)} -> ${t.lastLoss.toFixed(3)}`,
+    `  training    ${t.steps} steps, ${Math.round(t.tokensPerSec)} tokens/s, train loss ${t.firstLoss?.toFixed(3) ?? "?"} -> ${t.lastLoss?.toFixed(3) ?? "?"}`,
     `  validation  loss ${t.initialVal?.loss.toFixed(3) ?? "?"} -> ${t.val?.loss.toFixed(3) ?? "?"}` +
       (t.val ? `, perplexity ${t.initialVal?.perplexity.toFixed(0) ?? "?"} -> ${t.val.perplexity.toFixed(1)}` : "") +
       (t.val?.bitsPerByte != null ? `, ${t.val.bitsPerByte.toFixed(3)} bits/byte` : ""),

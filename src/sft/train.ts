@@ -2,12 +2,14 @@
 // conversations in any supported format, renders them with the chat template into ids + loss masks,
 // packs them, trains with the generic step loop (full or parameter-efficient), evaluates held-out
 // loss and exact match before and after, and writes a model folder with tokenizer and template.
+// The run folder is locked for the whole run; resuming follows train/resume.ts.
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Conversation } from "../data/formats/conversation.js";
 import { convertToConversations } from "../data/formats/convert.js";
 import { DataStats } from "../data/stats.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { withFolderLock } from "../io/runLock.js";
 import { formatCount } from "../model/config.js";
 import { GPT } from "../model/gpt.js";
 import { saveAdapter } from "../model/peftFormat.js";
@@ -18,8 +20,9 @@ import type { BackendName } from "../tensor/backend/index.js";
 import { ids, type MatmulPrecision } from "../tensor/ops/index.js";
 import { CHATML_TEMPLATE, chatTemplateSpecialTokens, readTokenizerConfig, requireChatTokens, writeTokenizerConfig } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
-import { latestCheckpoint } from "../train/checkpoint.js";
+import { latestCheckpoint, readCheckpointState } from "../train/checkpoint.js";
 import { runStepLoop, type StepLoopSummary } from "../train/loop.js";
+import { markRunCompleted, planResume, readRunRecord, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { type AnswerEval, evaluateAnswers, heldoutLoss } from "./evaluate.js";
 import { type PackingMode, SftBatches, type SftBatch } from "./packing.js";
@@ -62,16 +65,22 @@ export interface SftOptions {
   evalPrompts?: number;
   seed?: number;
   resume?: boolean;
+  /** With resume: lengthen the run's schedule to `steps` (the only way to train a finished run further). */
+  extend?: boolean;
   onNonFinite?: "stop" | "skip";
+  /** With onNonFinite "skip": skipped steps in a row before the run stops with an error (default 5). */
+  maxSkips?: number;
   backend?: BackendName;
   precision?: MatmulPrecision;
+  /** Stops after the current step with a checkpoint and without writing the model (resume later). */
   signal?: AbortSignal;
   progress?: boolean;
 }
 
 export interface SftSummary {
   out: string;
-  modelDir: string;
+  /** OUT/model; null when the run was stopped by its signal (a half-trained model is not written). */
+  modelDir: string | null;
   train: TokenizeReport;
   heldout: TokenizeReport;
   packing: { rows: number; efficiency: number };
@@ -122,8 +131,21 @@ export function writeChatTokenizer(dir: string, tok: Tokenizer, tokenizerFile: s
   writeTokenizerConfig(dir, tok, { chatTemplate: template, modelMaxLength: blockSize });
 }
 
-/** Fine-tunes a base model on conversations; see {@link SftOptions}. */
+/** Fine-tunes a base model on conversations holding the lock of OUT; see {@link SftOptions}. */
 export async function sft(o: SftOptions): Promise<SftSummary> {
+  return withFolderLock(o.out, "llmforge sft", () => sftLocked(o));
+}
+
+/** The summary {@link sft} wrote for the finished run in `out` (OUT/sft.json), or null. */
+export function completedSft(out: string): SftSummary | null {
+  const last = latestCheckpoint(join(out, "checkpoints"));
+  const file = join(out, "sft.json");
+  if (!last || !existsSync(file) || !existsSync(join(out, "run.json"))) return null;
+  if (readRunRecord(out).completed?.step !== readCheckpointState(last).step) return null;
+  return JSON.parse(readFileSync(file, "utf8")) as SftSummary;
+}
+
+async function sftLocked(o: SftOptions): Promise<SftSummary> {
   const say = (s: string): void => {
     if (o.progress ?? true) process.stderr.write(`${s}\n`);
   };
@@ -147,16 +169,24 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
   say(`sft: ${peft.config.method === "none" ? "full fine-tuning" : peft.config.method}: ${peft.summary()}`);
   const padId = tok.specialTokens.get("<|pad|>") ?? tok.specialId("<|im_end|>");
 
-  const ckpt = latestCheckpoint(join(o.out, "checkpoints"));
-  if (ckpt && !o.resume) throw new SftConfigError(`${o.out} already holds checkpoints (${ckpt}); pass --resume to continue it or choose another --out`);
-  const runFile = join(o.out, "run.json");
-  if (ckpt && existsSync(runFile)) {
-    const prev = JSON.parse(readFileSync(runFile, "utf8")) as { base?: string; options?: { peft?: unknown; lossOn?: unknown; packing?: unknown } };
-    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-    if (prev.base !== o.model || !same(prev.options?.peft, o.peft) || !same(prev.options?.lossOn, o.lossOn) || !same(prev.options?.packing, o.packing)) {
-      throw new SftConfigError(`${runFile}: the run was started with another base model, PEFT method, --loss-on or --packing; resume with the same options or use a new --out`);
-    }
-  }
+  // Recorded with their defaults, so the API and the CLI describe one run alike.
+  const recorded = {
+    ...o, model: resolve(o.model), data: o.data.map((f) => resolve(f)), valData: o.valData?.map((f) => resolve(f)),
+    peft: o.peft ?? { method: "none" }, lossOn: o.lossOn ?? "assistant", maskHistory: o.maskHistory ?? false, packing: o.packing ?? "bfd",
+    truncation: o.truncation ?? "skip", valFraction: o.valFraction ?? 0.05, seed, accumulation: o.accumulation ?? 1,
+    addChatTokens: o.addChatTokens ?? false, weightDecay: o.weightDecay ?? 0, signal: undefined, resume: undefined, extend: undefined,
+  };
+  const plan = planResume({
+    out: o.out, resume: o.resume, extend: o.extend, options: recorded, say,
+    fixed: {
+      model: "--model", data: "--data", valData: "--val-data", valFraction: "--val-fraction", peft: "--peft", lossOn: "--loss-on",
+      maskHistory: "--mask-history", packing: "--packing", truncation: "--truncation", seed: "--seed", batchSize: "--batch",
+      accumulation: "--accumulation", addChatTokens: "--add-chat-tokens",
+    },
+    kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", gradClip: "--grad-clip", minutes: "--minutes" },
+  });
+  const ckpt = plan.checkpoint;
+  const e = plan.options;
 
   const data = await readConversations(o.data, "--data");
   let trainConvs = data.convs;
@@ -180,13 +210,15 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
   // Adapters and prefixes cannot be merged: the model folder holds the (frozen) base weights and the adapter beside them.
   const unmergeable = peft.config.method === "adapter" || peft.config.method === "prefix";
   writeFileAtomicSync(join(o.out, "data_stats.md"), data.stats.toMarkdown());
-  const runInfo = { format: "llmforge-sft-run", version: 1, writer: `llmforge ${VERSION}`, base: o.model, config: model.config, options: { ...o, signal: undefined } };
-  writeFileAtomicSync(runFile, `${JSON.stringify(runInfo, null, 2)}\n`);
+  if (!ckpt || plan.extendTo) {
+    // A resumed run keeps its run.json; a lengthened one records its new length.
+    writeRunRecord(o.out, { ...plan.record, format: "llmforge-sft-run", version: 1, writer: `llmforge ${VERSION}`, base: e.model, config: model.config, options: e, completed: undefined });
+  }
 
   const evalN = o.evalPrompts ?? 200;
   const heldLoss = () => heldoutLoss(model, held.examples, { seqLen: T, padId, batchSize: o.batchSize });
   const answers = () => (evalN > 0 ? evaluateAnswers(model, tok, heldConvs, { template, limit: evalN }) : null);
-  const before = o.resume && ckpt ? { loss: null, answers: null } : { loss: heldLoss(), answers: answers() };
+  const before = ckpt ? { loss: null, answers: null } : { loss: heldLoss(), answers: answers() };
   if (before.answers) say(`sft: before: held-out loss ${before.loss?.toFixed(3)}, exact match ${(before.answers.exactMatch * 100).toFixed(1)}%, answers ending with <|im_end|> ${(before.answers.endedWithEos * 100).toFixed(1)}%`);
 
   const training = await runStepLoop<SftBatch>({
@@ -194,12 +226,16 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
     lossOf: (b) => model.loss(ids(b.inputs, [b.B, b.T]), b.targets, { docStart: b.docStart }),
     weightOf: (b) => b.tokens,
     tokensOf: (b) => b.B * b.T,
-    accumulation: o.accumulation, maxSteps: o.steps, maxMinutes: o.minutes, maxLr: o.lr, minLr: o.minLr,
-    warmupSteps: o.warmupSteps, weightDecay: o.weightDecay ?? 0, gradClip: o.gradClip, onNonFinite: o.onNonFinite,
+    accumulation: o.accumulation, maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr,
+    warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
     evaluate: held.examples.length > 0 ? () => ({ loss: heldLoss() }) : undefined,
-    evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: o.resume,
-    progress: o.progress, precision: o.precision, signal: o.signal, meta: { config: model.config },
+    evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: ckpt !== null,
+    extendTo: plan.extendTo, progress: o.progress, precision: o.precision, signal: o.signal, meta: { config: model.config },
   });
+  const packing = { rows: batches.rows, efficiency: batches.stats.efficiency };
+  if (training.stoppedBy === "interrupted") {
+    return { out: o.out, modelDir: null, train: train.report, heldout: held.report, packing, params, training, before, after: { loss: null, answers: null } };
+  }
 
   const after = { loss: training.val?.loss ?? heldLoss(), answers: answers() };
   if (after.answers) say(`sft: after: held-out loss ${after.loss?.toFixed(3)}, exact match ${(after.answers.exactMatch * 100).toFixed(1)}%, answers ending with <|im_end|> ${(after.answers.endedWithEos * 100).toFixed(1)}%`);
@@ -217,10 +253,11 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
   writeChatTokenizer(join(o.out, "tokenizer"), tok, paths.tokenizerFile, template, T, tokenizerJson);
   const summary: SftSummary = {
     out: o.out, modelDir, train: train.report, heldout: held.report,
-    packing: { rows: batches.rows, efficiency: batches.stats.efficiency }, params, training, before, after,
+    packing, params, training, before, after,
   };
   const header = { format: "llmforge-sft-summary", version: 1, writer: `llmforge ${VERSION}` };
   writeFileAtomicSync(join(o.out, "sft.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
+  markRunCompleted(o.out, training.steps);
   return summary;
 }
 

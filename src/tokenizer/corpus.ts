@@ -1,6 +1,9 @@
 // Reads training / sharding input as a stream of documents: JSONL from the data stage
 // ({"text": ...} per line) or plain text files, cut into chunks at points where pre-tokenisation is unaffected.
+// Bad input follows the data stage's policy (io/textInput): rejected with file:line, skipped and counted, or fatal.
+import { requireFile } from "../io/fsErrors.js";
 import { InputLineError, openByteStream, readJsonl } from "../io/jsonl.js";
+import { checkTextFileStream, type InputRejection, type InputRejects } from "../io/textInput.js";
 
 /** One document (or one chunk of a long text file; `continues` marks the chunks after the first). */
 export interface CorpusDocument {
@@ -17,6 +20,21 @@ export interface CorpusReadOptions {
   field?: string;
   /** Target chunk size for plain text files, in characters (default 4 MiB). */
   chunkChars?: number;
+  /**
+   * Bad input (binary, UTF-16 or invalid UTF-8 text files; malformed, invalid UTF-8, too long or text-less
+   * JSONL lines): skip it and count it in `rejects`, or stop with an {@link InputLineError} (default here;
+   * trainTokenizer and writeTokenShards default to skip, as `data ingest` does, and report the counts).
+   */
+  onError?: "skip" | "fail";
+  /** Where skipped input is counted. */
+  rejects?: InputRejects;
+  /** JSONL lines longer than this are skipped unread (default 64 MiB). */
+  maxLineBytes?: number;
+}
+
+/** Checks that every input is an existing regular file (one-line errors naming the path). */
+export function checkCorpusFiles(files: readonly string[]): void {
+  for (const f of files) requireFile(f, "a JSONL or text file");
 }
 
 /** True for files read as JSONL (.jsonl, .ndjson, optionally .gz); anything else is plain UTF-8 text. */
@@ -62,28 +80,52 @@ function hardCutIndex(s: string, at: number): number {
   return c >= 0xdc00 && c <= 0xdfff ? at + 1 : at;
 }
 
-/** Yields documents from JSONL and text files, in order. Invalid JSONL lines throw {@link InputLineError}. */
+/** Yields documents from JSONL and text files, in order; bad input is skipped or fatal (`onError`). */
 export async function* readCorpus(files: readonly string[], options: CorpusReadOptions = {}): AsyncGenerator<CorpusDocument> {
   const field = options.field ?? "text";
   const chunkChars = options.chunkChars ?? 4 << 20;
+  checkCorpusFiles(files);
+  const reject = (file: string, r: InputRejection): void => {
+    if (options.onError !== "skip") throw new InputLineError(file, r.line, r.reason, r.detail);
+    options.rejects?.add(file, r);
+  };
   for (const file of files) {
     if (isJsonlPath(file)) {
-      for await (const item of readJsonl<Record<string, unknown>>(file)) {
-        if (!item.ok) throw item.error;
+      for await (const item of readJsonl<Record<string, unknown>>(file, options.maxLineBytes)) {
+        if (!item.ok) {
+          const e = item.error;
+          const json = e.reason.startsWith("invalid JSON: ");
+          reject(file, { reason: json ? "malformed JSON line" : e.reason, detail: json ? e.reason.slice(14) : e.detail, line: item.line, bytes: 0 });
+          continue;
+        }
         const v = item.value;
         const text = typeof v === "object" && v !== null ? v[field] : undefined;
         if (typeof text !== "string") {
-          throw new InputLineError(file, item.line, `expected a JSON object with a string "${field}" field`);
+          reject(file, { reason: `expected a JSON object with a string "${field}" field`, line: item.line, bytes: 0 });
+          continue;
         }
         yield { text, file, line: item.line, continues: false };
       }
       continue;
     }
-    const decoder = new TextDecoder("utf-8");
+    // Checked whole before any of it is used, so a bad file is skipped entirely.
+    const bad = await checkTextFileStream(file);
+    if (bad) {
+      reject(file, bad);
+      continue;
+    }
+    const decoder = new TextDecoder("utf-8", { fatal: true });
     let pending = "";
     let continues = false;
+    const decode = (chunk?: Buffer): string => {
+      try {
+        return chunk ? decoder.decode(chunk, { stream: true }) : decoder.decode();
+      } catch {
+        throw new InputLineError(file, 0, "invalid UTF-8", "the file changed while it was read");
+      }
+    };
     for await (const chunk of openByteStream(file) as AsyncIterable<Buffer>) {
-      pending += decoder.decode(chunk, { stream: true });
+      pending += decode(chunk);
       while (pending.length >= chunkChars) {
         let cut = safeCutIndex(pending, chunkChars);
         // No safe point in 16 chunks (e.g. a huge line of CJK without spaces): cut anyway, bounding
@@ -97,7 +139,7 @@ export async function* readCorpus(files: readonly string[], options: CorpusReadO
         // A cut found far back leaves a long rest; the while loop cuts it again.
       }
     }
-    pending += decoder.decode();
+    pending += decode();
     if (pending.length > 0 || !continues) yield { text: pending, file, line: 0, continues };
   }
 }

@@ -26,6 +26,8 @@ export {
   readTokenShardHeader,
   writeTokenShard,
   writeTokenShards,
+  verifyShardSet,
+  tokenizerSha256,
   shardVersionFor,
   TOKEN_SHARD_MAGIC,
   TOKEN_SHARD_VERSION_U16,

@@ -1,12 +1,17 @@
 // Token shards in the llm.c layout: a 256 x int32 header (magic 20240520, version, token
 // count) then the tokens: version 1 = uint16 (llm.c), version 2 = uint32 (llmforge, for vocab > 65536).
-// writeTokenShards streams documents through the tokenizer on all cores, resumably.
+// writeTokenShards streams documents through the tokenizer on all cores, resumably, holding the folder's lock;
+// shards.json (tokenizer sha256, "complete") is the set's provenance and completion marker, checked before training.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { readFileChecked, requireFile } from "../io/fsErrors.js";
+import { LOCK_FILE, lockFolder } from "../io/runLock.js";
+import { assertFinishedInputs } from "../io/stepOutput.js";
 import { Progress } from "../io/progress.js";
-import { readCorpus } from "./corpus.js";
+import { InputRejects } from "../io/textInput.js";
+import { checkCorpusFiles, readCorpus } from "./corpus.js";
 import { TokenShardError, TokenizerConfigError } from "./errors.js";
 import type { Tokenizer } from "./tokenizer.js";
 import { encodeDocuments } from "./worker.js";
@@ -56,8 +61,11 @@ function parseHeader(path: string, buf: Uint8Array, fileBytes: number): TokenSha
   return { magic: h[0], version: h[1] as 1 | 2, tokenCount: h[2] };
 }
 
+const SHARD_EXPECTED = "a token shard file (.bin) from `llmforge tokenizer shard`";
+
 /** Reads only the header of a shard (and checks the file size against it). */
 export function readTokenShardHeader(path: string): TokenShardHeader {
+  requireFile(path, SHARD_EXPECTED);
   const fd = openSync(path, "r");
   try {
     const buf = new Uint8Array(TOKEN_SHARD_HEADER_BYTES);
@@ -70,7 +78,7 @@ export function readTokenShardHeader(path: string): TokenShardHeader {
 
 /** Reads a whole shard: the header and the tokens (Uint16Array for version 1, Uint32Array for version 2). */
 export function readTokenShard(path: string): TokenShard {
-  const buf = readFileSync(path);
+  const buf = readFileChecked(path, SHARD_EXPECTED);
   const header = parseHeader(path, buf, buf.length);
   const body = buf.buffer.slice(buf.byteOffset + TOKEN_SHARD_HEADER_BYTES, buf.byteOffset + buf.length);
   const tokens = header.version === 1 ? new Uint16Array(body) : new Uint32Array(body);
@@ -114,6 +122,8 @@ export interface ShardManifest {
   train: SplitState;
   val: SplitState;
   complete: boolean;
+  /** Input skipped as bad (binary, invalid UTF-8, malformed JSONL...), by reason; set when complete. */
+  skipped?: Record<string, { count: number; example: string }>;
 }
 
 function shardName(split: Split, index: number): string {
@@ -235,6 +245,10 @@ export interface WriteTokenShardsOptions {
   batchChars?: number;
   /** Stop (as if interrupted) after this many batches: for testing resume. */
   stopAfterBatches?: number;
+  /** Bad input files and lines (binary, UTF-16, invalid UTF-8, malformed JSONL): skip and count (default) or stop. */
+  onError?: "skip" | "fail";
+  /** JSONL lines longer than this are skipped unread (default 64 MiB). */
+  maxLineBytes?: number;
 }
 
 export interface WriteTokenShardsResult {
@@ -248,15 +262,54 @@ export interface WriteTokenShardsResult {
   resumed: boolean;
   /** False when stopped early by `stopAfterBatches`. */
   complete: boolean;
+  /** Input skipped as bad, by reason: count and the first file:line. */
+  skipped: Record<string, { count: number; example: string }>;
 }
 
 const BATCH_CHARS = 1 << 20;
 const CHECKPOINT_MS = 5000;
 
+const SHARD_FILE = /^\.?(train|val)_\d{6}\.bin(\.partial)?$/;
+
 function removeOwnFiles(dir: string): void {
   if (!existsSync(dir)) return;
   for (const f of readdirSync(dir)) {
-    if (/^\.?(train|val)_\d{6}\.bin(\.partial)?$/.test(f) || f === "shards.json") rmSync(join(dir, f), { force: true });
+    if (SHARD_FILE.test(f) || f === "shards.json") rmSync(join(dir, f), { force: true });
+  }
+}
+
+/** The sha256 of a tokenizer's tokenizer.json text, as shards.json records it. */
+export function tokenizerSha256(tokenizer: Tokenizer): string {
+  return createHash("sha256").update(tokenizer.toHuggingFaceJson()).digest("hex");
+}
+
+/**
+ * Checks that a shard folder may be trained on with `tokenizer` (named `tokenizerPath` in messages): its
+ * shards.json says the set is complete and was written with this very tokenizer (same sha256). A folder without
+ * shards.json passes (llm.c shards) unless it shows an unfinished `tokenizer shard` run (a lock or partial files).
+ */
+export function verifyShardSet(dir: string, tokenizer: Tokenizer, tokenizerPath: string): void {
+  const manifestPath = join(dir, "shards.json");
+  if (!existsSync(manifestPath)) {
+    const names = existsSync(dir) ? readdirSync(dir) : [];
+    if (names.some((f) => f === LOCK_FILE || /\.bin\.partial$/.test(f))) {
+      throw new TokenShardError(manifestPath, "missing: the folder holds an unfinished `tokenizer shard` run; rerun that command to finish it");
+    }
+    return;
+  }
+  let m: Partial<ShardManifest>;
+  try {
+    m = JSON.parse(readFileSync(manifestPath, "utf8")) as Partial<ShardManifest>;
+  } catch (err) {
+    throw new TokenShardError(manifestPath, `unreadable (${err instanceof Error ? err.message : String(err)}); rerun \`tokenizer shard\` with --overwrite`);
+  }
+  if (m.complete !== true) throw new TokenShardError(manifestPath, '"complete": false: the `tokenizer shard` run that writes these shards has not finished; rerun the same command to resume it');
+  if (m.vocabSize !== undefined && m.vocabSize !== tokenizer.vocabSize) {
+    throw new TokenShardError(manifestPath, `shards were written with a tokenizer of ${m.vocabSize} tokens, but ${tokenizerPath} has ${tokenizer.vocabSize}; re-shard with this tokenizer`);
+  }
+  const sha = tokenizerSha256(tokenizer);
+  if (m.tokenizerSha256 !== undefined && m.tokenizerSha256 !== sha) {
+    throw new TokenShardError(manifestPath, `shards were written with another tokenizer (sha256 ${m.tokenizerSha256.slice(0, 12)}…) than ${tokenizerPath} (sha256 ${sha.slice(0, 12)}…); train with the tokenizer that wrote them or re-shard`);
   }
 }
 
@@ -271,6 +324,7 @@ function resultOf(m: ShardManifest, dir: string, manifestPath: string, resumed: 
     manifestPath,
     resumed,
     complete: m.complete,
+    skipped: m.skipped ?? {},
   };
 }
 
@@ -280,7 +334,6 @@ function resultOf(m: ShardManifest, dir: string, manifestPath: string, resumed: 
  * run resumes from DIR/shards.json (checkpointed every few seconds and at every completed shard).
  */
 export async function writeTokenShards(options: WriteTokenShardsOptions): Promise<WriteTokenShardsResult> {
-  const { tokenizer, outDir } = options;
   const valFraction = options.valFraction ?? 0.01;
   if (!(valFraction >= 0 && valFraction < 1)) throw new TokenizerConfigError(`valFraction must be in [0, 1), got ${valFraction}`);
   const shardTokens = options.shardTokens ?? 100_000_000;
@@ -288,12 +341,26 @@ export async function writeTokenShards(options: WriteTokenShardsOptions): Promis
     throw new TokenizerConfigError(`shardTokens must be an integer in [1, 2^31), got ${shardTokens}`);
   }
   if (options.inputs.length === 0) throw new TokenizerConfigError("no input files given to shard");
+  checkCorpusFiles(options.inputs);
+  assertFinishedInputs(options.inputs);
+  const lock = lockFolder(resolve(options.outDir), "tokenizer shard");
+  try {
+    return await writeShardsLocked(options, valFraction, shardTokens);
+  } finally {
+    lock.release();
+  }
+}
+
+async function writeShardsLocked(options: WriteTokenShardsOptions, valFraction: number, shardTokens: number): Promise<WriteTokenShardsResult> {
+  const { tokenizer, outDir } = options;
   const eotId = tokenizer.specialId(options.eotToken ?? "<|endoftext|>");
   const json = tokenizer.toHuggingFaceJson();
   const sha = createHash("sha256").update(json).digest("hex");
   const manifestPath = join(outDir, "shards.json");
   if (options.overwrite) removeOwnFiles(outDir);
-  mkdirSync(outDir, { recursive: true });
+  else if (!existsSync(manifestPath) && readdirSync(outDir).some((f) => SHARD_FILE.test(f))) {
+    throw new TokenShardError(outDir, "holds token shards but no shards.json (not written by this command, or from an older version); use another --out directory or --overwrite");
+  }
   const fresh: ShardManifest = {
     format: "llmforge-token-shards",
     version: 1,
@@ -407,7 +474,9 @@ export async function writeTokenShards(options: WriteTokenShardsOptions): Promis
     let docIsVal = false;
     let batch: Batch = { seq: seq++, texts: [], eot: [], isVal: [], documentsAfter: documents };
     let chars = 0;
-    for await (const doc of readCorpus(options.inputs, { field: options.field })) {
+    const rejects = new InputRejects();
+    const read = { field: options.field, onError: options.onError ?? "skip", rejects, maxLineBytes: options.maxLineBytes } as const;
+    for await (const doc of readCorpus(options.inputs, read)) {
       if (skip > 0) {
         skip--;
         continue;
@@ -443,6 +512,7 @@ export async function writeTokenShards(options: WriteTokenShardsOptions): Promis
     train.finish();
     val.finish();
     m.complete = true;
+    m.skipped = rejects.toJSON();
     checkpoint();
     progress.finish();
     return resultOf(m, outDir, manifestPath, resumed);

@@ -1,6 +1,7 @@
 // The byte-level BPE tokenizer: encode (regex pre-tokenisation + cached BPE per word),
 // decode, special tokens, and the constructors (train, tokenizer.json, tiktoken ranks).
 import { readFileSync } from "node:fs";
+import { fsErrorReason } from "../io/fsErrors.js";
 import { utf8Bytes } from "./byteLevel.js";
 import { mergeSymbols, MergeRules } from "./bpeMerge.js";
 import { trainBpeMerges } from "./bpeTrainer.js";
@@ -311,8 +312,8 @@ export class Tokenizer {
     try {
       text = readFileSync(path, "utf8");
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      throw new TokenizerFileError(path, `cannot read tokenizer file (${msg})`);
+      const msg = fsErrorReason(err) ?? (err instanceof Error ? err.message : String(err));
+      throw new TokenizerFileError(path, `cannot read tokenizer file (${msg}); expected a Hugging Face tokenizer.json`);
     }
     return Tokenizer.fromHuggingFaceJson(text, path);
   }

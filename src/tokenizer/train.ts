@@ -3,6 +3,8 @@
 import { join } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { Progress } from "../io/progress.js";
+import { InputRejects } from "../io/textInput.js";
+import { assertFinishedInputs } from "../io/stepOutput.js";
 import { countCorpus } from "./corpusCount.js";
 import { EmptyCorpusError } from "./errors.js";
 import { Tokenizer } from "./tokenizer.js";
@@ -19,6 +21,10 @@ export interface TrainTokenizerOptions extends TokenizerTrainOptions {
   holdoutEvery?: number;
   /** Print progress lines to stderr (default false). */
   progress?: boolean;
+  /** Bad input files and lines (binary, UTF-16, invalid UTF-8, malformed JSONL): skip and count (default) or stop. */
+  onError?: "skip" | "fail";
+  /** JSONL lines longer than this are skipped unread (default 64 MiB). */
+  maxLineBytes?: number;
 }
 
 /** What `trainTokenizer` reports (also written to DIR/train_report.json). */
@@ -42,6 +48,8 @@ export interface TokenizerTrainReport {
   seconds: { count: number; merge: number; total: number };
   /** Training bytes per second over the whole run, in MB/s. */
   throughputMBps: number;
+  /** Skipped input, by reason: count and the first file:line. */
+  skipped: Record<string, { count: number; example: string }>;
 }
 
 export interface TrainTokenizerResult {
@@ -55,10 +63,15 @@ export interface TrainTokenizerResult {
 export async function trainTokenizer(files: readonly string[], options: TrainTokenizerOptions): Promise<TrainTokenizerResult> {
   const { pattern, numMerges, specials } = resolveTrainOptions(options);
   if (files.length === 0) throw new EmptyCorpusError("no input files given: pass JSONL or text files to train on");
+  assertFinishedInputs(files); // not the shards of a data step that was killed or still runs
   const t0 = performance.now();
   const readProgress = new Progress("tokenizer train: reading", { unit: "MB", enabled: options.progress ?? false });
   let lastMB = 0;
+  const rejects = new InputRejects();
   const corpus = await countCorpus(files, {
+    onError: options.onError ?? "skip",
+    rejects,
+    maxLineBytes: options.maxLineBytes,
     pattern,
     workers: options.workers,
     field: options.field,
@@ -78,7 +91,7 @@ export async function trainTokenizer(files: readonly string[], options: TrainTok
     }
   }
   if (!hasText) {
-    throw new EmptyCorpusError(`the training corpus is empty: ${files.join(", ")} hold no text, only whitespace or nothing (JSONL needs a non-empty "${options.field ?? "text"}" field)`);
+    throw new EmptyCorpusError(`the training corpus is empty: ${files.join(", ")} hold no text, only whitespace or nothing (JSONL needs a non-empty "${options.field ?? "text"}" field)${rejects.total > 0 ? `\n${rejects.summary()}` : ""}`);
   }
   const t1 = performance.now();
   const mergeProgress = new Progress("tokenizer train: merges", { unit: "merges", total: numMerges, enabled: options.progress ?? false });
@@ -128,6 +141,7 @@ export async function trainTokenizer(files: readonly string[], options: TrainTok
     bytesPerTokenOn: on,
     seconds: { count: (t1 - t0) / 1000, merge: (t2 - t1) / 1000, total },
     throughputMBps: corpus.bytes / 1e6 / Math.max(1e-9, (t2 - t0) / 1000),
+    skipped: rejects.toJSON(),
   };
   const result: TrainTokenizerResult = { tokenizer, report };
   if (options.outDir) {
@@ -147,6 +161,7 @@ export function formatTrainReport(r: TokenizerTrainReport): string {
     `bytes per token   ${r.bytesPerToken.toFixed(3)} on ${r.bytesPerTokenOn === "held-out" ? `${r.heldOutDocuments} held-out documents (${(r.heldOutBytes / 1e6).toFixed(2)} MB)` : "a training sample (nothing held out)"}`,
     `time              ${r.seconds.total.toFixed(2)} s (count ${r.seconds.count.toFixed(2)} s, merges ${r.seconds.merge.toFixed(2)} s)`,
     `throughput        ${r.throughputMBps.toFixed(2)} MB/s`,
+    ...Object.entries(r.skipped ?? {}).map(([reason, e]) => `skipped           ${e.count} × ${reason} (e.g. ${e.example})`),
   ];
   return lines.join("\n");
 }

@@ -1,10 +1,12 @@
 // Training checkpoints: a folder per step holding model.safetensors (the trained weights: every
 // parameter with requiresGrad, so a LoRA run stores its adapters only), optimizer.safetensors
 // (AdamW moments by parameter name) and state.json (step, schedule length, RNG, data cursor, config).
-// Written into a temp folder and renamed into place, so a crash never leaves a half checkpoint.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+// Written into a temp folder and renamed into place, so a crash never leaves a half checkpoint;
+// state.json records the sha256 of both weight files, verified on load and when choosing where to resume.
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { processAlive, removeOrphanedTemps, writeFileAtomicSync } from "../io/atomicWrite.js";
 import { floatData, readSafetensors, writeSafetensors, type WritableTensor } from "../io/safetensors.js";
 import type { Module } from "../nn/module.js";
 import type { AdamW, OptimizerState } from "../optim/optimizers.js";
@@ -25,6 +27,8 @@ export interface CheckpointState {
   /** Validation figures before the first step. */
   initialVal?: Record<string, number | null> | null;
   meta: Record<string, unknown>;
+  /** sha256 (hex) of model.safetensors and optimizer.safetensors, set by saveCheckpoint (absent in old checkpoints). */
+  sha256?: Record<string, string>;
 }
 
 export class CheckpointError extends Error {
@@ -49,14 +53,98 @@ export function listCheckpoints(dir: string): string[] {
     .map((n) => join(dir, n));
 }
 
+/** The newest completed checkpoint in `dir` (not verified: see {@link latestValidCheckpoint}), or null. */
 export function latestCheckpoint(dir: string): string | null {
   const all = listCheckpoints(dir);
   return all.length > 0 ? all[all.length - 1] : null;
 }
 
+const WEIGHT_FILES = ["model.safetensors", "optimizer.safetensors"] as const;
+
+function sha256File(path: string): string {
+  const h = createHash("sha256");
+  const buf = Buffer.allocUnsafe(4 << 20);
+  const fd = openSync(path, "r");
+  try {
+    for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, 0, buf.length, null)) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
+const verified = new Map<string, string>();
+
+/**
+ * Checks a checkpoint folder: state.json readable, both weight files present and matching the
+ * sha256 recorded at save time (old checkpoints without checksums: the files must parse).
+ * Returns whether checksums were verified; throws {@link CheckpointError} naming the damaged file.
+ */
+export function verifyCheckpoint(path: string): { checksummed: boolean } {
+  const state = readCheckpointState(path);
+  for (const f of WEIGHT_FILES) {
+    const file = join(path, f);
+    if (!existsSync(file)) throw new CheckpointError(`${file}: missing`);
+    const want = state.sha256?.[f];
+    if (want === undefined) {
+      try {
+        readSafetensors(file);
+      } catch (err) {
+        throw new CheckpointError(`${file}: damaged (${(err as Error).message})`);
+      }
+      continue;
+    }
+    // Verified once per process while the file is unchanged (resume checks the same checkpoint more than once).
+    const st = statSync(file);
+    const stamp = `${st.size}:${st.mtimeMs}:${want}`;
+    if (verified.get(file) === stamp) continue;
+    const got = sha256File(file);
+    if (got === want) verified.set(file, stamp);
+    else throw new CheckpointError(`${file}: damaged: sha256 ${got.slice(0, 12)}… differs from ${want.slice(0, 12)}… recorded when it was written`);
+  }
+  return { checksummed: state.sha256 !== undefined };
+}
+
+/** Undoes what a killed save left in `dir`: temp folders of dead writers, and a checkpoint moved aside to be replaced. */
+function recoverCheckpointDir(dir: string): void {
+  removeOrphanedTemps(dir);
+  if (!existsSync(dir)) return;
+  for (const n of readdirSync(dir)) {
+    const m = /^(step_\d{8})\.old-(\d+)$/.exec(n);
+    if (!m || processAlive(Number(m[2]))) continue;
+    // Killed between moving the old checkpoint aside and renaming the new one in: put the old one back.
+    if (existsSync(join(dir, m[1]))) rmSync(join(dir, n), { recursive: true, force: true });
+    else renameSync(join(dir, n), join(dir, m[1]));
+  }
+}
+
+/**
+ * The newest checkpoint in `dir` that verifies ({@link verifyCheckpoint}), for resuming: damaged newer
+ * ones are skipped with a line to `warn` saying which and why. Null when `dir` holds no checkpoint;
+ * throws {@link CheckpointError} when it holds some but none verifies. Clears a killed save's leftovers first.
+ */
+export function latestValidCheckpoint(dir: string, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string | null {
+  recoverCheckpointDir(dir);
+  const all = listCheckpoints(dir);
+  const bad: string[] = [];
+  for (let i = all.length - 1; i >= 0; i--) {
+    try {
+      verifyCheckpoint(all[i]);
+      return all[i];
+    } catch (err) {
+      if (!(err instanceof CheckpointError)) throw err;
+      bad.push(err.message);
+      warn(`skipping checkpoint ${all[i]}: ${err.message}`);
+    }
+  }
+  if (bad.length > 0) throw new CheckpointError(`no checkpoint in ${dir} verifies (${bad.join("; ")}); move the folder away to start over`);
+  return null;
+}
+
 /** Writes a checkpoint for `state.step` and keeps only the newest `keep`; returns its folder. */
 export function saveCheckpoint(dir: string, model: Module, opt: AdamW, state: CheckpointState, keep: number): string {
   mkdirSync(dir, { recursive: true });
+  recoverCheckpointDir(dir);
   const final = join(dir, stepDirName(state.step));
   const tmp = join(dir, `.${stepDirName(state.step)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
@@ -76,10 +164,11 @@ export function saveCheckpoint(dir: string, model: Module, opt: AdamW, state: Ch
     moments.set(`v.${n}`, { shape: [...p.shape], data: asF32(os.buffers.v[i]) });
   });
   writeSafetensors(join(tmp, "optimizer.safetensors"), moments, { kind: os.kind, step: String(os.step) });
-  // state.json is written last: its presence marks the checkpoint complete.
+  // state.json is written last: its presence marks the checkpoint complete; it carries the files' checksums.
+  const sha256 = Object.fromEntries(WEIGHT_FILES.map((f) => [f, sha256File(join(tmp, f))]));
   writeFileAtomicSync(
     join(tmp, "state.json"),
-    `${JSON.stringify({ format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, writer: `llmforge ${VERSION}`, ...state }, null, 2)}\n`,
+    `${JSON.stringify({ format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, writer: `llmforge ${VERSION}`, ...state, sha256 }, null, 2)}\n`,
   );
   if (existsSync(final)) {
     const old = `${final}.old-${process.pid}`;
@@ -113,8 +202,17 @@ export function readCheckpointState(path: string): CheckpointState {
   return s;
 }
 
-/** Loads weights and optimizer moments into `model` and `opt`; returns the saved state. */
+const unverifiedSaid = new Set<string>();
+
+/**
+ * Loads weights and optimizer moments into `model` and `opt` after verifying the files' checksums
+ * (a checkpoint from before checksums loads with a note, once); returns the saved state.
+ */
 export function loadCheckpoint(path: string, model: Module, opt?: AdamW): CheckpointState {
+  if (!verifyCheckpoint(path).checksummed && !unverifiedSaid.has(path)) {
+    unverifiedSaid.add(path);
+    process.stderr.write(`note: ${path} has no checksums (written by an older llmforge); loading it unverified\n`);
+  }
   const state = readCheckpointState(path);
   const wfile = join(path, "model.safetensors");
   const weights = readSafetensors(wfile);
@@ -141,7 +239,11 @@ export function loadCheckpoint(path: string, model: Module, opt?: AdamW): Checkp
     const get = (key: string): Float32Array | Float64Array => {
       const t = moments.tensors.get(key);
       if (!t) throw new CheckpointError(`${ofile}: missing ${key}`);
-      return floatData(t, key, ofile);
+      const d = floatData(t, key, ofile);
+      // Moments are finite and second moments are never negative: anything else is damage.
+      const bad = d.findIndex((x) => !Number.isFinite(x) || (key.startsWith("v.") && x < 0));
+      if (bad >= 0) throw new CheckpointError(`${ofile}: ${key}[${bad}] is ${d[bad]}, not a valid AdamW moment (damaged, or saved after training diverged)`);
+      return d;
     };
     const ps = opt.params();
     const os: OptimizerState = {

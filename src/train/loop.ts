@@ -9,10 +9,12 @@ import { Progress } from "../io/progress.js";
 import type { Module } from "../nn/module.js";
 import { AdamW, clipGradNorm } from "../optim/optimizers.js";
 import { learningRate, type ScheduleConfig } from "../optim/schedule.js";
+import { assertFiniteWeights } from "../nn/finiteWeights.js";
 import { mulScalar, setMatmulPrecision, type MatmulPrecision } from "../tensor/ops/index.js";
+import { bf16MatmulAvailable } from "../tensor/ops/matmul.js";
 import { globalRng, type Rng } from "../tensor/rng.js";
 import { type Tensor, tidy } from "../tensor/tensor.js";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from "./checkpoint.js";
+import { latestCheckpoint, latestValidCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from "./checkpoint.js";
 import { MetricsLog } from "./metricsLog.js";
 import { TensorBoardWriter } from "./tensorboard.js";
 
@@ -54,6 +56,8 @@ export interface StepLoopOptions<B> {
   gradClip?: number;
   /** On a NaN/inf loss or gradient: stop with an error (default) or skip the step. */
   onNonFinite?: "stop" | "skip";
+  /** With onNonFinite "skip": after this many skipped steps in a row the run stops with an error (default 5). */
+  maxSkips?: number;
   /** Validation, run before the first step, every evalEvery steps and at the end. */
   evaluate?: () => EvalMetrics;
   evalEvery?: number;
@@ -62,6 +66,8 @@ export interface StepLoopOptions<B> {
   seed?: number;
   /** Continue from the newest checkpoint in outDir/checkpoints. */
   resume?: boolean;
+  /** On resume: lengthen the schedule to this many steps (more than the checkpoint's). */
+  extendTo?: number;
   /** Progress label (default "train") and whether to print (default true). */
   label?: string;
   progress?: boolean;
@@ -88,8 +94,8 @@ export interface StepLoopSummary {
 }
 
 export class NonFiniteLossError extends Error {
-  constructor(step: number, what: string) {
-    super(`step ${step}: ${what}; stopping before the optimizer update (no checkpoint written with it). Lower the learning rate or use --on-nan skip.`);
+  constructor(step: number, what: string, advice = "stopping before the optimizer update (no checkpoint written with it). Lower the learning rate or use --on-nan skip.") {
+    super(`step ${step}: ${what}; ${advice}`);
     this.name = "NonFiniteLossError";
   }
 }
@@ -102,6 +108,9 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
  * loop yields to the event loop between steps, so Ctrl-C (through `signal`) and I/O are served.
  */
 export async function runStepLoop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
+  if (o.precision === "bf16" && (o.progress ?? true) && (!bf16MatmulAvailable() || ("backendName" in o.model && o.model.backendName === "ref"))) {
+    process.stderr.write("precision bf16: bf16 matrix products need the native backend on a CPU with avx512_bf16, not available here; running them in f32\n");
+  }
   const prevPrecision = setMatmulPrecision(o.precision ?? "f32");
   try {
     return await loop(o);
@@ -137,11 +146,11 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
   let totalSteps = o.maxSteps;
   let initialVal: EvalMetrics | null = null;
   if (o.resume) {
-    const ck = latestCheckpoint(ckptDir);
+    const ck = latestValidCheckpoint(ckptDir);
     if (ck) {
       const st = loadCheckpoint(ck, model, opt);
       step = st.step;
-      totalSteps = st.totalSteps;
+      totalSteps = Math.max(st.totalSteps, o.extendTo ?? 0);
       batches.setCursor(st.cursor);
       globalRng.setState(st.rng);
       if (st.modelRng && model.dropoutRng) model.dropoutRng.setState(st.modelRng);
@@ -159,6 +168,10 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
     tb.scalars(at, scalars);
   };
   const doEval = (): EvalMetrics | null => (o.evaluate ? o.evaluate() : null);
+  if (step > 0 && step >= totalSteps) {
+    // Resumed after the last step (the caller only writes the final model): no evaluation or checkpoint again.
+    return { steps: step, firstLoss: Number.NaN, lastLoss: Number.NaN, val: null, initialVal, tokensPerSec: 0, seconds: 0, checkpoint: latestCheckpoint(ckptDir), stoppedBy: "steps" };
+  }
   if (step === 0) {
     initialVal = doEval();
     if (initialVal) logEval(0, initialVal);
@@ -172,12 +185,16 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
   progress.done = step;
   const t0 = performance.now();
   const startStep = step;
+  const fitToTime = o.maxMinutes !== undefined && (startStep === 0 || totalSteps === o.maxSteps);
   let tokensSeen = 0;
   let firstLoss = Number.NaN;
   let lastLoss = Number.NaN;
   let lastCkpt: string | null = null;
   let stoppedBy: StepLoopSummary["stoppedBy"] = "steps";
+  let skipsInARow = 0;
   const writeCheckpoint = (): void => {
+    assertFiniteWeights(named.map(([n, p]) => [n, p.contiguousData()] as const),
+      `step ${step}: not writing a checkpoint`, "the weights diverged; lower the learning rate and resume from an earlier checkpoint");
     const state: CheckpointState = {
       step, totalSteps, cursor: batches.getCursor(), rng: globalRng.getState(), modelRng: model.dropoutRng?.getState() ?? null,
       initialVal, meta: o.meta ?? {},
@@ -220,6 +237,10 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
       const what = total === 0 ? "no supervised units in the batch" : `${!Number.isFinite(loss) ? `loss (${loss})` : `gradient norm (${norm})`} is not finite`;
       opt.zeroGrad();
       if (total > 0 && (o.onNonFinite ?? "stop") === "stop") throw new NonFiniteLossError(step + 1, what);
+      if (total > 0 && ++skipsInARow >= (o.maxSkips ?? 5)) {
+        throw new NonFiniteLossError(step + 1, `${what}, ${skipsInARow} steps in a row`,
+          `stopping: the weights have likely diverged; lower the learning rate (newest checkpoint: ${lastCkpt ?? latestCheckpoint(ckptDir) ?? "none yet"}).`);
+      }
       process.stderr.write(`step ${step + 1}: ${what}; step skipped\n`);
       log.append({ step: step + 1, skipped: what });
       step++;
@@ -227,6 +248,7 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
     }
     opt.step();
     opt.zeroGrad();
+    skipsInARow = 0;
     step++;
     tokensSeen += stepTokens;
     const dt = (performance.now() - stepStart) / 1000;
@@ -240,10 +262,11 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
 
     // A time budget sets the schedule length from the measured step time: first after 3 steps,
     // then every 20 steps (so a machine that slows down still ends on time, with the LR decayed).
-    if (o.maxMinutes !== undefined && startStep === 0 && (step === 3 || step % 20 === 0)) {
+    // A resumed run keeps its fitted schedule; one stopped before its first fit is fitted now, on a new budget.
+    if (fitToTime && (step - startStep === 3 || step % 20 === 0)) {
       const spent = (performance.now() - t0) / 1000;
-      const perStep = spent / step;
-      const fit = Math.min(o.maxSteps, Math.max(step + 1, step + Math.floor((o.maxMinutes * 60 - spent) / perStep)));
+      const perStep = spent / (step - startStep);
+      const fit = Math.min(o.maxSteps, Math.max(step + 1, step + Math.floor(((o.maxMinutes ?? 0) * 60 - spent) / perStep)));
       if (fit !== totalSteps) {
         totalSteps = fit;
         stoppedBy = fit < o.maxSteps ? "time" : "steps";
@@ -256,7 +279,8 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
     }
     if (step % ckptEvery === 0 && step < totalSteps) writeCheckpoint();
   }
-  const val = doEval();
+  // An interrupted run is evaluated when it finishes, so its resumed log reads like an uninterrupted one.
+  const val = stoppedBy === "interrupted" ? null : doEval();
   if (val) logEval(step, val);
   writeCheckpoint();
   progress.finish();

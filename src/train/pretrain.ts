@@ -1,17 +1,19 @@
 // Pretraining as one library call (what `llmforge train` and the quickstart run): checks the
 // tokenizer, shards and model config against each other before anything is written, trains,
-// and leaves the run folder with the final model (Hugging Face layout) and its tokenizer.
+// and leaves the run folder with the final model (Hugging Face layout) and its tokenizer. The run
+// folder is locked for the whole run; resuming follows train/resume.ts.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { join, resolve } from "node:path";
+import { withFolderLock } from "../io/runLock.js";
 import { VERSION } from "../version.js";
 import { assertTrainingFits, formatBytes, formatCount, paramCount, type GPTConfig } from "../model/config.js";
 import { GPT } from "../model/gpt.js";
 import { saveModel } from "../model/serialize.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import type { MatmulPrecision } from "../tensor/ops/matmul.js";
-import { readTokenShard, readTokenShardHeader, Tokenizer } from "../tokenizer/index.js";
-import { latestCheckpoint } from "./checkpoint.js";
+import { readTokenShard, readTokenShardHeader, Tokenizer, verifyShardSet } from "../tokenizer/index.js";
+import { latestCheckpoint, readCheckpointState } from "./checkpoint.js";
+import { markRunCompleted, planResume, readRunRecord, writeRunRecord } from "./resume.js";
 import { train, type TrainSummary } from "./trainer.js";
 
 export class PretrainSetupError extends Error {
@@ -43,7 +45,11 @@ export interface PretrainOptions {
   keepCheckpoints?: number;
   seed?: number;
   resume?: boolean;
+  /** With resume: lengthen the run's schedule to `steps` (the only way to train a finished run further). */
+  extend?: boolean;
   onNonFinite?: "stop" | "skip";
+  /** With onNonFinite "skip": skipped steps in a row before the run stops with an error (default 5). */
+  maxSkips?: number;
   backend?: BackendName;
   /** Stops after the current step with a checkpoint (resume later with `resume`). */
   signal?: AbortSignal;
@@ -54,7 +60,8 @@ export interface PretrainOptions {
 
 export interface PretrainResult {
   summary: TrainSummary;
-  modelDir: string;
+  /** OUT/model; null when the run was stopped by its signal (a half-trained model is not written). */
+  modelDir: string | null;
   tokenizerPath: string;
   params: number;
 }
@@ -77,15 +84,6 @@ export function findShards(dir: string): { train: string[]; val: string[] } {
 }
 
 function checkVocabulary(o: PretrainOptions, tok: Tokenizer, shards: { train: string[] }): void {
-  const manifest = join(o.data, "shards.json");
-  if (existsSync(manifest)) {
-    const m = JSON.parse(readFileSync(manifest, "utf8")) as { vocabSize?: number };
-    if (m.vocabSize !== undefined && m.vocabSize !== tok.vocabSize) {
-      throw new PretrainSetupError(
-        `${manifest}: shards were written with a tokenizer of ${m.vocabSize} tokens, but ${o.tokenizer} has ${tok.vocabSize}; re-shard with this tokenizer`,
-      );
-    }
-  }
   if (o.config.vocabSize < tok.vocabSize) {
     throw new PretrainSetupError(`model vocabulary ${o.config.vocabSize} is smaller than the tokenizer's ${tok.vocabSize}`);
   }
@@ -106,45 +104,69 @@ export function tokenByteCounter(tok: Tokenizer): (ids: Int32Array) => number {
   };
 }
 
-/** Validates everything, then trains (or resumes) and saves the final model in OUT/model. */
+/**
+ * Validates everything, then trains (or resumes, see {@link planResume}) holding the lock of OUT,
+ * and saves the final model in OUT/model unless the run was stopped by its signal.
+ */
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const tokPath = resolveTokenizerPath(o.tokenizer);
   const tok = Tokenizer.fromFile(tokPath);
+  verifyShardSet(o.data, tok, o.tokenizer); // complete, and written with this very tokenizer
   const shards = findShards(o.data);
   checkVocabulary(o, tok, shards);
   const T = o.config.blockSize;
   const est = assertTrainingFits(o.config, { batchSize: o.batchSize, seqLen: T });
-  const runFile = join(o.out, "run.json");
-  const ckpt = latestCheckpoint(join(o.out, "checkpoints"));
-  if (o.resume && ckpt && existsSync(runFile)) {
-    const prev = JSON.parse(readFileSync(runFile, "utf8")) as { config: GPTConfig };
-    if (JSON.stringify(prev.config) !== JSON.stringify(o.config)) {
-      throw new PretrainSetupError(`${runFile}: the run was started with another model config; resume with the same options or use a new --out`);
+  if (o.totalBatchTokens !== undefined && o.totalBatchTokens % (o.batchSize * T) !== 0) {
+    throw new PretrainSetupError(`--total-batch-tokens ${o.totalBatchTokens} is not a multiple of batch × block = ${o.batchSize} × ${T}`);
+  }
+  return withFolderLock(o.out, "llmforge train", async () => {
+    const say = (line: string): void => {
+      if (o.progress !== false) process.stderr.write(`${line}\n`);
+    };
+    const runTok = join(o.out, "tokenizer", "tokenizer.json");
+    const recorded = { ...o, data: resolve(o.data), tokenizer: resolve(tokPath), config: undefined, signal: undefined, resume: undefined, extend: undefined };
+    const plan = planResume({
+      out: o.out, resume: o.resume, extend: o.extend, options: recorded, say,
+      fixed: { data: "--data", seed: "--seed", batchSize: "--batch", totalBatchTokens: "--total-batch-tokens" },
+      kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", minutes: "--minutes", evalBatches: "--eval-batches" },
+      differences: (run) => [
+        ...(JSON.stringify(run.config) !== JSON.stringify(o.config) ? ["another model config (--preset, --depth, --config, --block, --flavour, --dropout)"] : []),
+        ...(existsSync(runTok) && readFileSync(runTok, "utf8") !== readFileSync(tokPath, "utf8") ? [`another tokenizer (${runTok}; now ${tokPath})`] : []),
+      ],
+    });
+    const e = plan.options;
+    if (!plan.checkpoint || plan.extendTo) {
+      // A resumed run keeps its run.json; a lengthened one records its new length.
+      writeRunRecord(o.out, { ...plan.record, format: "llmforge-run", version: 1, writer: `llmforge ${VERSION}`, config: o.config, options: e, completed: undefined });
     }
-  } else if (!o.resume && ckpt) {
-    throw new PretrainSetupError(`${o.out} already holds checkpoints (${ckpt}); pass --resume to continue it or choose another --out`);
-  }
-  mkdirSync(o.out, { recursive: true });
-  const runInfo = { format: "llmforge-run", version: 1, writer: `llmforge ${VERSION}`, config: o.config, options: { ...o, config: undefined, signal: undefined } };
-  writeFileAtomicSync(runFile, `${JSON.stringify(runInfo, null, 2)}\n`);
-  mkdirSync(join(o.out, "tokenizer"), { recursive: true });
-  const runTok = join(o.out, "tokenizer", "tokenizer.json");
-  if (tokPath !== runTok) copyFileSync(tokPath, runTok);
-  if (o.progress !== false) {
-    process.stderr.write(
+    mkdirSync(join(o.out, "tokenizer"), { recursive: true });
+    if (!plan.checkpoint && tokPath !== runTok) copyFileSync(tokPath, runTok);
+    say(
       `model: ${o.config.flavour} ${o.config.nLayer} layers, ${o.config.nHead} heads, width ${o.config.nEmbd}, ` +
-        `${formatCount(paramCount(o.config))} parameters; training memory about ${formatBytes(est.totalBytes)}\n`,
+        `${formatCount(paramCount(o.config))} parameters; training memory about ${formatBytes(est.totalBytes)}`,
     );
-  }
-  const model = new GPT(o.config, { seed: o.seed ?? 0, backend: o.backend });
-  const summary = await train(model, {
-    outDir: o.out, trainShards: shards.train, valShards: shards.val, readShard: (p) => readTokenShard(p).tokens,
-    batchSize: o.batchSize, seqLen: T, totalBatchTokens: o.totalBatchTokens, maxSteps: o.steps, maxMinutes: o.minutes,
-    maxLr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay, evalEvery: o.evalEvery,
-    evalBatches: o.evalBatches, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed: o.seed,
-    resume: o.resume, onNonFinite: o.onNonFinite, tokenBytes: tokenByteCounter(tok), precision: o.precision, signal: o.signal, progress: o.progress, meta: { config: o.config },
+    const model = new GPT(o.config, { seed: o.seed ?? 0, backend: o.backend });
+    const summary = await train(model, {
+      outDir: o.out, trainShards: shards.train, valShards: shards.val, readShard: (p) => readTokenShard(p).tokens,
+      batchSize: o.batchSize, seqLen: T, totalBatchTokens: o.totalBatchTokens, maxSteps: e.steps, maxMinutes: e.minutes,
+      maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, evalEvery: o.evalEvery,
+      evalBatches: e.evalBatches, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed: o.seed,
+      resume: plan.checkpoint !== null, extendTo: plan.extendTo, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
+      tokenBytes: tokenByteCounter(tok), precision: o.precision, signal: o.signal, progress: o.progress, meta: { config: o.config },
+    });
+    const result: PretrainResult = { summary, modelDir: null, tokenizerPath: runTok, params: paramCount(o.config) };
+    if (summary.stoppedBy === "interrupted") return result;
+    result.modelDir = join(o.out, "model");
+    saveModel(result.modelDir, model);
+    markRunCompleted(o.out, summary.steps, result);
+    return result;
   });
-  const modelDir = join(o.out, "model");
-  saveModel(modelDir, model);
-  return { summary, modelDir, tokenizerPath: runTok, params: paramCount(o.config) };
+}
+
+/** What {@link pretrain} returned for the finished run in `out` (its model written), or null. */
+export function completedPretrain(out: string): PretrainResult | null {
+  const last = latestCheckpoint(join(out, "checkpoints"));
+  if (!last || !existsSync(join(out, "run.json"))) return null;
+  const done = readRunRecord(out).completed;
+  return done?.result && done.step === readCheckpointState(last).step ? (done.result as PretrainResult) : null;
 }

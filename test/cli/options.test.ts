@@ -1,7 +1,9 @@
 // The CLI's shared option parsers: accepted values, and errors that say what was expected and what came.
 import { InvalidArgumentError } from "commander";
 import { describe, expect, it } from "vitest";
-import { fractionOption, intOption, nonNegativeIntOption, numberOption, oneOf, positiveIntOption } from "../../src/cli/options.js";
+import {
+  fractionOption, intOption, interruptedExitCode, nonNegativeIntOption, nonNegativeNumberOption, numberOption, oneOf, positiveIntOption, positiveNumberOption,
+} from "../../src/cli/options.js";
 
 describe("cli/options", () => {
   it("parses good values", () => {
@@ -12,6 +14,13 @@ describe("cli/options", () => {
     expect(fractionOption("0")).toBe(0);
     expect(fractionOption("0.25")).toBe(0.25);
     expect(oneOf(["a", "b"])("b")).toBe("b");
+    expect(nonNegativeNumberOption("0")).toBe(0);
+    expect(positiveNumberOption("0.5")).toBe(0.5);
+  });
+
+  it("maps the stopping signal to the shell's exit status", () => {
+    expect(interruptedExitCode("SIGINT")).toBe(130);
+    expect(interruptedExitCode("SIGTERM")).toBe(143);
   });
 
   it("rejects bad values with what was expected", () => {
@@ -24,6 +33,9 @@ describe("cli/options", () => {
       [fractionOption, "1", 'expected a fraction >= 0 and < 1, got "1"'],
       [fractionOption, "x", 'expected a fraction >= 0 and < 1, got "x"'],
       [oneOf(["a", "b"]), "c", 'expected one of a, b, got "c"'],
+      [nonNegativeNumberOption, "-1", 'expected a number >= 0, got "-1"'],
+      [nonNegativeNumberOption, "Infinity", 'expected a number >= 0, got "Infinity"'],
+      [positiveNumberOption, "0", 'expected a number > 0, got "0"'],
     ];
     for (const [parse, v, message] of cases) {
       expect(() => parse(v)).toThrow(InvalidArgumentError);

@@ -89,7 +89,7 @@ describe("readers", () => {
     writeFileSync(join(d, "qp.eml"), QP_EMAIL);
     writeFileSync(join(d, "b64.eml"), B64_HTML_EMAIL);
     writeFileSync(join(d, "box.mbox"), `From alice@example.com Tue Jul 30 08:30:04 2002\n${QP_EMAIL.replace(/\r\n/g, "\n")}\nFrom shop@example.net Tue Jul 30 09:00:00 2002\n${B64_HTML_EMAIL.replace(/\r\n/g, "\n")}`);
-    const r = await ingest({ inputs: [d] }, { outDir: join(d, "o"), progress: false });
+    const r = await ingest({ inputs: [d] }, { outDir: join(tmp(), "o"), progress: false });
     const docs = readOut(r.outputs);
     const qp = docs.find((x) => x.meta.file === "qp.eml")!;
     expect(qp.text).toContain("Subject: Café meeting");
@@ -108,7 +108,7 @@ describe("readers", () => {
     const d = tmp();
     const src = "def f(x):\n    return  x\n";
     writeFileSync(join(d, "m.py"), src);
-    const r = await ingest({ inputs: [d] }, { outDir: join(d, "o"), progress: false });
+    const r = await ingest({ inputs: [d] }, { outDir: join(tmp(), "o"), progress: false });
     expect(readOut(r.outputs)[0]).toMatchObject({ text: src, meta: { kind: "code", lang: "python" } });
   });
 

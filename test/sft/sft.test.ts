@@ -73,6 +73,23 @@ describe("sft", () => {
     expect(losses()).toEqual(whole);
   }, 60_000);
 
+  it("resume refuses a finished run and changed options, keeps the schedule, extends only with extend; a stopped run writes no model", async () => {
+    const out = join(dir, "resume"); // finished at step 8 by the test above
+    await expect(sft(opts(out, { resume: true }))).rejects.toThrow(/already finished at step 8/);
+    await expect(sft(opts(out, { resume: true, extend: true, steps: 10, seed: 6, packing: "none" }))).rejects.toThrow(/--packing bfd \(now none\); --seed 5 \(now 6\)\. These cannot change/);
+    const s = await sft(opts(out, { resume: true, extend: true, steps: 10, lr: 1 }));
+    expect(s.training.steps).toBe(10);
+    expect(JSON.parse(readFileSync(join(out, "run.json"), "utf8")).options).toMatchObject({ steps: 10, lr: 3e-3 });
+
+    const stop = new AbortController();
+    stop.abort("SIGINT");
+    const cut = await sft(opts(join(dir, "stopped"), { signal: stop.signal }));
+    expect(cut.training.stoppedBy).toBe("interrupted");
+    expect(cut.modelDir).toBeNull();
+    expect(existsSync(join(dir, "stopped", "model"))).toBe(false);
+    expect(existsSync(join(dir, "stopped", "checkpoints", "step_00000000", "state.json"))).toBe(true);
+  }, 60_000);
+
   it("a tokenizer without the chat tokens is refused, or grown with addChatTokens (old logits unchanged)", async () => {
     const plain = Tokenizer.trainFromTexts(["plain text only, no chat markers here"], { vocabSize: 300, specialTokens: ["<|endoftext|>"] });
     const base = join(dir, "plain");
@@ -130,7 +147,7 @@ describe("sft", () => {
     const losses = () => new MetricsLog(join(out, "metrics.jsonl")).read().filter((r) => typeof r.loss === "number").map((r) => r.loss);
     const whole = losses();
     rmSync(join(out, "checkpoints", "step_00000008"), { recursive: true, force: true });
-    await expect(sft(opts(out, { resume: true }))).rejects.toThrow(/another base model, PEFT method/);
+    await expect(sft(opts(out, { resume: true }))).rejects.toThrow(/started with --peft \{"method":"lora".*\(now \{"method":"none"\}\).*cannot change when a run resumes/);
     await sft(opts(out, { peft: { method: "lora", r: 4, alpha: 8 }, resume: true }));
     expect(losses()).toEqual(whole);
   }, 60_000);

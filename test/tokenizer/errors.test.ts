@@ -53,9 +53,11 @@ describe("bad input", () => {
     expect(() => tok.decode([1.5])).toThrow(UnknownTokenIdError);
   });
 
-  it("a JSONL line that is not an object with a text field names file and line", async () => {
+  it("a JSONL line that is not an object with a text field names file and line (skipped and counted, or fatal)", async () => {
     const p = file("bad.jsonl", '{"text": "ok"}\n{"body": "no text"}\n');
-    await expect(trainTokenizer([p], { vocabSize: 300, workers: 1 })).rejects.toThrow(InputLineError);
-    await expect(trainTokenizer([p], { vocabSize: 300, workers: 1 })).rejects.toThrow(/bad\.jsonl:2: expected a JSON object with a string "text" field/);
+    await expect(trainTokenizer([p], { vocabSize: 300, workers: 1, onError: "fail" })).rejects.toThrow(InputLineError);
+    await expect(trainTokenizer([p], { vocabSize: 300, workers: 1, onError: "fail" })).rejects.toThrow(/bad\.jsonl:2: expected a JSON object with a string "text" field/);
+    const r = await trainTokenizer([p], { vocabSize: 300, workers: 1 });
+    expect(r.report.skipped).toEqual({ 'expected a JSON object with a string "text" field': { count: 1, example: `${p}:2` } });
   });
 });

@@ -82,7 +82,7 @@ describe("train CLI", () => {
     const run = join(s.dir, "run");
     expect(spawnSync(process.execPath, [...trainArgs(s, run), "--steps", "5"], { cwd: root }).status).toBe(0);
     writeFileSync(join(run, "checkpoints", "step_00000005", "model.safetensors"), "garbage");
-    const r3 = spawnSync(process.execPath, [...trainArgs(s, run), "--resume"], { cwd: root, encoding: "utf8" });
+    const r3 = spawnSync(process.execPath, [...trainArgs(s, run), "--resume", "--extend"], { cwd: root, encoding: "utf8" });
     expect(r3.status).not.toBe(0);
     expect(r3.stderr).toMatch(/step_00000005.*model\.safetensors/);
   }, 120_000);

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { Progress } from "../../io/progress.js";
 import { writeFileAtomicSync } from "../../io/atomicWrite.js";
 import { JsonlWriter } from "../../io/jsonl.js";
+import { type StepOutput, withStepOutput } from "../../io/stepOutput.js";
 import { defaultWorkerCount } from "../../io/workerPool.js";
 import { runWorkerTasks } from "../mapSteps.js";
 import { finishStep, listShards, readDocs, shardPath, type StepResult } from "../shards.js";
@@ -114,17 +115,23 @@ export interface DedupRunOptions {
   workers?: number;
   onError?: OnErrorPolicy;
   progress?: boolean;
+  /** Replace a non-empty output folder that is not an earlier dedup output. */
+  overwrite?: boolean;
 }
 
 /** Removes exact and near duplicates across all input shards, keeping the first document of each cluster. */
 export async function runDedup(configInput: DedupConfigInput, o: DedupRunOptions): Promise<StepResult> {
   const cfg = parseDedupConfig(configInput);
-  const t0 = performance.now();
   const inputs = listShards(o.inputs);
+  return withStepOutput(o.outDir, { command: "data dedup", step: "dedup", inputs: o.inputs, overwrite: o.overwrite }, (out) => dedupInto(cfg, inputs, out, o));
+}
+
+async function dedupInto(cfg: DedupConfig, inputs: string[], out: StepOutput, o: DedupRunOptions): Promise<StepResult> {
+  const t0 = performance.now();
   const mh = cfg.minhash;
   const params: MinHashParams = { ngram: mh.ngram, bands: mh.bands, rows: mh.rows, seed: mh.seed };
   const P = numPerm(params);
-  const work = join(o.outDir, ".dedup-work");
+  const work = join(out.dir, ".dedup-work");
   mkdirSync(work, { recursive: true });
   const onError = o.onError ?? "skip";
   const tasks: SignTask[] = inputs.map((input, i) => ({
@@ -239,9 +246,9 @@ export async function runDedup(configInput: DedupConfigInput, o: DedupRunOptions
   const rootIds = new Map<number, string>();
   const p3 = new Progress("dedup: write", { unit: "shards", total: inputs.length, enabled: o.progress ?? true });
   for (let s = 0; s < inputs.length; s++) {
-    const out = shardPath(o.outDir, s);
-    outputs.push(out);
-    const w = new JsonlWriter(out);
+    const file = shardPath(out.dir, s);
+    outputs.push(file);
+    const w = new JsonlWriter(file);
     let d = 0;
     try {
       for await (const { doc, bytes } of readDocs(inputs[s], stats, onError)) {
@@ -277,5 +284,5 @@ export async function runDedup(configInput: DedupConfigInput, o: DedupRunOptions
     lsh_candidates: candidates,
     clusters_with_duplicates: rootIds.size,
   };
-  return finishStep(o.outDir, stats, outputs);
+  return finishStep(out, stats, outputs);
 }

@@ -1,14 +1,12 @@
 // `data convert`: reads SFT records from JSONL / JSON-array files, folders and LLaMA-Factory data folders
 // (dataset_info.json), converts each to Conversations, and accounts for every record in the step's stats:
 // written, removed (no assistant turn) or rejected with file:line and reason.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { gunzipSync } from "node:zlib";
-import { writeFileAtomicSync } from "../../io/atomicWrite.js";
-import { decodeUtf8Strict, JsonlWriter, readJsonl } from "../../io/jsonl.js";
+import { assertNotAnInput } from "../../io/stepOutput.js";
 import type { StepResult } from "../shards.js";
 import { DataStats } from "../stats.js";
-import { DataConfigError, DataInputError, type OnErrorPolicy } from "../types.js";
+import { DataConfigError, type OnErrorPolicy } from "../types.js";
 import { type Conversation, conversationProblem } from "./conversation.js";
 import {
   ALPACA_COLUMNS,
@@ -25,6 +23,9 @@ import {
   sharegptMessages,
   toConversations,
 } from "./records.js";
+import { bump, dataFiles, readRecords, recordSkipper, type SkippedRecord, writeJsonlWithStats } from "./recordFiles.js";
+
+export type { SkippedRecord };
 
 /** Options of {@link convertToConversations} and {@link convertToJsonl}. */
 export interface ConvertOptions extends RecordOptions {
@@ -38,36 +39,11 @@ export interface ConvertOptions extends RecordOptions {
   onSkip?: (s: SkippedRecord) => void;
 }
 
-/** A record that was not written, and why. */
-export interface SkippedRecord {
-  file: string;
-  /** 1-based line where the record starts (0: the whole file). */
-  line: number;
-  reason: string;
-  removed: boolean;
-}
-
 interface Source {
   file: string;
   dataset?: string;
   convert: (rec: unknown) => Converted;
   toolsField?: string;
-}
-
-type RawRecord = { line: number; value: unknown } | { line: number; reason: string; detail: string };
-
-const DATA_FILE = /\.(jsonl|ndjson|json)(\.gz)?$/i;
-
-/** The data files of a path: the file itself, or a folder's JSON/JSONL files (sorted, dataset_info.json left out). */
-function dataFiles(path: string): string[] {
-  if (!existsSync(path)) throw new DataConfigError(`input ${path} does not exist`);
-  if (/\.(csv|tsv|parquet|arrow|txt)$/i.test(path)) throw new DataConfigError(`${path}: only JSON and JSONL files can be converted`);
-  if (!statSync(path).isDirectory()) return [path];
-  const files = readdirSync(path)
-    .filter((f) => DATA_FILE.test(f) && !f.startsWith(".") && f !== "dataset_info.json")
-    .sort();
-  if (files.length === 0) throw new DataConfigError(`input folder ${path} holds no .json or .jsonl files`);
-  return files.map((f) => join(path, f));
 }
 
 const str = (o: Rec, k: string, dflt?: string) => (typeof o[k] === "string" ? (o[k] as string) : dflt);
@@ -148,88 +124,6 @@ function sources(inputs: readonly string[], opts: ConvertOptions, stats: DataSta
   return out;
 }
 
-const lineAt = (text: string, pos: number) => text.slice(0, pos).split("\n").length;
-
-/** Where each element of a top-level JSON array starts (1-based line, offset) and ends; tolerant of bad elements. */
-function arrayElements(text: string): { line: number; start: number; end: number }[] {
-  const spans: { line: number; start: number; end: number }[] = [];
-  let cur: { line: number; start: number; end: number } | undefined;
-  let line = 1;
-  let depth = 0;
-  let inStr = false;
-  let esc = false;
-  let expect = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === "\n") line++;
-    if (inStr) {
-      if (esc) esc = false;
-      else if (c === "\\") esc = true;
-      else if (c === '"') inStr = false;
-      continue;
-    }
-    if (expect && c !== " " && c !== "\t" && c !== "\n" && c !== "\r" && c !== "]") {
-      cur = { line, start: i, end: text.length };
-      spans.push(cur);
-      expect = false;
-    }
-    if (c === '"') inStr = true;
-    else if (c === "[" || c === "{") expect = ++depth === 1;
-    else if ((c === "]" && depth === 1) || (c === "," && depth === 1)) {
-      if (cur) cur.end = i;
-      cur = undefined;
-      expect = c === ",";
-      if (c === "]") depth--;
-    } else if (c === "]" || c === "}") depth--;
-  }
-  return spans;
-}
-
-/**
- * Records of one file with their start lines. A `.json` file holding a JSON array is read whole; when it is not
- * valid JSON, each element is parsed alone so one bad element is one rejection. A `.json` file holding one object
- * is one record; anything else is read as JSONL (as the Hugging Face `json` loader does).
- */
-async function* readRecords(file: string): AsyncGenerator<RawRecord> {
-  if (/\.json(\.gz)?$/i.test(file)) {
-    const raw = readFileSync(file);
-    const text = decodeUtf8Strict(file.endsWith(".gz") ? gunzipSync(raw) : raw);
-    if (text === null) return yield { line: 0, reason: "invalid UTF-8", detail: "the file is not UTF-8 text" };
-    const start = text.length - text.trimStart().length;
-    let whole: unknown;
-    let error = "";
-    try {
-      whole = JSON.parse(text);
-    } catch (err) {
-      error = err instanceof Error ? err.message : String(err);
-    }
-    if (!error && !Array.isArray(whole)) return yield { line: lineAt(text, start), value: whole };
-    if (text[start] === "[") {
-      const spans = arrayElements(text);
-      if (spans.length === 0 && error) return yield { line: lineAt(text, start), reason: "malformed JSON file", detail: error };
-      for (const [i, sp] of spans.entries()) {
-        if (!error) yield { line: sp.line, value: (whole as unknown[])[i] };
-        else {
-          try {
-            yield { line: sp.line, value: JSON.parse(text.slice(sp.start, sp.end)) };
-          } catch (err) {
-            yield { line: sp.line, reason: "malformed JSON array element", detail: err instanceof Error ? err.message : String(err) };
-          }
-        }
-      }
-      return;
-    }
-  }
-  for await (const it of readJsonl(file)) {
-    if (it.ok) yield { line: it.line, value: it.value };
-    else yield { line: it.line, reason: it.error.reason.startsWith("invalid JSON") ? "malformed JSON line" : it.error.reason, detail: it.error.reason };
-  }
-}
-
-const bump = (stats: DataStats, key: string) => {
-  stats.extra[key] = (Number(stats.extra[key]) || 0) + 1;
-};
-
 /**
  * Streams the conversations of SFT files, folders and LLaMA-Factory data folders, counting into `opts.stats`:
  * `extra.records` records parsed, `extra["format.NAME"]` conversations written per detected format; every
@@ -241,14 +135,7 @@ const bump = (stats: DataStats, key: string) => {
  */
 export async function* convertToConversations(inputs: readonly string[], opts: ConvertOptions = {}): AsyncGenerator<Conversation> {
   const stats = opts.stats ?? new DataStats("convert");
-  /** Reports a record not written: rejected (thrown under onError "fail"), or removed when `removedText` is given. */
-  const skip = (file: string, line: number, bytes: number, reason: string, detail?: string, removedText?: string) => {
-    const full = detail ? `${reason} (${detail})` : reason;
-    if (removedText === undefined && opts.onError === "fail") throw new DataInputError(file, line, full);
-    if (removedText !== undefined) stats.remove(reason, bytes, `${file}:${line}${detail ? ` (${detail})` : ""}`, removedText);
-    else stats.reject(reason, bytes, `${file}:${line}${detail ? ` (${detail})` : ""}`);
-    opts.onSkip?.({ file, line, reason: full, removed: removedText !== undefined });
-  };
+  const skip = recordSkipper(stats, opts.onError, opts.onSkip);
   for (const src of sources(inputs, opts, stats)) {
     for await (const item of readRecords(src.file)) {
       if ("reason" in item) {
@@ -292,21 +179,7 @@ export async function* convertToConversations(inputs: readonly string[], opts: C
  * `<out minus .jsonl>.stats.json` and `.stats.md`. Nothing appears under `out` when the run throws.
  */
 export async function convertToJsonl(inputs: readonly string[], out: string, opts: ConvertOptions = {}): Promise<StepResult> {
-  const t0 = performance.now();
+  assertNotAnInput(out, inputs);
   const stats = opts.stats ?? new DataStats("convert");
-  const w = new JsonlWriter(out);
-  try {
-    for await (const conv of convertToConversations(inputs, { ...opts, stats })) w.write(conv);
-  } catch (err) {
-    w.abort();
-    throw err;
-  }
-  w.close();
-  stats.seconds = (performance.now() - t0) / 1000;
-  const stem = out.replace(/\.jsonl$/i, "");
-  const statsJsonPath = `${stem}.stats.json`;
-  const statsMarkdownPath = `${stem}.stats.md`;
-  writeFileAtomicSync(statsJsonPath, `${JSON.stringify(stats.toJSON(), null, 2)}\n`);
-  writeFileAtomicSync(statsMarkdownPath, stats.toMarkdown());
-  return { outDir: dirname(out), outputs: [out], stats, statsJsonPath, statsMarkdownPath };
+  return writeJsonlWithStats(out, convertToConversations(inputs, { ...opts, stats }), stats);
 }

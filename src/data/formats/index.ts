@@ -1,5 +1,5 @@
-// Public API of the supervised fine-tuning data formats: the Conversation type, per-record converters
-// with format detection, and the file/folder converter behind `llmforge data convert`.
+// Public API of the data formats: the Conversation (SFT) and PreferenceRecord (reward model) types, per-record
+// converters with format detection, and the file/folder converters behind `llmforge data convert`.
 export { type Conversation, type Message, type Role, ROLES, conversationProblem } from "./conversation.js";
 export {
   FORMAT_NAMES,
@@ -20,3 +20,18 @@ export {
   type AlpacaColumns,
 } from "./records.js";
 export { convertToConversations, convertToJsonl, type ConvertOptions, type SkippedRecord } from "./convert.js";
+export type { PreferencePair, PreferenceRecord } from "./preference.js";
+export {
+  PREFERENCE_FORMAT_NAMES,
+  type PreferenceFormatName,
+  type PreferenceRecordOptions,
+  type ConvertedPreference,
+  ANSWER_LIST_FIELDS,
+  DEFAULT_SCORE_RANGE,
+  convertPreferenceRecord,
+  detectPreferenceFormat,
+  parseDialogue,
+  parseRanking,
+  pairsFromValues,
+} from "./preferenceRecords.js";
+export { convertToPreferences, convertPreferencesToJsonl, type PreferenceConvertOptions } from "./convertPreferences.js";

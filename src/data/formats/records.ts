@@ -24,13 +24,13 @@ export interface Converted {
   lists: Message[][];
 }
 
-const fail = (reason: string, detail?: string): never => {
+export const fail = (reason: string, detail?: string): never => {
   throw new RecordFormatError(reason, detail);
 };
 export const isObj = (v: unknown): v is Rec => typeof v === "object" && v !== null && !Array.isArray(v);
-const kind = (v: unknown) => (v === undefined ? "missing" : v === null ? "null" : Array.isArray(v) ? "list" : typeof v);
+export const kind = (v: unknown) => (v === undefined ? "missing" : v === null ? "null" : Array.isArray(v) ? "list" : typeof v);
 
-function optStr(rec: Rec, key: string): string | undefined {
+export function optStr(rec: Rec, key: string): string | undefined {
   const v = rec[key];
   if (v === undefined || v === null) return undefined;
   return typeof v === "string" ? v : fail(`field "${key}" must be a string`, `got ${kind(v)}`);
@@ -41,7 +41,7 @@ function reqStr(rec: Rec, key: string): string {
 }
 
 /** Prepends a system message unless the list already starts with one. */
-function withSystem(system: string | undefined, msgs: Message[]): Message[] {
+export function withSystem(system: string | undefined, msgs: Message[]): Message[] {
   return system && msgs[0]?.role !== "system" ? [{ role: "system", content: system }, ...msgs] : msgs;
 }
 

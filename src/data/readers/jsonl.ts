@@ -42,10 +42,10 @@ export function dialogueText(rec: Record<string, unknown>): { text: string; turn
 
 /** Reads a JSONL file of documents (or of dialogues when `dialogue` is set or the text field is absent but turns are present). */
 export async function* readJsonlDocs(file: string, opts: ReaderOptions, dialogue: boolean): AsyncGenerator<ReadItem> {
-  for await (const item of readJsonl<unknown>(file)) {
+  for await (const item of readJsonl<unknown>(file, opts.maxLineBytes)) {
     if (!item.ok) {
       const bad = item.error.reason.startsWith("invalid JSON");
-      yield { kind: "reject", reason: bad ? "malformed JSON line" : item.error.reason, detail: bad ? item.error.reason : undefined, line: item.line, bytes: 0 };
+      yield { kind: "reject", reason: bad ? "malformed JSON line" : item.error.reason, detail: bad ? item.error.reason : item.error.detail, line: item.line, bytes: 0 };
       continue;
     }
     const rec = item.value;

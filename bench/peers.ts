@@ -1,7 +1,7 @@
 // Runs the peer baselines in ../shared/peers (PyTorch, jax-js, TensorFlow.js) when installed,
 // and parses their JSON line; a missing peer is reported as such, never as a failure.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export interface StepFigures {
@@ -37,6 +37,16 @@ function lastJson(stdout: string): StepFigures | null {
  */
 export function peerEnv(threads: number): NodeJS.ProcessEnv {
   return { ...process.env, THREADS: String(threads), OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "passive" };
+}
+
+/** Which BLAS Debian's PyTorch links through the libblas.so.3 alternative (reference BLAS makes it ~15x slower). */
+export function torchBlas(): string {
+  try {
+    const target = realpathSync("/usr/lib/x86_64-linux-gnu/libblas.so.3");
+    return /openblas/.test(target) ? `OpenBLAS (${target})` : `reference BLAS (${target}; install libopenblas0-pthread for a fair peer)`;
+  } catch {
+    return "unknown BLAS";
+  }
 }
 
 export function runPeer(name: "torch" | "jaxjs" | "tfjs", args: number[], threads: number, timeoutMs = 900_000): StepFigures | string {

@@ -44,17 +44,27 @@ lines.push("## Supervised fine-tuning step");
 lines.push("");
 lines.push(`\`npm run bench -- sft\` on ${new Date().toISOString().slice(0, 10)}, ${cpuLine()}, ${threads} threads. ` +
   "Same model, B, T and AdamW as the pretraining row; SFT rows come from the real batch source over synthetic chat examples " +
-  "(lengths uniform in [T/8, T], the last 40% of each learned), attention restricted to each document. tokens/s counts row positions.");
+  "(lengths uniform in [T/8, T], the last 40% of each learned), attention restricted to each document. tokens/s counts row positions; " +
+  `each row is the fastest of ${Number(process.env.LLMFORGE_BENCH_REPS ?? "3")} interleaved runs (2 for GPT-2 small).`);
 lines.push("");
 lines.push("| size (L H C T V B) | step | tokens/s | ms/step | rows filled | learned positions | vs pretraining |");
 lines.push("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
 const size = ["--layers", "4", "--heads", "4", "--dim", "256", "--block", "256", "--vocab", "4096", "--batch", "8", "--steps", "8", "--warmup", "2"];
-const pre = run("train", size);
-const rows: [string, Figures | string][] = [
-  ["pretraining (random tokens)", pre],
-  ["SFT, packing bfd", run("sft", [...size, "--packing", "bfd"])],
-  ["SFT, packing none (padded)", run("sft", [...size, "--packing", "none"])],
+// Interleaved repetitions, the fastest per row: load on this shared machine only ever slows a run down.
+const reps = Number(process.env.LLMFORGE_BENCH_REPS ?? "3");
+const modes: [string, "train" | "sft", string[]][] = [
+  ["pretraining (random tokens)", "train", size],
+  ["SFT, packing bfd", "sft", [...size, "--packing", "bfd"]],
+  ["SFT, packing none (padded)", "sft", [...size, "--packing", "none"]],
 ];
+const runs: (Figures | string)[][] = modes.map(() => []);
+for (let r = 0; r < reps; r++) modes.forEach(([, what, args], i) => runs[i].push(run(what, args)));
+const best = (fs: (Figures | string)[]): Figures | string => {
+  const ok = fs.filter((f): f is Figures => typeof f !== "string").sort((a, b) => b.tokens_per_s - a.tokens_per_s);
+  return ok[0] ?? fs[0] ?? "no run";
+};
+const rows: [string, Figures | string][] = modes.map(([name], i) => [name, best(runs[i])]);
+const pre = rows[0][1];
 for (const [name, f] of rows) {
   const ratio = typeof f !== "string" && typeof pre !== "string" ? `${(f.tokens_per_s / pre.tokens_per_s).toFixed(3)}×` : "—";
   const eff = typeof f !== "string" && f.packing_efficiency !== undefined ? `${(f.packing_efficiency * 100).toFixed(1)}%` : "100%";
@@ -69,9 +79,12 @@ lines.push("### LoRA r=8 vs full fine-tuning, GPT-2 small (124M), batch 1 × 256
 lines.push("");
 lines.push("| method | trainable parameters | ms/step | tokens/s | peak RSS MB |");
 lines.push("| --- | ---: | ---: | ---: | ---: |");
-const gpt2 = ["--layers", "12", "--heads", "12", "--dim", "768", "--block", "256", "--vocab", "50257", "--batch", "1", "--steps", "3", "--warmup", "1", "--packing", "bfd"];
-for (const [name, extra] of [["full fine-tuning", []], ["LoRA r=8 (c_attn)", ["--peft", "lora", "--lora-r", "8"]]] as [string, string[]][]) {
-  const f = run("sft", [...gpt2, ...extra]);
+const gpt2 = ["--layers", "12", "--heads", "12", "--dim", "768", "--block", "256", "--vocab", "50257", "--batch", "1", "--steps", "4", "--warmup", "1", "--packing", "bfd"];
+const big: [string, string[]][] = [["full fine-tuning", []], ["LoRA r=8 (c_attn)", ["--peft", "lora", "--lora-r", "8"]]];
+const bigRuns: (Figures | string)[][] = big.map(() => []);
+for (let r = 0; r < 2; r++) big.forEach(([, extra], i) => bigRuns[i].push(run("sft", [...gpt2, ...extra])));
+for (const [i, [name]] of big.entries()) {
+  const f = best(bigRuns[i]);
   lines.push(`| ${name} | ${cell(f, "trainable")} | ${cell(f, "ms_per_step")} | ${cell(f, "tokens_per_s")} | ${cell(f, "peak_rss_mb")} |`);
   if (typeof f === "string") notes.push(`${name}: ${f}`);
 }

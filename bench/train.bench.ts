@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { peerEnv, runPeer, type StepFigures } from "./peers.js";
+import { peerEnv, runPeer, type StepFigures, torchBlas } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "train.md");
@@ -43,7 +43,7 @@ const notes: string[] = [];
 lines.push("## Pretraining step (forward + backward + AdamW), tokens/s");
 lines.push("");
 lines.push(`\`npm run bench -- train\` on ${new Date().toISOString().slice(0, 10)}, ${cpuLine()}, ${threads} threads, random tokens, same model and step as ../shared/peers. ` +
-  `Peers run with OMP_WAIT_POLICY=${peerEnv(threads).OMP_WAIT_POLICY}, OMP_NUM_THREADS=${threads} (PyTorch: Debian's python3-torch, glibc malloc defaults).`);
+  `Peers run with OMP_WAIT_POLICY=${peerEnv(threads).OMP_WAIT_POLICY}, OMP_NUM_THREADS=${threads} (PyTorch: Debian's python3-torch with ${torchBlas()}, glibc malloc defaults).`);
 lines.push("");
 lines.push("| size (L H C T V B) | engine | tokens/s | ms/step | GFLOP/s | peak RSS MB | vs PyTorch |");
 lines.push("| --- | --- | ---: | ---: | ---: | ---: | ---: |");

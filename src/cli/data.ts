@@ -15,6 +15,7 @@ import { runMix } from "../data/mix.js";
 import { loadRecipe, runRecipe } from "../data/recipe.js";
 import { runTrainQuality } from "../data/trainQuality.js";
 import { DataConfigError, type OnErrorPolicy } from "../data/types.js";
+import { writePreferenceMix } from "../reward/preferenceMix.js";
 import { INSTRUCTION_TASKS, writeInstructionMix } from "../sft/instructionMix.js";
 import { fractionOption, intOption, positiveIntOption as int } from "./options.js";
 
@@ -178,6 +179,19 @@ export function registerDataCommands(program: Command): void {
     .action((o) => {
       const r = writeInstructionMix(o.out, { perTask: o.perTask, seed: o.seed, tasks: o.tasks?.split(",").map((t: string) => t.trim()) });
       process.stdout.write(`${JSON.stringify(r.stats.tasks, null, 2)}\n`);
+      process.stderr.write(`wrote ${r.train}, ${r.heldout} and ${r.mix}\n`);
+    });
+
+  data
+    .command("preferences")
+    .description("write the embedded offline preference mix (sentiment reviews, VADER multi-rater word scores, instruction answers ranked by a rule grader) as preference JSONL, split train / held-out by prompt")
+    .requiredOption("-o, --out <dir>", "output folder: train.jsonl, heldout.jsonl, mix.json (with the AFINN lexicon baseline)")
+    .option("--per-task <n>", "training records per task", int, 400)
+    .option("--heldout-per-task <n>", "held-out records per task (default per-task / 4)", int)
+    .option("--seed <n>", "seed", intOption, 1234)
+    .action((o) => {
+      const r = writePreferenceMix(o.out, { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed });
+      process.stdout.write(`${JSON.stringify(r.stats, null, 2)}\n`);
       process.stderr.write(`wrote ${r.train}, ${r.heldout} and ${r.mix}\n`);
     });
 

@@ -66,7 +66,11 @@ export function registerTrainCommands(program: Command): void {
     .option("--tokenizer <path>", "tokenizer for bits per byte (default RUN/tokenizer)")
     .option("--json", "print JSON")
     .action((o) => {
-      const modelDir = existsSync(join(o.model, "model", "config.json")) ? join(o.model, "model") : o.model;
+      const candidates = [join(o.model, "model"), o.model];
+      const modelDir = candidates.find((d) => existsSync(join(d, "config.json")));
+      if (!modelDir) {
+        throw new Error(`no model in ${o.model}: looked for ${candidates.map((d) => join(d, "config.json")).join(" and ")} (a run writes RUN/model when its training ends; continue an unfinished one with --resume)`);
+      }
       const model = loadModel(modelDir);
       const T = model.config.blockSize;
       if (!existsSync(o.data)) throw new Error(`--data ${o.data}: token shard not found (write shards with \`llmforge tokenizer shard\`)`);

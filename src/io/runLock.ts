@@ -4,6 +4,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { processAlive } from "./atomicWrite.js";
 
 export const LOCK_FILE = ".llmforge.lock";
 
@@ -39,15 +40,6 @@ export interface FolderLock {
 
 const held = new Map<string, FolderLock>();
 let exitHook = false;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 function readLock(path: string): LockInfo | null {
   try {
@@ -94,7 +86,7 @@ export function lockFolder(dir: string, command: string): FolderLock {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const holder = readLock(path);
-      const stale = holder !== null && holder.host === hostname() && holder.pid !== process.pid && !alive(holder.pid);
+      const stale = holder !== null && holder.host === hostname() && holder.pid !== process.pid && !processAlive(holder.pid);
       if (!stale || attempt > 0) throw new FolderLockedError(dir, holder);
       rmSync(path, { force: true }); // its writer died: take over
     }

@@ -12,18 +12,17 @@ import { withFolderLock } from "../io/runLock.js";
 import { RewardModel, saveRewardModel, trunkOf } from "../model/heads.js";
 import { loadRun } from "../model/runFolder.js";
 import { writeChatTokenizer } from "../sft/train.js";
-import type { BackendName } from "../tensor/backend/index.js";
-import { ids, type MatmulPrecision } from "../tensor/ops/index.js";
+import { ids, } from "../tensor/ops/index.js";
 import { noGrad, type Tensor, tidy } from "../tensor/tensor.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
-import { runStepLoop, type StepLoopSummary } from "../train/loop.js";
+import { runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
 import { markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { makeRewardBatch, RewardBatches, RewardDataError, type RewardBatch, type RewardDataReport, type RewardExample, type RewardTruncation, tokenizePreferences } from "./data.js";
 import { pairStats, rewardLoss, type RewardLossKind, type RewardLossOptions } from "./losses.js";
 
-export interface RewardOptions {
+export interface RewardOptions extends StageRunOptions {
   /** The policy to start from: an SFT run folder (RUN/model + tokenizer with the chat template) or a model folder. */
   model: string;
   /** Training preference records: files or folders in any format `llmforge data convert --to preferences` reads. */
@@ -46,28 +45,7 @@ export interface RewardOptions {
   /** Weights of score dimensions (default 1 each), in the pair order and in the regression target. */
   scoreWeights?: Record<string, number>;
   truncation?: RewardTruncation;
-  /** Prompts per micro-batch (each with all its answers). */
-  batchSize: number;
   accumulation?: number;
-  steps: number;
-  minutes?: number;
-  lr: number;
-  minLr?: number;
-  warmupSteps?: number;
-  weightDecay?: number;
-  gradClip?: number;
-  evalEvery?: number;
-  checkpointEvery?: number;
-  keepCheckpoints?: number;
-  seed?: number;
-  resume?: boolean;
-  extend?: boolean;
-  onNonFinite?: "stop" | "skip";
-  maxSkips?: number;
-  backend?: BackendName;
-  precision?: MatmulPrecision;
-  signal?: AbortSignal;
-  progress?: boolean;
 }
 
 /** Pair accuracy, mean margin (r_better - r_worse) and score MSE of a model on a set of prompts. */

@@ -16,19 +16,18 @@ import { saveAdapter } from "../model/peftFormat.js";
 import { applyPeft, type PeftConfigInput } from "../nn/peft.js";
 import { loadRun } from "../model/runFolder.js";
 import { saveModel } from "../model/serialize.js";
-import type { BackendName } from "../tensor/backend/index.js";
-import { ids, type MatmulPrecision } from "../tensor/ops/index.js";
+import { ids, } from "../tensor/ops/index.js";
 import { CHATML_TEMPLATE, chatTemplateSpecialTokens, readTokenizerConfig, requireChatTokens, writeTokenizerConfig } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { latestCheckpoint, readCheckpointState } from "../train/checkpoint.js";
-import { runStepLoop, type StepLoopSummary } from "../train/loop.js";
+import { runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
 import { markRunCompleted, planResume, readRunRecord, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { type AnswerEval, evaluateAnswers, heldoutLoss } from "./evaluate.js";
 import { type PackingMode, SftBatches, type SftBatch } from "./packing.js";
 import { type LossOn, SftConfigError, tokenizeConversations, type TokenizeReport } from "./tokenizeChat.js";
 
-export interface SftOptions {
+export interface SftOptions extends StageRunOptions {
   /** Base model: a run folder (RUN/model + RUN/tokenizer) or a model folder with tokenizer.json. */
   model: string;
   /** Training conversations: files or folders in any format `llmforge data convert` reads. */
@@ -49,32 +48,9 @@ export interface SftOptions {
   maskHistory?: boolean;
   packing?: PackingMode;
   truncation?: "skip" | "right";
-  batchSize: number;
   accumulation?: number;
-  steps: number;
-  minutes?: number;
-  lr: number;
-  minLr?: number;
-  warmupSteps?: number;
-  weightDecay?: number;
-  gradClip?: number;
-  evalEvery?: number;
-  checkpointEvery?: number;
-  keepCheckpoints?: number;
   /** Held-out prompts answered greedily for exact match, before and after (default 200; 0 = none). */
   evalPrompts?: number;
-  seed?: number;
-  resume?: boolean;
-  /** With resume: lengthen the run's schedule to `steps` (the only way to train a finished run further). */
-  extend?: boolean;
-  onNonFinite?: "stop" | "skip";
-  /** With onNonFinite "skip": skipped steps in a row before the run stops with an error (default 5). */
-  maxSkips?: number;
-  backend?: BackendName;
-  precision?: MatmulPrecision;
-  /** Stops after the current step with a checkpoint and without writing the model (resume later). */
-  signal?: AbortSignal;
-  progress?: boolean;
 }
 
 export interface SftSummary {

@@ -6,6 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Progress } from "../io/progress.js";
+import type { BackendName } from "../tensor/backend/index.js";
 import type { Module } from "../nn/module.js";
 import { AdamW, clipGradNorm } from "../optim/optimizers.js";
 import { learningRate, type ScheduleConfig } from "../optim/schedule.js";
@@ -23,6 +24,38 @@ export interface BatchSource<B> {
   next(): B;
   getCursor(): unknown;
   setCursor(cursor: unknown): void;
+}
+
+/**
+ * What every training stage (pretraining, SFT, reward model...) takes from its caller for the loop:
+ * the options `addLoopOptions` parses on the command line, in one place.
+ */
+export interface StageRunOptions {
+  /** Rows (or prompts) per micro-batch. */
+  batchSize: number;
+  /** Optimizer steps; with `minutes` the smaller limit wins. */
+  steps: number;
+  minutes?: number;
+  lr: number;
+  minLr?: number;
+  warmupSteps?: number;
+  weightDecay?: number;
+  gradClip?: number;
+  evalEvery?: number;
+  checkpointEvery?: number;
+  keepCheckpoints?: number;
+  seed?: number;
+  resume?: boolean;
+  /** With resume: lengthen the run's schedule to `steps` (the only way to train a finished run further). */
+  extend?: boolean;
+  onNonFinite?: "stop" | "skip";
+  /** With onNonFinite "skip": skipped steps in a row before the run stops with an error (default 5). */
+  maxSkips?: number;
+  backend?: BackendName;
+  precision?: MatmulPrecision;
+  /** Stops after the current step with a checkpoint and without writing the model (resume later). */
+  signal?: AbortSignal;
+  progress?: boolean;
 }
 
 /** Evaluation metrics, logged as `val_<name>` (null values are logged as null). */

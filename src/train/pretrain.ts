@@ -9,9 +9,8 @@ import { VERSION } from "../version.js";
 import { assertTrainingFits, formatBytes, formatCount, paramCount, type GPTConfig } from "../model/config.js";
 import { GPT } from "../model/gpt.js";
 import { saveModel } from "../model/serialize.js";
-import type { BackendName } from "../tensor/backend/index.js";
-import type { MatmulPrecision } from "../tensor/ops/matmul.js";
 import { readTokenShard, readTokenShardHeader, Tokenizer, verifyShardSet } from "../tokenizer/index.js";
+import type { StageRunOptions } from "./loop.js";
 import { latestCheckpoint, readCheckpointState } from "./checkpoint.js";
 import { markRunCompleted, planResume, readRunRecord, writeRunRecord } from "./resume.js";
 import { train, type TrainSummary } from "./trainer.js";
@@ -23,7 +22,7 @@ export class PretrainSetupError extends Error {
   }
 }
 
-export interface PretrainOptions {
+export interface PretrainOptions extends StageRunOptions {
   /** Folder of token shards (train_*.bin, val_*.bin) as `llmforge tokenizer shard` writes them. */
   data: string;
   /** tokenizer.json, or a folder holding one. */
@@ -31,31 +30,8 @@ export interface PretrainOptions {
   /** Run folder. */
   out: string;
   config: GPTConfig;
-  batchSize: number;
   totalBatchTokens?: number;
-  steps: number;
-  minutes?: number;
-  lr: number;
-  minLr?: number;
-  warmupSteps?: number;
-  weightDecay?: number;
-  evalEvery?: number;
   evalBatches?: number;
-  checkpointEvery?: number;
-  keepCheckpoints?: number;
-  seed?: number;
-  resume?: boolean;
-  /** With resume: lengthen the run's schedule to `steps` (the only way to train a finished run further). */
-  extend?: boolean;
-  onNonFinite?: "stop" | "skip";
-  /** With onNonFinite "skip": skipped steps in a row before the run stops with an error (default 5). */
-  maxSkips?: number;
-  backend?: BackendName;
-  /** Stops after the current step with a checkpoint (resume later with `resume`). */
-  signal?: AbortSignal;
-  /** "bf16" matrix products (mixed precision) or "f32". */
-  precision?: MatmulPrecision;
-  progress?: boolean;
 }
 
 export interface PretrainResult {

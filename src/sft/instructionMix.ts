@@ -1,12 +1,10 @@
 // The embedded, offline instruction-tuning mix for supervised fine-tuning: synthetic tasks with exact
 // answers (arithmetic, counting, spelling) and facts from packaged data (WordNet, countries, review
 // sentiment), each phrased by several templates and split train/held-out by item and by template.
-import { join } from "node:path";
 import type { Conversation, Message } from "../data/formats/conversation.js";
 import { mulberry32 } from "../data/filters/qualityClassifier.js";
 import { hashUnit } from "../data/mix.js";
-import { writeFileAtomicSync } from "../io/atomicWrite.js";
-import { JsonlWriter } from "../io/jsonl.js";
+import { writeJsonlSplits } from "../io/jsonl.js";
 import { VERSION } from "../version.js";
 import { loadCapitals, loadLexicon, loadSentiment, sourceVersions } from "./instructionSources.js";
 
@@ -248,19 +246,8 @@ export interface WrittenInstructionMix {
  */
 export function writeInstructionMix(outDir: string, opts: InstructionMixOptions = {}): WrittenInstructionMix {
   const mix = buildInstructionMix(opts);
-  const paths = { train: join(outDir, "train.jsonl"), heldout: join(outDir, "heldout.jsonl"), mix: join(outDir, "mix.json") };
-  for (const split of ["train", "heldout"] as const) {
-    const w = new JsonlWriter(paths[split]);
-    try {
-      for (const c of mix[split]) w.write(c);
-      w.close();
-    } catch (err) {
-      w.abort();
-      throw err;
-    }
-  }
   const header = { format: "llmforge-instruction-mix", version: 1, writtenBy: `llmforge ${VERSION}`, sources: sourceVersions(), heldoutItemFraction: HELDOUT_ITEM_FRACTION };
-  writeFileAtomicSync(paths.mix, `${JSON.stringify({ ...header, ...mix.stats }, null, 2)}\n`);
+  const paths = writeJsonlSplits(outDir, { train: mix.train, heldout: mix.heldout }, { ...header, ...mix.stats });
   return { ...paths, stats: mix.stats };
 }
 

@@ -1,7 +1,7 @@
 // One writer per folder: a command that writes a run or data folder holds `.llmforge.lock` in it
 // (created exclusively; pid, host, command, start time inside). A second writer is refused with the
 // holder named; a lock left by a crashed process on this host (its pid is gone) is taken over.
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { processAlive } from "./atomicWrite.js";
@@ -58,6 +58,7 @@ function readLock(path: string): LockInfo | null {
 export function lockFolder(dir: string, command: string): FolderLock {
   const existing = held.get(dir);
   if (existing) return { dir, release: () => {} };
+  const created = !existsSync(dir);
   mkdirSync(dir, { recursive: true });
   const path = join(dir, LOCK_FILE);
   const info: LockInfo = { pid: process.pid, host: hostname(), command, started: new Date().toISOString() };
@@ -73,6 +74,14 @@ export function lockFolder(dir: string, command: string): FolderLock {
           held.delete(dir);
           const now = readLock(path); // never remove a lock another process took after a folder was moved away
           if (now === null || (now.pid === process.pid && now.host === info.host)) rmSync(path, { force: true });
+          // A folder the lock itself created and nothing else wrote into (a run refused by its checks) goes too.
+          if (created) {
+            try {
+              rmdirSync(dir);
+            } catch {
+              // not empty: the command wrote its outputs there
+            }
+          }
         },
       };
       held.set(dir, lock);

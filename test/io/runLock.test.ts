@@ -1,6 +1,6 @@
 // One writer per folder: a live holder is named in the refusal, a dead one's lock is taken over.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -32,12 +32,22 @@ lockFolder(${JSON.stringify(f)}, "holder"); console.log("locked"); setTimeout(()
 
   it("takes over a lock whose pid is gone, keeps one of another host, and is re-entrant in one process", async () => {
     const f = join(dir, "stale");
-    lockFolder(f, "x").release();
+    mkdirSync(f);
     writeFileSync(join(f, LOCK_FILE), JSON.stringify({ pid: 2 ** 22 + 7, host: hostname(), command: "old", started: "then" }));
     await withFolderLock(f, "new", async () => {
       expect(lockFolder(f, "nested").dir).toBe(f);
     });
     writeFileSync(join(f, LOCK_FILE), JSON.stringify({ pid: 1, host: "elsewhere", command: "old", started: "then" }));
     expect(() => lockFolder(f, "new")).toThrow(/on elsewhere/);
+  });
+
+  it("removes a folder it created when the command wrote nothing there (a refused run leaves no empty folder)", async () => {
+    const f = join(dir, "refused");
+    await expect(withFolderLock(f, "cmd", () => {
+      throw new Error("bad option");
+    })).rejects.toThrow(/bad option/);
+    expect(existsSync(f)).toBe(false);
+    await withFolderLock(f, "cmd", () => writeFileSync(join(f, "out.txt"), "x"));
+    expect(existsSync(join(f, "out.txt"))).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 // Runs the peer baselines in ../shared/peers (PyTorch, jax-js, TensorFlow.js) when installed,
 // and parses their JSON line; a missing peer is reported as such, never as a failure.
 import { spawnSync } from "node:child_process";
-import { existsSync, realpathSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export interface StepFigures {
@@ -73,4 +73,12 @@ export function runPeer(name: "torch" | "jaxjs" | "tfjs", args: number[], thread
   const kb = /LLMFORGE_MAXRSS_KB=(\d+)/.exec(String(r.stderr ?? ""));
   if (Number.isNaN(figures.peak_rss_mb) && kb) figures.peak_rss_mb = Math.round(Number(kb[1]) / 1024);
   return figures;
+}
+
+/** CPU model and the widest SIMD it has, for the figures' captions. */
+export function cpuLine(): string {
+  const info = readFileSync("/proc/cpuinfo", "utf8");
+  const model = /model name\s*:\s*(.*)/.exec(info)?.[1]?.trim() ?? "unknown CPU";
+  const isa = /\bavx512f\b/.test(info) ? `AVX-512${/\bamx_tile\b/.test(info) ? "+AMX" : ""}` : /\bavx2\b/.test(info) ? "AVX2" : "no AVX2";
+  return `${model} (${isa})`;
 }

@@ -2,9 +2,10 @@
 // per document) beside pretraining steps at the same size in the same run; and LoRA r=8 against
 // full fine-tuning at GPT-2 small size (step time and peak memory, each in a fresh process).
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cpuLine } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "sft.md");
@@ -30,13 +31,6 @@ function run(what: "train" | "sft", args: string[]): Figures | string {
   return line ? (JSON.parse(line) as Figures) : "no JSON output";
 }
 
-function cpuLine(): string {
-  const info = readFileSync("/proc/cpuinfo", "utf8");
-  const model = /model name\s*:\s*(.*)/.exec(info)?.[1]?.trim() ?? "unknown CPU";
-  const isa = /\bavx512f\b/.test(info) ? `AVX-512${/\bamx_tile\b/.test(info) ? "+AMX" : ""}` : /\bavx2\b/.test(info) ? "AVX2" : "no AVX2";
-  return `${model} (${isa})`;
-}
-
 const cell = (f: Figures | string, k: keyof Figures, digits = 0): string => (typeof f === "string" ? "—" : (f[k] ?? 0).toFixed(digits));
 const lines: string[] = [];
 const notes: string[] = [];
@@ -58,7 +52,9 @@ const modes: [string, "train" | "sft", string[]][] = [
   ["SFT, packing none (padded)", "sft", [...size, "--packing", "none"]],
 ];
 const runs: (Figures | string)[][] = modes.map(() => []);
-for (let r = 0; r < reps; r++) modes.forEach(([, what, args], i) => runs[i].push(run(what, args)));
+for (let r = 0; r < reps; r++) {
+  for (const [i, [, what, args]] of modes.entries()) runs[i].push(run(what, args));
+}
 const best = (fs: (Figures | string)[]): Figures | string => {
   const ok = fs.filter((f): f is Figures => typeof f !== "string").sort((a, b) => b.tokens_per_s - a.tokens_per_s);
   return ok[0] ?? fs[0] ?? "no run";
@@ -82,7 +78,9 @@ lines.push("| --- | ---: | ---: | ---: | ---: |");
 const gpt2 = ["--layers", "12", "--heads", "12", "--dim", "768", "--block", "256", "--vocab", "50257", "--batch", "1", "--steps", "4", "--warmup", "1", "--packing", "bfd"];
 const big: [string, string[]][] = [["full fine-tuning", []], ["LoRA r=8 (c_attn)", ["--peft", "lora", "--lora-r", "8"]]];
 const bigRuns: (Figures | string)[][] = big.map(() => []);
-for (let r = 0; r < 2; r++) big.forEach(([, extra], i) => bigRuns[i].push(run("sft", [...gpt2, ...extra])));
+for (let r = 0; r < 2; r++) {
+  for (const [i, [, extra]] of big.entries()) bigRuns[i].push(run("sft", [...gpt2, ...extra]));
+}
 for (const [i, [name]] of big.entries()) {
   const f = best(bigRuns[i]);
   lines.push(`| ${name} | ${cell(f, "trainable")} | ${cell(f, "ms_per_step")} | ${cell(f, "tokens_per_s")} | ${cell(f, "peak_rss_mb")} |`);

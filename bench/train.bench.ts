@@ -2,10 +2,10 @@
 // jax-js, TensorFlow.js) in the same run, at the default size and at 6 6 384 256 8192 8, on
 // 2 threads; plus GPT-2 small (124M) peak RSS and generation speed of a quickstart-size model.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { peerEnv, runPeer, type StepFigures, torchBlas } from "./peers.js";
+import { cpuLine, peerEnv, runPeer, type StepFigures, torchBlas } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "train.md");
@@ -27,14 +27,6 @@ function ours(args: number[], extra: string[] = []): StepFigures | string {
   if (r.status !== 0) return `failed: ${String(r.stderr).trim().split("\n").slice(-2).join(" ")}`;
   const line = r.stdout.trim().split("\n").reverse().find((l) => l.startsWith("{"));
   return line ? (JSON.parse(line) as StepFigures) : "no JSON output";
-}
-
-/** CPU model and the widest SIMD it has, for the figures' caption. */
-function cpuLine(): string {
-  const info = readFileSync("/proc/cpuinfo", "utf8");
-  const model = /model name\s*:\s*(.*)/.exec(info)?.[1]?.trim() ?? "unknown CPU";
-  const isa = /\bavx512f\b/.test(info) ? `AVX-512${/\bamx_tile\b/.test(info) ? "+AMX" : ""}` : /\bavx2\b/.test(info) ? "AVX2" : "no AVX2";
-  return `${model} (${isa})`;
 }
 
 const fmt = (x: StepFigures | string, key: keyof StepFigures): string => (typeof x === "string" ? "—" : String(x[key]));

@@ -11,6 +11,19 @@ import { applyPeft } from "../nn/peft.js";
 import { benchSft } from "../sft/benchSft.js";
 
 
+/** Model size and timing options shared by the training-step benches (defaults: the peers' size). */
+function stepSizeOptions(cmd: Command): Command {
+  return cmd
+    .option("--layers <n>", "layers", int, 4)
+    .option("--heads <n>", "heads", int, 4)
+    .option("--dim <n>", "width", int, 256)
+    .option("--block <n>", "sequence length", int, 256)
+    .option("--vocab <n>", "vocabulary", int, 4096)
+    .option("--batch <n>", "batch rows", int, 8)
+    .option("--steps <n>", "timed steps", int, 5)
+    .option("--warmup <n>", "untimed steps first", int, 2);
+}
+
 export function registerBenchCommands(program: Command): void {
   const bench = program.command("bench").description("benchmarks: training step throughput, GEMM");
   bench
@@ -32,17 +45,9 @@ export function registerBenchCommands(program: Command): void {
       if (o.json) console.log(JSON.stringify({ ...r, ...shape }));
       else console.log(`${r.precision} GEMM ${shape.M}x${shape.N}x${shape.K} on ${r.backend}, ${r.threads} thread(s): ${r.gflops.toFixed(1)} GFLOP/s`);
     });
-  bench
+  stepSizeOptions(bench
     .command("train")
-    .description("time full training steps (forward, backward, AdamW) on random tokens, like ../shared/peers")
-    .option("--layers <n>", "layers", int, 4)
-    .option("--heads <n>", "heads", int, 4)
-    .option("--dim <n>", "width", int, 256)
-    .option("--block <n>", "sequence length", int, 256)
-    .option("--vocab <n>", "vocabulary", int, 4096)
-    .option("--batch <n>", "batch rows", int, 8)
-    .option("--steps <n>", "timed steps", int, 5)
-    .option("--warmup <n>", "untimed steps first", int, 2)
+    .description("time full training steps (forward, backward, AdamW) on random tokens, like ../shared/peers"))
     .option("--flavour <f>", "gpt2 or llama", "gpt2")
     .option("--precision <p>", "f32 or bf16 matrix products", "f32")
     .option("--json", "print one JSON line")
@@ -56,17 +61,9 @@ export function registerBenchCommands(program: Command): void {
         );
       }
     });
-  bench
+  stepSizeOptions(bench
     .command("sft")
-    .description("time SFT steps: rows from the SFT batch source (packed or padded synthetic chats, masked targets), optionally LoRA")
-    .option("--layers <n>", "layers", int, 4)
-    .option("--heads <n>", "heads", int, 4)
-    .option("--dim <n>", "width", int, 256)
-    .option("--block <n>", "sequence length", int, 256)
-    .option("--vocab <n>", "vocabulary", int, 4096)
-    .option("--batch <n>", "batch rows", int, 8)
-    .option("--steps <n>", "timed steps", int, 5)
-    .option("--warmup <n>", "untimed steps first", int, 2)
+    .description("time SFT steps: rows from the SFT batch source (packed or padded synthetic chats, masked targets), optionally LoRA"))
     .option("--packing <mode>", "bfd or none", oneOf(["bfd", "none"]), "bfd")
     .option("--peft <method>", "none or lora", oneOf(["none", "lora"]), "none")
     .option("--lora-r <n>", "LoRA rank", int, 8)

@@ -20,7 +20,7 @@ import { PrefixTuning } from "../nn/prefix.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { VERSION } from "../version.js";
 import type { GPTConfig } from "./config.js";
-import type { GPT } from "./gpt.js";
+import { GPT } from "./gpt.js";
 import type { HfTensor } from "./hfWeights.js";
 import { CONFIG_FILE, loadModel, saveModel } from "./serialize.js";
 
@@ -339,4 +339,20 @@ function mergeLocked(o: MergeAdapterOptions, modelDir: string): MergeAdapterResu
   const tokenizerFiles = src ? TOKENIZER_FILES.filter((f) => existsSync(join(src, f))) : [];
   for (const f of tokenizerFiles) copyFileSync(join(src as string, f), join(o.out, f));
   return { modelDir, tokenizerFiles, summary };
+}
+
+/**
+ * The plain base model under attached bottleneck adapters or prefixes (frozen during training, so
+ * its weights are the base's): a new GPT holding the wrapped layers' base weights, to be saved as the
+ * model folder the adapter is stored beside.
+ */
+export function baseModelOf(model: GPT): GPT {
+  const plain = new GPT(model.config, { dtype: model.dtype, backend: model.backendName, initWeights: false });
+  const own = new Map(model.namedParameters());
+  for (const [n, p] of plain.namedParameters()) {
+    const src = own.get(n) ?? own.get(n.replace(/\.(weight|bias)$/, ".base.$1"));
+    if (!src) throw new AdapterError(`cannot find the base weight "${n}" under the attached adapter layers`);
+    p.data.set(src.contiguousData(), p.offset);
+  }
+  return plain;
 }

@@ -2,6 +2,7 @@
 // packed best-fit-decreasing into a row with per-position document starts (attention stays inside a
 // document); and SftBatches, a seeded, shuffled, resumable source of (B, T) batches over those rows.
 import { SftConfigError, type TokenizedExample } from "./tokenizeChat.js";
+import { mulberry32 } from "../data/filters/qualityClassifier.js";
 
 /** Target value of a position whose loss is ignored. */
 export const IGNORE_INDEX = -100;
@@ -181,18 +182,6 @@ export interface SftCursor {
   pos: number;
   /** Hash of the rows and options: a cursor only fits the data and settings it came from. */
   fingerprint: string;
-}
-
-/** mulberry32: small seeded PRNG, self-contained so the data order never depends on the tensor engine's RNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** FNV-1a over 32-bit values. */

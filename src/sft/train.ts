@@ -11,8 +11,8 @@ import { DataStats } from "../data/stats.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { withFolderLock } from "../io/runLock.js";
 import { formatCount } from "../model/config.js";
-import { GPT } from "../model/gpt.js";
-import { saveAdapter } from "../model/peftFormat.js";
+import type { GPT } from "../model/gpt.js";
+import { baseModelOf, saveAdapter } from "../model/peftFormat.js";
 import { applyPeft, type PeftConfigInput } from "../nn/peft.js";
 import { loadRun } from "../model/runFolder.js";
 import { saveModel } from "../model/serialize.js";
@@ -221,7 +221,7 @@ async function sftLocked(o: SftOptions): Promise<SftSummary> {
     peft.mergeInto?.();
   }
   if (unmergeable) {
-    saveChatModel(modelDir, baseOf(model, peft.config.method), tok, paths.tokenizerFile, template, tokenizerJson);
+    saveChatModel(modelDir, baseModelOf(model), tok, paths.tokenizerFile, template, tokenizerJson);
     saveAdapter(modelDir, model, peft, { baseModel: o.model });
   } else {
     saveChatModel(modelDir, model, tok, paths.tokenizerFile, template, tokenizerJson);
@@ -235,21 +235,6 @@ async function sftLocked(o: SftOptions): Promise<SftSummary> {
   writeFileAtomicSync(join(o.out, "sft.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
   markRunCompleted(o.out, training.steps);
   return summary;
-}
-
-/**
- * The base model under bottleneck adapters or prefixes (frozen during training, so its weights are
- * the base's): a plain GPT with the wrapped layers' base weights, for the model folder.
- */
-function baseOf(model: GPT, method: "adapter" | "prefix"): GPT {
-  const plain = new GPT(model.config, { dtype: model.dtype, backend: model.backendName, initWeights: false });
-  const own = new Map(model.namedParameters());
-  for (const [n, p] of plain.namedParameters()) {
-    const src = own.get(n) ?? own.get(n.replace(/\.(weight|bias)$/, ".base.$1"));
-    if (!src) throw new SftConfigError(`cannot find the base weight "${n}" under the ${method} layers`);
-    p.data.set(src.contiguousData(), p.offset);
-  }
-  return plain;
 }
 
 /** A model folder a chat client loads as is: weights + config.json + tokenizer files with the template. */

@@ -3,6 +3,7 @@
 // every parameter gradient to 1e-4 relative, on the reference backend (f32, f64) and the default one.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { relErr } from "../helpers/relErr.js";
 import { floatData, int32Data, readSafetensors, type SafetensorsFile } from "../../src/io/safetensors.js";
 import type { GPT } from "../../src/model/gpt.js";
 import { fromHuggingFace, toHuggingFace } from "../../src/model/hfWeights.js";
@@ -14,17 +15,6 @@ import { tidy } from "../../src/tensor/tensor.js";
 
 const ROOT = join(import.meta.dirname, "..", "fixtures", "gpt2_golden");
 
-/** max |a - b| / max |b|: the error relative to the tensor's scale. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / Math.max(den, 1e-30);
-}
 
 class Golden {
   readonly file: SafetensorsFile;

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { relErr } from "../helpers/relErr.js";
 import { floatData, int32Data, readSafetensors } from "../../src/io/safetensors.js";
 import { loadAdapter, loraPeftTensors } from "../../src/model/peftFormat.js";
 import { loadModel } from "../../src/model/serialize.js";
@@ -12,16 +13,6 @@ import { tidy } from "../../src/tensor/tensor.js";
 
 const FIX = join(import.meta.dirname, "..", "fixtures");
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / Math.max(den, 1e-30);
-}
 
 for (const [flavour, modelDir] of [["gpt2", "gpt2_golden/model"], ["llama", "gpt2_golden/llama/model"]] as const) {
   describe(`${flavour} LoRA golden (PyTorch)`, () => {

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { relErr } from "../helpers/relErr.js";
 import { gradcheck } from "../../src/autograd/gradcheck.js";
 import { floatData, int32Data, readSafetensors } from "../../src/io/safetensors.js";
 import { makeConfig } from "../../src/model/config.js";
@@ -22,16 +23,6 @@ const FIX = join(import.meta.dirname, "..", "fixtures");
 const dir = mkdtempSync(join(tmpdir(), "llmforge-rm-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / Math.max(den, 1e-30);
-}
 
 /** Golden groups: [better, worse, margin] pairs and null-or-number targets. */
 function groupsOf(json: string): PromptGroup[] {

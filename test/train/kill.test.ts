@@ -5,22 +5,15 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Tokenizer, writeTokenShard } from "../../src/tokenizer/index.js";
+import { Tokenizer } from "../../src/tokenizer/index.js";
+import { CLI, ROOT, writeTinyShards } from "../helpers/tinyShards.js";
 
-const root = join(import.meta.dirname, "..", "..");
-const cli = ["--import", "tsx", join(root, "src", "cli", "main.ts")];
+const cli = CLI;
+const root = ROOT;
 
 function setup(): { dir: string; tok: string; shards: string } {
   const dir = mkdtempSync(join(tmpdir(), "llmforge-kill-"));
-  const words = "the cat sat on a mat and the dog ran to the park while birds sang in the old tree".split(" ");
-  const texts = Array.from({ length: 400 }, (_, i) => Array.from({ length: 12 }, (_, j) => words[(i * 7 + j * 3) % words.length]).join(" "));
-  const tok = Tokenizer.trainFromTexts(texts, { vocabSize: 300 });
-  const tokPath = join(dir, "tokenizer.json");
-  writeFileSync(tokPath, tok.toHuggingFaceJson());
-  const ids = texts.flatMap((t) => tok.encode(` ${t}`));
-  const shards = join(dir, "shards");
-  writeTokenShard(join(shards, "train_000000.bin"), ids.slice(0, Math.floor(ids.length * 0.9)), tok.vocabSize);
-  writeTokenShard(join(shards, "val_000000.bin"), ids.slice(Math.floor(ids.length * 0.9)), tok.vocabSize);
+  const { tokPath, shards } = writeTinyShards(dir);
   return { dir, tok: tokPath, shards };
 }
 

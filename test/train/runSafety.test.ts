@@ -2,7 +2,7 @@
 // (train, sft, quickstart, peft merge), SIGINT/SIGTERM stop with a checkpoint and exit 130/143 without
 // writing the model, bounded NaN skips, resume that keeps, refuses or extends, options refused at the edge.
 import { type ChildProcess, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -11,23 +11,14 @@ import { readSafetensors, type WritableTensor, writeSafetensors } from "../../sr
 import { makeConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";
 import { saveModel } from "../../src/model/serialize.js";
-import { Tokenizer, writeTokenShard } from "../../src/tokenizer/index.js";
+import { CLI, ROOT, writeTinyShards } from "../helpers/tinyShards.js";
 import { latestCheckpoint } from "../../src/train/checkpoint.js";
 
-const root = join(import.meta.dirname, "..", "..");
-const cli = ["--import", "tsx", join(root, "src", "cli", "main.ts")];
+const cli = CLI;
+const root = ROOT;
 const dir = mkdtempSync(join(tmpdir(), "llmforge-runsafety-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const words = "the cat sat on a mat and the dog ran to the park while birds sang in the old tree".split(" ");
-const texts = Array.from({ length: 400 }, (_, i) => Array.from({ length: 12 }, (_, j) => words[(i * 7 + j * 3) % words.length]).join(" "));
-const tok = Tokenizer.trainFromTexts(texts, { vocabSize: 300 });
-const tokPath = join(dir, "tokenizer.json");
-writeFileSync(tokPath, tok.toHuggingFaceJson());
-const ids = texts.flatMap((t) => tok.encode(` ${t}`));
-const shards = join(dir, "shards");
-writeTokenShard(join(shards, "train_000000.bin"), ids.slice(0, Math.floor(ids.length * 0.9)), tok.vocabSize);
-writeTokenShard(join(shards, "val_000000.bin"), ids.slice(Math.floor(ids.length * 0.9)), tok.vocabSize);
+const { tok, tokPath, shards } = writeTinyShards(dir);
 
 const train = (out: string, ...extra: string[]): string[] => [
   ...cli, "train", "--data", shards, "--tokenizer", tokPath, "--out", out, "--preset", "tiny", "--block", "16", "--batch", "4",

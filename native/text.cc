@@ -1,11 +1,14 @@
 // llmforge text kernels: the inner loops of the data pipeline, for UTF-16 text as JavaScript holds it. Each
 // function is the twin of a TypeScript function in src/data/ that stays the definition (and the path taken when
 // this addon is missing or LLMFORGE_DATA_NATIVE=0): word scan + numbering (textView.ts scanWordsTs), Gopher
-// n-gram figures (gopherRepetition.ts FusedNGramCounter), language trigram totals (language.ts scoreLanguages,
-// counted), the clean step's screen (clean.ts cleanScreenPlain), repeated paragraphs/lines (textView.ts repeatsOf)
-// and case-insensitive needle search (textView.ts LowerCaseNeedles). Outputs are identical to the TypeScript ones
-// (test/data/nativeText.test.ts). A separate addon from the tensor backend (no OpenMP, no SIMD dispatch: SSE4.1
-// is in the x86-64-v2 baseline), loaded by src/data/nativeText.ts: src/data does not depend on src/tensor.
+// repetition figures (gopherRepetition.ts gopherRepetitionFigures) and quality token pass (gopherQuality.ts
+// GopherQualityRule.tokenStatsTs), language trigram totals (language.ts scoreLanguages, counted), the clean step's
+// screen (clean.ts cleanScreenPlain), case-insensitive needle
+// search (textView.ts LowerCaseNeedles) and MinHash signatures (dedup/minhash.ts minhashSignatureTs). Outputs are
+// identical to the TypeScript ones (test/data/nativeText.test.ts, test/data/gopherNative.test.ts,
+// test/data/minhash.test.ts). A separate addon from the tensor backend (no OpenMP; SSE4.1 is in the x86-64-v2
+// baseline, and only the MinHash inner loop has AVX2/AVX-512 versions, picked at load time by the CPU and
+// LLMFORGE_SIMD), loaded by src/data/nativeText.ts: src/data does not depend on src/tensor.
 // Nothing here keeps state between calls except per-thread scratch, so worker threads may call it at once.
 #include <napi.h>
 #include <cstdint>
@@ -13,6 +16,7 @@
 #if defined(__SSE4_1__)
 #include <smmintrin.h>
 #endif
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -21,46 +25,6 @@
 namespace {
 
 using u16 = char16_t;
-
-// Open-addressing map from a pair (an n-gram's class, the next word's id) to a dense class number, emptied by
-// generation stamps between sizes (gopherRepetition.ts PairClasses).
-struct PairClasses {
-  // one slot per cache-friendly record: a probe touches one line
-  struct Slot {
-    uint32_t stamp;
-    int32_t a, b, val;
-  };
-  std::vector<Slot> slots;
-  uint32_t gen = 0;
-  size_t mask = 0;
-  int32_t size = 0;
-  void reset(size_t items) {
-    size_t cap = 16;
-    while (cap < items * 2) cap <<= 1;
-    if (slots.size() < cap) {
-      slots.assign(cap, Slot{0, 0, 0, 0});
-      gen = 0;
-    }
-    mask = cap - 1;
-    size = 0;
-    if (++gen > 0x3fffffffu) {
-      for (Slot& x : slots) x.stamp = 0;
-      gen = 1;
-    }
-  }
-  int32_t classOf(int32_t a, int32_t b) {
-    size_t at = ((((uint32_t)a ^ ((uint32_t)b * 0x9e3779b1u)) * 0x85ebca6bu) >> 15) & mask;
-    for (;;) {
-      Slot& x = slots[at];
-      if (x.stamp != gen) {
-        x = Slot{gen, a, b, size};
-        return size++;
-      }
-      if (x.a == a && x.b == b) return x.val;
-      at = (at + 1) & mask;
-    }
-  }
-};
 
 // Ranges [from[k], to[k]) of a text (paragraphs, lines).
 struct Ranges {
@@ -81,8 +45,6 @@ struct Scratch {
   std::vector<u16> text;
   std::vector<int32_t> a, b, c, d, e, nonAscii;
   std::vector<uint32_t> slots, slotHash;
-  std::vector<int64_t> prefix;
-  PairClasses pairs;
   Ranges paras, lines;
   // language trigram counts: all zero between calls (each call resets the entries it counted)
   std::vector<int32_t> langCount;
@@ -110,11 +72,15 @@ size_t readText(Scratch& sc, const Napi::Env& env, const Napi::Value& v, const c
 
 template <typename T> constexpr napi_typedarray_type kindOf();
 template <> constexpr napi_typedarray_type kindOf<uint8_t>() { return napi_uint8_array; }
+template <> constexpr napi_typedarray_type kindOf<uint16_t>() { return napi_uint16_array; }
 template <> constexpr napi_typedarray_type kindOf<int32_t>() { return napi_int32_array; }
+template <> constexpr napi_typedarray_type kindOf<uint32_t>() { return napi_uint32_array; }
 template <> constexpr napi_typedarray_type kindOf<double>() { return napi_float64_array; }
 template <typename T> constexpr const char* kindName();
 template <> constexpr const char* kindName<uint8_t>() { return "a Uint8Array"; }
+template <> constexpr const char* kindName<uint16_t>() { return "a Uint16Array"; }
 template <> constexpr const char* kindName<int32_t>() { return "an Int32Array"; }
+template <> constexpr const char* kindName<uint32_t>() { return "a Uint32Array"; }
 template <> constexpr const char* kindName<double>() { return "a Float64Array"; }
 
 // A typed array argument of element type T with at least `minLen` elements, or an ArgError naming it.
@@ -298,127 +264,6 @@ Napi::Value ScanWords(const Napi::CallbackInfo& info) {
     }
     if (nonAscii > 0) std::memcpy(na, sc.nonAscii.data(), 4 * nonAscii);
     return out;
-  });
-}
-
-// ngramFigures(ids: Int32Array, lens: Int32Array, sizes: Int32Array, top: Uint8Array, limits: Float64Array, len, out: Float64Array)
-// -> index of the first check whose figure / len exceeds its limit, or -1.
-// Check k is the most frequent n-gram's characters times its count (top[k] = 1) or the characters in duplicated
-// n-grams counted without overlap (top[k] = 0), n = sizes[k] (non-decreasing), for word ids with word lengths
-// `lens`; out[k] gets the figure. N-grams are compared exactly, numbered into classes size by size as
-// gopherRepetition.ts NGramClassCounter does (an n-gram that occurs once leaves the active positions).
-Napi::Value NgramFigures(const Napi::CallbackInfo& info) {
-  return wrap(info, [&]() -> Napi::Value {
-    const char* fn = "ngramFigures";
-    auto idsA = typed<int32_t>(info[0], fn, "ids");
-    const size_t m0 = idsA.ElementLength();
-    const int32_t* ids = idsA.Data();
-    const int32_t* lens = typed<int32_t>(info[1], fn, "lens", m0).Data();
-    auto sizesA = typed<int32_t>(info[2], fn, "sizes");
-    const size_t checks = sizesA.ElementLength();
-    const int32_t* sizes = sizesA.Data();
-    const uint8_t* top = typed<uint8_t>(info[3], fn, "top", checks).Data();
-    const double* limits = typed<double>(info[4], fn, "limits", checks).Data();
-    if (!info[5].IsNumber()) throw ArgError{"ngramFigures: len must be a number"};
-    const double len = info[5].As<Napi::Number>().DoubleValue();
-    double* out = typed<double>(info[6], fn, "out", checks).Data();
-    for (size_t k = 0; k < checks; k++)
-      if (sizes[k] < 1 || (k > 0 && sizes[k] < sizes[k - 1])) throw ArgError{"ngramFigures: sizes must be >= 1 and non-decreasing"};
-
-    Scratch& sc = scratch();
-    std::vector<int64_t>& prefix = sc.prefix;
-    prefix.assign(m0 + 1, 0);
-    for (size_t i = 0; i < m0; i++) prefix[i + 1] = prefix[i] + lens[i];
-    int32_t* act = ensure(sc.a, m0 + 1);
-    int32_t* cls = ensure(sc.b, m0 + 1);
-    PairClasses& pc = sc.pairs;
-    int32_t classes = 0;
-    size_t count = 0;
-    // drops active positions whose class has one member
-    auto keepRepeated = [&]() {
-      classes = pc.size;
-      int32_t* members = ensure(sc.c, (size_t)classes + 1);
-      std::memset(members, 0, sizeof(int32_t) * classes);
-      for (size_t j = 0; j < count; j++) members[cls[j]]++;
-      size_t k = 0;
-      for (size_t j = 0; j < count; j++) {
-        if (members[cls[j]] > 1) {
-          act[k] = act[j];
-          cls[k] = cls[j];
-          k++;
-        }
-      }
-      count = k;
-    };
-    // size 1: the word ids are the classes when they are small (a word table's ids are), else numbered
-    int32_t maxId = -1;
-    bool small = true;
-    for (size_t i = 0; i < m0; i++) {
-      if (ids[i] < 0 || (size_t)ids[i] >= 4 * m0 + 16) small = false;
-      if (ids[i] > maxId) maxId = ids[i];
-    }
-    if (small) {
-      for (size_t i = 0; i < m0; i++) {
-        act[i] = (int32_t)i;
-        cls[i] = ids[i];
-      }
-      pc.size = maxId + 1;
-    } else {
-      pc.reset(m0);
-      for (size_t i = 0; i < m0; i++) {
-        act[i] = (int32_t)i;
-        cls[i] = pc.classOf(ids[i], 0);
-      }
-    }
-    count = m0;
-    keepRepeated();
-    int32_t cur = 1;
-    for (size_t k = 0; k < checks; k++) {
-      const int32_t n = sizes[k];
-      while (cur < n) {
-        pc.reset(count);
-        size_t kk = 0;
-        for (size_t j = 0; j < count; j++) {
-          const int32_t i = act[j];
-          if ((size_t)i + cur >= m0) continue;
-          act[kk] = i;
-          cls[kk] = pc.classOf(cls[j], ids[i + cur]);
-          kk++;
-        }
-        count = kk;
-        cur++;
-        keepRepeated();
-      }
-      int32_t* members = sc.c.data();
-      std::memset(members, 0, sizeof(int32_t) * classes);
-      double figure = 0;
-      if (top[k]) {
-        int32_t best = 1, bestAt = 0;
-        for (size_t j = 0; j < count; j++) {
-          const int32_t c = ++members[cls[j]];
-          if (c > best) {
-            best = c;
-            bestAt = act[j];
-          }
-        }
-        figure = best < 2 ? 0 : (double)(n - 1 + prefix[bestAt + n] - prefix[bestAt]) * best;
-      } else {
-        int64_t repeated = 0;
-        int64_t next = 0;
-        for (size_t j = 0; j < count; j++) {
-          const int32_t i = act[j];
-          if (i < next) continue;
-          if (members[cls[j]] == 1) {
-            repeated += prefix[i + n] - prefix[i];
-            next = (int64_t)i + n;
-          } else members[cls[j]] = 1;
-        }
-        figure = (double)repeated;
-      }
-      out[k] = figure;
-      if (figure / len > limits[k]) return Napi::Number::New(info.Env(), (double)k);
-    }
-    return Napi::Number::New(info.Env(), -1);
   });
 }
 
@@ -776,61 +621,615 @@ Napi::Value CleanScreen(const Napi::CallbackInfo& info) {
   });
 }
 
-// repeatStats(text, out: Int32Array(6)): out = [paragraphs, repeated paragraphs, their characters, non-blank lines,
-// repeated lines, their characters], where paragraphs are text.trim().split(/\n\s*\n+/) and lines are the
-// non-blank lines of text.split("\n"), trimmed (TextView.paragraphs / nonEmptyLines through findDuplicates).
-Napi::Value RepeatStats(const Napi::CallbackInfo& info) {
+// ---------------------------------------------------------------------------------------------------------------
+// Gopher repetition figures (gopherRepetition.ts gopherRepetitionFigures is the definition; GopherRepetitionRule
+// takes this path when the addon is loaded). Every figure is an integer count of items or code points, returned as
+// doubles (exact below 2^53) for the TypeScript to divide, so both paths decide alike at every threshold. Hashes
+// only pick candidates; every match is checked on the units, so a hash collision costs time, never a figure.
+
+// Code points in t[a, b): a low surrogate right after a high one (anywhere in the text, as the TypeScript's prefix
+// counts read it) is the tail of a pair and does not count.
+inline int64_t codePointsIn(const u16* t, size_t a, size_t b) {
+  int64_t n = (int64_t)(b - a);
+  for (size_t j = a; j < b; j++)
+    if ((t[j] & 0xfc00) == 0xdc00 && j > 0 && (t[j - 1] & 0xfc00) == 0xd800) n--;
+  return n;
+}
+
+// Python's str.isspace() on one UTF-16 unit (words/pyString.ts isPySpace).
+inline bool isPySpace(uint32_t c) {
+  if (c < 128) return c == 32 || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
+  return c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+         c == 0x205f || c == 0x3000;
+}
+
+// True when a[0, len) and b[0, len) hold the same elements (an inline loop: the keys compared here are short).
+template <typename T>
+inline bool sameUnits(const T* a, const T* b, size_t len) {
+  for (size_t k = 0; k < len; k++)
+    if (a[k] != b[k]) return false;
+  return true;
+}
+
+// Appends the positions of '\n' in t[0, n) to `nl`; returns true when t holds a surrogate. Eight units at a time
+// (SSE2, in the x86-64-v2 baseline): most of the figures' time on prose was this scan.
+bool scanNewlines(const u16* t, size_t n, std::vector<int32_t>& nl) {
+  size_t j = 0;
+  bool surrogate = false;
+#if defined(__SSE4_1__)
+  const __m128i lf = _mm_set1_epi16('\n'), top5 = _mm_set1_epi16((short)0xf800), sur = _mm_set1_epi16((short)0xd800);
+  __m128i anySur = _mm_setzero_si128();
+  for (; j + 8 <= n; j += 8) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + j));
+    anySur = _mm_or_si128(anySur, _mm_cmpeq_epi16(_mm_and_si128(v, top5), sur));
+    uint32_t bits = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(v, lf)) & 0x5555u;
+    while (bits) {
+      nl.push_back((int32_t)(j + (__builtin_ctz(bits) >> 1)));
+      bits &= bits - 1;
+    }
+  }
+  surrogate = _mm_movemask_epi8(anySur) != 0;
+#endif
+  for (; j < n; j++) {
+    if (t[j] == '\n') nl.push_back((int32_t)j);
+    surrogate |= (t[j] & 0xf800) == 0xd800;
+  }
+  return surrogate;
+}
+
+// Open-addressing set of (64-bit hash, item) emptied in O(1) by generation stamps; the caller's `same(item)`
+// says whether an entry with an equal hash holds an equal key.
+struct StampedTable {
+  struct Slot {
+    uint64_t hash;
+    uint32_t stamp;
+    int32_t item;
+  };
+  std::vector<Slot> slots;
+  uint32_t gen = 0;
+  int shift = 60;
+  size_t mask = 15;
+  void reset(size_t items) {
+    int bits = 4;
+    while (((size_t)1 << bits) < 2 * items) bits++;
+    const size_t cap = (size_t)1 << bits;
+    if (slots.size() < cap) {
+      slots.assign(cap, Slot{0, 0, 0});
+      gen = 0;
+    }
+    shift = 64 - bits;
+    mask = cap - 1;
+    if (++gen == 0) {
+      for (Slot& s : slots) s.stamp = 0;
+      gen = 1;
+    }
+  }
+  // The item of an entry equal to the key, or -1 after adding (hash, item).
+  template <typename Same>
+  int32_t findOrAdd(uint64_t hash, int32_t item, Same same) {
+    for (size_t at = (size_t)((hash * 0x9e3779b97f4a7c15ull) >> shift);; at = (at + 1) & mask) {
+      Slot& s = slots[at];
+      if (s.stamp != gen) {
+        s = Slot{hash, gen, item};
+        return -1;
+      }
+      if (s.hash == hash && same(s.item)) return s.item;
+    }
+  }
+};
+
+// Counters that mark which of 2^bits buckets were hit once and which twice or more (a byte each: no two hashes
+// share a counter unless they share a bucket): a cheap first pass that leaves out the n-grams that cannot repeat
+// (alone in their bucket), so that the exact table sees few of them.
+struct Buckets {
+  std::vector<uint8_t> hits;
+  int shift = 58;
+  void reset(size_t items) {
+    int bits = 6;
+    while (((size_t)1 << bits) < 4 * items) bits++;
+    const size_t cap = (size_t)1 << bits;
+    if (hits.size() < cap) hits.resize(cap);
+    std::memset(hits.data(), 0, cap);
+    shift = 64 - bits;
+  }
+  size_t of(uint64_t h) const { return (size_t)((h * 0xff51afd7ed558ccdull) >> shift); }
+  void add(uint64_t h) {
+    uint8_t& x = hits[of(h)];
+    x |= (uint8_t)((x << 1) | 1);
+  }
+  bool shared(uint64_t h) const { return hits[of(h)] > 1; }
+};
+
+struct GopherScratch {
+  std::vector<u16> joined;            // the words' units one after another (no separator)
+  std::vector<int64_t> u, c;          // u[i], c[i]: units and code points of words 0..i-1
+  std::vector<uint64_t> q;            // q[k]: sum of joined[j] * HASH_BASE^-j over j < k
+  std::vector<uint64_t> pw, ipw;      // HASH_BASE^k and HASH_BASE^-k (mod 2^64)
+  std::vector<uint64_t> h;            // per position: the n-gram's hash
+  std::vector<int32_t> ids, act, cls, members, cand, dupAct, nl, from, to;
+  std::vector<int64_t> bound;
+  StampedTable table;
+  Buckets buckets;
+};
+GopherScratch& gopherScratch() {
+  thread_local GopherScratch s;
+  return s;
+}
+
+constexpr uint64_t HASH_BASE = 0x100000001b3ull;
+
+// The inverse of an odd number mod 2^64 (Newton's iteration doubles the correct low bits each step).
+constexpr uint64_t inverseOdd(uint64_t b) {
+  uint64_t x = b;
+  for (int k = 0; k < 6; k++) x *= 2 - b * x;
+  return x;
+}
+static_assert(HASH_BASE * inverseOdd(HASH_BASE) == 1, "HASH_BASE must be invertible mod 2^64");
+
+// Repeated spans [from[k], to[k]) of t (datatrove's find_duplicates): out[0] = how many equal an earlier one,
+// out[1] = their code points.
+void gopherRepeats(const u16* t, bool surrogates, const std::vector<int32_t>& from, const std::vector<int32_t>& to, StampedTable& table,
+                   double* out) {
+  const size_t m = from.size();
+  table.reset(m);
+  int64_t items = 0, chars = 0;
+  for (size_t k = 0; k < m; k++) {
+    const int32_t a = from[k], len = to[k] - a;
+    const uint64_t h = (uint64_t)rangeHash(t, a, to[k]) << 32 | (uint32_t)len;
+    const int32_t o = table.findOrAdd(h, (int32_t)k, [&](int32_t o) {
+      return to[o] - from[o] == len && std::memcmp(t + from[o], t + a, sizeof(u16) * len) == 0;
+    });
+    if (o >= 0) {
+      items++;
+      chars += surrogates ? codePointsIn(t, a, a + len) : len;
+    }
+  }
+  out[0] = (double)items;
+  out[1] = (double)chars;
+}
+
+// gopherLineRepeats(text, out: Float64Array(7)): out = [code points of the text, paragraphs, repeated paragraphs,
+// their code points, lines, repeated lines, their code points]; paragraphs are re.split(r"\n{2,}", text.strip()),
+// lines re.split("\n+", text) (gopherRepetition.ts paragraphsAndLinesPlain, repeatedItemsPlain).
+Napi::Value GopherLineRepeats(const Napi::CallbackInfo& info) {
   return wrap(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
+    const char* fn = "gopherLineRepeats";
     Scratch& sc = scratch();
-    const size_t n = readText(sc, env, info[0], "repeatStats");
-    int32_t* out = typed<int32_t>(info[1], "repeatStats", "out", 6).Data();
+    const size_t n = readText(sc, env, info[0], fn);
+    double* out = typed<double>(info[1], fn, "out", 7).Data();
     const u16* t = sc.text.data();
-    Ranges& paras = sc.paras;
-    Ranges& lines = sc.lines;
-    paras.clear();
-    lines.clear();
-    // paragraphs: in the trimmed text, a break is a newline, the whitespace after it, up to its last newline
+    GopherScratch& g = gopherScratch();
+    std::vector<int32_t>& nl = g.nl;
+    nl.clear();
+    const bool surrogates = scanNewlines(t, n, nl);
+    const size_t nn = nl.size();
+    out[0] = surrogates ? (double)codePointsIn(t, 0, n) : (double)n;
+    // paragraphs: in the stripped text [a, b), split at every run of two or more '\n' (none is at its ends)
     size_t a = 0, b = n;
-    while (a < b && isJsSpace(t[a])) a++;
-    while (b > a && isJsSpace(t[b - 1])) b--;
-    size_t start = a, i = a;
-    while (i < b) {
-      if (t[i] != '\n') {
-        i++;
+    while (a < b && isPySpace(t[a])) a++;
+    while (b > a && isPySpace(t[b - 1])) b--;
+    g.from.clear();
+    g.to.clear();
+    size_t s = a;
+    for (size_t k = 0; k < nn; k++) {
+      const size_t j = (size_t)nl[k];
+      if (j < a || j >= b) continue;
+      size_t last = k;
+      while (last + 1 < nn && (size_t)nl[last + 1] == (size_t)nl[last] + 1) last++;
+      if (last > k) {
+        g.from.push_back((int32_t)s);
+        g.to.push_back((int32_t)j);
+        s = (size_t)nl[last] + 1;
+      }
+      k = last;
+    }
+    g.from.push_back((int32_t)s);
+    g.to.push_back((int32_t)b);
+    out[1] = (double)g.from.size();
+    gopherRepeats(t, surrogates, g.from, g.to, g.table, out + 2);
+    // lines: split at every run of '\n' (outer ones make empty lines)
+    g.from.clear();
+    g.to.clear();
+    s = 0;
+    for (size_t k = 0; k < nn; k++) {
+      g.from.push_back((int32_t)s);
+      g.to.push_back(nl[k]);
+      while (k + 1 < nn && nl[k + 1] == nl[k] + 1) k++;
+      s = (size_t)nl[k] + 1;
+    }
+    g.from.push_back((int32_t)s);
+    g.to.push_back((int32_t)n);
+    out[4] = (double)g.from.size();
+    gopherRepeats(t, surrogates, g.from, g.to, g.table, out + 5);
+    return env.Undefined();
+  });
+}
+
+// gopherNGrams(text, start: Int32Array, end: Int32Array, count, tops: Int32Array, dups: Int32Array, out: Float64Array)
+// Words are text[start[i], end[i]) for i < count. out[k] for k < tops.length: the code points of the most frequent
+// tops[k]-gram (words joined by one space; of equal counts the first seen) times its count, or -1 when there are
+// fewer words than that (gopherRepetition.ts topNGramCharsPlain); then out[tops.length + k]: the code points in
+// repeated dups[k]-grams, keyed by their words joined with nothing, scanning left to right and jumping past a
+// repeat (duplicatedNGramCharsPlain). Top n-grams are compared as word sequences (words hold no spaces). Given
+// len (the text's code points) and topLimits, a top figure whose upper bound b has b / len <= topLimits[k] (the
+// rule's own comparison, so that figure / len <= topLimits[k] follows) is not counted: out[k] = -2.
+Napi::Value GopherNGrams(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    const char* fn = "gopherNGrams";
+    if (info.Length() < 7) throw ArgError{std::string(fn) + ": expected (text, start, end, count, tops, dups, out, len?, topLimits?)"};
+    Scratch& sc = scratch();
+    const size_t n = readText(sc, env, info[0], fn);
+    if (!info[3].IsNumber()) throw ArgError{std::string(fn) + ": count must be a number"};
+    const double countD = info[3].As<Napi::Number>().DoubleValue();
+    if (!(countD >= 0 && countD <= 0x7ffffff0 && countD == (double)(size_t)countD))
+      throw ArgError{std::string(fn) + ": count must be a non-negative integer"};
+    const size_t m = (size_t)countD;
+    const int32_t* start = typed<int32_t>(info[1], fn, "start", m).Data();
+    const int32_t* end = typed<int32_t>(info[2], fn, "end", m).Data();
+    auto topsA = typed<int32_t>(info[4], fn, "tops");
+    auto dupsA = typed<int32_t>(info[5], fn, "dups");
+    const size_t nt = topsA.ElementLength(), nd = dupsA.ElementLength();
+    double* out = typed<double>(info[6], fn, "out", nt + nd).Data();
+    const int32_t* tops = topsA.Data();
+    const int32_t* dups = dupsA.Data();
+    double len = 0;
+    const double* topLimits = nullptr;
+    if (info.Length() > 8 && !info[8].IsUndefined() && !info[8].IsNull()) {
+      if (!info[7].IsNumber()) throw ArgError{std::string(fn) + ": len must be a number when topLimits are given"};
+      len = info[7].As<Napi::Number>().DoubleValue();
+      topLimits = typed<double>(info[8], fn, "topLimits", nt).Data();
+    }
+    for (size_t k = 0; k < nt + nd; k++)
+      if ((k < nt ? tops[k] : dups[k - nt]) < 1) throw ArgError{std::string(fn) + ": n-gram sizes must be >= 1"};
+    const u16* t = sc.text.data();
+    GopherScratch& g = gopherScratch();
+
+    // the words: their units one after another, prefix counts of units and code points, prefix hashes
+    int64_t* u = ensure(g.u, m + 1);
+    u[0] = 0;
+    for (size_t i = 0; i < m; i++) {
+      if (start[i] < 0 || start[i] > end[i] || (size_t)end[i] > n)
+        throw ArgError{std::string(fn) + ": word " + std::to_string(i) + " [" + std::to_string(start[i]) + ", " + std::to_string(end[i]) +
+                       ") is not a span of the text (" + std::to_string(n) + " units)"};
+      u[i + 1] = u[i] + (end[i] - start[i]);
+    }
+    const size_t units = (size_t)u[m];
+    u16* joined = ensure(g.joined, units + 8);
+    uint64_t* q = ensure(g.q, units + 1);
+    if (g.pw.size() < units + 1) {
+      size_t k = g.pw.size();
+      g.pw.resize(units + 1 + (units >> 1));
+      g.ipw.resize(g.pw.size());
+      if (k == 0) {
+        g.pw[0] = g.ipw[0] = 1;
+        k = 1;
+      }
+      constexpr uint64_t inv = inverseOdd(HASH_BASE);
+      for (; k < g.pw.size(); k++) {
+        g.pw[k] = g.pw[k - 1] * HASH_BASE;
+        g.ipw[k] = g.ipw[k - 1] * inv;
+      }
+    }
+    const uint64_t* pw = g.pw.data();
+    const uint64_t* ipw = g.ipw.data();
+    // q as a sum rather than Horner's h = h * B + x: the multiplies do not wait on one another
+    for (size_t i = 0; i < m; i++) {
+      const size_t len = (size_t)(end[i] - start[i]);
+      // a word of up to 8 units in one 16-byte move where the text runs on that far (joined has room for it)
+      if (len <= 8 && (size_t)start[i] + 8 <= n) std::memcpy(joined + u[i], t + start[i], 16);
+      else std::memcpy(joined + u[i], t + start[i], sizeof(u16) * len);
+    }
+    uint64_t h = 0;
+    uint32_t surrogate = 0;
+    q[0] = 0;
+    for (size_t k = 0; k < units; k++) {
+      const u16 x = joined[k];
+      surrogate |= (x & 0xf800) == 0xd800;
+      h += x * ipw[k];
+      q[k + 1] = h;
+    }
+    // code points: units, less the tails of surrogate pairs where the text has any
+    const int64_t* c = u;
+    if (surrogate) {
+      int64_t* cp = ensure(g.c, m + 1);
+      cp[0] = 0;
+      for (size_t i = 0; i < m; i++) cp[i + 1] = cp[i] + codePointsIn(t, start[i], end[i]);
+      c = cp;
+    }
+    // hash of joined[a, b), the same wherever those units stand: sum of joined[j] * B^(b - j); of the words
+    // i..j-1 joined with nothing
+    auto unitsHash = [&](size_t a, size_t b) { return (q[b] - q[a]) * pw[b]; };
+    auto joinedHash = [&](size_t i, size_t j) { return unitsHash((size_t)u[i], (size_t)u[j]); };
+    StampedTable& table = g.table;
+    Buckets& buckets = g.buckets;
+
+    // top n-grams: n-grams numbered into classes size after size, the class of an (n+1)-gram from the class of its
+    // first n words and its last word; an n-gram that occurs once cannot repeat at a larger size, so it leaves the
+    // active positions for good (gopherRepetition.ts TopNGrams)
+    bool exact = topLimits == nullptr;
+    if (topLimits && nt > 0) {
+      // no n-gram occurs more often than the rarest of its words, so (its characters) * (its rarest word's count)
+      // bounds its figure; word counts per hash bucket, unchecked (words sharing a bucket only raise the bound).
+      // A size whose bound / len is within its limit needs no counting (gopherRepetition.ts WordRuns.topBounds).
+      int bits = 4;
+      while (((size_t)1 << bits) < 2 * m) bits++;
+      int32_t* counts = ensure(g.members, (size_t)1 << bits);
+      int32_t* wordCount = ensure(g.cls, m + 1);
+      std::memset(counts, 0, sizeof(int32_t) << bits);
+      for (size_t i = 0; i < m; i++) {
+        const uint64_t hw = joinedHash(i, i + 1) ^ (uint64_t)(u[i + 1] - u[i]);
+        wordCount[i] = (int32_t)((hw * 0x9e3779b97f4a7c15ull) >> (64 - bits));
+        counts[wordCount[i]]++;
+      }
+      for (size_t i = 0; i < m; i++) wordCount[i] = counts[wordCount[i]];
+      // bounds of every size up to the largest asked, in one pass
+      size_t maxN = 0;
+      for (size_t k = 0; k < nt; k++) maxN = std::max(maxN, (size_t)tops[k]);
+      maxN = std::min(maxN, m);
+      std::vector<int64_t>& bound = g.bound;
+      bound.assign(maxN + 1, 0);
+      // least[i]: the smallest count among words i..i+n-1, grown size by size
+      int32_t* least = ensure(g.act, m + 1);
+      std::memcpy(least, wordCount, sizeof(int32_t) * m);
+      for (size_t n = 1; n <= maxN; n++) {
+        int64_t best = 0;
+        for (size_t i = 0; i + n <= m; i++) {
+          least[i] = std::min(least[i], wordCount[i + n - 1]);
+          best = std::max(best, (c[i + n] - c[i] + (int64_t)n - 1) * least[i]);
+        }
+        bound[n] = best;
+      }
+      for (size_t k = 0; k < nt; k++) {
+        const size_t ng = (size_t)tops[k];
+        out[k] = 0;
+        if (m < ng) continue;
+        if ((double)bound[ng] / len <= topLimits[k]) out[k] = -2;
+        else exact = true;
+      }
+    }
+    if (nt > 0 && exact) {
+      int32_t* ids = ensure(g.ids, m + 1);
+      int32_t* act = ensure(g.act, m + 1);
+      int32_t* cls = ensure(g.cls, m + 1);
+      table.reset(m);
+      int32_t classes = 0;
+      for (size_t i = 0; i < m; i++) {
+        const int64_t len = u[i + 1] - u[i];
+        const int32_t o = table.findOrAdd(joinedHash(i, i + 1) ^ (uint64_t)len, (int32_t)i, [&](int32_t o) {
+          return u[o + 1] - u[o] == len && sameUnits(joined + u[o], joined + u[i], (size_t)len);
+        });
+        ids[i] = o < 0 ? classes++ : ids[o];
+      }
+      size_t active = 0, size = 0;
+      int32_t* members = nullptr;
+      // counts each class's members and keeps the active positions of classes with two or more
+      auto keepRepeated = [&]() {
+        members = ensure(g.members, (size_t)classes + 1);
+        std::memset(members, 0, sizeof(int32_t) * (size_t)classes);
+        for (size_t j = 0; j < active; j++) members[cls[j]]++;
+        size_t kept = 0;
+        for (size_t j = 0; j < active; j++) {
+          act[kept] = act[j];
+          cls[kept] = cls[j];
+          kept += members[cls[j]] > 1;
+        }
+        active = kept;
+      };
+      for (size_t k = 0; k < nt; k++) {
+        const size_t ng = (size_t)tops[k];
+        if (m < ng) {
+          out[k] = -1;
+          continue;
+        }
+        if (topLimits && out[k] == -2) continue;
+        if (size == 0 || size > ng) {
+          for (size_t i = 0; i < m; i++) {
+            act[i] = (int32_t)i;
+            cls[i] = ids[i];
+          }
+          active = m;
+          size = 1;
+          int32_t distinct = 0;
+          for (size_t i = 0; i < m; i++) distinct = std::max(distinct, ids[i] + 1);
+          classes = distinct;
+          keepRepeated();
+        }
+        while (size < ng) {
+          // classes of (class, next word) pairs: the pair itself is the key, so no check on the units is needed
+          table.reset(active);
+          int32_t next = 0;
+          size_t kept = 0;
+          for (size_t j = 0; j < active; j++) {
+            const size_t i = (size_t)act[j];
+            if (i + size >= m) continue;
+            const uint64_t key = (uint64_t)(uint32_t)cls[j] << 32 | (uint32_t)ids[i + size];
+            const int32_t o = table.findOrAdd(key, next, [](int32_t) { return true; });
+            act[kept] = (int32_t)i;
+            cls[kept++] = o < 0 ? next++ : o;
+          }
+          active = kept;
+          classes = next;
+          size++;
+          keepRepeated();
+        }
+        // the largest count, then its first position in text order: the first seen of the classes with that count
+        int32_t best = 1;
+        for (size_t j = 0; j < active; j++) best = std::max(best, members[cls[j]]);
+        size_t at = 0;
+        if (best > 1)
+          for (size_t j = 0; j < active; j++)
+            if (members[cls[j]] == best) {
+              at = (size_t)act[j];
+              break;
+            }
+        out[k] = (double)((c[at + ng] - c[at] + (int64_t)ng - 1) * best);
+      }
+    }
+
+    if (nt > 0 && !exact)
+      for (size_t k = 0; k < nt; k++)
+        if (m < (size_t)tops[k]) out[k] = -1;
+    // duplicated n-grams, keyed by their words joined with nothing. Two equal n-grams start with the same `s`
+    // units for any s up to their length, so at each size the active positions whose first s units (s = the
+    // shortest active n-gram) are alone in their bucket can take no part at this size or any larger one, and
+    // leave for good (gopherRepetition.ts DuplicatedNGrams); on prose most leave at the first size.
+    uint64_t* hs = ensure(g.h, m + 1);
+    int32_t* cand = ensure(g.cand, m + 1);
+    int32_t* dact = ensure(g.dupAct, m + 1);
+    size_t active = 0, size = 0;
+    for (size_t k = 0; k < nd; k++) {
+      const size_t ng = (size_t)dups[k];
+      double& figure = out[nt + k];
+      figure = 0;
+      if (m < ng + 1) continue;  // one n-gram or none: nothing repeats
+      if (size == 0 || ng < size) {
+        for (size_t i = 0; i < m; i++) dact[i] = (int32_t)i;
+        active = m;
+      }
+      size = ng;
+      // positions that still start an n-gram, and the shortest of those n-grams
+      int64_t shortest = INT64_MAX;
+      size_t kept = 0;
+      for (size_t j = 0; j < active; j++) {
+        const size_t i = (size_t)dact[j];
+        if (i + ng > m) break;
+        dact[kept++] = (int32_t)i;
+        shortest = std::min(shortest, u[i + ng] - u[i]);
+      }
+      active = kept;
+      if (active < 2) {
+        active = 0;
         continue;
       }
-      size_t j = i + 1, lastNl = 0;
-      bool nl = false;
-      while (j < b && isJsSpace(t[j])) {
-        if (t[j] == '\n') {
-          lastNl = j;
-          nl = true;
-        }
-        j++;
+      buckets.reset(active);
+      for (size_t j = 0; j < active; j++) {
+        const size_t a = (size_t)u[dact[j]];
+        hs[j] = unitsHash(a, a + (size_t)shortest);
+        buckets.add(hs[j]);
       }
-      if (nl) {
-        paras.add(start, i);
-        start = i = lastNl + 1;
-      } else i = j;
+      kept = 0;
+      for (size_t j = 0; j < active; j++) {
+        // branch-free: keeping or not is a coin toss the predictor would lose
+        dact[kept] = dact[j];
+        kept += buckets.shared(hs[j]);
+      }
+      active = kept;
+      if (active < 2) continue;
+      // candidates at this size: whole n-grams that share a bucket (the others stay active for larger sizes)
+      buckets.reset(active);
+      for (size_t j = 0; j < active; j++) {
+        const size_t i = (size_t)dact[j];
+        hs[j] = joinedHash(i, i + ng) ^ (uint64_t)(u[i + ng] - u[i]);
+        buckets.add(hs[j]);
+      }
+      size_t nc = 0;
+      for (size_t j = 0; j < active; j++) {
+        cand[nc] = dact[j];
+        hs[nc] = hs[j];
+        nc += buckets.shared(hs[j]);
+      }
+      // the left-to-right scan over the candidates (an n-gram that cannot equal another neither repeats nor is
+      // repeated, so leaving it out of the table changes nothing)
+      table.reset(nc);
+      int64_t total = 0;
+      size_t next = 0;
+      for (size_t j = 0; j < nc; j++) {
+        const size_t i = (size_t)cand[j];
+        if (i < next) continue;
+        const int64_t len = u[i + ng] - u[i];
+        const int32_t o = table.findOrAdd(hs[j], (int32_t)i, [&](int32_t o) {
+          return u[o + ng] - u[o] == len && sameUnits(joined + u[o], joined + u[i], (size_t)len);
+        });
+        if (o >= 0) {
+          total += c[i + ng] - c[i];
+          next = i + ng;
+        }
+      }
+      figure = (double)total;
     }
-    paras.add(start, b);
-    // lines: split on '\n', trimmed, blank ones left out
-    size_t ls = 0;
-    for (size_t k = 0; k <= n; k++) {
-      if (k < n && t[k] != '\n') continue;
-      size_t x = ls, y = k;
-      while (x < y && isJsSpace(t[x])) x++;
-      while (y > x && isJsSpace(t[y - 1])) y--;
-      if (y > x) lines.add(x, y);
-      ls = k + 1;
-    }
-    for (int k = 0; k < 6; k++) out[k] = 0;
-    out[0] = (int32_t)paras.size();
-    countRepeats(t, paras, sc.slots, sc.slotHash, out + 1);
-    out[3] = (int32_t)lines.size();
-    countRepeats(t, lines, sc.slots, sc.slotHash, out + 4);
     return env.Undefined();
+  });
+}
+
+// gopherTokenStats(text, start, end, count, bits: Uint8Array(65536), stops: Uint16Array, stopEnds: Int32Array,
+//                  out: Float64Array(4)) -> boolean
+// The token pass of the Gopher quality rule (gopherQuality.ts GopherQualityRule.tokenStatsTs, its definition):
+// out = [tokens with a unit whose bits lack PUNCT (1), their code points, tokens with a unit with ALPHA (2),
+// distinct stop words among the tokens, compared exactly]; stop word k is stops[stopEnds[k - 1], stopEnds[k]).
+// False (nothing done) when a token holds a surrogate pair (a high surrogate has bit HIGH (4); an astral code
+// point's bits are not in the table, so the TypeScript takes that text) or there are more than 64 stop words.
+Napi::Value GopherTokenStats(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    const char* fn = "gopherTokenStats";
+    if (info.Length() < 8) throw ArgError{std::string(fn) + ": expected (text, start, end, count, bits, stops, stopEnds, out)"};
+    Scratch& sc = scratch();
+    const size_t n = readText(sc, env, info[0], fn);
+    if (!info[3].IsNumber()) throw ArgError{std::string(fn) + ": count must be a number"};
+    const double countD = info[3].As<Napi::Number>().DoubleValue();
+    if (!(countD >= 0 && countD <= 0x7ffffff0 && countD == (double)(size_t)countD))
+      throw ArgError{std::string(fn) + ": count must be a non-negative integer"};
+    const size_t m = (size_t)countD;
+    const int32_t* start = typed<int32_t>(info[1], fn, "start", m).Data();
+    const int32_t* end = typed<int32_t>(info[2], fn, "end", m).Data();
+    const uint8_t* bits = typed<uint8_t>(info[4], fn, "bits", 65536).Data();
+    auto stopsA = typed<uint16_t>(info[5], fn, "stops");
+    auto endsA = typed<int32_t>(info[6], fn, "stopEnds");
+    double* out = typed<double>(info[7], fn, "out", 4).Data();
+    const size_t nStops = endsA.ElementLength();
+    if (nStops > 64) return Napi::Boolean::New(env, false);
+    const uint16_t* stopUnits = stopsA.Data();
+    const int32_t* stopEnds = endsA.Data();
+    // stop words by length: a bit mask per length
+    uint64_t byLength[65] = {};
+    size_t longest = 0;
+    for (size_t k = 0; k < nStops; k++) {
+      const int32_t a = k == 0 ? 0 : stopEnds[k - 1];
+      if (a > stopEnds[k] || (size_t)stopEnds[k] > stopsA.ElementLength())
+        throw ArgError{std::string(fn) + ": stopEnds must be non-decreasing and within stops"};
+      const size_t len = (size_t)(stopEnds[k] - a);
+      if (len > 64) return Napi::Boolean::New(env, false);
+      byLength[len] |= 1ull << k;
+      longest = std::max(longest, len);
+    }
+    const u16* t = sc.text.data();
+    int64_t words = 0, wordChars = 0, alpha = 0;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < m; i++) {
+      const int32_t s = start[i], e = end[i];
+      if (s < 0 || s > e || (size_t)e > n)
+        throw ArgError{std::string(fn) + ": token " + std::to_string(i) + " [" + std::to_string(s) + ", " + std::to_string(e) +
+                       ") is not a span of the text (" + std::to_string(n) + " units)"};
+      uint32_t any = 0, all = 1;
+      for (int32_t j = s; j < e; j++) {
+        const uint32_t f = bits[t[j]];
+        if ((f & 4) && j + 1 < e && (t[j + 1] & 0xfc00) == 0xdc00) return Napi::Boolean::New(env, false);
+        any |= f;
+        all &= f;
+      }
+      if (all == 0) {
+        words++;
+        wordChars += e - s;
+      }
+      alpha += (any >> 1) & 1;
+      const size_t len = (size_t)(e - s);
+      if (len <= longest) {
+        for (uint64_t cand = byLength[len] & ~seen; cand; cand &= cand - 1) {
+          const int k = __builtin_ctzll(cand);
+          const uint16_t* w = stopUnits + (k == 0 ? 0 : stopEnds[k - 1]);
+          size_t j = 0;
+          while (j < len && t[s + j] == w[j]) j++;
+          if (j == len) seen |= 1ull << k;
+        }
+      }
+    }
+    out[0] = (double)words;
+    out[1] = (double)wordChars;
+    out[2] = (double)alpha;
+    out[3] = (double)__builtin_popcountll(seen);
+    return Napi::Boolean::New(env, true);
   });
 }
 
@@ -920,15 +1319,143 @@ Napi::Value NeedleSearch(const Napi::CallbackInfo& info) {
   });
 }
 
+// minhashSignature(text, lowered, ngram, xa: Uint32Array(k), ma: Uint32Array(k), out: Uint32Array(k),
+//                  key?: Uint32Array(2)) -> boolean
+// The twin of dedup/minhash.ts minhashSignature (its definition): words are maximal runs of word units (ASCII
+// letters and digits, any unit >= 128 but ’ “ ” — –), hashed by FNV-1a over their lower-cased UTF-16 units and
+// fmix32; shingles hash `ngram` consecutive word hashes (a text of fewer words is one shingle); entry i of the
+// signature is the minimum over shingles of mix(shingle ^ xa[i]) * ma[i]. Empty text leaves `out` all 0xffffffff.
+// With `key`, also the two halves of the exact key of the word sequence (minhash.ts wordSequenceKey), so that exact
+// dedup needs no second pass over the text. Lower-casing is ASCII here: when `lowered` is false and the text holds a unit >= 128, nothing is done and the
+// call returns false (the caller passes text.toLowerCase() with lowered = true, as the TypeScript does).
+inline uint32_t fmix32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  return h ^ (h >> 16);
+}
+inline bool isMinhashWordUnit(uint32_t c) {
+  return (c - 97u < 26u) || (c - 48u < 10u) || (c - 65u < 26u) ||
+         (c > 127 && c != 0x2019 && c != 0x201c && c != 0x201d && c != 0x2014 && c != 0x2013);
+}
+
+// sig[i] = min(sig[i], mix(x ^ xa[i]) * ...) for every i: the hot loop (k entries per shingle), written so that
+// the compiler vectorises it; compiled for AVX-512 and AVX2 as well as the SSE4.1 baseline, because 8 or 16 lanes
+// of pmulld/pminud make the whole signature ~1.5x faster than 4. The widest the CPU has is used, unless
+// LLMFORGE_SIMD (as for the tensor addon) asks for a narrower one: avx2, or scalar/sse for the baseline.
+#define MINHASH_LOOP                              \
+  for (size_t i = 0; i < k; i++) {                \
+    uint32_t h = (x ^ xa[i]) * ma[i];             \
+    h ^= h >> 15;                                 \
+    h *= 0x2c1b3c6du;                             \
+    sig[i] = h < sig[i] ? h : sig[i];             \
+  }
+typedef void (*MinhashUpdateFn)(uint32_t* __restrict, const uint32_t* __restrict, const uint32_t* __restrict, size_t, uint32_t);
+static void minhashUpdateBase(uint32_t* __restrict sig, const uint32_t* __restrict xa, const uint32_t* __restrict ma, size_t k, uint32_t x) { MINHASH_LOOP }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void minhashUpdateAvx2(uint32_t* __restrict sig, const uint32_t* __restrict xa, const uint32_t* __restrict ma, size_t k, uint32_t x) { MINHASH_LOOP }
+__attribute__((target("avx512f"))) static void minhashUpdateAvx512(uint32_t* __restrict sig, const uint32_t* __restrict xa, const uint32_t* __restrict ma, size_t k, uint32_t x) { MINHASH_LOOP }
+#endif
+static const char* minhashIsa = "sse4.1";
+static MinhashUpdateFn pickMinhashUpdate() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  const char* want = std::getenv("LLMFORGE_SIMD");
+  const std::string w = want ? want : "";
+  __builtin_cpu_init();
+  const bool narrow = w == "scalar" || w == "sse" || w == "sse4.1";
+  if (!narrow && w != "avx2" && __builtin_cpu_supports("avx512f")) {
+    minhashIsa = "avx512";
+    return minhashUpdateAvx512;
+  }
+  if (!narrow && __builtin_cpu_supports("avx2")) {
+    minhashIsa = "avx2";
+    return minhashUpdateAvx2;
+  }
+#endif
+  return minhashUpdateBase;
+}
+static const MinhashUpdateFn minhashUpdate = pickMinhashUpdate();
+
+Napi::Value MinhashSignature(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    const char* fn = "minhashSignature";
+    if (info.Length() < 6) throw ArgError{std::string(fn) + ": expected (text, lowered, ngram, xa, ma, out, key?)"};
+    Scratch& sc = scratch();
+    const size_t n = readText(sc, env, info[0], fn);
+    const bool lowered = info[1].ToBoolean().Value();
+    const double ngramD = info[2].As<Napi::Number>().DoubleValue();
+    if (!(ngramD >= 1 && ngramD <= 64)) throw ArgError{std::string(fn) + ": ngram must be 1..64"};
+    const size_t ngram = (size_t)ngramD;
+    auto xa = typed<uint32_t>(info[3], fn, "xa");
+    const size_t k = xa.ElementLength();
+    auto ma = typed<uint32_t>(info[4], fn, "ma", k);
+    auto out = typed<uint32_t>(info[5], fn, "out", k);
+    uint32_t* key = nullptr;
+    if (info.Length() > 6 && !info[6].IsUndefined() && !info[6].IsNull()) key = typed<uint32_t>(info[6], fn, "key", 2).Data();
+    const u16* t = sc.text.data();
+    if (!lowered) {
+      uint32_t any = 0;
+      for (size_t i = 0; i < n; i++) any |= t[i];
+      if (any >= 128) return Napi::Boolean::New(env, false);
+    }
+    // word hashes (FNV-1a over lower-cased units, then fmix32)
+    std::vector<int32_t>& wv = sc.a;
+    size_t nw = 0;
+    uint32_t* words = (uint32_t*)ensure(wv, n / 2 + 2);
+    uint32_t h = FNV0;
+    bool in = false;
+    for (size_t i = 0; i < n; i++) {
+      uint32_t c = t[i];
+      if (isMinhashWordUnit(c)) {
+        if (!in) {
+          h = FNV0;
+          in = true;
+        }
+        h = fnvStep(h, c - 65u < 26u ? c + 32 : c);
+      } else if (in) {
+        words[nw++] = fmix32(h);
+        in = false;
+      }
+    }
+    if (in) words[nw++] = fmix32(h);
+    if (key) {
+      uint32_t k1 = 0x2545f491u ^ (uint32_t)nw, k2 = 0x27d4eb2fu;
+      for (size_t i = 0; i < nw; i++) {
+        k1 = (k1 ^ words[i]) * 0x01000193u;
+        k2 = ((k2 ^ fmix32(words[i])) * 0x5bd1e995u) ^ (k2 >> 13);
+      }
+      key[0] = fmix32(k1);
+      key[1] = fmix32(k2);
+    }
+    uint32_t* sig = out.Data();
+    std::fill(sig, sig + k, 0xffffffffu);
+    if (nw == 0) return Napi::Boolean::New(env, true);
+    const size_t g = std::min(ngram, nw);
+    const uint32_t* xs = xa.Data();
+    const uint32_t* ms = ma.Data();
+    for (size_t i = 0; i + g <= nw; i++) {
+      uint32_t s = 0x9747b28cu;
+      for (size_t j = 0; j < g; j++) s = ((s ^ words[i + j]) * 0x5bd1e995u) ^ (s >> 15);
+      minhashUpdate(sig, xs, ms, k, fmix32(s));
+    }
+    return Napi::Boolean::New(env, true);
+  });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scanWords", Napi::Function::New(env, ScanWords));
-  exports.Set("ngramFigures", Napi::Function::New(env, NgramFigures));
   exports.Set("languageModel", Napi::Function::New(env, LanguageModelNew));
   exports.Set("languageScores", Napi::Function::New(env, LanguageScores));
   exports.Set("cleanScreen", Napi::Function::New(env, CleanScreen));
-  exports.Set("repeatStats", Napi::Function::New(env, RepeatStats));
+  exports.Set("gopherLineRepeats", Napi::Function::New(env, GopherLineRepeats));
+  exports.Set("gopherNGrams", Napi::Function::New(env, GopherNGrams));
+  exports.Set("gopherTokenStats", Napi::Function::New(env, GopherTokenStats));
   exports.Set("needleSet", Napi::Function::New(env, NeedleSetNew));
   exports.Set("needleSearch", Napi::Function::New(env, NeedleSearch));
+  exports.Set("minhashSignature", Napi::Function::New(env, MinhashSignature));
+  exports.Set("minhashIsa", Napi::String::New(env, minhashIsa));
   return exports;
 }
 

@@ -17,7 +17,7 @@ import { runTrainQuality } from "../data/trainQuality.js";
 import { DataConfigError, type OnErrorPolicy } from "../data/types.js";
 import { writePreferenceMix } from "../reward/preferenceMix.js";
 import { INSTRUCTION_TASKS, writeInstructionMix } from "../sft/instructionMix.js";
-import { fractionOption, intOption, positiveIntOption as int } from "./options.js";
+import { fractionOption, intOption, numberOption, positiveIntOption as int } from "./options.js";
 
 function readConfig(file: string | undefined): Record<string, unknown> {
   if (!file) return {};
@@ -123,7 +123,7 @@ export function registerDataCommands(program: Command): void {
     .argument("<inputs...>", "JSONL shards or folders")
     .requiredOption("-o, --out <dir>", "output folder")
     .option("-c, --config <file>", "JSON or YAML dedup options ({exact, minhash: {ngram, bands, rows, threshold, seed}})")
-    .option("-w, --workers <n>", "worker threads for signatures", int)
+    .option("-w, --workers <n>", "worker threads (signatures and writing; the main thread is one of them)", int)
     .option("--on-error <policy>", "skip or fail", "skip")
     .option("--overwrite", "replace an --out folder that holds something other than an earlier output of this step")
     .option("--json", "print stats as JSON")
@@ -245,15 +245,20 @@ export function registerDataCommands(program: Command): void {
 
   data
     .command("train-quality")
-    .description("train the hashed n-gram logistic-regression quality classifier; reports held-out accuracy")
+    .description(
+      "train the hashed n-gram logistic-regression quality classifier on a per-source sample; reports held-out accuracy and pass rates per source, and refuses a model that would remove a positive source",
+    )
     .requiredOption("--positive <paths...>", "JSONL shards/folders of good documents")
     .requiredOption("--negative <paths...>", "JSONL shards/folders of bad documents")
     .requiredOption("-o, --out <dir>", "output folder (model.json, stats)")
     .option("--positive-sources <names>", "only these sources count as positive (comma-separated)")
     .option("--negative-sources <names>", "only these sources count as negative (comma-separated)")
+    .option("--max-docs-per-class <n>", "documents sampled per class, shared among its sources (default 20000)", int)
+    .option("--threshold <score>", "score the filter keeps documents at (its quality_classifier.minScore); pass rates are measured at it (default 0.5)", numberOption)
+    .option("--min-pass-rate <fraction>", "refuse when a positive source passes the threshold less often than this (default 0.8; 0 = no check)", numberOption)
     .option("--epochs <n>", "training epochs", int)
-    .option("--held-out <fraction>", "held-out fraction", fractionOption)
-    .option("--seed <n>", "seed", intOption)
+    .option("--held-out <fraction>", "fraction of each source's sample held out (default 0.2)", fractionOption)
+    .option("--seed <n>", "seed (sample, split and training order)", intOption)
     .option("--overwrite", "replace an --out folder that holds something other than an earlier output of this step")
     .option("--json", "print stats as JSON")
     .action(async (o) => {
@@ -262,6 +267,9 @@ export function registerDataCommands(program: Command): void {
         negative: o.negative,
         positiveSources: o.positiveSources ? String(o.positiveSources).split(",") : undefined,
         negativeSources: o.negativeSources ? String(o.negativeSources).split(",") : undefined,
+        maxDocsPerClass: o.maxDocsPerClass,
+        threshold: o.threshold,
+        minPassRate: o.minPassRate,
         epochs: o.epochs,
         heldOut: o.heldOut,
         seed: o.seed,
@@ -269,7 +277,9 @@ export function registerDataCommands(program: Command): void {
         overwrite: o.overwrite,
       });
       report(r, o.json);
-      process.stderr.write(`model: ${r.modelPath}; held-out accuracy ${(100 * r.model.metrics.heldOutAccuracy).toFixed(1)}% on ${r.model.metrics.heldOutDocs} docs\n`);
+      const m = r.model.metrics;
+      const worst = m.heldOutAccuracyMinSource == null ? "" : `, lowest per source ${(100 * m.heldOutAccuracyMinSource).toFixed(1)}%`;
+      process.stderr.write(`model: ${r.modelPath}; held-out accuracy ${(100 * m.heldOutAccuracy).toFixed(1)}% on ${m.heldOutDocs} docs${worst}\n`);
     });
 
   data
@@ -289,7 +299,7 @@ export function registerDataCommands(program: Command): void {
 
   data
     .command("default")
-    .description("run the default recipe on the embedded corpus (Brown, nlp-corpus, WordNet, SpamAssassin)")
+    .description("run the default recipe on the embedded corpus (Brown, State of the Union, Project Gutenberg, SpamAssassin)")
     .requiredOption("-o, --out <dir>", "output folder")
     .option("--max-docs <n>", "at most this many documents per source", int)
     .option("--force", "rerun every step")

@@ -80,25 +80,34 @@ const SCRIPT_STYLE_RE = /<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi;
 
 /** Strips leftover HTML tags (known tag names only, so `a < b` and `<EMAIL>` survive), comments and entities. */
 export function stripMarkup(text: string): { text: string; changes: number } {
-  if (!text.includes("<") && !text.includes("&")) return { text, changes: 0 };
+  const lt = text.includes("<");
+  const amp = text.includes("&");
+  if (!lt && !amp) return { text, changes: 0 };
   let changes = 0;
-  let t = text.replace(SCRIPT_STYLE_RE, () => {
-    changes++;
-    return "";
-  });
-  t = t.replace(COMMENT_RE, () => {
-    changes++;
-    return "";
-  });
-  t = t.replace(TAG_RE, (m) => {
-    changes++;
-    return BLOCK_TAG_RE.test(m) ? "\n" : "";
-  });
-  t = t.replace(ENTITY_RE, (m) => {
-    const d = decodeHTML(m);
-    if (d !== m) changes++;
-    return d;
-  });
+  let t = text;
+  // each expression only where its first character occurs (most texts with "&" hold no "<", and the reverse)
+  if (lt) {
+    t = t.replace(SCRIPT_STYLE_RE, () => {
+      changes++;
+      return "";
+    });
+    if (t.includes("<!--"))
+      t = t.replace(COMMENT_RE, () => {
+        changes++;
+        return "";
+      });
+    t = t.replace(TAG_RE, (m) => {
+      changes++;
+      return BLOCK_TAG_RE.test(m) ? "\n" : "";
+    });
+  }
+  // (a removed tag never brings an "&" with it, so the text before removing tags tells)
+  if (amp)
+    t = t.replace(ENTITY_RE, (m) => {
+      const d = decodeHTML(m);
+      if (d !== m) changes++;
+      return d;
+    });
   return { text: t, changes };
 }
 
@@ -342,7 +351,7 @@ export function cleanDocument(doc: DataDoc, cfg: CleanConfig, stats: DataStats, 
   const kind = typeof doc.meta.kind === "string" ? doc.meta.kind : undefined;
   const text = cleanText(doc.text, cfg, kind, stats, doc.id);
   if (text.trim().length < cfg.minChars) {
-    stats.remove("clean.empty", bytes, doc.id, doc.text, `${text.trim().length} chars left < ${cfg.minChars}`);
+    stats.remove("clean.empty", bytes, doc.id, doc.text, `${text.trim().length} chars left < ${cfg.minChars}`, doc.source);
     return null;
   }
   return text === doc.text ? doc : { ...doc, text };

@@ -20,8 +20,8 @@ async function statsInto(files: string[], out: StepOutput, onError: OnErrorPolic
   const byLang = new Map<string, number>();
   for (const f of files) {
     for await (const { doc, bytes } of readDocs(f, stats, onError)) {
-      stats.input(bytes);
-      stats.output(bytes);
+      stats.input(bytes, doc.source);
+      stats.output(bytes, doc.source);
       lens.push(bytes);
       const words = doc.text.split(/\s+/).filter(Boolean).length;
       const s = bySource.get(doc.source) ?? { docs: 0, bytes: 0, words: 0 };

@@ -39,7 +39,7 @@ export {
 export { findPii, scrubPii, scrubDocument, luhnValid, cnResidentIdValid, parsePiiConfig, PII_TYPES, DEFAULT_PII_PLACEHOLDERS, type PiiType, type PiiMatch, type PiiConfig } from "./pii.js";
 export { ingest as dataIngest, detectFormat as detectDataFormat, parseIngestConfig, INGEST_FORMATS, type IngestConfig, type IngestConfigInput, type IngestFormat } from "./ingest.js";
 export { htmlToText } from "./readers/html.js";
-export { splitMbox } from "./readers/email.js";
+export { cleanEmailBody, splitMbox } from "./readers/email.js";
 export { runMapStep as runDataMapStep, processShard as processDataShard, makeDocFn as makeDataDocFn, type MapStepName, type MapStepConfig, type MapStepRunOptions } from "./mapSteps.js";
 export { runDedup as runDataDedup, parseDedupConfig, MinRootUnionFind, type DedupConfig, type DedupConfigInput } from "./dedup/index.js";
 export { minhashSignature, estimateJaccard, exactJaccard, shingleHashes, lshThreshold, lshCandidateProbability, bandKey, type MinHashParams } from "./dedup/minhash.js";
@@ -47,7 +47,19 @@ export { runMix as runDataMix, planMix, parseMixConfig, type MixConfig, type Mix
 export { runTrainQuality } from "./trainQuality.js";
 export { runCorpusStats as runDataStats } from "./corpusStats.js";
 export { runRecipe as runDataRecipe, loadRecipe as loadDataRecipe, parseRecipe as parseDataRecipe, RECIPE_STEPS, type Recipe as DataRecipe, type RecipeInput as DataRecipeInput, type RecipeResult as DataRecipeResult } from "./recipe.js";
-export { runDefaultRecipe, defaultRecipe, type DefaultRecipeOptions } from "./defaultRecipe.js";
-export { brownDocuments, nlpCorpusDocuments, wordnetDocuments, spamAssassinDirs, writeEmbeddedRaw } from "./embedded.js";
+export { runDefaultRecipe, defaultRecipe, DEFAULT_EPOCHS, PROSE_SOURCES, type DefaultRecipeOptions } from "./defaultRecipe.js";
+export {
+  brownDocuments,
+  emailDocuments,
+  GUTENBERG_PROSE,
+  gutenbergDocuments,
+  nlpCorpusDocuments,
+  sotuDocuments,
+  spamAssassinDirs,
+  splitBook,
+  wordnetDocuments,
+  writeEmbeddedRaw,
+  type EmbeddedRawSummary,
+} from "./embedded.js";
 export type { StepResult as DataStepResult } from "./shards.js";
 export { type Conversation, type Message as ConversationMessage, type Role as ConversationRole, ROLES as CONVERSATION_ROLES, conversationProblem, RecordFormatError, convertRecord as convertSftRecord, detectFormat as detectSftFormat, FORMAT_NAMES as SFT_FORMAT_NAMES, type FormatName as SftFormatName, convertToConversations, convertToJsonl as convertSftToJsonl, type ConvertOptions as SftConvertOptions, type SkippedRecord as SftSkippedRecord } from "./formats/index.js";

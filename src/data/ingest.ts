@@ -275,8 +275,8 @@ async function ingestInto(cfg: IngestConfig, out: StepOutput, run: IngestRunOpti
           const id = item.id ? `${source}/${item.id}` : `${source}/${rel}${item.line > 0 || n > 1 ? `#${n}` : ""}`;
           const doc: DataDoc = { id, text, source, meta: { ...item.meta, file: rel, ...(item.line > 0 ? { line: item.line } : {}) } };
           const bytes = Buffer.byteLength(text);
-          stats.input(bytes);
-          stats.output(bytes);
+          stats.input(bytes, source);
+          stats.output(bytes, source);
           writer.write(doc, bytes);
           progress.tick(1);
           if (cfg.maxDocs && ++total >= cfg.maxDocs) break outer;

@@ -1,7 +1,7 @@
 // Document-level steps (clean, filter, pii, and `process` = all three in one pass) run shard by shard:
-// each shard is a pure function of (input shard, config) -> (output shard, stats), run on worker threads,
+// each shard is a pure function of (input shard, config) -> (output shard, stats), run on this thread and worker threads,
 // and a finished shard (output + stats with the input's fingerprint) is not redone on resume or rerun.
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Progress } from "../io/progress.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
@@ -14,7 +14,6 @@ import { parsePiiConfig, scrubDocument, type PiiConfigInput } from "./pii.js";
 import { fingerprint, finishStep, listShards, readDocs, shardPath, type StepResult } from "./shards.js";
 import { DataStats, type DataStatsJson } from "./stats.js";
 import { DataConfigError, type DataDoc, type OnErrorPolicy } from "./types.js";
-import type { SignTask } from "./dedup/index.js";
 
 export type MapStepName = "clean" | "filter" | "pii" | "process";
 
@@ -72,10 +71,10 @@ export async function processShard(t: ShardTask): Promise<DataStatsJson> {
   const w = new JsonlWriter(t.output);
   try {
     for await (const { doc, bytes } of readDocs(t.input, stats, t.onError)) {
-      stats.input(bytes);
+      stats.input(bytes, doc.source);
       const out = fn(doc, bytes);
       if (out) {
-        stats.output(out.text === doc.text ? bytes : Buffer.byteLength(out.text));
+        stats.output(out.text === doc.text ? bytes : Buffer.byteLength(out.text), doc.source);
         w.write(out);
       }
     }
@@ -88,20 +87,15 @@ export async function processShard(t: ShardTask): Promise<DataStatsJson> {
   return stats.toJSON();
 }
 
-/** Any task a worker thread can run (map shards, dedup signatures). */
-export type WorkerTask = ShardTask | SignTask;
-
-/** Runs one task in this thread. */
-export async function runTaskHere(t: WorkerTask): Promise<unknown> {
-  if (t.kind === "map") return processShard(t);
-  const { signShard } = await import("./dedup/index.js");
-  return signShard(t);
+/** Runs one shard task in this thread (what shardWorker threads run too). */
+export function runTaskHere(t: ShardTask): Promise<DataStatsJson> {
+  return processShard(t);
 }
 
 const SHARD_WORKER = siblingModule(import.meta.url, "shardWorker");
 
-/** Runs tasks on up to `workers` shardWorker threads (in this thread when 1); results in task order. */
-export function runWorkerTasks(tasks: WorkerTask[], workers: number, onDone?: (i: number, r: unknown) => void): Promise<unknown[]> {
+/** Runs tasks on `workers` lanes (this thread and `workers - 1` shardWorker threads); results in task order. */
+export function runWorkerTasks(tasks: ShardTask[], workers: number, onDone?: (i: number, r: DataStatsJson) => void): Promise<DataStatsJson[]> {
   return runTasks(tasks, workers, SHARD_WORKER, runTaskHere, onDone);
 }
 
@@ -160,6 +154,8 @@ async function mapInto(step: MapStepName, config: MapStepConfig, inputs: string[
   const keep = new Set([...outputs.map((p) => basename(p)), ".shards"]);
   for (const n of readdirSync(out.dir)) if (!keep.has(n)) rmSync(join(out.dir, n), { recursive: true, force: true });
   let resumed = 0;
+  // every shard's stats, resumed or run now, merged in shard order at the end
+  const perShard: DataStatsJson[] = new Array(inputs.length);
   inputs.forEach((input, i) => {
     if (!o.force) {
       const staged = doneRecord(out.dir, i, input, configKey);
@@ -169,7 +165,7 @@ async function mapInto(step: MapStepName, config: MapStepConfig, inputs: string[
         writeFileAtomicSync(join(out.dir, recordName(i)), JSON.stringify(rec));
       }
       if (rec) {
-        stats.merge(rec.stats);
+        perShard[i] = rec.stats;
         resumed++;
         return;
       }
@@ -180,18 +176,26 @@ async function mapInto(step: MapStepName, config: MapStepConfig, inputs: string[
   const progress = new Progress(step, { unit: "shards", total: todo.length, enabled: o.progress ?? true });
   let docs = 0;
   let bytes = 0;
-  const results = await runWorkerTasks(todo, o.workers ?? defaultWorkerCount(), (k, r) => {
-    const s = r as DataStatsJson;
-    const i = todoIdx[k];
-    const rec: ShardDone = { input: inputs[i], inputFingerprint: fingerprint(inputs[i]), configKey, stats: s };
-    writeFileAtomicSync(join(out.dir, recordName(i)), JSON.stringify(rec));
-    docs += s.docsIn;
-    bytes += s.bytesIn;
-    const el = progress.elapsed();
-    progress.tick(1, `${(docs / Math.max(el, 1e-9)).toFixed(0)} docs/s ${(bytes / 1e6 / Math.max(el, 1e-9)).toFixed(2)} MB/s`);
-  });
-  // merged in shard order (not completion order) so stats and their examples do not depend on thread timing
-  for (const r of results) stats.merge(r as DataStatsJson);
+  // the largest shards first, so that the lanes end close together (a small shard last fills the gap)
+  const size = todo.map((t) => statSync(t.input).size);
+  const order = todo.map((_, k) => k).sort((a, b) => size[b] - size[a] || a - b);
+  await runWorkerTasks(
+    order.map((k) => todo[k]),
+    o.workers ?? defaultWorkerCount(),
+    (j, s) => {
+      const k = order[j];
+      const i = todoIdx[k];
+      perShard[i] = s;
+      const rec: ShardDone = { input: inputs[i], inputFingerprint: fingerprint(inputs[i]), configKey, stats: s };
+      writeFileAtomicSync(join(out.dir, recordName(i)), JSON.stringify(rec));
+      docs += s.docsIn;
+      bytes += s.bytesIn;
+      const el = progress.elapsed();
+      progress.tick(1, `${(docs / Math.max(el, 1e-9)).toFixed(0)} docs/s ${(bytes / 1e6 / Math.max(el, 1e-9)).toFixed(2)} MB/s`);
+    },
+  );
+  // merged in shard order (not run or completion order) so stats and their examples do not depend on thread timing
+  for (const r of perShard) stats.merge(r);
   progress.finish();
   stats.seconds = (performance.now() - t0) / 1000;
   stats.extra.shards = inputs.length;

@@ -1,7 +1,10 @@
 // The `mix` step: samples sources by weight (their share of output bytes) or by explicit epochs, up- and
 // down-sampling deterministically by seed, splits off a validation set (by id hash, before up-sampling, so no
-// validation document is ever in train), and shuffles (or orders by a score for a curriculum) through bucket
-// files on disk so memory stays bounded.
+// validation document is ever in train; sampled like train below one epoch, so it has train's mix), and shuffles
+// (or orders by a score for a curriculum) through bucket files on disk so memory stays bounded. No source is
+// repeated more than `maxEpochs` (2) times: a weight or explicit epochs asking for more are capped, and the cap is
+// reported. The report counts, per source and in total, the unique and the repeated text of train (in UTF-8 bytes
+// of text and whitespace-separated words: tokens are not known at mix time).
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
@@ -21,8 +24,11 @@ export const mixConfigSchema = z
     epochs: z.record(z.string(), z.number().nonnegative()).default({}),
     /** Total train bytes to aim for with weights (default: the input's bytes). */
     totalBytes: z.number().positive().optional(),
-    /** Most epochs any source may be up-sampled to. */
-    maxEpochs: z.number().positive().default(10),
+    /**
+     * Most epochs any source may be sampled to (weights or explicit epochs asking for more are capped and reported).
+     * Two: past a few repeats a small model learns the repeated text by heart rather than the language.
+     */
+    maxEpochs: z.number().positive().default(2),
     /** Fraction of documents (by id hash) held out for validation. */
     valFraction: z.number().min(0).max(0.5).default(0.01),
     seed: z.number().int().default(42),
@@ -54,9 +60,9 @@ export function hashUnit(s: string, seed: number): number {
   return (h >>> 0) / 4294967296;
 }
 
-/** Per-source plan: how many epochs each source is sampled to. */
+/** Per-source plan: how many epochs each source is sampled to, and how many its weight or epochs asked for. */
 export interface MixPlan {
-  sources: Record<string, { docs: number; bytes: number; epochs: number; weight: number | null }>;
+  sources: Record<string, { docs: number; bytes: number; epochs: number; requestedEpochs: number; capped: boolean; weight: number | null }>;
 }
 
 /** Computes epochs per source from byte counts, weights and explicit epochs. */
@@ -77,7 +83,7 @@ export function planMix(counts: Record<string, { docs: number; bytes: number }>,
       weight = weights ? (weights[n] ?? 0) : 1;
       epochs = wsum > 0 && c.bytes > 0 ? (Math.max(0, target) * (weight / wsum)) / c.bytes : 0;
     }
-    plan.sources[n] = { docs: c.docs, bytes: c.bytes, epochs: Math.min(epochs, cfg.maxEpochs), weight };
+    plan.sources[n] = { docs: c.docs, bytes: c.bytes, epochs: Math.min(epochs, cfg.maxEpochs), requestedEpochs: epochs, capped: epochs > cfg.maxEpochs, weight };
   }
   return plan;
 }
@@ -102,6 +108,30 @@ export interface MixResult extends StepResult {
   train: string[];
   val: string[];
   plan: MixPlan;
+}
+
+/** Whitespace-separated words of a text (counted without building the word list). */
+export function countWords(s: string): number {
+  let n = 0;
+  let inWord = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const space = c === 32 || c === 10 || c === 9 || c === 13 || c === 12 || c === 11;
+    if (!space && !inWord) n++;
+    inWord = !space;
+  }
+  return n;
+}
+
+/** Train text of one source: the first copy of each document counts as unique, further copies as repeated. */
+interface SourceTally {
+  in: number;
+  out: number;
+  val: number;
+  uniqueBytes: number;
+  repeatedBytes: number;
+  uniqueWords: number;
+  repeatedWords: number;
 }
 
 /** Mixes the input shards by source into `train/` and `val/` shard folders. */
@@ -145,7 +175,7 @@ async function mixInto(cfg: MixConfig, inputs: string[], out: StepOutput, o: Mix
   const buckets = Array.from({ length: nBuckets }, (_, i) => new JsonlWriter(join(work, `bucket-${i}.jsonl`)));
   const valWriter = new ShardedJsonlWriter(join(out.dir, "val"), cfg.shardDocs, 1 << 30);
   const stats = new DataStats("mix");
-  const perSource: Record<string, { in: number; out: number; val: number }> = {};
+  const perSource: Record<string, SourceTally> = {};
   const progress = new Progress("mix", { unit: "docs", enabled: o.progress ?? true });
   const keyOf = (doc: DataDoc, copy: number): number => {
     if (cfg.curriculum) {
@@ -156,26 +186,40 @@ async function mixInto(cfg: MixConfig, inputs: string[], out: StepOutput, o: Mix
     }
     return hashUnit(`${doc.id}#${copy}`, cfg.seed);
   };
+  // epochs of a source; one with no train documents gets what its weight or explicit epochs say (0 or 1)
+  const epochsOf = (source: string): number =>
+    plan.sources[source]?.epochs ?? Math.min(1, cfg.epochs[source] ?? (cfg.weights ? (cfg.weights[source] ?? 0) : 1));
   let trainOut = 0;
   for (const f of inputs) {
     for await (const { doc, bytes } of readDocs(f, stats, onError)) {
-      stats.input(bytes);
-      perSource[doc.source] ??= { in: 0, out: 0, val: 0 };
+      stats.input(bytes, doc.source);
+      perSource[doc.source] ??= { in: 0, out: 0, val: 0, uniqueBytes: 0, repeatedBytes: 0, uniqueWords: 0, repeatedWords: 0 };
       const ps = perSource[doc.source];
       ps.in++;
       progress.tick(1);
       if (isVal(doc)) {
+        // validation mirrors train: a source sampled below one epoch is sampled alike here, an excluded one not at all
+        if (copiesOf(doc.id, Math.min(1, epochsOf(doc.source)), cfg.seed) === 0) {
+          stats.remove("mix.downsampled", bytes, doc.id, doc.text, `validation; source ${doc.source} at ${epochsOf(doc.source).toFixed(2)} epochs`, doc.source);
+          continue;
+        }
         valWriter.write(doc, bytes);
-        stats.output(bytes);
+        stats.output(bytes, doc.source);
         ps.val++;
         continue;
       }
       const n = copiesOf(doc.id, plan.sources[doc.source]?.epochs ?? 0, cfg.seed);
       if (n === 0) {
-        stats.remove("mix.downsampled", bytes, doc.id, doc.text, `source ${doc.source} at ${plan.sources[doc.source]?.epochs.toFixed(2)} epochs`);
+        stats.remove("mix.downsampled", bytes, doc.id, doc.text, `source ${doc.source} at ${plan.sources[doc.source]?.epochs.toFixed(2)} epochs`, doc.source);
         continue;
       }
-      stats.output(bytes);
+      stats.output(bytes, doc.source);
+      const textBytes = Buffer.byteLength(doc.text);
+      const words = countWords(doc.text);
+      ps.uniqueBytes += textBytes;
+      ps.uniqueWords += words;
+      ps.repeatedBytes += (n - 1) * textBytes;
+      ps.repeatedWords += (n - 1) * words;
       for (let c = 0; c < n; c++) {
         const key = keyOf(doc, c);
         const b = Math.min(nBuckets - 1, Math.floor(key * nBuckets));
@@ -205,10 +249,33 @@ async function mixInto(cfg: MixConfig, inputs: string[], out: StepOutput, o: Mix
   stats.extra.train_docs = trainOut;
   stats.extra.val_docs = Object.values(perSource).reduce((s, p) => s + p.val, 0);
   stats.extra.upsampled_copies = trainOut - (stats.docsOut - (stats.extra.val_docs as number));
+  stats.extra.max_epochs = cfg.maxEpochs;
+  const tallies = Object.values(perSource);
+  const sum = (f: (t: SourceTally) => number) => tallies.reduce((s, t) => s + f(t), 0);
+  const trainBytes = sum((t) => t.uniqueBytes + t.repeatedBytes);
+  const trainWords = sum((t) => t.uniqueWords + t.repeatedWords);
+  // tokens are not known at mix time: unique and repeated train text in bytes of text and whitespace words
+  stats.extra.count_unit = "UTF-8 bytes of text and whitespace-separated words (tokens are not known at mix time)";
+  stats.extra.train_unique_bytes = sum((t) => t.uniqueBytes);
+  stats.extra.train_repeated_bytes = sum((t) => t.repeatedBytes);
+  stats.extra.train_unique_words = sum((t) => t.uniqueWords);
+  stats.extra.train_repeated_words = sum((t) => t.repeatedWords);
+  const capped = Object.entries(plan.sources).filter(([, p]) => p.capped);
+  if (capped.length > 0) stats.extra.capped_sources = capped.map(([n, p]) => `${n} (asked ${p.requestedEpochs.toFixed(2)} epochs, capped at ${p.epochs})`).join("; ");
   for (const [n, p] of Object.entries(plan.sources)) {
-    stats.extra[`${n}.epochs`] = Number(p.epochs.toFixed(4));
-    stats.extra[`${n}.train_docs`] = perSource[n]?.out ?? 0;
+    const t = perSource[n];
+    const e = stats.source(n).extra;
+    e.epochs = Number(p.epochs.toFixed(4));
+    if (p.capped) e.requested_epochs = Number(p.requestedEpochs.toFixed(4));
+    e.train_docs = t?.out ?? 0;
+    e.val_docs = t?.val ?? 0;
+    e.unique_bytes = t?.uniqueBytes ?? 0;
+    e.repeated_bytes = t?.repeatedBytes ?? 0;
+    e.unique_words = t?.uniqueWords ?? 0;
+    e.repeated_words = t?.repeatedWords ?? 0;
+    e.train_share_words = trainWords > 0 ? Number((((t?.uniqueWords ?? 0) + (t?.repeatedWords ?? 0)) / trainWords).toFixed(4)) : 0;
   }
+  stats.extra.train_text_bytes = trainBytes;
   const r = finishStep(out, stats, [...train, ...val]);
   return { ...r, train: train.map((p) => publishedPath(out, p)), val: val.map((p) => publishedPath(out, p)), plan };
 }

@@ -3,6 +3,7 @@
 // offsets and per-document word ids (distinct words in first-seen order) without a string per token.
 
 import { type TextAddon, textAddon } from "./nativeText.js";
+import { englishWordSpans, type TokenSpans } from "./words/spacyEnglish.js";
 
 const WORD_RE = /\S+/g;
 /** Leading/trailing punctuation stripped from a whitespace token to get a word. */
@@ -477,11 +478,10 @@ export class LowerCaseNeedles {
 export class TextView {
   private _lines?: string[];
   private _nonEmptyLines?: string[];
-  private _paragraphs?: string[];
   private _tokens?: string[];
   private _words?: string[];
   private _table?: WordTable;
-  private _repeats?: Repeats;
+  private _englishWords?: TokenSpans;
 
   constructor(readonly text: string) {}
 
@@ -558,28 +558,6 @@ export class TextView {
     return this._nonEmptyLines;
   }
 
-  /** Paragraphs split on blank lines. */
-  get paragraphs(): string[] {
-    this._paragraphs ??= this.text.trim().split(/\n\s*\n+/);
-    return this._paragraphs;
-  }
-
-  /**
-   * Repeated paragraphs and non-blank lines: {@link findDuplicates} of {@link paragraphs} and of
-   * {@link nonEmptyLines}, by the native kernel when it is loaded (no strings built), else from those lists.
-   */
-  get repeats(): Repeats {
-    if (!this._repeats) {
-      if (textAddon) {
-        if (!repeatOut) repeatOut = new Int32Array(6);
-        const o = repeatOut;
-        textAddon.repeatStats(this.text, o);
-        this._repeats = { paragraphs: o[0], dupParagraphs: o[1], dupParagraphChars: o[2], lines: o[3], dupLines: o[4], dupLineChars: o[5] };
-      } else this._repeats = repeatsOf(this.paragraphs, this.nonEmptyLines);
-    }
-    return this._repeats;
-  }
-
   /** Whitespace-separated tokens, punctuation kept. */
   get tokens(): string[] {
     this._tokens ??= this.text.match(WORD_RE) ?? [];
@@ -590,6 +568,15 @@ export class TextView {
   get wordTable(): WordTable {
     this._table ??= scanWords(this.text);
     return this._table;
+  }
+
+  /**
+   * datatrove's English words (spaCy 3.8 tokens, whitespace tokens dropped) as spans into {@link text};
+   * computed on first use and cached.
+   */
+  get englishWords(): TokenSpans {
+    this._englishWords ??= englishWordSpans(this.text);
+    return this._englishWords;
   }
 
   /** Number of words. */
@@ -619,37 +606,4 @@ export class TextView {
     }
     return this._words;
   }
-}
-
-/** How many paragraphs and non-blank lines a text has, and how many of each (and their characters) repeat an earlier one. */
-export interface Repeats {
-  paragraphs: number;
-  dupParagraphs: number;
-  dupParagraphChars: number;
-  lines: number;
-  dupLines: number;
-  dupLineChars: number;
-}
-
-let repeatOut: Int32Array | undefined;
-
-/** {@link Repeats} from the paragraph and line lists (the definition the native kernel is tested against). */
-export function repeatsOf(paragraphs: readonly string[], lines: readonly string[]): Repeats {
-  const p = findDuplicates(paragraphs);
-  const l = findDuplicates(lines);
-  return { paragraphs: paragraphs.length, dupParagraphs: p.elements, dupParagraphChars: p.chars, lines: lines.length, dupLines: l.elements, dupLineChars: l.chars };
-}
-
-/** Counts duplicates in a list: how many elements repeat an earlier one and how many characters they hold. */
-export function findDuplicates(xs: readonly string[]): { elements: number; chars: number } {
-  const seen = new Set<string>();
-  let elements = 0;
-  let chars = 0;
-  for (const x of xs) {
-    if (seen.has(x)) {
-      elements++;
-      chars += x.length;
-    } else seen.add(x);
-  }
-  return { elements, chars };
 }

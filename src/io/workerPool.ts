@@ -1,6 +1,6 @@
 // Worker threads for every layer: start a worker from a module beside its caller (the compiled .js, or the .ts
 // source through tsx when running from source), a pool of them with one request/reply queue per worker, and
-// runTasks, which spreads a task list over such a pool (serveTasks is its worker side).
+// runTasks, which spreads a task list over this thread and such a pool (serveTasks is its worker side).
 import { availableParallelism } from "node:os";
 import { parentPort, Worker } from "node:worker_threads";
 
@@ -106,12 +106,24 @@ export class WorkerPool<Req, Rep> {
   }
 }
 
-type TaskReply = { ok: true; result: unknown } | { ok: false; error: string; name: string };
+/** What a thread started on a {@link serveTasks} module answers. */
+export type TaskReply = { ok: true; result: unknown } | { ok: false; error: string; name: string };
+/** A pool of threads that run tasks of type T with {@link serveTasks}. */
+export type TaskPool<T> = WorkerPool<T, TaskReply>;
+
+/** Starts `threads` threads on `module` (which calls {@link serveTasks}); a failed task rejects with its message and class name. */
+export function startTaskPool<T>(module: URL, threads: number): TaskPool<T> {
+  return new WorkerPool<T, TaskReply>(module, threads, (m) => (m.ok ? undefined : Object.assign(new Error(m.error), { name: m.name })));
+}
 
 /**
- * Runs `tasks` on up to `workers` threads started on `module` (which calls {@link serveTasks}), or in this thread
- * with `runHere` when `workers` <= 1; results come back in task order, `onDone` is called as each finishes. The
- * first failure rejects with the task's error message and class name, and stops the workers.
+ * Runs `tasks` on `workers` lanes: this thread (with `runHere`) and `workers - 1` threads started on `module`
+ * (which calls {@link serveTasks}); results come back in task order, `onDone` is called as each finishes. This
+ * thread takes a lane of its own because it is otherwise idle while the threads work: two lanes then cost one
+ * thread start (and one module graph to load) instead of two, and the first task starts at once. The tasks' own
+ * work yields to the event loop (file reads), so the replies of the other lanes are not held up. The first failure
+ * rejects with the task's error (from a thread: its message and class name) once this thread's task in flight has
+ * stopped, and stops the threads.
  */
 export async function runTasks<T, R>(
   tasks: readonly T[],
@@ -120,29 +132,45 @@ export async function runTasks<T, R>(
   runHere: (task: T) => Promise<R>,
   onDone?: (i: number, result: R) => void,
 ): Promise<R[]> {
-  const results: R[] = new Array(tasks.length);
-  if (workers <= 1 || tasks.length <= 1) {
-    for (let i = 0; i < tasks.length; i++) {
-      results[i] = await runHere(tasks[i]);
-      onDone?.(i, results[i]);
-    }
-    return results;
+  const threads = Math.max(0, Math.min(workers, tasks.length) - 1);
+  const pool = threads > 0 ? startTaskPool<T>(module, threads) : null;
+  try {
+    return await runOnPool(pool, tasks, runHere, onDone);
+  } finally {
+    await pool?.close();
   }
-  const pool = new WorkerPool<T, TaskReply>(module, Math.min(workers, tasks.length), (m) =>
-    m.ok ? undefined : Object.assign(new Error(m.error), { name: m.name }),
-  );
+}
+
+/**
+ * Runs `tasks` on this thread and every thread of `pool` (this thread alone without one), each lane taking the next
+ * task as it finishes one; results in task order. For a caller that runs several passes on one pool (threads start
+ * once). The first failure rejects once this thread's task in flight has stopped; the pool stays open.
+ */
+export async function runOnPool<T, R>(
+  pool: TaskPool<T> | null,
+  tasks: readonly T[],
+  runHere: (task: T) => Promise<R>,
+  onDone?: (i: number, result: R) => void,
+): Promise<R[]> {
+  const results: R[] = new Array(tasks.length);
   let next = 0;
-  const lane = async (w: number) => {
-    while (next < tasks.length) {
+  let stopped = false;
+  const lane = async (run: (task: T) => Promise<R>) => {
+    while (!stopped && next < tasks.length) {
       const i = next++;
-      results[i] = ((await pool.request(w, tasks[i])) as { result: R }).result;
+      results[i] = await run(tasks[i]);
       onDone?.(i, results[i]);
     }
   };
+  // the threads' lanes first, so that their first tasks are posted before this thread starts on its own
+  const lanes = pool ? Array.from({ length: pool.size }, (_, w) => lane(async (t) => ((await pool.request(w, t)) as { result: R }).result)) : [];
+  const here = lane(runHere);
   try {
-    await Promise.all(Array.from({ length: pool.size }, (_, w) => lane(w)));
+    await Promise.all([...lanes, here]);
   } finally {
-    await pool.close();
+    stopped = true;
+    // a failure elsewhere: let this thread's task in flight end (its error, if any, is not the first) before returning
+    await here.catch(() => undefined);
   }
   return results;
 }

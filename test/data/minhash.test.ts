@@ -2,8 +2,24 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runDedup } from "../../src/data/dedup/index.js";
-import { estimateJaccard, exactJaccard, lshCandidateProbability, lshThreshold, minhashSignature, shingleHashes } from "../../src/data/dedup/minhash.js";
+import { AUDIT_FILE, runDedup } from "../../src/data/dedup/index.js";
+import { brownDocuments } from "../../src/data/embedded.js";
+import { hamBodies } from "../../src/data/dedup/holdout.js";
+import {
+  estimateJaccard,
+  exactJaccard,
+  exactKey,
+  exactKeyOf,
+  lshCandidateProbability,
+  lshThreshold,
+  minhashIsNative,
+  minhashSeeds,
+  minhashSignature,
+  minhashSignatureTs,
+  shingleHashes,
+} from "../../src/data/dedup/minhash.js";
+import { textAddon } from "../../src/data/nativeText.js";
+import { listShards } from "../../src/data/shards.js";
 import { JsonlWriter } from "../../src/io/jsonl.js";
 
 /** A document of n distinct pseudo-random words (seeded). */
@@ -41,6 +57,13 @@ describe("MinHash signatures", () => {
     expect(shingleHashes("A b, c d e!", 5)).toEqual(shingleHashes("a b c d e", 5));
     expect(shingleHashes("short text", 5).length).toBe(1);
   });
+  it("exact keys compare the word sequence (case, punctuation and whitespace ignored)", () => {
+    expect(exactKey("A b, c  d e!")).toBe(exactKey("a b c d e"));
+    expect(exactKey("Ünïcode TEXT")).toBe(exactKey("ünïcode text"));
+    expect(exactKey("a b c d e")).not.toBe(exactKey("a b c e d"));
+    expect(exactKey("ab c")).not.toBe(exactKey("a bc"));
+    expect(exactKey("")).toBe(exactKey(" ,.; "));
+  });
   it("estimates known Jaccard similarities (averaged over seeds, and per seed within 4 sigma)", () => {
     for (const target of [0.95, 0.8, 0.6, 0.4, 0.25]) {
       const { text, j } = nearDuplicate(base, target);
@@ -66,6 +89,63 @@ describe("MinHash signatures", () => {
     expect(lshThreshold(14, 9)).toBeCloseTo(0.746, 2);
     expect(lshCandidateProbability(0.9, 14, 9)).toBeGreaterThan(0.998);
     expect(lshCandidateProbability(0.5, 14, 9)).toBeLessThan(0.03);
+  });
+});
+
+// The contract between native/text.cc minhashSignature and its TypeScript twin (the definition): the same bits on
+// every text, including non-ASCII (lower-cased the Unicode way before the kernel), empty, one-word and astral text.
+describe.skipIf(!textAddon)("native MinHash signatures", () => {
+  const tricky = [
+    "",
+    " ",
+    "word",
+    "two words",
+    "a b c d",
+    "A b, c d e!",
+    "İstanbul'da ŞEHİR ve KIZ — “quoted” it’s 'ok' – done",
+    "Straße GRÜSSE ÆØÅ æøå Ωμέγα ΣΟΦΙΑ ﬁne ǅemal",
+    "日本語のテキストです。中文文本，没有空格。한국어 텍스트",
+    "emoji 😀 in 😀😀 the 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 text 🇫🇷 flags",
+    "tabs\tand\r\nnewlines\u00a0nbsp\u2028line sep\u200bzero width",
+    "UPPER lower MiXeD 123 4.5 6,7 x=y+z (paren) [brack] {brace} a_b c-d e/f",
+    "\ud800 lone surrogates \udfff here",
+    "Ā".repeat(50),
+    Array.from({ length: 300 }, (_, i) => String.fromCharCode(32 + ((i * 7919) % 1200))).join(""),
+  ];
+  const brown = brownDocuments(30).map((d) => d.text);
+  const emails = hamBodies(30, 20);
+  const texts = [...tricky, ...brown, ...emails, ...brown.slice(0, 10).map((t) => t.toUpperCase())];
+  it("uses the kernel", () => {
+    expect(minhashIsNative).toBe(true);
+  });
+  for (const p of [
+    { ngram: 5, bands: 16, rows: 7, seed: 1 },
+    { ngram: 5, bands: 14, rows: 9, seed: 42 },
+    { ngram: 1, bands: 3, rows: 1, seed: 7 },
+    { ngram: 13, bands: 20, rows: 9, seed: -5 },
+  ]) {
+    it(`gives the TypeScript twin's signatures (ngram ${p.ngram}, ${p.bands}×${p.rows}, seed ${p.seed})`, () => {
+      const wantKey = new Uint32Array(2);
+      const gotKey = new Uint32Array(2);
+      for (const t of texts) {
+        const want = minhashSignatureTs(t, p, undefined, wantKey);
+        const got = minhashSignature(t, p, undefined, gotKey);
+        if (!want.every((v, i) => v === got[i])) throw new Error(`signatures differ on ${JSON.stringify(t.slice(0, 80))}`);
+        if (wantKey[0] !== gotKey[0] || wantKey[1] !== gotKey[1]) throw new Error(`exact keys differ on ${JSON.stringify(t.slice(0, 80))}`);
+        expect(exactKeyOf(gotKey)).toBe(exactKey(t));
+      }
+    });
+  }
+  it("writes into a given buffer and rejects bad arguments with a TypeError", () => {
+    const p = { ngram: 5, bands: 16, rows: 7, seed: 1 };
+    const buf = new Uint32Array(200).fill(3);
+    minhashSignature(brown[0], p, buf.subarray(10, 122));
+    expect(buf[9]).toBe(3);
+    expect(buf[122]).toBe(3);
+    expect([...buf.subarray(10, 122)]).toEqual([...minhashSignatureTs(brown[0], p)]);
+    const { xa, ma } = minhashSeeds(p);
+    expect(() => textAddon?.minhashSignature("x", false, 5, xa, ma, new Uint32Array(3))).toThrow(TypeError);
+    expect(() => textAddon?.minhashSignature("x", false, 0, xa, ma, new Uint32Array(112))).toThrow(/ngram/);
   });
 });
 
@@ -97,5 +177,16 @@ describe("dedup step", () => {
     expect(r.stats.accounted()).toBe(true);
     const first = JSON.parse(readFileSync(r.outputs[0], "utf8").split("\n")[0]);
     expect(first.meta.duplicates).toBe(3);
+    // the audit: every removed id -> the kept id, in input order
+    const audit = readFileSync(join(r.outDir, AUDIT_FILE), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(audit.map((a) => [a.id, a.kept, a.reason])).toEqual([
+      ["a-exact", "a", "exact"],
+      ["a-near95", "a", "near"],
+      ["a-near88", "a", "near"],
+    ]);
+    expect(audit[0].estimated_jaccard).toBe(1);
+    // the audit is not read as a shard when the step folder is the next step's input
+    expect(listShards([r.outDir])).toEqual(r.outputs);
+    expect(audit[2].estimated_jaccard).toBeGreaterThan(0.75);
   });
 });

@@ -1,16 +1,14 @@
 // The native text kernels (native/text.cc) against their TypeScript definitions: the same word tables, the same
-// Gopher n-gram figures, the same language totals to the last bit, on the embedded corpus and on random text made
+// language totals to the last bit, on the embedded corpus and on random text made
 // of the characters that matter to each. Skipped only where the addon did not build (CI builds it).
 import { describe, expect, it } from "vitest";
 import { cleanScreenPlain, cleanText, parseCleanConfig } from "../../src/data/clean.js";
 import { brownDocuments, nlpCorpusDocuments, wordnetDocuments } from "../../src/data/embedded.js";
-import { NGramClassCounter, GopherRepetitionRule, gopherRepetitionOptionsSchema } from "../../src/data/filters/gopherRepetition.js";
 import { languageOptionsSchema, languageTotals } from "../../src/data/filters/language.js";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 import { textAddon, textAddonError } from "../../src/data/nativeText.js";
 import { DataStats } from "../../src/data/stats.js";
-import { randomWordSequences } from "./wordSequences.js";
-import { LowerCaseNeedles, TextView, type WordTable, repeatsOf, scanWordsNative, scanWordsTs } from "../../src/data/textView.js";
+import { LowerCaseNeedles, TextView, type WordTable, scanWordsNative, scanWordsTs } from "../../src/data/textView.js";
 
 const addon = textAddon;
 const PIECES = [" ", "  ", "\n", "\n\n", "\t", "\u00a0", "\u2003", "\u3000", "\ufeff", "\u0085", "a", "Bc", "word", "WORD", "the", "The", "x1", "42", "-", "--", ".", ",", "!", "'", '"', "(", ")", "$", "#", "@", "«", "»", "—", "…", "“", "”", "é", "É", "İ", "ß", "Σ", "σ", "漢字", "\u212a", "\ud800", "\udc00", "€", "±", "_", "~", "\u0000", "\u007f"];
@@ -66,47 +64,6 @@ describe.skipIf(!addon)("native text kernels", () => {
     it("rejects a wrong argument with an error naming it", () => {
       expect(() => addon!.scanWords(42 as unknown as string, new Uint8Array(65536))).toThrow(/scanWords: text must be a string/);
       expect(() => addon!.scanWords("a", new Uint8Array(10))).toThrow(/scanWords: cls is too short/);
-    });
-  });
-
-  describe("Gopher n-gram figures", () => {
-    const o = gopherRepetitionOptionsSchema.parse({});
-    const checks = [...o.topNGrams.map(([n, f]) => ({ n, f, top: true })), ...o.dupNGrams.map(([n, f]) => ({ n, f, top: false }))].sort((a, b) => a.n - b.n);
-    const sizes = Int32Array.from(checks, (c) => c.n);
-    const tops = Uint8Array.from(checks, (c) => (c.top ? 1 : 0));
-    it("equal the class counter's at every size (limits never reached)", () => {
-      const out = new Float64Array(checks.length);
-      const never = new Float64Array(checks.length).fill(Infinity);
-      for (const { ids, lens } of randomWordSequences(77, 400)) {
-        expect(addon!.ngramFigures(ids, lens, sizes, tops, never, 1, out)).toBe(-1);
-        const fused = new NGramClassCounter(ids, lens);
-        const want = checks.map((c) => (c.top ? fused.top(c.n) : fused.duplicated(c.n)));
-        expect(Array.from(out), `ids ${ids}`).toEqual(want);
-      }
-    });
-
-    it("the rule decides the same with and without the addon", () => {
-      const native = new GopherRepetitionRule(o, { enabled: true, skipKinds: [] }, addon);
-      const ts = new GopherRepetitionRule(o, { enabled: true, skipKinds: [] }, null);
-      const rand = mulberry32(5);
-      // a random phrase said again and again, with random words between: n-gram repetition at every level
-      const repetitive = () => {
-        const phrase = randomText(rand, 3 + Math.floor(rand() * 12), ["the ", "cat ", "sat ", "on ", "a ", "mat, ", "dog. "]);
-        return Array.from({ length: 1 + Math.floor(rand() * 8) }, () => phrase + randomText(rand, Math.floor(rand() * 12), ["the ", "big ", "red ", "hat ", "ran ", "far.\n", "up "])).join("");
-      };
-      const texts = [...corpus, ...Array.from({ length: 300 }, repetitive)];
-      let removed = 0;
-      for (const t of texts) {
-        const a = native.check(new TextView(t));
-        expect(a, JSON.stringify(t.slice(0, 80))).toEqual(ts.check(new TextView(t)));
-        if (a?.remove) removed++;
-      }
-      // the random texts repeat themselves: both paths removed some, for the same reasons
-      expect(removed).toBeGreaterThan(50);
-    });
-
-    it("rejects sizes that go down", () => {
-      expect(() => addon!.ngramFigures(new Int32Array(4), new Int32Array(4), Int32Array.of(3, 2), Uint8Array.of(1, 1), Float64Array.of(1, 1), 1, new Float64Array(2))).toThrow(/non-decreasing/);
     });
   });
 
@@ -178,28 +135,5 @@ describe.skipIf(!addon)("native clean screen and needle search", () => {
       }
     }
     expect(() => addon!.needleSet(["é"])).toThrow(/ASCII/);
-  });
-});
-
-describe.skipIf(!addon)("native repeated paragraphs and lines", () => {
-  const PIECES = [" ", "\n", "\n\n", "\n \n", "\n\t\n\n", "\r", "\u2028", "\u00a0", "\ufeff", "\u3000", "x", "ab", "same line", "same line", "Other.", "é"];
-  const viaLists = (t: string) => {
-    const v = new TextView(t);
-    return repeatsOf(v.paragraphs, v.nonEmptyLines);
-  };
-  it("counts what findDuplicates counts over the paragraph and line lists", () => {
-    const rand = mulberry32(31);
-    const out = new Int32Array(6);
-    const asArray = (r: ReturnType<typeof repeatsOf>) => [r.paragraphs, r.dupParagraphs, r.dupParagraphChars, r.lines, r.dupLines, r.dupLineChars];
-    for (let k = 0; k < 4000; k++) {
-      const t = randomText(rand, Math.floor(rand() * 30), PIECES);
-      addon!.repeatStats(t, out);
-      expect(Array.from(out), JSON.stringify(t)).toEqual(asArray(viaLists(t)));
-    }
-    for (const t of corpus) {
-      addon!.repeatStats(t, out);
-      expect(Array.from(out)).toEqual(asArray(viaLists(t)));
-      expect(new TextView(t).repeats).toEqual(viaLists(t));
-    }
   });
 });

@@ -159,7 +159,7 @@ describe("default recipe on the embedded corpus (small sample)", () => {
     expect(ingestStats.docsOut).toBeGreaterThan(80);
     const train = lines(r.train);
     expect(train.length).toBeGreaterThan(20);
-    expect(new Set(train.map((x) => x.source))).toEqual(new Set(["brown", "nlp_corpus", "wordnet", "email_ham"]));
+    expect(new Set(train.map((x) => x.source))).toEqual(new Set(["brown", "sotu", "gutenberg", "email_ham"]));
     // personal data from the email headers is gone
     expect(train.some((x) => /\b[\w.+-]+@[\w-]+\.[\w.]+\b/.test(x.text))).toBe(false);
     expect(r.steps[2].stats.modified["pii.email"].count).toBeGreaterThan(10);

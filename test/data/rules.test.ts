@@ -70,7 +70,9 @@ describe("Gopher repetition", () => {
 
 describe("C4", () => {
   it("lorem ipsum", () => expect(verdict("c4", `${GOOD}\nLorem ipsum dolor sit amet.`)).toBe("c4.lorem_ipsum"));
-  it("curly bracket", () => expect(verdict("c4", `${GOOD}\nfunction f() { return 1; }`)).toBe("c4.curly_bracket"));
+  // datatrove checks "{" only on lines that survive the line rules, in order: a code line ending in "}" is dropped first
+  it("curly bracket in a kept line", () => expect(verdict("c4", `${GOOD}\nThe set {a, b} has two members, as the text says.`)).toBe("c4.curly_bracket"));
+  it("curly bracket in a dropped line", () => expect(verdict("c4", `${GOOD}\nfunction f() { return 1; }`)).toBeNull());
   it("too few sentences once bad lines are dropped", () => expect(verdict("c4", "Home\nAbout us\nContact\nOne real sentence is here.")).toBe("c4.too_few_sentences"));
   it("drops lines without terminal punctuation, short lines, javascript and policy lines", () => {
     const rules = buildFilterRules(parseFilterConfig({ language: { enabled: false }, gopher_quality: { enabled: false }, gopher_repetition: { enabled: false }, fineweb: { enabled: false }, toxicity: { enabled: false } }));

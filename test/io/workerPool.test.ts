@@ -4,7 +4,11 @@ import { describe, expect, it } from "vitest";
 import { runTasks, siblingModule, WorkerPool } from "../../src/io/workerPool.js";
 
 const worker = siblingModule(import.meta.url, "squareWorker");
-const runHere = async (t: { n: number }) => t.n * t.n;
+/** This thread's lane: what squareWorker.ts does (it cannot be imported here: it serves tasks when loaded). */
+const runHere = async (t: { n: number }) => {
+  if (t.n < 0) throw new RangeError(`negative: ${t.n}`);
+  return t.n * t.n;
+};
 
 describe("io/workerPool", () => {
   it("runs tasks on threads in task order, like in this thread", async () => {
@@ -16,11 +20,14 @@ describe("io/workerPool", () => {
     expect(done.sort((a, b) => a - b)).toEqual(tasks.map((_, i) => i));
   });
 
-  it("rejects with the task's error message and class name", async () => {
-    const err = await runTasks([{ n: 2 }, { n: -1 }], 2, worker, runHere).catch((e: Error) => e);
-    expect(err).toBeInstanceOf(Error);
-    expect((err as Error).name).toBe("RangeError");
-    expect((err as Error).message).toBe("negative: -1");
+  it("rejects with the task's error message and class name, from a thread or from this thread", async () => {
+    // the thread's lane takes the first task, this thread's lane the second
+    for (const tasks of [[{ n: -1 }, { n: 2 }], [{ n: 2 }, { n: -1 }]]) {
+      const err = await runTasks(tasks, 2, worker, runHere).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).name).toBe("RangeError");
+      expect((err as Error).message).toBe("negative: -1");
+    }
   });
 
   it("rejects a worker's pending requests when it exits, spreads work by load", async () => {

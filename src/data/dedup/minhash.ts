@@ -1,6 +1,8 @@
 // MinHash signatures over word n-gram shingles and LSH band keys: the pure, per-document half of
 // near-duplicate detection. With b bands of r rows, two documents of Jaccard similarity s share at
-// least one band with probability 1 - (1 - s^r)^b (the S-curve; threshold ≈ (1/b)^(1/r)).
+// least one band with probability 1 - (1 - s^r)^b (the S-curve; threshold ≈ (1/b)^(1/r)). The signature's inner
+// loop has a native twin (native/text.cc minhashSignature); the TypeScript here is its definition.
+import { textAddon } from "../nativeText.js";
 
 /** MinHash parameters (plain data so they travel to worker threads). */
 export interface MinHashParams {
@@ -61,7 +63,11 @@ export function wordHashes(text: string): Uint32Array {
 
 /** Hashes of the word n-gram shingles (a text shorter than n words is one shingle). */
 export function shingleHashes(text: string, ngram: number): Uint32Array {
-  const w = wordHashes(text);
+  return shinglesOfWords(wordHashes(text), ngram);
+}
+
+/** Hashes of the n-grams of a word-hash sequence (fewer than n words: one shingle of them all; none: none). */
+function shinglesOfWords(w: Uint32Array, ngram: number): Uint32Array {
   if (w.length === 0) return new Uint32Array(0);
   const n = Math.min(ngram, w.length);
   const out = new Uint32Array(w.length - n + 1);
@@ -90,28 +96,79 @@ function permSeeds(p: MinHashParams): { xa: Uint32Array; ma: Uint32Array } {
 
 const seedCache = new Map<string, { xa: Uint32Array; ma: Uint32Array }>();
 
-/** The MinHash signature of a text: for each of bands×rows hash functions, the minimum over its shingles. Empty text → all 0xffffffff. */
-export function minhashSignature(text: string, p: MinHashParams): Uint32Array {
-  const key = `${p.bands}x${p.rows}:${p.seed}`;
+/** The per-permutation seeds of `p` (cached; entry i does not depend on the count, so 14×8 is a prefix of 16×8). */
+export function minhashSeeds(p: MinHashParams): { xa: Uint32Array; ma: Uint32Array } {
+  const key = `${numPerm(p)}:${p.seed}`;
   let seeds = seedCache.get(key);
   if (!seeds) {
     seeds = permSeeds(p);
     seedCache.set(key, seeds);
   }
-  const { xa, ma } = seeds;
+  return seeds;
+}
+
+/** The two 32-bit halves of the exact key of a word-hash sequence (before {@link exactKeyOf} joins them). */
+function wordSequenceKey(w: Uint32Array, out: Uint32Array): void {
+  let h1 = 0x2545f491 ^ w.length;
+  let h2 = 0x27d4eb2f;
+  for (let i = 0; i < w.length; i++) {
+    h1 = Math.imul(h1 ^ w[i], 0x01000193);
+    h2 = Math.imul(h2 ^ fmix32(w[i]), 0x5bd1e995) ^ (h2 >>> 13);
+  }
+  out[0] = fmix32(h1);
+  out[1] = fmix32(h2);
+}
+
+/** A 52-bit number from the two halves of an exact key. */
+export const exactKeyOf = (k: Uint32Array): number => (k[0] >>> 6) * 67108864 + (k[1] >>> 6);
+
+/** The signature's shingle pass over words `w` (already hashed). */
+function signWords(w: Uint32Array, p: MinHashParams, sig: Uint32Array): void {
+  const { xa, ma } = minhashSeeds(p);
   const k = xa.length;
-  const sig = new Uint32Array(k).fill(0xffffffff);
-  const sh = shingleHashes(text, p.ngram);
+  sig.fill(0xffffffff, 0, k);
+  const sh = shinglesOfWords(w, p.ngram);
   for (let j = 0; j < sh.length; j++) {
     const x = sh[j];
     for (let i = 0; i < k; i++) {
       // an independent-enough hash per permutation: xor a seed, multiply by an odd constant, mix the high bits down
-      let h = Math.imul(x ^ xa[i], ma[i]);
-      h ^= h >>> 15;
-      h = Math.imul(h, 0x2c1b3c6d) >>> 0;
-      if (h < sig[i]) sig[i] = h;
+      let v = Math.imul(x ^ xa[i], ma[i]);
+      v ^= v >>> 15;
+      v = Math.imul(v, 0x2c1b3c6d) >>> 0;
+      if (v < sig[i]) sig[i] = v;
     }
   }
+}
+
+/**
+ * The MinHash signature of a text, in TypeScript: the definition that native/text.cc minhashSignature follows.
+ * For each of bands×rows hash functions, the minimum over the text's shingles ({@link shingleHashes}). Empty text
+ * → all 0xffffffff. With `key` (2 entries), also the halves of the text's exact key ({@link exactKey}).
+ */
+export function minhashSignatureTs(text: string, p: MinHashParams, out?: Uint32Array, key?: Uint32Array): Uint32Array {
+  const sig = out ?? new Uint32Array(numPerm(p));
+  const w = wordHashes(text);
+  signWords(w, p, sig);
+  if (key) wordSequenceKey(w, key);
+  return sig;
+}
+
+const nativeMinhash = typeof textAddon?.minhashSignature === "function" ? textAddon : null;
+
+/** Whether {@link minhashSignature} runs the native kernel (false: the TypeScript twin). */
+export const minhashIsNative = nativeMinhash !== null;
+
+/**
+ * The MinHash signature of a text (into `out` when given, its first bands×rows entries; with `key`, the halves of
+ * its exact key too): the native kernel when the text addon is built, else {@link minhashSignatureTs}; both give
+ * the same bits (test/data/minhash.test.ts).
+ */
+export function minhashSignature(text: string, p: MinHashParams, out?: Uint32Array, key?: Uint32Array): Uint32Array {
+  if (!nativeMinhash) return minhashSignatureTs(text, p, out, key);
+  const { xa, ma } = minhashSeeds(p);
+  const sig = out ?? new Uint32Array(xa.length);
+  // the kernel lower-cases ASCII only; text with other units is lower-cased here, the Unicode way
+  if (!nativeMinhash.minhashSignature(text, false, p.ngram, xa, ma, sig, key)) nativeMinhash.minhashSignature(text.toLowerCase(), true, p.ngram, xa, ma, sig, key);
   return sig;
 }
 
@@ -145,19 +202,12 @@ export function bandKey(sig: Uint32Array, b: number, rows: number): number {
   return (fmix32(h1) >>> 6) * 67108864 + (fmix32(h2) >>> 6);
 }
 
-/** The text as exact dedup compares it: lower case, punctuation dropped, whitespace collapsed. */
-export function normalizeForExact(text: string): string {
-  return text
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, " ")
-    .trim();
-}
-
-/** A 52-bit key of the normalised text. */
+/**
+ * A 52-bit key of the text as exact dedup compares it: its sequence of words ({@link wordHashes}: lower case,
+ * punctuation and whitespace dropped). Computed with the signature in one pass by {@link minhashSignature}.
+ */
 export function exactKey(text: string): number {
-  const t = normalizeForExact(text);
-  const h1 = hashRange(t, 0, t.length);
-  let h2 = 0x27d4eb2f ^ t.length;
-  for (let i = 0; i < t.length; i++) h2 = Math.imul(h2 ^ t.charCodeAt(i), 0x5bd1e995) ^ (h2 >>> 13);
-  return (h1 >>> 6) * 67108864 + (fmix32(h2) >>> 6);
+  const k = new Uint32Array(2);
+  wordSequenceKey(wordHashes(text), k);
+  return exactKeyOf(k);
 }

@@ -91,7 +91,8 @@ function applies(rule: QualityRule, doc: DataDoc): boolean {
 
 /**
  * Runs the rules over one document. Returns the (possibly trimmed, score-annotated) document, or null
- * when a rule removed it; either way the outcome is recorded in `stats` (input counted by the caller).
+ * when a rule removed it; either way the outcome is recorded in `stats`, removals under the document's source
+ * (input and output counted by the caller).
  */
 export function filterDocument(doc: DataDoc, rules: readonly QualityRule[], stats: DataStats, bytes: number): DataDoc | null {
   let view = new TextView(doc.text);
@@ -102,7 +103,7 @@ export function filterDocument(doc: DataDoc, rules: readonly QualityRule[], stat
     if (!out) continue;
     if (out.scores) meta = { ...meta, ...out.scores };
     if (out.remove) {
-      stats.remove(`${rule.name}.${out.remove}`, bytes, doc.id, doc.text, out.detail);
+      stats.remove(`${rule.name}.${out.remove}`, bytes, doc.id, doc.text, out.detail, doc.source);
       return null;
     }
     if (out.text !== undefined && out.text !== view.text) {

@@ -1,5 +1,6 @@
 // A small trained quality classifier: hashed word uni/bigrams and character 4-grams, logistic regression
-// trained by SGD with AdaGrad and L2; saved as versioned JSON; used as a filter rule with a threshold.
+// trained by SGD with AdaGrad and L2 (seeded order, so the same documents give the same weights bit for bit);
+// saved as versioned JSON; used as a filter rule with a threshold. Held-out figures are kept per source.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { writeFileAtomicSync } from "../../io/atomicWrite.js";
@@ -34,6 +35,10 @@ export interface QualityMetrics {
   heldOutPrecision: number;
   heldOutRecall: number;
   trainAccuracy: number;
+  /** The lowest per-source held-out accuracy (a classifier can be accurate overall and wrong on a whole source). */
+  heldOutAccuracyMinSource?: number | null;
+  /** Per source (absent in models written before per-source figures). */
+  sources?: Record<string, SourceQualityMetrics>;
 }
 
 function fnv(s: string, from: number, to: number, seed: number): number {
@@ -110,7 +115,7 @@ export interface TrainQualityOptions {
   epochs?: number;
   learningRate?: number;
   l2?: number;
-  /** Fraction of each class held out for the reported accuracy. */
+  /** Fraction of each class held out for the reported accuracy ({@link trainQualityClassifier} only). */
   heldOut?: number;
   seed?: number;
 }
@@ -133,26 +138,35 @@ function shuffleInPlace<T>(xs: T[], rand: () => number): void {
   }
 }
 
-/** Trains a logistic-regression quality model on positive and negative texts; figures on a held-out split. */
-export function trainQualityClassifier(positive: readonly string[], negative: readonly string[], o: TrainQualityOptions = {}): QualityModel {
-  if (positive.length < 2 || negative.length < 2)
-    throw new DataConfigError(`train-quality needs at least 2 positive and 2 negative documents (got ${positive.length} and ${negative.length})`);
+/** One training or evaluation document: its text, class (1 = good) and source (for per-source figures). */
+export interface LabeledText {
+  text: string;
+  label: 0 | 1;
+  source: string;
+}
+
+/** Held-out figures of one source. */
+export interface SourceQualityMetrics {
+  label: 0 | 1;
+  trainDocs: number;
+  heldOutDocs: number;
+  /** Share of its held-out documents put in the right class at score 0.5 (null without held-out documents). */
+  heldOutAccuracy: number | null;
+}
+
+/** Trains a logistic-regression quality model on `train`; figures (overall and per source) on `heldOut`. */
+export function fitQualityModel(train: readonly LabeledText[], heldOut: readonly LabeledText[], o: TrainQualityOptions = {}): QualityModel {
+  const nPos = train.filter((t) => t.label === 1).length;
+  const nNeg = train.length - nPos;
+  if (nPos < 1 || nNeg < 1) throw new DataConfigError(`train-quality needs positive and negative training documents (got ${nPos} and ${nNeg})`);
   const features: QualityFeatureOptions = { bits: o.bits ?? 18, maxChars: o.maxChars ?? 4000 };
   const rand = mulberry32(o.seed ?? 1234);
-  const heldOut = o.heldOut ?? 0.2;
-  const split = (texts: readonly string[], y: number) => {
-    const items = texts.map((t) => ({ x: qualityFeatures(t, features), y }));
-    shuffleInPlace(items, rand);
-    const h = Math.max(1, Math.round(items.length * heldOut));
-    return { test: items.slice(0, h), train: items.slice(h) };
-  };
-  const p = split(positive, 1);
-  const n = split(negative, 0);
-  const train = [...p.train, ...n.train];
-  const test = [...p.test, ...n.test];
+  const vec = (set: readonly LabeledText[]) => set.map((t) => ({ x: qualityFeatures(t.text, features), y: t.label, source: t.source }));
+  const tr = vec(train);
+  const te = vec(heldOut);
   // balance classes by weighting each example inversely to its class size
-  const wPos = train.length / (2 * Math.max(1, p.train.length));
-  const wNeg = train.length / (2 * Math.max(1, n.train.length));
+  const wPos = tr.length / (2 * nPos);
+  const wNeg = tr.length / (2 * nNeg);
   const weights = new Float32Array(1 << features.bits);
   const g2 = new Float32Array(1 << features.bits);
   let bias = 0;
@@ -160,9 +174,10 @@ export function trainQualityClassifier(positive: readonly string[], negative: re
   const lr = o.learningRate ?? 0.5;
   const l2 = o.l2 ?? 1e-6;
   const epochs = o.epochs ?? 5;
+  const order = [...tr];
   for (let e = 0; e < epochs; e++) {
-    shuffleInPlace(train, rand);
-    for (const { x, y } of train) {
+    shuffleInPlace(order, rand);
+    for (const { x, y } of order) {
       const pr = sigmoid(bias + dot(weights, x));
       const g = (pr - y) * (y === 1 ? wPos : wNeg);
       for (let k = 0; k < x.idx.length; k++) {
@@ -175,13 +190,14 @@ export function trainQualityClassifier(positive: readonly string[], negative: re
       bias -= (lr * g) / Math.sqrt(biasG2 + 1e-8);
     }
   }
-  const evalSet = (set: typeof test) => {
+  const predict = (x: SparseVec) => (sigmoid(bias + dot(weights, x)) >= 0.5 ? 1 : 0);
+  const evalSet = (set: typeof te) => {
     let tp = 0;
     let fp = 0;
     let fn = 0;
     let correct = 0;
     for (const { x, y } of set) {
-      const pred = sigmoid(bias + dot(weights, x)) >= 0.5 ? 1 : 0;
+      const pred = predict(x);
       if (pred === y) correct++;
       if (pred === 1 && y === 1) tp++;
       if (pred === 1 && y === 0) fp++;
@@ -189,8 +205,25 @@ export function trainQualityClassifier(positive: readonly string[], negative: re
     }
     return { acc: correct / Math.max(1, set.length), prec: tp / Math.max(1, tp + fp), rec: tp / Math.max(1, tp + fn) };
   };
-  const te = evalSet(test);
-  const tr = evalSet(train);
+  const sources: Record<string, SourceQualityMetrics & { correct: number }> = {};
+  const entry = (t: { y: number; source: string }) => {
+    sources[t.source] ??= { label: t.y as 0 | 1, trainDocs: 0, heldOutDocs: 0, heldOutAccuracy: null, correct: 0 };
+    return sources[t.source];
+  };
+  for (const t of tr) entry(t).trainDocs++;
+  for (const t of te) {
+    const m = entry(t);
+    m.heldOutDocs++;
+    if (predict(t.x) === t.y) m.correct++;
+  }
+  const perSource: Record<string, SourceQualityMetrics> = {};
+  for (const name of Object.keys(sources).sort()) {
+    const { correct, ...m } = sources[name];
+    perSource[name] = { ...m, heldOutAccuracy: m.heldOutDocs > 0 ? correct / m.heldOutDocs : null };
+  }
+  const accs = Object.values(perSource).flatMap((m) => (m.heldOutAccuracy === null ? [] : [m.heldOutAccuracy]));
+  const teM = evalSet(te);
+  const trM = evalSet(tr);
   return {
     format: QUALITY_MODEL_FORMAT,
     version: 1,
@@ -198,14 +231,40 @@ export function trainQualityClassifier(positive: readonly string[], negative: re
     bias,
     weights,
     metrics: {
-      trainDocs: train.length,
-      heldOutDocs: test.length,
-      heldOutAccuracy: te.acc,
-      heldOutPrecision: te.prec,
-      heldOutRecall: te.rec,
-      trainAccuracy: tr.acc,
+      trainDocs: tr.length,
+      heldOutDocs: te.length,
+      heldOutAccuracy: teM.acc,
+      heldOutPrecision: teM.prec,
+      heldOutRecall: teM.rec,
+      trainAccuracy: trM.acc,
+      heldOutAccuracyMinSource: accs.length > 0 ? Math.min(...accs) : null,
+      sources: perSource,
     },
   };
+}
+
+/**
+ * Trains on positive and negative texts, holding out a seeded random `heldOut` fraction of each class (at least one
+ * document) for the reported figures. `runTrainQuality` samples and splits per source instead.
+ */
+export function trainQualityClassifier(positive: readonly string[], negative: readonly string[], o: TrainQualityOptions = {}): QualityModel {
+  if (positive.length < 2 || negative.length < 2)
+    throw new DataConfigError(`train-quality needs at least 2 positive and 2 negative documents (got ${positive.length} and ${negative.length})`);
+  const rand = mulberry32(o.seed ?? 1234);
+  const heldOut = o.heldOut ?? 0.2;
+  const train: LabeledText[] = [];
+  const test: LabeledText[] = [];
+  for (const [texts, label, source] of [
+    [positive, 1, "positive"],
+    [negative, 0, "negative"],
+  ] as const) {
+    const items = texts.map((text) => ({ text, label, source }));
+    shuffleInPlace(items, rand);
+    const h = Math.max(1, Math.round(items.length * heldOut));
+    test.push(...items.slice(0, h));
+    train.push(...items.slice(h));
+  }
+  return fitQualityModel(train, test, { ...o, seed: (o.seed ?? 1234) + 1 });
 }
 
 /** Writes a model as JSON (weights as base64 little-endian float32). */

@@ -202,11 +202,11 @@ addCore(
 );
 addCore("language ID, franc-min (peer)", peer, sampleMB);
 
-// worker threads: shards on disk (the corpus 3 times, ids made unique, so that start-up is a small part of a run),
+// worker threads: shards on disk (the corpus 6 times, ids made unique, so that start-up is a small part of a run),
 // whole steps with 1 and 2 workers
 const dir = mkdtempSync(join(tmpdir(), "llmforge-bench-data-"));
 const nShards = 8;
-const copies = 3;
+const copies = 6;
 const stepMB = MB * copies;
 for (let s = 0; s < nShards; s++) {
 	const w = new JsonlWriter(join(dir, "in", `part-${s}.jsonl`));

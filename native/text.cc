@@ -846,6 +846,22 @@ Napi::Value GopherLineRepeats(const Napi::CallbackInfo& info) {
   });
 }
 
+// The words of a Gopher kernel's arguments: text[start[i], end[i]) for i < count, with start = info[1],
+// end = info[2] (Int32Arrays of at least count values) and count = info[3].
+struct WordSpans {
+  const int32_t* start;
+  const int32_t* end;
+  size_t count;
+};
+static WordSpans wordSpans(const Napi::CallbackInfo& info, const char* fn) {
+  if (!info[3].IsNumber()) throw ArgError{std::string(fn) + ": count must be a number"};
+  const double countD = info[3].As<Napi::Number>().DoubleValue();
+  if (!(countD >= 0 && countD <= 0x7ffffff0 && countD == (double)(size_t)countD))
+    throw ArgError{std::string(fn) + ": count must be a non-negative integer"};
+  const size_t m = (size_t)countD;
+  return {typed<int32_t>(info[1], fn, "start", m).Data(), typed<int32_t>(info[2], fn, "end", m).Data(), m};
+}
+
 // gopherNGrams(text, start: Int32Array, end: Int32Array, count, tops: Int32Array, dups: Int32Array, out: Float64Array)
 // Words are text[start[i], end[i]) for i < count. out[k] for k < tops.length: the code points of the most frequent
 // tops[k]-gram (words joined by one space; of equal counts the first seen) times its count, or -1 when there are
@@ -861,13 +877,10 @@ Napi::Value GopherNGrams(const Napi::CallbackInfo& info) {
     if (info.Length() < 7) throw ArgError{std::string(fn) + ": expected (text, start, end, count, tops, dups, out, len?, topLimits?)"};
     Scratch& sc = scratch();
     const size_t n = readText(sc, env, info[0], fn);
-    if (!info[3].IsNumber()) throw ArgError{std::string(fn) + ": count must be a number"};
-    const double countD = info[3].As<Napi::Number>().DoubleValue();
-    if (!(countD >= 0 && countD <= 0x7ffffff0 && countD == (double)(size_t)countD))
-      throw ArgError{std::string(fn) + ": count must be a non-negative integer"};
-    const size_t m = (size_t)countD;
-    const int32_t* start = typed<int32_t>(info[1], fn, "start", m).Data();
-    const int32_t* end = typed<int32_t>(info[2], fn, "end", m).Data();
+    const WordSpans w = wordSpans(info, fn);
+    const size_t m = w.count;
+    const int32_t* start = w.start;
+    const int32_t* end = w.end;
     auto topsA = typed<int32_t>(info[4], fn, "tops");
     auto dupsA = typed<int32_t>(info[5], fn, "dups");
     const size_t nt = topsA.ElementLength(), nd = dupsA.ElementLength();
@@ -1167,13 +1180,10 @@ Napi::Value GopherTokenStats(const Napi::CallbackInfo& info) {
     if (info.Length() < 8) throw ArgError{std::string(fn) + ": expected (text, start, end, count, bits, stops, stopEnds, out)"};
     Scratch& sc = scratch();
     const size_t n = readText(sc, env, info[0], fn);
-    if (!info[3].IsNumber()) throw ArgError{std::string(fn) + ": count must be a number"};
-    const double countD = info[3].As<Napi::Number>().DoubleValue();
-    if (!(countD >= 0 && countD <= 0x7ffffff0 && countD == (double)(size_t)countD))
-      throw ArgError{std::string(fn) + ": count must be a non-negative integer"};
-    const size_t m = (size_t)countD;
-    const int32_t* start = typed<int32_t>(info[1], fn, "start", m).Data();
-    const int32_t* end = typed<int32_t>(info[2], fn, "end", m).Data();
+    const WordSpans w = wordSpans(info, fn);
+    const size_t m = w.count;
+    const int32_t* start = w.start;
+    const int32_t* end = w.end;
     const uint8_t* bits = typed<uint8_t>(info[4], fn, "bits", 65536).Data();
     auto stopsA = typed<uint16_t>(info[5], fn, "stops");
     auto endsA = typed<int32_t>(info[6], fn, "stopEnds");

@@ -3,6 +3,7 @@
 // offsets and per-document word ids (distinct words in first-seen order) without a string per token.
 
 import { type TextAddon, textAddon } from "./nativeText.js";
+import { Int32Set } from "./words/int32Set.js";
 import { englishWordSpans, type TokenSpans } from "./words/spacyEnglish.js";
 
 const WORD_RE = /\S+/g;
@@ -348,35 +349,6 @@ export function numberWords(text: string, start: Int32Array, end: Int32Array, ha
     }
   }
   return { count, start: ownStart, end: ownEnd, id, vocabSize: nv, vocabStart, vocabEnd, vocabLowerHash };
-}
-
-/** A fixed set of int32 values (open addressing), faster than a Set<number> for the screening look-ups. */
-export class Int32Set {
-  private readonly keys: Int32Array;
-  private readonly used: Uint8Array;
-  private readonly mask: number;
-  constructor(values: Iterable<number>) {
-    const vs = [...new Set(values)];
-    let cap = 16;
-    while (cap < vs.length * 4) cap <<= 1;
-    this.keys = new Int32Array(cap);
-    this.used = new Uint8Array(cap);
-    this.mask = cap - 1;
-    for (const v of vs) {
-      let at = this.slot(v);
-      while (this.used[at]) at = (at + 1) & this.mask;
-      this.keys[at] = v;
-      this.used[at] = 1;
-    }
-  }
-  private slot(v: number): number {
-    const x = Math.imul(v ^ (v >>> 16), 0x45d9f3b);
-    return (x ^ (x >>> 16)) & this.mask;
-  }
-  has(v: number): boolean {
-    for (let at = this.slot(v); this.used[at]; at = (at + 1) & this.mask) if (this.keys[at] === v) return true;
-    return false;
-  }
 }
 
 /**

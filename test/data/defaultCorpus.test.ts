@@ -8,16 +8,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_EPOCHS, runDefaultRecipe } from "../../src/data/defaultRecipe.js";
 import { GUTENBERG_PROSE, gutenbergDocuments, sotuDocuments, splitBook } from "../../src/data/embedded.js";
 import { cleanEmailBody } from "../../src/data/readers/email.js";
-import type { DataDoc } from "../../src/data/types.js";
-
-function lines(files: string[]): DataDoc[] {
-  return files.flatMap((f) =>
-    readFileSync(f, "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as DataDoc),
-  );
-}
+import { readDocs as lines } from "../helpers/dataFiles.js";
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
 /** A paragraph of `n` words starting with `tag`, hard-wrapped like the Gutenberg files. */

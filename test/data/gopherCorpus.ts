@@ -4,6 +4,43 @@
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { brownDocuments, nlpCorpusDocuments, spamAssassinDirs, wordnetDocuments } from "../../src/data/embedded.js";
+import { gopherRepetitionOptionsSchema } from "../../src/data/filters/gopherRepetition.js";
+import type { TokenSpans } from "../../src/data/words/spacyEnglish.js";
+
+/** Gopher repetition limits low enough that the corpus has texts removed for every reason. */
+export const STRICT_REPETITION = gopherRepetitionOptionsSchema.parse({
+  maxDupParaFrac: 0.45,
+  maxDupParaCharFrac: 0.4,
+  maxDupLineFrac: 0.6,
+  maxDupLineCharFrac: 0.5,
+  topNGrams: [
+    [2, 0.6],
+    [3, 0.6],
+    [4, 0.5],
+  ],
+  dupNGrams: [
+    [5, 0.45],
+    [6, 0.3],
+    [7, 0.2],
+    [8, 0.15],
+    [10, 0.1],
+  ],
+});
+
+/** Whitespace-separated spans (any spans will do for the figures; these make n-grams repeat often). */
+export function spaceSpans(text: string): TokenSpans {
+  const start: number[] = [];
+  const end: number[] = [];
+  for (const m of text.matchAll(/\S+/g)) {
+    start.push(m.index);
+    end.push(m.index + m[0].length);
+  }
+  return {
+    count: start.length,
+    start: Int32Array.from(start),
+    end: Int32Array.from(end),
+  };
+}
 
 /** [id, text] of every document, in the fixture's order. */
 export function gopherCorpusDocuments(emailsPerGroup: number): Array<[string, string]> {

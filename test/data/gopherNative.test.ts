@@ -11,7 +11,7 @@ import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 import type { TextAddon } from "../../src/data/nativeText.js";
 import type { TokenSpans } from "../../src/data/words/spacyEnglish.js";
 import { englishWordSpans } from "../../src/data/words/spacyEnglish.js";
-import { gopherCorpusDocuments } from "./gopherCorpus.js";
+import { gopherCorpusDocuments, STRICT_REPETITION, spaceSpans } from "./gopherCorpus.js";
 
 const native = gopherNativeAddon;
 /** the addon, in the tests that run only where it loaded */
@@ -27,16 +27,6 @@ const fixtureTexts = fixture.cases.map((c) => c.text ?? (c.parts ?? []).map(([p,
 const TOPS = [2, 3, 4, 1, 5, 4];
 const DUPS = [5, 6, 7, 8, 9, 10, 1, 2, 3, 4, 30, 7];
 
-/** Whitespace-separated spans: n-grams repeat more often than with spaCy's words. */
-function spaceSpans(text: string): TokenSpans {
-  const start: number[] = [];
-  const end: number[] = [];
-  for (const m of text.matchAll(/\S+/g)) {
-    start.push(m.index);
-    end.push(m.index + m[0].length);
-  }
-  return { count: start.length, start: Int32Array.from(start), end: Int32Array.from(end) };
-}
 
 /** Random texts of a few pieces: repeated words, lines and paragraphs, joins that collide ("ab c" / "a bc"), astral and lone surrogates. */
 function randomTexts(seed: number, count: number): string[] {
@@ -119,24 +109,7 @@ describe.skipIf(!native)("native Gopher repetition figures", () => {
   });
 
   it("the rule decides the same with and without the addon (every reason met)", () => {
-    const opts = gopherRepetitionOptionsSchema.parse({
-      maxDupParaFrac: 0.45,
-      maxDupParaCharFrac: 0.4,
-      maxDupLineFrac: 0.6,
-      maxDupLineCharFrac: 0.5,
-      topNGrams: [
-        [2, 0.6],
-        [3, 0.6],
-        [4, 0.5],
-      ],
-      dupNGrams: [
-        [5, 0.45],
-        [6, 0.3],
-        [7, 0.2],
-        [8, 0.15],
-        [10, 0.1],
-      ],
-    });
+    const opts = STRICT_REPETITION;
     const scope = { enabled: true, skipKinds: [] };
     const seen = new Set<string>();
     for (const o of [opts, gopherRepetitionOptionsSchema.parse({})]) {

@@ -22,7 +22,7 @@ import { TextView } from "../../src/data/textView.js";
 import { pyLstrip, pyRstrip, pySplitlines } from "../../src/data/words/pyString.js";
 import type { TokenSpans } from "../../src/data/words/spacyEnglish.js";
 import { englishWordSpans } from "../../src/data/words/spacyEnglish.js";
-import { gopherCorpusDocuments } from "./gopherCorpus.js";
+import { gopherCorpusDocuments, STRICT_REPETITION, spaceSpans } from "./gopherCorpus.js";
 
 interface Case {
   name: string;
@@ -146,20 +146,6 @@ function randomTexts(seed: number, count: number): string[] {
   });
 }
 
-/** Whitespace-separated spans (any spans will do for the figures; these make n-grams repeat often). */
-function spaceSpans(text: string): TokenSpans {
-  const start: number[] = [];
-  const end: number[] = [];
-  for (const m of text.matchAll(/\S+/g)) {
-    start.push(m.index);
-    end.push(m.index + m[0].length);
-  }
-  return {
-    count: start.length,
-    start: Int32Array.from(start),
-    end: Int32Array.from(end),
-  };
-}
 
 describe("Gopher figures: the fast path equals the plain definitions", () => {
   const texts = randomTexts(19, 300);
@@ -193,24 +179,7 @@ describe("Gopher figures: the fast path equals the plain definitions", () => {
 
   it("the rule decides as the plain figures do (bounds and shared scratch included), in any order", () => {
     // limits low enough that texts are removed for every reason
-    const opts = gopherRepetitionOptionsSchema.parse({
-      maxDupParaFrac: 0.45,
-      maxDupParaCharFrac: 0.4,
-      maxDupLineFrac: 0.6,
-      maxDupLineCharFrac: 0.5,
-      topNGrams: [
-        [2, 0.6],
-        [3, 0.6],
-        [4, 0.5],
-      ],
-      dupNGrams: [
-        [5, 0.45],
-        [6, 0.3],
-        [7, 0.2],
-        [8, 0.15],
-        [10, 0.1],
-      ],
-    });
+    const opts = STRICT_REPETITION;
     // the TypeScript figures, and the native ones where the addon loaded
     const rules = [new GopherRepetitionRule(opts, scope, null), ...(gopherNativeAddon ? [new GopherRepetitionRule(opts, scope, gopherNativeAddon)] : [])];
     const plain = (t: string, spans: TokenSpans): string => {

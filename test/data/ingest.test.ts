@@ -1,25 +1,12 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { detectFormat, ingest } from "../../src/data/ingest.js";
 import { htmlToText } from "../../src/data/readers/html.js";
 import { splitMbox } from "../../src/data/readers/email.js";
-import { DataInputError, type DataDoc } from "../../src/data/types.js";
-
-function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "llmforge-ingest-"));
-}
-
-function readOut(files: string[]): DataDoc[] {
-  return files.flatMap((f) =>
-    readFileSync(f, "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as DataDoc),
-  );
-}
+import { DataInputError, } from "../../src/data/types.js";
+import { readDocs as readOut, tmp } from "../helpers/dataFiles.js";
 
 const QP_EMAIL = [
   "From: Alice Example <alice@example.com>",
@@ -53,7 +40,7 @@ const B64_HTML_EMAIL = [
 
 describe("readers", () => {
   it("plain text by file and by paragraph, gzip, NFC", async () => {
-    const d = tmp();
+    const d = tmp("ingest");
     mkdirSync(join(d, "in"));
     writeFileSync(join(d, "in", "a.txt"), "First para line one.\nline two.\n\n\nSecond para, cafe\u0301.\n");
     writeFileSync(join(d, "in", "b.txt.gz"), gzipSync("Zipped text."));
@@ -68,7 +55,7 @@ describe("readers", () => {
   });
 
   it("JSONL with a chosen text field, and dialogue records", async () => {
-    const d = tmp();
+    const d = tmp("ingest");
     writeFileSync(join(d, "x.jsonl"), `${JSON.stringify({ body: { content: "nested text" }, key: 7 })}\n${JSON.stringify({ messages: [{ role: "user", content: "Hi?" }, { role: "assistant", content: "Hello!" }] })}\n`);
     const r = await ingest({ inputs: [join(d, "x.jsonl")], textField: "body.content", idField: "key" }, { outDir: join(d, "o"), progress: false });
     const docs = readOut(r.outputs);
@@ -85,11 +72,11 @@ describe("readers", () => {
   });
 
   it("email: headers, quoted-printable, base64 HTML part in latin-1; mbox splitting", async () => {
-    const d = tmp();
+    const d = tmp("ingest");
     writeFileSync(join(d, "qp.eml"), QP_EMAIL);
     writeFileSync(join(d, "b64.eml"), B64_HTML_EMAIL);
     writeFileSync(join(d, "box.mbox"), `From alice@example.com Tue Jul 30 08:30:04 2002\n${QP_EMAIL.replace(/\r\n/g, "\n")}\nFrom shop@example.net Tue Jul 30 09:00:00 2002\n${B64_HTML_EMAIL.replace(/\r\n/g, "\n")}`);
-    const r = await ingest({ inputs: [d] }, { outDir: join(tmp(), "o"), progress: false });
+    const r = await ingest({ inputs: [d] }, { outDir: join(tmp("ingest"), "o"), progress: false });
     const docs = readOut(r.outputs);
     const qp = docs.find((x) => x.meta.file === "qp.eml")!;
     expect(qp.text).toContain("Subject: Café meeting");
@@ -105,10 +92,10 @@ describe("readers", () => {
   });
 
   it("source code keeps its text and gets its language from the extension", async () => {
-    const d = tmp();
+    const d = tmp("ingest");
     const src = "def f(x):\n    return  x\n";
     writeFileSync(join(d, "m.py"), src);
-    const r = await ingest({ inputs: [d] }, { outDir: join(tmp(), "o"), progress: false });
+    const r = await ingest({ inputs: [d] }, { outDir: join(tmp("ingest"), "o"), progress: false });
     expect(readOut(r.outputs)[0]).toMatchObject({ text: src, meta: { kind: "code", lang: "python" } });
   });
 
@@ -123,7 +110,7 @@ describe("readers", () => {
 
 describe("bad input is reported with file and line, skipped and counted, or stops the run", () => {
   function badDir(): string {
-    const d = tmp();
+    const d = tmp("ingest");
     const i = join(d, "in");
     mkdirSync(i);
     writeFileSync(join(i, "good.txt"), "A good document.");

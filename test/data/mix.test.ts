@@ -1,31 +1,11 @@
 // The mix step's epoch cap (≤ 2 by default, capped sources reported), its unique-vs-repeated report per source and in
 // total, and a validation split that follows train's sampling (down-sampled sources alike, excluded ones absent).
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { countWords, parseMixConfig, planMix, runMix } from "../../src/data/mix.js";
 import type { DataDoc } from "../../src/data/types.js";
-import { JsonlWriter } from "../../src/io/jsonl.js";
-
-function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "llmforge-mix-"));
-}
-
-function lines(files: string[]): DataDoc[] {
-  return files.flatMap((f) =>
-    readFileSync(f, "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as DataDoc),
-  );
-}
-
-function writeShard(file: string, docs: DataDoc[]): void {
-  const w = new JsonlWriter(file);
-  for (const d of docs) w.write(d);
-  w.close();
-}
+import { readDocs as lines, tmp, writeShard } from "../helpers/dataFiles.js";
 
 const docsOf = (source: string, n: number, words: number): DataDoc[] =>
   Array.from({ length: n }, (_, i) => ({ id: `${source}${i}`, source, text: Array.from({ length: words }, (_, k) => `w${k}`).join(" "), meta: {} }));
@@ -56,7 +36,7 @@ describe("mix: epoch cap", () => {
 
 describe("mix: report and validation split", () => {
   it("reports unique and repeated train text per source and in total; val follows train's sampling", async () => {
-    const d = tmp();
+    const d = tmp("mix");
     const input = join(d, "in", "docs.jsonl");
     writeShard(input, [...docsOf("rep", 200, 10), ...docsOf("half", 200, 5), ...docsOf("off", 100, 3)]);
     const r = await runMix({ weights: { rep: 1 }, epochs: { half: 0.5 }, totalBytes: 1e6, valFraction: 0.2, seed: 3 }, { inputs: [input], outDir: join(d, "out"), progress: false });

@@ -1,7 +1,5 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -9,35 +7,18 @@ import { runDefaultRecipe } from "../../src/data/defaultRecipe.js";
 import { runMapStep } from "../../src/data/mapSteps.js";
 import { copiesOf, planMix, parseMixConfig, runMix } from "../../src/data/mix.js";
 import { runRecipe } from "../../src/data/recipe.js";
-import { JsonlWriter } from "../../src/io/jsonl.js";
 import type { DataDoc } from "../../src/data/types.js";
-
-function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "llmforge-pipe-"));
-}
-
-function lines(files: string[]): DataDoc[] {
-  return files.flatMap((f) =>
-    readFileSync(f, "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as DataDoc),
-  );
-}
+import { readDocs as lines, tmp, writeShard } from "../helpers/dataFiles.js";
 
 function writeShards(dir: string, shards: DataDoc[][]): void {
-  shards.forEach((docs, i) => {
-    const w = new JsonlWriter(join(dir, `part-${i}.jsonl`));
-    for (const d of docs) w.write(d);
-    w.close();
-  });
+  shards.forEach((docs, i) => writeShard(join(dir, `part-${i}.jsonl`), docs));
 }
 
 const doc = (id: string, source: string, text = `Document ${id} from ${source}.`, meta: Record<string, unknown> = {}): DataDoc => ({ id, text, source, meta });
 
 describe("map steps", () => {
   it("resume: finished shards are not redone, changed inputs are", async () => {
-    const d = tmp();
+    const d = tmp("pipe");
     writeShards(join(d, "in"), [[doc("a", "s", "Mail me at joe@example.com today.")], [doc("b", "s", "Call 212-555-0199 now.")]]);
     const r1 = await runMapStep("pii", {}, { inputs: [join(d, "in")], outDir: join(d, "out"), workers: 1, progress: false });
     expect(lines(r1.outputs).map((x) => x.text)).toEqual(["Mail me at <EMAIL> today.", "Call <PHONE> now."]);
@@ -54,7 +35,7 @@ describe("map steps", () => {
   });
 
   it("worker threads give the same result as one thread", async () => {
-    const d = tmp();
+    const d = tmp("pipe");
     const mk = (n: number) => Array.from({ length: 20 }, (_, i) => doc(`${n}-${i}`, "s", `Contact user${i}@example.com or visit 10.0.0.${i}. The weather is fine and the committee met today.`));
     writeShards(join(d, "in"), [mk(0), mk(1), mk(2)]);
     const one = await runMapStep("process", {}, { inputs: [join(d, "in")], outDir: join(d, "one"), workers: 1, progress: false });
@@ -69,7 +50,7 @@ describe("map steps", () => {
   const built = fileURLToPath(new URL("../../dist/data/mapSteps.js", import.meta.url));
   const fresh = existsSync(built) && statSync(built).mtimeMs >= statSync(fileURLToPath(new URL("../../src/data/mapSteps.ts", import.meta.url))).mtimeMs;
   it.skipIf(!fresh)("starts worker threads from a `node --input-type=module -e` script (an option workers may not inherit)", () => {
-    const d = tmp();
+    const d = tmp("pipe");
     writeShards(join(d, "in"), [[doc("a", "s", "Mail me at joe@example.com today.")], [doc("b", "s", "Call +1 415 555 0100 now.")]]);
     const code = `const { runMapStep } = await import(${JSON.stringify(pathToFileURL(built).href)}); await runMapStep("pii", {}, { inputs: [${JSON.stringify(join(d, "in"))}], outDir: ${JSON.stringify(join(d, "out"))}, workers: 2, progress: false });`;
     const r = spawnSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" });
@@ -93,7 +74,7 @@ describe("mix", () => {
   });
 
   it("up/down-samples by source, splits val without leakage, is deterministic by seed, orders a curriculum", async () => {
-    const d = tmp();
+    const d = tmp("pipe");
     const docs = [
       ...Array.from({ length: 100 }, (_, i) => doc(`a${i}`, "a", "x".repeat(100), { q: i / 100 })),
       ...Array.from({ length: 100 }, (_, i) => doc(`b${i}`, "b", "y".repeat(100), { q: 1 - i / 100 })),
@@ -127,7 +108,7 @@ describe("mix", () => {
 
 describe("recipes", () => {
   it("runs steps in order, skips up-to-date steps, reruns what depends on a change (YAML-equivalent data)", async () => {
-    const d = tmp();
+    const d = tmp("pipe");
     writeFileSync(join(d, "a.txt"), "The committee met on Thursday to discuss the budget. Call 212-555-0199 for details.");
     const recipe = {
       outDir: join(d, "out"),
@@ -151,7 +132,7 @@ describe("recipes", () => {
 
 describe("default recipe on the embedded corpus (small sample)", () => {
   it("runs end to end with every document accounted for at every step", async () => {
-    const d = tmp();
+    const d = tmp("pipe");
     const r = await runDefaultRecipe({ outDir: d, maxDocs: 24, progress: false, workers: 1 });
     expect(r.steps.map((s) => s.name)).toEqual(["ingest", "clean", "pii", "train-quality", "filter", "dedup", "mix"]);
     for (const s of r.steps) expect(s.stats.accounted).toBe(true);

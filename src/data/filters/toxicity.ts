@@ -2,7 +2,8 @@
 // score = matched words / words, documents above the threshold are removed.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { Int32Set, lowerHash, type TextView } from "../textView.js";
+import { lowerHash, type TextView } from "../textView.js";
+import { Int32Set } from "../words/int32Set.js";
 import type { QualityRule, RuleOutcome, RuleScope } from "./rule.js";
 import { DEFAULT_TOXIC_WORDS } from "./toxicityWords.js";
 

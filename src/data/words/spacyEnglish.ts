@@ -44,6 +44,7 @@ import {
   URL_PATTERN_JS,
   URL_REP_BASE,
 } from "./spacyEnglishData.js";
+import { Int32Set } from "./int32Set.js";
 import { isPySpace } from "./pyString.js";
 
 /** Token spans: token i is `text.slice(start[i], end[i])` (UTF-16 offsets into the text). */
@@ -439,38 +440,7 @@ function fnv(s: string, from: number, to: number): number {
   return h;
 }
 
-/** A set of int32 values (open addressing, with a 64K bitmap of low bits that ends most look-ups). */
-class HashSet {
-  private readonly keys: Int32Array;
-  private readonly used: Uint8Array;
-  private readonly mask: number;
-  private readonly low = new Uint8Array(65536);
-  constructor(values: readonly number[]) {
-    for (const v of values) this.low[v & 0xffff] = 1;
-    let cap = 16;
-    while (cap < values.length * 4) cap <<= 1;
-    this.keys = new Int32Array(cap);
-    this.used = new Uint8Array(cap);
-    this.mask = cap - 1;
-    for (const v of values) {
-      let at = this.slot(v);
-      while (this.used[at] && this.keys[at] !== v) at = (at + 1) & this.mask;
-      this.keys[at] = v;
-      this.used[at] = 1;
-    }
-  }
-  private slot(v: number): number {
-    const x = Math.imul(v ^ (v >>> 16), 0x45d9f3b);
-    return (x ^ (x >>> 16)) & this.mask;
-  }
-  has(v: number): boolean {
-    if (this.low[v & 0xffff] === 0) return false;
-    for (let at = this.slot(v); this.used[at]; at = (at + 1) & this.mask) if (this.keys[at] === v) return true;
-    return false;
-  }
-}
-
-const SPECIAL_HASHES = new HashSet([...SPECIALS.keys()].map((k) => fnv(k, 0, k.length)));
+const SPECIAL_HASHES = new Int32Set([...SPECIALS.keys()].map((k) => fnv(k, 0, k.length)));
 const SPECIAL_MAX_LEN = Math.max(...[...SPECIALS.keys()].map((k) => k.length));
 
 // ---------------------------------------------------------------------------------------------------------
@@ -499,7 +469,7 @@ for (const [key, toks] of Object.entries(MATCHED_SPECIALS)) {
 // case: it can only be a no-op; the pass below relies on that)
 for (const ps of PATTERNS_BY_FIRST.values()) for (const p of ps) if (p.toks.length === 1 && !p.noop) throw new Error(`spaCy data: one-token pattern ${p.key} changes tokens`);
 
-const FIRST_HASHES = new HashSet([...PATTERNS_BY_FIRST.keys()].map((k) => fnv(k, 0, k.length)));
+const FIRST_HASHES = new Int32Set([...PATTERNS_BY_FIRST.keys()].map((k) => fnv(k, 0, k.length)));
 const NO_PATTERNS: readonly Pattern[] = [];
 
 /** Patterns whose first token is text[s:e] (the hash is checked first: most tokens start none). */

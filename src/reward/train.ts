@@ -252,7 +252,9 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
   if (training.stoppedBy === "interrupted") return { ...base, modelDir: null, after: null, trainEval: null };
 
   const after = held.examples.length > 0 ? evalOf(held.examples) : null;
-  const trainEval = evalOf(train.examples.slice(0, 1000));
+  // up to 1000 training prompts spread over the whole set (records come grouped by task)
+  const every = Math.max(1, Math.ceil(train.examples.length / 1000));
+  const trainEval = evalOf(train.examples.filter((_, i) => i % every === 0));
   if (after) say(`reward: after: held-out ${describeEval(after)}`);
   say(`reward: after: training ${describeEval(trainEval)}`);
   const modelDir = join(o.out, "model");

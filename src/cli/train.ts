@@ -7,7 +7,7 @@ import { readTokenShard, Tokenizer } from "../tokenizer/index.js";
 import { pretrain, resolveTokenizerPath, tokenByteCounter } from "../train/pretrain.js";
 import { evaluate } from "../train/trainer.js";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 
 export function registerTrainCommands(program: Command): void {
@@ -63,7 +63,7 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption("--data <shard>", "token shard file (.bin)")
     .option("--batch <n>", "rows per batch", int, 4)
     .option("--batches <n>", "batches to evaluate (default: the whole shard)", int)
-    .option("--tokenizer <path>", "tokenizer for bits per byte (default RUN/tokenizer)")
+    .option("--tokenizer <path>", "tokenizer for bits per byte (default: RUN/tokenizer, the model folder's tokenizer.json, or the run folder's beside it)")
     .option("--json", "print JSON")
     .action((o) => {
       const candidates = [join(o.model, "model"), o.model];
@@ -76,8 +76,11 @@ export function registerTrainCommands(program: Command): void {
       if (!existsSync(o.data)) throw new Error(`--data ${o.data}: token shard not found (write shards with \`llmforge tokenizer shard\`)`);
       const shard = readTokenShard(o.data).tokens;
       const batches = o.batches ?? Math.max(1, Math.floor((shard.length - 1) / (o.batch * T)));
-      const tokPath = o.tokenizer ?? join(o.model, "tokenizer", "tokenizer.json");
-      const tok = existsSync(tokPath) ? Tokenizer.fromFile(resolveTokenizerPath(tokPath)) : null;
+      // the tokenizer for bits per byte: the run's, or the one a model folder carries, or the run folder's beside it
+      const tokPaths = o.tokenizer ? [o.tokenizer] : [join(o.model, "tokenizer", "tokenizer.json"), join(modelDir, "tokenizer.json"), join(dirname(modelDir), "tokenizer", "tokenizer.json")];
+      const tokPath = tokPaths.find((p) => existsSync(p));
+      if (o.tokenizer && !tokPath) throw new Error(`--tokenizer ${o.tokenizer}: not found`);
+      const tok = tokPath ? Tokenizer.fromFile(resolveTokenizerPath(tokPath)) : null;
       const tokenBytes = tok ? tokenByteCounter(tok) : undefined;
       const r = evaluate(model, [o.data], () => shard, o.batch, T, batches, tokenBytes);
       if (!Number.isFinite(r.loss)) throw new Error(`${modelDir}: the loss on ${o.data} is ${r.loss}: the model's outputs are not finite (the run that wrote it diverged)`);

@@ -54,7 +54,7 @@ export interface TrainSummary {
 
 export { NonFiniteLossError };
 
-/** Mean loss over the first `batches` batches of the validation shards (deterministic). */
+/** Mean loss over the first `batches` batches of the validation shards, or all of them when they hold fewer (each counted once; deterministic). */
 export function evaluate(
   model: TrainableModel, shards: string[], readShard: (p: string) => TokenArray,
   B: number, T: number, batches: number, tokenBytes?: (ids: Int32Array) => number,
@@ -64,18 +64,17 @@ export function evaluate(
   model.eval();
   let total = 0;
   let bytes = 0;
-  for (let i = 0; i < batches; i++) {
+  let done = 0;
+  for (; done < batches; done++) {
     const b = loader.next();
+    // the loader wraps before it reads: a batch of the next epoch repeats the first one, so the shards are done
+    if (loader.getCursor().epoch > 0) break;
     total += noGrad(() => tidy(() => model.loss(ids(b.inputs, [B, T]), b.targets).item()));
     if (tokenBytes) bytes += tokenBytes(b.targets);
-    if (loader.getCursor().epoch > 0) {
-      batches = i + 1;
-      break;
-    }
   }
   model.train(wasTraining);
-  const loss = total / batches;
-  const tokens = batches * B * T;
+  const loss = total / done;
+  const tokens = done * B * T;
   return { loss, perplexity: Math.exp(loss), bitsPerByte: tokenBytes ? (loss * tokens) / (bytes * Math.LN2) : null, tokens };
 }
 

@@ -38,3 +38,5 @@ export { loadRun, resolveRunPaths, RunFolderError, type RunPaths } from "./model
 export { TensorBoardWriter, readTensorBoardScalars } from "./train/tensorboard.js";
 export { benchTrain, type BenchTrainOptions, type BenchTrainResult } from "./train/benchTrain.js";
 export { quickstart, formatQuickstartSummary, QuickstartFolderError, QuickstartInterrupted, type QuickstartOptions, type QuickstartSummary } from "./pipeline/quickstart.js";
+export * from "./eval/metrics/textMetrics.js";
+export * from "./eval/metrics/classification.js";

@@ -170,6 +170,9 @@ struct GemmDriver {
   static void batched(const GemmParams& p, int nt) {
     const double per = (double)p.M * p.N * p.K;
     bool ok = true;
+    // ...and alone when all of them together are less work than waking threads (a decode step's attention: a few
+    // one-row GEMMs), as for one GEMM below gemmParallelMin()
+    if (per * (double)p.batch < llmf::gemmParallelMin()) nt = 1;
     if (p.batch > 1 && nt > 1 && p.strideC != 0 && (p.batch >= 2L * nt || (p.batch >= nt && per < (1 << 20)))) {
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
       for (long i = 0; i < p.batch; ++i) {

@@ -6,6 +6,7 @@ import type { KVCache } from "../model/kvCache.js";
 import { ids } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
+import { DecodeSession, decodeSessionUnsupported } from "./decodeSession.js";
 import { checkSamplingOptions, sampleToken, SamplingOptionError, type SamplingOptions } from "./sampling.js";
 
 export interface GenerateOptions extends SamplingOptions {
@@ -27,6 +28,11 @@ export interface GenerateOptions extends SamplingOptions {
   vocabLimit?: number;
   /** Use the KV cache (default: when the model allows it). false recomputes the whole context every token. */
   useCache?: boolean;
+  /**
+   * With the cache, decode through a {@link DecodeSession} (one token at a time on preallocated buffers, no tensors)
+   * when the model allows it (default true); false keeps the tensor path, the session's definition.
+   */
+  fastDecode?: boolean;
   /** Called with each token as soon as it is chosen. */
   onToken?: (token: GeneratedToken) => void;
   /** Stops generation early (finishReason "abort"). */
@@ -140,7 +146,21 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
   const wasTraining = model.training;
   model.eval();
   // The cache holds the whole generation when it fits in the block; otherwise the block, slid as needed.
-  const cache = useCache ? model.createCache(1, Math.min(block, Math.min(prompt.length, block) + maxTokens)) : undefined;
+  const cacheLen = Math.min(block, Math.min(prompt.length, block) + maxTokens);
+  const session = useCache && (opts.fastDecode ?? true) && decodeSessionUnsupported(model) === null ? new DecodeSession(model, cacheLen) : null;
+  const cache = useCache && !session ? model.createCache(1, cacheLen) : undefined;
+  /** Logits after feeding `feed` (from scratch when `fresh`), through the session, the cache or the whole context. */
+  const feedTokens = (feed: number[], fresh: boolean): Float32Array | Float64Array => {
+    if (!session) {
+      if (fresh) cache?.reset();
+      return lastLogits(model, feed, cache);
+    }
+    if (fresh) session.reset();
+    let out: Float32Array = new Float32Array(0);
+    for (const t of feed) out = session.step(t);
+    return out;
+  };
+  const cacheFull = () => (session ? session.length >= session.maxLen : cache ? cache.length >= cache.maxLen : false);
   const releaser = new TextReleaser(opts.decode, stops);
   const history = Array.from(prompt);
   const promptTruncated = Math.max(0, history.length - block);
@@ -149,7 +169,7 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
   const t0 = performance.now();
   let prefillMs = 0;
   try {
-    let logits = lastLogits(model, history.slice(promptTruncated), cache);
+    let logits = feedTokens(history.slice(promptTruncated), true);
     prefillMs = performance.now() - t0;
     while (generated.length < maxTokens) {
       if (opts.signal?.aborted) {
@@ -172,14 +192,9 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
         break;
       }
       if (generated.length >= maxTokens) break;
-      if (!cache) {
-        logits = lastLogits(model, history.slice(-block), undefined);
-      } else if (cache.length < cache.maxLen) {
-        logits = lastLogits(model, [next], cache);
-      } else {
-        cache.reset();
-        logits = lastLogits(model, history.slice(-Math.max(1, Math.floor((3 * block) / 4))), cache);
-      }
+      if (!useCache) logits = feedTokens(history.slice(-block), false);
+      else if (!cacheFull()) logits = feedTokens([next], false);
+      else logits = feedTokens(history.slice(-Math.max(1, Math.floor((3 * block) / 4))), true);
     }
   } finally {
     cache?.dispose();

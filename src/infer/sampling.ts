@@ -66,7 +66,7 @@ export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rn
   const topP = opts.topP ?? 1;
   // Candidates by logit, descending (ties by id, for determinism). No sort is needed when
   // every token stays a candidate.
-  const order = k < V ? topKIndices(l, k) : topP < 1 ? sortedIndices(l) : Int32Array.from({ length: V }, (_, i) => i);
+  const order = k < V ? topKIndices(l, k) : topP < 1 ? sortedIndices(l) : identity(V);
   let mx = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < order.length; i++) if (l[order[i]] > mx) mx = l[order[i]];
   const probs = new Float64Array(order.length);
@@ -96,25 +96,63 @@ export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rn
   return order[n - 1];
 }
 
+/** 0, 1, ..., n - 1. */
+function identity(n: number): Int32Array {
+  const idx = new Int32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  return idx;
+}
+
 function sortedIndices(l: Float64Array): Int32Array {
-  const idx = Int32Array.from({ length: l.length }, (_, i) => i);
+  const idx = identity(l.length);
   return idx.sort((a, b) => l[b] - l[a] || a - b);
 }
 
-/** The k largest entries' indices, descending: a sorted insertion buffer for small k, a full sort otherwise. */
-function topKIndices(l: Float64Array, k: number): Int32Array {
-  if (k > 256) return sortedIndices(l).slice(0, k);
+/**
+ * The k largest entries' indices, descending (ties by id; NaN counts as -Infinity): the k-th largest value found by
+ * quickselect on a copy (O(V)), then only the k candidates sorted.
+ */
+export function topKIndices(l: Float64Array, k: number): Int32Array {
+  const V = l.length;
+  const tmp = new Float64Array(V);
+  for (let i = 0; i < V; i++) tmp[i] = l[i] === l[i] ? l[i] : Number.NEGATIVE_INFINITY;
+  const thr = kthLargest(tmp, k);
   const out = new Int32Array(k);
   let n = 0;
-  for (let i = 0; i < l.length; i++) {
-    const v = l[i];
-    if (n === k && !(v > l[out[k - 1]])) continue;
-    let j = n < k ? n++ : k - 1;
-    while (j > 0 && v > l[out[j - 1]]) {
-      out[j] = out[j - 1];
-      j--;
+  for (let i = 0; i < V && n < k; i++) if (l[i] > thr) out[n++] = i;
+  for (let i = 0; i < V && n < k; i++) if (l[i] === thr) out[n++] = i;
+  for (let i = 0; i < V && n < k; i++) if (l[i] !== l[i]) out[n++] = i; // NaN, when fewer than k numbers
+  const key = (i: number) => (l[i] === l[i] ? l[i] : Number.NEGATIVE_INFINITY);
+  return out.sort((a, b) => key(b) - key(a) || a - b);
+}
+
+/** The k-th largest of `a` (1-based; a is reordered): iterative quickselect with a median-of-three pivot. */
+function kthLargest(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  const want = k - 1; // index in descending order
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = a[lo];
+    const y = a[mid];
+    const z = a[hi];
+    const pivot = x > y ? (y > z ? y : x > z ? z : x) : x > z ? x : y > z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
     }
-    out[j] = i;
+    if (want <= j) hi = j;
+    else if (want >= i) lo = i;
+    else return a[want];
   }
-  return out;
+  return a[want];
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { generate, generateStream, generateText, type GeneratedToken } from "../../src/infer/generate.js";
-import { applyRepetitionPenalty, sampleToken, SamplingOptionError } from "../../src/infer/sampling.js";
+import { applyRepetitionPenalty, sampleToken, SamplingOptionError, topKIndices } from "../../src/infer/sampling.js";
 import { makeConfig, type GPTConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";
 import { ids } from "../../src/tensor/ops/index.js";
@@ -186,5 +186,24 @@ describe("sampling", () => {
     for (let i = 0; i < 200; i++) expect(sampleToken(l, { topK: 2 }, rng)).toBeGreaterThanOrEqual(3);
     // softmax([0..4]) top mass: p(4) = 0.636, p(3) = 0.234 -> top-p 0.8 keeps {4, 3}.
     for (let i = 0; i < 200; i++) expect(sampleToken(l, { topP: 0.8 }, rng)).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("topKIndices", () => {
+  it("equals a full sort (value descending, ties by id) for random logits with many ties, any k", () => {
+    const rng = new Rng(11);
+    for (let trial = 0; trial < 300; trial++) {
+      const V = 1 + rng.int(300);
+      const l = Float64Array.from({ length: V }, () => (rng.int(4) === 0 ? rng.int(5) : rng.uniform() * 10 - 5));
+      const k = 1 + rng.int(V);
+      const want = Array.from({ length: V }, (_, i) => i)
+        .sort((a, b) => l[b] - l[a] || a - b)
+        .slice(0, k);
+      expect(Array.from(topKIndices(l, k))).toEqual(want);
+    }
+  });
+
+  it("ranks NaN last", () => {
+    expect(Array.from(topKIndices(Float64Array.from([0.5, Number.NaN, 2, -1]), 3))).toEqual([2, 0, 3]);
   });
 });

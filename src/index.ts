@@ -40,3 +40,6 @@ export { benchTrain, type BenchTrainOptions, type BenchTrainResult } from "./tra
 export { quickstart, formatQuickstartSummary, QuickstartFolderError, QuickstartInterrupted, type QuickstartOptions, type QuickstartSummary } from "./pipeline/quickstart.js";
 export * from "./eval/metrics/textMetrics.js";
 export * from "./eval/metrics/classification.js";
+export { evaluateTask, evaluateTasks, scoreLoglikelihood, EvalRunError, type EvalOptions, type TaskResult, type LoglikelihoodRequest, type LoglikelihoodResult } from "./eval/harness.js";
+export { BUILTIN_TASKS, builtinTask, loadTaskFile, resolveTask, validateTaskSpec, TaskSpecError, type LoadedTask, type TaskSpec, type EvalExample } from "./eval/tasks.js";
+export { collectRunReport, writeRunReport, RunReportError, type RunReport } from "./report/runReport.js";

@@ -10,6 +10,7 @@ import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { LOCK_FILE, withFolderLock } from "../io/runLock.js";
 import { VERSION } from "../version.js";
 import { generate, generateText } from "../infer/generate.js";
+import { writeRunReport } from "../report/runReport.js";
 import { configFromDepth, formatCount, paramCount } from "../model/config.js";
 import { loadModel } from "../model/serialize.js";
 import { Tokenizer, trainTokenizer, writeTokenShards } from "../tokenizer/index.js";
@@ -72,13 +73,15 @@ export interface QuickstartSummary {
   training: TrainSummary;
   samples: { prompt: string; text: string; tokensPerSecond: number }[];
   sft: (Pick<SftSummary, "modelDir" | "before" | "after" | "packing"> & { steps: number; tokensPerSec: number; chat: { prompt: string; answer: string }[] }) | null;
+  /** OUT/report.html, the page a person opens in a browser (null when it could not be written). */
+  report?: string | null;
 }
 
 const DEFAULT_PROMPTS = ["The", "In the morning", "He said that"];
 const DEFAULT_CHAT = ["What is 12 plus 7?", "Spell the word \"house\".", "What is the capital of France?"];
 
 /** What quickstart writes in its folder (and removes when it replaces a finished run). */
-const OWN_ENTRIES = ["quickstart.json", "summary.json", "data", "tokenizer", "shards", "sft_data", "sft", "checkpoints", "model", "tb", "metrics.jsonl", "run.json"];
+const OWN_ENTRIES = ["quickstart.json", "summary.json", "data", "tokenizer", "shards", "sft_data", "sft", "checkpoints", "model", "tb", "metrics.jsonl", "run.json", "report.html"];
 
 /**
  * Makes `out` ready: a new or empty folder is started; an unfinished quickstart with the same
@@ -225,6 +228,13 @@ async function quickstartLocked(o: QuickstartOptions, out: string): Promise<Quic
   };
   const header = { format: "llmforge-quickstart-summary", version: 1, writer: `llmforge ${VERSION}` };
   writeFileAtomicSync(join(out, "summary.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
+  // Drawn last, from the files above; a page that cannot be drawn costs the finished run nothing.
+  try {
+    summary.report = writeRunReport(out).path;
+  } catch (err) {
+    summary.report = null;
+    say(`report: not written (${err instanceof Error ? err.message : String(err)}); try \`llmforge report ${out}\``);
+  }
   return summary;
 }
 
@@ -244,6 +254,7 @@ export function formatQuickstartSummary(s: QuickstartSummary): string {
       (t.val?.bitsPerByte != null ? `, ${t.val.bitsPerByte.toFixed(3)} bits/byte` : ""),
     `  logs        ${join(s.out, "metrics.jsonl")}, TensorBoard: tensorboard --logdir ${join(s.out, "tb")}`,
     `  wall time   ${(s.seconds / 60).toFixed(1)} min`,
+    ...(s.report ? [`  report      ${s.report} (open it in a browser)`] : []),
     "  samples:",
     ...s.samples.map((x) => `    > ${x.prompt}${x.text.replace(/\s+/g, " ")}  [${x.tokensPerSecond.toFixed(0)} tok/s]`),
     ...(s.sft ? sftLines(s.sft) : []),

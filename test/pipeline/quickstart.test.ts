@@ -12,7 +12,7 @@ describe("quickstart", () => {
     const out = join(mkdtempSync(join(tmpdir(), "llmforge-qs-")), "run");
     const s = await quickstart({ out, minutes: 0.6, maxDocs: 40, depth: 1, vocabSize: 600, blockSize: 64, batchSize: 8, progress: false });
     for (const p of [
-      "data/report.md", "tokenizer/tokenizer.json", "shards/train_000000.bin", "model/model.safetensors", "model/config.json", "metrics.jsonl", "summary.json",
+      "data/report.md", "tokenizer/tokenizer.json", "shards/train_000000.bin", "model/model.safetensors", "model/config.json", "metrics.jsonl", "summary.json", "report.html",
       "sft_data/train.jsonl", "sft/model/model.safetensors", "sft/model/tokenizer_config.json", "sft/sft.json",
     ]) {
       expect(existsSync(join(out, p)), p).toBe(true);
@@ -26,5 +26,6 @@ describe("quickstart", () => {
     expect(s.sft?.chat).toHaveLength(3);
     expect(formatQuickstartSummary(s)).toContain(`everything is in ${out}`);
     expect(formatQuickstartSummary(s)).toContain("assistant:");
+    expect(s.report).toBe(join(out, "report.html"));
   }, 120_000);
 });

@@ -1,0 +1,334 @@
+// `llmforge report RUN`: gathers what a run folder holds (each stage's metrics.jsonl, run.json and
+// summary, the data stage's report.json, the tokenizer's train report, quickstart samples) into one
+// typed record, and writes RUN/report.html from it (rendered by reportPage.ts, no network needed).
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { VERSION } from "../version.js";
+import { renderReportPage, uplotVersion } from "./reportPage.js";
+
+/** One line chart: shared x (steps) and one y array per series (null where a series has no point). */
+export interface ChartSpec {
+  id: string;
+  title: string;
+  yLabel: string;
+  x: number[];
+  series: { label: string; values: (number | null)[]; points: boolean }[];
+  /** Set when the log had more points than are drawn: every `stride`-th point is kept (and every validation point). */
+  stride: number;
+  logged: number;
+}
+
+/** A table of numbers with one label column first. */
+export interface NumberTable {
+  columns: string[];
+  rows: { label: string; values: (number | null)[] }[];
+}
+
+export interface StageReport {
+  /** Folder of the stage relative to the run ("." for the run folder itself). */
+  dir: string;
+  /** What the stage is, from its run.json format ("pretraining", "supervised fine-tuning", ...). */
+  kind: string;
+  records: number;
+  charts: ChartSpec[];
+  /** Every val_* record: one row per step. */
+  validation: NumberTable | null;
+  /** Numbers of the stage summary's evaluations (before / after training, ...). */
+  evaluation: NumberTable | null;
+  /** Held-out answers of the summary (prompt, answer, reference, whether it matched). */
+  answers: { prompt: string; answer: string; reference: string; match: boolean | null }[];
+  /** run.json of the stage: who wrote it, the model config and the options. */
+  run: { format: string; writer: string; config: Record<string, unknown>; options: Record<string, unknown>; completed: unknown } | null;
+}
+
+/** What one data-recipe step removed, rule by rule. */
+export interface FunnelStep {
+  name: string;
+  docsIn: number;
+  docsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  skipped: boolean;
+  removed: { rule: string; count: number; bytes: number }[];
+}
+
+export interface RunReport {
+  format: "llmforge-run-report";
+  version: 1;
+  writer: string;
+  run: string;
+  createdAt: string;
+  /** Headline figures (label, value) from the quickstart summary when there is one. */
+  headline: [string, string][];
+  stages: StageReport[];
+  funnel: FunnelStep[] | null;
+  tokenizer: [string, string][] | null;
+  samples: { prompt: string; text: string; tokensPerSecond: number | null }[];
+  chat: { prompt: string; answer: string }[];
+  /** quickstart.json's options, when the run is a quickstart. */
+  quickstart: Record<string, unknown> | null;
+  /** Which versions produced the files read (file → writer) and drew the page. */
+  versions: [string, string][];
+}
+
+/** The folder is not a run folder llmforge can report on. */
+export class RunReportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RunReportError";
+  }
+}
+
+/** Most points one chart draws; longer logs are thinned to every k-th step (validation points are all kept). */
+export const MAX_CHART_POINTS = 5000;
+
+/** Folders never searched for stages: data, artifacts and logs other than metrics.jsonl. */
+const SKIP_DIRS = new Set(["checkpoints", "data", "shards", "tb", "tokenizer", "model", "sft_data", "node_modules"]);
+
+/** Train-record keys drawn in the standard charts (the rest get a chart each; `ms` is shown as throughput). */
+const STANDARD_KEYS = new Set(["step", "loss", "lr", "tokens_per_s", "ms", "grad_norm"]);
+
+const STAGE_KINDS: Record<string, string> = {
+  "llmforge-run": "pretraining",
+  "llmforge-sft-run": "supervised fine-tuning",
+  "llmforge-reward-run": "reward model",
+};
+
+type Json = Record<string, unknown>;
+
+function readJson(file: string): Json | null {
+  if (!existsSync(file)) return null;
+  try {
+    const v: unknown = JSON.parse(readFileSync(file, "utf8"));
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : null;
+  } catch {
+    return null;
+  }
+}
+
+const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+const obj = (v: unknown): Json => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {});
+
+/** Folders under `run` (itself included, at most 3 levels down) that hold a metrics.jsonl; the run folder first. */
+export function findStageDirs(run: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    if (existsSync(join(dir, "metrics.jsonl"))) found.push(dir);
+    if (depth >= 3) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory() && !e.name.startsWith(".") && !SKIP_DIRS.has(e.name)) walk(join(dir, e.name), depth + 1);
+    }
+  };
+  walk(run, 0);
+  return found.sort((a, b) => (a === run ? -1 : b === run ? 1 : a.localeCompare(b)));
+}
+
+/** Every record of a metrics.jsonl (torn or non-object lines are skipped). */
+function readMetrics(file: string): Json[] {
+  const out: Json[] = [];
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const r: unknown = JSON.parse(line);
+      if (r !== null && typeof r === "object" && typeof (r as Json).step === "number") out.push(r as Json);
+    } catch {
+      // a line cut by a crash mid-write
+    }
+  }
+  return out;
+}
+
+/**
+ * Builds a chart over `keys`: x is every step where one of them has a number; series of keys
+ * starting with val_ draw points (they are sparse). Thinned to {@link MAX_CHART_POINTS}.
+ */
+function chartOf(id: string, title: string, yLabel: string, records: Json[], keys: { key: string; label: string }[]): ChartSpec | null {
+  const byStep = new Map<number, (number | null)[]>();
+  for (const r of records) {
+    const vals = keys.map((k) => num(r[k.key]));
+    if (vals.every((v) => v === null)) continue;
+    const step = r.step as number;
+    const row = byStep.get(step) ?? keys.map(() => null);
+    vals.forEach((v, i) => {
+      if (v !== null) row[i] = v;
+    });
+    byStep.set(step, row);
+  }
+  if (byStep.size === 0) return null;
+  let steps = [...byStep.keys()].sort((a, b) => a - b);
+  const logged = steps.length;
+  const stride = Math.ceil(logged / MAX_CHART_POINTS);
+  if (stride > 1) {
+    const isVal = keys.map((k) => k.key.startsWith("val_"));
+    steps = steps.filter((s, i) => i % stride === 0 || i === logged - 1 || (byStep.get(s) ?? []).some((v, j) => v !== null && isVal[j]));
+  }
+  return {
+    id, title, yLabel, x: steps, stride, logged,
+    series: keys.map((k, i) => ({ label: k.label, points: k.key.startsWith("val_"), values: steps.map((s) => (byStep.get(s) as (number | null)[])[i]) })),
+  };
+}
+
+/** Numeric leaves of an object as dotted paths (arrays, e.g. answer samples, are left out). */
+function numericLeaves(v: unknown, prefix = "", out = new Map<string, number>()): Map<string, number> {
+  if (typeof v === "number" && Number.isFinite(v)) out.set(prefix, v);
+  else if (v !== null && typeof v === "object" && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) numericLeaves(x, prefix ? `${prefix}.${k}` : k, out);
+  return out;
+}
+
+/** The evaluations a stage summary holds (sft.json: before/after; reward.json: before/after/trainEval) as one table. */
+function evaluationOf(summary: Json | null): NumberTable | null {
+  if (!summary) return null;
+  const cols = [["before", "before training"], ["after", "after training"], ["trainEval", "after, on training prompts"]].filter(([k]) => summary[k] && typeof summary[k] === "object");
+  if (cols.length === 0) return null;
+  const leaves = cols.map(([k]) => numericLeaves(summary[k]));
+  const labels = [...new Set(leaves.flatMap((m) => [...m.keys()]))];
+  return { columns: ["metric", ...cols.map(([, l]) => l)], rows: labels.map((label) => ({ label, values: leaves.map((m) => m.get(label) ?? null) })) };
+}
+
+function stageOf(run: string, dir: string, index: number): StageReport {
+  const records = readMetrics(join(dir, "metrics.jsonl"));
+  const rel = relative(run, dir) || ".";
+  const record = readJson(join(dir, "run.json"));
+  const format = str(record?.format);
+  const id = (name: string): string => `chart-${index}-${name.replace(/[^a-zA-Z0-9_-]/g, "_")}`;
+  const charts: ChartSpec[] = [];
+  const push = (c: ChartSpec | null): void => {
+    if (c) charts.push(c);
+  };
+  push(chartOf(id("loss"), "loss", "loss (nats/token)", records, [{ key: "loss", label: "train loss" }, { key: "val_loss", label: "validation loss" }]));
+  push(chartOf(id("lr"), "learning rate", "learning rate", records, [{ key: "lr", label: "learning rate" }]));
+  push(chartOf(id("throughput"), "throughput", "tokens / s", records, [{ key: "tokens_per_s", label: "tokens/s" }]));
+  push(chartOf(id("grad_norm"), "gradient norm", "global grad norm", records, [{ key: "grad_norm", label: "grad norm" }]));
+  const otherKeys = [...new Set(records.flatMap((r) => Object.keys(r).filter((k) => !STANDARD_KEYS.has(k) && !k.startsWith("val_") && num(r[k]) !== null)))];
+  for (const k of otherKeys) push(chartOf(id(k), k, k, records, [{ key: k, label: k }]));
+
+  const valRecords = records.filter((r) => Object.keys(r).some((k) => k.startsWith("val_")));
+  const valKeys = [...new Set(valRecords.flatMap((r) => Object.keys(r).filter((k) => k.startsWith("val_"))))];
+  const validation = valRecords.length === 0 ? null : {
+    columns: ["step", ...valKeys.map((k) => k.slice(4))],
+    rows: valRecords.map((r) => ({ label: String(r.step), values: valKeys.map((k) => num(r[k])) })),
+  };
+
+  const summary = readJson(join(dir, "sft.json")) ?? readJson(join(dir, "reward.json"));
+  const samples = (obj(obj(summary?.after).answers).samples ?? []) as unknown[];
+  const answers = Array.isArray(samples)
+    ? samples.map((s) => obj(s)).map((s) => ({ prompt: str(s.prompt), answer: str(s.answer), reference: str(s.reference), match: typeof s.match === "boolean" ? s.match : null }))
+    : [];
+  return {
+    dir: rel,
+    kind: STAGE_KINDS[format] ?? (rel === "." ? "training" : rel),
+    records: records.length,
+    charts,
+    validation,
+    evaluation: evaluationOf(summary),
+    answers,
+    run: record ? { format, writer: str(record.writer), config: obj(record.config), options: obj(record.options), completed: record.completed ?? null } : null,
+  };
+}
+
+/** The removal funnel of RUN/data/report.json: documents in and out of each step and what each rule removed. */
+function funnelOf(report: Json | null): FunnelStep[] | null {
+  if (report?.format !== "llmforge-data-report" || !Array.isArray(report.steps)) return null;
+  return (report.steps as unknown[]).map((raw) => {
+    const s = obj(raw);
+    const st = obj(s.stats);
+    const rules = [...Object.entries(obj(st.removed)), ...Object.entries(obj(st.rejected))].map(([rule, v]) => ({ rule, count: num(obj(v).count) ?? 0, bytes: num(obj(v).bytes) ?? 0 }));
+    return {
+      name: str(s.name) || str(s.step), skipped: s.skipped === true,
+      docsIn: num(st.docsIn) ?? 0, docsOut: num(st.docsOut) ?? 0, bytesIn: num(st.bytesIn) ?? 0, bytesOut: num(st.bytesOut) ?? 0,
+      removed: rules.sort((a, b) => b.count - a.count),
+    };
+  });
+}
+
+/** Tokenizer figures from RUN/tokenizer/train_report.json and RUN/shards/shards.json. */
+function tokenizerOf(run: string): [string, string][] | null {
+  const t = readJson(join(run, "tokenizer", "train_report.json"));
+  const sh = readJson(join(run, "shards", "shards.json"));
+  if (!t && !sh) return null;
+  const rows: [string, string][] = [];
+  const add = (label: string, v: unknown, f: (x: number) => string = (x) => x.toLocaleString("en-US")): void => {
+    const x = num(v);
+    if (x !== null) rows.push([label, f(x)]);
+  };
+  if (t) {
+    add("vocabulary", t.vocabSize);
+    add("requested vocabulary", t.requestedVocabSize);
+    add("merges", t.merges);
+    if (Array.isArray(t.specialTokens)) rows.push(["special tokens", (t.specialTokens as unknown[]).map(String).join(" ")]);
+    add("training documents", t.documents);
+    add("training bytes", t.trainBytes);
+    add("unique pre-tokens", t.uniquePretokens);
+    add(`bytes per token (${str(t.bytesPerTokenOn) || "held-out"})`, t.bytesPerToken, (x) => x.toFixed(3));
+    add("held-out documents", t.heldOutDocuments);
+    add("training time (s)", obj(t.seconds).total, (x) => x.toFixed(2));
+    add("throughput (MB/s)", t.throughputMBps, (x) => x.toFixed(2));
+    if (t.pattern !== undefined) rows.push(["pre-tokenizer pattern", str(t.pattern)]);
+  }
+  if (sh) {
+    const tokens = (part: unknown): number => (obj(part).shards as unknown[] | undefined ?? []).reduce((a: number, s) => a + (num(obj(s).tokens) ?? 0), 0);
+    add("shard documents", sh.documents);
+    rows.push(["train tokens", tokens(sh.train).toLocaleString("en-US")]);
+    rows.push(["validation tokens", tokens(sh.val).toLocaleString("en-US")]);
+  }
+  return rows;
+}
+
+/** Headline figures of a quickstart summary.json. */
+function headlineOf(s: Json | null): [string, string][] {
+  if (!s) return [];
+  const rows: [string, string][] = [];
+  const model = obj(s.model);
+  const tr = obj(s.training);
+  const f3 = (v: unknown): string => (num(v) === null ? "?" : (num(v) as number).toFixed(3));
+  if (num(model.params) !== null) rows.push(["model", `${(num(model.params) as number).toLocaleString("en-US")} parameters, ${num(model.layers) ?? "?"} layer${num(model.layers) === 1 ? "" : "s"}, width ${num(model.width) ?? "?"}`]);
+  if (num(tr.steps) !== null) rows.push(["pretraining", `${tr.steps} steps, ${Math.round(num(tr.tokensPerSec) ?? 0)} tokens/s, stopped by ${str(tr.stoppedBy) || "?"}`]);
+  if (tr.val) rows.push(["validation loss", `${f3(obj(tr.initialVal).loss)} → ${f3(obj(tr.val).loss)} (${f3(obj(tr.val).bitsPerByte)} bits/byte)`]);
+  const data = obj(s.data);
+  if (num(data.kept) !== null) rows.push(["corpus", `kept ${data.kept} documents, removed ${num(data.removed) ?? "?"}`]);
+  if (num(s.seconds) !== null) rows.push(["wall time", `${((num(s.seconds) as number) / 60).toFixed(1)} min`]);
+  return rows;
+}
+
+/** Collects everything the report shows from a run folder; throws {@link RunReportError} when nothing is there to show. */
+export function collectRunReport(runDir: string): RunReport {
+  const run = resolve(runDir);
+  if (!existsSync(run) || !statSync(run).isDirectory()) throw new RunReportError(`${run} is not a folder; give a run folder (one holding metrics.jsonl, e.g. runs/quickstart)`);
+  const stages = findStageDirs(run).map((d, i) => stageOf(run, d, i));
+  const dataReport = readJson(join(run, "data", "report.json"));
+  const funnel = funnelOf(dataReport);
+  const summary = readJson(join(run, "summary.json"));
+  const quickstart = readJson(join(run, "quickstart.json"));
+  if (stages.length === 0 && !funnel && !summary) throw new RunReportError(`${run} holds no metrics.jsonl, data/report.json or summary.json: nothing to report`);
+  const samples = (Array.isArray(summary?.samples) ? (summary.samples as unknown[]) : []).map(obj).map((x) => ({ prompt: str(x.prompt), text: str(x.text), tokensPerSecond: num(x.tokensPerSecond) }));
+  const chatRaw = obj(summary?.sft).chat;
+  const chat = (Array.isArray(chatRaw) ? chatRaw : []).map(obj).map((x) => ({ prompt: str(x.prompt), answer: str(x.answer) }));
+
+  const versions: [string, string][] = [["report written by", `llmforge ${VERSION}`], ["charts", `uPlot ${uplotVersion()}`], ["Node.js", process.version]];
+  const writerOf = (label: string, j: Json | null): void => {
+    const w = str(j?.writer) || str(j?.writtenBy);
+    if (w) versions.push([label, w]);
+  };
+  writerOf("summary.json", summary);
+  for (const s of stages) if (s.run?.writer) versions.push([`${s.dir === "." ? "" : `${s.dir}/`}run.json`, s.run.writer]);
+  const modelCfg = readJson(join(run, "model", "config.json"));
+  if (str(modelCfg?.llmforge_version)) versions.push(["model/config.json", `llmforge ${str(modelCfg?.llmforge_version)}`]);
+  if (dataReport) versions.push(["data/report.json", `${str(dataReport.format)} v${num(dataReport.version) ?? "?"}, recipe ${str(dataReport.recipe) || "?"}`]);
+
+  return {
+    format: "llmforge-run-report", version: 1, writer: `llmforge ${VERSION}`, run, createdAt: new Date().toISOString(),
+    headline: headlineOf(summary), stages, funnel, tokenizer: tokenizerOf(run), samples, chat,
+    quickstart: quickstart ? obj(quickstart.options) : null, versions,
+  };
+}
+
+/** Writes the report of `runDir` to `out` (default RUN/report.html); returns the path and what it holds. */
+export function writeRunReport(runDir: string, out?: string): { path: string; report: RunReport; bytes: number } {
+  const report = collectRunReport(runDir);
+  const path = resolve(out ?? join(report.run, "report.html"));
+  const html = renderReportPage(report);
+  writeFileAtomicSync(path, html);
+  return { path, report, bytes: Buffer.byteLength(html) };
+}

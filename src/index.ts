@@ -43,3 +43,4 @@ export * from "./eval/metrics/classification.js";
 export { evaluateTask, evaluateTasks, scoreLoglikelihood, EvalRunError, type EvalOptions, type TaskResult, type LoglikelihoodRequest, type LoglikelihoodResult } from "./eval/harness.js";
 export { BUILTIN_TASKS, builtinTask, loadTaskFile, resolveTask, validateTaskSpec, TaskSpecError, type LoadedTask, type TaskSpec, type EvalExample } from "./eval/tasks.js";
 export { collectRunReport, writeRunReport, RunReportError, type RunReport } from "./report/runReport.js";
+export { compareModels, readComparePrompts, bootstrapRates, CompareError, type ComparePrompt, type CompareStats, type CompareOptions } from "./eval/compare.js";

@@ -1,12 +1,17 @@
 // Runs evaluation tasks on a model, as lm-evaluation-harness does: options and labels scored by the
 // log-likelihood of their tokens given the prompt (batched), generation tasks by greedy decoding, then the
-// task's metrics. Per-example results can go to a JSONL file that a rerun resumes from.
+// task's metrics; reward models by pair accuracy on preference records. Per-example results can go to a JSONL
+// file that a rerun resumes from.
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { mulberry32 } from "../data/filters/qualityClassifier.js";
 import { hashUnit } from "../data/mix.js";
-import { generate } from "../infer/generate.js";
+import { type FinishReason, generate } from "../infer/generate.js";
+import { argmaxRow } from "../infer/sampling.js";
 import type { GPT } from "../model/gpt.js";
+import type { RewardModel } from "../model/heads.js";
+import { answerSequence, makeRewardBatch, type RewardExample } from "../reward/data.js";
+import { batchRewards, rewardPadId } from "../reward/train.js";
 import { exactMatch } from "../sft/instructionMix.js";
 import { ids } from "../tensor/ops/index.js";
 import { noGrad, Tensor, tidy } from "../tensor/tensor.js";
@@ -15,7 +20,7 @@ import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { VERSION } from "../version.js";
 import { expectedCalibrationError, precisionRecallF1, squadExactMatch, squadF1 } from "./metrics/classification.js";
 import { corpusBleu, rougeL, rougeTokenize, tokenizeForBleu } from "./metrics/textMetrics.js";
-import { type EvalExample, fillTemplate, type LoadedTask, type TaskSpec, TaskSpecError } from "./tasks.js";
+import { type EvalExample, fillTemplate, type LoadedTask, type PreferenceTask, type TaskSpec, TaskSpecError } from "./tasks.js";
 
 /** A request the harness cannot score (empty continuation, one longer than the context) or a results file it cannot resume. */
 export class EvalRunError extends Error {
@@ -202,6 +207,7 @@ export interface ChoiceRecord {
   chars: number[];
   pred: number;
   pred_norm: number;
+  group?: string;
 }
 
 /** One generation example's result as stored in the results file. */
@@ -213,9 +219,21 @@ export interface GenerateRecord {
   prediction: string;
   raw: string;
   finish: string;
+  group?: string;
 }
 
-export type ExampleRecord = ChoiceRecord | GenerateRecord;
+/** One preference record's result: the reward of each answer (null: longer than the block) and the pairs scored. */
+export interface PreferenceResultRecord {
+  task: string;
+  key: string;
+  id: string;
+  rewards: (number | null)[];
+  /** [better, worse] answer indices of the pairs whose answers both fit the block. */
+  pairs: Array<[number, number]>;
+  group?: string;
+}
+
+export type ExampleRecord = ChoiceRecord | GenerateRecord | PreferenceResultRecord;
 
 /** Options of {@link evaluateTask}. */
 export interface EvalOptions {
@@ -223,7 +241,7 @@ export interface EvalOptions {
   shots?: number;
   /** Evaluate the first N examples only. */
   limit?: number;
-  /** Rows per forward pass when scoring (default 8). */
+  /** Rows per forward pass when scoring, prompts decoded together when generating, records per pass for a reward model (default 8). */
   batchSize?: number;
   /** Seeds the few-shot draws (default 1234). */
   seed?: number;
@@ -240,7 +258,7 @@ export interface EvalOptions {
 /** Metrics and counts of one task. */
 export interface TaskResult {
   task: string;
-  kind: TaskSpec["kind"];
+  kind: TaskSpec["kind"] | "preference";
   source: string;
   shots: number;
   examples: number;
@@ -252,6 +270,11 @@ export interface TaskResult {
   optionsPerSecond?: number;
   /** Examples per second over the examples computed in this run. */
   examplesPerSecond: number;
+  /** The metrics per group (e.g. per SFT task, per preference `meta.task`), when the examples name one. */
+  groups?: Record<string, { examples: number; metrics: Record<string, number> }>;
+  /** Preference tasks: pairs scored, and pairs left out because an answer is longer than the model's block. */
+  pairs?: number;
+  pairsTooLong?: number;
 }
 
 const RESULTS_FORMAT = "llmforge-eval-results";
@@ -273,6 +296,27 @@ export function readResults(file: string): ExampleRecord[] {
       throw new EvalRunError(`${file}:${i + 2}: not valid JSON (${(e as Error).message})`);
     }
   });
+}
+
+/** The records of task `name` already in the results file `out` (created with its header when new or empty). */
+function openResults(out: string | undefined, name: string, key: string): Map<string, ExampleRecord> {
+  const done = new Map<string, ExampleRecord>();
+  if (!out) return done;
+  for (const r of readResults(out)) {
+    if (r.task !== name) continue;
+    if (r.key !== key) throw new EvalRunError(`${out} holds results of task ${name} made with other settings (model, spec, shots, seed or chat mode differ); give --out a new file or delete it`);
+    done.set(r.id, r);
+  }
+  if (!existsSync(out) || readFileSync(out, "utf8").trim() === "") writeFileSync(out, `${JSON.stringify({ format: RESULTS_FORMAT, version: 1, writtenBy: `llmforge ${VERSION}` })}\n`);
+  return done;
+}
+
+/** The metrics of each group of records (records without a group are in none); undefined when no record has one. */
+function groupMetrics(records: readonly ExampleRecord[], metrics: (rs: ExampleRecord[]) => Record<string, number>): TaskResult["groups"] {
+  const by = new Map<string, ExampleRecord[]>();
+  for (const r of records) if (r.group !== undefined) by.set(r.group, [...(by.get(r.group) ?? []), r]);
+  if (by.size === 0) return undefined;
+  return Object.fromEntries([...by].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([g, rs]) => [g, { examples: rs.length, metrics: metrics(rs) }]));
 }
 
 /** What makes results comparable: the task (spec, examples and few-shot pool), shots, seed, chat mode, model. */
@@ -351,29 +395,16 @@ export function evaluateTask(model: GPT, tok: Tokenizer, task: LoadedTask, opts:
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 1)) throw new EvalRunError(`limit must be a positive integer, got ${opts.limit}`);
   const examples = task.examples.slice(0, opts.limit ?? task.examples.length);
   const key = fingerprint(task, shots, seed, opts);
-  const done = new Map<string, ExampleRecord>();
-  if (opts.out) {
-    const prior = readResults(opts.out);
-    for (const r of prior) {
-      if (r.task !== spec.name) continue;
-      if (r.key !== key) {
-        throw new EvalRunError(`${opts.out} holds results of task ${spec.name} made with other settings (model, spec, shots, seed or chat mode differ); give --out a new file or delete it`);
-      }
-      done.set(r.id, r);
-    }
-    if (!existsSync(opts.out) || readFileSync(opts.out, "utf8").trim() === "") {
-      writeFileSync(opts.out, `${JSON.stringify({ format: RESULTS_FORMAT, version: 1, writtenBy: `llmforge ${VERSION}` })}\n`);
-    }
-  }
+  const done = openResults(opts.out, spec.name, key);
   const enc = promptEncoder(tok, opts.chat);
   const todo = examples.filter((e) => !done.has(e.id));
   const records = new Map<string, ExampleRecord>(done);
   const t0 = performance.now();
   let scoredOptions = 0;
-  const chunk = spec.kind === "generate" ? 8 : Math.max(32, batchSize * 4);
+  const chunk = Math.max(32, batchSize * 4);
   for (let s = 0; s < todo.length; s += chunk) {
     const part = todo.slice(s, s + chunk);
-    const made: ExampleRecord[] = spec.kind === "generate" ? part.map((ex) => generateOne(model, tok, task, ex, enc, shots, seed, key)) : scoreChoices(model, task, part, enc, shots, seed, key, batchSize);
+    const made: ExampleRecord[] = spec.kind === "generate" ? generateAnswers(model, tok, task, part, enc, shots, seed, key, batchSize) : scoreChoices(model, task, part, enc, shots, seed, key, batchSize);
     if (spec.kind !== "generate") scoredOptions += part.reduce((n, ex) => n + ex.choices.length, 0);
     if (opts.out && made.length > 0) appendFileSync(opts.out, `${made.map((r) => JSON.stringify(r)).join("\n")}\n`);
     for (const r of made) records.set(r.id, r);
@@ -385,6 +416,8 @@ export function evaluateTask(model: GPT, tok: Tokenizer, task: LoadedTask, opts:
     task: spec.name, kind: spec.kind, source: task.source, shots, examples: ordered.length, resumed: examples.length - todo.length,
     metrics: aggregateMetrics(spec, ordered), seconds, examplesPerSecond: seconds > 0 ? todo.length / seconds : 0,
   };
+  const groups = groupMetrics(ordered, (rs) => aggregateMetrics(spec, rs));
+  if (groups) result.groups = groups;
   if (spec.kind !== "generate") result.optionsPerSecond = seconds > 0 ? scoredOptions / seconds : 0;
   return result;
 }
@@ -402,20 +435,128 @@ function scoreChoices(model: GPT, task: LoadedTask, part: readonly EvalExample[]
   return part.map((ex) => {
     const logprobs = ex.choices.map(() => scores[k++].logprob);
     const chars = ex.choices.map((c) => (prefix + c).length);
-    return { task: task.spec.name, key, id: ex.id, gold: ex.gold, logprobs, chars, pred: argmax(logprobs), pred_norm: argmax(logprobs.map((l, i) => l / chars[i])) };
+    const rec: ChoiceRecord = { task: task.spec.name, key, id: ex.id, gold: ex.gold, logprobs, chars, pred: argmax(logprobs), pred_norm: argmax(logprobs.map((l, i) => l / chars[i])) };
+    if (ex.group !== undefined) rec.group = ex.group;
+    return rec;
   });
 }
 
-/** Greedy answer of one generation example, cut by the spec's stop strings and extraction. */
-function generateOne(model: GPT, tok: Tokenizer, task: LoadedTask, ex: EvalExample, enc: PromptEncoder, shots: number, seed: number, key: string): GenerateRecord {
+/**
+ * Greedy answers of generation examples, cut by the spec's stop strings and extraction: prompts of the same token
+ * length are decoded together, `batchSize` at a time ({@link generateGreedyBatch}); a prompt alone goes through
+ * {@link generate}. Prompts longer than the block less `max_tokens` keep their end.
+ */
+function generateAnswers(model: GPT, tok: Tokenizer, task: LoadedTask, part: readonly EvalExample[], enc: PromptEncoder, shots: number, seed: number, key: string, batchSize: number): GenerateRecord[] {
   const spec = task.spec;
-  let prompt = enc.context(buildPrompt(task, ex, shots, seed));
   const room = Math.max(1, model.config.blockSize - spec.max_tokens);
-  if (prompt.length > room) prompt = prompt.slice(prompt.length - room);
-  const r = generate(model, prompt, {
-    maxTokens: spec.max_tokens, temperature: 0, stop: spec.stop, stopTokens: enc.stopTokens, decode: (t) => tok.decode(t), vocabLimit: Math.min(tok.vocabSize, model.config.vocabSize),
+  const prompts = part.map((ex) => {
+    const p = enc.context(buildPrompt(task, ex, shots, seed));
+    return p.length > room ? p.slice(p.length - room) : p;
   });
-  return { task: spec.name, key, id: ex.id, answers: ex.answers, prediction: extractAnswer(r.text, spec.extract), raw: r.text, finish: r.finishReason };
+  const outs = generateGreedyBatch(model, prompts, {
+    maxTokens: spec.max_tokens, stop: spec.stop, stopTokens: enc.stopTokens, decode: (t) => tok.decode(t), vocabLimit: Math.min(tok.vocabSize, model.config.vocabSize), batchSize,
+  });
+  return part.map((ex, i) => {
+    const rec: GenerateRecord = { task: spec.name, key, id: ex.id, answers: ex.answers, prediction: extractAnswer(outs[i].text, spec.extract), raw: outs[i].text, finish: outs[i].finishReason };
+    if (ex.group !== undefined) rec.group = ex.group;
+    return rec;
+  });
+}
+
+/** Fewest prompts decoded together; smaller groups of equal-length prompts go one by one through {@link generate}. */
+const MIN_DECODE_BATCH = 4;
+
+/** Options of {@link generateGreedyBatch}. */
+export interface GreedyBatchOptions {
+  maxTokens: number;
+  stop?: readonly string[];
+  stopTokens?: readonly number[];
+  decode: (ids: number[]) => string;
+  /** Only ids below this are chosen (default: the model's vocabulary). */
+  vocabLimit?: number;
+  /** Most prompts decoded together (default 8); 1 decodes each alone. */
+  batchSize?: number;
+}
+
+/**
+ * Greedy decoding of several prompts, the same text and finish reason as {@link generate} at temperature 0 for
+ * each: prompts of equal length share one (B, T) KV cache (so no padding, and no mask is needed), each step feeds
+ * (B, 1) and takes each row's argmax; a row that has stopped keeps being fed (its output is ignored) until every
+ * row of the batch has. Groups of fewer than 4 prompts go one by one (the decode session is faster there). Each prompt plus `maxTokens` must fit the block (the caller trims the prompt).
+ */
+export function generateGreedyBatch(model: GPT, prompts: readonly (readonly number[])[], o: GreedyBatchOptions): Array<{ text: string; tokens: number[]; finishReason: FinishReason }> {
+  const V = model.config.vocabSize;
+  const limit = o.vocabLimit ?? V;
+  const batchSize = o.batchSize ?? 8;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new EvalRunError(`batchSize must be a positive integer, got ${batchSize}`);
+  const stops = (o.stop ?? []).filter((x) => x.length > 0);
+  const stopTokens = new Set(o.stopTokens ?? []);
+  const out = new Array<{ text: string; tokens: number[]; finishReason: FinishReason }>(prompts.length);
+  const byLen = new Map<number, number[]>();
+  prompts.forEach((p, i) => {
+    byLen.set(p.length, [...(byLen.get(p.length) ?? []), i]);
+  });
+  const groups: number[][] = [];
+  for (const idx of byLen.values()) for (let s = 0; s < idx.length; s += batchSize) groups.push(idx.slice(s, s + batchSize));
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    for (const g of groups) {
+      // The one-token decode session beats the tensor path until a few rows share each step (bench/eval.bench.ts).
+      if (g.length < MIN_DECODE_BATCH || !model.cacheable) {
+        for (const i of g) {
+          const r = generate(model, prompts[i], { maxTokens: o.maxTokens, temperature: 0, stop: stops, stopTokens: [...stopTokens], decode: o.decode, vocabLimit: limit });
+          out[i] = { text: r.text, tokens: r.tokens, finishReason: r.finishReason };
+        }
+        continue;
+      }
+      const B = g.length;
+      const L = prompts[g[0]].length;
+      if (L + o.maxTokens > model.config.blockSize) throw new EvalRunError(`a prompt of ${L} tokens plus ${o.maxTokens} new ones does not fit the block size ${model.config.blockSize}`);
+      const rows = g.map(() => ({ tokens: [] as number[], text: "", finish: null as FinishReason | null }));
+      const cache = model.createCache(B, L + o.maxTokens);
+      try {
+        const feed = new Int32Array(B * L);
+        g.forEach((i, b) => {
+          feed.set(prompts[i], b * L);
+        });
+        let T = L;
+        let last = new Int32Array(B);
+        for (let step = 0; step < o.maxTokens && rows.some((r) => r.finish === null); step++) {
+          const logits = tidy(() => noGrad(() => model.forward(ids(step === 0 ? feed : last, [B, T]), { cache, lastOnly: true }).toTypedArray())); // (B, 1, V)
+          const next = new Int32Array(B);
+          rows.forEach((r, b) => {
+            const t = argmaxRow(logits.subarray(b * V, b * V + limit));
+            next[b] = t;
+            if (r.finish !== null) return;
+            if (stopTokens.has(t)) {
+              r.finish = "stop_token";
+              return;
+            }
+            r.tokens.push(t);
+            const full = o.decode(r.tokens);
+            const cut = stops.reduce((m, x) => {
+              const k = full.indexOf(x);
+              return k >= 0 && (m < 0 || k < m) ? k : m;
+            }, -1);
+            r.text = cut >= 0 ? full.slice(0, cut) : full;
+            if (cut >= 0) r.finish = "stop";
+            else if (r.tokens.length >= o.maxTokens) r.finish = "length";
+          });
+          last = next;
+          T = 1;
+        }
+      } finally {
+        cache.dispose();
+      }
+      g.forEach((i, b) => {
+        out[i] = { text: rows[b].text, tokens: rows[b].tokens, finishReason: rows[b].finish ?? "length" };
+      });
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  return out;
 }
 
 /** Runs several tasks in order (see {@link evaluateTask}). */
@@ -426,4 +567,95 @@ export function evaluateTasks(model: GPT, tok: Tokenizer, tasks: readonly Loaded
     names.add(t.spec.name);
   }
   return tasks.map((t) => evaluateTask(model, tok, t, opts));
+}
+
+/** A reward model ready to score: the model, its tokenizer and the chat template answers are rendered with (as in training). */
+export interface RewardScorer {
+  model: RewardModel;
+  tokenizer: Tokenizer;
+  template: string;
+}
+
+/** Pair accuracy (a tie counts half, as in reward training), its standard error, and the mean margin r_better - r_worse over the pairs of `records`. */
+export function preferenceMetrics(records: readonly PreferenceResultRecord[]): Record<string, number> {
+  const correct: number[] = [];
+  const margins: number[] = [];
+  for (const r of records) {
+    for (const [b, w] of r.pairs) {
+      const d = (r.rewards[b] as number) - (r.rewards[w] as number);
+      correct.push(d > 0 ? 1 : d === 0 ? 0.5 : 0);
+      margins.push(d);
+    }
+  }
+  if (margins.length === 0) return {};
+  return { pair_acc: meanOf(correct), pair_acc_stderr: stderrOf(correct), margin: meanOf(margins) };
+}
+
+/**
+ * Measures a reward model on preference records: each answer rendered after its prompt exactly as in reward
+ * training ({@link answerSequence}), one reward per answer (`batchSize` records per packed forward pass), then
+ * pair accuracy and mean margin overall and per `meta.task`. An answer longer than the block is left out with its
+ * pairs (counted in `pairsTooLong`). Resumes from `opts.out` as {@link evaluateTask} does.
+ */
+export function evaluatePreferenceTask(rm: RewardScorer, task: PreferenceTask, opts: Pick<EvalOptions, "limit" | "batchSize" | "out" | "modelId" | "onProgress"> = {}): TaskResult {
+  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit >= 1)) throw new EvalRunError(`limit must be a positive integer, got ${opts.limit}`);
+  const batchSize = opts.batchSize ?? 8;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new EvalRunError(`batchSize must be a positive integer, got ${batchSize}`);
+  const records = task.records.slice(0, opts.limit ?? task.records.length);
+  const h = createHash("sha256").update(JSON.stringify({ task: task.name, template: rm.template, model: opts.modelId ?? null }));
+  for (const r of task.records) h.update(JSON.stringify(r));
+  const key = h.digest("hex").slice(0, 16);
+  const done = openResults(opts.out, task.name, key);
+  const todo = records.filter((r) => !done.has(r.id));
+  const results = new Map<string, ExampleRecord>(done);
+  const T = rm.model.config.blockSize;
+  const padId = rewardPadId(rm.tokenizer) ?? rm.tokenizer.specialId("<|im_end|>");
+  const wasTraining = rm.model.training;
+  rm.model.eval();
+  const t0 = performance.now();
+  try {
+    for (let s = 0; s < todo.length; s += batchSize) {
+      const part = todo.slice(s, s + batchSize);
+      const examples: RewardExample[] = part.map(({ record }) => {
+        const seqs: Int32Array[] = [];
+        const kept: number[] = [];
+        record.responses.forEach((a, k) => {
+          const seq = answerSequence(rm.tokenizer, record.prompt, a, { template: rm.template });
+          if (seq.length <= T) {
+            seqs.push(seq);
+            kept.push(k);
+          }
+        });
+        return { seqs, pairs: [], targets: null, responses: kept };
+      });
+      const b = makeRewardBatch(examples, padId, T);
+      const r = b.N > 0 ? tidy(() => noGrad(() => batchRewards(rm.model, b).toTypedArray().slice())) : new Float64Array(0);
+      const made = part.map(({ id, record }, i): PreferenceResultRecord => {
+        const rewards: (number | null)[] = record.responses.map(() => null);
+        examples[i].responses.forEach((k, j) => {
+          rewards[k] = r[b.groups[i].start + j];
+        });
+        const pairs = record.pairs.filter((p) => rewards[p.better] !== null && rewards[p.worse] !== null).map((p): [number, number] => [p.better, p.worse]);
+        const rec: PreferenceResultRecord = { task: task.name, key, id, rewards, pairs };
+        if (typeof record.meta?.task === "string") rec.group = record.meta.task;
+        return rec;
+      });
+      if (opts.out) appendFileSync(opts.out, `${made.map((x) => JSON.stringify(x)).join("\n")}\n`);
+      for (const x of made) results.set(x.id, x);
+      opts.onProgress?.(task.name, done.size + s + part.length, records.length);
+    }
+  } finally {
+    rm.model.train(wasTraining);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const ordered = records.map((r) => results.get(r.id)).filter((x): x is PreferenceResultRecord => x !== undefined);
+  const pairs = ordered.reduce((n, x) => n + x.pairs.length, 0);
+  const allPairs = records.reduce((n, x) => n + x.record.pairs.length, 0);
+  const result: TaskResult = {
+    task: task.name, kind: "preference", source: task.source, shots: 0, examples: ordered.length, resumed: records.length - todo.length,
+    metrics: preferenceMetrics(ordered), seconds, examplesPerSecond: seconds > 0 ? todo.length / seconds : 0, pairs, pairsTooLong: allPairs - pairs,
+  };
+  const groups = groupMetrics(ordered, (rs) => preferenceMetrics(rs as PreferenceResultRecord[]));
+  if (groups) result.groups = groups;
+  return result;
 }

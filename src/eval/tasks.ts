@@ -2,12 +2,18 @@
 // few-shot count, answer extraction, metrics) pointing at a JSONL file of examples, and the built-in offline
 // tasks made from the SFT mix's sources, restricted to the items the SFT mix holds out.
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
+import { convertToPreferences } from "../data/formats/convertPreferences.js";
+import type { Conversation } from "../data/formats/conversation.js";
+import type { PreferenceRecord } from "../data/formats/preference.js";
 import { mulberry32 } from "../data/filters/qualityClassifier.js";
 import { hashUnit } from "../data/mix.js";
+import { DataInputError } from "../data/types.js";
 import { readFileChecked } from "../io/fsErrors.js";
-import { HELDOUT_ITEM_FRACTION } from "../sft/instructionMix.js";
+import { buildPreferenceMix } from "../reward/preferenceMix.js";
+import { pairLabelledRecords } from "../reward/data.js";
+import { buildInstructionMix, HELDOUT_ITEM_FRACTION, INSTRUCTION_TASKS, type InstructionTask } from "../sft/instructionMix.js";
 import { loadLexicon, loadSentiment } from "../sft/instructionSources.js";
 
 /** A task file or task name that cannot be used; the message names the file and line and what was expected. */
@@ -76,6 +82,8 @@ export interface EvalExample {
   choices: string[];
   gold: number;
   answers: string[];
+  /** A sub-task the result is also broken down by (e.g. the SFT task of an `sft-heldout` item). */
+  group?: string;
 }
 
 /** A task ready to run. `source` is the spec file or `builtin:NAME`. */
@@ -334,10 +342,39 @@ function arithmeticTask(seed: number, mixSeed: number): LoadedTask {
   return { spec, examples: seededOrder(spec.name, examples, seed), fewshotPool: seededOrder(spec.name, fewshotPool, seed), source: "builtin:arithmetic" };
 }
 
+/** The question an SFT conversation asks last, as an example answered by any of `meta.accept`; null for a record without one. */
+function sftExample(c: Conversation): EvalExample | null {
+  const meta = c.meta ?? {};
+  const question = [...c.messages].reverse().find((m) => m.role === "user")?.content;
+  const accept = Array.isArray(meta.accept) ? meta.accept.filter((a): a is string => typeof a === "string") : [];
+  if (question === undefined || accept.length === 0 || typeof meta.task !== "string") return null;
+  return { id: `${meta.task}:${String(meta.item)}|${String(meta.template)}`, fields: { question }, choices: [], gold: -1, answers: accept, group: meta.task };
+}
+
+/**
+ * The SFT mix's own held-out questions (items and held-out-only phrasings never trained on), answered by greedy
+ * generation and graded by the mix's `exactMatch` against every accepted answer; results are broken down per SFT
+ * task. The questions are exactly those of the mix's heldout.jsonl for `mixSeed` (its default sizes); few-shot
+ * examples come from its train split. Only the last user turn of a record is asked (system prompts and a first
+ * turn are left out). Meant for chat models: run it with `--chat`.
+ */
+function sftHeldoutTask(name: string, tasks: readonly InstructionTask[]): (seed: number, mixSeed: number) => LoadedTask {
+  return (seed, mixSeed) => {
+    const mix = buildInstructionMix({ seed: mixSeed, tasks: [...tasks] });
+    const examples = mix.heldout.map(sftExample).filter((e): e is EvalExample => e !== null);
+    const fewshotPool = mix.train.map(sftExample).filter((e): e is EvalExample => e !== null);
+    const what = tasks.length === INSTRUCTION_TASKS.length ? "every task" : tasks.join(", ");
+    const spec = builtinSpec({ name, kind: "generate", prompt: "{question}", metrics: ["exact_match"], description: `held-out questions of the SFT instruction mix (${what}), greedy answer, exact match` });
+    return { spec, examples: seededOrder(name, examples, seed), fewshotPool: seededOrder(name, fewshotPool, seed), source: `builtin:${name}` };
+  };
+}
+
 const BUILTIN: Record<string, (seed: number, mixSeed: number) => LoadedTask> = {
   "wordnet-definition-mc": wordnetDefinitionMc,
   sentiment: sentimentTask,
   arithmetic: arithmeticTask,
+  "sft-heldout": sftHeldoutTask("sft-heldout", INSTRUCTION_TASKS),
+  ...Object.fromEntries(INSTRUCTION_TASKS.map((t) => [`sft-${t}`, sftHeldoutTask(`sft-${t}`, [t])])),
 };
 
 /** Names of the built-in tasks. */
@@ -355,4 +392,58 @@ export function resolveTask(nameOrFile: string, opts: BuiltinTaskOptions = {}): 
   if (BUILTIN[nameOrFile]) return builtinTask(nameOrFile, opts);
   if (nameOrFile.endsWith(".json") || nameOrFile.includes("/")) return loadTaskFile(nameOrFile);
   return builtinTask(nameOrFile, opts);
+}
+
+// ---------------------------------------------------------------- reward-model pair accuracy
+
+/** Preference records a reward model is measured on: pair accuracy (overall and per `meta.task`) and mean margin. */
+export interface PreferenceTask {
+  name: string;
+  /** The records file (or `builtin:preferences`). */
+  source: string;
+  /** Each with at least one pair; `id` is stable for a file, for resume. */
+  records: Array<{ id: string; record: PreferenceRecord }>;
+}
+
+/** The name of the built-in preference task: the held-out split of the offline preference mix. */
+export const BUILTIN_PREFERENCE_TASK = "preferences";
+
+/** True when `--task` names a preference task (the built-in one, or a records file: *.jsonl) rather than a policy task. */
+export function isPreferenceTaskName(nameOrFile: string): boolean {
+  return nameOrFile === BUILTIN_PREFERENCE_TASK || nameOrFile.endsWith(".jsonl");
+}
+
+/**
+ * The held-out split of the offline preference mix ({@link buildPreferenceMix}, default sizes, seed `mixSeed`):
+ * sentiment reviews, VADER word ratings and graded SFT answers, on prompts the mix's train split never has.
+ */
+export function builtinPreferenceTask(mixSeed = 1234): PreferenceTask {
+  const mix = buildPreferenceMix({ seed: mixSeed });
+  return { name: BUILTIN_PREFERENCE_TASK, source: `builtin:${BUILTIN_PREFERENCE_TASK}`, records: mix.heldout.filter((r) => r.pairs.length > 0).map((record, i) => ({ id: `${i}`, record })) };
+}
+
+/**
+ * Reads a preference records file or folder in any format `llmforge data convert --to preferences` reads
+ * (chosen/rejected, rankings, scores, KTO labels merged per prompt). A record that cannot be read is an error
+ * naming file:line; records whose answers are all tied are left out; a file with no pair at all is an error.
+ */
+export async function loadPreferenceTaskFile(file: string): Promise<PreferenceTask> {
+  if (!existsSync(file)) throw new TaskSpecError(`${file}: preference records not found`);
+  const read: PreferenceRecord[] = [];
+  try {
+    for await (const r of convertToPreferences([file], { onError: "fail" })) read.push(r);
+  } catch (e) {
+    if (!(e instanceof DataInputError)) throw e;
+    throw new TaskSpecError(`${e.file}${e.line > 0 ? `:${e.line}` : ""}: ${e.reason}; expected preference records (see \`llmforge data convert --to preferences\` for the formats read)`);
+  }
+  const records = pairLabelledRecords(read)
+    .filter((r) => r.pairs.length > 0)
+    .map((record, i) => ({ id: record.meta?.line !== undefined ? `${basename(String(record.meta.file ?? file))}:${String(record.meta.line)}` : `${i}`, record }));
+  if (records.length === 0) throw new TaskSpecError(`${file}: no preference pair (an empty task); expected records with chosen/rejected answers, rankings, scores or labels`);
+  return { name: basename(file).replace(/\.jsonl$/, ""), source: file, records };
+}
+
+/** The built-in preference task or a records file. */
+export async function resolvePreferenceTask(nameOrFile: string, opts: { mixSeed?: number } = {}): Promise<PreferenceTask> {
+  return nameOrFile === BUILTIN_PREFERENCE_TASK ? builtinPreferenceTask(opts.mixSeed) : loadPreferenceTaskFile(nameOrFile);
 }

@@ -106,6 +106,21 @@ function funnelSection(r: RunReport): string {
 ${table(["step", "rule", "documents removed", "bytes removed", "documents in → out"], rows, "num funnel-table")}</section>`;
 }
 
+/** One table per saved evaluation: a row per task and metric (value ± standard error), then per group. */
+function evaluationSection(r: RunReport): string {
+  if (r.evaluations.length === 0) return "";
+  const tables = r.evaluations.map((e) => {
+    const rows = e.rows.flatMap((x) =>
+      x.metrics.map((m, j) => [
+        j === 0 ? (x.group === null ? `<b>${escapeHtml(x.task)}</b>` : `&nbsp;&nbsp;${escapeHtml(x.group)}`) : "",
+        j === 0 ? escapeHtml(x.kind) : "", j === 0 ? fmt(x.examples) : "", escapeHtml(m.name), m.value.toFixed(4), m.stderr === null ? "" : `±${m.stderr.toFixed(4)}`,
+      ]));
+    return `<h3>${escapeHtml(e.file)}</h3><p class="muted">model <code>${escapeHtml(e.model)}</code>${e.writer ? `, ${escapeHtml(e.writer)}` : ""}</p>` +
+      table(["task / group", "kind", "examples", "metric", "value", "stderr"], rows, "num eval-table");
+  }).join("");
+  return `<section id="evaluation"><h2>Evaluation tasks</h2><p class="muted">Saved by <code>llmforge eval --task ... --save</code> under eval/.</p>${tables}</section>`;
+}
+
 function samplesSection(r: RunReport): string {
   if (r.samples.length === 0 && r.chat.length === 0) return "";
   const samples = r.samples.map((s) => `<div class="sample"><pre><b>${escapeHtml(s.prompt)}</b>${escapeHtml(s.text)}</pre>` +
@@ -189,6 +204,7 @@ const CLIENT_JS = `
 export function renderReportPage(r: RunReport): string {
   const nav = [
     ...r.stages.map((s, i) => [`stage-${i}`, s.kind]),
+    ...(r.evaluations.length > 0 ? [["evaluation", "evaluation"]] : []),
     ...(r.funnel ? [["data", "data"]] : []), ...(r.tokenizer ? [["tokenizer", "tokenizer"]] : []),
     ...(r.samples.length + r.chat.length > 0 ? [["samples", "samples"]] : []), ["config", "configuration and versions"],
   ].map(([id, label]) => `<a href="#${escapeHtml(id)}">${escapeHtml(label)}</a>`).join("");
@@ -211,6 +227,7 @@ export function renderReportPage(r: RunReport): string {
 ${r.headline.length > 0 ? keyValues(r.headline) : ""}</header>
 <main>
 ${r.stages.map(stageSection).join("\n")}
+${evaluationSection(r)}
 ${funnelSection(r)}
 ${r.tokenizer ? `<section id="tokenizer"><h2>Tokenizer</h2>${keyValues(r.tokenizer)}</section>` : ""}
 ${samplesSection(r)}

@@ -1,6 +1,7 @@
 // `llmforge report RUN`: gathers what a run folder holds (each stage's metrics.jsonl, run.json and
-// summary, the data stage's report.json, the tokenizer's train report, quickstart samples) into one
-// typed record, and writes RUN/report.html from it (rendered by reportPage.ts, no network needed).
+// summary, the data stage's report.json, the tokenizer's train report, quickstart samples, the task results
+// `llmforge eval --save` keeps under eval/) into one typed record, and writes RUN/report.html from it
+// (rendered by reportPage.ts, no network needed).
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
@@ -53,6 +54,15 @@ export interface FunnelStep {
   removed: { rule: string; count: number; bytes: number }[];
 }
 
+/** One saved `llmforge eval --task` run (a file under some eval/ folder of the run): a row per task and per group. */
+export interface EvalTable {
+  /** The file, relative to the run folder. */
+  file: string;
+  model: string;
+  writer: string;
+  rows: { task: string; group: string | null; kind: string; examples: number; metrics: { name: string; value: number; stderr: number | null }[] }[];
+}
+
 export interface RunReport {
   format: "llmforge-run-report";
   version: 1;
@@ -66,6 +76,8 @@ export interface RunReport {
   tokenizer: [string, string][] | null;
   samples: { prompt: string; text: string; tokensPerSecond: number | null }[];
   chat: { prompt: string; answer: string }[];
+  /** Task results saved by `llmforge eval --save` (RUN/eval/*.json and STAGE/eval/*.json). */
+  evaluations: EvalTable[];
   /** quickstart.json's options, when the run is a quickstart. */
   quickstart: Record<string, unknown> | null;
   /** Which versions produced the files read (file → writer) and drew the page. */
@@ -276,6 +288,35 @@ function tokenizerOf(run: string): [string, string][] | null {
   return rows;
 }
 
+/** The `llmforge-eval` documents in every eval/ folder of the run (the run folder and its stages, 3 levels down), by path. */
+function evaluationsOf(run: string): EvalTable[] {
+  const files: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    const ev = join(dir, "eval");
+    if (existsSync(ev) && statSync(ev).isDirectory()) for (const f of readdirSync(ev).sort()) if (f.endsWith(".json")) files.push(join(ev, f));
+    if (depth >= 3) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory() && e.name !== "eval" && !e.name.startsWith(".") && !SKIP_DIRS.has(e.name)) walk(join(dir, e.name), depth + 1);
+    }
+  };
+  walk(run, 0);
+  const metricsOf = (m: Json) =>
+    Object.entries(m).filter(([k, v]) => !k.endsWith("_stderr") && num(v) !== null).map(([name, v]) => ({ name, value: v as number, stderr: num(m[`${name}_stderr`]) }));
+  const out: EvalTable[] = [];
+  for (const file of files) {
+    const doc = readJson(file);
+    if (doc?.format !== "llmforge-eval" || !Array.isArray(doc.results)) continue;
+    const rows: EvalTable["rows"] = [];
+    for (const raw of doc.results as unknown[]) {
+      const r = obj(raw);
+      rows.push({ task: str(r.task), group: null, kind: str(r.kind), examples: num(r.examples) ?? 0, metrics: metricsOf(obj(r.metrics)) });
+      for (const [g, x] of Object.entries(obj(r.groups))) rows.push({ task: str(r.task), group: g, kind: str(r.kind), examples: num(obj(x).examples) ?? 0, metrics: metricsOf(obj(obj(x).metrics)) });
+    }
+    out.push({ file: relative(run, file), model: str(doc.model), writer: str(doc.writtenBy), rows });
+  }
+  return out;
+}
+
 /** Headline figures of a quickstart summary.json. */
 function headlineOf(s: Json | null): [string, string][] {
   if (!s) return [];
@@ -301,7 +342,8 @@ export function collectRunReport(runDir: string): RunReport {
   const funnel = funnelOf(dataReport);
   const summary = readJson(join(run, "summary.json"));
   const quickstart = readJson(join(run, "quickstart.json"));
-  if (stages.length === 0 && !funnel && !summary) throw new RunReportError(`${run} holds no metrics.jsonl, data/report.json or summary.json: nothing to report`);
+  const evaluations = evaluationsOf(run);
+  if (stages.length === 0 && !funnel && !summary && evaluations.length === 0) throw new RunReportError(`${run} holds no metrics.jsonl, data/report.json, summary.json or eval/*.json: nothing to report`);
   const samples = (Array.isArray(summary?.samples) ? (summary.samples as unknown[]) : []).map(obj).map((x) => ({ prompt: str(x.prompt), text: str(x.text), tokensPerSecond: num(x.tokensPerSecond) }));
   const chatRaw = obj(summary?.sft).chat;
   const chat = (Array.isArray(chatRaw) ? chatRaw : []).map(obj).map((x) => ({ prompt: str(x.prompt), answer: str(x.answer) }));
@@ -315,11 +357,12 @@ export function collectRunReport(runDir: string): RunReport {
   for (const s of stages) if (s.run?.writer) versions.push([`${s.dir === "." ? "" : `${s.dir}/`}run.json`, s.run.writer]);
   const modelCfg = readJson(join(run, "model", "config.json"));
   if (str(modelCfg?.llmforge_version)) versions.push(["model/config.json", `llmforge ${str(modelCfg?.llmforge_version)}`]);
+  for (const e of evaluations) if (e.writer) versions.push([e.file, e.writer]);
   if (dataReport) versions.push(["data/report.json", `${str(dataReport.format)} v${num(dataReport.version) ?? "?"}, recipe ${str(dataReport.recipe) || "?"}`]);
 
   return {
     format: "llmforge-run-report", version: 1, writer: `llmforge ${VERSION}`, run, createdAt: new Date().toISOString(),
-    headline: headlineOf(summary), stages, funnel, tokenizer: tokenizerOf(run), samples, chat,
+    headline: headlineOf(summary), stages, funnel, tokenizer: tokenizerOf(run), samples, chat, evaluations,
     quickstart: quickstart ? obj(quickstart.options) : null, versions,
   };
 }

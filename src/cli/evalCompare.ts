@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { type CompareStats, type CompareSummary, compareModels } from "../eval/compare.js";
 import type { BackendName } from "../tensor/backend/index.js";
-import { intOption, nonNegativeIntOption, nonNegativeNumberOption, oneOf, positiveIntOption, positiveNumberOption } from "./options.js";
+import { addSamplingOptions, intOption, nonNegativeIntOption, nonNegativeNumberOption, oneOf, positiveIntOption, } from "./options.js";
 
 interface CompareFlags {
   model: string;
@@ -48,18 +48,15 @@ function printSummary(s: CompareSummary): void {
 
 /** Adds `compare` to the `eval` command (which turns on positional options, so the options after `compare` are its own). */
 export function registerEvalCompare(evalCommand: Command): void {
-  evalCommand
+  const compare = evalCommand
     .command("compare")
     .description("model vs model: both answer the same prompts, a judge (reward model or rule grader) picks the better answer; win/tie/loss rates of A vs B with bootstrap intervals")
     .requiredOption("--model <run>", "model A: a language model run (or model folder)")
     .requiredOption("--against <run>", "model B, compared against")
     .requiredOption("--prompts <file>", 'JSONL prompts: {"prompt": text} or {"messages": [...]}, optional id, task, kind, accept/answer (or heldout.jsonl of `llmforge data instructions`)')
     .requiredOption("--judge <rm|rule>", "a reward model run (from `llmforge reward`), or `rule`: the SFT tasks' rule grader on accepted answers")
-    .option("--samples <n>", "answers per prompt from each model (needs --temperature > 0 past 1)", positiveIntOption, 1)
-    .option("--max-tokens <n>", "most new tokens per answer", positiveIntOption, 128)
-    .option("--temperature <t>", "sampling temperature; 0 = greedy", nonNegativeNumberOption, 0.7)
-    .option("--top-k <k>", "sample among the k most likely tokens; 0 = all", nonNegativeIntOption)
-    .option("--top-p <p>", "nucleus sampling mass; 1 = off", positiveNumberOption)
+    .option("--samples <n>", "answers per prompt from each model (needs --temperature > 0 past 1)", positiveIntOption, 1);
+  addSamplingOptions(compare, { maxTokens: 128, temperature: 0.7, maxTokensHelp: "most new tokens per answer" })
     .option("--seed <n>", "seed of the sampling (sample k of a prompt is drawn alike for both models) and of the bootstrap", intOption, 1234)
     .option("--tie-epsilon <e>", "reward differences below this are ties", nonNegativeNumberOption, 0)
     .option("--bootstrap <n>", "bootstrap resamples of prompts", positiveIntOption, 2000)

@@ -6,7 +6,7 @@ import { readFileChecked } from "../io/fsErrors.js";
 import { generateStream, type GenerateOptions, type GenerationResult } from "../infer/generate.js";
 import { loadRun } from "../model/runFolder.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
-import { intOption, nonNegativeIntOption, nonNegativeNumberOption, oneOf, positiveIntOption, positiveNumberOption } from "./options.js";
+import { addSamplingOptions, intOption, oneOf, positiveNumberOption } from "./options.js";
 import type { BackendName } from "../tensor/backend/index.js";
 
 /** The special token documents start with in llmforge shards; generation starts from it too. */
@@ -42,7 +42,7 @@ interface GenerateFlags {
 }
 
 export function registerGenerateCommand(program: Command): void {
-  program
+  const cmd = program
     .command("generate")
     .description("sample text from a trained model, streaming tokens to stdout (tokens/s on stderr)")
     .requiredOption("--model <run>", "run folder (model in RUN/model, tokenizer in RUN/tokenizer/tokenizer.json) or a model folder")
@@ -50,11 +50,8 @@ export function registerGenerateCommand(program: Command): void {
     .option("--prompt-file <file>", "read the prompt from a file")
     .option("--tokenizer <file>", "tokenizer.json to use instead of the run's")
     .option("--chat", "treat the prompt as a user message: render it with the model's chat template, stop at the end of the assistant turn")
-    .option("--system <text>", "with --chat: a system message first")
-    .option("--max-tokens <n>", "most new tokens", positiveIntOption, 200)
-    .option("--temperature <t>", "sampling temperature; 0 = greedy", nonNegativeNumberOption, 0.8)
-    .option("--top-k <k>", "sample among the k most likely tokens; 0 = all", nonNegativeIntOption, 200)
-    .option("--top-p <p>", "nucleus sampling mass; 1 = off", positiveNumberOption, 1)
+    .option("--system <text>", "with --chat: a system message first");
+  addSamplingOptions(cmd, { maxTokens: 200, temperature: 0.8, topK: 200, topP: 1 })
     .option("--repetition-penalty <r>", "> 1 discourages repeating tokens; 1 = off", positiveNumberOption, 1)
     .option("--stop <text>", "stop when this text appears (repeatable; \\n for newline)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--seed <n>", "sampling seed", intOption, 0)

@@ -109,3 +109,22 @@ export function interruptedExitCode(signal: AbortSignal | NodeJS.Signals): numbe
   const name = (typeof signal === "string" ? signal : signal.reason) as NodeJS.Signals;
   return 128 + (constants.signals[name] ?? constants.signals.SIGINT);
 }
+
+/** Defaults of {@link addSamplingOptions}: an undefined top-k / top-p is left to the sampler (all tokens, no nucleus). */
+export interface SamplingDefaults {
+  maxTokens: number;
+  temperature: number;
+  topK?: number;
+  topP?: number;
+  /** What --max-tokens counts, for its help (default "most new tokens"). */
+  maxTokensHelp?: string;
+}
+
+/** The sampling options every generating command shares: --max-tokens, --temperature, --top-k, --top-p. */
+export function addSamplingOptions(cmd: Command, d: SamplingDefaults): Command {
+  return cmd
+    .option("--max-tokens <n>", d.maxTokensHelp ?? "most new tokens", positiveIntOption, d.maxTokens)
+    .option("--temperature <t>", "sampling temperature; 0 = greedy", nonNegativeNumberOption, d.temperature)
+    .option("--top-k <k>", "sample among the k most likely tokens; 0 = all", nonNegativeIntOption, d.topK)
+    .option("--top-p <p>", "nucleus sampling mass; 1 = off", positiveNumberOption, d.topP);
+}

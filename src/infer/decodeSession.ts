@@ -169,6 +169,65 @@ export class DecodeSession {
   }
 
   /**
+   * Feeds `tokens` at once into an empty session (the prompt): every layer as (T, ·) GEMMs and the backend's causal
+   * attention, the keys and values cached; returns the logits (V) after the last token, as {@link step} would.
+   * A session that already holds tokens feeds them one by one.
+   */
+  prefill(tokens: ArrayLike<number>): Float32Array {
+    const T = tokens.length;
+    if (T === 0) throw new Error("DecodeSession: nothing to prefill");
+    if (this.pos > 0 || T === 1) {
+      let out = this.logits;
+      for (let i = 0; i < T; i++) out = this.step(tokens[i]);
+      return out;
+    }
+    if (T > this.maxLen) throw new Error(`DecodeSession: ${T} tokens do not fit the cache of ${this.maxLen} positions`);
+    const { C, H, Hkv, D } = this;
+    const W = (H + 2 * Hkv) * D;
+    const row = Hkv * D;
+    const x = new Float32Array(T * C);
+    const xn = new Float32Array(T * C);
+    const qkv = new Float32Array(T * W);
+    const y = new Float32Array(T * H * D);
+    const tmp = new Float32Array(T * C);
+    const hid = new Float32Array(T * this.hid.length);
+    const act = new Float32Array(T * this.hid.length);
+    const stats = new Float32Array(2 * T);
+    const lse = new Float32Array(H * T);
+    for (let t = 0; t < T; t++) {
+      const tok = tokens[t];
+      if (!(Number.isInteger(tok) && tok >= 0 && tok < this.V)) throw new Error(`DecodeSession: token ${tok} is outside the vocabulary of ${this.V}`);
+      for (let i = 0; i < C; i++) x[t * C + i] = this.wte[tok * C + i] + this.wpe[t * C + i];
+    }
+    const norm = (n: Norm, out: Float32Array) => this.k.layerNorm(x, n.w, n.b, out, stats.subarray(0, T), stats.subarray(T), T, C, n.eps);
+    for (let l = 0; l < this.layers.length; l++) {
+      const L = this.layers[l];
+      norm(L.ln1, xn);
+      this.dense(L.attn, xn, qkv, T);
+      const kc = this.keys[l];
+      const vc = this.values[l];
+      for (let t = 0; t < T; t++) {
+        kc.set(qkv.subarray(t * W + H * D, t * W + (H + Hkv) * D), t * row);
+        vc.set(qkv.subarray(t * W + (H + Hkv) * D, (t + 1) * W), t * row);
+      }
+      this.k.attention({ B: 1, T, H, Hkv, D, scale: 1 / Math.sqrt(D), q: qkv, qOff: 0, qRowStride: W, k: qkv, kOff: H * D, v: qkv, vOff: (H + Hkv) * D, kvRowStride: W, out: y, lse });
+      this.dense(L.proj, y, tmp, T);
+      for (let i = 0; i < T * C; i++) x[i] += tmp[i];
+      norm(L.ln2, xn);
+      this.dense(L.fc, xn, hid, T);
+      this.k.unary("gelu", hid, act, hid.length);
+      this.dense(L.fcProj, act, tmp, T);
+      for (let i = 0; i < T * C; i++) x[i] += tmp[i];
+    }
+    // the head only for the last position
+    this.x.set(x.subarray((T - 1) * C));
+    this.norm(this.x, this.lnF, this.xn);
+    this.dense(this.head, this.xn, this.logits);
+    this.pos = T;
+    return this.logits;
+  }
+
+  /**
    * y (H, D) = softmax(q·kᵀ · scale) · v for each head's query in qkv over cached positions 0..t (rows of `row`
    * floats): two batched GEMMs over the heads and a row softmax, so the work runs in the backend's kernels.
    */
@@ -192,12 +251,13 @@ export class DecodeSession {
     this.k.layerNorm(x, n.w, n.b, out, this.stat.subarray(0, 1), this.stat.subarray(1, 2), 1, this.C, n.eps);
   }
 
-  /** out (d.out) = d.w · x + d.b. */
-  private dense(d: Dense, x: Float32Array, out: Float32Array): void {
+  /** out (rows, d.out) = x (rows, d.inp) · d.wᵀ + d.b. */
+  private dense(d: Dense, x: Float32Array, out: Float32Array, rows = 1): void {
     this.k.gemm({
-      transA: false, transB: true, M: 1, N: d.out, K: d.inp, alpha: 1, a: x, aOff: 0, lda: d.inp, b: d.w, bOff: 0, ldb: d.inp,
+      transA: false, transB: true, M: rows, N: d.out, K: d.inp, alpha: 1, a: x, aOff: 0, lda: d.inp, b: d.w, bOff: 0, ldb: d.inp,
       beta: 0, c: out, cOff: 0, ldc: d.out, batch: 1, strideA: 0, strideB: 0, strideC: 0,
     });
-    if (d.b) for (let i = 0; i < d.out; i++) out[i] += d.b[i];
+    const b = d.b;
+    if (b) for (let r = 0; r < rows; r++) for (let i = 0, o = r * d.out; i < d.out; i++) out[o + i] += b[i];
   }
 }

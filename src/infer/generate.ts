@@ -156,9 +156,7 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
       return lastLogits(model, feed, cache);
     }
     if (fresh) session.reset();
-    let out: Float32Array = new Float32Array(0);
-    for (const t of feed) out = session.step(t);
-    return out;
+    return session.prefill(feed);
   };
   const cacheFull = () => (session ? session.length >= session.maxLen : cache ? cache.length >= cache.maxLen : false);
   const releaser = new TextReleaser(opts.decode, stops);

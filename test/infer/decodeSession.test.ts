@@ -59,3 +59,23 @@ describe("infer/DecodeSession", () => {
     expect(decodeSessionUnsupported(f64)).toMatch(/f64/);
   });
 });
+
+describe("infer/DecodeSession.prefill", () => {
+  for (const backend of backends) {
+    it(`a prompt fed at once gives the logits and cache of feeding it token by token (${backend})`, () => {
+      const config = makeConfig({ flavour: "gpt2", nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 24, vocabSize: 50 });
+      const model = new GPT(config, { seed: 9, backend });
+      const prompt = Array.from({ length: 11 }, (_, i) => (i * 7 + 3) % 50);
+      const a = new DecodeSession(model);
+      const b = new DecodeSession(model);
+      const la = Float32Array.from(a.prefill(prompt));
+      let lb = new Float32Array(0);
+      for (const t of prompt) lb = Float32Array.from(b.step(t));
+      expect(relErr(la, lb)).toBeLessThan(1e-5);
+      expect(a.length).toBe(11);
+      // the cache it left: the next tokens decode alike
+      for (const t of [4, 8, 15]) expect(relErr(a.step(t), Float32Array.from(b.step(t)))).toBeLessThan(1e-5);
+      expect(() => new DecodeSession(model, 8).prefill(prompt)).toThrow(/do not fit/);
+    });
+  }
+});

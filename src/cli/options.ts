@@ -110,6 +110,43 @@ export function interruptedExitCode(signal: AbortSignal | NodeJS.Signals): numbe
   return 128 + (constants.signals[name] ?? constants.signals.SIGINT);
 }
 
+/** The parsed flags of {@link addLoopOptions}. */
+export interface LoopFlags {
+  steps: number;
+  minutes?: number;
+  lr: number;
+  minLr?: number;
+  warmup?: number;
+  weightDecay: number;
+  evalEvery: number;
+  ckptEvery: number;
+  keep: number;
+  seed: number;
+  resume?: boolean;
+  extend?: boolean;
+  onNan: "stop" | "skip";
+  maxSkips: number;
+  backend?: "ref" | "native";
+  precision: "f32" | "bf16";
+}
+
+/** {@link addLoopOptions}' flags as the step loop's options (StageRunOptions), with the signal that stops the run. */
+export function loopRunOptions(o: LoopFlags, signal: AbortSignal) {
+  return {
+    steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay, evalEvery: o.evalEvery,
+    checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep, seed: o.seed, resume: o.resume, extend: o.extend, onNonFinite: o.onNan,
+    maxSkips: o.maxSkips, backend: o.backend, precision: o.precision, signal,
+  };
+}
+
+/** For a run its signal stopped: says where it stands, sets the exit code (128 + signal) and returns true. */
+export function reportInterrupted(t: { stoppedBy: string; steps: number; checkpoint: string | null }, signal: AbortSignal): boolean {
+  if (t.stoppedBy !== "interrupted") return false;
+  console.log(`stopped at step ${t.steps}; checkpoint ${t.checkpoint}; no model written; continue with the same command and --resume`);
+  process.exitCode = interruptedExitCode(signal);
+  return true;
+}
+
 /** Defaults of {@link addSamplingOptions}: an undefined top-k / top-p is left to the sampler (all tokens, no nucleus). */
 export interface SamplingDefaults {
   maxTokens: number;

@@ -3,7 +3,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { describeEval, reward } from "../reward/train.js";
 import { scoreRecords } from "../reward/score.js";
-import { abortOnSignals, addLoopOptions, interruptedExitCode, positiveIntOption as int, fractionOption, nonNegativeNumberOption, oneOf } from "./options.js";
+import { abortOnSignals, addLoopOptions, loopRunOptions, reportInterrupted, positiveIntOption as int, fractionOption, nonNegativeNumberOption, oneOf } from "./options.js";
 
 /** "1,5" -> [1, 5]. */
 function rangeOption(v: string): [number, number] {
@@ -53,16 +53,10 @@ export function registerRewardCommands(program: Command): void {
     const s = await reward({
       model: o.model, data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, loss: o.loss, marginScale: o.marginScale,
       centerCoef: o.centerCoef, mseCoef: o.mseCoef, scoreRange: o.scoreRange, scoreWeights: o.scoreWeights, truncation: o.truncation,
-      batchSize: o.batch, accumulation: o.accumulation, steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup,
-      weightDecay: o.weightDecay, evalEvery: o.evalEvery, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep, seed: o.seed, resume: o.resume,
-      extend: o.extend, onNonFinite: o.onNan, maxSkips: o.maxSkips, backend: o.backend, precision: o.precision, signal,
+      batchSize: o.batch, accumulation: o.accumulation, ...loopRunOptions(o, signal),
     });
     const t = s.training;
-    if (t.stoppedBy === "interrupted") {
-      console.log(`stopped at step ${t.steps}; checkpoint ${t.checkpoint}; no model written; continue with the same command and --resume`);
-      process.exitCode = interruptedExitCode(signal);
-      return;
-    }
+    if (reportInterrupted(t, signal)) return;
     console.log(
       `trained ${t.steps} steps in ${t.seconds.toFixed(1)} s; ` +
         (s.after ? `held-out: ${s.before ? `${describeEval(s.before)} -> ` : ""}${describeEval(s.after)}; ` : "no held-out prompts; ") +

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { formatCount } from "../model/config.js";
 import type { PeftConfigInput } from "../nn/peft.js";
 import { sft } from "../sft/train.js";
-import { abortOnSignals, addLoopOptions, fractionOption, interruptedExitCode, positiveIntOption as int, nonNegativeIntOption, oneOf, positiveNumberOption } from "./options.js";
+import { abortOnSignals, addLoopOptions, loopRunOptions, reportInterrupted, fractionOption, positiveIntOption as int, nonNegativeIntOption, oneOf, positiveNumberOption } from "./options.js";
 
 /** The PEFT config the flags describe (validated by the library). */
 function peftOf(o: Record<string, unknown>): PeftConfigInput {
@@ -57,16 +57,10 @@ export function registerSftCommand(program: Command): void {
       const s = await sft({
         model: o.model, addChatTokens: o.addChatTokens, peft: peftOf(o), data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, lossOn: o.lossOn,
         maskHistory: o.maskHistory, packing: o.packing, truncation: o.truncation, batchSize: o.batch, accumulation: o.accumulation,
-        steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay,
-        evalEvery: o.evalEvery, evalPrompts: o.evalPrompts, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep, seed: o.seed,
-        resume: o.resume, extend: o.extend, onNonFinite: o.onNan, maxSkips: o.maxSkips, backend: o.backend, precision: o.precision, signal,
+        evalPrompts: o.evalPrompts, ...loopRunOptions(o, signal),
       });
       const t = s.training;
-      if (t.stoppedBy === "interrupted") {
-        console.log(`stopped at step ${t.steps}; checkpoint ${t.checkpoint}; no model written; continue with the same command and --resume`);
-        process.exitCode = interruptedExitCode(signal);
-        return;
-      }
+      if (reportInterrupted(t, signal)) return;
       const pct = (x: number | undefined) => (x === undefined ? "?" : `${(x * 100).toFixed(1)}%`);
       console.log(
         `fine-tuned ${t.steps} steps in ${t.seconds.toFixed(1)} s (${Math.round(t.tokensPerSec)} tokens/s), ` +

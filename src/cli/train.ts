@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { resolveModelConfig } from "../model/config.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { pretrain, resolveTokenizerPath } from "../train/pretrain.js";
-import { abortOnSignals, addLoopOptions, fractionOption, interruptedExitCode, oneOf, positiveIntOption as int } from "./options.js";
+import { abortOnSignals, addLoopOptions, loopRunOptions, reportInterrupted, fractionOption, oneOf, positiveIntOption as int } from "./options.js";
 
 export function registerTrainCommands(program: Command): void {
   const train = program
@@ -28,17 +28,10 @@ export function registerTrainCommands(program: Command): void {
       const signal = abortOnSignals();
       const r = await pretrain({
         data: o.data, tokenizer: o.tokenizer, out: o.out, config, batchSize: o.batch, totalBatchTokens: o.totalBatchTokens,
-        steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay,
-        evalEvery: o.evalEvery, evalBatches: o.evalBatches, checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep,
-        seed: o.seed, resume: o.resume, extend: o.extend, onNonFinite: o.onNan, maxSkips: o.maxSkips, backend: o.backend,
-        precision: o.precision, signal,
+        evalBatches: o.evalBatches, ...loopRunOptions(o, signal),
       });
       const s = r.summary;
-      if (s.stoppedBy === "interrupted") {
-        console.log(`stopped at step ${s.steps}; checkpoint ${s.checkpoint}; no model written; continue with the same command and --resume`);
-        process.exitCode = interruptedExitCode(signal);
-        return;
-      }
+      if (reportInterrupted(s, signal)) return;
       if (Number.isNaN(s.firstLoss)) {
         console.log(`no steps left to train; wrote the model of step ${s.steps} in ${r.modelDir}`);
         return;

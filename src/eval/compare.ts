@@ -2,12 +2,12 @@
 // grader of the SFT tasks) picks the better answer of each pair, and win / tie / loss rates of A against B are reported
 // with seeded bootstrap confidence intervals over prompts. Per-prompt results go to a JSONL file a rerun resumes from.
 import { createHash } from "node:crypto";
-import { appendFileSync, existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { conversationProblem, type Message } from "../data/formats/conversation.js";
 import { hashUnit } from "../data/mix.js";
 import { generate, type GenerateOptions } from "../infer/generate.js";
-import { InputLineError, readJsonl } from "../io/jsonl.js";
+import { InputLineError, readJsonl, readResultsFile } from "../io/jsonl.js";
 import type { GPT } from "../model/gpt.js";
 import { isRewardModelConfig } from "../model/heads.js";
 import { loadRun, resolveRunPaths } from "../model/runFolder.js";
@@ -381,24 +381,10 @@ const RESULTS_FORMAT = "llmforge-compare-results";
 
 /** Reads a results file: its settings key and prompt results; a torn last line (a killed run) is cut so appends start clean. */
 function readCompareResults(file: string): { key: string | null; results: ComparePromptResult[] } {
-  if (!existsSync(file)) return { key: null, results: [] };
-  const text = readFileSync(file, "utf8");
-  const end = text.lastIndexOf("\n") + 1;
-  if (end < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, end)));
-  const lines = text.slice(0, end).split("\n").filter((l) => l.trim() !== "");
-  if (lines.length === 0) return { key: null, results: [] };
-  const parse = (l: string, n: number): Record<string, unknown> => {
-    try {
-      return JSON.parse(l) as Record<string, unknown>;
-    } catch (e) {
-      throw new CompareError(`${file}:${n}: not valid JSON (${(e as Error).message}); give --out a new file`);
-    }
-  };
-  const header = parse(lines[0], 1);
-  if (header.format !== RESULTS_FORMAT || typeof header.key !== "string") {
-    throw new CompareError(`${file}:1: not an llmforge compare results file (expected a header {"format":"${RESULTS_FORMAT}"}); give --out a new file`);
-  }
-  return { key: header.key, results: lines.slice(1).map((l, i) => parse(l, i + 2) as unknown as ComparePromptResult) };
+  const what = "an llmforge compare results file";
+  const r = readResultsFile<{ format?: string; key?: unknown }, ComparePromptResult>(file, RESULTS_FORMAT, what, (m) => new CompareError(m));
+  if (r.header && typeof r.header.key !== "string") throw new CompareError(`${file}:1: not ${what} (its header has no settings key); give --out a new file`);
+  return { key: r.header ? (r.header.key as string) : null, results: r.records };
 }
 
 const sha = (v: unknown): string => createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 16);

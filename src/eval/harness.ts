@@ -3,10 +3,11 @@
 // task's metrics; reward models by pair accuracy on preference records. Per-example results can go to a JSONL
 // file that a rerun resumes from.
 import { createHash } from "node:crypto";
-import { appendFileSync, existsSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mulberry32 } from "../data/filters/qualityClassifier.js";
 import { hashUnit } from "../data/mix.js";
 import { type FinishReason, generate } from "../infer/generate.js";
+import { readResultsFile } from "../io/jsonl.js";
 import { argmaxRow } from "../infer/sampling.js";
 import type { GPT } from "../model/gpt.js";
 import type { RewardModel } from "../model/heads.js";
@@ -281,21 +282,7 @@ const RESULTS_FORMAT = "llmforge-eval-results";
 
 /** Reads a results file's records; a torn last line (a run killed mid-write) is cut from the file so appends start clean. */
 export function readResults(file: string): ExampleRecord[] {
-  if (!existsSync(file)) return [];
-  const text = readFileSync(file, "utf8");
-  const end = text.lastIndexOf("\n") + 1;
-  if (end < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, end)));
-  const lines = text.slice(0, end).split("\n").filter((l) => l.trim() !== "");
-  if (lines.length === 0) return [];
-  const header = JSON.parse(lines[0]) as { format?: string; version?: number };
-  if (header.format !== RESULTS_FORMAT) throw new EvalRunError(`${file}:1: not an llmforge eval results file (expected a header {"format":"${RESULTS_FORMAT}"}); give --out a new file`);
-  return lines.slice(1).map((l, i) => {
-    try {
-      return JSON.parse(l) as ExampleRecord;
-    } catch (e) {
-      throw new EvalRunError(`${file}:${i + 2}: not valid JSON (${(e as Error).message})`);
-    }
-  });
+  return readResultsFile<{ format?: string }, ExampleRecord>(file, RESULTS_FORMAT, "an llmforge eval results file", (m) => new EvalRunError(m)).records;
 }
 
 /** The records of task `name` already in the results file `out` (created with its header when new or empty). */

@@ -13,7 +13,7 @@ import { DataInputError } from "../data/types.js";
 import { readFileChecked } from "../io/fsErrors.js";
 import { buildPreferenceMix } from "../reward/preferenceMix.js";
 import { pairLabelledRecords } from "../reward/data.js";
-import { buildInstructionMix, HELDOUT_ITEM_FRACTION, INSTRUCTION_TASKS, type InstructionTask } from "../sft/instructionMix.js";
+import { buildInstructionMix, INSTRUCTION_TASKS, type InstructionTask, isHeldoutItem } from "../sft/instructionMix.js";
 import { loadLexicon, loadSentiment } from "../sft/instructionSources.js";
 
 /** A task file or task name that cannot be used; the message names the file and line and what was expected. */
@@ -227,10 +227,10 @@ export const SFT_MIX_SEED = 1234;
 
 /**
  * True when an item of an SFT task is held out of the SFT training set: the instruction mix's item split
- * (`hashUnit("task:key", seed) < HELDOUT_ITEM_FRACTION`); test/eval/tasks.test.ts checks it against the mix.
+ * ({@link isHeldoutItem}, the one the mix itself uses).
  */
 export function isSftHeldout(task: string, key: string, mixSeed = SFT_MIX_SEED): boolean {
-  return hashUnit(`${task}:${key}`, mixSeed) < HELDOUT_ITEM_FRACTION;
+  return isHeldoutItem(task, key, mixSeed);
 }
 
 /**

@@ -1,6 +1,6 @@
 // Streaming JSONL (and plain line) reading with file:line positions, gzip by extension,
 // and a JSONL writer that is atomic (temp file + rename on close).
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync, readFileSync, truncateSync } from "node:fs";
 import { createGunzip } from "node:zlib";
 import { join } from "node:path";
 import { AtomicFileWriter, writeFileAtomicSync } from "./atomicWrite.js";
@@ -178,4 +178,28 @@ export function writeJsonlSplits<S extends string>(
   const mix = join(dir, "mix.json");
   writeFileAtomicSync(mix, `${JSON.stringify(description, null, 2)}\n`);
   return { ...paths, mix };
+}
+
+/**
+ * A resumable results file: a JSONL header line `{"format": format, ...}`, then one record per line. Returns the header
+ * and the records (null header for a missing or empty file); `what` names the kind of file in errors. A torn last line (a run killed mid-write) is cut from the
+ * file so that appends start clean; a bad header or line throws `fail(message)` naming file:line.
+ */
+export function readResultsFile<H extends { format?: unknown }, R>(file: string, format: string, what: string, fail: (message: string) => Error): { header: H | null; records: R[] } {
+  if (!existsSync(file)) return { header: null, records: [] };
+  const text = readFileSync(file, "utf8");
+  const end = text.lastIndexOf("\n") + 1;
+  if (end < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, end)));
+  const lines = text.slice(0, end).split("\n").filter((l) => l.trim() !== "");
+  if (lines.length === 0) return { header: null, records: [] };
+  const parse = (l: string, n: number): unknown => {
+    try {
+      return JSON.parse(l);
+    } catch (e) {
+      throw fail(`${file}:${n}: not valid JSON (${(e as Error).message}); give --out a new file`);
+    }
+  };
+  const header = parse(lines[0], 1) as H;
+  if (header === null || typeof header !== "object" || header.format !== format) throw fail(`${file}:1: not ${what} (expected a header {"format":"${format}"}); give --out a new file`);
+  return { header, records: lines.slice(1).map((l, i) => parse(l, i + 2) as R) };
 }

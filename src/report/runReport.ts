@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { type MetricRecord, MetricsLog } from "../train/metricsLog.js";
 import { VERSION } from "../version.js";
 import { renderReportPage, uplotVersion } from "./reportPage.js";
 
@@ -137,19 +138,9 @@ export function findStageDirs(run: string): string[] {
   return found.sort((a, b) => (a === run ? -1 : b === run ? 1 : a.localeCompare(b)));
 }
 
-/** Every record of a metrics.jsonl (torn or non-object lines are skipped). */
+/** Every record of a metrics.jsonl that names its step (the log's reader skips torn lines). */
 function readMetrics(file: string): Json[] {
-  const out: Json[] = [];
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const r: unknown = JSON.parse(line);
-      if (r !== null && typeof r === "object" && typeof (r as Json).step === "number") out.push(r as Json);
-    } catch {
-      // a line cut by a crash mid-write
-    }
-  }
-  return out;
+  return new MetricsLog(file).read().filter((r): r is MetricRecord => r !== null && typeof r === "object" && typeof r.step === "number");
 }
 
 /**

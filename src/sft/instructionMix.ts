@@ -15,6 +15,11 @@ export type InstructionTask = (typeof INSTRUCTION_TASKS)[number];
 /** Share of each task's items (not records) that only ever appear in the held-out split. */
 export const HELDOUT_ITEM_FRACTION = 0.2;
 
+/** Whether item `key` of SFT task `task` is held out of training in the mix of `seed` (the item split, by hash). */
+export function isHeldoutItem(task: string, key: string, seed: number): boolean {
+  return hashUnit(`${task}:${key}`, seed) < HELDOUT_ITEM_FRACTION;
+}
+
 /**
  * Phrasings per `task.kind`; `{name}` is filled from the item. The LAST phrasing of each list is
  * held-out-only: it never appears in train, so held-out exact-match also measures new phrasings.
@@ -178,7 +183,7 @@ export function buildInstructionMix(opts: InstructionMixOptions = {}): Instructi
     const rand = mulberry32(Math.floor(hashUnit(task, seed) * 2 ** 32));
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
     const kinds = Object.entries(taskItems(task, rand)).map(([kind, items]) => {
-      const heldout = (item: Item) => hashUnit(`${task}:${item.key}`, seed) < HELDOUT_ITEM_FRACTION;
+      const heldout = (item: Item) => isHeldoutItem(task, item.key, seed);
       const ids = TEMPLATES[kind].map((_, i) => `${kind}.${i}`);
       return { kind, train: items.filter((i) => !heldout(i)), heldout: items.filter(heldout), trainTemplates: ids.slice(0, -1), heldoutTemplates: ids.slice(-1) };
     });

@@ -7,18 +7,10 @@ import { describe, expect, it } from "vitest";
 import { brownDocuments } from "../../src/data/embedded.js";
 import { englishSentences, englishWordSpans, tokenizeChunk, tokensForTest } from "../../src/data/words/spacyEnglish.js";
 import { SPECIAL_CASES } from "../../src/data/words/spacyEnglishData.js";
+import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 
-/** mulberry32: a small seeded generator (the cases must be the same on every run). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The cases must be the same on every run: a seeded generator. */
+const rng = mulberry32;
 
 const LEAD = "(\"'[“‘";
 const TRAIL = ",.;:!?)\"']”’";

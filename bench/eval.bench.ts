@@ -66,7 +66,7 @@ for (const [name, limit] of [["arithmetic", 96], ["sft-heldout", 48]] as const) 
   }
 }
 lines.push("");
-lines.push("Generation at batch 1 decodes through the one-token decode session (src/infer/decodeSession.ts); batched, prompts of equal token length " +
+lines.push("Generation at batch 1 decodes through the batch decoder with one slot (src/infer/batchDecoder.ts); batched, prompts of equal token length " +
   "share a (B, T) KV cache through the tensor path (src/eval/harness.ts generateGreedyBatch), so a batch only forms among equal-length prompts. " +
   "A random model rarely emits the stop string, so most answers run to max tokens.");
 const md = lines.join("\n");

@@ -6,7 +6,7 @@ import type { KVCache } from "../model/kvCache.js";
 import { ids } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
-import { DecodeSession, decodeSessionUnsupported } from "./decodeSession.js";
+import { BatchDecoder, batchDecoderUnsupported } from "./batchDecoder.js";
 import { checkSamplingOptions, sampleToken, SamplingOptionError, type SamplingOptions } from "./sampling.js";
 
 export interface GenerateOptions extends SamplingOptions {
@@ -29,8 +29,8 @@ export interface GenerateOptions extends SamplingOptions {
   /** Use the KV cache (default: when the model allows it). false recomputes the whole context every token. */
   useCache?: boolean;
   /**
-   * With the cache, decode through a {@link DecodeSession} (one token at a time on preallocated buffers, no tensors)
-   * when the model allows it (default true); false keeps the tensor path, the session's definition.
+   * With the cache, decode through a {@link BatchDecoder} (one slot; preallocated buffers, no tensors)
+   * when the model allows it (default true); false keeps the tensor path, the decoder's definition.
    */
   fastDecode?: boolean;
   /** Called with each token as soon as it is chosen. */
@@ -147,7 +147,7 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
   model.eval();
   // The cache holds the whole generation when it fits in the block; otherwise the block, slid as needed.
   const cacheLen = Math.min(block, Math.min(prompt.length, block) + maxTokens);
-  const session = useCache && (opts.fastDecode ?? true) && decodeSessionUnsupported(model) === null ? new DecodeSession(model, cacheLen) : null;
+  const session = useCache && (opts.fastDecode ?? true) && batchDecoderUnsupported(model) === null ? new BatchDecoder(model, { maxLen: cacheLen }) : null;
   const cache = useCache && !session ? model.createCache(1, cacheLen) : undefined;
   /** Logits after feeding `feed` (from scratch when `fresh`), through the session, the cache or the whole context. */
   const feedTokens = (feed: number[], fresh: boolean): Float32Array | Float64Array => {
@@ -155,10 +155,10 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
       if (fresh) cache?.reset();
       return lastLogits(model, feed, cache);
     }
-    if (fresh) session.reset();
-    return session.prefill(feed);
+    if (fresh) session.truncate(0);
+    return session.step([{ slot: 0, tokens: feed }]);
   };
-  const cacheFull = () => (session ? session.length >= session.maxLen : cache ? cache.length >= cache.maxLen : false);
+  const cacheFull = () => (session ? session.length(0) >= session.maxLen : cache ? cache.length >= cache.maxLen : false);
   const releaser = new TextReleaser(opts.decode, stops);
   const history = Array.from(prompt);
   const promptTruncated = Math.max(0, history.length - block);

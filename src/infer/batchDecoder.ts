@@ -1,0 +1,355 @@
+// Decoding many sequences at once without tensors: a gpt2- or llama-flavour GPT's forward pass over the rows of one
+// step (one new token per decoding sequence, or a prompt's tokens), each sequence in its own slot with its own
+// key/value cache and position. The matmuls of a step run as one (rows, ·) GEMM over every sequence; attention reads
+// each row's own cache. Generation, rollouts and the server decode through it; GPT.forward with a KVCache stays the
+// definition, and test/infer/batchDecoder.test.ts holds this one to it.
+import { headDim } from "../model/config.js";
+import type { GPT } from "../model/gpt.js";
+import { Embedding, LayerNorm, Linear, RMSNorm } from "../nn/layers.js";
+import type { Kernels } from "../tensor/backend/kernels.js";
+
+/** A plain Linear's weight (out, in) and bias as the decoder reads them. */
+interface Dense {
+  w: Float32Array;
+  b: Float32Array | null;
+  out: number;
+  inp: number;
+}
+
+interface Norm {
+  w: Float32Array;
+  b: Float32Array | null;
+  eps: number;
+}
+
+interface LayerWeights {
+  ln1: Norm;
+  attn: Dense;
+  proj: Dense;
+  ln2: Norm;
+  fc: Dense;
+  fcProj: Dense;
+}
+
+/** Why a model cannot use a {@link BatchDecoder} (null when it can). */
+export function batchDecoderUnsupported(model: GPT): string | null {
+  const c = model.config;
+  if (model.dtype !== "f32") return `weights in ${model.dtype}`;
+  if (!model.cacheable) return "an attention override (prefix tuning) is attached";
+  const Norm = c.flavour === "gpt2" ? LayerNorm : RMSNorm;
+  if (!(model.wte instanceof Embedding) || !(model.ln_f instanceof Norm)) return "the embeddings or the final norm are not plain modules";
+  if (c.flavour === "gpt2" && !(model.wpe instanceof Embedding)) return "the position embedding is not a plain module";
+  if (model.lm_head && model.lm_head.constructor !== Linear) return "the LM head is adapted";
+  for (const b of model.h.items) {
+    for (const l of [b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj]) if (l.constructor !== Linear) return "a layer carries adapters (merge them first)";
+    if (!(b.ln_1 instanceof Norm) || !(b.ln_2 instanceof Norm)) return `a norm is not a ${Norm.name}`;
+  }
+  return null;
+}
+
+/** What one step feeds: `tokens` appended to the sequence in `slot`. */
+export interface DecodeEntry {
+  slot: number;
+  tokens: ArrayLike<number>;
+}
+
+/** Errors of use (a full cache, a slot fed twice in one step, a token outside the vocabulary). */
+export class BatchDecoderError extends Error {
+  constructor(message: string) {
+    super(`BatchDecoder: ${message}`);
+    this.name = "BatchDecoderError";
+  }
+}
+
+/**
+ * `slots` sequences of up to `maxLen` tokens (default the block size), decoded together. Reads the model's weights
+ * in place (no copy): make a new decoder after the weights change. A slot's cache is allocated on first use.
+ */
+export class BatchDecoder {
+  readonly maxLen: number;
+  readonly slots: number;
+  readonly vocabSize: number;
+  private readonly k: Kernels;
+  private readonly llama: boolean;
+  private readonly C: number;
+  private readonly H: number;
+  private readonly Hkv: number;
+  private readonly D: number;
+  private readonly M: number;
+  private readonly ropeBase: number;
+  private readonly wte: Float32Array;
+  private readonly wpe: Float32Array | null;
+  private readonly head: Dense;
+  private readonly lnF: Norm;
+  private readonly layers: LayerWeights[];
+  private readonly lengths: Int32Array;
+  /** Keys and values per slot, per layer: (maxLen, Hkv, D); null until the slot is first fed. */
+  private readonly keys: (Float32Array[] | null)[];
+  private readonly values: (Float32Array[] | null)[];
+  /** Step scratch, grown to the largest step (rows) seen. */
+  private rows = 0;
+  private x = new Float32Array(0);
+  private xn = new Float32Array(0);
+  private qkv = new Float32Array(0);
+  private y = new Float32Array(0);
+  private tmp = new Float32Array(0);
+  private hid = new Float32Array(0);
+  private act = new Float32Array(0);
+  private stats = new Float32Array(0);
+  private lse = new Float32Array(0);
+  private logits = new Float32Array(0);
+  private readonly scores: Float32Array;
+  private readonly rot: Float32Array;
+
+  /** A decoder on `model` (see {@link batchDecoderUnsupported}). */
+  constructor(model: GPT, opts: { slots?: number; maxLen?: number } = {}) {
+    const why = batchDecoderUnsupported(model);
+    if (why) throw new BatchDecoderError(why);
+    const c = model.config;
+    const maxLen = opts.maxLen ?? c.blockSize;
+    const slots = opts.slots ?? 1;
+    if (!(Number.isInteger(maxLen) && maxLen >= 1 && maxLen <= c.blockSize)) throw new BatchDecoderError(`maxLen ${maxLen} is outside 1..${c.blockSize}`);
+    if (!(Number.isInteger(slots) && slots >= 1)) throw new BatchDecoderError(`slots must be a whole number >= 1, got ${slots}`);
+    this.maxLen = maxLen;
+    this.slots = slots;
+    this.k = model.wte.weight.kernels();
+    this.llama = c.flavour === "llama";
+    this.C = c.nEmbd;
+    this.H = c.nHead;
+    this.Hkv = c.nKvHead;
+    this.D = headDim(c);
+    this.M = c.mlpHidden;
+    this.ropeBase = c.ropeBase;
+    this.vocabSize = c.vocabSize;
+    const f32 = (t: { contiguousData(): unknown }) => t.contiguousData() as Float32Array;
+    const dense = (l: Linear): Dense => ({ w: f32(l.weight), b: l.bias ? f32(l.bias) : null, out: l.weight.shape[0], inp: l.weight.shape[1] });
+    const norm = (n: LayerNorm | RMSNorm): Norm => ({ w: f32(n.weight), b: n instanceof LayerNorm && n.bias ? f32(n.bias) : null, eps: n.eps });
+    this.wte = f32(model.wte.weight);
+    this.wpe = model.wpe ? f32((model.wpe as Embedding).weight) : null;
+    this.head = model.lm_head ? dense(model.lm_head) : { w: this.wte, b: null, out: this.vocabSize, inp: this.C };
+    this.lnF = norm(model.ln_f as LayerNorm | RMSNorm);
+    this.layers = model.h.items.map((b) => ({
+      ln1: norm(b.ln_1 as LayerNorm | RMSNorm),
+      attn: dense(b.attn.c_attn),
+      proj: dense(b.attn.c_proj),
+      ln2: norm(b.ln_2 as LayerNorm | RMSNorm),
+      fc: dense(b.mlp.c_fc),
+      fcProj: dense(b.mlp.c_proj),
+    }));
+    this.lengths = new Int32Array(slots);
+    this.keys = new Array(slots).fill(null);
+    this.values = new Array(slots).fill(null);
+    this.scores = new Float32Array(this.H * maxLen);
+    this.rot = new Float32Array(this.H * this.D);
+  }
+
+  /** Tokens held by `slot` (the next token's position). */
+  length(slot: number): number {
+    this.checkSlot(slot);
+    return this.lengths[slot];
+  }
+
+  /** Forgets the tokens of `slot` after the first `len` (all of them by default); its cache is kept for reuse. */
+  truncate(slot: number, len = 0): void {
+    this.checkSlot(slot);
+    if (!(Number.isInteger(len) && len >= 0 && len <= this.lengths[slot])) throw new BatchDecoderError(`cannot truncate slot ${slot} of ${this.lengths[slot]} tokens to ${len}`);
+    this.lengths[slot] = len;
+  }
+
+  /**
+   * Makes `dst` hold the first `len` tokens of `src` (all by default) by copying their keys and values: many
+   * completions of one prompt share its prefill.
+   */
+  copy(src: number, dst: number, len = this.length(src)): void {
+    this.checkSlot(dst);
+    if (!(Number.isInteger(len) && len >= 0 && len <= this.length(src))) throw new BatchDecoderError(`slot ${src} holds ${this.lengths[src]} tokens, not ${len}`);
+    if (src === dst) {
+      this.lengths[dst] = len;
+      return;
+    }
+    const n = len * this.Hkv * this.D;
+    if (n > 0) {
+      const [sk, sv] = [this.keys[src] as Float32Array[], this.values[src] as Float32Array[]];
+      const [dk, dv] = this.cacheOf(dst);
+      for (let l = 0; l < this.layers.length; l++) {
+        dk[l].set(sk[l].subarray(0, n));
+        dv[l].set(sv[l].subarray(0, n));
+      }
+    }
+    this.lengths[dst] = len;
+  }
+
+  /**
+   * Feeds each entry's tokens at the next positions of its slot and returns the logits (entries, V) after each
+   * entry's last token: a view into the decoder's buffer, overwritten by the next call. Every entry names a
+   * different slot; an entry with no tokens is an error.
+   */
+  step(entries: readonly DecodeEntry[]): Float32Array {
+    const { C, H, Hkv, D } = this;
+    const E = entries.length;
+    if (E === 0) return this.logits.subarray(0, 0);
+    const seen = new Set<number>();
+    let N = 0;
+    for (const e of entries) {
+      this.checkSlot(e.slot);
+      if (seen.has(e.slot)) throw new BatchDecoderError(`slot ${e.slot} is fed twice in one step`);
+      seen.add(e.slot);
+      if (e.tokens.length === 0) throw new BatchDecoderError(`nothing to feed slot ${e.slot}`);
+      if (this.lengths[e.slot] + e.tokens.length > this.maxLen) {
+        throw new BatchDecoderError(`slot ${e.slot} holds ${this.lengths[e.slot]} tokens: ${e.tokens.length} more do not fit its ${this.maxLen} positions`);
+      }
+      for (let i = 0; i < e.tokens.length; i++) {
+        const tok = e.tokens[i];
+        if (!(Number.isInteger(tok) && tok >= 0 && tok < this.vocabSize)) throw new BatchDecoderError(`token ${tok} is outside the vocabulary of ${this.vocabSize}`);
+      }
+      N += e.tokens.length;
+    }
+    this.grow(N, E);
+    const W = (H + 2 * Hkv) * D;
+    const row = Hkv * D;
+    const { x, xn, qkv, y, tmp, hid, act } = this;
+    // embeddings: (N, C), rows in entry order
+    for (let r = 0, ei = 0; ei < E; ei++) {
+      const e = entries[ei];
+      const p0 = this.lengths[e.slot];
+      for (let i = 0; i < e.tokens.length; i++, r++) {
+        const tok = e.tokens[i];
+        const o = r * C;
+        x.set(this.wte.subarray(tok * C, tok * C + C), o);
+        if (this.wpe) for (let j = 0, po = (p0 + i) * C; j < C; j++) x[o + j] += this.wpe[po + j];
+      }
+    }
+    const scale = 1 / Math.sqrt(D);
+    const fc = this.llama ? 2 * this.M : this.M;
+    for (let l = 0; l < this.layers.length; l++) {
+      const L = this.layers[l];
+      this.norm(x, L.ln1, xn, N);
+      this.dense(L.attn, xn, qkv, N);
+      for (let r = 0, ei = 0; ei < E; ei++) {
+        const e = entries[ei];
+        const p0 = this.lengths[e.slot];
+        const T = e.tokens.length;
+        const [kc, vc] = this.cacheOf(e.slot);
+        for (let i = 0; i < T; i++) {
+          const o = (r + i) * W;
+          if (this.llama) {
+            this.ropeInPlace(qkv, o, H, p0 + i);
+            this.ropeInPlace(qkv, o + H * D, Hkv, p0 + i);
+          }
+          kc[l].set(qkv.subarray(o + H * D, o + (H + Hkv) * D), (p0 + i) * row);
+          vc[l].set(qkv.subarray(o + (H + Hkv) * D, o + W), (p0 + i) * row);
+        }
+        if (p0 === 0 && T > 1) {
+          // a fresh prompt: the backend's causal attention over its own rows
+          this.k.attention({ B: 1, T, H, Hkv, D, scale, q: qkv, qOff: r * W, qRowStride: W, k: qkv, kOff: r * W + H * D, v: qkv, vOff: r * W + (H + Hkv) * D, kvRowStride: W, out: y.subarray(r * H * D), lse: this.lse });
+        } else {
+          for (let i = 0; i < T; i++) this.attend(qkv, (r + i) * W, kc[l], vc[l], p0 + i, row, scale, (r + i) * H * D);
+        }
+        r += T;
+      }
+      this.dense(L.proj, y, tmp, N);
+      for (let i = 0; i < N * C; i++) x[i] += tmp[i];
+      this.norm(x, L.ln2, xn, N);
+      this.dense(L.fc, xn, hid, N);
+      if (this.llama) {
+        // hid rows are [gate (M); up (M)]: act = silu(gate) · up
+        const M = this.M;
+        this.k.unary("silu", hid, tmp, N * fc);
+        for (let r = 0; r < N; r++) for (let i = 0, a = r * M, h = r * fc; i < M; i++) act[a + i] = tmp[h + i] * hid[h + M + i];
+      } else {
+        this.k.unary("gelu", hid, act, N * fc);
+      }
+      this.dense(L.fcProj, act, tmp, N);
+      for (let i = 0; i < N * C; i++) x[i] += tmp[i];
+    }
+    // the head only for each entry's last row: (E, C) -> (E, V)
+    for (let r = 0, ei = 0; ei < E; ei++) {
+      r += entries[ei].tokens.length;
+      x.copyWithin(ei * C, (r - 1) * C, r * C); // ei <= r - 1: rows move up, none is overwritten before it is read
+      this.lengths[entries[ei].slot] += entries[ei].tokens.length;
+    }
+    this.norm(x, this.lnF, xn, E);
+    this.dense(this.head, xn, this.logits, E);
+    return this.logits.subarray(0, E * this.vocabSize);
+  }
+
+  /**
+   * y (H, D) = softmax(q·kᵀ · scale) · v for the query row at qkv[qOff..] over cached positions 0..t (rows of `row`
+   * floats): two GEMMs batched over the key/value heads (each serving H/Hkv query heads) and a row softmax.
+   */
+  private attend(qkv: Float32Array, qOff: number, kc: Float32Array, vc: Float32Array, t: number, row: number, scale: number, yOff: number): void {
+    const { H, Hkv, D } = this;
+    const rep = H / Hkv;
+    const L = t + 1;
+    const s = this.scores; // (H, L)
+    this.k.gemm({
+      transA: false, transB: true, M: rep, N: L, K: D, alpha: scale, a: qkv, aOff: qOff, lda: D, b: kc, bOff: 0, ldb: row,
+      beta: 0, c: s, cOff: 0, ldc: L, batch: Hkv, strideA: rep * D, strideB: D, strideC: rep * L,
+    });
+    this.k.softmax(s, s, H, L, false);
+    this.k.gemm({
+      transA: false, transB: false, M: rep, N: D, K: L, alpha: 1, a: s, aOff: 0, lda: L, b: vc, bOff: 0, ldb: row,
+      beta: 0, c: this.y, cOff: yOff, ldc: D, batch: Hkv, strideA: rep * L, strideB: D, strideC: rep * D,
+    });
+  }
+
+  /** Rotary embedding of `heads` heads at buf[off..] for position `pos`, through the backend's kernel. */
+  private ropeInPlace(buf: Float32Array, off: number, heads: number, pos: number): void {
+    const n = heads * this.D;
+    const src = buf.subarray(off, off + n);
+    const out = this.rot.subarray(0, n);
+    this.k.rope(src, out, 1, 1, heads, this.D, this.ropeBase, pos, false);
+    src.set(out);
+  }
+
+  /** out (rows, C) = the norm of x (rows, C). */
+  private norm(x: Float32Array, n: Norm, out: Float32Array, rows: number): void {
+    const a = this.stats.subarray(0, rows);
+    if (this.llama) this.k.rmsNorm(x, n.w, out, a, rows, this.C, n.eps);
+    else this.k.layerNorm(x, n.w, n.b, out, a, this.stats.subarray(rows, 2 * rows), rows, this.C, n.eps);
+  }
+
+  /** out (rows, d.out) = x (rows, d.inp) · d.wᵀ + d.b. */
+  private dense(d: Dense, x: Float32Array, out: Float32Array, rows: number): void {
+    this.k.gemm({
+      transA: false, transB: true, M: rows, N: d.out, K: d.inp, alpha: 1, a: x, aOff: 0, lda: d.inp, b: d.w, bOff: 0, ldb: d.inp,
+      beta: 0, c: out, cOff: 0, ldc: d.out, batch: 1, strideA: 0, strideB: 0, strideC: 0,
+    });
+    const b = d.b;
+    if (b) for (let r = 0; r < rows; r++) for (let i = 0, o = r * d.out; i < d.out; i++) out[o + i] += b[i];
+  }
+
+  private grow(N: number, E: number): void {
+    if (this.logits.length < E * this.vocabSize) this.logits = new Float32Array(Math.max(E, this.slots) * this.vocabSize);
+    if (N <= this.rows) return;
+    const { C, H, Hkv, D } = this;
+    const fc = this.llama ? 2 * this.M : this.M;
+    this.rows = N;
+    this.x = new Float32Array(N * C);
+    this.xn = new Float32Array(N * C);
+    this.qkv = new Float32Array(N * (H + 2 * Hkv) * D);
+    this.y = new Float32Array(N * H * D);
+    this.tmp = new Float32Array(N * Math.max(C, fc));
+    this.hid = new Float32Array(N * fc);
+    this.act = new Float32Array(N * this.M);
+    this.stats = new Float32Array(2 * N);
+    this.lse = new Float32Array(H * N);
+  }
+
+  private cacheOf(slot: number): [Float32Array[], Float32Array[]] {
+    let k = this.keys[slot];
+    let v = this.values[slot];
+    if (!k || !v) {
+      const n = this.maxLen * this.Hkv * this.D;
+      k = this.layers.map(() => new Float32Array(n));
+      v = this.layers.map(() => new Float32Array(n));
+      this.keys[slot] = k;
+      this.values[slot] = v;
+    }
+    return [k, v];
+  }
+
+  private checkSlot(slot: number): void {
+    if (!(Number.isInteger(slot) && slot >= 0 && slot < this.slots)) throw new BatchDecoderError(`slot ${slot} is outside 0..${this.slots - 1}`);
+  }
+}

@@ -40,7 +40,9 @@ describe("infer/BatchDecoder", () => {
         const d = new BatchDecoder(model);
         const tokens = tokensOf(24, 13, 5);
         const want = reference(model, tokens);
-        tokens.forEach((t, i) => expect(relErr(d.step([{ slot: 0, tokens: [t] }]), want[i])).toBeLessThan(1e-5));
+        tokens.forEach((t, i) => {
+          expect(relErr(d.step([{ slot: 0, tokens: [t] }]), want[i])).toBeLessThan(1e-5);
+        });
         expect(d.length(0)).toBe(24);
         expect(() => d.step([{ slot: 0, tokens: [1] }])).toThrow(/do not fit/);
         d.truncate(0);
@@ -55,12 +57,16 @@ describe("infer/BatchDecoder", () => {
         // prompts of 5, 1 and 3 tokens fed in one step, then one token per live sequence per step
         const fed = [5, 1, 3];
         let got = d.step(fed.map((n, slot) => ({ slot, tokens: seqs[slot].slice(0, n) })));
-        fed.forEach((n, s) => expect(relErr(got.subarray(s * 50, (s + 1) * 50), want[s][n - 1])).toBeLessThan(1e-5));
+        fed.forEach((n, s) => {
+          expect(relErr(got.subarray(s * 50, (s + 1) * 50), want[s][n - 1])).toBeLessThan(1e-5);
+        });
         for (;;) {
           const live = [0, 1, 2].filter((s) => fed[s] < seqs[s].length);
           if (live.length === 0) break;
           got = d.step(live.map((slot) => ({ slot, tokens: [seqs[slot][fed[slot]]] })));
-          live.forEach((s, e) => expect(relErr(got.subarray(e * 50, (e + 1) * 50), want[s][fed[s]])).toBeLessThan(1e-5));
+          live.forEach((s, e) => {
+          expect(relErr(got.subarray(e * 50, (e + 1) * 50), want[s][fed[s]])).toBeLessThan(1e-5);
+        });
           for (const s of live) fed[s]++;
         }
         expect([0, 1, 2].map((s) => d.length(s))).toEqual([20, 9, 15]);

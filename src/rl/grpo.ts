@@ -1,0 +1,315 @@
+// GRPO as one library call (what `llmforge grpo` runs): each step samples a group of completions for each of a batch
+// of prompts with the current policy (the batched decoder, no tape), scores them with a verifiable reward, turns the
+// rewards into group-relative advantages and takes one clipped-policy step through the generic step loop; held-out
+// prompts are answered greedily and scored before, during and after. The sampler's RNG and the prompt cursor live in
+// the checkpoints, so a run resumes exactly. Written as a chat model folder like SFT and DPO.
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { withFolderLock } from "../io/runLock.js";
+import { isRewardModelConfig } from "../model/heads.js";
+import { loadRun, resolveRunPaths } from "../model/runFolder.js";
+import { saveChatModel, writeChatTokenizer } from "../sft/train.js";
+import { Rng } from "../tensor/rng.js";
+import { noGrad, tidy } from "../tensor/tensor.js";
+import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
+import { type BatchSource, runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
+import { markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
+import { VERSION } from "../version.js";
+import { type GrpoAggregation, type GrpoScale, grpoAdvantages, grpoLoss, zeroSpreadFraction } from "./losses.js";
+import { loadReward, RlDataError, readTaskPrompts, safeReward, type TaskPrompt } from "./rewards.js";
+import { completionLogps, type PromptCompletion, sampleGroups } from "./rollout.js";
+
+export interface GrpoOptions extends StageRunOptions {
+  /** The policy to start from (and the reference when beta > 0): an SFT run folder or a chat model folder. */
+  model: string;
+  /** A named task of the instruction mix (e.g. "arithmetic", or several joined by commas) or an SFT-format file. */
+  task: string;
+  out: string;
+  /** "exact" (default) or a JavaScript module exporting reward(prompt, completion, record). */
+  reward?: string;
+  valData?: string[];
+  /** Held-out share of a file's prompts when no valData (default 0.1). */
+  valFraction?: number;
+  /** Prompts per named task (default 2000). */
+  perTask?: number;
+  /** Completions per prompt (default 8); batchSize is prompts per micro-batch. */
+  group?: number;
+  /** Most new tokens per completion (default 32). */
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  /** Weight of the k3 KL to the starting policy (default 0: no reference kept). */
+  beta?: number;
+  loss?: GrpoAggregation;
+  scaleRewards?: GrpoScale;
+  epsilon?: number;
+  epsilonHigh?: number;
+  /** Leave completions cut by maxTokens out of the loss (default false). */
+  maskTruncated?: boolean;
+  /** Held-out prompts answered at each evaluation (default 200). */
+  evalLimit?: number;
+  accumulation?: number;
+}
+
+/** Held-out figures: mean reward of greedy answers, share answered right (reward ≥ 1), share ended by the end token. */
+export type GrpoEval = { reward: number; solved: number; ended: number; length: number; prompts: number };
+
+export interface GrpoSummary {
+  out: string;
+  modelDir: string | null;
+  prompts: { train: number; heldout: number; tooLong: number; source: string };
+  training: StepLoopSummary;
+  before: GrpoEval | null;
+  after: GrpoEval | null;
+}
+
+/** A micro-batch: the rollout of some prompts (G completions each) with rewards and advantages. */
+interface GrpoBatch {
+  rows: PromptCompletion[];
+  advantages: Float64Array;
+  /** 1 for rows in the loss (a truncated completion or a failed reward leaves it out). */
+  keep: Float64Array;
+  refLogp: Float64Array | null;
+  tokens: number;
+  stats: Record<string, number>;
+}
+
+interface EncodedPrompt {
+  ids: number[];
+  text: string;
+  record: TaskPrompt;
+}
+
+/** Prompts in a seeded order per epoch; the sampler's RNG rides along in the cursor. */
+class GrpoRollouts implements BatchSource<GrpoBatch> {
+  private epoch = 0;
+  private pos = 0;
+  private order: Int32Array | null = null;
+  constructor(
+    private readonly n: number,
+    private readonly perBatch: number,
+    private readonly seed: number,
+    private readonly rng: Rng,
+    private readonly sample: (index: number[]) => GrpoBatch,
+  ) {}
+
+  next(): GrpoBatch {
+    const index: number[] = [];
+    while (index.length < this.perBatch) {
+      if (this.pos >= this.n) {
+        this.epoch++;
+        this.pos = 0;
+        this.order = null;
+      }
+      this.order ??= shuffled(this.n, this.seed + 7919 * this.epoch);
+      index.push(this.order[this.pos++]);
+    }
+    return this.sample(index);
+  }
+
+  getCursor(): unknown {
+    return { format: "llmforge.grpo-rollouts", version: 1, epoch: this.epoch, pos: this.pos, n: this.n, rng: this.rng.getState() };
+  }
+
+  setCursor(cursor: unknown): void {
+    const c = cursor as { format?: string; version?: number; epoch?: number; pos?: number; n?: number; rng?: { s: number[]; spare: number | null } } | null;
+    if (c?.format !== "llmforge.grpo-rollouts" || c.version !== 1 || !c.rng) throw new RlDataError(`not a GRPO cursor: ${JSON.stringify(cursor)?.slice(0, 120)}`);
+    if (c.n !== this.n) throw new RlDataError(`the checkpoint was saved for ${c.n} training prompts, the task now gives ${this.n}; resume with the same task`);
+    this.epoch = c.epoch ?? 0;
+    this.pos = c.pos ?? 0;
+    this.order = null;
+    this.rng.setState(c.rng);
+  }
+}
+
+/** 0..n-1 in a seeded random order (Fisher-Yates). */
+function shuffled(n: number, seed: number): Int32Array {
+  const r = new Rng(seed);
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = r.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/** Trains a policy with GRPO holding the lock of OUT; see {@link GrpoOptions}. */
+export async function grpo(o: GrpoOptions): Promise<GrpoSummary> {
+  return withFolderLock(o.out, "llmforge grpo", () => grpoLocked(o));
+}
+
+async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
+  const say = (s: string): void => {
+    if (o.progress ?? true) process.stderr.write(`${s}\n`);
+  };
+  const seed = o.seed ?? 1337;
+  const G = o.group ?? 8;
+  const maxTokens = o.maxTokens ?? 32;
+  const beta = o.beta ?? 0;
+  const lossKind = o.loss ?? "dapo";
+  if (!(Number.isInteger(G) && G >= 2)) throw new RlDataError(`--group must be at least 2 (advantages are relative to the group), got ${G}`);
+  const paths = resolveRunPaths(o.model);
+  const cfg = JSON.parse(readFileSync(join(paths.modelDir, "config.json"), "utf8")) as unknown;
+  if (isRewardModelConfig(cfg)) throw new RlDataError(`${paths.modelDir} is a reward model (a sequence classifier); --model needs the SFT policy (a language model), e.g. the run folder of \`llmforge sft\``);
+  const reward = await loadReward(o.reward ?? "exact");
+  const recorded = {
+    ...o, model: resolve(o.model), task: o.task, valData: o.valData?.map((f) => resolve(f)), seed, group: G, maxTokens, beta, loss: lossKind,
+    scaleRewards: o.scaleRewards ?? "group", epsilon: o.epsilon ?? 0.2, epsilonHigh: o.epsilonHigh ?? o.epsilon ?? 0.2, reward: reward.name,
+    temperature: o.temperature ?? 1, accumulation: o.accumulation ?? 1, weightDecay: o.weightDecay ?? 0, signal: undefined, resume: undefined, extend: undefined,
+  };
+  const plan = planResume({
+    out: o.out, resume: o.resume, extend: o.extend, options: recorded, say,
+    fixed: {
+      model: "--model", task: "--task", valData: "--val-data", reward: "--reward", seed: "--seed", group: "--group", maxTokens: "--max-tokens", beta: "--beta",
+      loss: "--loss", scaleRewards: "--scale-rewards", batchSize: "--batch", accumulation: "--accumulation", temperature: "--temperature",
+    },
+    kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", gradClip: "--grad-clip", minutes: "--minutes", epsilon: "--epsilon", epsilonHigh: "--epsilon-high" },
+  });
+  const e = plan.options;
+
+  const run = loadRun(o.model, { backend: o.backend });
+  const { model, tokenizer: tok } = run;
+  const ref = beta > 0 ? loadRun(o.model, { backend: o.backend }).model : null;
+  ref?.eval();
+  const template = readTokenizerConfig(dirname(run.paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
+  requireChatTokens(tok, template, ["<|im_end|>"]);
+  const eos = tok.specialId("<|im_end|>");
+  const padId = tok.specialTokens.get("<|pad|>") ?? eos;
+  const T = model.config.blockSize;
+
+  const data = await readTaskPrompts(o.task, { valData: o.valData, valFraction: o.valFraction ?? 0.1, seed, perTask: o.perTask ?? 2000 });
+  let tooLong = 0;
+  const encode = (ps: TaskPrompt[]): EncodedPrompt[] =>
+    ps.flatMap((record) => {
+      const text = renderChat(template, record.messages, { addGenerationPrompt: true });
+      const ids = tok.encode(text, { allowedSpecial: "all" });
+      if (ids.length + maxTokens > T) {
+        tooLong++;
+        return [];
+      }
+      return [{ ids, text: record.messages[record.messages.length - 1]?.content ?? "", record }];
+    });
+  const train = encode(data.train);
+  const held = encode(data.heldout).slice(0, o.evalLimit ?? 200);
+  if (train.length === 0) throw new RlDataError(`${o.task}: no training prompts fit the block size of ${T} tokens with ${maxTokens} new tokens`);
+  say(`grpo: ${train.length} training prompts, ${held.length} held-out prompts from ${data.source}${tooLong ? ` (${tooLong} left out: prompt + ${maxTokens} tokens over ${T})` : ""}; reward ${reward.name}; group ${G}`);
+  mkdirSync(o.out, { recursive: true });
+  if (!plan.checkpoint || plan.extendTo) {
+    writeRunRecord(o.out, { ...plan.record, format: "llmforge-grpo-run", version: 1, writer: `llmforge ${VERSION}`, base: e.model, config: model.config, options: e, completed: undefined });
+  }
+
+  const sampling = { temperature: e.temperature, topP: o.topP, topK: o.topK, maxTokens, stopTokens: [eos], vocabLimit: tok.vocabSize };
+  const textOf = (c: number[]) => tok.decode(c[c.length - 1] === eos ? c.slice(0, -1) : c, { skipSpecial: true });
+  const sampleBatch = (rng: Rng) => (index: number[]): GrpoBatch => {
+    const prompts = index.map((i) => train[i]);
+    const s = sampleGroups(model, prompts.map((p) => p.ids), { ...sampling, group: G, rng });
+    const rows: PromptCompletion[] = [];
+    const rewards = new Float64Array(prompts.length * G);
+    const keep = new Float64Array(prompts.length * G).fill(1);
+    let failed = 0;
+    let firstError = "";
+    let truncated = 0;
+    let length = 0;
+    prompts.forEach((p, i) => {
+      s.completions[i].forEach((c, g) => {
+        const k = i * G + g;
+        rows.push({ prompt: p.ids, completion: c.tokens });
+        length += c.tokens.length;
+        if (c.finish === "length") {
+          truncated++;
+          if (o.maskTruncated) keep[k] = 0;
+        }
+        const r = safeReward(reward.fn, p.text, textOf(c.tokens), p.record);
+        rewards[k] = r.value ?? Number.NaN;
+        if (r.value === null) {
+          failed++;
+          firstError ||= `reward ${reward.name} ${r.error} for prompt ${JSON.stringify(p.text.slice(0, 80))}`;
+          keep[k] = 0;
+        }
+      });
+      // a failed reward takes its group's mean (advantage 0); it is left out of the loss anyway
+      const ok = Array.from(rewards.subarray(i * G, (i + 1) * G)).filter((r) => !Number.isNaN(r));
+      const mean = ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : 0;
+      for (let k = i * G; k < (i + 1) * G; k++) if (Number.isNaN(rewards[k])) rewards[k] = mean;
+    });
+    if (failed === rows.length) throw new RlDataError(`every reward of the batch failed; first: ${firstError}`);
+    const advantages = grpoAdvantages(rewards, G, e.scaleRewards);
+    const refLogp = ref ? tidy(() => noGrad(() => Float64Array.from(completionLogps(ref, rows, padId).logp.toTypedArray()))) : null;
+    const mean = rewards.reduce((a, b) => a + b, 0) / rewards.length;
+    return {
+      rows, advantages, keep, refLogp,
+      tokens: rows.reduce((n, r, k) => n + (keep[k] ? r.completion.length : 0), 0),
+      stats: {
+        reward_mean: mean, zero_spread: zeroSpreadFraction(rewards, G), completion_len: length / rows.length, truncated: truncated / rows.length,
+        reward_failed: failed / rows.length, rollout_tokens_per_s: s.tokens / Math.max(s.seconds, 1e-9),
+      },
+    };
+  };
+  const rng = new Rng(seed + 1);
+  const batches = new GrpoRollouts(train.length, o.batchSize, seed, rng, sampleBatch(rng));
+
+  const evaluate = (): GrpoEval => {
+    const was = model.training;
+    model.eval();
+    try {
+      const s = sampleGroups(model, held.map((p) => p.ids), { ...sampling, temperature: 0, group: 1, rng: new Rng(0) });
+      let sum = 0;
+      let solved = 0;
+      let ended = 0;
+      let length = 0;
+      held.forEach((p, i) => {
+        const c = s.completions[i][0];
+        const r = safeReward(reward.fn, p.text, textOf(c.tokens), p.record).value ?? 0;
+        sum += r;
+        if (r >= 1) solved++;
+        if (c.finish === "stop_token") ended++;
+        length += c.tokens.length;
+      });
+      const n = Math.max(1, held.length);
+      return { reward: sum / n, solved: solved / n, ended: ended / n, length: length / n, prompts: held.length };
+    } finally {
+      model.train(was);
+    }
+  };
+  const show = (v: GrpoEval) => `mean reward ${v.reward.toFixed(3)}, solved ${(100 * v.solved).toFixed(1)}% of ${v.prompts}, ended ${(100 * v.ended).toFixed(0)}%, ${v.length.toFixed(1)} tokens`;
+  const asEval = (m: Record<string, number | null> | null): GrpoEval | null =>
+    m && typeof m.reward === "number" ? { reward: m.reward, solved: m.solved ?? 0, ended: m.ended ?? 0, length: m.length ?? 0, prompts: held.length } : null;
+
+  const lossOpts = { loss: lossKind, beta, epsilon: e.epsilon, epsilonHigh: e.epsilonHigh, maxCompletionLength: maxTokens };
+  const training = await runStepLoop<GrpoBatch>({
+    outDir: o.out, model, batches, label: "grpo",
+    lossOf: (b) => {
+      const x = completionLogps(model, b.rows, padId);
+      const mask = Float64Array.from(x.mask, (m, i) => m * b.keep[Math.floor(i / x.T)]);
+      // one update per rollout: the sampling policy is the current one, so the ratio is exactly 1 at the step
+      const old = x.logp.toTypedArray();
+      if (b.refLogp && b.refLogp.length !== x.B * x.T) throw new RlDataError("internal: the reference log-probs do not match the batch layout");
+      const r = grpoLoss(x.logp, old, b.refLogp, b.advantages, mask, lossOpts);
+      return { loss: r.loss, metrics: { ...b.stats, clip_fraction: r.clipFraction, approx_kl: r.approxKl, ...(beta > 0 ? { ref_kl: r.refKl } : {}) } };
+    },
+    weightOf: (b) => (lossKind === "dapo" ? b.tokens : b.rows.length),
+    tokensOf: (b) => b.rows.reduce((n, r) => n + r.prompt.length + r.completion.length, 0),
+    accumulation: o.accumulation, maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps,
+    weightDecay: e.weightDecay, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
+    evaluate: held.length > 0 ? () => evaluate() : undefined,
+    evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: plan.checkpoint !== null,
+    extendTo: plan.extendTo, progress: o.progress, precision: o.precision, signal: o.signal, meta: { config: model.config },
+  });
+  const before = asEval(training.initialVal);
+  if (before) say(`grpo: before: held-out ${show(before)}`);
+  const base = { out: o.out, prompts: { train: train.length, heldout: held.length, tooLong, source: data.source }, training, before };
+  if (training.stoppedBy === "interrupted") return { ...base, modelDir: null, after: null };
+  const after = asEval(training.val);
+  if (after) say(`grpo: after: held-out ${show(after)}`);
+  const modelDir = join(o.out, "model");
+  saveChatModel(modelDir, model, tok, run.paths.tokenizerFile, template);
+  writeChatTokenizer(join(o.out, "tokenizer"), tok, run.paths.tokenizerFile, template, T);
+  const summary: GrpoSummary = { ...base, modelDir, after };
+  const header = { format: "llmforge-grpo-summary", version: 1, writer: `llmforge ${VERSION}` };
+  writeFileAtomicSync(join(o.out, "grpo.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
+  markRunCompleted(o.out, training.steps);
+  return summary;
+}
+

@@ -9,15 +9,17 @@ import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { withFolderLock } from "../io/runLock.js";
 import { isRewardModelConfig } from "../model/heads.js";
 import { loadRun, resolveRunPaths } from "../model/runFolder.js";
+import { spreadOverTasks } from "../sft/evaluate.js";
 import { saveChatModel, writeChatTokenizer } from "../sft/train.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
-import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import { type BatchSource, runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
 import { markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { type GrpoAggregation, type GrpoScale, grpoAdvantages, grpoLoss, zeroSpreadFraction } from "./losses.js";
-import { loadReward, RlDataError, readTaskPrompts, safeReward, type TaskPrompt } from "./rewards.js";
+import { encodePrompts, PromptOrder, readTaskPrompts, type TaskPrompt } from "./prompts.js";
+import { loadReward, RlDataError, safeReward } from "./rewards.js";
 import { completionLogps, type PromptCompletion, sampleGroups } from "./rollout.js";
 
 export interface GrpoOptions extends StageRunOptions {
@@ -76,63 +78,29 @@ interface GrpoBatch {
   stats: Record<string, number>;
 }
 
-interface EncodedPrompt {
-  ids: number[];
-  text: string;
-  record: TaskPrompt;
-}
-
-/** Prompts in a seeded order per epoch; the sampler's RNG rides along in the cursor. */
+/** Rollouts of prompts in a seeded order; the sampler's RNG rides along in the cursor. */
 class GrpoRollouts implements BatchSource<GrpoBatch> {
-  private epoch = 0;
-  private pos = 0;
-  private order: Int32Array | null = null;
   constructor(
-    private readonly n: number,
+    private readonly order: PromptOrder,
     private readonly perBatch: number,
-    private readonly seed: number,
     private readonly rng: Rng,
     private readonly sample: (index: number[]) => GrpoBatch,
   ) {}
 
   next(): GrpoBatch {
-    const index: number[] = [];
-    while (index.length < this.perBatch) {
-      if (this.pos >= this.n) {
-        this.epoch++;
-        this.pos = 0;
-        this.order = null;
-      }
-      this.order ??= shuffled(this.n, this.seed + 7919 * this.epoch);
-      index.push(this.order[this.pos++]);
-    }
-    return this.sample(index);
+    return this.sample(this.order.take(this.perBatch));
   }
 
   getCursor(): unknown {
-    return { format: "llmforge.grpo-rollouts", version: 1, epoch: this.epoch, pos: this.pos, n: this.n, rng: this.rng.getState() };
+    return { format: "llmforge.grpo-rollouts", version: 1, ...this.order.getCursor(), rng: this.rng.getState() };
   }
 
   setCursor(cursor: unknown): void {
     const c = cursor as { format?: string; version?: number; epoch?: number; pos?: number; n?: number; rng?: { s: number[]; spare: number | null } } | null;
     if (c?.format !== "llmforge.grpo-rollouts" || c.version !== 1 || !c.rng) throw new RlDataError(`not a GRPO cursor: ${JSON.stringify(cursor)?.slice(0, 120)}`);
-    if (c.n !== this.n) throw new RlDataError(`the checkpoint was saved for ${c.n} training prompts, the task now gives ${this.n}; resume with the same task`);
-    this.epoch = c.epoch ?? 0;
-    this.pos = c.pos ?? 0;
-    this.order = null;
+    this.order.setCursor(c);
     this.rng.setState(c.rng);
   }
-}
-
-/** 0..n-1 in a seeded random order (Fisher-Yates). */
-function shuffled(n: number, seed: number): Int32Array {
-  const r = new Rng(seed);
-  const order = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = r.int(i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
 }
 
 /** Trains a policy with GRPO holding the lock of OUT; see {@link GrpoOptions}. */
@@ -180,19 +148,11 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
   const T = model.config.blockSize;
 
   const data = await readTaskPrompts(o.task, { valData: o.valData, valFraction: o.valFraction ?? 0.1, seed, perTask: o.perTask ?? 2000 });
-  let tooLong = 0;
-  const encode = (ps: TaskPrompt[]): EncodedPrompt[] =>
-    ps.flatMap((record) => {
-      const text = renderChat(template, record.messages, { addGenerationPrompt: true });
-      const ids = tok.encode(text, { allowedSpecial: "all" });
-      if (ids.length + maxTokens > T) {
-        tooLong++;
-        return [];
-      }
-      return [{ ids, text: record.messages[record.messages.length - 1]?.content ?? "", record }];
-    });
-  const train = encode(data.train);
-  const held = encode(data.heldout).slice(0, o.evalLimit ?? 200);
+  const enc = (ps: TaskPrompt[]) => encodePrompts(tok, template, ps, T, maxTokens);
+  const { prompts: train, tooLong: longTrain } = enc(data.train);
+  const { prompts: heldAll, tooLong: longHeld } = enc(data.heldout);
+  const tooLong = longTrain + longHeld;
+  const held = spreadOverTasks(heldAll, o.evalLimit ?? 200, (p) => p.record.task);
   if (train.length === 0) throw new RlDataError(`${o.task}: no training prompts fit the block size of ${T} tokens with ${maxTokens} new tokens`);
   say(`grpo: ${train.length} training prompts, ${held.length} held-out prompts from ${data.source}${tooLong ? ` (${tooLong} left out: prompt + ${maxTokens} tokens over ${T})` : ""}; reward ${reward.name}; group ${G}`);
   mkdirSync(o.out, { recursive: true });
@@ -248,7 +208,7 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
     };
   };
   const rng = new Rng(seed + 1);
-  const batches = new GrpoRollouts(train.length, o.batchSize, seed, rng, sampleBatch(rng));
+  const batches = new GrpoRollouts(new PromptOrder(train.length, seed), o.batchSize, rng, sampleBatch(rng));
 
   const evaluate = (): GrpoEval => {
     const was = model.training;

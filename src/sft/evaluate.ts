@@ -95,19 +95,21 @@ export function evaluateAnswers(model: GPT, tok: Tokenizer, convs: readonly Conv
   return { prompts: n, exactMatch: n > 0 ? matched / n : 0, endedWithEos: n > 0 ? ended / n : 0, perTask, samples };
 }
 
-/** Up to `limit` conversations taken round robin over their `meta.task`, so every task is scored. */
-function spreadOverTasks(convs: readonly Conversation[], limit: number): Conversation[] {
-  if (limit >= convs.length) return [...convs];
-  const byTask = new Map<string, Conversation[]>();
-  for (const c of convs) {
-    const t = typeof c.meta?.task === "string" ? c.meta.task : "";
+/** Up to `limit` items taken round robin over their task (`meta.task` of a conversation by default), so every task is scored. */
+export function spreadOverTasks<T>(items: readonly T[], limit: number, taskOf: (x: T) => string = (x) => taskOfMeta(x as { meta?: Record<string, unknown> })): T[] {
+  if (limit >= items.length) return [...items];
+  const byTask = new Map<string, T[]>();
+  for (const c of items) {
+    const t = taskOf(c);
     const list = byTask.get(t) ?? [];
     list.push(c);
     byTask.set(t, list);
   }
-  const out: Conversation[] = [];
+  const out: T[] = [];
   for (let i = 0; out.length < limit; i++) {
     for (const list of byTask.values()) if (i < list.length && out.length < limit) out.push(list[i]);
   }
   return out;
 }
+
+const taskOfMeta = (x: { meta?: Record<string, unknown> }): string => (typeof x.meta?.task === "string" ? x.meta.task : "");

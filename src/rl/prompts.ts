@@ -1,0 +1,132 @@
+// The prompts of an RL run: a named task of the instruction mix (train and held-out items disjoint) or any SFT-format
+// file (the last assistant turn is the reference answer), rendered with the chat template's generation prompt and
+// encoded; and the seeded order in which a run visits them (its position is part of every checkpoint).
+import type { Conversation, Message } from "../data/formats/conversation.js";
+import { buildInstructionMix, INSTRUCTION_TASKS } from "../sft/instructionMix.js";
+import { readConversations } from "../sft/train.js";
+import { Rng } from "../tensor/rng.js";
+import { renderChat } from "../tokenizer/chatTemplate.js";
+import type { Tokenizer } from "../tokenizer/tokenizer.js";
+import { RlDataError } from "./rewards.js";
+
+/** A prompt (the conversation up to the answer) and what counts as a right answer. */
+export interface TaskPrompt {
+  messages: Message[];
+  /** Every right answer (exact match after normalisation); empty when the reward does not use references. */
+  accept: string[];
+  task: string;
+}
+
+/** A conversation ending with the assistant's answer as a prompt + right answers (meta.accept, meta.answer or that turn). */
+export function taskPromptOf(conv: Conversation): TaskPrompt | null {
+  const n = conv.messages.length;
+  const last = conv.messages[n - 1];
+  const meta = conv.meta ?? {};
+  const task = typeof meta.task === "string" ? meta.task : "file";
+  if (last?.role === "assistant") {
+    const accept = Array.isArray(meta.accept) ? meta.accept.filter((a): a is string => typeof a === "string") : [typeof meta.answer === "string" ? meta.answer : last.content];
+    return n >= 2 ? { messages: conv.messages.slice(0, -1), accept, task } : null;
+  }
+  if (last?.role === "user") return { messages: conv.messages, accept: typeof meta.answer === "string" ? [meta.answer] : [], task };
+  return null;
+}
+
+/**
+ * The prompts of a task: a named task of the instruction mix (its train and held-out items are disjoint), or SFT-format
+ * files (any format `llmforge sft` reads; the last assistant turn is the answer), split by `valFraction` when no
+ * held-out files are given.
+ */
+export async function readTaskPrompts(task: string, o: { valData?: string[]; valFraction: number; seed: number; perTask: number }): Promise<{ train: TaskPrompt[]; heldout: TaskPrompt[]; source: string }> {
+  const named = task.split(",").map((t) => t.trim());
+  if (named.every((t) => (INSTRUCTION_TASKS as readonly string[]).includes(t))) {
+    const mix = buildInstructionMix({ tasks: named, perTask: o.perTask, seed: o.seed });
+    const keep = (cs: Conversation[]) => cs.map(taskPromptOf).filter((p): p is TaskPrompt => p !== null);
+    return { train: keep(mix.train), heldout: keep(mix.heldout), source: `instruction mix tasks ${named.join(", ")} (seed ${o.seed})` };
+  }
+  const read = async (files: string[], label: string) => {
+    const { convs } = await readConversations(files, label);
+    const out = convs.map(taskPromptOf).filter((p): p is TaskPrompt => p !== null);
+    if (out.length === 0) throw new RlDataError(`${files.join(", ")}: no prompts (expected conversations, question/answer or prompt/completion records; tasks by name: ${INSTRUCTION_TASKS.join(", ")})`);
+    return out;
+  };
+  const all = await read([task], "--task");
+  if (o.valData && o.valData.length > 0) return { train: all, heldout: await read(o.valData, "--val-data"), source: task };
+  // A seeded split by prompt text: the same prompt never lands on both sides.
+  const key = (p: TaskPrompt) => JSON.stringify(p.messages);
+  const keys = [...new Set(all.map(key))];
+  const held = new Set(keys.filter((k) => hash01(k, o.seed) < o.valFraction));
+  return { train: all.filter((p) => !held.has(key(p))), heldout: all.filter((p) => held.has(key(p))), source: task };
+}
+
+/** A stable number in [0, 1) from a string and a seed (FNV-1a). */
+function hash01(s: string, seed: number): number {
+  let h = (2166136261 ^ seed) >>> 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h / 2 ** 32;
+}
+
+/** A prompt ready to sample from: its token ids, its last user turn (what a reward function is shown) and its record. */
+export interface EncodedPrompt {
+  ids: number[];
+  text: string;
+  record: TaskPrompt;
+}
+
+/** Renders and encodes prompts; those that leave fewer than `room` tokens of the block are counted and left out. */
+export function encodePrompts(tok: Tokenizer, template: string, prompts: readonly TaskPrompt[], blockSize: number, room: number): { prompts: EncodedPrompt[]; tooLong: number } {
+  let tooLong = 0;
+  const out = prompts.flatMap((record) => {
+    const ids = tok.encode(renderChat(template, record.messages, { addGenerationPrompt: true }), { allowedSpecial: "all" });
+    if (ids.length + room > blockSize) {
+      tooLong++;
+      return [];
+    }
+    return [{ ids, text: record.messages[record.messages.length - 1]?.content ?? "", record }];
+  });
+  return { prompts: out, tooLong };
+}
+
+/** n prompts visited in a seeded random order per epoch; the cursor (epoch, position) goes into checkpoints. */
+export class PromptOrder {
+  private epoch = 0;
+  private pos = 0;
+  private order: Int32Array | null = null;
+  constructor(readonly n: number, private readonly seed: number) {}
+
+  /** The next k prompt indices (wrapping into the next epoch). */
+  take(k: number): number[] {
+    const index: number[] = [];
+    while (index.length < k) {
+      if (this.pos >= this.n) {
+        this.epoch++;
+        this.pos = 0;
+        this.order = null;
+      }
+      this.order ??= shuffled(this.n, this.seed + 7919 * this.epoch);
+      index.push(this.order[this.pos++]);
+    }
+    return index;
+  }
+
+  getCursor(): { epoch: number; pos: number; n: number } {
+    return { epoch: this.epoch, pos: this.pos, n: this.n };
+  }
+
+  setCursor(c: { epoch?: number; pos?: number; n?: number }): void {
+    if (c.n !== this.n) throw new RlDataError(`the checkpoint was saved for ${c.n} training prompts, the task now gives ${this.n}; resume with the same prompts`);
+    this.epoch = c.epoch ?? 0;
+    this.pos = c.pos ?? 0;
+    this.order = null;
+  }
+}
+
+/** 0..n-1 in a seeded random order (Fisher-Yates). */
+function shuffled(n: number, seed: number): Int32Array {
+  const r = new Rng(seed);
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = r.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}

@@ -8,7 +8,9 @@ import { registerDataCommands } from "./data.js";
 import { registerDoctor } from "./doctor.js";
 import { registerDpoCommand } from "./dpo.js";
 import { registerGrpoCommand } from "./grpo.js";
+import { registerPpoCommand } from "./ppo.js";
 import { registerEvalCommand } from "./eval.js";
+import { registerExportCommands } from "./export.js";
 import { registerGenerateCommand } from "./generate.js";
 import { registerPeftCommands } from "./peft.js";
 import { registerQuickstartCommand } from "./quickstart.js";
@@ -34,9 +36,11 @@ registerSftCommand(program);
 registerRewardCommands(program);
 registerDpoCommand(program);
 registerGrpoCommand(program);
+registerPpoCommand(program);
 registerGenerateCommand(program);
 registerReportCommand(program);
 registerPeftCommands(program);
+registerExportCommands(program);
 registerBenchCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

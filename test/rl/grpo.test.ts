@@ -12,6 +12,7 @@ import { GPT } from "../../src/model/gpt.js";
 import { RewardModel, saveRewardModel, trunkOf } from "../../src/model/heads.js";
 import { saveModel } from "../../src/model/serialize.js";
 import { grpo, type GrpoOptions } from "../../src/rl/grpo.js";
+import { ppo, type PpoOptions } from "../../src/rl/ppo.js";
 import { completionLogps, sampleGroups } from "../../src/rl/rollout.js";
 import { Rng } from "../../src/tensor/rng.js";
 import { noGrad } from "../../src/tensor/tensor.js";
@@ -134,4 +135,38 @@ describe("grpo", () => {
     await expect(grpo(opts(join(dir, "bad4"), { group: 1 }))).rejects.toThrow(/--group must be at least 2/);
     await expect(grpo(opts(join(dir, "bad5"), { reward: "nonsense" }))).rejects.toThrow(/neither a named reward/);
   });
+});
+
+describe("ppo", () => {
+  const popts = (out: string, extra: Partial<PpoOptions> = {}): PpoOptions => ({
+    policy: join(dir, "sft"), prompts: join(dir, "task.jsonl"), reward: join(dir, "reward_e.mjs"), out, maxTokens: 6,
+    batchSize: 8, minibatches: 2, ppoEpochs: 2, steps: 8, lr: 1e-2, warmupSteps: 1, evalEvery: 4, checkpointEvery: 3, seed: 5, progress: false, ...extra,
+  });
+
+  it("the mean reward rises with the KL penalty on; KL, value and clipping figures are logged", async () => {
+    const out = join(dir, "ppo");
+    const s = await ppo(popts(out, { steps: 96, evalEvery: 48, batchSize: 16, minibatches: 1, klCoef: 0.01, lr: 3e-3 }));
+    const rows = stepRows(out);
+    const mean = (xs: typeof rows) => xs.reduce((a, r) => a + (r.reward_mean as number), 0) / xs.length;
+    expect(mean(rows.slice(-8))).toBeGreaterThan(mean(rows.slice(0, 8)) + 0.05);
+    for (const k of ["kl_per_token", "kl_coef", "value_loss", "policy_loss", "clip_fraction", "approx_kl", "entropy", "explained_variance"]) expect(typeof rows[5][k]).toBe("number");
+    expect(rows[0].kl_per_token).toBeCloseTo(0, 6);
+    expect(s.after).not.toBeNull();
+  }, 120_000);
+
+  it("resumes exactly mid-rollout (the pending rollout, RNGs and KL coefficient are in the checkpoint)", async () => {
+    const out = join(dir, "ppo-resume");
+    await ppo(popts(out, { klTarget: 0.01 }));
+    const whole = stepRows(out).map((r) => [r.loss, r.reward_mean, r.kl_coef]);
+    rmSync(join(out, "checkpoints", "step_00000008"), { recursive: true, force: true });
+    rmSync(join(out, "checkpoints", "step_00000006"), { recursive: true, force: true });
+    await ppo(popts(out, { klTarget: 0.01, resume: true }));
+    expect(stepRows(out).map((r) => [r.loss, r.reward_mean, r.kl_coef])).toEqual(whole);
+  }, 120_000);
+
+  it("a reward model folder as the reward (and value model start); a reward model as policy is refused", async () => {
+    const s = await ppo(popts(join(dir, "ppo-rm"), { reward: join(dir, "rm"), steps: 2 }));
+    expect(s.training.steps).toBe(2);
+    await expect(ppo(popts(join(dir, "ppo-bad"), { policy: join(dir, "rm") }))).rejects.toThrow(/is a reward model.*SFT policy/);
+  }, 120_000);
 });

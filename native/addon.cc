@@ -532,6 +532,44 @@ static Napi::Value AdamW(const Napi::CallbackInfo& info) {
   });
 }
 
+// packWeight(w, wOff, N, K) -> { data: Float32Array, layout }: W (N, K) row-major at w[wOff..] packed for gemmPacked
+// under the SIMD level in use (layout names it).
+static Napi::Value PackWeight(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Args a{info, "packWeight"};
+    a.count(4);
+    const long off = a.integer(1, "wOff"), N = a.integer(2, "N"), K = a.integer(3, "K");
+    const float* w = a.f32(0, "w", off + N * K);
+    const long size = g_table->packedSize(N, K);
+    Napi::Float32Array data = Napi::Float32Array::New(info.Env(), (size_t)size);
+    if (size > 0) g_table->packWeight(w + off, K, N, K, data.Data());
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("data", data);
+    o.Set("layout", Napi::String::New(info.Env(), g_table->simd));
+    return o;
+  });
+}
+
+// gemmPacked(x, M, packed, layout, N, K, bias, y): y (M, N) = x (M, K) · Wᵀ (+ bias), W packed by packWeight under
+// the SIMD level `layout`, which must still be the one in use.
+static Napi::Value GemmPacked(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Args a{info, "gemmPacked"};
+    a.count(8);
+    const long M = a.integer(1, "M"), N = a.integer(4, "N"), K = a.integer(5, "K");
+    if (!info[3].IsString()) a.fail("layout must be a string");
+    const std::string layout = info[3].As<Napi::String>().Utf8Value();
+    if (layout != g_table->simd)
+      a.fail("the weight was packed for " + layout + " but the " + g_table->simd + " kernels run now: pack it again");
+    const float* x = a.f32(0, "x", M * K);
+    const float* packed = a.f32(2, "packed", g_table->packedSize(N, K));
+    const float* bias = a.f32(6, "bias", N, true);
+    float* y = a.f32(7, "y", M * N);
+    g_table->gemmPacked(x, K, M, packed, N, K, bias, y, N);
+    return info.Env().Undefined();
+  });
+}
+
 // ------------------------------------------------------------------ info and settings
 
 static Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -620,6 +658,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward));
   exports.Set("rope", Napi::Function::New(env, Rope));
   exports.Set("adamw", Napi::Function::New(env, AdamW));
+  exports.Set("packWeight", Napi::Function::New(env, PackWeight));
+  exports.Set("gemmPacked", Napi::Function::New(env, GemmPacked));
   return exports;
 }
 

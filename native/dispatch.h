@@ -59,6 +59,13 @@ struct KernelTable {
   void (*attentionBackward)(const AttnParams&);
   void (*rope)(const float* x, float* out, long B, long T, long H, long D, double base, double pos0, bool inverse);
   void (*adamw)(const AdamWParams&);
+  // Inference GEMM over a weight W (N, K) packed once into NR-column panels (gemm_prepacked.h): packedSize floats,
+  // packWeight(W, ldw, N, K, dst), gemmPacked(x, ldx, M, packed, N, K, bias or null, y, ldy) = x · Wᵀ (+ bias), each
+  // element computed the same way for every M (batch-invariant).
+  int packNR;
+  long (*packedSize)(long N, long K);
+  void (*packWeight)(const float* w, long ldw, long N, long K, float* dst);
+  void (*gemmPacked)(const float* x, long ldx, long M, const float* packed, long N, long K, const float* bias, float* y, long ldy);
 };
 
 const KernelTable* table_avx512();

@@ -5,6 +5,18 @@
 
 namespace LLMF_NS {
 
+// body(i) for i < n, on nt threads (static split) or, when nt == 1, in a plain loop: even a serialised OpenMP region
+// (`if (nt > 1)`) costs ~3 us per call on the development VM, more than a decode step's small GEMMs themselves.
+template <class F>
+inline void parallelOrNot(int nt, long n, F&& body) {
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long i = 0; i < n; ++i) body(i);
+  } else {
+    for (long i = 0; i < n; ++i) body(i);
+  }
+}
+
 template <int MR_, int NV_, long MCB_, long KC_, long NC_>
 struct F32Policy {
   using PT = float;
@@ -103,8 +115,7 @@ struct F32Policy {
     }
     if ((double)n * K < llmf::gemmParallelMin() / 4) nt = 1;
     if (xk == 1) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-      for (long i = 0; i < n; ++i) {
+      auto dot = [&](long i) {
         const float* x = X + i * xi;
         typename V::R s0 = V::zero(), s1 = V::zero();
         long k = 0;
@@ -115,13 +126,13 @@ struct F32Policy {
         float s = V::hsum(V::add(s0, s1));
         for (; k < K; ++k) s += x[k] * v[k];
         y[i * ys] = accum ? y[i * ys] + alpha * s : alpha * s;
-      }
+      };
+      parallelOrNot(nt, n, dot);
     } else {
       // xi == 1: accumulate rows of X into a chunk of y held in registers/L1.
       constexpr long CH = 8 * V::W;
       const long nch = (n + CH - 1) / CH;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-      for (long c = 0; c < nch; ++c) {
+      auto chunk = [&](long c) {
         const long i0 = c * CH, m = std::min(CH, n - i0);
         alignas(64) float acc[CH] = {};
         if (m == CH) {
@@ -143,7 +154,8 @@ struct F32Policy {
           }
         }
         for (long j = 0; j < m; ++j) y[(i0 + j) * ys] = accum ? y[(i0 + j) * ys] + alpha * acc[j] : alpha * acc[j];
-      }
+      };
+      parallelOrNot(nt, nch, chunk);
     }
     return true;
   }

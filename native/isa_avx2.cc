@@ -14,9 +14,10 @@
 #include "simd.h"
 #include "gemm_f32.h"
 #include "kernels_impl.h"
+#include "gemm_prepacked.h"
 
 const llmf::KernelTable* llmf::table_avx2() {
-  using Gemm = isa_avx2::GemmDriver<isa_avx2::F32Policy<6, 2, 4096, 256, 512>>;
-  static const KernelTable t = isa_avx2::makeTable<Gemm>("avx2");
+  using Policy = isa_avx2::F32Policy<6, 2, 4096, 256, 512>;
+  static const KernelTable t = isa_avx2::withPrepacked<Policy>(isa_avx2::makeTable<isa_avx2::GemmDriver<Policy>>("avx2"));
   return &t;
 }

@@ -15,9 +15,10 @@
 #include "simd.h"
 #include "gemm_f32.h"
 #include "kernels_impl.h"
+#include "gemm_prepacked.h"
 
 const llmf::KernelTable* llmf::table_avx512() {
-  using Gemm = isa_avx512::GemmDriver<isa_avx512::F32Policy<12, 2, 4096, 256, 512>>;
-  static const KernelTable t = isa_avx512::makeTable<Gemm>("avx512");
+  using Policy = isa_avx512::F32Policy<12, 2, 4096, 256, 512>;
+  static const KernelTable t = isa_avx512::withPrepacked<Policy>(isa_avx512::makeTable<isa_avx512::GemmDriver<Policy>>("avx512"));
   return &t;
 }

@@ -14,9 +14,10 @@
 #include "simd.h"
 #include "gemm_f32.h"
 #include "kernels_impl.h"
+#include "gemm_prepacked.h"
 
 const llmf::KernelTable* llmf::table_scalar() {
-  using Gemm = isa_scalar::GemmDriver<isa_scalar::F32Policy<4, 8, 4096, 256, 512>>;
-  static const KernelTable t = isa_scalar::makeTable<Gemm>("scalar");
+  using Policy = isa_scalar::F32Policy<4, 8, 4096, 256, 512>;
+  static const KernelTable t = isa_scalar::withPrepacked<Policy>(isa_scalar::makeTable<isa_scalar::GemmDriver<Policy>>("scalar"));
   return &t;
 }

@@ -1,16 +1,17 @@
 // Decoding many sequences at once without tensors: a gpt2- or llama-flavour GPT's forward pass over the rows of one
 // step (one new token per decoding sequence, or a prompt's tokens), each sequence in its own slot with its own
-// key/value cache and position. The matmuls of a step run as one (rows, ·) GEMM over every sequence; attention reads
-// each row's own cache. Generation, rollouts and the server decode through it; GPT.forward with a KVCache stays the
-// definition, and test/infer/batchDecoder.test.ts holds this one to it.
+// key/value cache and position. The matmuls of a step run as one (rows, ·) GEMM over every sequence, on weights packed
+// once (Kernels.gemmPacked, batch-invariant: a row's logits are bit for bit the same alone or in any batch); attention
+// reads each row's own cache. Generation, rollouts and the server decode through it; GPT.forward with a KVCache stays
+// the definition, and test/infer/batchDecoder.test.ts holds this one to it.
 import { headDim } from "../model/config.js";
 import type { GPT } from "../model/gpt.js";
 import { Embedding, LayerNorm, Linear, RMSNorm } from "../nn/layers.js";
-import type { Kernels } from "../tensor/backend/kernels.js";
+import type { Kernels, PackedWeight } from "../tensor/backend/kernels.js";
 
-/** A plain Linear's weight (out, in) and bias as the decoder reads them. */
+/** A plain Linear's weight (out, in), packed for the backend's gemmPacked, and its bias. */
 interface Dense {
-  w: Float32Array;
+  w: PackedWeight;
   b: Float32Array | null;
   out: number;
   inp: number;
@@ -62,8 +63,11 @@ export class BatchDecoderError extends Error {
 }
 
 /**
- * `slots` sequences of up to `maxLen` tokens (default the block size), decoded together. Reads the model's weights
- * in place (no copy): make a new decoder after the weights change. A slot's cache is allocated on first use.
+ * `slots` sequences of up to `maxLen` tokens (default the block size), decoded together. Packs the weights of every
+ * matmul (and the LM head, tied or not) once, when it is made: a copy in the kernels' layout, so those weights take
+ * twice their memory while the decoder lives, and a decoder made before the weights change keeps the old ones (make a
+ * new one). The embeddings and norms are read in place. Make it under the SIMD level it will run on. A slot's cache
+ * is allocated on first use.
  */
 export class BatchDecoder {
   readonly maxLen: number;
@@ -122,11 +126,15 @@ export class BatchDecoder {
     this.ropeBase = c.ropeBase;
     this.vocabSize = c.vocabSize;
     const f32 = (t: { contiguousData(): unknown }) => t.contiguousData() as Float32Array;
-    const dense = (l: Linear): Dense => ({ w: f32(l.weight), b: l.bias ? f32(l.bias) : null, out: l.weight.shape[0], inp: l.weight.shape[1] });
+    const pack = (w: Float32Array, out: number, inp: number) => this.k.packWeight(w, 0, out, inp);
+    const dense = (l: Linear): Dense => {
+      const [out, inp] = l.weight.shape;
+      return { w: pack(f32(l.weight), out, inp), b: l.bias ? f32(l.bias) : null, out, inp };
+    };
     const norm = (n: LayerNorm | RMSNorm): Norm => ({ w: f32(n.weight), b: n instanceof LayerNorm && n.bias ? f32(n.bias) : null, eps: n.eps });
     this.wte = f32(model.wte.weight);
     this.wpe = model.wpe ? f32((model.wpe as Embedding).weight) : null;
-    this.head = model.lm_head ? dense(model.lm_head) : { w: this.wte, b: null, out: this.vocabSize, inp: this.C };
+    this.head = model.lm_head ? dense(model.lm_head) : { w: pack(this.wte, this.vocabSize, this.C), b: null, out: this.vocabSize, inp: this.C };
     this.lnF = norm(model.ln_f as LayerNorm | RMSNorm);
     this.layers = model.h.items.map((b) => ({
       ln1: norm(b.ln_1 as LayerNorm | RMSNorm),
@@ -309,14 +317,9 @@ export class BatchDecoder {
     else this.k.layerNorm(x, n.w, n.b, out, a, this.stats.subarray(rows, 2 * rows), rows, this.C, n.eps);
   }
 
-  /** out (rows, d.out) = x (rows, d.inp) · d.wᵀ + d.b. */
+  /** out (rows, d.out) = x (rows, d.inp) · Wᵀ + d.b, each row's result independent of the others (batch-invariant). */
   private dense(d: Dense, x: Float32Array, out: Float32Array, rows: number): void {
-    this.k.gemm({
-      transA: false, transB: true, M: rows, N: d.out, K: d.inp, alpha: 1, a: x, aOff: 0, lda: d.inp, b: d.w, bOff: 0, ldb: d.inp,
-      beta: 0, c: out, cOff: 0, ldc: d.out, batch: 1, strideA: 0, strideB: 0, strideC: 0,
-    });
-    const b = d.b;
-    if (b) for (let r = 0; r < rows; r++) for (let i = 0, o = r * d.out; i < d.out; i++) out[o + i] += b[i];
+    this.k.gemmPacked(x, rows, d.w, d.b, out);
   }
 
   private grow(N: number, E: number): void {

@@ -1,7 +1,8 @@
 // The batched decode path against its definition: logits of BatchDecoder equal GPT.forward with a KV cache position
 // by position (both flavours, tied and untied heads, with and without biases, grouped KV heads, both backends);
 // sequences of different lengths decoded together give what each gives alone; prompts fed at once, copied
-// prefixes and truncation keep the cache right; generation gives the same tokens through either path.
+// prefixes and truncation keep the cache right; generation gives the same tokens through either path; on the native
+// backend (every SIMD level) a sequence's logits are bit for bit the same decoded alone or among a dozen others.
 import { describe, expect, it } from "vitest";
 import { BatchDecoder, batchDecoderUnsupported } from "../../src/infer/batchDecoder.js";
 import { generate } from "../../src/infer/generate.js";
@@ -11,6 +12,7 @@ import { nativeKernels } from "../../src/tensor/backend/index.js";
 import { ids } from "../../src/tensor/ops/index.js";
 import { noGrad, tidy } from "../../src/tensor/tensor.js";
 import { relErr } from "../helpers/relErr.js";
+import { simdLevels, withSimd } from "../native/helpers.js";
 
 const backends = (["ref", ...(nativeKernels ? ["native"] : [])] as const).map((b) => b as "ref" | "native");
 const variants: { name: string; cfg: { flavour: "gpt2" | "llama"; nHead: number; nKvHead: number; bias: boolean; tiedEmbeddings: boolean } }[] = [
@@ -89,6 +91,44 @@ describe("infer/BatchDecoder", () => {
       const cont = Float32Array.from(d.step([{ slot: 0, tokens: [a[2], a[0]] }]));
       expect(relErr(cont, reference(model, [...prompt.slice(0, 3), a[2], a[0]])[4])).toBeLessThan(1e-5);
     });
+  }
+
+  for (const level of simdLevels()) {
+    for (const v of [variants[0], variants[2]]) {
+      it(`a sequence's logits are bit for bit the same decoded alone or in a batch of 13 (native ${level}, ${v.name})`, () => {
+        withSimd(level, () => {
+          const model = modelOf(v.cfg, "native");
+          const S = 13;
+          const seqs = Array.from({ length: S }, (_, s) => tokensOf(8 + (s % 5), 3 + 2 * s, s));
+          const prompt = (s: number) => 1 + (s % 4);
+          const bits = (a: Float32Array) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
+          // each sequence alone: its prompt in one step, then one token per step
+          const alone = seqs.map((seq, s) => {
+            const d = new BatchDecoder(model);
+            const out = [bits(d.step([{ slot: 0, tokens: seq.slice(0, prompt(s)) }]))];
+            for (let i = prompt(s); i < seq.length; i++) out.push(bits(d.step([{ slot: 0, tokens: [seq[i]] }])));
+            return out;
+          });
+          // all together: every prompt in the first step (30 rows), then one row per live sequence (13 down to 3)
+          const d = new BatchDecoder(model, { slots: S });
+          const fed = seqs.map((_, s) => prompt(s));
+          const steps = seqs.map(() => 0);
+          let live = seqs.map((_, s) => s);
+          let logits = d.step(live.map((slot) => ({ slot, tokens: seqs[slot].slice(0, fed[slot]) })));
+          let checked = 0;
+          while (live.length > 0) {
+            live.forEach((s, e) => {
+              expect(bits(logits.subarray(e * 50, (e + 1) * 50)), `sequence ${s} step ${steps[s]}`).toEqual(alone[s][steps[s]++]);
+              checked++;
+            });
+            live = live.filter((s) => fed[s] < seqs[s].length);
+            if (live.length === 0) break;
+            logits = d.step(live.map((slot) => ({ slot, tokens: [seqs[slot][fed[slot]++]] })));
+          }
+          expect(checked).toBe(seqs.reduce((n, seq, s) => n + seq.length - prompt(s) + 1, 0));
+        });
+      });
+    }
   }
 
   it("refuses what it cannot do with a message", () => {

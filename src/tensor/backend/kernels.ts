@@ -90,6 +90,27 @@ export interface AdamWArgs {
 }
 
 /**
+ * A weight W (N, K) = (out, in) packed once by {@link Kernels.packWeight} for {@link Kernels.gemmPacked}. Opaque: a
+ * copy of W in the layout of the backend (and, natively, the SIMD level) that packed it, which is all `layout` names;
+ * later changes to W are not seen.
+ */
+export interface PackedWeight {
+  readonly N: number;
+  readonly K: number;
+  /** "ref", or the native SIMD level ("avx512", "avx2", "scalar") whose panels `data` holds. */
+  readonly layout: string;
+  readonly data: Storage;
+}
+
+/** Thrown by {@link Kernels.gemmPacked} for a weight packed by another backend or SIMD level, or of the wrong size. */
+export class PackedWeightError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PackedWeightError";
+  }
+}
+
+/**
  * Every kernel a backend provides. Unless stated, arrays are contiguous and start at 0,
  * outputs are overwritten, and all float arrays of one call share a dtype.
  */
@@ -169,4 +190,13 @@ export interface Kernels {
 
   /** One AdamW step in place on param/m/v (decoupled weight decay). */
   adamw(p: AdamWArgs): void;
+
+  /** Packs W (N, K) row-major at w[wOff..] once for {@link Kernels.gemmPacked} (inference weights). */
+  packWeight(w: Storage, wOff: number, N: number, K: number): PackedWeight;
+  /**
+   * y (M, N) = x (M, K) · Wᵀ (+ bias (N)) over a packed W; x and y contiguous from 0, y overwritten. Batch-invariant:
+   * each element's arithmetic is the same for every M, so a row gives bit for bit the same result alone or among
+   * others (and on any thread count). Throws if W was packed under another backend or SIMD level.
+   */
+  gemmPacked(x: Storage, M: number, w: PackedWeight, bias: Storage | null, y: Storage): void;
 }

@@ -2,8 +2,9 @@
 // it to the Kernels interface. Importing this never throws: if the addon is missing or fails to load,
 // `nativeKernels` is null and `nativeLoadError` says why; llmforge then runs on the reference backend.
 import { loadAddon } from "../../io/addon.js";
-import type {
-  AdamWArgs, AttentionArgs, AttentionBackwardArgs, BinaryOp, GemmArgs, Kernels, Storage, UnaryOp,
+import {
+  type AdamWArgs, type AttentionArgs, type AttentionBackwardArgs, type BinaryOp, type GemmArgs, type Kernels, type PackedWeight,
+  PackedWeightError, type Storage, type UnaryOp,
 } from "./kernels.js";
 
 /** SIMD level the native kernels run with. */
@@ -67,6 +68,8 @@ interface NativeAddon {
     inverse: boolean): void;
   adamw(param: Storage, grad: Storage, m: Storage, v: Storage, n: number, lr: number, beta1: number, beta2: number,
     eps: number, weightDecay: number, bc1: number, bc2: number): void;
+  packWeight(w: Storage, wOff: number, N: number, K: number): { data: Float32Array; layout: SimdLevel };
+  gemmPacked(x: Storage, M: number, packed: Storage, layout: string, N: number, K: number, bias: Storage | null, y: Storage): void;
 }
 type GemmTuple = [boolean, boolean, number, number, number, number, Storage, number, number, Storage, number, number,
   number, Storage, number, number, number, number, number, number];
@@ -142,6 +145,11 @@ function makeKernels(a: NativeAddon): Kernels {
     rope: (x, out, B, T, H, D, base, pos0, inverse) => a.rope(x, out, B, T, H, D, base, pos0, inverse),
     adamw: (p: AdamWArgs) =>
       a.adamw(p.param, p.grad, p.m, p.v, p.n, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, p.bc1, p.bc2),
+    packWeight: (w, wOff, N, K): PackedWeight => ({ N, K, ...a.packWeight(w, wOff, N, K) }),
+    gemmPacked: (x, M, w, bias, y) => {
+      if (w.layout === "ref") throw new PackedWeightError("gemmPacked: the weight was packed by the reference backend, not the native one: pack it again");
+      a.gemmPacked(x, M, w.data, w.layout, w.N, w.K, bias, y);
+    },
   };
 }
 

@@ -1,7 +1,8 @@
 // The reference backend: every kernel in plain TypeScript, written for clarity.
 // It runs f32 and f64 and is the definition of correct that the native backend is tested against.
-import type {
-  AdamWArgs, AttentionArgs, AttentionBackwardArgs, BinaryOp, GemmArgs, Kernels, Storage, UnaryOp,
+import {
+  type AdamWArgs, type AttentionArgs, type AttentionBackwardArgs, type BinaryOp, type GemmArgs, type Kernels, type PackedWeight,
+  PackedWeightError, type Storage, type UnaryOp,
 } from "./kernels.js";
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -203,6 +204,24 @@ function attentionBackward(p: AttentionBackwardArgs): void {
           }
         }
       }
+    }
+  }
+}
+
+/** The reference "packing" is a plain copy of W (N, K): later changes to W are not seen, as natively. */
+function packWeight(w: Storage, wOff: number, N: number, K: number): PackedWeight {
+  return { N, K, layout: "ref", data: w.slice(wOff, wOff + N * K) };
+}
+
+/** y[m, n] = sum_k x[m, k] * W[n, k] (+ bias[n]), summed in k order in double precision: the same for every M. */
+function gemmPacked(x: Storage, M: number, w: PackedWeight, bias: Storage | null, y: Storage): void {
+  if (w.layout !== "ref") throw new PackedWeightError(`gemmPacked: the weight was packed by the native ${w.layout} kernels, not the reference backend: pack it again`);
+  const { N, K, data } = w;
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += x[m * K + k] * data[n * K + k];
+      y[m * N + n] = bias ? acc + bias[n] : acc;
     }
   }
 }
@@ -428,4 +447,7 @@ export const refKernels: Kernels = {
       param[i] -= lr * (mhat / (Math.sqrt(vhat) + eps) + weightDecay * param[i]);
     }
   },
+
+  packWeight,
+  gemmPacked,
 };

@@ -68,7 +68,7 @@ export interface GenerationResult {
 }
 
 /** Keeps streamed text clear of stop strings and of half-decoded multi-byte characters. */
-class TextReleaser {
+export class TextReleaser {
   private emitted = 0;
   private readonly maxStop: number;
   text = "";

@@ -1,6 +1,7 @@
 // The main job: the whole path on the embedded corpus in one call: data recipe → tokenizer →
 // token shards → pretraining under a time budget → supervised fine-tuning on the embedded
-// instruction mix → samples and a chat, every artifact in one run folder that later stages reuse.
+// instruction mix → GRPO on the tasks it half solves → samples and a chat, every artifact in one run folder that
+// later stages reuse.
 // Run again in the same folder, it continues an unfinished run (finished stages reused, training
 // resumed) or, after saying so, replaces its own finished one; it never writes into a foreign folder.
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -18,6 +19,7 @@ import type { TokenizerTrainReport } from "../tokenizer/train.js";
 import { bf16MatmulAvailable } from "../tensor/ops/matmul.js";
 import { writeInstructionMix } from "../sft/instructionMix.js";
 import { completedSft, type SftSummary, sft } from "../sft/train.js";
+import { completedGrpo, type GrpoSummary, grpo } from "../rl/grpo.js";
 import { CHATML_TEMPLATE, renderChat } from "../tokenizer/chatTemplate.js";
 import { completedPretrain, pretrain } from "../train/pretrain.js";
 import type { TrainSummary } from "../train/trainer.js";
@@ -41,6 +43,8 @@ export interface QuickstartOptions {
   prompts?: string[];
   /** Share of the time budget for supervised fine-tuning (default 0.2; 0 skips the stage). */
   sftShare?: number;
+  /** Share of the time budget for RL (GRPO on the instruction tasks the SFT model half solves; default 0.15; 0 skips it). */
+  rlShare?: number;
   /** Questions for the chat at the end. */
   chatPrompts?: string[];
   /** Stops the job after the current training step with a checkpoint ({@link QuickstartInterrupted}); run it again to continue. */
@@ -73,6 +77,8 @@ export interface QuickstartSummary {
   training: TrainSummary;
   samples: { prompt: string; text: string; tokensPerSecond: number }[];
   sft: (Pick<SftSummary, "modelDir" | "before" | "after" | "packing"> & { steps: number; tokensPerSec: number; chat: { prompt: string; answer: string }[] }) | null;
+  /** GRPO after SFT: the tasks it trained on and held-out greedy answers before/after. */
+  rl: (Pick<GrpoSummary, "modelDir" | "before" | "after"> & { tasks: string[]; steps: number; seconds: number }) | null;
   /** OUT/report.html, the page a person opens in a browser (null when it could not be written). */
   report?: string | null;
 }
@@ -81,7 +87,7 @@ const DEFAULT_PROMPTS = ["The", "In the morning", "He said that"];
 const DEFAULT_CHAT = ["What is 12 plus 7?", "Spell the word \"house\".", "What is the capital of France?"];
 
 /** What quickstart writes in its folder (and removes when it replaces a finished run). */
-const OWN_ENTRIES = ["quickstart.json", "summary.json", "data", "tokenizer", "shards", "sft_data", "sft", "checkpoints", "model", "tb", "metrics.jsonl", "run.json", "report.html"];
+const OWN_ENTRIES = ["quickstart.json", "summary.json", "data", "tokenizer", "shards", "sft_data", "sft", "rl", "checkpoints", "model", "tb", "metrics.jsonl", "run.json", "report.html"];
 
 /**
  * Makes `out` ready: a new or empty folder is started; an unfinished quickstart with the same
@@ -136,10 +142,15 @@ async function quickstartLocked(o: QuickstartOptions, out: string): Promise<Quic
   const stopIfAsked = (where: string): void => {
     if (signal?.aborted) throw new QuickstartInterrupted(out, where);
   };
-  const recorded = { minutes: o.minutes, depth: o.depth, vocabSize: o.vocabSize, blockSize: o.blockSize, batchSize: o.batchSize, maxDocs: o.maxDocs, seed, sftShare: o.sftShare };
+  const recorded = {
+    minutes: o.minutes, depth: o.depth, vocabSize: o.vocabSize, blockSize: o.blockSize, batchSize: o.batchSize, maxDocs: o.maxDocs, seed, sftShare: o.sftShare, rlShare: o.rlShare,
+  };
   const continuing = prepareFolder(out, recorded, say);
+  const sftShare = o.sftShare ?? 0.2;
+  const rlShare = sftShare > 0 ? (o.rlShare ?? 0.15) : 0;
+  const N = rlShare > 0 ? 7 : 6; // stages
 
-  say(`[1/6] data: running the default recipe on the embedded corpus -> ${join(out, "data")}`);
+  say(`[1/${N}] data: running the default recipe on the embedded corpus -> ${join(out, "data")}`);
   const data = await runDefaultRecipe({ outDir: join(out, "data"), maxDocs: o.maxDocs, progress: show, seed });
   const ingest = data.steps[0]?.stats;
   const mixStats = data.steps[data.steps.length - 1]?.stats;
@@ -152,7 +163,7 @@ async function quickstartLocked(o: QuickstartOptions, out: string): Promise<Quic
   // A continued run keeps the tokenizer it has: its shards and checkpoints were made with it.
   const tokDir = join(out, "tokenizer");
   const reuse = continuing && existsSync(join(tokDir, "train_report.json"));
-  say(`[2/6] tokenizer: ${reuse ? `reusing ${join(tokDir, "tokenizer.json")}` : `training byte-level BPE (vocab ${o.vocabSize ?? 4096})`}`);
+  say(`[2/${N}] tokenizer: ${reuse ? `reusing ${join(tokDir, "tokenizer.json")}` : `training byte-level BPE (vocab ${o.vocabSize ?? 4096})`}`);
   const tok = reuse
     ? {
         tokenizer: Tokenizer.fromFile(join(tokDir, "tokenizer.json")), tokenizerPath: join(tokDir, "tokenizer.json"),
@@ -161,7 +172,7 @@ async function quickstartLocked(o: QuickstartOptions, out: string): Promise<Quic
     : await trainTokenizer(data.train, { vocabSize: o.vocabSize ?? 4096, outDir: tokDir, progress: show });
   say(`      ${tok.report.vocabSize} tokens, ${tok.report.bytesPerToken.toFixed(2)} bytes/token on held-out text`);
 
-  say("[3/6] shards: encoding the corpus into llm.c token shards");
+  say(`[3/${N}] shards: encoding the corpus into llm.c token shards`);
   const shards = await writeTokenShards({
     inputs: [...data.train, ...data.val], tokenizer: tok.tokenizer, outDir: join(out, "shards"), valFraction: 0.05,
     progress: show, overwrite: !continuing,
@@ -172,10 +183,10 @@ async function quickstartLocked(o: QuickstartOptions, out: string): Promise<Quic
   const depth = o.depth ?? 3;
   const config = configFromDepth(depth, { vocabSize: tok.tokenizer.vocabSize, blockSize: o.blockSize ?? 128, overrides: { dropout: 0 } });
   const reserve = 20 + 0.02 * budget; // evaluation, saving and samples
-  const sftShare = o.sftShare ?? 0.2;
   const sftSeconds = sftShare * budget;
-  const minutes = Math.max(0.1, (budget - elapsed() - reserve - sftSeconds) / 60);
-  say(`[4/6] pretraining: ${formatCount(paramCount(config))} parameters (depth ${depth}), about ${minutes.toFixed(1)} min, ${bf16MatmulAvailable() ? "bf16" : "f32"} matmuls`);
+  const rlSeconds = rlShare * budget;
+  const minutes = Math.max(0.1, (budget - elapsed() - reserve - sftSeconds - rlSeconds) / 60);
+  say(`[4/${N}] pretraining: ${formatCount(paramCount(config))} parameters (depth ${depth}), about ${minutes.toFixed(1)} min, ${bf16MatmulAvailable() ? "bf16" : "f32"} matmuls`);
   const trained = (continuing ? completedPretrain(out) : null) ?? await pretrain({
     data: join(out, "shards"), tokenizer: tok.tokenizerPath ?? join(out, "tokenizer"), out, config,
     batchSize: o.batchSize ?? 16, steps: 100_000, minutes, lr: 3e-3, minLr: 3e-4, warmupSteps: 30,
@@ -188,27 +199,47 @@ async function quickstartLocked(o: QuickstartOptions, out: string): Promise<Quic
 
   let sftResult: QuickstartSummary["sft"] = null;
   if (sftShare > 0) {
-    say(`[5/6] supervised fine-tuning on the embedded instruction mix (${join(out, "sft")})`);
+    say(`[5/${N}] supervised fine-tuning on the embedded instruction mix (${join(out, "sft")})`);
     const mix = writeInstructionMix(join(out, "sft_data"), { seed });
     const evalSeconds = 15; // held-out answers before and after
     const sftOut = join(out, "sft");
     const s = (continuing ? completedSft(sftOut) : null) ?? await sft({
       model: out, data: [mix.train], valData: [mix.heldout], out: sftOut, batchSize: 16, steps: 100_000,
-      minutes: Math.max(0.1, (budget - elapsed() - reserve - evalSeconds) / 60), lr: 1e-3, minLr: 1e-4, warmupSteps: 20,
+      minutes: Math.max(0.1, (budget - elapsed() - reserve - evalSeconds - rlSeconds) / 60), lr: 1e-3, minLr: 1e-4, warmupSteps: 20,
       evalEvery: 200, evalPrompts: 200, seed, progress: show, precision: bf16MatmulAvailable() ? "bf16" : "f32", resume: continuing, signal,
     });
     if (s.modelDir === null) throw new QuickstartInterrupted(out, `during fine-tuning at step ${s.training.steps} (checkpoint ${s.training.checkpoint})`);
-    const chatModel = loadModel(s.modelDir);
+    sftResult = { modelDir: s.modelDir, before: s.before, after: s.after, packing: s.packing, steps: s.training.steps, tokensPerSec: s.training.tokensPerSec, chat: [] };
+  }
+
+  let rlResult: QuickstartSummary["rl"] = null;
+  if (rlShare > 0 && sftResult) {
+    // GRPO learns where answers differ in reward: the tasks the SFT model solves sometimes, not never or always.
+    const perTask = sftResult.after.answers?.perTask ?? {};
+    const half = Object.entries(perTask).filter(([, t]) => t.exactMatch > 0 && t.exactMatch < 0.95).map(([k]) => k);
+    const tasks = half.length > 0 ? half : ["sentiment", "counting"];
+    const rlOut = join(out, "rl");
+    say(`[6/${N}] RL: GRPO on ${tasks.join(", ")} (${rlOut})`);
+    const r = (continuing ? completedGrpo(rlOut) : null) ?? await grpo({
+      model: join(out, "sft"), task: tasks.join(","), out: rlOut, group: 8, batchSize: 8, maxTokens: 16, steps: 100_000,
+      minutes: Math.max(0.1, (budget - elapsed() - reserve) / 60), lr: 5e-5, warmupSteps: 5, evalEvery: 100_000, evalLimit: 100, seed, progress: show, resume: continuing, signal,
+    });
+    if (r.modelDir === null) throw new QuickstartInterrupted(out, `during RL at step ${r.training.steps} (checkpoint ${r.training.checkpoint})`);
+    rlResult = { modelDir: r.modelDir, before: r.before, after: r.after, tasks, steps: r.training.steps, seconds: r.training.seconds };
+  }
+
+  if (sftResult) {
+    // The chat is with the last model of the pipeline.
+    const chatModel = loadModel(rlResult?.modelDir ?? (sftResult.modelDir as string));
     const eos = tok.tokenizer.specialId("<|im_end|>");
-    const chat = (o.chatPrompts ?? DEFAULT_CHAT).map((q) => {
+    sftResult.chat = (o.chatPrompts ?? DEFAULT_CHAT).map((q) => {
       const prompt = renderChat(CHATML_TEMPLATE, [{ role: "user", content: q }], { addGenerationPrompt: true });
       const r = generate(chatModel, tok.tokenizer.encode(prompt, { allowedSpecial: "all" }), { maxTokens: 24, temperature: 0, stopTokens: [eos] });
       return { prompt: q, answer: tok.tokenizer.decode(r.tokens) };
     });
-    sftResult = { modelDir: s.modelDir, before: s.before, after: s.after, packing: s.packing, steps: s.training.steps, tokensPerSec: s.training.tokensPerSec, chat };
   }
 
-  say("[6/6] samples");
+  say(`[${N}/${N}] samples`);
   const model = loadModel(modelDir);
   const samples = (o.prompts ?? DEFAULT_PROMPTS).map((prompt, i) => {
     const r = generateText(model, tok.tokenizer, prompt, { maxTokens: 48, temperature: 0.8, topK: 40, seed: seed + i });
@@ -225,6 +256,7 @@ async function quickstartLocked(o: QuickstartOptions, out: string): Promise<Quic
     training: trained.summary,
     samples,
     sft: sftResult,
+    rl: rlResult,
   };
   const header = { format: "llmforge-quickstart-summary", version: 1, writer: `llmforge ${VERSION}` };
   writeFileAtomicSync(join(out, "summary.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
@@ -257,18 +289,21 @@ export function formatQuickstartSummary(s: QuickstartSummary): string {
     ...(s.report ? [`  report      ${s.report} (open it in a browser)`] : []),
     "  samples:",
     ...s.samples.map((x) => `    > ${x.prompt}${x.text.replace(/\s+/g, " ")}  [${x.tokensPerSecond.toFixed(0)} tok/s]`),
-    ...(s.sft ? sftLines(s.sft) : []),
+    ...(s.sft ? sftLines(s.sft, s.rl) : []),
     `  everything is in ${s.out}`,
   ];
   return lines.join("\n");
 }
 
-function sftLines(f: NonNullable<QuickstartSummary["sft"]>): string[] {
+function sftLines(f: NonNullable<QuickstartSummary["sft"]>, rl: QuickstartSummary["rl"]): string[] {
   const pct = (x: number | undefined) => (x === undefined ? "?" : `${(x * 100).toFixed(1)}%`);
   return [
     `  sft         ${f.steps} steps, ${Math.round(f.tokensPerSec)} tokens/s, held-out loss ${f.before.loss?.toFixed(3) ?? "?"} -> ${f.after.loss?.toFixed(3) ?? "?"}` +
       `, exact match ${pct(f.before.answers?.exactMatch)} -> ${pct(f.after.answers?.exactMatch)}, answers ending with <|im_end|> ${pct(f.after.answers?.endedWithEos)} (${f.modelDir})`,
-    "  chat:",
+    ...(rl
+      ? [`  rl (grpo)   ${rl.steps} steps in ${(rl.seconds / 60).toFixed(1)} min on ${rl.tasks.join(", ")}, held-out solved ${pct(rl.before?.solved)} -> ${pct(rl.after?.solved)} (${rl.modelDir})`]
+      : []),
+    `  chat (${rl ? "the RL model" : "the SFT model"}; \`llmforge generate --model ${rl?.modelDir ?? f.modelDir} --chat\` or \`llmforge serve --model ...\` for more):`,
     ...f.chat.map((c) => `    user: ${c.prompt}\n    assistant: ${c.answer.replace(/\s+/g, " ")}`),
   ];
 }

@@ -15,7 +15,7 @@ import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import { type BatchSource, runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
-import { markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
+import { completedSummary, markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { type GrpoAggregation, type GrpoScale, grpoAdvantages, grpoLoss, zeroSpreadFraction } from "./losses.js";
 import { encodePrompts, PromptOrder, readTaskPrompts, type TaskPrompt } from "./prompts.js";
@@ -101,6 +101,11 @@ class GrpoRollouts implements BatchSource<GrpoBatch> {
     this.order.setCursor(c);
     this.rng.setState(c.rng);
   }
+}
+
+/** The summary {@link grpo} wrote for the finished run in `out` (OUT/grpo.json), or null. */
+export function completedGrpo(out: string): GrpoSummary | null {
+  return completedSummary<GrpoSummary>(out, "grpo.json");
 }
 
 /** Trains a policy with GRPO holding the lock of OUT; see {@link GrpoOptions}. */

@@ -19,9 +19,8 @@ import { saveModel } from "../model/serialize.js";
 import { ids, } from "../tensor/ops/index.js";
 import { CHATML_TEMPLATE, chatTemplateSpecialTokens, readTokenizerConfig, requireChatTokens, writeTokenizerConfig } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
-import { latestCheckpoint, readCheckpointState } from "../train/checkpoint.js";
 import { runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
-import { markRunCompleted, planResume, readRunRecord, writeRunRecord } from "../train/resume.js";
+import { completedSummary, markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { type AnswerEval, evaluateAnswers, heldoutLoss } from "./evaluate.js";
 import { type PackingMode, SftBatches, type SftBatch } from "./packing.js";
@@ -114,11 +113,7 @@ export async function sft(o: SftOptions): Promise<SftSummary> {
 
 /** The summary {@link sft} wrote for the finished run in `out` (OUT/sft.json), or null. */
 export function completedSft(out: string): SftSummary | null {
-  const last = latestCheckpoint(join(out, "checkpoints"));
-  const file = join(out, "sft.json");
-  if (!last || !existsSync(file) || !existsSync(join(out, "run.json"))) return null;
-  if (readRunRecord(out).completed?.step !== readCheckpointState(last).step) return null;
-  return JSON.parse(readFileSync(file, "utf8")) as SftSummary;
+  return completedSummary<SftSummary>(out, "sft.json");
 }
 
 async function sftLocked(o: SftOptions): Promise<SftSummary> {

@@ -141,3 +141,15 @@ export function planResume<O extends { steps: number }>(r: ResumeRequest<O>): Re
   );
   return { checkpoint: ckpt, record: run, options, extendTo };
 }
+
+/**
+ * The summary file (e.g. OUT/sft.json) a stage wrote for its finished run in `out`, or null when the run is not
+ * finished: its run record must say it completed at the step of its newest checkpoint.
+ */
+export function completedSummary<T>(out: string, file: string): T | null {
+  const last = latestCheckpoint(join(out, "checkpoints"));
+  const path = join(out, file);
+  if (!last || !existsSync(path) || !existsSync(join(out, "run.json"))) return null;
+  if (readRunRecord(out).completed?.step !== readCheckpointState(last).step) return null;
+  return JSON.parse(readFileSync(path, "utf8")) as T;
+}

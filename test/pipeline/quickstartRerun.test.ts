@@ -45,7 +45,7 @@ describe("quickstart run twice", () => {
     const second = await captured(() => quickstart(o));
     expect(second.error).toBeUndefined();
     expect(second.stderr).toContain(`${out}: continuing the unfinished quickstart there`);
-    expect(second.stderr).toContain(`[2/6] tokenizer: reusing ${join(out, "tokenizer", "tokenizer.json")}`);
+    expect(second.stderr).toContain(`[2/7] tokenizer: reusing ${join(out, "tokenizer", "tokenizer.json")}`);
     expect(second.stderr).toContain(`resuming ${out} at step ${at} of`);
     expect(second.value?.training.steps).toBeGreaterThan(at);
     expect(second.value?.sft?.chat).toHaveLength(3);

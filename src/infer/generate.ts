@@ -57,6 +57,8 @@ export interface GenerationResult {
   /** Decoded generated text, cut before a stop string ("" without `decode`). */
   text: string;
   finishReason: FinishReason;
+  /** The stop token that ended generation (finishReason "stop_token"), else null. */
+  stopToken: number | null;
   promptTokens: number;
   /** Prompt tokens dropped from the front because the prompt exceeded the block size. */
   promptTruncated: number;
@@ -164,6 +166,7 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
   const promptTruncated = Math.max(0, history.length - block);
   const generated: number[] = [];
   let finishReason: FinishReason = "length";
+  let stopToken: number | null = null;
   const t0 = performance.now();
   let prefillMs = 0;
   try {
@@ -177,6 +180,7 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
       const next = sampleToken(limit < V ? logits.subarray(0, limit) : logits, opts, rng, history);
       if (stopTokens.has(next)) {
         finishReason = "stop_token";
+        stopToken = next;
         break;
       }
       generated.push(next);
@@ -211,6 +215,7 @@ export function* generateSteps(model: GPT, prompt: ArrayLike<number>, opts: Gene
     tokens: generated,
     text: releaser.text,
     finishReason,
+    stopToken,
     promptTokens,
     promptTruncated,
     prefillMs,

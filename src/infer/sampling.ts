@@ -58,6 +58,13 @@ export function argmaxRow(x: ArrayLike<number>): number {
  */
 export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rng: Rng, history: Iterable<number> = []): number {
   const V = logits.length;
+  if ((opts.repetitionPenalty ?? 1) === 1) {
+    // The common cases without a copy of the row: greedy, and sampling over the whole vocabulary (the same
+    // arithmetic as the general path below, so the same token for the same rng state).
+    const t = opts.temperature ?? 1;
+    if (t === 0) return argmaxRow(logits);
+    if (!(opts.topK && opts.topK > 0 && opts.topK < V) && (opts.topP ?? 1) >= 1) return sampleWhole(logits, t, rng);
+  }
   const l = Float64Array.from(logits);
   applyRepetitionPenalty(l, history, opts.repetitionPenalty ?? 1);
   const temperature = opts.temperature ?? 1;
@@ -94,6 +101,28 @@ export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rn
     if (r < 0) return order[i];
   }
   return order[n - 1];
+}
+
+let probScratch = new Float64Array(0);
+
+/** Samples from softmax(logits / t) over every token, on a reused scratch buffer. */
+function sampleWhole(logits: ArrayLike<number>, t: number, rng: Rng): number {
+  const V = logits.length;
+  if (probScratch.length < V) probScratch = new Float64Array(V);
+  const probs = probScratch;
+  let mx = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < V; i++) if (logits[i] > mx) mx = logits[i];
+  let sum = 0;
+  for (let i = 0; i < V; i++) {
+    probs[i] = Math.exp((logits[i] - mx) / t);
+    sum += probs[i];
+  }
+  let r = rng.uniform() * sum;
+  for (let i = 0; i < V; i++) {
+    r -= probs[i];
+    if (r < 0) return i;
+  }
+  return V - 1;
 }
 
 /** 0, 1, ..., n - 1. */

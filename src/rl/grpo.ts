@@ -20,7 +20,8 @@ import { VERSION } from "../version.js";
 import { type GrpoAggregation, type GrpoScale, grpoAdvantages, grpoLoss, zeroSpreadFraction } from "./losses.js";
 import { encodePrompts, PromptOrder, readTaskPrompts, type TaskPrompt } from "./prompts.js";
 import { loadReward, RlDataError, safeReward } from "./rewards.js";
-import { completionLogps, type PromptCompletion, sampleGroups } from "./rollout.js";
+import { sampleGroups } from "../infer/sampleGroups.js";
+import { completionLogps, type PromptCompletion } from "./rollout.js";
 
 export interface GrpoOptions extends StageRunOptions {
   /** The policy to start from (and the reference when beta > 0): an SFT run folder or a chat model folder. */

@@ -28,7 +28,8 @@ import {
 } from "./losses.js";
 import { type EncodedPrompt, encodePrompts, PromptOrder, readTaskPrompts, type TaskPrompt } from "./prompts.js";
 import { loadReward, RlDataError, safeReward } from "./rewards.js";
-import { completionLogps, type PromptCompletion, rowInputs, sampleGroups } from "./rollout.js";
+import { sampleGroups } from "../infer/sampleGroups.js";
+import { completionLogps, type PromptCompletion, rowInputs } from "./rollout.js";
 
 export interface PpoOptions extends StageRunOptions {
   /** The policy to start from (and the frozen reference): an SFT run folder or a chat model folder. */

@@ -1,11 +1,12 @@
 // `llmforge serve`'s HTTP side: a Fastify app with OpenAI's API shape (models, chat completions, completions,
-// embeddings; server-sent events when stream is true), /health and Prometheus /metrics, bodies checked with zod,
+// embeddings; server-sent events when stream is true), /health, Prometheus /metrics and the chat page at /, bodies checked with zod,
 // errors in OpenAI's JSON error shape, an optional API key, and a shutdown that lets running streams end cleanly.
 import { createHash, randomInt, randomUUID, timingSafeEqual } from "node:crypto";
 import { basename, resolve } from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
 import { z } from "zod";
 import { VERSION } from "../version.js";
+import { chatPage } from "./chatPage.js";
 import { Engine, EngineError, EngineRequestError, type EngineOptions, type GenerationHandle, type GenerationOutcome, type TokenEvent } from "./engine.js";
 import { ServerMetrics } from "./metrics.js";
 import type { PromptInput, SequenceParams } from "./protocol.js";
@@ -192,6 +193,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (model !== modelName) throw new ApiError(404, `The model '${model}' does not exist: this server serves '${modelName}'.`, "model_not_found", "model");
   };
 
+  // the chat page is outside /v1, so it loads without the key; it asks the user for the key and never contains it
+  const page = chatPage({ keyRequired: opts.apiKey !== undefined });
+  app.get("/", async (_req, reply) =>
+    reply
+      .type("text/html; charset=utf-8")
+      .header("content-security-policy", page.csp)
+      .header("x-content-type-options", "nosniff")
+      .header("referrer-policy", "no-referrer")
+      .header("cache-control", "no-cache")
+      .send(page.html),
+  );
   app.get("/health", async (_req, reply) => {
     if (engine.failure) return reply.status(503).send({ status: "error", error: engine.failure });
     return { status: draining ? "draining" : "ok", model: modelName, queued: engine.queued, running: engine.running };

@@ -2,9 +2,10 @@
 // greedy answers to held-out prompts scored by exact match (per task), with the share of answers
 // the model closes with its end-of-turn token (a model that never stops is the classic SFT failure).
 import type { Conversation } from "../data/formats/conversation.js";
-import { generate } from "../infer/generate.js";
+import { sampleGroups } from "../infer/sampleGroups.js";
 import type { GPT } from "../model/gpt.js";
 import { ids } from "../tensor/ops/index.js";
+import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
 import { renderChat } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
@@ -64,17 +65,20 @@ export function evaluateAnswers(model: GPT, tok: Tokenizer, convs: readonly Conv
   let n = 0;
   const wasTraining = model.training;
   model.eval();
-  for (const conv of list) {
+  // Every prompt answered greedily in one batched pass (the batch decoder gives each row what it gives alone).
+  const items = list.flatMap((conv) => {
     const last = conv.messages[conv.messages.length - 1];
-    if (last?.role !== "assistant") continue;
+    if (last?.role !== "assistant") return [];
     const prompt = renderChat(o.template, conv.messages.slice(0, -1), { addGenerationPrompt: true });
     const promptIds = tok.encode(prompt, { allowedSpecial: "all" });
-    const room = model.config.blockSize - promptIds.length;
-    if (room < 1) continue;
-    const r = generate(model, promptIds, {
-      maxTokens: Math.min(o.maxTokens ?? 32, room), temperature: 0, stopTokens: [eos], vocabLimit: tok.vocabSize,
-    });
-    const answer = tok.decode(r.tokens, { skipSpecial: true });
+    return promptIds.length < model.config.blockSize ? [{ conv, last, promptIds }] : [];
+  });
+  const sampled = items.length > 0
+    ? sampleGroups(model, items.map((x) => x.promptIds), { maxTokens: o.maxTokens ?? 32, temperature: 0, stopTokens: [eos], vocabLimit: tok.vocabSize, rng: new Rng(0) }).completions
+    : [];
+  for (const [i, { conv, last }] of items.entries()) {
+    const c = sampled[i][0];
+    const answer = tok.decode(c.finish === "stop_token" ? c.tokens.slice(0, -1) : c.tokens, { skipSpecial: true });
     const meta = conv.meta ?? {};
     const refs = Array.isArray(meta.accept) ? (meta.accept as string[]) : [typeof meta.answer === "string" ? meta.answer : last.content];
     const match = exactMatch(answer, refs);
@@ -86,7 +90,7 @@ export function evaluateAnswers(model: GPT, tok: Tokenizer, convs: readonly Conv
       t.exactMatch++;
       matched++;
     }
-    if (r.finishReason === "stop_token") ended++;
+    if (c.finish === "stop_token") ended++;
     n++;
     if (samples.length < 12) samples.push({ prompt: conv.messages[conv.messages.length - 2]?.content ?? "", answer, reference: refs[0], match });
   }

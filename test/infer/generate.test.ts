@@ -161,6 +161,18 @@ describe("generate", () => {
 });
 
 describe("sampling", () => {
+  it("the copy-free whole-vocabulary path picks what the general path picks for the same rng state", () => {
+    const rng = new Rng(3);
+    for (let trial = 0; trial < 200; trial++) {
+      const l = Float32Array.from({ length: 97 }, () => 4 * rng.normal());
+      const t = [0, 0.3, 1, 2.5][trial % 4];
+      // a repetition penalty with an empty history changes nothing but takes the general path
+      const fast = sampleToken(l, { temperature: t }, new Rng(trial));
+      const general = sampleToken(l, { temperature: t, repetitionPenalty: 2 }, new Rng(trial), []);
+      expect(fast).toBe(general);
+    }
+  });
+
   it("repetition penalty divides positive and multiplies negative logits, once per token", () => {
     const l = Float64Array.from([2, -2, 1]);
     applyRepetitionPenalty(l, [0, 1, 0], 2);

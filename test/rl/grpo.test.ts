@@ -13,7 +13,8 @@ import { RewardModel, saveRewardModel, trunkOf } from "../../src/model/heads.js"
 import { saveModel } from "../../src/model/serialize.js";
 import { grpo, type GrpoOptions } from "../../src/rl/grpo.js";
 import { ppo, type PpoOptions } from "../../src/rl/ppo.js";
-import { completionLogps, sampleGroups } from "../../src/rl/rollout.js";
+import { sampleGroups } from "../../src/infer/sampleGroups.js";
+import { completionLogps } from "../../src/rl/rollout.js";
 import { Rng } from "../../src/tensor/rng.js";
 import { noGrad } from "../../src/tensor/tensor.js";
 import { Tokenizer } from "../../src/tokenizer/index.js";
@@ -51,7 +52,7 @@ const opts = (out: string, extra: Partial<GrpoOptions> = {}): GrpoOptions => ({
 });
 const stepRows = (out: string) => new MetricsLog(join(out, "metrics.jsonl")).read().filter((r) => typeof r.loss === "number");
 
-describe("rl/rollout", () => {
+describe("infer/sampleGroups and rl/rollout", () => {
   const model = new GPT(makeConfig({ nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 32, vocabSize: 40 }), { seed: 8 });
   const prompts = [[1, 2, 3, 4, 5], [7], [9, 10, 11]];
 
@@ -78,7 +79,9 @@ describe("rl/rollout", () => {
     const b = sampleGroups(model, prompts, { group: 4, maxTokens: 8, temperature: 1, stopTokens: [], rng: new Rng(9) });
     expect(a.completions).toEqual(b.completions);
     expect(new Set(a.completions[0].map((x) => x.tokens.join(","))).size).toBeGreaterThan(1);
-    expect(() => sampleGroups(model, [Array.from({ length: 30 }, () => 1)], { maxTokens: 5, stopTokens: [], rng: new Rng(1) })).toThrow(/block size/);
+    const near = sampleGroups(model, [Array.from({ length: 30 }, () => 1)], { maxTokens: 5, temperature: 0, stopTokens: [], rng: new Rng(1) });
+    expect(near.completions[0][0].tokens).toHaveLength(2); // the block's last 2 positions
+    expect(() => sampleGroups(model, [Array.from({ length: 32 }, () => 1)], { maxTokens: 5, stopTokens: [], rng: new Rng(1) })).toThrow(/no room/);
   });
 
   it("completion log-probs equal the model's cross-entropy on each row alone; padding changes nothing", () => {

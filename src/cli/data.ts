@@ -15,9 +15,9 @@ import { runMix } from "../data/mix.js";
 import { loadRecipe, runRecipe } from "../data/recipe.js";
 import { runTrainQuality } from "../data/trainQuality.js";
 import { DataConfigError, type OnErrorPolicy } from "../data/types.js";
-import { writePreferenceMix } from "../reward/preferenceMix.js";
+import { DEFAULT_VADER_MIN_GAP, writePreferenceMix } from "../reward/preferenceMix.js";
 import { INSTRUCTION_TASKS, writeInstructionMix } from "../sft/instructionMix.js";
-import { fractionOption, intOption, numberOption, positiveIntOption as int } from "./options.js";
+import { fractionOption, intOption, nonNegativeNumberOption, numberOption, positiveIntOption as int } from "./options.js";
 
 function readConfig(file: string | undefined): Record<string, unknown> {
   if (!file) return {};
@@ -189,8 +189,9 @@ export function registerDataCommands(program: Command): void {
     .option("--per-task <n>", "training records per task", int, 400)
     .option("--heldout-per-task <n>", "held-out records per task (default per-task / 4)", int)
     .option("--seed <n>", "seed", intOption, 1234)
+    .option("--vader-min-gap <sds>", "VADER pairs only between words whose mean ratings differ by at least this many rater SDs (0 = every unequal pair)", nonNegativeNumberOption, DEFAULT_VADER_MIN_GAP)
     .action((o) => {
-      const r = writePreferenceMix(o.out, { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed });
+      const r = writePreferenceMix(o.out, { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed, vaderMinGap: o.vaderMinGap });
       process.stdout.write(`${JSON.stringify(r.stats, null, 2)}\n`);
       process.stderr.write(`wrote ${r.train}, ${r.heldout} and ${r.mix}\n`);
     });

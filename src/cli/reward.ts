@@ -45,7 +45,8 @@ export function registerRewardCommands(program: Command): void {
     .option("--score-weights <dim=w,...>", "weights of score dimensions (default 1 each)", weightsOption)
     .option("--truncation <rule>", "answers longer than the block: skip (counted) or left (cut the oldest prompt tokens)", oneOf(["skip", "left"]), "skip")
     .option("--batch <n>", "prompts per micro-batch (each with all its answers)", int, 8)
-    .option("--accumulation <n>", "micro-batches per optimizer step", int, 1);
+    .option("--accumulation <n>", "micro-batches per optimizer step", int, 1)
+    .option("--dropout <p>", "dropout in the trunk while training (a regulariser; 0 = off)", fractionOption, 0);
   addLoopOptions(cmd, { steps: 300, lr: 1e-4, weightDecay: 0, evalEvery: 50, keep: 2 }).action(async (o) => {
     // Checked here, not by requiredOption: those would also be demanded of `reward score`.
     for (const k of ["model", "data", "out"] as const) if (o[k] === undefined) cmd.error(`error: required option '--${k}' not specified`);
@@ -53,7 +54,7 @@ export function registerRewardCommands(program: Command): void {
     const s = await reward({
       model: o.model, data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, loss: o.loss, marginScale: o.marginScale,
       centerCoef: o.centerCoef, mseCoef: o.mseCoef, scoreRange: o.scoreRange, scoreWeights: o.scoreWeights, truncation: o.truncation,
-      batchSize: o.batch, accumulation: o.accumulation, ...loopRunOptions(o, signal),
+      batchSize: o.batch, accumulation: o.accumulation, dropout: o.dropout, ...loopRunOptions(o, signal),
     });
     const t = s.training;
     if (reportInterrupted(t, signal)) return;

@@ -12,15 +12,13 @@ import { pairsFromValues } from "../data/formats/preferenceRecords.js";
 import { hashUnit } from "../data/mix.js";
 import { writeJsonlSplits } from "../io/jsonl.js";
 import { loadSentiment, sourceVersions } from "../sft/instructionSources.js";
-import { buildInstructionMix, exactMatch, INSTRUCTION_TASKS, normalizeAnswer } from "../sft/instructionMix.js";
+import { buildInstructionMix, exactMatch, HELDOUT_ITEM_FRACTION, INSTRUCTION_TASKS, isHeldoutItem, normalizeAnswer } from "../sft/instructionMix.js";
 import { VERSION } from "../version.js";
 
 /** Task names, in the order records are generated. */
 export const PREFERENCE_TASKS = ["sentiment", "vader", "instructions"] as const;
 export type PreferenceTask = (typeof PREFERENCE_TASKS)[number];
 
-/** Share of review sentences and VADER words that only ever appear in held-out records. */
-const HELDOUT_ITEM_FRACTION = 0.2;
 /** Mean-valence bands of VADER words; a VADER record holds one word of each (K = 4 answers, each scored). */
 const VADER_BANDS: ReadonlyArray<[number, number]> = [[-Infinity, -2], [-2, 0], [0, 2], [2, Infinity]];
 /** Phrasings of the sentiment and VADER prompts; one per polarity (picked by the seed) is held-out only. */
@@ -86,7 +84,16 @@ export interface PreferenceMixOptions {
   heldoutPerTask?: number;
   /** Tasks to include (default all of {@link PREFERENCE_TASKS}). */
   tasks?: string[];
+  /**
+   * VADER pairs need the raters to agree: two words' mean ratings must differ by at least this many rater standard
+   * deviations (the mean of the two words' SDs over their ten ratings); closer pairs are label noise and make no pair
+   * (counted in `tooClose`). Default {@link DEFAULT_VADER_MIN_GAP}; 0 keeps every pair of unequal means.
+   */
+  vaderMinGap?: number;
 }
+
+/** Default {@link PreferenceMixOptions.vaderMinGap}: a pair's means at least one rater SD apart. */
+export const DEFAULT_VADER_MIN_GAP = 1;
 
 export interface PreferenceTaskStats {
   train: number;
@@ -94,6 +101,8 @@ export interface PreferenceTaskStats {
   pairs: { train: number; heldout: number };
   /** Answer pairs judged equal (same score or grade): no pair. */
   ties: number;
+  /** VADER only: answer pairs whose mean ratings are closer than `vaderMinGap` rater SDs: no pair. */
+  tooClose?: number;
   /** Distinct prompts per split (disjoint). */
   prompts: { train: number; heldout: number };
   /** Instructions only: generated answers whose grade is not the one they were made for (pairs follow the grader). */
@@ -104,6 +113,7 @@ export interface PreferenceMixStats {
   seed: number;
   perTask: number;
   heldoutPerTask: number;
+  vaderMinGap: number;
   tasks: Record<string, PreferenceTaskStats>;
   total: { train: number; heldout: number };
 }
@@ -117,7 +127,7 @@ export interface PreferenceMix {
 type Split = "train" | "heldout";
 type Draw = { rand: () => number; pick: <T>(xs: readonly T[]) => T };
 /** A task's generator: one record of a split (or null when its draw repeats a held-out record), and its ties. */
-type Gen = (split: Split) => { record: PreferenceRecord; key: string; ties: number; mismatch?: number } | null;
+type Gen = (split: Split) => { record: PreferenceRecord; key: string; ties: number; mismatch?: number; tooClose?: number } | null;
 
 const user = (content: string): Message[] => [{ role: "user", content }];
 const fill = (t: string, p: string) => t.replace("{p}", p);
@@ -133,7 +143,12 @@ function promptSplit(task: string, templates: readonly string[], seed: number): 
   return out;
 }
 
-const itemSplit = (key: string, seed: number): Split => (hashUnit(`item:${key}`, seed) < HELDOUT_ITEM_FRACTION ? "heldout" : "train");
+/**
+ * The split of a review sentence or VADER word: the SFT instruction mix's split of its sentiment items for the same seed, so that an
+ * SFT model trained on the instruction mix of that seed never saw a held-out sentence or word labelled (its `sentiment` task
+ * classifies the same review sentences and AFINN words).
+ */
+const itemSplit = (key: string, seed: number): Split => (isHeldoutItem("sentiment", key, seed) ? "heldout" : "train");
 
 /** "Write a positive review": chosen a sentence labelled with the asked polarity, rejected one with the other. */
 function sentimentGen(seed: number, d: Draw): Gen {
@@ -150,21 +165,22 @@ function sentimentGen(seed: number, d: Draw): Gen {
   };
 }
 
-/** The lowercase words of VADER's lexicon with their mean and ten ratings (-4 extremely negative .. 4 extremely positive). */
-function vaderWords(): Array<{ word: string; mean: number; ratings: number[] }> {
+/** The lowercase words of VADER's lexicon with their mean, ten ratings (-4 extremely negative .. 4 extremely positive) and their SD. */
+function vaderWords(): Array<{ word: string; mean: number; ratings: number[]; sd: number }> {
   const text = readFileSync(join(packageDir("vader-sentiment"), "vader_lexicon.txt"), "utf8");
   return text
     .split("\n")
     .map((l) => l.split("\t"))
     .filter((f) => f.length >= 4 && /^[a-z]{3,}$/.test(f[0]))
-    .map((f) => ({ word: f[0], mean: Number(f[1]), ratings: JSON.parse(f[3]) as number[] }));
+    .map((f) => ({ word: f[0], mean: Number(f[1]), ratings: JSON.parse(f[3]) as number[], sd: Number(f[2]) }));
 }
 
 /**
  * "Give a word with a positive meaning": 4 words (one per valence band), each scored 1..5 for how well it fits the asked polarity from its
- * raters' mean valence m (3 + m/2 when positive is asked, 3 - m/2 when negative); pairs by score, ties made none.
+ * raters' mean valence m (3 + m/2 when positive is asked, 3 - m/2 when negative); pairs by score, ties made none, and none between
+ * words whose means are closer than `minGap` times their raters' spread (the mean of the two SDs).
  */
-function vaderGen(seed: number, d: Draw): Gen {
+function vaderGen(seed: number, minGap: number, d: Draw): Gen {
   const prompts = promptSplit("vader", VADER_PROMPTS, seed);
   const pool: Record<Split, ReturnType<typeof vaderWords>> = { train: [], heldout: [] };
   for (const w of vaderWords()) pool[itemSplit(w.word, seed)].push(w);
@@ -175,9 +191,12 @@ function vaderGen(seed: number, d: Draw): Gen {
     const prompt = d.pick(prompts[split][polarity]);
     const ws = bands[split].map((b) => d.pick(b));
     const fit = ws.map((w) => Math.round((3 + ((polarity === "positive" ? 1 : -1) * w.mean) / 2) * 1e6) / 1e6);
-    const { pairs, ties } = pairsFromValues(fit);
+    const all = pairsFromValues(fit);
+    const apart = (p: { better: number; worse: number }) => Math.abs(ws[p.better].mean - ws[p.worse].mean) >= minGap * ((ws[p.better].sd + ws[p.worse].sd) / 2) - 1e-9;
+    const pairs = all.pairs.filter(apart);
+    const ties = all.ties;
     const meta = { task: "vader", polarity, split, ratings: ws.map((w) => w.ratings), scoreRange: [1, 5] };
-    return { record: { prompt: user(prompt), responses: ws.map((w) => w.word), pairs, scores: { sentiment: fit }, meta }, key: `${prompt}|${ws.map((w) => w.word).join()}`, ties: ties.length };
+    return { record: { prompt: user(prompt), responses: ws.map((w) => w.word), pairs, scores: { sentiment: fit }, meta }, key: `${prompt}|${ws.map((w) => w.word).join()}`, ties: ties.length, tooClose: all.pairs.length - pairs.length };
   };
 }
 
@@ -246,13 +265,15 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
   const perTask = positiveInt("perTask", opts.perTask ?? 400);
   const heldoutPerTask = positiveInt("heldoutPerTask", opts.heldoutPerTask ?? Math.max(10, Math.round(perTask / 4)));
   const tasks = opts.tasks ?? [...PREFERENCE_TASKS];
+  const vaderMinGap = opts.vaderMinGap ?? DEFAULT_VADER_MIN_GAP;
+  if (!(Number.isFinite(vaderMinGap) && vaderMinGap >= 0)) throw new PreferenceMixError(`vaderMinGap must be a number >= 0, got ${vaderMinGap}`);
   for (const t of tasks) if (!(PREFERENCE_TASKS as readonly string[]).includes(t)) throw new PreferenceMixError(`unknown task "${t}"; expected some of: ${PREFERENCE_TASKS.join(", ")}`);
-  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, tasks: {}, total: { train: 0, heldout: 0 } } };
+  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, vaderMinGap, tasks: {}, total: { train: 0, heldout: 0 } } };
   for (const task of PREFERENCE_TASKS.filter((t) => tasks.includes(t))) {
     const rand = mulberry32(Math.floor(hashUnit(task, seed) * 2 ** 32));
     const d: Draw = { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
-    const gen = task === "sentiment" ? sentimentGen(seed, d) : task === "vader" ? vaderGen(seed, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
-    const st: PreferenceTaskStats = { train: 0, heldout: 0, pairs: { train: 0, heldout: 0 }, ties: 0, prompts: { train: 0, heldout: 0 }, ...(task === "instructions" ? { gradeMismatch: 0 } : {}) };
+    const gen = task === "sentiment" ? sentimentGen(seed, d) : task === "vader" ? vaderGen(seed, vaderMinGap, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
+    const st: PreferenceTaskStats = { train: 0, heldout: 0, pairs: { train: 0, heldout: 0 }, ties: 0, prompts: { train: 0, heldout: 0 }, ...(task === "instructions" ? { gradeMismatch: 0 } : {}), ...(task === "vader" ? { tooClose: 0 } : {}) };
     const prompts: Record<Split, Set<string>> = { train: new Set(), heldout: new Set() };
     for (const split of ["train", "heldout"] as const) {
       const want = split === "train" ? perTask : heldoutPerTask;
@@ -269,6 +290,7 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
         st.pairs[split] += g.record.pairs.length;
         st.ties += g.ties;
         if (st.gradeMismatch !== undefined) st.gradeMismatch += g.mismatch ?? 0;
+        if (st.tooClose !== undefined) st.tooClose += g.tooClose ?? 0;
       }
     }
     st.prompts = { train: prompts.train.size, heldout: prompts.heldout.size };

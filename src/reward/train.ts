@@ -9,6 +9,7 @@ import type { PreferenceRecord } from "../data/formats/preference.js";
 import { DataStats } from "../data/stats.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { withFolderLock } from "../io/runLock.js";
+import { GPT } from "../model/gpt.js";
 import { RewardModel, saveRewardModel, trunkOf } from "../model/heads.js";
 import { loadRun } from "../model/runFolder.js";
 import { writeChatTokenizer } from "../sft/train.js";
@@ -46,6 +47,8 @@ export interface RewardOptions extends StageRunOptions {
   scoreWeights?: Record<string, number>;
   truncation?: RewardTruncation;
   accumulation?: number;
+  /** Dropout in the trunk while training (embeddings, attention, residual; default 0): a regulariser against memorising answers. */
+  dropout?: number;
 }
 
 /** Pair accuracy, mean margin (r_better - r_worse) and score MSE of a model on a set of prompts. */
@@ -157,6 +160,17 @@ export function describeEval(e: RewardEval): string {
   return `pair accuracy ${pct(e.pairAccuracy)} over ${e.pairs} pairs${tasks ? ` (${tasks})` : ""}, mean margin ${e.meanMargin?.toFixed(3) ?? "n/a"}${mse}`;
 }
 
+/** `trunk` with another dropout rate: a copy with the same weights (the config is fixed at construction). */
+function withDropout(trunk: GPT, dropout: number): GPT {
+  if (!(dropout >= 0 && dropout < 1)) throw new RewardDataError(`dropout must be in [0, 1), got ${dropout}`);
+  if (dropout === trunk.config.dropout) return trunk;
+  const copy = new GPT({ ...trunk.config, dropout }, { dtype: trunk.dtype, backend: trunk.backendName, initWeights: false });
+  const own = new Map(trunk.namedParameters());
+  for (const [n, p] of copy.namedParameters()) p.data.set((own.get(n) as Tensor).contiguousData(), p.offset);
+  copy.dropoutRng.setState(trunk.dropoutRng.getState());
+  return copy;
+}
+
 /** Trains a reward model on preference records holding the lock of OUT; see {@link RewardOptions}. */
 export async function reward(o: RewardOptions): Promise<RewardSummary> {
   return withFolderLock(o.out, "llmforge reward", () => rewardLocked(o));
@@ -173,6 +187,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
     ...o, model: resolve(o.model), data: o.data.map((f) => resolve(f)), valData: o.valData?.map((f) => resolve(f)), loss, seed,
     valFraction: o.valFraction ?? 0.05, marginScale: o.marginScale ?? 1, centerCoef: o.centerCoef ?? 0, mseCoef: o.mseCoef ?? 1,
     scoreRange: o.scoreRange ?? [1, 5], truncation: o.truncation ?? "skip", accumulation: o.accumulation ?? 1, weightDecay: o.weightDecay ?? 0,
+    dropout: o.dropout ?? 0,
     signal: undefined, resume: undefined, extend: undefined,
   };
   const plan = planResume({
@@ -180,7 +195,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
     fixed: {
       model: "--model", data: "--data", valData: "--val-data", valFraction: "--val-fraction", loss: "--loss", marginScale: "--margin-scale",
       centerCoef: "--center-coef", mseCoef: "--mse-coef", scoreRange: "--score-range", scoreWeights: "--score-weights", truncation: "--truncation",
-      seed: "--seed", batchSize: "--batch", accumulation: "--accumulation",
+      seed: "--seed", batchSize: "--batch", accumulation: "--accumulation", dropout: "--dropout",
     },
     kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", gradClip: "--grad-clip", minutes: "--minutes" },
   });
@@ -190,7 +205,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
   const tok = run.tokenizer;
   const template = readTokenizerConfig(dirname(run.paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
   requireChatTokens(tok, template, ["<|im_end|>"]);
-  const rm = new RewardModel(trunkOf(run.model), { seed });
+  const rm = new RewardModel(withDropout(trunkOf(run.model), e.dropout), { seed });
   const T = rm.config.blockSize;
   const padId = rewardPadId(tok) ?? tok.specialId("<|im_end|>");
 

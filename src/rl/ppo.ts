@@ -228,7 +228,9 @@ async function ppoLocked(o: PpoOptions): Promise<PpoSummary> {
   })();
   if (rmPaths) {
     const loaded = loadRewardRun(o.reward, { backend: o.backend });
-    if (loaded.tokenizer.toHuggingFaceJson() !== tok.toHuggingFaceJson() && loaded.tokenizer.vocabSize !== tok.vocabSize) {
+    const probe = "The reward model reads the policy's tokens: <|im_start|>user\nÀ 123 naïve?<|im_end|>";
+    const same = loaded.tokenizer.vocabSize === tok.vocabSize && loaded.tokenizer.encode(probe, { allowedSpecial: "all" }).join() === tok.encode(probe, { allowedSpecial: "all" }).join();
+    if (!same) {
       throw new RlDataError(`the reward model's tokenizer (${rmPaths.tokenizerFile}) differs from the policy's (${run.paths.tokenizerFile}): train the reward model from the same SFT run`);
     }
     rm = loaded.model;

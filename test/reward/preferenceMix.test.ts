@@ -6,12 +6,14 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { convertPreferenceRecord, type PreferenceRecord } from "../../src/data/formats/index.js";
 import { afinnPairAccuracy, afinnScore, buildPreferenceMix, GENERATION_BUDGET_CHARS, GRADES, gradeResponse, PreferenceMixError, writePreferenceMix } from "../../src/reward/index.js";
+import { isHeldoutItem } from "../../src/sft/instructionMix.js";
 import { loadSentiment } from "../../src/sft/instructionSources.js";
 
 const mix = buildPreferenceMix({ seed: 7, perTask: 60 });
 const of = (split: PreferenceRecord[], task: string) => split.filter((r) => r.meta?.task === task);
 const promptKey = (r: PreferenceRecord) => JSON.stringify(r.prompt);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sd = (xs: number[]) => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
 
 describe("buildPreferenceMix", () => {
   it("makes perTask train and perTask/4 (at least 10) held-out records per task, the same for the same seed", () => {
@@ -48,6 +50,15 @@ describe("buildPreferenceMix", () => {
     expect(mix.heldout.every((r) => r.meta?.split === "heldout") && mix.train.every((r) => r.meta?.split === "train")).toBe(true);
   });
 
+  it("holds out the review sentences and words that the SFT instruction mix of the same seed holds out", () => {
+    for (const task of ["sentiment", "vader"]) {
+      for (const split of [mix.train, mix.heldout]) {
+        const held = of(split, task).flatMap((r) => r.responses).map((x) => isHeldoutItem("sentiment", x, 7));
+        expect(held.every((h) => h === (split === mix.heldout))).toBe(true);
+      }
+    }
+  });
+
   it("sentiment: chosen carries the asked polarity, rejected the other", () => {
     const label = new Map(loadSentiment().sentences.map((s) => [s.text, s.label]));
     for (const r of of([...mix.train, ...mix.heldout], "sentiment")) {
@@ -59,7 +70,9 @@ describe("buildPreferenceMix", () => {
   });
 
   it("VADER: one word per valence band, scored 3 ± mean rating / 2 on 1..5, pairs ordered by score with margin = difference", () => {
-    for (const r of of(mix.train, "vader")) {
+    const all = buildPreferenceMix({ seed: 7, perTask: 60, tasks: ["vader"], vaderMinGap: 0 });
+    expect(all.stats.tasks.vader.tooClose).toBe(0);
+    for (const r of of(all.train, "vader")) {
       const sign = r.meta?.polarity === "positive" ? 1 : -1;
       const ratings = r.meta?.ratings as number[][];
       const fit = r.scores?.sentiment as number[];
@@ -70,6 +83,32 @@ describe("buildPreferenceMix", () => {
       for (const p of r.pairs) expect(p.margin).toBeCloseTo(fit[p.better] - fit[p.worse], 9);
       expect(r.pairs.every((p) => (p.margin as number) > 0)).toBe(true);
     }
+  });
+
+  it("VADER: pairs only between words whose mean ratings are at least vaderMinGap rater SDs apart; the others counted as too close", () => {
+    expect(mix.stats.vaderMinGap).toBe(1);
+    let missing = 0;
+    for (const r of of([...mix.train, ...mix.heldout], "vader")) {
+      const ratings = r.meta?.ratings as number[][];
+      const gap = (i: number, j: number) => Math.abs(mean(ratings[i]) - mean(ratings[j])) / ((sd(ratings[i]) + sd(ratings[j])) / 2);
+      const paired = new Set(r.pairs.map((p) => `${Math.min(p.better, p.worse)},${Math.max(p.better, p.worse)}`));
+      for (let i = 0; i < 4; i++) {
+        for (let j = i + 1; j < 4; j++) {
+          // the lexicon's means are rounded to 0.1: ratios within 0.1 of the rule's boundary may fall either way
+          if (paired.has(`${i},${j}`)) expect(gap(i, j)).toBeGreaterThan(0.9);
+          else {
+            expect(gap(i, j)).toBeLessThan(1.1);
+            missing++;
+          }
+        }
+      }
+      expect(r.pairs.length).toBeGreaterThanOrEqual(1);
+    }
+    expect(missing).toBeGreaterThan(0);
+    expect(mix.stats.tasks.vader.tooClose).toBe(missing);
+    const strict = buildPreferenceMix({ seed: 7, perTask: 60, tasks: ["vader"], vaderMinGap: 2 }).stats.tasks.vader;
+    expect(strict.pairs.train).toBeLessThan(mix.stats.tasks.vader.pairs.train);
+    expect(() => buildPreferenceMix({ vaderMinGap: -1 })).toThrow(/vaderMinGap must be a number >= 0/);
   });
 
   it("instructions: correct > right form but wrong > malformed > no end, by the rule grader, kept in one record", () => {

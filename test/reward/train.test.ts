@@ -98,6 +98,20 @@ describe("reward", () => {
     await expect(reward(opts(out, { resume: true, loss: "mse" }))).rejects.toThrow(/--loss "?bt"?/);
   }, 120_000);
 
+  it("dropout acts while training only (held-out scores unchanged) and resumes exactly", async () => {
+    const trainLosses = (out: string) => new MetricsLog(join(out, "metrics.jsonl")).read().filter((r) => typeof r.loss === "number").map((r) => r.loss);
+    const plain = await reward(opts(join(dir, "nodrop"), { steps: 4 }));
+    const out = join(dir, "drop");
+    const dropped = await reward(opts(out, { dropout: 0.3 }));
+    expect(dropped.before).toEqual(plain.before);
+    const whole = trainLosses(out);
+    expect(whole.slice(0, 4)).not.toEqual(trainLosses(join(dir, "nodrop")));
+    rmSync(join(out, "checkpoints", "step_00000008"), { recursive: true, force: true });
+    await reward(opts(out, { dropout: 0.3, resume: true }));
+    expect(trainLosses(out)).toEqual(whole);
+    await expect(reward(opts(join(dir, "drop1"), { dropout: 1 }))).rejects.toThrow(/dropout must be in \[0, 1\)/);
+  }, 120_000);
+
   it("counts bad input: too-long answers, identical answers, out-of-range scores, malformed lines; never trains on them", async () => {
     const rng = new Rng(2);
     const bad = [

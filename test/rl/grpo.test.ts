@@ -42,6 +42,11 @@ beforeAll(() => {
   mkdirSync(join(dir, "rm", "model"), { recursive: true });
   writeFileSync(join(dir, "rm", "model", "tokenizer.json"), tok.toHuggingFaceJson());
   saveRewardModel(join(dir, "rm", "model"), new RewardModel(trunkOf(gpt), { seed: 1 }), { padTokenId: null, eosTokenId: tok.specialId("<|im_end|>") });
+  // a reward model whose tokenizer splits text differently (same vocabulary size)
+  const other = Tokenizer.trainFromTexts(["zebra quartz", "jumping fox", "user assistant"].map((w) => ` ${w}\n${w}`.repeat(6)), { vocabSize: tok.vocabSize });
+  mkdirSync(join(dir, "rm-other", "model"), { recursive: true });
+  writeFileSync(join(dir, "rm-other", "model", "tokenizer.json"), other.toHuggingFaceJson());
+  saveRewardModel(join(dir, "rm-other", "model"), new RewardModel(trunkOf(gpt), { seed: 1 }), { padTokenId: null, eosTokenId: other.specialId("<|im_end|>") });
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -171,5 +176,6 @@ describe("ppo", () => {
     const s = await ppo(popts(join(dir, "ppo-rm"), { reward: join(dir, "rm"), steps: 2 }));
     expect(s.training.steps).toBe(2);
     await expect(ppo(popts(join(dir, "ppo-bad"), { policy: join(dir, "rm") }))).rejects.toThrow(/is a reward model.*SFT policy/);
+    await expect(ppo(popts(join(dir, "ppo-bad2"), { reward: join(dir, "rm-other") }))).rejects.toThrow(/tokenizer .* differs from the policy's/);
   }, 120_000);
 });

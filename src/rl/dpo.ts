@@ -13,14 +13,14 @@ import { resolveRunPaths, loadRun } from "../model/runFolder.js";
 import { applyPeft, type PeftConfigInput } from "../nn/peft.js";
 import { answerSequence, pairLabelledRecords, makeRewardBatch, type RewardExample } from "../reward/data.js";
 import { readPreferences, splitByPrompt } from "../reward/train.js";
-import { saveChatModel, writeChatTokenizer } from "../sft/train.js";
+import { finishChatRun } from "../sft/train.js";
 import { crossEntropy, ids, linear, neg, reshape } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, Tensor, tidy } from "../tensor/tensor.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
-import { markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
+import { planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { type DpoLossKind, dpoLoss, dpoLossOptions, dpoMetrics, dpoStats, type DpoStats } from "./dpoLoss.js";
 
@@ -356,12 +356,7 @@ async function dpoLocked(o: DpoOptions): Promise<DpoSummary> {
   const after = asEval(training.val);
   if (after) say(`dpo: after: held-out ${show(after)}`);
   if (peft.config.method === "lora") peft.mergeInto?.();
-  const modelDir = join(o.out, "model");
-  saveChatModel(modelDir, model, tok, run.paths.tokenizerFile, template);
-  writeChatTokenizer(join(o.out, "tokenizer"), tok, run.paths.tokenizerFile, template, T);
-  const summary: DpoSummary = { ...base, modelDir, after };
-  const header = { format: "llmforge-dpo-summary", version: 1, writer: `llmforge ${VERSION}` };
-  writeFileAtomicSync(join(o.out, "dpo.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
-  markRunCompleted(o.out, training.steps);
-  return summary;
+  return finishChatRun({ out: o.out, stage: "dpo", model, tok, tokenizerFile: run.paths.tokenizerFile, template, blockSize: T, steps: training.steps }, (modelDir): DpoSummary => ({
+    ...base, modelDir, after,
+  }));
 }

@@ -5,17 +5,16 @@
 // the checkpoints, so a run resumes exactly. Written as a chat model folder like SFT and DPO.
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { withFolderLock } from "../io/runLock.js";
 import { isRewardModelConfig } from "../model/heads.js";
 import { loadRun, resolveRunPaths } from "../model/runFolder.js";
 import { spreadOverTasks } from "../sft/evaluate.js";
-import { saveChatModel, writeChatTokenizer } from "../sft/train.js";
+import { finishChatRun } from "../sft/train.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import { type BatchSource, runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
-import { completedSummary, markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
+import { completedSummary, planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { type GrpoAggregation, type GrpoScale, grpoAdvantages, grpoLoss, zeroSpreadFraction } from "./losses.js";
 import { encodePrompts, PromptOrder, readTaskPrompts, type TaskPrompt } from "./prompts.js";
@@ -269,13 +268,8 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
   if (training.stoppedBy === "interrupted") return { ...base, modelDir: null, after: null };
   const after = asEval(training.val);
   if (after) say(`grpo: after: held-out ${show(after)}`);
-  const modelDir = join(o.out, "model");
-  saveChatModel(modelDir, model, tok, run.paths.tokenizerFile, template);
-  writeChatTokenizer(join(o.out, "tokenizer"), tok, run.paths.tokenizerFile, template, T);
-  const summary: GrpoSummary = { ...base, modelDir, after };
-  const header = { format: "llmforge-grpo-summary", version: 1, writer: `llmforge ${VERSION}` };
-  writeFileAtomicSync(join(o.out, "grpo.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
-  markRunCompleted(o.out, training.steps);
-  return summary;
+  return finishChatRun({ out: o.out, stage: "grpo", model: model, tok, tokenizerFile: run.paths.tokenizerFile, template, blockSize: T, steps: training.steps }, (modelDir): GrpoSummary => ({
+    ...base, modelDir, after,
+  }));
 }
 

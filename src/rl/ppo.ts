@@ -6,7 +6,6 @@
 // prompt cursor are part of every checkpoint, so a run resumes exactly.
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { withFolderLock } from "../io/runLock.js";
 import type { GPT } from "../model/gpt.js";
 import { isRewardModelConfig, RewardModel, trunkOf } from "../model/heads.js";
@@ -14,13 +13,13 @@ import { loadRun, resolveRunPaths } from "../model/runFolder.js";
 import { Module } from "../nn/module.js";
 import { loadRewardRun } from "../reward/score.js";
 import { spreadOverTasks } from "../sft/evaluate.js";
-import { saveChatModel, writeChatTokenizer } from "../sft/train.js";
+import { finishChatRun } from "../sft/train.js";
 import { add, ids, mulScalar } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import { type BatchSource, runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
-import { markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
+import { planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import {
   AdaptiveKlController, clippedValueLoss, entropyFromLogits, explainedVariance, FixedKlController, gae, type KlController, type KlEstimator, klEstimate,
@@ -385,12 +384,7 @@ async function ppoLocked(o: PpoOptions): Promise<PpoSummary> {
   if (training.stoppedBy === "interrupted") return { ...base, modelDir: null, after: null };
   const after = asEval(training.val);
   if (after) say(`ppo: after: held-out ${show(after)}`);
-  const modelDir = join(o.out, "model");
-  saveChatModel(modelDir, policy, tok, run.paths.tokenizerFile, template);
-  writeChatTokenizer(join(o.out, "tokenizer"), tok, run.paths.tokenizerFile, template, T);
-  const summary: PpoSummary = { ...base, modelDir, after };
-  const header = { format: "llmforge-ppo-summary", version: 1, writer: `llmforge ${VERSION}` };
-  writeFileAtomicSync(join(o.out, "ppo.json"), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
-  markRunCompleted(o.out, training.steps);
-  return summary;
+  return finishChatRun({ out: o.out, stage: "ppo", model: policy, tok, tokenizerFile: run.paths.tokenizerFile, template, blockSize: T, steps: training.steps }, (modelDir): PpoSummary => ({
+    ...base, modelDir, after,
+  }));
 }

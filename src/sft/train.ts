@@ -106,6 +106,35 @@ export function writeChatTokenizer(dir: string, tok: Tokenizer, tokenizerFile: s
   writeTokenizerConfig(dir, tok, { chatTemplate: template, modelMaxLength: blockSize });
 }
 
+/** What {@link finishChatRun} writes: the run folder, the stage's name and the model with its tokenizer and template. */
+export interface ChatRunOutput {
+  out: string;
+  /** "dpo", "grpo", "ppo"...: the summary goes to OUT/<stage>.json with format llmforge-<stage>-summary. */
+  stage: string;
+  model: GPT;
+  tok: Tokenizer;
+  tokenizerFile: string;
+  template: string;
+  blockSize: number;
+  steps: number;
+}
+
+/**
+ * Ends a post-training run that trained a chat model: OUT/model (model folder with the tokenizer and template),
+ * OUT/tokenizer, OUT/<stage>.json (the summary `make` returns for that model folder, with a format header), and the
+ * run marked completed at `steps` (so a rerun knows it is finished).
+ */
+export function finishChatRun<S extends object>(o: ChatRunOutput, make: (modelDir: string) => S): S {
+  const modelDir = join(o.out, "model");
+  saveChatModel(modelDir, o.model, o.tok, o.tokenizerFile, o.template);
+  writeChatTokenizer(join(o.out, "tokenizer"), o.tok, o.tokenizerFile, o.template, o.blockSize);
+  const summary = make(modelDir);
+  const header = { format: `llmforge-${o.stage}-summary`, version: 1, writer: `llmforge ${VERSION}` };
+  writeFileAtomicSync(join(o.out, `${o.stage}.json`), `${JSON.stringify({ ...header, ...summary }, null, 2)}\n`);
+  markRunCompleted(o.out, o.steps);
+  return summary;
+}
+
 /** Fine-tunes a base model on conversations holding the lock of OUT; see {@link SftOptions}. */
 export async function sft(o: SftOptions): Promise<SftSummary> {
   return withFolderLock(o.out, "llmforge sft", () => sftLocked(o));

@@ -18,6 +18,8 @@ export function registerTrainCommands(program: Command): void {
     .option("--flavour <f>", "gpt2 or llama", oneOf(["gpt2", "llama"]))
     .option("--block <n>", "context length", int)
     .option("--dropout <p>", "dropout probability", fractionOption)
+    .option("--moe-experts <n>", "mixture of experts: experts per MoE layer (other moe* settings via --config)", int)
+    .option("--moe-top-k <n>", "mixture of experts: experts each token is routed to (default 2)", int)
     .option("--batch <n>", "micro-batch rows", int, 8)
     .option("--total-batch-tokens <n>", "tokens per optimizer step (gradient accumulation)", int)
     .option("--eval-batches <n>", "validation batches", int, 8);

@@ -61,6 +61,7 @@ export function withZeroBiases(model: GPT): GPT {
  */
 export function loadExportModel(modelDir: string): { model: GPT; zeroBiases: boolean } {
   const model = loadModel(modelDir);
+  if (model.config.moeExperts) throw new ExportError(`${modelDir} is a mixture-of-experts model: GGUF export of MoE layers is not supported yet (export hf writes them in Mixtral layout)`);
   if (existsSync(join(modelDir, ADAPTER_CONFIG_FILE))) {
     const handle = loadAdapter(model, modelDir);
     if (!handle.mergeInto) {

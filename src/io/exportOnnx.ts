@@ -72,6 +72,7 @@ function f32(t: Tensor): Float32Array {
  */
 export function assertOnnxExportable(model: GPT): void {
   const c = model.config;
+  if (c.moeExperts) throw new OnnxExportError("mixture-of-experts models cannot be exported to ONNX yet (export hf writes them in Mixtral layout)");
   if (!model.cacheable) {
     throw new OnnxExportError("the model has prefix tuning attached (an attention override): ONNX export takes plain GPT weights; prefix tuning has no merged form");
   }

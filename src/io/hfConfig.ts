@@ -1,13 +1,49 @@
-// Hugging Face `config.json` for GPT-2 (GPT2LMHeadModel) and Llama (LlamaForCausalLM), both
-// directions, so a saved llmforge model loads in `transformers` and an HF checkpoint's config
-// becomes a validated GPTConfig.
+// Hugging Face `config.json` for GPT-2 (GPT2LMHeadModel), Llama (LlamaForCausalLM) and Mixtral
+// (MixtralForCausalLM), both directions, so a saved llmforge model loads in `transformers` and an HF
+// checkpoint's config becomes a validated GPTConfig. MoE models Mixtral cannot express are written
+// as llmforge's own model types (llmforge_moe, llmforge_gpt2_moe) so `transformers` refuses them.
 import { makeConfig, ModelConfigError, type GPTConfig } from "../model/config.js";
 import { VERSION } from "../version.js";
 
 export type HfConfigJson = Record<string, unknown>;
 
+/**
+ * Whether a llama-flavour MoE config is exactly Mixtral: an MoE block in every layer, top-k
+ * renormalised, no shared expert, no biases. (Capacity and the z-loss only change training.)
+ */
+export function isMixtral(c: GPTConfig): boolean {
+  return c.flavour === "llama" && !!c.moeExperts && c.moeEvery === 1 && c.moeNormalizeTopK !== false && !c.moeShared && !c.bias;
+}
+
+/** The MoE keys of config.json: Mixtral's names, then llmforge's for what Mixtral lacks. */
+function moeHfFields(c: GPTConfig): HfConfigJson {
+  if (!c.moeExperts) return {};
+  return {
+    num_local_experts: c.moeExperts,
+    num_experts_per_tok: c.moeTopK,
+    router_aux_loss_coef: c.moeLoadBalanceCoef,
+    output_router_logits: false,
+    router_jitter_noise: 0,
+    llmforge_router_z_loss_coef: c.moeZLossCoef,
+    llmforge_moe_every: c.moeEvery,
+    llmforge_moe_shared_expert: c.moeShared,
+    llmforge_moe_normalize_top_k: c.moeNormalizeTopK,
+    llmforge_moe_capacity_factor: c.moeCapacityFactor,
+  };
+}
+
 /** The Hugging Face config.json object for a GPTConfig. */
 export function toHfConfig(c: GPTConfig): HfConfigJson {
+  const base = toHfConfigDense(c);
+  if (!c.moeExperts) return base;
+  const [architectures, model_type] = c.flavour === "gpt2"
+    ? [["LlmforgeGPT2MoEForCausalLM"], "llmforge_gpt2_moe"]
+    : isMixtral(c) ? [["MixtralForCausalLM"], "mixtral"] : [["LlmforgeMoEForCausalLM"], "llmforge_moe"];
+  const { llmforge_version, torch_dtype, ...rest } = base;
+  return { ...rest, architectures, model_type, ...(model_type === "mixtral" ? { sliding_window: null } : {}), ...moeHfFields(c), torch_dtype, llmforge_version };
+}
+
+function toHfConfigDense(c: GPTConfig): HfConfigJson {
   if (c.flavour === "gpt2") {
     if (!c.bias) throw new ModelConfigError('Hugging Face GPT-2 always has biases: a gpt2-flavour model with bias=false cannot be exported as GPT2LMHeadModel (use flavour "llama")');
     return {
@@ -78,11 +114,40 @@ function bool(json: HfConfigJson, key: string, source: string, fallback: boolean
   return v;
 }
 
-/** A validated GPTConfig from a Hugging Face config.json object (gpt2 or llama model_type). */
+/** The moe* fields of a Mixtral / llmforge MoE config.json. */
+function moeFromHf(j: HfConfigJson, source: string, type: string): Partial<GPTConfig> {
+  if (type === "mixtral") {
+    if (typeof j.sliding_window === "number" && j.sliding_window < num(j, "max_position_embeddings", source)) {
+      throw new ModelConfigError(`${source}: sliding_window ${j.sliding_window} is not supported (llmforge attends to the whole context)`);
+    }
+    if (typeof j.router_jitter_noise === "number" && j.router_jitter_noise !== 0) {
+      throw new ModelConfigError(`${source}: router_jitter_noise ${j.router_jitter_noise} is not supported (llmforge routes without noise)`);
+    }
+  }
+  return {
+    moeExperts: num(j, "num_local_experts", source),
+    moeTopK: num(j, "num_experts_per_tok", source),
+    moeLoadBalanceCoef: num(j, "router_aux_loss_coef", source, 0.001),
+    moeZLossCoef: num(j, "llmforge_router_z_loss_coef", source, 0),
+    moeEvery: num(j, "llmforge_moe_every", source, 1),
+    moeShared: bool(j, "llmforge_moe_shared_expert", source, false),
+    moeNormalizeTopK: bool(j, "llmforge_moe_normalize_top_k", source, true),
+    moeCapacityFactor: num(j, "llmforge_moe_capacity_factor", source, 0),
+  };
+}
+
+const MOE_TYPES: Record<string, "gpt2" | "llama"> = { mixtral: "llama", llmforge_moe: "llama", llmforge_gpt2_moe: "gpt2" };
+
+/** A validated GPTConfig from a Hugging Face config.json object (gpt2, llama, mixtral or llmforge's MoE model_type). */
 export function fromHfConfig(json: unknown, source = "config.json"): GPTConfig {
   if (!json || typeof json !== "object" || Array.isArray(json)) throw new ModelConfigError(`${source}: expected a JSON object`);
   const j = json as HfConfigJson;
   const type = j.model_type;
+  const moeBase = typeof type === "string" ? MOE_TYPES[type] : undefined;
+  if (moeBase) {
+    const dense = fromHfConfig({ ...j, model_type: moeBase }, source);
+    return makeConfig({ ...dense, ...moeFromHf(j, source, type as string) });
+  }
   if (type === "gpt2") {
     const act = j.activation_function ?? "gelu_new";
     if (act !== "gelu_new" && act !== "gelu_pytorch_tanh") {
@@ -139,5 +204,5 @@ export function fromHfConfig(json: unknown, source = "config.json"): GPTConfig {
       bias: attnBias,
     });
   }
-  throw new ModelConfigError(`${source}: model_type ${JSON.stringify(type)} is not supported (expected "gpt2" or "llama")`);
+  throw new ModelConfigError(`${source}: model_type ${JSON.stringify(type)} is not supported (expected "gpt2", "llama" or "mixtral")`);
 }

@@ -41,10 +41,34 @@ export interface GPTConfig {
   normEps: number;
   /** Biases in Linear and LayerNorm layers (GPT-2: true; Llama: false). */
   bias: boolean;
+  /**
+   * Mixture of experts: experts E per MoE layer (absent or 0: every layer has a dense MLP). When
+   * set, the other moe* fields are filled with their defaults by {@link validateConfig}.
+   */
+  moeExperts?: number;
+  /** Experts per token k (default 2). */
+  moeTopK?: number;
+  /** An always-on shared expert beside the routed ones (default false). */
+  moeShared?: boolean;
+  /** Every n-th layer is an MoE layer: layer i when (i + 1) % moeEvery == 0 (default 1: all). */
+  moeEvery?: number;
+  /** Renormalise the k selected router probabilities to sum to 1 (default true, as Mixtral). */
+  moeNormalizeTopK?: boolean;
+  /** 0: dropless routing (default). > 0: expert capacity ceil(factor · N · k / E) tokens in training. */
+  moeCapacityFactor?: number;
+  /** Weight of the load-balancing loss E · Σ f_e · P_e (default 0.01). */
+  moeLoadBalanceCoef?: number;
+  /** Weight of the router z-loss mean(logsumexp²) (default 0.001). */
+  moeZLossCoef?: number;
 }
 
+/** The MoE fields of a config with their defaults (applied when moeExperts > 0). */
+export const MOE_DEFAULTS = {
+  moeTopK: 2, moeShared: false, moeEvery: 1, moeNormalizeTopK: true, moeCapacityFactor: 0, moeLoadBalanceCoef: 0.01, moeZLossCoef: 0.001,
+} as const;
+
 /** Hard limits beyond which a config is a typo, not a model. */
-const LIMITS = { nLayer: 1024, nHead: 1024, nEmbd: 65536, blockSize: 1 << 20, vocabSize: 1 << 24, mlpHidden: 1 << 20 };
+const LIMITS = { nLayer: 1024, nHead: 1024, nEmbd: 65536, blockSize: 1 << 20, vocabSize: 1 << 24, mlpHidden: 1 << 20, moeExperts: 1024 };
 /** More parameters than this is refused outright (400 GB of f32 weights). */
 const MAX_PARAMS = 1e11;
 
@@ -67,6 +91,15 @@ const configSchema = z.object({
   tiedEmbeddings: z.boolean(),
   normEps: z.number().positive("normEps must be > 0").max(1, "normEps must be at most 1"),
   bias: z.boolean(),
+  moeExperts: z.number({ error: "moeExperts must be a number" }).int("moeExperts must be a whole number").min(0, "moeExperts must be 0 (dense) or at least 2")
+    .max(LIMITS.moeExperts, `moeExperts must be at most ${LIMITS.moeExperts}`).optional(),
+  moeTopK: positiveInt("moeTopK", LIMITS.moeExperts).optional(),
+  moeShared: z.boolean().optional(),
+  moeEvery: positiveInt("moeEvery", LIMITS.nLayer).optional(),
+  moeNormalizeTopK: z.boolean().optional(),
+  moeCapacityFactor: z.number().min(0, "moeCapacityFactor must be 0 (dropless) or > 0").max(1024, "moeCapacityFactor must be at most 1024").optional(),
+  moeLoadBalanceCoef: z.number().min(0, "moeLoadBalanceCoef must be >= 0").max(100, "moeLoadBalanceCoef must be at most 100").optional(),
+  moeZLossCoef: z.number().min(0, "moeZLossCoef must be >= 0").max(100, "moeZLossCoef must be at most 100").optional(),
 }).strict();
 
 /** The input accepted by {@link makeConfig}: size fields required, the rest defaulted by flavour. */
@@ -110,7 +143,7 @@ export function validateConfig(value: unknown, source = "model config"): GPTConf
     const lines = parsed.error.issues.map((i) => `  ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
     throw new ModelConfigError(`${source} is invalid:\n${lines.join("\n")}`);
   }
-  const c = parsed.data;
+  const c = withMoeDefaults(parsed.data, source);
   const problems: string[] = [];
   if (c.nEmbd % c.nHead !== 0) {
     problems.push(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead} (head dim must be whole; try nEmbd ${Math.round(c.nEmbd / c.nHead) * c.nHead || c.nHead})`);
@@ -122,12 +155,49 @@ export function validateConfig(value: unknown, source = "model config"): GPTConf
   if (c.flavour === "llama" && c.nEmbd % c.nHead === 0 && (c.nEmbd / c.nHead) % 2 !== 0) {
     problems.push(`head dim ${c.nEmbd / c.nHead} is odd: rotary embeddings (flavour llama) need an even head dim`);
   }
+  if (c.moeExperts !== undefined) {
+    const { moeExperts: E, moeTopK: k = 0, moeEvery: every = 1 } = c;
+    if (E < 2) problems.push(`moeExperts ${E}: a mixture needs at least 2 experts (0 or absent: a dense MLP)`);
+    if (k > E) problems.push(`moeTopK ${k} is larger than moeExperts ${E}: each token picks k different experts (lower --moe-top-k or raise --moe-experts)`);
+    if (every > c.nLayer) problems.push(`moeEvery ${every} is larger than nLayer ${c.nLayer}: no layer would be a mixture-of-experts layer`);
+  }
   if (problems.length > 0) throw new ModelConfigError(`${source} is invalid:\n  ${problems.join("\n  ")}`);
   const n = paramCount(c);
   if (n > MAX_PARAMS) {
     throw new ModelConfigError(`${source}: ${formatCount(n)} parameters is beyond what llmforge can hold (limit ${formatCount(MAX_PARAMS)}); reduce nLayer, nEmbd or vocabSize`);
   }
   return c;
+}
+
+const MOE_KEYS = ["moeExperts", ...Object.keys(MOE_DEFAULTS)] as (keyof GPTConfig)[];
+
+/**
+ * Dense configs carry no moe* fields (so their JSON is what it always was); MoE configs carry all
+ * of them, defaults filled, in a fixed order. moe* options without moeExperts are an error, not silently ignored.
+ */
+function withMoeDefaults(c: GPTConfig, source: string): GPTConfig {
+  if (!c.moeExperts) {
+    const stray = MOE_KEYS.filter((key) => key !== "moeExperts" && c[key] !== undefined);
+    if (stray.length > 0) throw new ModelConfigError(`${source} is invalid:\n  ${stray.join(", ")} set without moeExperts (give --moe-experts N to make a mixture-of-experts model)`);
+    const { moeExperts: _e, ...dense } = c;
+    return dense;
+  }
+  // The moe* fields last and in one order, however they came in (configs compare as JSON on resume).
+  const rest = Object.fromEntries(Object.entries(c).filter(([key]) => !key.startsWith("moe")));
+  const moe = Object.fromEntries(MOE_KEYS.map((key) => [key, c[key] ?? (MOE_DEFAULTS as Record<string, unknown>)[key]]));
+  return { ...rest, ...moe } as GPTConfig;
+}
+
+/** Whether layer i (0-based) of this config is a mixture-of-experts layer. */
+export function isMoeLayer(c: GPTConfig, i: number): boolean {
+  return !!c.moeExperts && (i + 1) % (c.moeEvery ?? 1) === 0;
+}
+
+/** How many layers are mixture-of-experts layers. */
+export function moeLayerCount(c: GPTConfig): number {
+  let n = 0;
+  for (let i = 0; i < c.nLayer; i++) if (isMoeLayer(c, i)) n++;
+  return n;
 }
 
 /** Head dimension (nEmbd / nHead). */
@@ -143,12 +213,36 @@ export function paramCount(c: GPTConfig): number {
   const b = c.bias ? 1 : 0;
   const norm = c.flavour === "gpt2" ? C * (1 + b) : C;
   const attn = C * qkv + b * qkv + c.nHead * D * C + b * C;
-  const mlp = c.flavour === "gpt2"
-    ? C * c.mlpHidden + b * c.mlpHidden + c.mlpHidden * C + b * C
-    : C * 2 * c.mlpHidden + b * 2 * c.mlpHidden + c.mlpHidden * C + b * C;
+  const mlp = mlpParams(c);
   const perLayer = 2 * norm + attn + mlp;
   const emb = c.vocabSize * C + (c.flavour === "gpt2" ? c.blockSize * C : 0);
-  return emb + c.nLayer * perLayer + norm + (c.tiedEmbeddings ? 0 : c.vocabSize * C);
+  // An MoE layer replaces its MLP by a router (E, C), E experts and the optional shared one.
+  const moeExtra = c.moeExperts ? moeLayerCount(c) * (c.moeExperts * C + (c.moeExperts - 1 + (c.moeShared ? 1 : 0)) * mlp) : 0;
+  return emb + c.nLayer * perLayer + moeExtra + norm + (c.tiedEmbeddings ? 0 : c.vocabSize * C);
+}
+
+/** Parameters of one dense MLP (one expert) of this config. */
+function mlpParams(c: GPTConfig): number {
+  const C = c.nEmbd;
+  const b = c.bias ? 1 : 0;
+  return c.flavour === "gpt2"
+    ? C * c.mlpHidden + b * c.mlpHidden + c.mlpHidden * C + b * C
+    : C * 2 * c.mlpHidden + b * 2 * c.mlpHidden + c.mlpHidden * C + b * C;
+}
+
+/**
+ * Parameters a token passes through: {@link paramCount} less the experts it is not routed to
+ * (E - k per MoE layer). Equal to paramCount for dense models.
+ */
+export function activeParamCount(c: GPTConfig): number {
+  if (!c.moeExperts) return paramCount(c);
+  return paramCount(c) - moeLayerCount(c) * (c.moeExperts - (c.moeTopK ?? MOE_DEFAULTS.moeTopK)) * mlpParams(c);
+}
+
+/** "4.30M parameters", or "12.1M parameters (4.30M active)" for a mixture of experts. */
+export function describeParamCount(c: GPTConfig): string {
+  const total = `${formatCount(paramCount(c))} parameters`;
+  return c.moeExperts ? `${total} (${formatCount(activeParamCount(c))} active: ${c.moeExperts} experts, top ${c.moeTopK})` : total;
 }
 
 /** Parameters excluding embeddings (the count scaling laws use). */
@@ -157,9 +251,10 @@ export function nonEmbeddingParamCount(c: GPTConfig): number {
   return paramCount(c) - emb - (c.tiedEmbeddings ? 0 : c.vocabSize * c.nEmbd);
 }
 
-/** FLOPs of one training step per token (forward + backward): 6·N + attention (12·L·T·C). */
+/** FLOPs of one training step per token (forward + backward): 6·N (active parameters) + attention (12·L·T·C). */
 export function trainFlopsPerToken(c: GPTConfig, seqLen = c.blockSize): number {
-  return 6 * nonEmbeddingParamCount(c) + 6 * c.vocabSize * c.nEmbd + 12 * c.nLayer * seqLen * c.nEmbd;
+  const active = nonEmbeddingParamCount(c) - (paramCount(c) - activeParamCount(c));
+  return 6 * active + 6 * c.vocabSize * c.nEmbd + 12 * c.nLayer * seqLen * c.nEmbd;
 }
 
 export interface MemoryEstimate {
@@ -191,8 +286,12 @@ export function estimateTrainingMemory(c: GPTConfig, opts: { batchSize: number; 
   const rope = c.flavour === "llama" ? (c.nHead + c.nKvHead) * D : 0;
   const dropoutMasks = c.dropout > 0 ? 3 * C : 0;
   const perLayer = 8 * C + qkv + rope + mlpActs + c.nHead + dropoutMasks;
+  // An MoE layer runs k experts (+ shared) per token, keeps the gathered rows, expert outputs, weighted
+  // and concatenated copies (4·k·C) and the router's logits, probabilities and log-softmax (3·E).
+  const k = c.moeTopK ?? MOE_DEFAULTS.moeTopK;
+  const moeExtra = c.moeExperts ? (k - 1 + (c.moeShared ? 1 : 0)) * mlpActs + 4 * k * C + 3 * c.moeExperts : 0;
   // One layer's worth of transient gradients during backward, plus logits, their grad and lse.
-  const perToken = (c.nLayer + 1) * perLayer + 2 * C + 2 * c.vocabSize + 2;
+  const perToken = (c.nLayer + 1) * perLayer + moeLayerCount(c) * moeExtra + 2 * C + 2 * c.vocabSize + 2;
   // 1.7: buffers the pool keeps between forward and backward (calibrated against peak RSS of
   // training steps at the bench sizes: within ~10% for gpt2 and llama).
   const activationBytes = Math.ceil(1.7 * perToken * tokens * bpe);
@@ -301,6 +400,9 @@ export interface ModelChoice {
   flavour?: "gpt2" | "llama";
   block?: number;
   dropout?: number;
+  /** --moe-experts / --moe-top-k: a mixture-of-experts model (the other moe* fields at their defaults or from --config). */
+  moeExperts?: number;
+  moeTopK?: number;
 }
 
 /** The model config from --config FILE, --depth N or --preset NAME (in that order), sized to the vocabulary. */
@@ -309,6 +411,8 @@ export function resolveModelConfig(c: ModelChoice, vocabSize: number): GPTConfig
   if (c.flavour) overrides.flavour = c.flavour;
   if (c.block) overrides.blockSize = c.block;
   if (c.dropout !== undefined) overrides.dropout = c.dropout;
+  if (c.moeExperts !== undefined) overrides.moeExperts = c.moeExperts;
+  if (c.moeTopK !== undefined) overrides.moeTopK = c.moeTopK;
   if (c.config) {
     if (!existsSync(c.config)) throw new ModelConfigError(`--config ${c.config}: file not found`);
     const raw = JSON.parse(readFileChecked(c.config, "a model config JSON file").toString("utf8")) as Partial<GPTConfig>;

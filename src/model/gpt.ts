@@ -1,18 +1,20 @@
 // The decoder-only Transformer in two flavours from one config: gpt2 (learned positions,
 // pre-LayerNorm, fused qkv, GELU(tanh) MLP, tied head) and llama (RoPE, RMSNorm, SwiGLU,
-// grouped-query attention, optional untied head). hidden() gives the final hidden states, forward()
-// the logits, loss() the cross-entropy; packed rows (several documents per row) via docStart.
+// grouped-query attention, optional untied head), each with dense MLPs or mixture-of-experts layers.
+// hidden() gives the final hidden states, forward() the logits, loss() the cross-entropy (plus the
+// MoE auxiliary losses in training); packed rows (several documents per row) via docStart.
 import { Dropout, Embedding, LayerNorm, Linear, RMSNorm } from "../nn/layers.js";
+import { FeedForward, type FeedForwardOptions, MoE, type MoEStep } from "../nn/moe.js";
 import { Module, ModuleList, type Init, type ParamOptions } from "../nn/module.js";
 import type { ParamGroup } from "../optim/optimizers.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import type { DType } from "../tensor/dtype.js";
 import {
-  add, causalAttention, crossEntropy, gelu, ids, linear, mul, reshape, rope, silu, slice, type IdsLike,
+  add, causalAttention, crossEntropy, ids, linear, mulScalar, reshape, rope, slice, type IdsLike,
 } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, shapeStr, type Tensor, TensorError } from "../tensor/tensor.js";
-import { assertWeightsFit, headDim, validateConfig, type GPTConfig } from "./config.js";
+import { assertWeightsFit, headDim, isMoeLayer, validateConfig, type GPTConfig } from "./config.js";
 import { KVCache } from "./kvCache.js";
 
 export interface GPTOptions {
@@ -98,53 +100,56 @@ class Attention extends Module {
   }
 }
 
-/** gpt2: c_fc -> GELU(tanh) -> c_proj. llama: c_fc holds [gate; up] -> silu(gate)·up -> c_proj. */
-class MLP extends Module {
-  readonly c_fc: Linear;
-  readonly c_proj: Linear;
-  readonly drop: Dropout;
-
-  constructor(private readonly c: GPTConfig, po: ParamOptions, rng: Rng, init: InitFor) {
-    super();
-    const M = c.mlpHidden;
-    const fcOut = c.flavour === "gpt2" ? M : 2 * M;
-    this.c_fc = this.child("c_fc", new Linear(c.nEmbd, fcOut, { ...po, bias: c.bias, init: init(c.initStd) }));
-    const projStd = c.initStd / Math.sqrt(2 * c.nLayer);
-    this.c_proj = this.child("c_proj", new Linear(M, c.nEmbd, { ...po, bias: c.bias, init: init(projStd) }));
-    this.drop = this.child("drop", new Dropout(c.dropout, rng));
-  }
-
-  forward(x: Tensor): Tensor {
-    const h = this.c_fc.forward(x); // (B, T, M) or (B, T, 2M)
-    let a: Tensor;
-    if (this.c.flavour === "gpt2") {
-      a = gelu(h);
-    } else {
-      const M = this.c.mlpHidden;
-      a = mul(silu(slice(h, -1, 0, M)), slice(h, -1, M, 2 * M));
-    }
-    return this.drop.forward(this.c_proj.forward(a));
-  }
+/** The dense MLP (or one expert) of this config: c_fc std initStd, c_proj GPT-2's scaled init. */
+function feedForwardOptions(c: GPTConfig, rng: Rng, init: InitFor): FeedForwardOptions {
+  return {
+    flavour: c.flavour, nEmbd: c.nEmbd, hidden: c.mlpHidden, bias: c.bias, fcInit: init(c.initStd),
+    projInit: init(c.initStd / Math.sqrt(2 * c.nLayer)), dropout: c.dropout, dropoutRng: rng,
+  };
 }
 
 class Block extends Module {
   readonly ln_1: Norm;
   readonly attn: Attention;
   readonly ln_2: Norm;
-  readonly mlp: MLP;
+  /** The feed-forward part: a dense MLP (child "mlp") or a mixture of experts (child "moe"). */
+  readonly ffn: FeedForward | MoE;
 
-  constructor(c: GPTConfig, po: ParamOptions, rng: Rng, init: InitFor) {
+  constructor(c: GPTConfig, layer: number, po: ParamOptions, rng: Rng, init: InitFor) {
     super();
     this.ln_1 = this.child("ln_1", makeNorm(c, po));
     this.attn = this.child("attn", new Attention(c, po, rng, init));
     this.ln_2 = this.child("ln_2", makeNorm(c, po));
-    this.mlp = this.child("mlp", new MLP(c, po, rng, init));
+    const ff = feedForwardOptions(c, rng, init);
+    this.ffn = isMoeLayer(c, layer)
+      ? this.child("moe", new MoE({
+        ...ff, experts: c.moeExperts ?? 0, topK: c.moeTopK ?? 0, shared: c.moeShared ?? false, normalizeTopK: c.moeNormalizeTopK ?? true,
+        capacityFactor: c.moeCapacityFactor ?? 0, loadBalanceCoef: c.moeLoadBalanceCoef ?? 0, zLossCoef: c.moeZLossCoef ?? 0, routerInit: init(c.initStd),
+      }, po))
+      : this.child("mlp", new FeedForward(ff, po));
+  }
+
+  /** The dense MLP; an MoE layer has none (its experts are under `moe`). */
+  get mlp(): FeedForward {
+    if (this.ffn instanceof MoE) throw new TensorError("this layer is a mixture-of-experts layer (its experts are under .moe, not .mlp)");
+    return this.ffn;
+  }
+
+  /** The mixture of experts, or null for a dense layer. */
+  get moe(): MoE | null {
+    return this.ffn instanceof MoE ? this.ffn : null;
   }
 
   forward(x: Tensor, layer: number, pos0: number, cache?: KVCache, docStart?: Int32Array): Tensor {
     const h = add(x, this.attn.forward(this.ln_1.forward(x), layer, pos0, cache, docStart));
-    return add(h, this.mlp.forward(this.ln_2.forward(h)));
+    return add(h, this.ffn.forward(this.ln_2.forward(h)));
   }
+}
+
+/** Routing of the latest forward, per MoE layer (layer index, load per expert, auxiliary loss values). */
+export interface MoELayerStats {
+  layer: number;
+  step: MoEStep;
 }
 
 /**
@@ -181,7 +186,7 @@ export class GPT extends Module {
     this.wte = this.child("wte", new Embedding(c.vocabSize, c.nEmbd, { ...po, init: embInit }));
     this.wpe = c.flavour === "gpt2" ? this.child("wpe", new Embedding(c.blockSize, c.nEmbd, { ...po, init: embInit })) : null;
     this.drop = this.child("drop", new Dropout(c.dropout, this.dropoutRng));
-    this.h = this.child("h", new ModuleList(Array.from({ length: c.nLayer }, () => new Block(c, po, this.dropoutRng, init))));
+    this.h = this.child("h", new ModuleList(Array.from({ length: c.nLayer }, (_, i) => new Block(c, i, po, this.dropoutRng, init))));
     this.ln_f = this.child("ln_f", makeNorm(c, po));
     this.lm_head = c.tiedEmbeddings ? null : this.child("lm_head", new Linear(c.nEmbd, c.vocabSize, { ...po, bias: false, init: embInit }));
   }
@@ -318,7 +323,8 @@ export class GPT extends Module {
 
   /**
    * Mean next-token cross-entropy of logits(idx) against targets (B·T ids, row-major);
-   * targets equal to ignoreIndex (default -100) are skipped.
+   * targets equal to ignoreIndex (default -100) are skipped. A mixture-of-experts model in training
+   * mode adds its auxiliary losses ({@link GPT.moeAuxLoss}) to the mean (not to "sum" or "none").
    */
   loss(
     idx: IdsLike, targets: Int32Array | IdsLike,
@@ -328,7 +334,53 @@ export class GPT extends Module {
     if (t.length !== idx.data.length) {
       throw new TensorError(`GPT.loss: ${t.length} targets for ${idx.data.length} input ids (shape ${shapeStr(idx.shape)})`);
     }
-    return crossEntropy(this.forward(idx, { docStart: opts.docStart }), t, { ignoreIndex: opts.ignoreIndex, reduction: opts.reduction });
+    const ce = crossEntropy(this.forward(idx, { docStart: opts.docStart }), t, { ignoreIndex: opts.ignoreIndex, reduction: opts.reduction });
+    const aux = (opts.reduction ?? "mean") === "mean" ? this.moeAuxLoss() : null;
+    return aux ? add(ce, aux) : ce;
+  }
+
+  /** The routing of the latest forward, one entry per MoE layer (empty for a dense model). */
+  moeStats(): MoELayerStats[] {
+    const out: MoELayerStats[] = [];
+    this.h.items.forEach((b, layer) => {
+      const step = b.moe?.last;
+      if (step) out.push({ layer, step });
+    });
+    return out;
+  }
+
+  /**
+   * The auxiliary loss of the latest forward: the mean over MoE layers of loadBalanceCoef · lb +
+   * zLossCoef · z (differentiable unless under noGrad). Null for dense models and in eval mode.
+   */
+  moeAuxLoss(): Tensor | null {
+    const terms = this.moeStats().map((s) => s.step.aux).filter((a): a is Tensor => a !== null);
+    if (terms.length === 0) return null;
+    return mulScalar(terms.reduce((a, b) => add(a, b)), 1 / terms.length);
+  }
+
+  /**
+   * Scalars for a training log from the latest forward: moe_aux (what loss() added), moe_lb and
+   * moe_z (means over layers), moe_dropped (share of assignments over capacity) and per layer
+   * moe_h<i>_load_max / _load_min (the busiest / idlest expert's load ÷ the balanced k/E: 1, 1 when
+   * balanced). Null for dense models.
+   */
+  moeMetrics(): Record<string, number> | null {
+    const stats = this.moeStats();
+    if (stats.length === 0) return null;
+    const c = this.config;
+    const k = c.moeTopK ?? 1;
+    const E = c.moeExperts ?? 1;
+    const out: Record<string, number> = { moe_aux: 0, moe_lb: 0, moe_z: 0, moe_dropped: 0 };
+    for (const { layer, step } of stats) {
+      out.moe_aux += ((c.moeLoadBalanceCoef ?? 0) * step.loadBalanceLoss + (c.moeZLossCoef ?? 0) * step.zLoss) / stats.length;
+      out.moe_lb += step.loadBalanceLoss / stats.length;
+      out.moe_z += step.zLoss / stats.length;
+      out.moe_dropped += step.dropped / (step.tokens * k) / stats.length;
+      out[`moe_h${layer}_load_max`] = (Math.max(...step.load) * E) / k;
+      out[`moe_h${layer}_load_min`] = (Math.min(...step.load) * E) / k;
+    }
+    return out;
   }
 }
 

@@ -1,6 +1,7 @@
 // Mapping between llmforge's parameters and Hugging Face tensor names and layouts:
 // GPT-2 (Conv1D weights stored (in, out), i.e. transposed) and Llama (separate q/k/v and
-// gate/up projections, which llmforge keeps fused row-wise in c_attn and c_fc).
+// gate/up projections, which llmforge keeps fused row-wise in c_attn and c_fc); mixture-of-experts
+// layers as Mixtral (llama flavour) or under llmforge's own GPT-2-style names (gpt2 flavour).
 import type { BackendName } from "../tensor/backend/index.js";
 import type { DType } from "../tensor/dtype.js";
 import { headDim, ModelConfigError, type GPTConfig } from "./config.js";
@@ -60,10 +61,12 @@ function layout(c: GPTConfig, shapes: Map<string, readonly number[]>): Piece[] {
         whole(`${p}${n}.weight`, `${p}${n}.weight`);
         whole(`${p}${n}.bias`, `${p}${n}.bias`);
       }
-      for (const n of ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"]) {
+      for (const n of ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj", ...moeFeedForwards(c, "moe.").flatMap((f) => [`${f}.c_fc`, `${f}.c_proj`])]) {
         whole(`${p}${n}.weight`, `${p}${n}.weight`, true); // Conv1D: (in, out)
         whole(`${p}${n}.bias`, `${p}${n}.bias`);
       }
+      // llmforge's own names (no Hugging Face GPT-2 MoE exists): the router as nn.Linear (E, C), experts as GPT-2 MLPs.
+      whole(`${p}moe.router.weight`, `${p}moe.router.weight`);
     }
     whole("ln_f.weight", "ln_f.weight");
     whole("ln_f.bias", "ln_f.bias");
@@ -83,11 +86,26 @@ function layout(c: GPTConfig, shapes: Map<string, readonly number[]>): Piece[] {
       whole(`${p}attn.c_proj.${kind}`, `${hp}self_attn.o_proj.${kind}`);
       rows(`${p}mlp.c_fc.${kind}`, [[`${hp}mlp.gate_proj.${kind}`, M], [`${hp}mlp.up_proj.${kind}`, M]]);
       whole(`${p}mlp.c_proj.${kind}`, `${hp}mlp.down_proj.${kind}`);
+      // Mixtral: block_sparse_moe.experts.E.{w1 = gate, w3 = up, w2 = down}; the shared expert is llmforge's own (same scheme).
+      for (const f of moeFeedForwards(c, "")) {
+        const hf = `${hp}block_sparse_moe.${f === "shared" ? "shared_expert" : f}`;
+        rows(`${p}moe.${f}.c_fc.${kind}`, [[`${hf}.w1.${kind}`, M], [`${hf}.w3.${kind}`, M]]);
+        whole(`${p}moe.${f}.c_proj.${kind}`, `${hf}.w2.${kind}`);
+      }
     }
+    whole(`${p}moe.router.weight`, `${hp}block_sparse_moe.gate.weight`);
   }
   whole("ln_f.weight", "model.norm.weight");
   whole("lm_head.weight", "lm_head.weight");
   return pieces;
+}
+
+/** Paths of an MoE layer's feed-forward networks under `prefix`: experts.0 .. experts.E-1, then shared. */
+function moeFeedForwards(c: GPTConfig, prefix: string): string[] {
+  const E = c.moeExperts ?? 0;
+  const out = Array.from({ length: E }, (_, e) => `${prefix}experts.${e}`);
+  if (E > 0 && c.moeShared) out.push(`${prefix}shared`);
+  return out;
 }
 
 /** The HF shape of a piece of a parameter of shape `s`. */

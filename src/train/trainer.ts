@@ -13,6 +13,8 @@ export interface TrainableModel extends Module {
   loss(idx: IdsLike, targets: Int32Array): Tensor;
   /** The generator the model's dropout draws from; its state is checkpointed for exact resume. */
   readonly dropoutRng?: Rng;
+  /** Mixture-of-experts routing of the latest forward (expert load per layer, auxiliary losses), logged per step. */
+  moeMetrics?(): Record<string, number> | null;
 }
 
 /** The step loop's options (optimizer, schedule, logs, checkpoints) plus where pretraining's batches come from. */
@@ -96,7 +98,11 @@ export async function train(model: TrainableModel, o: TrainOptions): Promise<Tra
     ...o,
     model,
     batches: { next: () => loader.next(), getCursor: () => loader.getCursor(), setCursor: (c) => loader.setCursor(c as DataCursor) },
-    lossOf: (b) => model.loss(ids(b.inputs, [B, T]), b.targets),
+    lossOf: (b) => {
+      const loss = model.loss(ids(b.inputs, [B, T]), b.targets);
+      const metrics = model.moeMetrics?.();
+      return metrics ? { loss, metrics } : loss;
+    },
     weightOf: () => microTokens,
     accumulation: totalBatch / microTokens,
     evaluate: o.valShards.length > 0

@@ -14,6 +14,7 @@ export { Linear, Embedding, LayerNorm, RMSNorm, Dropout } from "./nn/layers.js";
 export { LoRALinear, LoRAPart, type LoRAPartSpec } from "./nn/lora.js";
 export { AdaptedLinear, BottleneckAdapter, type AdapterActivation } from "./nn/adapters.js";
 export { PrefixTuning, prefixAttention, type PrefixTuningOptions } from "./nn/prefix.js";
+export { FeedForward, MoE, topKExperts, type FeedForwardOptions, type MoEOptions, type MoEStep } from "./nn/moe.js";
 export {
   applyPeft, attachLora, formatTrainable, freezeModules, loraSites, loraTargetNames, mergeAndUnloadLora, parsePeftConfig, parseTargets,
   PeftError, peftConfigSchema, setLoraMerged, type LoraSite, type PeftConfig, type PeftConfigInput, type PeftHandle, type PeftModel,
@@ -44,3 +45,10 @@ export { evaluateTask, evaluateTasks, scoreLoglikelihood, EvalRunError, type Eva
 export { BUILTIN_TASKS, builtinTask, loadTaskFile, resolveTask, validateTaskSpec, TaskSpecError, type LoadedTask, type TaskSpec, type EvalExample } from "./eval/tasks.js";
 export { collectRunReport, writeRunReport, RunReportError, type RunReport } from "./report/runReport.js";
 export { compareModels, readComparePrompts, bootstrapRates, CompareError, type ComparePrompt, type CompareStats, type CompareOptions } from "./eval/compare.js";
+export * from "./reward/index.js";
+export * from "./rl/index.js";
+export { exportGguf, ExportError, GGUF_EXPORT_TYPES, type ExportGgufOptions, type ExportGgufResult, type GgufExportType } from "./io/exportGguf.js";
+export { exportOnnx, OnnxExportError, type ExportOnnxResult } from "./io/exportOnnx.js";
+export { exportHf, type ExportHfOptions, type ExportHfResult } from "./io/exportHf.js";
+export { readGguf, writeGguf, GgufError, GgmlType, type GgufValue } from "./io/gguf.js";
+export { startServer, ApiError, type ServeOptions, type RunningServer } from "./serve/server.js";

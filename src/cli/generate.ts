@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { readFileChecked } from "../io/fsErrors.js";
 import { generateStream, type GenerateOptions, type GenerationResult } from "../infer/generate.js";
 import { loadRun } from "../model/runFolder.js";
+import { describeCitations, NOTHING_FOUND, type RagPrompt, retrieveForPrompt } from "../kb/rag.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import { addSamplingOptions, intOption, oneOf, positiveNumberOption } from "./options.js";
 import type { BackendName } from "../tensor/backend/index.js";
@@ -39,6 +40,7 @@ interface GenerateFlags {
   cache: boolean;
   backend?: string;
   json?: boolean;
+  kb?: string;
 }
 
 export function registerGenerateCommand(program: Command): void {
@@ -50,7 +52,8 @@ export function registerGenerateCommand(program: Command): void {
     .option("--prompt-file <file>", "read the prompt from a file")
     .option("--tokenizer <file>", "tokenizer.json to use instead of the run's")
     .option("--chat", "treat the prompt as a user message: render it with the model's chat template, stop at the end of the assistant turn")
-    .option("--system <text>", "with --chat: a system message first");
+    .option("--system <text>", "with --chat: a system message first")
+    .option("--kb <file>", "with --chat: answer from a knowledge base (`llmforge kb add`): retrieved passages go in the message as numbered sources");
   addSamplingOptions(cmd, { maxTokens: 200, temperature: 0.8, topK: 200, topP: 1 })
     .option("--repetition-penalty <r>", "> 1 discourages repeating tokens; 1 = off", positiveNumberOption, 1)
     .option("--stop <text>", "stop when this text appears (repeatable; \\n for newline)", (v: string, acc: string[]) => [...acc, v], [] as string[])
@@ -67,10 +70,19 @@ export function registerGenerateCommand(program: Command): void {
       const docId = tokenizer.specialTokens.get(DOC_TOKEN);
       let promptIds: number[];
       let stopTokens = flags.eos && docId !== undefined ? [docId] : [];
+      let rag: RagPrompt | null = null;
+      if (flags.kb !== undefined) {
+        if (!flags.chat) throw new Error("--kb needs --chat (the passages go in the user message)");
+        rag = retrieveForPrompt(flags.kb, prompt, { contextTokens: model.config.blockSize, answerTokens: flags.maxTokens, count: (t) => tokenizer.encode(t).length });
+        if (rag.nothingFound) {
+          process.stdout.write(`${NOTHING_FOUND}\n`);
+          return;
+        }
+      }
       if (flags.chat) {
         const template = readTokenizerConfig(dirname(paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
         requireChatTokens(tokenizer, template, [CHAT_EOS]);
-        const messages = [...(flags.system !== undefined ? [{ role: "system" as const, content: flags.system }] : []), { role: "user" as const, content: prompt }];
+        const messages = [...(flags.system !== undefined ? [{ role: "system" as const, content: flags.system }] : []), { role: "user" as const, content: rag?.prompt ?? prompt }];
         promptIds = tokenizer.encode(renderChat(template, messages, { addGenerationPrompt: true }), { allowedSpecial: "all" });
         stopTokens = [tokenizer.specialId(CHAT_EOS)];
       } else {
@@ -106,6 +118,7 @@ export function registerGenerateCommand(program: Command): void {
       } else if (!last.endsWith("\n")) {
         out.write("\n");
       }
+      if (rag) process.stderr.write(`sources:\n${describeCitations(rag.citations)}\n`);
       process.stderr.write(
         `[${result.tokens.length} tokens in ${(result.decodeMs / 1000).toFixed(2)}s: ${result.tokensPerSecond.toFixed(1)} tokens/s; ` +
           `prompt ${result.promptTokens} tokens in ${result.prefillMs.toFixed(0)} ms; stopped: ${result.finishReason}]\n`,

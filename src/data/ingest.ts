@@ -104,8 +104,8 @@ function listFiles(root: string, input: IngestInput): string[] {
   return input.maxFiles ? out.slice(0, input.maxFiles) : out;
 }
 
-/** Yields the read items of one file. */
-async function* readFile(file: string, format: IngestFormat, ropts: ReaderOptions): AsyncGenerator<ReadItem> {
+/** Yields the read items of one file (documents, or rejections with the reason), read as `format` ("auto": detected). */
+export async function* readFile(file: string, format: IngestFormat, ropts: ReaderOptions): AsyncGenerator<ReadItem> {
   if (format === "jsonl" || format === "dialogue" || (format === "auto" && /\.(jsonl|ndjson)(\.gz)?$/i.test(file))) {
     yield* readJsonlDocs(file, ropts, format === "dialogue");
     return;

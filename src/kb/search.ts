@@ -1,0 +1,170 @@
+// Knowledge-base search: BM25 (FTS5), vector (a pluggable index; brute force = one GEMM of the query rows against
+// every stored vector held as one matrix), and hybrid = reciprocal rank fusion of the two lists (k = 60). Refuses an
+// embedder other than the one that built the knowledge base.
+import type { Kernels } from "../tensor/backend/kernels.js";
+import { getBackend } from "../tensor/backend/index.js";
+import { type Embedder, embedderHash } from "./embed.js";
+import { KbError, type KnowledgeBase, type StoredChunk } from "./store.js";
+
+/** A scored id, best first in every list. */
+export interface Scored {
+  id: number;
+  score: number;
+}
+
+/** Nearest-neighbour search over unit vectors by inner product (cosine). Brute force is one implementation. */
+export interface VectorIndex {
+  readonly size: number;
+  readonly dim: number;
+  /** The k best rows for each query row (queries: (Q, dim) row-major), best first. */
+  search(queries: Float32Array, k: number): Scored[][];
+}
+
+/** The k largest of scores[off .. off + n) with their ids (insertion into a sorted list; k is small), best first. */
+function topK(scores: Float32Array, ids: ArrayLike<number>, k: number, off = 0, n = scores.length): Scored[] {
+  const best: Scored[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = scores[off + i];
+    if (best.length === k && !(s > best[k - 1].score)) continue;
+    if (best.length < k) best.push({ id: ids[i], score: s });
+    else best[k - 1] = { id: ids[i], score: s };
+    for (let j = best.length - 1; j > 0 && best[j - 1].score < best[j].score; j--) [best[j - 1], best[j]] = [best[j], best[j - 1]];
+  }
+  return best;
+}
+
+/**
+ * Every vector in one row-major matrix (N, dim); a search is scores (Q, N) = queries (Q, dim) @ matrix^T by the
+ * backend's GEMM (native: packed AVX-512/AVX2, threaded), then a top-k pass. Rows are scanned in blocks so that the
+ * score buffer stays small for millions of rows.
+ */
+export class BruteForceIndex implements VectorIndex {
+  readonly size: number;
+  private readonly kernels: Kernels;
+  constructor(
+    readonly ids: Int32Array,
+    readonly matrix: Float32Array,
+    readonly dim: number,
+    o: { kernels?: Kernels; blockRows?: number } = {},
+  ) {
+    if (matrix.length !== ids.length * dim) throw new RangeError(`BruteForceIndex: ${matrix.length} numbers for ${ids.length} rows of ${dim}`);
+    this.size = ids.length;
+    this.kernels = o.kernels ?? getBackend();
+    this.blockRows = o.blockRows ?? 65536;
+  }
+  private readonly blockRows: number;
+
+  search(queries: Float32Array, k: number): Scored[][] {
+    const Q = queries.length / this.dim;
+    if (!Number.isInteger(Q)) throw new RangeError(`BruteForceIndex.search: ${queries.length} numbers is not a whole number of ${this.dim}-vectors`);
+    const kk = Math.min(k, this.size);
+    const results: Scored[][] = Array.from({ length: Q }, () => []);
+    if (kk <= 0 || Q === 0) return results;
+    const rows = Math.min(this.blockRows, this.size);
+    const scores = new Float32Array(Q * rows);
+    for (let r0 = 0; r0 < this.size; r0 += rows) {
+      const n = Math.min(rows, this.size - r0);
+      // scores (Q, n) = queries (Q, dim) @ matrix[r0 : r0 + n]^T (dim, n)
+      this.kernels.gemm({
+        transA: false, transB: true, M: Q, N: n, K: this.dim, alpha: 1, a: queries, aOff: 0, lda: this.dim, b: this.matrix, bOff: r0 * this.dim, ldb: this.dim,
+        beta: 0, c: scores, cOff: 0, ldc: n, batch: 1, strideA: 0, strideB: 0, strideC: 0,
+      });
+      const blockIds = this.ids.subarray(r0, r0 + n);
+      for (let q = 0; q < Q; q++) results[q] = mergeTop(results[q], topK(scores, blockIds, kk, q * n, n), kk);
+    }
+    return results;
+  }
+}
+
+function mergeTop(a: Scored[], b: Scored[], k: number): Scored[] {
+  return a.length === 0 ? b : [...a, ...b].sort((x, y) => y.score - x.score).slice(0, k);
+}
+
+/** The definition of the vector scan: a plain loop of dot products (the oracle the GEMM scan is tested against). */
+export function plainScan(ids: ArrayLike<number>, matrix: Float32Array, dim: number, query: Float32Array, k: number): Scored[] {
+  const n = matrix.length / dim;
+  const s = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let d = 0;
+    for (let j = 0; j < dim; j++) d += query[j] * matrix[i * dim + j];
+    s[i] = d;
+  }
+  return topK(s, ids, Math.min(k, n));
+}
+
+/** The constant of reciprocal rank fusion (Cormack et al. 2009). */
+export const RRF_K = 60;
+
+/** Reciprocal rank fusion: score(id) = sum over lists of 1 / (k + rank), rank from 1; best first, ties by id. */
+export function reciprocalRankFusion(lists: readonly (readonly Scored[])[], k = RRF_K): Scored[] {
+  const acc = new Map<number, number>();
+  for (const list of lists) for (let i = 0; i < list.length; i++) acc.set(list[i].id, (acc.get(list[i].id) ?? 0) + 1 / (k + i + 1));
+  return [...acc].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score || a.id - b.id);
+}
+
+export type SearchMode = "bm25" | "vector" | "hybrid";
+
+/** One search result: the chunk with its source and offsets, its rank score, and the scores behind it. */
+export interface SearchHit extends StoredChunk {
+  rank: number;
+  /** The mode's score: BM25 (higher is better), cosine, or the RRF score. */
+  score: number;
+  bm25?: number;
+  cosine?: number;
+}
+
+/** Refuses to search a knowledge base with vectors of another embedder. */
+export function checkEmbedder(kb: KnowledgeBase, embedder: Embedder): void {
+  const built = kb.settings.embedder;
+  if (!built) throw new KbError(`${kb.path} was built without an embedder (BM25 only): search it with --mode bm25, or rebuild it with --embedder`);
+  if (embedderHash(built.id) !== embedderHash(embedder.info.id) || built.dim !== embedder.info.dim) {
+    throw new KbError(
+      `${kb.path} was built with the embedder ${built.id} (${built.dim} dimensions); ${embedder.info.id} (${embedder.info.dim} dimensions) is another model, ` +
+        "and its vectors are not comparable: search with the embedder that built it, or rebuild the knowledge base with this one",
+    );
+  }
+}
+
+/** A knowledge base open for searching: its vector index is loaded once. */
+export class KbSearcher {
+  private index: VectorIndex | null = null;
+  constructor(
+    readonly kb: KnowledgeBase,
+    readonly embedder: Embedder | null,
+    private readonly makeIndex: (v: { ids: Int32Array; dim: number; matrix: Float32Array }) => VectorIndex = (v) => new BruteForceIndex(v.ids, v.matrix, v.dim),
+  ) {
+    if (embedder) checkEmbedder(kb, embedder);
+  }
+
+  private vectorIndex(): VectorIndex {
+    this.index ??= this.makeIndex(this.kb.loadVectors());
+    return this.index;
+  }
+
+  /** Ranked chunk ids by one mode; `depth` candidates from each list before fusion (default max(50, 4k)). */
+  rank(query: string, mode: SearchMode, k: number, depth = Math.max(50, 4 * k)): { hits: Scored[]; bm25: Map<number, number>; cosine: Map<number, number> } {
+    const bm25 = mode === "vector" ? [] : this.kb.searchBm25(query, mode === "bm25" ? k : depth);
+    let vec: Scored[] = [];
+    if (mode !== "bm25") {
+      if (!this.embedder) throw new KbError(`--mode ${mode} needs the embedder that built ${this.kb.path} (--embedder)`);
+      const q = this.embedder.embed([query])[0];
+      vec = this.vectorIndex().search(q, mode === "vector" ? k : depth)[0];
+    }
+    const hits = mode === "bm25" ? bm25 : mode === "vector" ? vec : reciprocalRankFusion([bm25, vec]).slice(0, k);
+    return { hits: hits.slice(0, k), bm25: new Map(bm25.map((r) => [r.id, r.score])), cosine: new Map(vec.map((r) => [r.id, r.score])) };
+  }
+
+  /** The k best chunks for a query, with their text, source and offsets. */
+  search(query: string, o: { k?: number; mode?: SearchMode } = {}): SearchHit[] {
+    const mode = o.mode ?? (this.embedder ? "hybrid" : "bm25");
+    const { hits, bm25, cosine } = this.rank(query, mode, o.k ?? 5);
+    const chunks = new Map(this.kb.chunks(hits.map((h) => h.id)).map((c) => [c.id, c]));
+    return hits.flatMap((h, i) => {
+      const c = chunks.get(h.id);
+      if (!c) return [];
+      const b = bm25.get(h.id);
+      const v = cosine.get(h.id);
+      return [{ ...c, rank: i + 1, score: h.score, ...(b !== undefined ? { bm25: b } : {}), ...(v !== undefined ? { cosine: v } : {}) }];
+    });
+  }
+}

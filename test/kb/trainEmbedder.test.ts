@@ -1,0 +1,74 @@
+// `kb train-embedder`: pairs built from the corpus, the InfoNCE loss by its definition, the loss falling and held-out
+// pair retrieval improving on a tiny model, exact resume from a checkpoint, and the output marked as an embedder.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EMBEDDER_FILE, Embedder } from "../../src/kb/embed.js";
+import { corpusPairs, infoNceLoss, trainEmbedder, type TrainEmbedderOptions } from "../../src/kb/trainEmbedder.js";
+import { Tensor } from "../../src/tensor/tensor.js";
+import { MetricsLog } from "../../src/train/metricsLog.js";
+import { TOPICS, writeCorpus, writeTinyModel } from "./fixture.js";
+
+let dir: string;
+let run: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "llmforge-kb-emb-"));
+  writeCorpus(dir);
+  run = writeTinyModel(dir).run;
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const opts = (out: string, extra: Partial<TrainEmbedderOptions> = {}): TrainEmbedderOptions => ({
+  model: run, data: [join(dir, "docs")], out, batchSize: 4, steps: 8, lr: 3e-3, warmupSteps: 1, evalEvery: 4, checkpointEvery: 4, seed: 5, valFraction: 0, progress: false, ...extra,
+});
+const losses = (out: string) => new MetricsLog(join(out, "metrics.jsonl")).read().filter((r) => typeof r.loss === "number").map((r) => r.loss as number);
+
+describe("train-embedder", () => {
+  it("builds heading/paragraph and adjacent-paragraph pairs", () => {
+    const text = `# About bread\n\n${TOPICS.bread.join("\n\n")}\n\nshort one\n\n## Next\n\n${TOPICS.chess[0]}`;
+    const p = corpusPairs([text], { crops: false });
+    expect(p.map((x) => x.kind)).toEqual(["heading", "adjacent", "adjacent", "heading"]);
+    const withCrops = corpusPairs([text], { seed: 1 });
+    const crops = withCrops.filter((x) => x.kind === "crop");
+    expect(crops.length).toBe(4);
+    for (const c of crops) {
+      const words = c.a.split(" ");
+      expect(words.length).toBeLessThan(c.b.split(" ").length);
+      for (const w of words) expect(c.b.split(" ")).toContain(w); // a crop only drops words
+    }
+    expect(corpusPairs([text], { seed: 1 })).toEqual(withCrops);
+    expect(p[0]).toMatchObject({ a: "About bread", b: TOPICS.bread[0] });
+    expect(p[3]).toMatchObject({ a: "Next", b: TOPICS.chess[0] });
+  });
+
+  it("computes symmetric InfoNCE with in-batch negatives", () => {
+    const za = Tensor.from([1, 0, 0, 1], [2, 2]);
+    const zb = Tensor.from([0.6, 0.8, 0, 1], [2, 2]);
+    const S = [[0.6, 0], [0.8, 1]].map((r) => r.map((x) => x / 0.05)); // S[i][j] = za_i . zb_j / t
+    const ce = (rows: number[][]) => rows.reduce((s, r, i) => s - (r[i] - Math.log(r.reduce((t, x) => t + Math.exp(x), 0))), 0) / rows.length;
+    const want = (ce(S) + ce([[S[0][0], S[1][0]], [S[0][1], S[1][1]]])) / 2;
+    expect(infoNceLoss(za, zb).item()).toBeCloseTo(want, 3);
+  });
+
+  it("lowers the loss, resumes exactly, and writes a marked embedder folder", async () => {
+    const out = join(dir, "emb");
+    const s = await trainEmbedder(opts(out, { steps: 24, checkpointEvery: 12 }));
+    const l = losses(out);
+    expect(l).toHaveLength(24);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(l.slice(-6))).toBeLessThan(mean(l.slice(0, 6)) * 0.6);
+    expect(s.pairs.train).toBe(24); // 4 heading + 8 adjacent + 12 crops
+    expect(existsSync(join(out, "model", EMBEDDER_FILE))).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, "model", EMBEDDER_FILE), "utf8"))).toMatchObject({ format: "llmforge-embedder", temperature: 0.05, steps: 24 });
+    const e = Embedder.load(out);
+    expect(e.mark?.pooling).toBe("mean");
+    expect(e.info.id).toMatch(/^emb@[0-9a-f]{16}$/);
+    // resume from the step-12 checkpoint: the same losses as the uninterrupted run
+    rmSync(join(out, "checkpoints", "step_00000024"), { recursive: true, force: true });
+    const again = await trainEmbedder(opts(out, { steps: 24, checkpointEvery: 12, resume: true }));
+    expect(again.training.steps).toBe(24);
+    expect(losses(out)).toEqual(l);
+    await expect(trainEmbedder(opts(out, { steps: 24, batchSize: 3, resume: true }))).rejects.toThrow(/--batch/);
+  }, 60_000);
+});

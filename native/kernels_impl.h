@@ -17,6 +17,30 @@ using llmf::AdamWParams;
 using llmf::AttnParams;
 using llmf::kMaxDims;
 
+// body(i) for i < n, statically split over nt OpenMP threads, or a plain loop when nt == 1: even a skipped
+// OpenMP region (`if (nt > 1)`) costs several microseconds per call, more than a small kernel's work.
+template <class I, class F>
+inline void parallelFor(int nt, I n, F&& body) {
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (I i = 0; i < n; ++i) body(i);
+  } else {
+    for (I i = 0; i < n; ++i) body(i);
+  }
+}
+
+// body() on each of nt OpenMP threads (its `omp for` loops share the work), or one plain call when nt == 1
+// (an orphaned `omp for` then runs the whole loop on the calling thread).
+template <class F>
+inline void parallelRegion(int nt, F&& body) {
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    body();
+  } else {
+    body();
+  }
+}
+
 // Threads worth using for `work` units (elements or multiply-adds): 1 below the grain.
 inline int threadsFor(double work) {
   const int nt = llmf::threads();
@@ -92,8 +116,7 @@ inline void copyStrided(const float* x, const long* xs, float* out, const long* 
   const long rows = total / inner;
   const long zero[kMaxDims] = {0};
   const int nt = threadsFor((double)total);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int t = 0; t < nt; ++t) {
+  parallelFor(nt, nt, [&](int t) {
     if (rows >= nt || rows > 1) {
       forOuterRows(k, cs, cst[0], zero, rows * t / nt, rows * (t + 1) / nt, [&](long r, long o, long) {
         float* dst = out + r * inner;
@@ -106,7 +129,7 @@ inline void copyStrided(const float* x, const long* xs, float* out, const long* 
       if (is == 1) std::memcpy(out + i0, x + i0, sizeof(float) * (i1 - i0));
       else for (long i = i0; i < i1; ++i) out[i] = x[i * is];
     }
-  }
+  });
 }
 
 // ---------------------------------------------------------------- binary
@@ -162,8 +185,7 @@ inline void binaryT(const float* a, const long* as, const float* b, const long* 
   const long inner = cs[k - 1], sa = cst[0][k - 1], sb = cst[1][k - 1];
   const long rows = total / inner;
   const int nt = threadsFor((double)total * (OP == llmf::B_POW ? 8 : 1));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int t = 0; t < nt; ++t) {
+  parallelFor(nt, nt, [&](int t) {
     if (rows > 1) {
       forOuterRows(k, cs, cst[0], cst[1], rows * t / nt, rows * (t + 1) / nt, [&](long r, long oa, long ob) {
         binaryRow<OP>(a + oa, sa, b + ob, sb, out + r * inner, inner);
@@ -172,7 +194,7 @@ inline void binaryT(const float* a, const long* as, const float* b, const long* 
       const long i0 = inner * t / nt, i1 = inner * (t + 1) / nt;
       binaryRow<OP>(a + i0 * sa, sa, b + i0 * sb, sb, out + i0, i1 - i0);
     }
-  }
+  });
 }
 
 inline void binary(int op, const float* a, const long* as, const float* b, const long* bs, float* out,
@@ -297,26 +319,24 @@ constexpr bool unaryGradScalarOnly(int op) { return op == llmf::U_ABS || op == l
 template <int OP>
 inline void unaryT(const float* x, float* out, long n) {
   const int nt = threadsFor((double)n * 4);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int t = 0; t < nt; ++t) {
+  parallelFor(nt, nt, [&](int t) {
     long i = n * t / nt;
     const long i1 = n * (t + 1) / nt;
     if constexpr (!unaryScalarOnly(OP))
       for (; i + V::W <= i1; i += V::W) V::store(out + i, unaryV<OP>(V::load(x + i)));
     for (; i < i1; ++i) out[i] = unaryS<OP>(x[i]);
-  }
+  });
 }
 template <int OP>
 inline void unaryBackwardT(const float* x, const float* gy, float* gx, long n) {
   const int nt = threadsFor((double)n * 4);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int t = 0; t < nt; ++t) {
+  parallelFor(nt, nt, [&](int t) {
     long i = n * t / nt;
     const long i1 = n * (t + 1) / nt;
     if constexpr (!unaryGradScalarOnly(OP))
       for (; i + V::W <= i1; i += V::W) V::store(gx + i, V::mul(V::load(gy + i), unaryGradV<OP>(V::load(x + i))));
     for (; i < i1; ++i) gx[i] = gy[i] * unaryGradS<OP>(x[i]);
-  }
+  });
 }
 
 #define LLMF_UNARY_SWITCH(FN, ...)                              \
@@ -391,15 +411,13 @@ inline void sumAxis(const float* x, float* out, long outer, long dim, long inner
   if (nOut == 0) return;
   const int nt = threadsFor((double)nOut * std::max<long>(dim, 1));
   if (inner == 1) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (long o = 0; o < outer; ++o) out[o] = rowSum(x + o * dim, dim);
+    parallelFor(nt, outer, [&](long o) { out[o] = rowSum(x + o * dim, dim); });
     return;
   }
   // Threads split (outer x inner-chunks); each output chunk sums dim contiguous rows.
   const long chunk = 512;
   const long nc = (inner + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long job = 0; job < outer * nc; ++job) {
+  parallelFor(nt, outer * nc, [&](long job) {
     const long o = job / nc, i0 = (job % nc) * chunk, i1 = std::min(inner, i0 + chunk);
     float* dst = out + o * inner;
     for (long i = i0; i < i1; ++i) dst[i] = 0.0f;
@@ -409,15 +427,14 @@ inline void sumAxis(const float* x, float* out, long outer, long dim, long inner
       for (; i + V::W <= i1; i += V::W) V::store(dst + i, V::add(V::load(dst + i), V::load(src + i)));
       for (; i < i1; ++i) dst[i] += src[i];
     }
-  }
+  });
 }
 
 inline void maxAxis(const float* x, float* out, int32_t* arg, long outer, long dim, long inner) {
   const long nOut = outer * inner;
   if (nOut == 0) return;
   const int nt = threadsFor((double)nOut * std::max<long>(dim, 1));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long j = 0; j < nOut; ++j) {
+  parallelFor(nt, nOut, [&](long j) {
     const long o = j / inner, i = j % inner;
     const float* src = x + o * dim * inner + i;
     float best = -std::numeric_limits<float>::infinity();
@@ -432,15 +449,14 @@ inline void maxAxis(const float* x, float* out, int32_t* arg, long outer, long d
     }
     out[j] = best;
     arg[j] = bi;
-  }
+  });
 }
 
 // ---------------------------------------------------------------- softmax
 
 inline void softmax(const float* x, float* out, long rows, long cols, bool log) {
   const int nt = threadsFor((double)rows * cols * 4);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long r = 0; r < rows; ++r) {
+  parallelFor(nt, rows, [&](long r) {
     const float* xr = x + r * cols;
     float* yr = out + r * cols;
     const float mx = rowMax(xr, cols);
@@ -469,13 +485,12 @@ inline void softmax(const float* x, float* out, long rows, long cols, bool log) 
       for (; j + V::W <= cols; j += V::W) V::store(yr + j, V::mul(V::load(yr + j), iv));
       for (; j < cols; ++j) yr[j] *= 1.0f / sum;
     }
-  }
+  });
 }
 
 inline void softmaxBackward(const float* y, const float* gy, float* gx, long rows, long cols, bool log) {
   const int nt = threadsFor((double)rows * cols * 2);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long r = 0; r < rows; ++r) {
+  parallelFor(nt, rows, [&](long r) {
     const float* yr = y + r * cols;
     const float* gr = gy + r * cols;
     float* xr = gx + r * cols;
@@ -491,7 +506,7 @@ inline void softmaxBackward(const float* y, const float* gy, float* gx, long row
       for (; j + V::W <= cols; j += V::W) V::store(xr + j, V::mul(V::load(yr + j), V::sub(V::load(gr + j), sv)));
       for (; j < cols; ++j) xr[j] = yr[j] * (gr[j] - s);
     }
-  }
+  });
 }
 
 // ---------------------------------------------------------------- norms
@@ -503,8 +518,7 @@ inline float wOr1S(const float* w, long j) { return w ? w[j] : 1.0f; }
 inline void layerNorm(const float* x, const float* w, const float* b, float* out, float* mean, float* rstd,
                       long rows, long cols, float eps) {
   const int nt = threadsFor((double)rows * cols * 3);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long r = 0; r < rows; ++r) {
+  parallelFor(nt, rows, [&](long r) {
     const float* xr = x + r * cols;
     float* yr = out + r * cols;
     const float mu = rowSum(xr, cols) / (float)cols;
@@ -527,7 +541,7 @@ inline void layerNorm(const float* x, const float* w, const float* b, float* out
       V::store(yr + j, V::fma(xh, wOr1(w, j), b ? V::load(b + j) : V::zero()));
     }
     for (; j < cols; ++j) yr[j] = (xr[j] - mu) * rs * wOr1S(w, j) + (b ? b[j] : 0.0f);
-  }
+  });
 }
 
 // Per-thread partial sums for weight/bias gradients, reduced after the parallel loop (race-free).
@@ -551,8 +565,7 @@ inline void layerNormBackward(const float* x, const float* w, const float* mean,
   const int nt = threadsFor((double)rows * cols * 4);
   Partials part(nt, cols, 2);
   const float invC = 1.0f / (float)cols;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
+  parallelRegion(nt, [&]() {
     const int tid = omp_get_thread_num(), team = omp_get_num_threads();
     float* pgw = part.at(tid, 0);
     float* pgb = part.at(tid, 1);
@@ -594,15 +607,14 @@ inline void layerNormBackward(const float* x, const float* w, const float* mean,
         dr[j] = rstd[r] * (g - sumG * invC - xh * sumGX * invC);
       }
     }
-  }
+  });
   part.reduceInto(gw, 0, nt);
   part.reduceInto(gb, 1, nt);
 }
 
 inline void rmsNorm(const float* x, const float* w, float* out, float* rstd, long rows, long cols, float eps) {
   const int nt = threadsFor((double)rows * cols * 2);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long r = 0; r < rows; ++r) {
+  parallelFor(nt, rows, [&](long r) {
     const float* xr = x + r * cols;
     float* yr = out + r * cols;
     const float rs = 1.0f / std::sqrt(rowDot(xr, xr, cols) / (float)cols + eps);
@@ -611,7 +623,7 @@ inline void rmsNorm(const float* x, const float* w, float* out, float* rstd, lon
     long j = 0;
     for (; j + V::W <= cols; j += V::W) V::store(yr + j, V::mul(V::mul(V::load(xr + j), rv), wOr1(w, j)));
     for (; j < cols; ++j) yr[j] = xr[j] * rs * wOr1S(w, j);
-  }
+  });
 }
 
 inline void rmsNormBackward(const float* x, const float* w, const float* rstd, const float* gy, float* gx, float* gw,
@@ -619,8 +631,7 @@ inline void rmsNormBackward(const float* x, const float* w, const float* rstd, c
   const int nt = threadsFor((double)rows * cols * 3);
   Partials part(nt, cols, 1);
   const float invC = 1.0f / (float)cols;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
+  parallelRegion(nt, [&]() {
     const int tid = omp_get_thread_num(), team = omp_get_num_threads();
     float* pgw = part.at(tid, 0);
     for (long r = rows * tid / team; r < rows * (tid + 1) / team; ++r) {
@@ -648,7 +659,7 @@ inline void rmsNormBackward(const float* x, const float* w, const float* rstd, c
         V::store(dr + j, V::fnma(cv, V::load(xr + j), V::mul(rv, V::mul(V::load(gr + j), wOr1(w, j)))));
       for (; j < cols; ++j) dr[j] = rs * gr[j] * wOr1S(w, j) - c * xr[j];
     }
-  }
+  });
   part.reduceInto(gw, 0, nt);
 }
 
@@ -656,16 +667,14 @@ inline void rmsNormBackward(const float* x, const float* w, const float* rstd, c
 
 inline void embedding(const float* w, const int32_t* ids, float* out, long n, long dim) {
   const int nt = threadsFor((double)n * dim);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long i = 0; i < n; ++i) std::memcpy(out + i * dim, w + (long)ids[i] * dim, sizeof(float) * dim);
+  parallelFor(nt, n, [&](long i) { std::memcpy(out + i * dim, w + (long)ids[i] * dim, sizeof(float) * dim); });
 }
 
 // Race-free scatter-add: thread t owns the weight rows with id % team == t and applies them in order.
 inline void embeddingBackward(const float* gy, const int32_t* ids, float* gw, long n, long dim, long vocab) {
   (void)vocab;
   const int nt = threadsFor((double)n * dim);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
+  parallelRegion(nt, [&]() {
     const int tid = omp_get_thread_num(), team = omp_get_num_threads();
     for (long i = 0; i < n; ++i) {
       const long id = ids[i];
@@ -676,7 +685,7 @@ inline void embeddingBackward(const float* gy, const int32_t* ids, float* gw, lo
       for (; j + V::W <= dim; j += V::W) V::store(dst + j, V::add(V::load(dst + j), V::load(src + j)));
       for (; j < dim; ++j) dst[j] += src[j];
     }
-  }
+  });
 }
 
 // ---------------------------------------------------------------- cross-entropy
@@ -684,8 +693,7 @@ inline void embeddingBackward(const float* gy, const int32_t* ids, float* gw, lo
 inline void crossEntropy(const float* logits, const int32_t* targets, float* losses, float* lse, long rows, long vocab,
                          int32_t ignore) {
   const int nt = threadsFor((double)rows * vocab * 4);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long r = 0; r < rows; ++r) {
+  parallelFor(nt, rows, [&](long r) {
     const float* xr = logits + r * vocab;
     const float mx = rowMax(xr, vocab);
     const V::R mv = V::set1(mx);
@@ -702,19 +710,18 @@ inline void crossEntropy(const float* logits, const int32_t* targets, float* los
     lse[r] = l;
     const int32_t t = targets[r];
     losses[r] = t == ignore ? 0.0f : l - xr[t];
-  }
+  });
 }
 
 inline void crossEntropyBackward(const float* logits, const int32_t* targets, const float* lse, const float* gloss,
                                  float* glogits, long rows, long vocab, int32_t ignore) {
   const int nt = threadsFor((double)rows * vocab * 2);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long r = 0; r < rows; ++r) {
+  parallelFor(nt, rows, [&](long r) {
     float* gr = glogits + r * vocab;
     const int32_t t = targets[r];
     if (t == ignore) {
       std::memset(gr, 0, sizeof(float) * vocab);
-      continue;
+      return;
     }
     const float* xr = logits + r * vocab;
     const float g = gloss[r];
@@ -723,7 +730,7 @@ inline void crossEntropyBackward(const float* logits, const int32_t* targets, co
     for (; j + V::W <= vocab; j += V::W) V::store(gr + j, V::mul(gv, V::exp(V::sub(V::load(xr + j), lv))));
     for (; j < vocab; ++j) gr[j] = g * std::exp(xr[j] - lse[r]);
     gr[t] -= g;
-  }
+  });
 }
 
 // ---------------------------------------------------------------- rope
@@ -740,8 +747,7 @@ inline void rope(const float* x, float* out, long B, long T, long H, long D, dou
       cs[(t * half + i) * 2 + 1] = (float)(inverse ? -std::sin(theta) : std::sin(theta));
     }
   const int nt = threadsFor((double)B * T * H * D * 2);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long bt = 0; bt < B * T; ++bt) {
+  parallelFor(nt, B * T, [&](long bt) {
     const float* tab = cs.data() + (bt % T) * half * 2;
     for (long h = 0; h < H; ++h) {
       const float* xr = x + (bt * H + h) * D;
@@ -753,7 +759,7 @@ inline void rope(const float* x, float* out, long B, long T, long H, long D, dou
         yr[i + half] = x1 * s + x2 * c;
       }
     }
-  }
+  });
 }
 
 // ---------------------------------------------------------------- AdamW
@@ -762,8 +768,7 @@ inline void adamw(const AdamWParams& p) {
   const long n = p.n;
   const int nt = threadsFor((double)n * 4);
   const float b1 = p.beta1, b2 = p.beta2, ib1 = 1.0f - p.beta1, ib2 = 1.0f - p.beta2;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int t = 0; t < nt; ++t) {
+  parallelFor(nt, nt, [&](int t) {
     long i = n * t / nt;
     const long i1 = n * (t + 1) / nt;
     const V::R vb1 = V::set1(b1), vb2 = V::set1(b2), vib1 = V::set1(ib1), vib2 = V::set1(ib2);
@@ -787,7 +792,7 @@ inline void adamw(const AdamWParams& p) {
       p.v[i] = v;
       p.param[i] -= p.lr * ((m / p.bc1) / (std::sqrt(v / p.bc2) + p.eps) + p.weightDecay * p.param[i]);
     }
-  }
+  });
 }
 
 // ---------------------------------------------------------------- attention (flash style)
@@ -809,18 +814,16 @@ inline long paddedT(long T) { return (T + kBK - 1) / kBK * kBK + 16; }
 
 // (B, T, Hkv, D) rows with stride rs -> contiguous (B, Hkv, T, D): key/value rows of one head adjacent.
 inline void gatherKV(const float* x, long rs, long B, long T, long Hkv, long D, float* xc, int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long bh = 0; bh < B * Hkv; ++bh) {
+  parallelFor(nt, B * Hkv, [&](long bh) {
     const long b = bh / Hkv, hk = bh % Hkv;
     for (long t = 0; t < T; ++t) std::memcpy(xc + (bh * T + t) * D, x + (b * T + t) * rs + hk * D, sizeof(float) * D);
-  }
+  });
 }
 
 // (B, T, Hkv, D) rows with stride rs -> (B, Hkv, D, Tp), zero for t >= T. Parallel over (b, hk).
 template <class VV = V>  // a template so the AVX-512-only branch is discarded for the other ISAs
 inline void transposeKV(const float* x, long rs, long B, long T, long Hkv, long D, long Tp, float* xt, int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long bh = 0; bh < B * Hkv; ++bh) {
+  parallelFor(nt, B * Hkv, [&](long bh) {
     const long b = bh / Hkv, hk = bh % Hkv;
     float* dst = xt + bh * D * Tp;
     const float* src = x + b * T * rs + hk * D;
@@ -842,7 +845,7 @@ inline void transposeKV(const float* x, long rs, long B, long T, long Hkv, long 
     }
     for (long d = 0; d < D; ++d)
       for (long t = T; t < Tp; ++t) dst[d * Tp + t] = 0.0f;
-  }
+  });
 }
 
 // S[r*BK + jj] = scale * sum_d qr[r][d] * Kt[d*ld + jj] for r < RB, jj < BK.
@@ -1019,8 +1022,7 @@ inline void attention(const AttnParams& p) {
   if (!Kt || !Vc) throw std::bad_alloc();
   transposeKV(p.k, p.kvRowStride, B, T, p.Hkv, D, Tp, Kt, nt);
   gatherKV(p.v, p.kvRowStride, B, T, p.Hkv, D, Vc, nt);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
+  parallelRegion(nt, [&]() {
     std::vector<float> S(kRB * kBK), P(kRB * kBK), O(kBQ * Dp), m(kBQ), l(kBQ);
 #pragma omp for schedule(dynamic, 1)
     for (long task = 0; task < tasks; ++task) {
@@ -1068,7 +1070,7 @@ inline void attention(const AttnParams& p) {
         p.lse[ix.lseAt(b, h, i)] = m[i - i0] + std::log(l[i - i0]);
       }
     }
-  }
+  });
 }
 
 inline void attentionBackward(const AttnParams& p) {
@@ -1087,18 +1089,16 @@ inline void attentionBackward(const AttnParams& p) {
   gatherKV(p.k, p.kvRowStride, B, T, Hkv, D, Kc, nt);
   // delta[b,h,i] = gout_i . out_i, the softmax-backward row term.
   std::vector<float> delta((size_t)B * H * T);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (long bti = 0; bti < B * T * H; ++bti) {
+  parallelFor(nt, B * T * H, [&](long bti) {
     const long b = bti / (T * H), i = (bti / H) % T, h = bti % H;
     delta[ix.lseAt(b, h, i)] = rowDot(p.gout + ix.outRow(b, h, i), p.out + ix.outRow(b, h, i), D);
-  }
+  });
   const long nkb = (T + kBK - 1) / kBK, nqb = (T + kBQ - 1) / kBQ;
   const float scale = p.scale;
   // Enough (b, kv head) groups to keep every thread busy: one fused pass; else two passes that split
   // key blocks (dK, dV) and query blocks (dQ) across threads.
   const bool fused = nt == 1 || B * Hkv >= 4L * nt;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
+  parallelRegion(nt, [&]() {
     std::vector<float> S(kRB * kBK), DPt(kRB * kBK), P(kRB * kBK), dS(kRB * kBK);
     std::vector<float> A1(kBK * Dp), A2(kBK * Dp);
     // P and dS for rows [rr, rr+rb) of head (b,h) against keys [j0, j0+jn).
@@ -1212,7 +1212,7 @@ inline void attentionBackward(const AttnParams& p) {
         for (long i = i0; i < i1; ++i) std::memcpy(p.gq + ix.outRow(b, h, i), dQ + (i - i0) * Dp, sizeof(float) * D);
       }
     }
-  }
+  });
 }
 
 static_assert(kBQ == kBK, "pass 2 reuses the key-block accumulator for dQ");

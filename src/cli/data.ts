@@ -17,6 +17,7 @@ import { runTrainQuality } from "../data/trainQuality.js";
 import { DataConfigError, type OnErrorPolicy } from "../data/types.js";
 import { DEFAULT_VADER_MIN_GAP, writePreferenceMix } from "../reward/preferenceMix.js";
 import { INSTRUCTION_TASKS, writeInstructionMix } from "../sft/instructionMix.js";
+import { writeToolCallMix } from "../kb/toolData.js";
 import { fractionOption, intOption, nonNegativeNumberOption, numberOption, positiveIntOption as int } from "./options.js";
 
 function readConfig(file: string | undefined): Record<string, unknown> {
@@ -179,6 +180,20 @@ export function registerDataCommands(program: Command): void {
     .action((o) => {
       const r = writeInstructionMix(o.out, { perTask: o.perTask, seed: o.seed, tasks: o.tasks?.split(",").map((t: string) => t.trim()) });
       process.stdout.write(`${JSON.stringify(r.stats.tasks, null, 2)}\n`);
+      process.stderr.write(`wrote ${r.train}, ${r.heldout} and ${r.mix}\n`);
+    });
+
+  data
+    .command("tool-calls")
+    .description("write synthetic SFT conversations that answer arithmetic through the calculator tool (user -> <tool_call> -> tool result -> answer), on the instruction mix's item split, plus some plain records")
+    .requiredOption("-o, --out <dir>", "output folder: train.jsonl, heldout.jsonl, mix.json")
+    .option("--train <n>", "tool-call conversations in train", int, 2000)
+    .option("--heldout <n>", "held-out tool-call conversations", int, 200)
+    .option("--plain-rate <f>", "plain instruction records added to train, as a share of --train", fractionOption, 0.2)
+    .option("--seed <n>", "the instruction mix's seed (its held-out items stay held out)", intOption, 1234)
+    .action((o) => {
+      const r = writeToolCallMix(o.out, { train: o.train, heldout: o.heldout, plainRate: o.plainRate, seed: o.seed });
+      process.stdout.write(`${JSON.stringify(r.stats, null, 2)}\n`);
       process.stderr.write(`wrote ${r.train}, ${r.heldout} and ${r.mix}\n`);
     });
 

@@ -62,7 +62,8 @@ function main(init: EngineWorkerInit): void {
   const promptIds = (p: PromptInput): { ids: number[]; stopTokens: number[] } => {
     if (p.kind === "chat") {
       if (chatUnavailable) throw badRequest(`this model cannot chat: ${chatUnavailable}; use /v1/completions`, "chat_unavailable");
-      const text = renderChat(template, p.messages, { addGenerationPrompt: true, eosToken: tokConfig?.eosToken, bosToken: tokConfig?.bosToken });
+      const vars = p.tools && p.tools.length > 0 ? { tools: p.tools } : {};
+      const text = renderChat(template, p.messages, { addGenerationPrompt: true, eosToken: tokConfig?.eosToken, bosToken: tokConfig?.bosToken, variables: vars }) + (p.prefix ?? "");
       return { ids: tokenizer.encode(text, { allowedSpecial: "all" }), stopTokens: chatStops };
     }
     const stopTokens = docId !== undefined ? [docId] : [];

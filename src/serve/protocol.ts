@@ -1,6 +1,7 @@
 // The messages between the server's main thread (engine.ts) and the generation worker (engineWorker.ts): what a
 // request asks for, and the token / finish / error events streamed back. Plain structured-clone data, no classes.
 import type { BackendName } from "../tensor/backend/index.js";
+import type { ChatMessage } from "../tokenizer/chatTemplate.js";
 
 /** What the worker is started with (its first message). */
 export interface EngineWorkerInit {
@@ -33,7 +34,11 @@ export interface SequenceParams {
 }
 
 /** A prompt as the client gave it: chat messages (rendered with the chat template), text, or token ids. */
-export type PromptInput = { kind: "chat"; messages: { role: string; content: string; name?: string }[] } | { kind: "text"; text: string } | { kind: "ids"; ids: number[] };
+export type PromptInput =
+  /** `tools`: OpenAI tool definitions for the template; `prefix`: text the reply is made to start with (a forced tool call). */
+  | { kind: "chat"; messages: ChatMessage[]; tools?: unknown[]; prefix?: string }
+  | { kind: "text"; text: string }
+  | { kind: "ids"; ids: number[] };
 
 /** Log-probability of one token, with its text and bytes (for OpenAI's logprobs objects). */
 export interface TokenLogprob {

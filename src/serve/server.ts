@@ -5,6 +5,8 @@ import { createHash, randomInt, randomUUID, timingSafeEqual } from "node:crypto"
 import { basename, resolve } from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
 import { z } from "zod";
+import { type ToolSchemas, ToolCallStream, toOpenAiToolCall } from "../kb/toolCalls.js";
+import { argumentSchema } from "../kb/tools.js";
 import { VERSION } from "../version.js";
 import { chatPage } from "./chatPage.js";
 import { Engine, EngineError, EngineRequestError, type EngineOptions, type GenerationHandle, type GenerationOutcome, type TokenEvent } from "./engine.js";
@@ -25,7 +27,12 @@ export interface ServeOptions extends EngineOptions {
   maxRequests?: number;
   /** Fastify's logger: true / pino options for JSON logs (default), false for none. */
   logger?: FastifyServerOptions["logger"];
+  /** A started engine to serve instead of loading `run` in a worker (tests pass a scripted one). */
+  engine?: ServingEngine;
 }
+
+/** What the HTTP side uses of an {@link Engine}. */
+export type ServingEngine = Pick<Engine, "info" | "queued" | "running" | "failure" | "inFlight" | "generate" | "embed" | "close">;
 
 /** An error answered in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`. */
 export class ApiError extends Error {
@@ -65,10 +72,17 @@ const sampling = {
   user: z.string().nullish(),
 };
 const textPart = z.object({ type: z.literal("text"), text: z.string() });
+const toolCall = z.object({ id: z.string(), type: z.literal("function").optional(), function: z.object({ name: z.string(), arguments: z.string() }) });
 const chatMessage = z.object({
   role: z.enum(["system", "developer", "user", "assistant", "tool"]),
   content: z.union([z.string(), z.array(textPart), z.null()]).optional(),
   name: z.string().optional(),
+  tool_calls: z.array(toolCall).nullish(),
+  tool_call_id: z.string().nullish(),
+});
+const toolDef = z.object({
+  type: z.literal("function"),
+  function: z.object({ name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ or -, at most 64"), description: z.string().nullish(), parameters: z.record(z.string(), z.unknown()).nullish() }),
 });
 const chatBody = z.object({
   ...sampling,
@@ -76,6 +90,9 @@ const chatBody = z.object({
   max_completion_tokens: z.number().int().min(1).nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
+  tools: z.array(toolDef).max(128).nullish(),
+  tool_choice: z.union([z.enum(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) })]).nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
 });
 const tokenIds = z.array(z.number().int().min(0));
 const completionBody = z.object({
@@ -126,6 +143,19 @@ function sequenceParams(b: CommonBody, maxTokens: number | null | undefined, log
   };
 }
 
+/** A finished chat choice as OpenAI's `message` and `finish_reason`: with tools, valid calls become `tool_calls` ("tool_calls"). */
+function chatChoiceMessage(c: GenerationOutcome["choices"][number], filter: ToolCallStream | null) {
+  if (!filter) return { message: { role: "assistant", content: c.text, refusal: null }, finish_reason: c.finishReason };
+  const before = filter.push(c.text);
+  const { content, calls } = filter.finish();
+  if (calls.length === 0) return { message: { role: "assistant", content: filter.fullText, refusal: null }, finish_reason: c.finishReason };
+  const text = before + content;
+  return {
+    message: { role: "assistant", content: text.trim() === "" ? null : text.trim(), refusal: null, tool_calls: calls.map(toOpenAiToolCall) },
+    finish_reason: c.finishReason === "stop" ? "tool_calls" : c.finishReason,
+  };
+}
+
 /** Compares a client's credentials in time that does not depend on where they differ. */
 function sameSecret(given: string, expected: string): boolean {
   const a = createHash("sha256").update(given).digest();
@@ -133,10 +163,37 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** Tool calls of a chat request: the tools' argument schemas and the text a forced call starts with. */
+interface ChatToolMode {
+  schemas: ToolSchemas;
+  prefix: string;
+}
+
+/**
+ * OpenAI's `tools` / `tool_choice` as what the prompt renders and how replies are read: "none" (or no tools) renders
+ * no tools and parses nothing; "auto" offers them all; "required" and a named function start the reply with the call
+ * (`<tool_call>` and, for a name, its name), so the model can only fill in the arguments.
+ */
+function chatToolMode(b: z.infer<typeof chatBody>): { tools: unknown[]; mode: ChatToolMode } | null {
+  const tools = b.tools ?? [];
+  const choice = b.tool_choice ?? "auto";
+  if (tools.length === 0) {
+    if (choice !== "none" && choice !== "auto") throw new ApiError(400, "tool_choice needs tools: the request has none", "invalid_value", "tool_choice");
+    return null;
+  }
+  if (choice === "none") return null;
+  const named = typeof choice === "object" ? choice.function.name : null;
+  const offered = named === null ? tools : tools.filter((t) => t.function.name === named);
+  if (named !== null && offered.length === 0) throw new ApiError(400, `tool_choice names the function ${JSON.stringify(named)}, which is not in tools`, "invalid_value", "tool_choice");
+  const schemas: ToolSchemas = new Map(offered.map((t) => [t.function.name, t.function.parameters ? argumentSchema({ name: t.function.name, parameters: t.function.parameters }) : null]));
+  const prefix = named !== null ? `<tool_call>\n{"name": ${JSON.stringify(named)}, "arguments": ` : choice === "required" ? "<tool_call>\n" : "";
+  return { tools: offered, mode: { schemas, prefix } };
+}
+
 /** A running server: the Fastify app, the engine, and a graceful {@link RunningServer.shutdown}. */
 export interface RunningServer {
   app: FastifyInstance;
-  engine: Engine;
+  engine: ServingEngine;
   metrics: ServerMetrics;
   modelName: string;
   /** Stops taking requests (503), lets running ones finish for up to `graceMs` (then ends them cleanly), stops the worker. */
@@ -145,7 +202,7 @@ export interface RunningServer {
 
 /** Loads the model in a worker and builds the app (not yet listening: call `app.listen`). */
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
-  const engine = await Engine.start(opts);
+  const engine: ServingEngine = opts.engine ?? (await Engine.start(opts));
   const modelName = opts.modelName ?? basename(resolve(opts.run));
   const created = Math.floor(Date.now() / 1000);
   const maxN = opts.maxN ?? engine.info.maxBatch;
@@ -227,6 +284,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     n: number,
     params: SequenceParams,
     stream: { on: boolean; includeUsage: boolean },
+    tools: ChatToolMode | null = null,
   ) => {
     if (n > maxN) throw new ApiError(400, `n = ${n} is more than this server allows (${maxN})`, "invalid_value", "n");
     if (engine.inFlight + prompts.length > maxRequests) {
@@ -277,6 +335,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         text_offset,
       };
     };
+    // with tools, each choice's text passes through a filter that holds back tool calls until the choice ends
+    const callId = () => `call_${randomUUID().replace(/-/g, "").slice(0, 24)}`;
+    const filters = tools ? prompts.map(() => Array.from({ length: n }, () => new ToolCallStream(tools.schemas, tools.prefix, callId))) : null;
     const handles = prompts.map((prompt, p) =>
       engine.generate(prompt, n, params, {
         onToken: (t) => {
@@ -287,14 +348,24 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           }
           if (!stream.on || (t.text === "" && !t.logprob)) return;
           const index = p * n + t.choice;
-          if (kind === "chat") chunk([{ index, delta: { content: t.text }, logprobs: lpChat(t), finish_reason: null }]);
+          const text = filters ? filters[p][t.choice].push(t.text) : t.text;
+          if (filters && text === "" && !t.logprob) return;
+          if (kind === "chat") chunk([{ index, delta: { content: text }, logprobs: lpChat(t), finish_reason: null }]);
           else chunk([{ index, text: t.text, logprobs: t.logprob ? lpText([t], 0) : null, finish_reason: null }]);
         },
         onFinish: (choice, reason, tail) => {
           metrics.finished.inc({ reason });
           if (!stream.on) return;
           const index = p * n + choice;
-          if (kind === "chat") {
+          if (kind === "chat" && filters) {
+            const f = filters[p][choice];
+            const before = f.push(tail);
+            const { content, calls } = f.finish();
+            if (before + content) chunk([{ index, delta: { content: before + content }, logprobs: null, finish_reason: null }]);
+            // the calls leave as one delta once the choice has ended
+            if (calls.length > 0) chunk([{ index, delta: { tool_calls: calls.map((c, i) => ({ index: i, ...toOpenAiToolCall(c) })) }, logprobs: null, finish_reason: null }]);
+            chunk([{ index, delta: {}, logprobs: null, finish_reason: calls.length > 0 && reason === "stop" ? "tool_calls" : reason }]);
+          } else if (kind === "chat") {
             if (tail) chunk([{ index, delta: { content: tail }, logprobs: null, finish_reason: null }]);
             chunk([{ index, delta: {}, logprobs: null, finish_reason: reason }]);
           } else chunk([{ index, text: tail, logprobs: null, finish_reason: reason }]);
@@ -360,9 +431,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           kind === "chat"
             ? {
                 index: p * n + ci,
-                message: { role: "assistant", content: c.text, refusal: null },
+                ...chatChoiceMessage(c, filters?.[p][ci] ?? null),
                 logprobs: params.logprobs === null ? null : { content: c.tokens.map((t) => lpChat(t)?.content[0]) },
-                finish_reason: c.finishReason,
               }
             : { index: p * n + ci, text: c.text, logprobs: params.logprobs === null ? null : lpText(c.tokens, 0), finish_reason: c.finishReason },
         ),
@@ -383,11 +453,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       role: m.role === "developer" ? "system" : m.role,
       content: typeof m.content === "string" ? m.content : (m.content ?? []).map((p) => p.text).join(""),
       ...(m.name !== undefined ? { name: m.name } : {}),
+      ...(m.tool_calls ? { tool_calls: m.tool_calls.map((c) => ({ id: c.id, type: "function" as const, function: c.function })) } : {}),
+      ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
     }));
+    const tooling = chatToolMode(b);
     const logprobs = b.logprobs ? (b.top_logprobs ?? 0) : null;
     if (!b.logprobs && b.top_logprobs) throw new ApiError(400, "top_logprobs needs logprobs: true", "invalid_value", "top_logprobs");
     const params = sequenceParams(b, b.max_completion_tokens ?? b.max_tokens, logprobs);
-    return runGeneration(req, reply, "chat", [{ kind: "chat", messages }], b.n ?? 1, params, { on: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false });
+    const prompt: PromptInput = { kind: "chat", messages, ...(tooling ? { tools: tooling.tools, prefix: tooling.mode.prefix || undefined } : {}) };
+    return runGeneration(req, reply, "chat", [prompt], b.n ?? 1, params, { on: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false }, tooling?.mode ?? null);
   });
 
   app.post("/v1/completions", async (req, reply) => {

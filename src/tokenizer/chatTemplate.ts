@@ -8,17 +8,68 @@ import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { TokenizerError, TokenizerFileError } from "./errors.js";
 import type { Tokenizer } from "./tokenizer.js";
 
-/** ChatML as Qwen2-style tokenizers ship it (no default system prompt): `<|im_start|>{role}\n{content}<|im_end|>\n` per message. */
+/** Opening of the tools block of {@link CHATML_TEMPLATE}'s system turn (Qwen2.5 / Hermes wording); each tool follows as one JSON line. */
+export const TOOLS_PREAMBLE =
+  "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>";
+/** Closing of the tools block: how the model is told to write a call. */
+export const TOOLS_POSTAMBLE =
+  '\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>';
+
+/** Jinja string literal of `s` (single-quoted, backslash escapes). */
+const jinjaString = (s: string): string => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`;
+
+/**
+ * ChatML as Qwen2-style tokenizers ship it (no default system prompt): `<|im_start|>{role}\n{content}<|im_end|>\n` per message.
+ * Without `tools` and `tool_calls` it renders exactly as plain ChatML did. With a `tools` variable (OpenAI's
+ * `[{"type": "function", "function": {...}}]`), the system turn gets a tools block (a system message's content first);
+ * an assistant message's `tool_calls` are written `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>` after its
+ * content (the Hermes / Qwen convention); tool results stay a `tool` turn.
+ */
 export const CHATML_TEMPLATE =
-  "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
+  "{% if tools %}{{ '<|im_start|>system\\n' }}{% if messages|length > 0 and messages[0]['role'] == 'system' %}{{ messages[0]['content'] + '\\n\\n' }}{% endif %}" +
+  `{{ ${jinjaString(TOOLS_PREAMBLE)} }}{% for tool in tools %}{{ '\\n' }}{{ tool | tojson }}{% endfor %}{{ ${jinjaString(TOOLS_POSTAMBLE)} + '<|im_end|>\\n' }}{% endif %}` +
+  "{% for message in messages %}{% if not (tools and loop.first and message['role'] == 'system') %}" +
+  "{{'<|im_start|>' + message['role'] + '\\n'}}{% if message['content'] %}{{ message['content'] }}{% endif %}" +
+  "{% if message['tool_calls'] is defined and message['tool_calls'] %}{% for tc in message['tool_calls'] %}" +
+  "{% set fn = tc['function'] if tc['function'] is defined else tc %}{% if not loop.first or message['content'] %}{{ '\\n' }}{% endif %}" +
+  "{{ '<tool_call>\\n{\"name\": \"' + fn['name'] + '\", \"arguments\": ' }}{% if fn['arguments'] is string %}{{ fn['arguments'] }}{% else %}{{ fn['arguments'] | tojson }}{% endif %}{{ '}\\n</tool_call>' }}" +
+  "{% endfor %}{% endif %}{{ '<|im_end|>' + '\\n' }}{% endif %}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-/** A chat message as templates see it (`role`, `content`, optional tool `name`). */
+/** One tool call of an assistant message in OpenAI's shape (`arguments` a JSON string, or an object). */
+export interface ChatToolCall {
+  id?: string;
+  type?: "function";
+  function: { name: string; arguments: string | Record<string, unknown> };
+}
+
+/** A chat message as templates see it (`role`, `content`, optional tool `name`, an assistant's `tool_calls`, a tool result's `tool_call_id`). */
 export interface ChatMessage {
   role: string;
   content: string;
   name?: string;
+  tool_calls?: ChatToolCall[];
+  tool_call_id?: string;
 }
+
+/** JSON as Jinja's `tojson` filter writes it (Python's `json.dumps` defaults: `", "` and `": "` separators, non-ASCII kept). */
+export function pythonJson(v: unknown): string {
+  if (v === null || v === undefined) return "null";
+  if (Array.isArray(v)) return `[${v.map(pythonJson).join(", ")}]`;
+  if (typeof v === "object") {
+    return `{${Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).map(([k, x]) => `${JSON.stringify(k)}: ${pythonJson(x)}`).join(", ")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
+/** The text {@link CHATML_TEMPLATE} writes for one tool call (without the newline between calls). */
+export function formatToolCall(call: { name: string; arguments: string | Record<string, unknown> }): string {
+  const args = typeof call.arguments === "string" ? call.arguments : pythonJson(call.arguments);
+  return `<tool_call>\n{"name": "${call.name}", "arguments": ${args}}\n</tool_call>`;
+}
+
+/** Whether a template renders `tool_calls` itself (else {@link renderChat} writes them into the content, Hermes style). */
+export const templateKnowsToolCalls = (template: string): boolean => template.includes("tool_calls");
 
 /** Options of {@link renderChat}; names follow `apply_chat_template`. */
 export interface RenderChatOptions {
@@ -65,7 +116,17 @@ function compile(source: string): Template {
 /** Renders `messages` with a Jinja chat template, as `tokenizer.apply_chat_template(..., tokenize=False)` does. */
 export function renderChat(template: string, messages: readonly ChatMessage[], options: RenderChatOptions = {}): string {
   const t = compile(template);
-  const msgs = messages.map((m) => (m.name === undefined ? { role: m.role, content: m.content } : { role: m.role, content: m.content, name: m.name }));
+  const native = templateKnowsToolCalls(template);
+  const msgs = messages.map((m) => {
+    const out: Record<string, unknown> = { role: m.role, content: m.content };
+    if (m.name !== undefined) out.name = m.name;
+    if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
+    if (m.tool_calls !== undefined && m.tool_calls.length > 0) {
+      if (native) out.tool_calls = m.tool_calls;
+      else out.content = [m.content, ...m.tool_calls.map((c) => formatToolCall(c.function))].filter((x) => x).join("\n");
+    }
+    return out;
+  });
   try {
     return t.render({
       ...options.variables,

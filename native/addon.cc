@@ -570,6 +570,30 @@ static Napi::Value GemmPacked(const Napi::CallbackInfo& info) {
   });
 }
 
+// quantMatmul(x, M, format, data, scales, N, K, bias, y): y (M, N) = x (M, K) · Wᵀ (+ bias) on quantised weights,
+// format "int8" (data: N·K int8 bytes, scales: N floats) or "q4_0" (data: N·K/32 ggml blocks of 18 bytes, scales null).
+static Napi::Value QuantMatmul(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Args a{info, "quantMatmul"};
+    a.count(9);
+    const long M = a.integer(1, "M"), N = a.integer(5, "N"), K = a.integer(6, "K");
+    if (!info[2].IsString()) a.fail("format must be a string");
+    const std::string format = info[2].As<Napi::String>().Utf8Value();
+    if (format != "int8" && format != "q4_0") a.fail("format must be \"int8\" or \"q4_0\", got \"" + format + "\"");
+    if (format == "q4_0" && K % 32 != 0) a.fail("q4_0 needs K a multiple of 32, got " + std::to_string(K));
+    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) a.fail("data must be a Uint8Array");
+    auto data = info[3].As<Napi::Uint8Array>();
+    const long need = format == "int8" ? N * K : N * (K / 32) * 18;
+    if ((long)data.ElementLength() < need) a.fail("data has " + std::to_string(data.ElementLength()) + " bytes, needs " + std::to_string(need), true);
+    const float* x = a.f32(0, "x", M * K);
+    const float* bias = a.f32(7, "bias", N, true);
+    float* y = a.f32(8, "y", M * N);
+    if (format == "int8") g_table->quantMatmulI8(x, M, (const int8_t*)data.Data(), a.f32(4, "scales", N), N, K, bias, y);
+    else g_table->quantMatmulQ4_0(x, M, data.Data(), N, K, bias, y);
+    return info.Env().Undefined();
+  });
+}
+
 // ------------------------------------------------------------------ info and settings
 
 static Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -660,6 +684,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamw", Napi::Function::New(env, AdamW));
   exports.Set("packWeight", Napi::Function::New(env, PackWeight));
   exports.Set("gemmPacked", Napi::Function::New(env, GemmPacked));
+  exports.Set("quantMatmul", Napi::Function::New(env, QuantMatmul));
   return exports;
 }
 

@@ -66,6 +66,10 @@ struct KernelTable {
   long (*packedSize)(long N, long K);
   void (*packWeight)(const float* w, long ldw, long N, long K, float* dst);
   void (*gemmPacked)(const float* x, long ldx, long M, const float* packed, long N, long K, const float* bias, float* y, long ldy);
+  // Weight-only quantised inference matmuls (gemm_quant.h): y (M, N) = x (M, K) · Wᵀ (+ bias), W int8 (N, K) with a scale
+  // per row, or N rows of K / 32 ggml q4_0 blocks.
+  void (*quantMatmulI8)(const float* x, long M, const int8_t* q, const float* scales, long N, long K, const float* bias, float* y);
+  void (*quantMatmulQ4_0)(const float* x, long M, const uint8_t* blocks, long N, long K, const float* bias, float* y);
 };
 
 const KernelTable* table_avx512();

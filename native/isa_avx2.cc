@@ -15,9 +15,10 @@
 #include "gemm_f32.h"
 #include "kernels_impl.h"
 #include "gemm_prepacked.h"
+#include "gemm_quant.h"
 
 const llmf::KernelTable* llmf::table_avx2() {
   using Policy = isa_avx2::F32Policy<6, 2, 4096, 256, 512>;
-  static const KernelTable t = isa_avx2::withPrepacked<Policy>(isa_avx2::makeTable<isa_avx2::GemmDriver<Policy>>("avx2"));
+  static const KernelTable t = isa_avx2::withQuant(isa_avx2::withPrepacked<Policy>(isa_avx2::makeTable<isa_avx2::GemmDriver<Policy>>("avx2")));
   return &t;
 }

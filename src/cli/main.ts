@@ -15,6 +15,8 @@ import { registerExportCommands } from "./export.js";
 import { registerGenerateCommand } from "./generate.js";
 import { registerKbCommands } from "./kb.js";
 import { registerPeftCommands } from "./peft.js";
+import { registerPruneCommand } from "./prune.js";
+import { registerQuantizeCommand } from "./quantize.js";
 import { registerQuickstartCommand } from "./quickstart.js";
 import { registerReportCommand } from "./report.js";
 import { registerRewardCommands } from "./reward.js";
@@ -47,6 +49,8 @@ registerKbCommands(program);
 registerReportCommand(program);
 registerPeftCommands(program);
 registerExportCommands(program);
+registerQuantizeCommand(program);
+registerPruneCommand(program);
 registerBenchCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -8,10 +8,12 @@ import { headDim } from "../model/config.js";
 import type { GPT } from "../model/gpt.js";
 import { Embedding, LayerNorm, Linear, RMSNorm } from "../nn/layers.js";
 import type { Kernels, PackedWeight } from "../tensor/backend/kernels.js";
+import { QuantLinear, quantMatmul, type QuantWeight } from "./quantLinear.js";
 
-/** A plain Linear's weight (out, in), packed for the backend's gemmPacked, and its bias. */
+/** A plain Linear's weight (out, in), packed for the backend's gemmPacked (or a QuantLinear's quantised weight `q`), and its bias. */
 interface Dense {
-  w: PackedWeight;
+  w: PackedWeight | null;
+  q?: QuantWeight;
   b: Float32Array | null;
   out: number;
   inp: number;
@@ -41,9 +43,9 @@ export function batchDecoderUnsupported(model: GPT): string | null {
   const Norm = c.flavour === "gpt2" ? LayerNorm : RMSNorm;
   if (!(model.wte instanceof Embedding) || !(model.ln_f instanceof Norm)) return "the embeddings or the final norm are not plain modules";
   if (c.flavour === "gpt2" && !(model.wpe instanceof Embedding)) return "the position embedding is not a plain module";
-  if (model.lm_head && model.lm_head.constructor !== Linear) return "the LM head is adapted";
+  if (model.lm_head && model.lm_head.constructor !== Linear && !(model.lm_head instanceof QuantLinear)) return "the LM head is adapted";
   for (const b of model.h.items) {
-    for (const l of [b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj]) if (l.constructor !== Linear) return "a layer carries adapters (merge them first)";
+    for (const l of [b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj]) if (l.constructor !== Linear && !(l instanceof QuantLinear)) return "a layer carries adapters (merge them first)";
     if (!(b.ln_1 instanceof Norm) || !(b.ln_2 instanceof Norm)) return `a norm is not a ${Norm.name}`;
   }
   return null;
@@ -128,7 +130,8 @@ export class BatchDecoder {
     this.vocabSize = c.vocabSize;
     const f32 = (t: { contiguousData(): unknown }) => t.contiguousData() as Float32Array;
     const pack = (w: Float32Array, out: number, inp: number) => this.k.packWeight(w, 0, out, inp);
-    const dense = (l: Linear): Dense => {
+    const dense = (l: Linear | QuantLinear): Dense => {
+      if (l instanceof QuantLinear) return { w: null, q: l.weight, b: l.bias ? f32(l.bias) : null, out: l.outFeatures, inp: l.inFeatures };
       const [out, inp] = l.weight.shape;
       return { w: pack(f32(l.weight), out, inp), b: l.bias ? f32(l.bias) : null, out, inp };
     };
@@ -320,7 +323,8 @@ export class BatchDecoder {
 
   /** out (rows, d.out) = x (rows, d.inp) · Wᵀ + d.b, each row's result independent of the others (batch-invariant). */
   private dense(d: Dense, x: Float32Array, out: Float32Array, rows: number): void {
-    this.k.gemmPacked(x, rows, d.w, d.b, out);
+    if (d.q) quantMatmul(x, rows, d.q, d.b, out, this.k.name !== "ref");
+    else this.k.gemmPacked(x, rows, d.w as PackedWeight, d.b, out);
   }
 
   private grow(N: number, E: number): void {

@@ -1,8 +1,10 @@
 // Run folders: where a run keeps its model (RUN/model or RUN itself) and tokenizer, and loading
 // both with a check that they belong together (and any adapter stored beside the weights applied).
 // Every command that takes --model RUN uses this.
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { loadQuantizedModel, readQuantizationConfig } from "../infer/quantModel.js";
+import { loadGgufRun } from "../io/importGguf.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import type { GPT } from "./gpt.js";
@@ -38,11 +40,20 @@ export function resolveRunPaths(run: string, tokenizer?: string): RunPaths {
   return { modelDir, tokenizerFile };
 }
 
-/** Loads a run's model and tokenizer and checks that they belong together. */
-export function loadRun(run: string, opts: { tokenizer?: string; backend?: BackendName } = {}): { model: GPT; tokenizer: Tokenizer; paths: RunPaths } {
+/**
+ * Loads a run's model and tokenizer and checks that they belong together. `run` may also be a .gguf file
+ * (llama.cpp's format): its tokenizer and chat template come from the file (paths then both name it).
+ */
+export function loadRun(run: string, opts: { tokenizer?: string; backend?: BackendName } = {}): { model: GPT; tokenizer: Tokenizer; paths: RunPaths; chatTemplate?: string | null } {
+  if (run.toLowerCase().endsWith(".gguf") && !(existsSync(run) && statSync(run).isDirectory())) {
+    const g = loadGgufRun(run, { backend: opts.backend });
+    const tokenizer = opts.tokenizer ? Tokenizer.fromFile(opts.tokenizer) : g.tokenizer;
+    return { model: g.model, tokenizer, paths: { modelDir: run, tokenizerFile: opts.tokenizer ?? run }, chatTemplate: g.chatTemplate };
+  }
   const paths = resolveRunPaths(run, opts.tokenizer);
   const tokenizer = Tokenizer.fromFile(paths.tokenizerFile);
-  const model = loadModel(paths.modelDir, { backend: opts.backend });
+  // A folder written by `llmforge quantize` (quantization_config in config.json) loads with its layers quantised.
+  const model = readQuantizationConfig(paths.modelDir) ? loadQuantizedModel(paths.modelDir, { backend: opts.backend }) : loadModel(paths.modelDir, { backend: opts.backend });
   // A model folder with an adapter beside the base weights (bottleneck adapters, prefix tuning): applied on load.
   if (existsSync(join(paths.modelDir, ADAPTER_CONFIG_FILE))) loadAdapter(model, paths.modelDir);
   if (tokenizer.vocabSize > model.config.vocabSize) {

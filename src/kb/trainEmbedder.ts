@@ -120,15 +120,7 @@ export class PairBatches {
   }
 
   private epochOrder(): Int32Array {
-    if (this.order === null) {
-      const order = Int32Array.from({ length: this.pairs.length }, (_, i) => i);
-      const rng = new Rng((this.seed * 1_000_003 + this.epoch) >>> 0);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        [order[i], order[j]] = [order[j], order[i]];
-      }
-      this.order = order;
-    }
+    this.order ??= new Rng((this.seed * 1_000_003 + this.epoch) >>> 0).permutation(this.pairs.length);
     return this.order;
   }
 

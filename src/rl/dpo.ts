@@ -138,15 +138,7 @@ export class DpoBatches {
   }
 
   private epochOrder(): Int32Array {
-    if (!this.order) {
-      const order = Int32Array.from({ length: this.n }, (_, i) => i);
-      const rng = new Rng((this.seed * 1_000_003 + this.epoch) >>> 0);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        [order[i], order[j]] = [order[j], order[i]];
-      }
-      this.order = order;
-    }
+    this.order ??= new Rng((this.seed * 1_000_003 + this.epoch) >>> 0).permutation(this.n);
     return this.order;
   }
 

@@ -102,7 +102,7 @@ export class PromptOrder {
         this.pos = 0;
         this.order = null;
       }
-      this.order ??= shuffled(this.n, this.seed + 7919 * this.epoch);
+      this.order ??= new Rng(this.seed + 7919 * this.epoch).permutation(this.n);
       index.push(this.order[this.pos++]);
     }
     return index;
@@ -118,15 +118,4 @@ export class PromptOrder {
     this.pos = c.pos ?? 0;
     this.order = null;
   }
-}
-
-/** 0..n-1 in a seeded random order (Fisher-Yates). */
-function shuffled(n: number, seed: number): Int32Array {
-  const r = new Rng(seed);
-  const order = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = r.int(i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
 }

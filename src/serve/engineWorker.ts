@@ -3,9 +3,8 @@
 // server's event loop never waits on the model. Started by engine.ts; speaks the messages of protocol.ts.
 import { dirname } from "node:path";
 import { parentPort } from "node:worker_threads";
+import { meanPooledEmbeddings } from "../kb/embed.js";
 import { loadRun } from "../model/runFolder.js";
-import { ids as idsTensor } from "../tensor/ops/index.js";
-import { noGrad, tidy } from "../tensor/tensor.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import type { EngineWorkerInit, FromWorker, PromptInput, RequestRefusal, SequenceEvent, ToWorker } from "./protocol.js";
 import { BatchScheduler } from "./scheduler.js";
@@ -103,14 +102,7 @@ function main(init: EngineWorkerInit): void {
       if (bad !== undefined) throw badRequest(`token id ${bad} in input ${i} is outside the vocabulary 0..${vocabLimit - 1}`, "invalid_token", "input");
       return ids;
     });
-    const C = model.config.nEmbd;
-    const vectors = all.map((ids) => {
-      const h = tidy(() => noGrad(() => model.hidden(idsTensor(ids, [1, ids.length])).toTypedArray())); // (1, T, C)
-      const v = new Float32Array(C);
-      for (let t = 0; t < ids.length; t++) for (let c = 0; c < C; c++) v[c] += h[t * C + c];
-      for (let c = 0; c < C; c++) v[c] /= ids.length;
-      return v;
-    });
+    const vectors = meanPooledEmbeddings(model, all, { normalize: false });
     post({ type: "embedded", id: m.id, vectors, tokens: all.reduce((s, x) => s + x.length, 0) });
   };
 

@@ -71,6 +71,16 @@ export class Rng {
   }
 
   /** The full state, for checkpoints. */
+  /** 0..n-1 in a random order (Fisher-Yates from the last position down). */
+  permutation(n: number): Int32Array {
+    const order = Int32Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return order;
+  }
+
   getState(): { s: number[]; spare: number | null } {
     return { s: Array.from(this.s), spare: Number.isNaN(this.spare) ? null : this.spare };
   }

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BatchDecoder } from "../src/infer/batchDecoder.js";
 import { quantizeRun } from "../src/infer/quantModel.js";
-import { exportGguf } from "../src/io/exportGguf.js";
+import { exportGguf } from "../src/model/exportGguf.js";
 import type { GPT } from "../src/model/gpt.js";
 import { loadRun } from "../src/model/runFolder.js";
 import { nativeKernels, nativeLoadError, nativeSimdLevels, setNativeSimd, setNativeThreads, type SimdLevel } from "../src/tensor/backend/native.js";

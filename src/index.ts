@@ -47,8 +47,8 @@ export { collectRunReport, writeRunReport, RunReportError, type RunReport } from
 export { compareModels, readComparePrompts, bootstrapRates, CompareError, type ComparePrompt, type CompareStats, type CompareOptions } from "./eval/compare.js";
 export * from "./reward/index.js";
 export * from "./rl/index.js";
-export { exportGguf, ExportError, GGUF_EXPORT_TYPES, type ExportGgufOptions, type ExportGgufResult, type GgufExportType } from "./io/exportGguf.js";
-export { exportOnnx, OnnxExportError, type ExportOnnxResult } from "./io/exportOnnx.js";
-export { exportHf, type ExportHfOptions, type ExportHfResult } from "./io/exportHf.js";
+export { exportGguf, ExportError, GGUF_EXPORT_TYPES, type ExportGgufOptions, type ExportGgufResult, type GgufExportType } from "./model/exportGguf.js";
+export { exportOnnx, OnnxExportError, type ExportOnnxResult } from "./model/exportOnnx.js";
+export { exportHf, type ExportHfOptions, type ExportHfResult } from "./model/exportHf.js";
 export { readGguf, writeGguf, GgufError, GgmlType, type GgufValue } from "./io/gguf.js";
 export { startServer, ApiError, type ServeOptions, type RunningServer } from "./serve/server.js";

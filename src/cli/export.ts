@@ -2,9 +2,9 @@
 // (GGUF for llama.cpp, ONNX for onnxruntime, a Hugging Face folder for transformers/PEFT). One thin sub-command per format
 // over io/export*.ts; a new format is one more `exp.command(...)` block.
 import type { Command } from "commander";
-import { exportGguf, GGUF_EXPORT_TYPES } from "../io/exportGguf.js";
-import { exportHf } from "../io/exportHf.js";
-import { exportOnnx } from "../io/exportOnnx.js";
+import { exportGguf, GGUF_EXPORT_TYPES } from "../model/exportGguf.js";
+import { exportHf } from "../model/exportHf.js";
+import { exportOnnx } from "../model/exportOnnx.js";
 import { oneOf } from "./options.js";
 
 /** The options every export shares: the run to read and where to write. */

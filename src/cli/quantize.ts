@@ -3,7 +3,7 @@
 // A thin shell over infer/quantModel.ts.
 import type { Command } from "commander";
 import { quantizeRun } from "../infer/quantModel.js";
-import { QUANT_FORMATS } from "../infer/quantLinear.js";
+import { QUANT_FORMATS } from "../nn/quantLinear.js";
 import { oneOf } from "./options.js";
 
 export function registerQuantizeCommand(program: Command): void {

@@ -8,7 +8,7 @@ import { headDim } from "../model/config.js";
 import type { GPT } from "../model/gpt.js";
 import { Embedding, LayerNorm, Linear, RMSNorm } from "../nn/layers.js";
 import type { Kernels, PackedWeight } from "../tensor/backend/kernels.js";
-import { QuantLinear, quantMatmul, type QuantWeight } from "./quantLinear.js";
+import { QuantLinear, quantMatmul, type QuantWeight } from "../nn/quantLinear.js";
 
 /** A plain Linear's weight (out, in), packed for the backend's gemmPacked (or a QuantLinear's quantised weight `q`), and its bias. */
 interface Dense {

@@ -5,7 +5,7 @@
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
-import { assertOutsideModel } from "../io/exportGguf.js";
+import { assertOutsideModel } from "../model/exportGguf.js";
 import { headDim } from "../model/config.js";
 import type { GPT } from "../model/gpt.js";
 import { loadRun } from "../model/runFolder.js";

@@ -3,7 +3,7 @@
 // sequence-classification layout (GPT2/LlamaForSequenceClassification, num_labels 1, `score.weight`).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { toHfConfig, fromHfConfig } from "../io/hfConfig.js";
+import { toHfConfig, fromHfConfig } from "./hfConfig.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { readSafetensors, writeSafetensors, type WritableTensor } from "../io/safetensors.js";
 import { Linear } from "../nn/layers.js";

@@ -12,7 +12,7 @@ export {
   assertHfExportable, fromHuggingFace, toHuggingFace, toHuggingFaceLazy, WeightMappingError, type HfTensor, type HfTensorInput, type LazyHfTensor,
 } from "./hfWeights.js";
 export { CONFIG_FILE, loadModel, loadModelConfig, ModelLoadError, saveModel, WEIGHTS_FILE, type SaveModelOptions } from "./serialize.js";
-export { fromHfConfig, isMixtral, toHfConfig, type HfConfigJson } from "../io/hfConfig.js";
+export { fromHfConfig, isMixtral, toHfConfig, type HfConfigJson } from "./hfConfig.js";
 export {
   floatData, int32Data, parseSafetensors, readSafetensors, SafetensorsError, serializeSafetensors, writeSafetensors,
   type SafetensorsDType, type SafetensorsFile, type SafetensorsTensor, type SafetensorsWriteDType, type WritableTensor,

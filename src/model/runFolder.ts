@@ -3,8 +3,8 @@
 // Every command that takes --model RUN uses this.
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { loadQuantizedModel, readQuantizationConfig } from "../infer/quantModel.js";
-import { loadGgufRun } from "../io/importGguf.js";
+import { loadQuantizedModel, readQuantizationConfig } from "./quantized.js";
+import { loadGgufRun } from "./importGguf.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import type { GPT } from "./gpt.js";

@@ -3,7 +3,7 @@
 // `from_pretrained(dir)` it and llmforge can load HF GPT-2/Llama checkpoints back.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { fromHfConfig, toHfConfig } from "../io/hfConfig.js";
+import { fromHfConfig, toHfConfig } from "./hfConfig.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { readSafetensors, writeSafetensors, type SafetensorsWriteDType, type WritableTensor } from "../io/safetensors.js";
 import type { BackendName } from "../tensor/backend/index.js";

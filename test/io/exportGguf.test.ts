@@ -5,7 +5,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ExportError, exportGguf, ggufPretokenizerName } from "../../src/io/exportGguf.js";
+import { ExportError, exportGguf, ggufPretokenizerName } from "../../src/model/exportGguf.js";
 import { GgmlType, ggufMeta, readGguf } from "../../src/io/gguf.js";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.js";
 import { generate } from "../../src/infer/generate.js";

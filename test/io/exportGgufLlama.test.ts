@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { exportGguf, permuteForRope } from "../../src/io/exportGguf.js";
+import { exportGguf, permuteForRope } from "../../src/model/exportGguf.js";
 import { ggufMeta, readGguf } from "../../src/io/gguf.js";
 import { generate } from "../../src/infer/generate.js";
 import { makeTinyRun } from "./exportFixture.js";

@@ -5,10 +5,10 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { exportGguf } from "../../src/io/exportGguf.js";
+import { exportGguf } from "../../src/model/exportGguf.js";
 import { gguf, GgmlType, GgufError, readGguf, writeGguf } from "../../src/io/gguf.js";
-import { loadGgufRun, unpermuteForRope } from "../../src/io/importGguf.js";
-import { permuteForRope } from "../../src/io/exportGguf.js";
+import { loadGgufRun, unpermuteForRope } from "../../src/model/importGguf.js";
+import { permuteForRope } from "../../src/model/exportGguf.js";
 import { generate } from "../../src/infer/generate.js";
 import type { GPT } from "../../src/model/gpt.js";
 import { loadRun } from "../../src/model/runFolder.js";

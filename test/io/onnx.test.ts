@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { exportOnnx, gptToOnnx, OnnxExportError } from "../../src/io/exportOnnx.js";
+import { exportOnnx, gptToOnnx, OnnxExportError } from "../../src/model/exportOnnx.js";
 import { decodeOnnxModel, OnnxBuildError, OnnxGraphBuilder, OnnxType } from "../../src/io/onnx.js";
 import { makeConfig, type GPTConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { fromHfConfig, toHfConfig } from "../../src/io/hfConfig.js";
+import { fromHfConfig, toHfConfig } from "../../src/model/hfConfig.js";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.js";
 import { makeConfig, ModelConfigError, type GPTConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";

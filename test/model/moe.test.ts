@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { gradcheck } from "../../src/autograd/gradcheck.js";
 import { batchDecoderUnsupported } from "../../src/infer/batchDecoder.js";
 import { generate } from "../../src/infer/generate.js";
-import { loadExportModel } from "../../src/io/exportGguf.js";
-import { assertOnnxExportable } from "../../src/io/exportOnnx.js";
+import { loadExportModel } from "../../src/model/exportGguf.js";
+import { assertOnnxExportable } from "../../src/model/exportOnnx.js";
 import {
   activeParamCount, describeParamCount, makeConfig, ModelConfigError, paramCount, resolveModelConfig, trainFlopsPerToken, type GPTConfig,
 } from "../../src/model/config.js";

@@ -2,7 +2,7 @@
 // quantMatmulRef on every SIMD level this CPU runs: edge sizes (K not a multiple of the vector width for int8,
 // one row, many rows, zero rows of weights), with and without bias, on 1 and 2 threads; and bad arguments refused.
 import { afterAll, describe, expect, it } from "vitest";
-import { quantizeWeight, quantMatmulNative, quantMatmulRef } from "../../src/infer/quantLinear.js";
+import { quantizeWeight, quantMatmulNative, quantMatmulRef } from "../../src/nn/quantLinear.js";
 import { nativeInfo, setNativeThreads } from "../../src/tensor/backend/native.js";
 import { expectClose, randn, simdLevels, skipNative, withSimd } from "./helpers.js";
 

@@ -4,13 +4,13 @@
 // Built in a temp folder beside the target and renamed into place, so a failure leaves nothing half-written.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, readAdapterConfig } from "../model/peftFormat.js";
-import { resolveRunPaths } from "../model/runFolder.js";
-import { CONFIG_FILE, saveModel } from "../model/serialize.js";
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, readAdapterConfig } from "./peftFormat.js";
+import { resolveRunPaths } from "./runFolder.js";
+import { CONFIG_FILE, saveModel } from "./serialize.js";
 import { readTokenizerConfig, type TokenizerConfig, writeTokenizerConfig } from "../tokenizer/chatTemplate.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
 import { VERSION } from "../version.js";
-import { removeOrphanedTemps, writeFileAtomicSync } from "./atomicWrite.js";
+import { removeOrphanedTemps, writeFileAtomicSync } from "../io/atomicWrite.js";
 import { assertOutsideModel, ExportError, loadExportModel } from "./exportGguf.js";
 
 export interface ExportHfOptions {

@@ -3,16 +3,16 @@
 // optionally with past/present key-value tensors for decoding, written atomically with metadata.
 import { existsSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, isAbsolute } from "node:path";
-import { headDim, paramCount, type GPTConfig } from "../model/config.js";
-import type { GPT } from "../model/gpt.js";
-import { ADAPTER_CONFIG_FILE } from "../model/peftFormat.js";
-import { CONFIG_FILE, loadModel } from "../model/serialize.js";
+import { headDim, paramCount, type GPTConfig } from "./config.js";
+import type { GPT } from "./gpt.js";
+import { ADAPTER_CONFIG_FILE } from "./peftFormat.js";
+import { CONFIG_FILE, loadModel } from "./serialize.js";
 import { Linear } from "../nn/layers.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { readTokenizerConfig, Tokenizer } from "../tokenizer/index.js";
 import { VERSION } from "../version.js";
-import { writeFileAtomicSync } from "./atomicWrite.js";
-import { attr, OnnxGraphBuilder, OnnxType } from "./onnx.js";
+import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { attr, OnnxGraphBuilder, OnnxType } from "../io/onnx.js";
 
 /** A model that cannot be exported to ONNX as it is, or an output path that would damage the model folder. */
 export class OnnxExportError extends Error {

@@ -1,12 +1,12 @@
 // A GGUF file (written by `llmforge export gguf` or by llama.cpp's converters) as an llmforge model:
 // gpt2 and llama architectures, F32/F16/Q8_0/Q4_0 tensors dequantised to f32, llama's Q/K rows un-permuted
 // back from llama.cpp's interleaved RoPE layout, and the tokenizer rebuilt from tokenizer.ggml.* as a tokenizer.json.
-import { makeConfig, type GPTConfig } from "../model/config.js";
-import { GPT } from "../model/gpt.js";
+import { makeConfig, type GPTConfig } from "./config.js";
+import { GPT } from "./gpt.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import { pretokenizerPattern } from "../tokenizer/pretokenize.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
-import { GgmlType, GgufError, type GgufFile, ggufMeta, ggufTensorData, ggmlTypeName, readGguf } from "./gguf.js";
+import { GgmlType, GgufError, type GgufFile, ggufMeta, ggufTensorData, ggmlTypeName, readGguf } from "../io/gguf.js";
 
 /** llama.cpp's pre-tokenizer names that llmforge reproduces: the regex (as llmforge writes it) and the merge rule. */
 const PRETOKENIZERS: Record<string, { pattern: () => string; ignoreMerges: boolean }> = {

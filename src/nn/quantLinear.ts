@@ -3,7 +3,7 @@
 // (native kernels are held to it); QuantLinear is the module GPT.forward runs them through.
 import { loadAddon } from "../io/addon.js";
 import { f16BitsToF32, QK, quantizeQ4_0 } from "../io/gguf.js";
-import { Module } from "../nn/module.js";
+import { Module } from "./module.js";
 import { Tensor, TensorError } from "../tensor/tensor.js";
 
 /** Storage formats of quantised weights. */

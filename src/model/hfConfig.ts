@@ -2,7 +2,7 @@
 // (MixtralForCausalLM), both directions, so a saved llmforge model loads in `transformers` and an HF
 // checkpoint's config becomes a validated GPTConfig. MoE models Mixtral cannot express are written
 // as llmforge's own model types (llmforge_moe, llmforge_gpt2_moe) so `transformers` refuses them.
-import { makeConfig, ModelConfigError, type GPTConfig } from "../model/config.js";
+import { makeConfig, ModelConfigError, type GPTConfig } from "./config.js";
 import { VERSION } from "../version.js";
 
 export type HfConfigJson = Record<string, unknown>;

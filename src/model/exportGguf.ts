@@ -3,17 +3,17 @@
 // (tokenizer.ggml.*), weights in f32, f16, q8_0 or q4_0. Written atomically.
 import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve, sep } from "node:path";
-import { headDim, makeConfig, type GPTConfig } from "../model/config.js";
-import { GPT } from "../model/gpt.js";
-import { ADAPTER_CONFIG_FILE, loadAdapter } from "../model/peftFormat.js";
-import { resolveRunPaths } from "../model/runFolder.js";
-import { loadModel } from "../model/serialize.js";
+import { headDim, makeConfig, type GPTConfig } from "./config.js";
+import { GPT } from "./gpt.js";
+import { ADAPTER_CONFIG_FILE, loadAdapter } from "./peftFormat.js";
+import { resolveRunPaths } from "./runFolder.js";
+import { loadModel } from "./serialize.js";
 import { bytesToByteLevel } from "../tokenizer/byteLevel.js";
 import { readTokenizerConfig } from "../tokenizer/chatTemplate.js";
 import { HF_BYTELEVEL_PATTERN, pretokenizerPattern } from "../tokenizer/pretokenize.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
 import { VERSION } from "../version.js";
-import { GgmlType, type GgmlTypeId, gguf, type GgufTensorInput, type GgufValue, QK, writeGguf } from "./gguf.js";
+import { GgmlType, type GgmlTypeId, gguf, type GgufTensorInput, type GgufValue, QK, writeGguf } from "../io/gguf.js";
 
 /** An export that cannot be done as asked; the message says what to change. */
 export class ExportError extends Error {

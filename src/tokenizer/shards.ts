@@ -1,5 +1,7 @@
-// Token shards in the llm.c layout: a 256 x int32 header (magic 20240520, version, token
-// count) then the tokens: version 1 = uint16 (llm.c), version 2 = uint32 (llmforge, for vocab > 65536).
+// Token shards in the llm.c layout: a 256 x int32 header (magic, version, token count) then the tokens:
+// magic 20240520 version 1 = uint16 (llm.c's GPT-2 shards), magic 20240801 version 7 = uint32 (llm.c's Llama 3 shards,
+// written when the vocabulary has more than 65536 ids). Shards of llmforge 0.1 with magic 20240520 version 2 (uint32)
+// are still read, and a resumed set of them goes on in that layout.
 // writeTokenShards streams documents through the tokenizer on all cores, resumably, holding the folder's lock;
 // shards.json (tokenizer sha256, "complete") is the set's provenance and completion marker, checked before training.
 import { createHash } from "node:crypto";
@@ -17,18 +19,28 @@ import type { Tokenizer } from "./tokenizer.js";
 import { encodeDocuments } from "./worker.js";
 import { defaultWorkerCount, TokenizerWorkerPool } from "./workerPool.js";
 
+/** Magic of uint16 shards (llm.c's GPT-2 layout, version 1). */
 export const TOKEN_SHARD_MAGIC = 20240520;
+/** Magic of uint32 shards (llm.c's Llama 3 layout, version 7). */
+export const TOKEN_SHARD_MAGIC_U32 = 20240801;
 export const TOKEN_SHARD_HEADER_BYTES = 256 * 4;
 /** Header version for uint16 tokens (llm.c's format). */
 export const TOKEN_SHARD_VERSION_U16 = 1;
-/** Header version for uint32 tokens, used when the vocabulary has more than 65536 ids. */
-export const TOKEN_SHARD_VERSION_U32 = 2;
+/** Header version for uint32 tokens (llm.c's), used when the vocabulary has more than 65536 ids. */
+export const TOKEN_SHARD_VERSION_U32 = 7;
+/** llmforge 0.1's uint32 version under the uint16 magic: read, and continued on resume, never started. */
+const TOKEN_SHARD_VERSION_U32_LEGACY = 2;
+
+/** A shard layout: 1 = uint16, 7 = uint32 (llm.c), 2 = uint32 (llmforge 0.1). */
+export type ShardVersion = 1 | 2 | 7;
 
 export interface TokenShardHeader {
   magic: number;
-  version: 1 | 2;
+  version: ShardVersion;
   tokenCount: number;
 }
+
+const magicOf = (version: ShardVersion): number => (version === TOKEN_SHARD_VERSION_U32 ? TOKEN_SHARD_MAGIC_U32 : TOKEN_SHARD_MAGIC);
 
 export interface TokenShard {
   header: TokenShardHeader;
@@ -36,13 +48,13 @@ export interface TokenShard {
 }
 
 /** The shard version (token width) a vocabulary needs. */
-export function shardVersionFor(vocabSize: number): 1 | 2 {
+export function shardVersionFor(vocabSize: number): ShardVersion {
   return vocabSize <= 65536 ? TOKEN_SHARD_VERSION_U16 : TOKEN_SHARD_VERSION_U32;
 }
 
-function encodeHeader(version: number, tokenCount: number): Uint8Array {
+function encodeHeader(version: ShardVersion, tokenCount: number): Uint8Array {
   const h = new Int32Array(256);
-  h[0] = TOKEN_SHARD_MAGIC;
+  h[0] = magicOf(version);
   h[1] = version;
   h[2] = tokenCount;
   return new Uint8Array(h.buffer);
@@ -51,14 +63,19 @@ function encodeHeader(version: number, tokenCount: number): Uint8Array {
 function parseHeader(path: string, buf: Uint8Array, fileBytes: number): TokenShardHeader {
   if (buf.length < TOKEN_SHARD_HEADER_BYTES) throw new TokenShardError(path, `file is ${buf.length} bytes, shorter than the ${TOKEN_SHARD_HEADER_BYTES}-byte header`);
   const h = new Int32Array(buf.buffer, buf.byteOffset, 256);
-  if (h[0] !== TOKEN_SHARD_MAGIC) throw new TokenShardError(path, `bad magic ${h[0]}: expected ${TOKEN_SHARD_MAGIC} (llm.c token shard)`);
-  if (h[1] !== 1 && h[1] !== 2) throw new TokenShardError(path, `unsupported version ${h[1]}: expected 1 (uint16 tokens) or 2 (uint32 tokens)`);
+  if (h[0] !== TOKEN_SHARD_MAGIC && h[0] !== TOKEN_SHARD_MAGIC_U32) {
+    throw new TokenShardError(path, `bad magic ${h[0]}: expected ${TOKEN_SHARD_MAGIC} (llm.c uint16 token shard) or ${TOKEN_SHARD_MAGIC_U32} (llm.c uint32 token shard)`);
+  }
+  const known = h[0] === TOKEN_SHARD_MAGIC ? [TOKEN_SHARD_VERSION_U16, TOKEN_SHARD_VERSION_U32_LEGACY] : [TOKEN_SHARD_VERSION_U32];
+  if (!known.includes(h[1])) {
+    throw new TokenShardError(path, `unsupported version ${h[1]} for magic ${h[0]}: expected ${h[0] === TOKEN_SHARD_MAGIC ? "1 (uint16 tokens)" : "7 (uint32 tokens)"}`);
+  }
   const width = h[1] === 1 ? 2 : 4;
   const expected = TOKEN_SHARD_HEADER_BYTES + h[2] * width;
   if (h[2] < 0 || fileBytes !== expected) {
     throw new TokenShardError(path, `header says ${h[2]} tokens (${expected} bytes in all) but the file has ${fileBytes} bytes: truncated or corrupt`);
   }
-  return { magic: h[0], version: h[1] as 1 | 2, tokenCount: h[2] };
+  return { magic: h[0], version: h[1] as ShardVersion, tokenCount: h[2] };
 }
 
 const SHARD_EXPECTED = "a token shard file (.bin) from `llmforge tokenizer shard`";
@@ -76,7 +93,7 @@ export function readTokenShardHeader(path: string): TokenShardHeader {
   }
 }
 
-/** Reads a whole shard: the header and the tokens (Uint16Array for version 1, Uint32Array for version 2). */
+/** Reads a whole shard: the header and the tokens (Uint16Array for version 1, Uint32Array for the uint32 versions). */
 export function readTokenShard(path: string): TokenShard {
   const buf = readFileChecked(path, SHARD_EXPECTED);
   const header = parseHeader(path, buf, buf.length);
@@ -112,7 +129,7 @@ export interface ShardManifest {
   tokenizerSha256: string;
   vocabSize: number;
   eotId: number;
-  shardVersion: 1 | 2;
+  shardVersion: ShardVersion;
   shardTokens: number;
   valFraction: number;
   /** Corpus items (documents, or chunks of long text files) already in the shards. */
@@ -141,7 +158,7 @@ class ShardStream {
     private readonly dir: string,
     private readonly split: Split,
     private readonly shardTokens: number,
-    private readonly version: 1 | 2,
+    private readonly version: ShardVersion,
     readonly state: SplitState,
   ) {
     this.width = version === 1 ? 2 : 4;

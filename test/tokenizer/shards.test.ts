@@ -100,13 +100,25 @@ describe("writeTokenShards", () => {
     expect((await writeTokenShards({ ...opts, shardTokens: 9_000, outDir: out, overwrite: true })).resumed).toBe(false);
   });
 
-  it("uses version 2 (uint32 tokens) above 65536 ids, and rejects corrupt shards", () => {
+  it("uses llm.c's uint32 layout (magic 20240801, version 7) above 65536 ids, reads llmforge 0.1's, and rejects corrupt shards", () => {
     const p = join(dir, "big.bin");
     writeTokenShard(p, [0, 65535, 70_000, 123_456], 200_000);
     const s = readTokenShard(p);
-    expect(s.header.version).toBe(2);
+    expect(s.header).toEqual({ magic: 20240801, version: 7, tokenCount: 4 });
+    const head = readFileSync(p);
+    expect([0, 4, 8].map((o) => head.readInt32LE(o))).toEqual([20240801, 7, 4]);
     expect(s.tokens).toBeInstanceOf(Uint32Array);
     expect(Array.from(s.tokens)).toEqual([0, 65535, 70_000, 123_456]);
+    // llmforge 0.1 wrote uint32 tokens as magic 20240520 version 2: still read
+    const legacy = Buffer.from(readFileSync(p));
+    legacy.writeInt32LE(20240520, 0);
+    legacy.writeInt32LE(2, 4);
+    writeFileSync(join(dir, "legacy.bin"), legacy);
+    expect(Array.from(readTokenShard(join(dir, "legacy.bin")).tokens)).toEqual([0, 65535, 70_000, 123_456]);
+    // a version that does not go with its magic
+    legacy.writeInt32LE(20240801, 0);
+    writeFileSync(join(dir, "mixed.bin"), legacy);
+    expect(() => readTokenShard(join(dir, "mixed.bin"))).toThrow(/unsupported version 2 for magic 20240801: expected 7/);
     const small = join(dir, "small.bin");
     writeTokenShard(small, [1, 2, 3], 50_000);
     expect(readTokenShard(small).tokens).toBeInstanceOf(Uint16Array);

@@ -221,6 +221,16 @@ export class GPT extends Module {
     return this.head(this.hidden(idx, opts));
   }
 
+  /**
+   * Gives a model whose config ties the LM head to wte a head module of its own for inference: a quantised copy of
+   * wte (model/quantized.ts), so the head's matmul reads quantised weights while the embedding lookup keeps wte.
+   */
+  setInferenceHead(head: Module & { forward(x: Tensor): Tensor }): void {
+    if (!this.config.tiedEmbeddings) throw new TensorError("setInferenceHead: this model has an untied lm_head already (replace it with setSubmodule)");
+    if (this.lm_head) throw new TensorError("setInferenceHead: the model has an inference head already");
+    (this as { lm_head: unknown }).lm_head = this.child("lm_head", head);
+  }
+
   /** The LM head: hidden states (..., C) -> logits (..., V) (tied to wte unless the config unties it). */
   head(x: Tensor): Tensor {
     return this.lm_head ? this.lm_head.forward(x) : linear(x, this.wte.weight);

@@ -1,5 +1,6 @@
-// Quantised model folders (`llmforge quantize`): every Linear of the Transformer blocks (and an untied LM head)
-// stored as int8 with per-output-channel scales or as q4_0 blocks, the rest in f32. Layout: config.json (the model's
+// Quantised model folders (`llmforge quantize`): every Linear of the Transformer blocks and the LM head stored as
+// int8 with per-output-channel scales or as q4_0 blocks, the rest in f32. A head tied to wte is stored as a quantised
+// copy of wte under "lm_head" (config.json still says tied: the embedding lookup reads the f32 wte). Layout: config.json (the model's
 // Hugging Face config plus `quantization_config`) and model.safetensors under llmforge's parameter names:
 //   <linear>.qweight  I8 (out, in) for int8, or U8 (out, in/32·18) holding ggml q4_0 blocks row by row
 //   <linear>.scales   F32 (out) for int8 (w = qweight · scales[row])
@@ -64,6 +65,13 @@ export function quantizeModel(model: GPT, format: QuantFormat): string[] {
     const bias = l.bias ? Tensor.from(l.bias.contiguousData(), [out], { backend: model.backendName }) : null;
     model.setSubmodule(path, new QuantLinear(q, bias));
     done.push(path);
+  }
+  // A head tied to wte gets a quantised copy of wte for its matmul (as llama.cpp quantises token_embd for both uses);
+  // the embedding lookup keeps the f32 rows.
+  const { vocabSize: V, nEmbd: C } = model.config;
+  if (model.lm_head === null && !quantUnsupported(format, C)) {
+    model.setInferenceHead(new QuantLinear(quantizeWeight(model.wte.weight.contiguousData(), V, C, format), null));
+    done.push("lm_head");
   }
   model.eval();
   return done;
@@ -196,15 +204,22 @@ export function loadQuantizedModel(dir: string, opts: { backend?: BackendName } 
     return t.bytes;
   };
   const model = new GPT(config, { backend: opts.backend, initWeights: false });
+  const quantWeight = (p: string, out: number, inp: number): QuantWeight => {
+    const why = quantUnsupported(qc.format, inp);
+    if (why) throw new QuantModelError(`${path}: "${p}" cannot be ${qc.format}: ${why}`);
+    return qc.format === "int8"
+      ? { format: "int8", out, inp, data: take(`${p}.qweight`, "I8", [out, inp]), scales: new Float32Array(take(`${p}.scales`, "F32", [out]).buffer) }
+      : { format: "q4_0", out, inp, data: take(`${p}.qweight`, "U8", [out, (inp / 32) * Q4_0_BLOCK_BYTES]), scales: null };
+  };
   for (const p of qc.modules) {
+    if (p === "lm_head" && config.tiedEmbeddings) {
+      model.setInferenceHead(new QuantLinear(quantWeight(p, config.vocabSize, config.nEmbd), null));
+      continue;
+    }
     const l = model.getSubmodule(p);
     if (!(l instanceof Linear)) throw new QuantModelError(`${join(dir, "config.json")}: quantization_config names "${p}", which is not a Linear layer of this model`);
     const [out, inp] = l.weight.shape;
-    if (quantUnsupported(qc.format, inp)) throw new QuantModelError(`${path}: "${p}" cannot be ${qc.format}: ${quantUnsupported(qc.format, inp)}`);
-    const w: QuantWeight = qc.format === "int8"
-      ? { format: "int8", out, inp, data: take(`${p}.qweight`, "I8", [out, inp]), scales: new Float32Array(take(`${p}.scales`, "F32", [out]).buffer) }
-      : { format: "q4_0", out, inp, data: take(`${p}.qweight`, "U8", [out, (inp / 32) * Q4_0_BLOCK_BYTES]), scales: null };
-    model.setSubmodule(p, new QuantLinear(w, l.bias));
+    model.setSubmodule(p, new QuantLinear(quantWeight(p, out, inp), l.bias));
   }
   for (const [name, p] of model.namedParameters()) p.data.set(new Float32Array(take(name, "F32", [...p.shape]).buffer), p.offset);
   const extra = [...tensors.keys()].filter((n) => !used.has(n));

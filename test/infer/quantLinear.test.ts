@@ -12,6 +12,7 @@ import { quantizeRun } from "../../src/infer/quantModel.js";
 import { loadQuantizedModel, quantizeModel, saveQuantizedModel } from "../../src/model/quantized.js";
 import { makeConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";
+import { Linear } from "../../src/nn/layers.js";
 import { loadRun } from "../../src/model/runFolder.js";
 import { saveModel } from "../../src/model/serialize.js";
 import { ids } from "../../src/tensor/ops/index.js";
@@ -42,6 +43,12 @@ function dequantizedTwin(model: GPT, source: GPT): GPT {
     if (!n.endsWith(".weight")) continue;
     const m = model.getSubmodule(n.slice(0, -".weight".length));
     if (m instanceof QuantLinear) p.data.set(dequantizeWeight(m.weight), p.offset);
+  }
+  if (model.config.tiedEmbeddings && model.lm_head instanceof QuantLinear) {
+    // the tied head's quantised copy of wte: a float head of its own in the twin, the lookup keeps wte
+    const head = new Linear(model.config.nEmbd, model.config.vocabSize, { bias: false });
+    head.weight.data.set(dequantizeWeight(model.lm_head.weight), head.weight.offset);
+    twin.setInferenceHead(head);
   }
   twin.eval();
   return twin;
@@ -101,7 +108,8 @@ describe("a quantised GPT", () => {
         float.eval();
         const q = new GPT(cfg, { seed: 3 });
         const modules = quantizeModel(q, format);
-        expect(modules.length).toBe(4 * cfg.nLayer + (cfg.tiedEmbeddings ? 0 : 1));
+        expect(modules.length).toBe(4 * cfg.nLayer + 1); // the head too, tied or not
+        expect(q.lm_head).toBeInstanceOf(QuantLinear);
         expect(q.h.items[0].attn.c_attn).toBeInstanceOf(QuantLinear);
         const twin = dequantizedTwin(q, float);
         const tokens = [1, 5, 9, 2, 40, 33, 7];
@@ -133,7 +141,7 @@ describe("quantised run folders", () => {
     expect(() => quantizeRun({ model: run, to: "int8", out: join(run, "model", "q") })).toThrow(/inside the model folder/);
     expect(() => quantizeRun({ model: run, to: "int4", out })).toThrow(/unknown quantisation format "int4": choose one of int8, q4_0/);
     const r = quantizeRun({ model: run, to: "int8", out });
-    expect(r).toMatchObject({ format: "int8", modules: 4 });
+    expect(r).toMatchObject({ format: "int8", modules: 5 });
     const loaded = loadRun(out);
     expect(loaded.model.h.items[0].mlp.c_fc).toBeInstanceOf(QuantLinear);
     expect(loaded.tokenizer.encode("the cat")).toEqual(tok.encode("the cat"));

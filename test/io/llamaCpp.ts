@@ -23,10 +23,10 @@ export interface LlamaRun {
   dispose: () => Promise<void>;
 }
 
-/** Loads a GGUF file in llama.cpp with a context of `contextSize` tokens. */
-export async function loadInLlamaCpp(path: string, contextSize = 128): Promise<LlamaRun> {
+/** Loads a GGUF file in llama.cpp with a context of `contextSize` tokens, computing on `threads` threads. */
+export async function loadInLlamaCpp(path: string, contextSize = 128, threads = 1): Promise<LlamaRun> {
   const model = await (await llamaCpp()).loadModel({ modelPath: path });
-  const ctx = await model.createContext({ contextSize, batchSize: contextSize, threads: 1 });
+  const ctx = await model.createContext({ contextSize, batchSize: contextSize, threads });
   const seq = ctx.getSequence();
   return {
     tokenize: (text) => model.tokenize(text).map(Number),

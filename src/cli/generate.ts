@@ -1,12 +1,11 @@
 // `llmforge generate --model RUN --prompt "..."`: loads a run's model and tokenizer and streams
 // sampled text to stdout (tokens/s on stderr). A thin shell over infer/generate.ts.
-import { dirname } from "node:path";
 import type { Command } from "commander";
 import { readFileChecked } from "../io/fsErrors.js";
 import { generateStream, type GenerateOptions, type GenerationResult } from "../infer/generate.js";
-import { loadRun } from "../model/runFolder.js";
+import { loadRun, runChatTemplate } from "../model/runFolder.js";
 import { describeCitations, NOTHING_FOUND, type RagPrompt, retrieveForPrompt } from "../kb/rag.js";
-import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import { addSamplingOptions, intOption, oneOf, positiveNumberOption } from "./options.js";
 import type { BackendName } from "../tensor/backend/index.js";
 
@@ -66,7 +65,8 @@ export function registerGenerateCommand(program: Command): void {
     .action(async (flags: GenerateFlags) => {
       if ((flags.prompt === undefined) === (flags.promptFile === undefined)) throw new Error("give exactly one of --prompt or --prompt-file");
       const prompt = flags.prompt ?? readFileChecked(flags.promptFile as string, "a text file holding the prompt").toString("utf8");
-      const { model, tokenizer, paths } = loadRun(flags.model, { tokenizer: flags.tokenizer, backend: flags.backend as BackendName | undefined });
+      const loaded = loadRun(flags.model, { tokenizer: flags.tokenizer, backend: flags.backend as BackendName | undefined });
+      const { model, tokenizer } = loaded;
       const docId = tokenizer.specialTokens.get(DOC_TOKEN);
       let promptIds: number[];
       let stopTokens = flags.eos && docId !== undefined ? [docId] : [];
@@ -80,7 +80,7 @@ export function registerGenerateCommand(program: Command): void {
         }
       }
       if (flags.chat) {
-        const template = readTokenizerConfig(dirname(paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
+        const template = runChatTemplate(loaded) ?? CHATML_TEMPLATE;
         requireChatTokens(tokenizer, template, [CHAT_EOS]);
         const messages = [...(flags.system !== undefined ? [{ role: "system" as const, content: flags.system }] : []), { role: "user" as const, content: rag?.prompt ?? prompt }];
         promptIds = tokenizer.encode(renderChat(template, messages, { addGenerationPrompt: true }), { allowedSpecial: "all" });

@@ -2,11 +2,11 @@
 // both with a check that they belong together (and any adapter stored beside the weights applied).
 // Every command that takes --model RUN uses this.
 import { existsSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { loadQuantizedModel, readQuantizationConfig } from "./quantized.js";
 import { loadGgufRun } from "./importGguf.js";
 import type { BackendName } from "../tensor/backend/index.js";
-import { Tokenizer } from "../tokenizer/index.js";
+import { readTokenizerConfig, Tokenizer } from "../tokenizer/index.js";
 import type { GPT } from "./gpt.js";
 import { ADAPTER_CONFIG_FILE, loadAdapter } from "./peftFormat.js";
 import { loadModel } from "./serialize.js";
@@ -62,5 +62,15 @@ export function loadRun(run: string, opts: { tokenizer?: string; backend?: Backe
     );
   }
   return { model, tokenizer, paths };
+}
+
+/**
+ * The chat template of a loaded run: the one embedded in a .gguf file, else tokenizer_config.json's (or
+ * chat_template.jinja's) beside the tokenizer; null when there is none (callers fall back to ChatML).
+ */
+export function runChatTemplate(loaded: Pick<ReturnType<typeof loadRun>, "paths" | "chatTemplate">): string | null {
+  if (loaded.chatTemplate !== undefined) return loaded.chatTemplate;
+  if (loaded.paths.tokenizerFile.toLowerCase().endsWith(".gguf")) return null;
+  return readTokenizerConfig(dirname(loaded.paths.tokenizerFile))?.chatTemplate ?? null;
 }
 

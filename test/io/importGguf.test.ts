@@ -11,7 +11,7 @@ import { loadGgufRun, unpermuteForRope } from "../../src/model/importGguf.js";
 import { permuteForRope } from "../../src/model/exportGguf.js";
 import { generate } from "../../src/infer/generate.js";
 import type { GPT } from "../../src/model/gpt.js";
-import { loadRun } from "../../src/model/runFolder.js";
+import { loadRun, runChatTemplate } from "../../src/model/runFolder.js";
 import { ids } from "../../src/tensor/ops/index.js";
 import { noGrad, tidy } from "../../src/tensor/tensor.js";
 import { CHATML_TEMPLATE, writeTokenizerConfig } from "../../src/tokenizer/chatTemplate.js";
@@ -100,6 +100,9 @@ describe("GGUF import", () => {
     exportGguf({ model: run, out, type: "f16" });
     const loaded = loadRun(out);
     expect(loaded.chatTemplate).toBe(CHATML_TEMPLATE);
+    expect(runChatTemplate(loaded)).toBe(CHATML_TEMPLATE); // what `generate --chat` and the server render with
+    expect(runChatTemplate(loadRun(run))).toBe(CHATML_TEMPLATE); // a folder: tokenizer_config.json beside the tokenizer
+    expect(runChatTemplate(loadRun(gpt2.run))).toBeNull();
     expect(loaded.paths.modelDir).toBe(out);
     expect(loaded.tokenizer.specialId("<|im_end|>")).toBe(gpt2.tok.specialId("<|im_end|>"));
     expect(maxAbsDiff(logits(loaded.model, held), logits(gpt2.model, held))).toBeLessThan(0.05);

@@ -6,11 +6,11 @@ import type { Command } from "commander";
 import { evaluatePreferenceTask, evaluateTasks, type TaskResult } from "../eval/harness.js";
 import { BUILTIN_PREFERENCE_TASK, BUILTIN_TASKS, detectSftMixSeed, isPreferenceTaskName, resolvePreferenceTask, resolveTask, SFT_MIX_SEED } from "../eval/tasks.js";
 import { isRewardModelConfig } from "../model/heads.js";
-import { loadRun, resolveRunPaths } from "../model/runFolder.js";
+import { loadGgufRun } from "../model/importGguf.js";
+import { isGgufPath, loadModelFolder, loadRun, resolveRunPaths, runChatTemplate } from "../model/runFolder.js";
 import { loadRewardRun } from "../reward/score.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
-import { loadModel } from "../model/serialize.js";
-import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens } from "../tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import { readTokenShard, Tokenizer } from "../tokenizer/index.js";
 import { resolveTokenizerPath, tokenByteCounter } from "../train/pretrain.js";
 import { evaluate } from "../train/trainer.js";
@@ -46,12 +46,14 @@ export function registerEvalCommand(program: Command): void {
         await runTaskEval(o);
         return;
       }
+      // a .gguf file carries its tokenizer; a folder may be plain, quantised or adapted (loadModelFolder)
+      const gguf = isGgufPath(o.model) ? loadGgufRun(o.model) : null;
       const candidates = [join(o.model, "model"), o.model];
-      const modelDir = candidates.find((d) => existsSync(join(d, "config.json")));
+      const modelDir = gguf ? o.model : candidates.find((d) => existsSync(join(d, "config.json")));
       if (!modelDir) {
         throw new Error(`no model in ${o.model}: looked for ${candidates.map((d) => join(d, "config.json")).join(" and ")} (a run writes RUN/model when its training ends; continue an unfinished one with --resume)`);
       }
-      const model = loadModel(modelDir);
+      const model = gguf?.model ?? loadModelFolder(modelDir);
       const T = model.config.blockSize;
       if (!existsSync(o.data)) throw new Error(`--data ${o.data}: token shard not found (write shards with \`llmforge tokenizer shard\`)`);
       const shard = readTokenShard(o.data).tokens;
@@ -60,7 +62,7 @@ export function registerEvalCommand(program: Command): void {
       const tokPaths = o.tokenizer ? [o.tokenizer] : [join(o.model, "tokenizer", "tokenizer.json"), join(modelDir, "tokenizer.json"), join(dirname(modelDir), "tokenizer", "tokenizer.json")];
       const tokPath = tokPaths.find((p) => existsSync(p));
       if (o.tokenizer && !tokPath) throw new Error(`--tokenizer ${o.tokenizer}: not found`);
-      const tok = tokPath ? Tokenizer.fromFile(resolveTokenizerPath(tokPath)) : null;
+      const tok = tokPath ? Tokenizer.fromFile(resolveTokenizerPath(tokPath)) : (gguf?.tokenizer ?? null);
       const tokenBytes = tok ? tokenByteCounter(tok) : undefined;
       const r = evaluate(model, [o.data], () => shard, o.batch, T, batches, tokenBytes);
       if (!Number.isFinite(r.loss)) throw new Error(`${modelDir}: the loss on ${o.data} is ${r.loss}: the model's outputs are not finite (the run that wrote it diverged)`);
@@ -88,6 +90,7 @@ interface TaskEvalFlags {
 
 /** True when the model folder of `run` holds a reward model (a sequence classifier) rather than a language model. */
 function holdsRewardModel(run: string, tokenizer?: string): boolean {
+  if (isGgufPath(run)) return false; // GGUF files hold language models
   const paths = resolveRunPaths(run, tokenizer);
   try {
     return isRewardModelConfig(JSON.parse(readFileSync(join(paths.modelDir, "config.json"), "utf8")));
@@ -133,8 +136,9 @@ async function runTaskEval(o: TaskEvalFlags): Promise<void> {
   if (!o.json && o.task.some((t) => BUILTIN_TASKS.includes(t))) {
     process.stderr.write(`built-in tasks: items held out of the SFT mix of seed ${mixSeed} (${o.mixSeed !== undefined ? "--mix-seed" : (detected?.file ?? "no mix.json found; the default")})\n`);
   }
-  const { model, tokenizer, paths } = loadRun(o.model, { tokenizer: tokenizerPath });
-  const chat = o.chat ? { template: readTokenizerConfig(dirname(paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE } : undefined;
+  const loaded = loadRun(o.model, { tokenizer: tokenizerPath });
+  const { model, tokenizer, paths } = loaded;
+  const chat = o.chat ? { template: runChatTemplate(loaded) ?? CHATML_TEMPLATE } : undefined;
   if (chat) requireChatTokens(tokenizer, chat.template, ["<|im_end|>"]);
   const results = evaluateTasks(model, tokenizer, tasks, {
     shots: o.shots, limit: o.limit, batchSize: o.batch, seed: o.seed, out: o.out, chat, modelId: resolve(paths.modelDir), onProgress: progress(),

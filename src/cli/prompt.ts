@@ -1,16 +1,15 @@
 // `llmforge prompt`: a question answered with a named prompt template (few-shot, chain of thought) or through the agent
 // loop with tools, or a whole held-out task scored by exact match. A thin shell over infer/promptTemplates.ts and
 // kb/promptEval.ts.
-import { dirname } from "node:path";
 import type { Command } from "commander";
 import { runAgent, chatModel } from "../kb/agent.js";
 import { evaluatePrompting, instructionTask, pickShots, promptIds } from "../kb/promptEval.js";
 import { builtinTools, loadToolModule, type Tool } from "../kb/tools.js";
 import { generate } from "../infer/generate.js";
 import { buildPrompt, extractAnswer, findPromptTemplate, loadPromptTemplates, PROMPT_TEMPLATES, type PromptTemplate } from "../infer/promptTemplates.js";
-import { loadRun } from "../model/runFolder.js";
+import { loadRun, runChatTemplate } from "../model/runFolder.js";
 import type { BackendName } from "../tensor/backend/index.js";
-import { CHATML_TEMPLATE, readTokenizerConfig } from "../tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE } from "../tokenizer/chatTemplate.js";
 import { intOption, nonNegativeIntOption, oneOf, positiveIntOption } from "./options.js";
 
 interface PromptFlags {
@@ -76,9 +75,10 @@ export function registerPromptCommand(program: Command): void {
       if ((f.prompt === undefined) === (f.task === undefined)) throw new Error("give exactly one of --prompt or --task");
       const template = findPromptTemplate(f.template, extra);
       const tools = await chosenTools(f);
-      const { model, tokenizer, paths } = loadRun(f.model, { backend: f.backend as BackendName | undefined });
+      const loaded = loadRun(f.model, { backend: f.backend as BackendName | undefined });
+      const { model, tokenizer } = loaded;
       model.eval();
-      const chatTemplate = readTokenizerConfig(dirname(paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
+      const chatTemplate = runChatTemplate(loaded) ?? CHATML_TEMPLATE;
       const task = instructionTask(f.task ?? "arithmetic", { seed: f.seed, limit: f.limit });
       if (f.task !== undefined) {
         const r = await evaluatePrompting(model, tokenizer, task.heldout, task.pool, {

@@ -3,14 +3,14 @@
 // with seeded bootstrap confidence intervals over prompts. Per-prompt results go to a JSONL file a rerun resumes from.
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { conversationProblem, type Message } from "../data/formats/conversation.js";
 import { hashUnit } from "../data/mix.js";
 import { generate, type GenerateOptions } from "../infer/generate.js";
 import { InputLineError, readJsonl, readResultsFile } from "../io/jsonl.js";
 import type { GPT } from "../model/gpt.js";
 import { isRewardModelConfig } from "../model/heads.js";
-import { loadRun, resolveRunPaths } from "../model/runFolder.js";
+import { loadRun, resolveRunPaths, runChatTemplate } from "../model/runFolder.js";
 import { answerSequence, makeRewardBatch } from "../reward/data.js";
 import { GENERATION_BUDGET_CHARS, GRADES, gradeResponse, PreferenceMixError } from "../reward/preferenceMix.js";
 import { type LoadedRewardModel, loadRewardRun } from "../reward/score.js";
@@ -18,7 +18,7 @@ import { batchRewards, rewardPadId } from "../reward/train.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
-import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { exactMatch } from "../sft/instructionMix.js";
 import { VERSION } from "../version.js";
@@ -317,8 +317,9 @@ function loadPolicy(run: string, flag: string, chat: boolean | "auto", backend?:
   if (isRewardModelConfig(modelConfig(paths.modelDir))) {
     throw new CompareError(`${flag} ${run}: ${paths.modelDir} holds a reward model (it scores answers and cannot write them); ${flag} needs a language model (a run of \`llmforge train\` or \`llmforge sft\`). To judge with it, give it as --judge`);
   }
-  const { model, tokenizer: tok } = loadRun(run, { backend });
-  const own = readTokenizerConfig(dirname(paths.tokenizerFile))?.chatTemplate ?? null;
+  const loaded = loadRun(run, { backend });
+  const { model, tokenizer: tok } = loaded;
+  const own = runChatTemplate(loaded);
   const template = chat === "auto" ? own : chat ? (own ?? CHATML_TEMPLATE) : null;
   if (template) requireChatTokens(tok, template, [CHAT_EOS]);
   return { model, tok, template, dir: resolve(paths.modelDir) };

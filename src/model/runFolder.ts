@@ -40,22 +40,35 @@ export function resolveRunPaths(run: string, tokenizer?: string): RunPaths {
   return { modelDir, tokenizerFile };
 }
 
+/** True for a path naming a .gguf file (llama.cpp's format) rather than a run or model folder. */
+export function isGgufPath(path: string): boolean {
+  return path.toLowerCase().endsWith(".gguf") && !(existsSync(path) && statSync(path).isDirectory());
+}
+
+/**
+ * Loads the model of a model folder whatever it holds: plain weights, a folder written by `llmforge quantize`
+ * (quantization_config in config.json: its layers load quantised), or base weights with an adapter beside them
+ * (bottleneck adapters, prefix tuning: applied on load).
+ */
+export function loadModelFolder(modelDir: string, opts: { backend?: BackendName } = {}): GPT {
+  const model = readQuantizationConfig(modelDir) ? loadQuantizedModel(modelDir, { backend: opts.backend }) : loadModel(modelDir, { backend: opts.backend });
+  if (existsSync(join(modelDir, ADAPTER_CONFIG_FILE))) loadAdapter(model, modelDir);
+  return model;
+}
+
 /**
  * Loads a run's model and tokenizer and checks that they belong together. `run` may also be a .gguf file
  * (llama.cpp's format): its tokenizer and chat template come from the file (paths then both name it).
  */
 export function loadRun(run: string, opts: { tokenizer?: string; backend?: BackendName } = {}): { model: GPT; tokenizer: Tokenizer; paths: RunPaths; chatTemplate?: string | null } {
-  if (run.toLowerCase().endsWith(".gguf") && !(existsSync(run) && statSync(run).isDirectory())) {
+  if (isGgufPath(run)) {
     const g = loadGgufRun(run, { backend: opts.backend });
     const tokenizer = opts.tokenizer ? Tokenizer.fromFile(opts.tokenizer) : g.tokenizer;
     return { model: g.model, tokenizer, paths: { modelDir: run, tokenizerFile: opts.tokenizer ?? run }, chatTemplate: g.chatTemplate };
   }
   const paths = resolveRunPaths(run, opts.tokenizer);
   const tokenizer = Tokenizer.fromFile(paths.tokenizerFile);
-  // A folder written by `llmforge quantize` (quantization_config in config.json) loads with its layers quantised.
-  const model = readQuantizationConfig(paths.modelDir) ? loadQuantizedModel(paths.modelDir, { backend: opts.backend }) : loadModel(paths.modelDir, { backend: opts.backend });
-  // A model folder with an adapter beside the base weights (bottleneck adapters, prefix tuning): applied on load.
-  if (existsSync(join(paths.modelDir, ADAPTER_CONFIG_FILE))) loadAdapter(model, paths.modelDir);
+  const model = loadModelFolder(paths.modelDir, opts);
   if (tokenizer.vocabSize > model.config.vocabSize) {
     throw new RunFolderError(
       `tokenizer ${paths.tokenizerFile} has ${tokenizer.vocabSize} tokens but the model in ${paths.modelDir} has a vocabulary of ${model.config.vocabSize}: they do not belong together`,

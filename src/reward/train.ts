@@ -3,7 +3,7 @@
 // through the generic step loop; held-out pair accuracy, mean margin and score MSE before, during and
 // after; written as a Hugging Face sequence-classification model folder with tokenizer and template.
 import { mkdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { convertToPreferences } from "../data/formats/convertPreferences.js";
 import type { PreferenceRecord } from "../data/formats/preference.js";
 import { DataStats } from "../data/stats.js";
@@ -11,11 +11,11 @@ import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { withFolderLock } from "../io/runLock.js";
 import { GPT } from "../model/gpt.js";
 import { RewardModel, saveRewardModel, trunkOf } from "../model/heads.js";
-import { loadRun } from "../model/runFolder.js";
+import { loadRun, runChatTemplate } from "../model/runFolder.js";
 import { writeChatTokenizer } from "../sft/train.js";
 import { ids, } from "../tensor/ops/index.js";
 import { noGrad, type Tensor, tidy } from "../tensor/tensor.js";
-import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens } from "../tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
 import { markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
@@ -203,7 +203,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
 
   const run = loadRun(o.model, { backend: o.backend });
   const tok = run.tokenizer;
-  const template = readTokenizerConfig(dirname(run.paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
+  const template = runChatTemplate(run) ?? CHATML_TEMPLATE;
   requireChatTokens(tok, template, ["<|im_end|>"]);
   const rm = new RewardModel(withDropout(trunkOf(run.model), e.dropout), { seed });
   const T = rm.config.blockSize;

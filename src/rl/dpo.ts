@@ -3,13 +3,13 @@
 // the run (a resumed run reads them back), the policy trained through the generic step loop, implicit-reward
 // accuracy and margins logged per step and on held-out pairs before/after; written as a chat model folder.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { PreferenceRecord } from "../data/formats/preference.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { withFolderLock } from "../io/runLock.js";
 import { isRewardModelConfig } from "../model/heads.js";
 import type { GPT } from "../model/gpt.js";
-import { resolveRunPaths, loadRun } from "../model/runFolder.js";
+import { loadRun, resolveRunPaths, runChatTemplate } from "../model/runFolder.js";
 import { applyPeft, type PeftConfigInput } from "../nn/peft.js";
 import { answerSequence, pairLabelledRecords, makeRewardBatch, type RewardExample } from "../reward/data.js";
 import { readPreferences, splitByPrompt } from "../reward/train.js";
@@ -17,7 +17,7 @@ import { finishChatRun } from "../sft/train.js";
 import { crossEntropy, ids, linear, neg, reshape } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, Tensor, tidy } from "../tensor/tensor.js";
-import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
 import { planResume, writeRunRecord } from "../train/resume.js";
@@ -247,7 +247,7 @@ async function dpoLocked(o: DpoOptions): Promise<DpoSummary> {
 
   const run = loadRun(o.model, { backend: o.backend });
   const { model, tokenizer: tok } = run;
-  const template = readTokenizerConfig(dirname(run.paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
+  const template = runChatTemplate(run) ?? CHATML_TEMPLATE;
   requireChatTokens(tok, template, ["<|im_end|>"]);
   const T = model.config.blockSize;
   const padId = tok.specialTokens.get("<|pad|>") ?? tok.specialId("<|im_end|>");

@@ -4,15 +4,15 @@
 // prompts are answered greedily and scored before, during and after. The sampler's RNG and the prompt cursor live in
 // the checkpoints, so a run resumes exactly. Written as a chat model folder like SFT and DPO.
 import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { withFolderLock } from "../io/runLock.js";
 import { isRewardModelConfig } from "../model/heads.js";
-import { loadRun, resolveRunPaths } from "../model/runFolder.js";
+import { loadRun, resolveRunPaths, runChatTemplate } from "../model/runFolder.js";
 import { spreadOverTasks } from "../sft/evaluate.js";
 import { finishChatRun } from "../sft/train.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
-import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens } from "../tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import { type BatchSource, runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
 import { completedSummary, planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
@@ -146,7 +146,7 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
   const { model, tokenizer: tok } = run;
   const ref = beta > 0 ? loadRun(o.model, { backend: o.backend }).model : null;
   ref?.eval();
-  const template = readTokenizerConfig(dirname(run.paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
+  const template = runChatTemplate(run) ?? CHATML_TEMPLATE;
   requireChatTokens(tok, template, ["<|im_end|>"]);
   const eos = tok.specialId("<|im_end|>");
   const padId = tok.specialTokens.get("<|pad|>") ?? eos;

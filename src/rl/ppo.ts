@@ -5,11 +5,11 @@
 // value model train together (one optimizer); the pending rollout, the sampler's RNG, the KL coefficient and the
 // prompt cursor are part of every checkpoint, so a run resumes exactly.
 import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { withFolderLock } from "../io/runLock.js";
 import type { GPT } from "../model/gpt.js";
 import { isRewardModelConfig, RewardModel, trunkOf } from "../model/heads.js";
-import { loadRun, resolveRunPaths } from "../model/runFolder.js";
+import { loadRun, resolveRunPaths, runChatTemplate } from "../model/runFolder.js";
 import { Module } from "../nn/module.js";
 import { loadRewardRun } from "../reward/score.js";
 import { spreadOverTasks } from "../sft/evaluate.js";
@@ -17,7 +17,7 @@ import { finishChatRun } from "../sft/train.js";
 import { add, ids, mulScalar } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
-import { CHATML_TEMPLATE, readTokenizerConfig, requireChatTokens } from "../tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import { type BatchSource, runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
 import { planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
@@ -207,7 +207,7 @@ async function ppoLocked(o: PpoOptions): Promise<PpoSummary> {
   const { model: policy, tokenizer: tok } = run;
   const ref = loadRun(o.policy, { backend: o.backend }).model;
   ref.eval();
-  const template = readTokenizerConfig(dirname(run.paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
+  const template = runChatTemplate(run) ?? CHATML_TEMPLATE;
   requireChatTokens(tok, template, ["<|im_end|>"]);
   const eos = tok.specialId("<|im_end|>");
   const padId = tok.specialTokens.get("<|pad|>") ?? eos;

@@ -5,7 +5,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { quantizeRun } from "../../src/infer/quantModel.js";
 import { makeConfig } from "../../src/model/config.js";
+import { exportGguf } from "../../src/model/exportGguf.js";
 import { GPT } from "../../src/model/gpt.js";
 import { saveModel } from "../../src/model/serialize.js";
 import { CLI, ROOT, writeTinyShards } from "../helpers/tinyShards.js";
@@ -53,6 +55,18 @@ describe("llmforge eval --task", () => {
 
     const loss = run("--data", join(shards, "val_000000.bin"), "--json");
     expect(loss.status, loss.stderr).toBe(0);
-    expect(JSON.parse(loss.stdout).perplexity).toBeGreaterThan(1);
+    const ppl = JSON.parse(loss.stdout).perplexity;
+    expect(ppl).toBeGreaterThan(1);
+
+    // a quantised run and a GGUF file measure on a shard as the run they came from (the GGUF brings its tokenizer)
+    quantizeRun({ model: dir, to: "int8", out: join(dir, "q8") });
+    exportGguf({ model: dir, out: join(dir, "m.gguf"), type: "f32" });
+    for (const m of [join(dir, "q8"), join(dir, "m.gguf")]) {
+      const r = spawnSync(process.execPath, [...CLI, "eval", "--model", m, "--data", join(shards, "val_000000.bin"), "--json"], { cwd: ROOT, encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      const got = JSON.parse(r.stdout);
+      expect(Math.abs(got.perplexity / ppl - 1)).toBeLessThan(0.01);
+      expect(got.bits_per_byte).toBeGreaterThan(0);
+    }
   }, 120_000);
 });

@@ -159,8 +159,10 @@ export class QuantLinear extends Module {
     if (x.requiresGrad) throw new TensorError("QuantLinear: quantised weights are for inference; gradients do not flow through them (run under noGrad, or train the float model)");
     if (x.dtype !== "f32") throw new TensorError(`QuantLinear: input must be f32, got ${x.dtype}`);
     const rows = x.size / inp;
-    const y = new Float32Array(rows * out);
+    // the output from the buffer pool (a fresh array would be parked in the pool on dispose and never reused)
+    const t = Tensor.empty([...x.shape.slice(0, -1), out], { backend: x.backend });
+    const y = (t.data as Float32Array).subarray(0, rows * out);
     quantMatmul(x.contiguousData() as Float32Array, rows, this.weight, this.bias ? (this.bias.contiguousData() as Float32Array) : null, y, x.backend.name !== "ref");
-    return Tensor.fromStorage(y, [...x.shape.slice(0, -1), out], x.backend);
+    return t;
   }
 }

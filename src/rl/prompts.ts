@@ -1,6 +1,7 @@
 // The prompts of an RL run: a named task of the instruction mix (train and held-out items disjoint) or any SFT-format
 // file (the last assistant turn is the reference answer), rendered with the chat template's generation prompt and
 // encoded; and the seeded order in which a run visits them (its position is part of every checkpoint).
+import { existsSync } from "node:fs";
 import type { Conversation, Message } from "../data/formats/conversation.js";
 import { buildInstructionMix, INSTRUCTION_TASKS } from "../sft/instructionMix.js";
 import { readConversations } from "../sft/train.js";
@@ -42,6 +43,11 @@ export async function readTaskPrompts(task: string, o: { valData?: string[]; val
     const mix = buildInstructionMix({ tasks: named, perTask: o.perTask, seed: o.seed });
     const keep = (cs: Conversation[]) => cs.map(taskPromptOf).filter((p): p is TaskPrompt => p !== null);
     return { train: keep(mix.train), heldout: keep(mix.heldout), source: `instruction mix tasks ${named.join(", ")} (seed ${o.seed})` };
+  }
+  // neither all task names nor files: say which names there are (a typo of a name reads like a missing file otherwise)
+  const missing = named.filter((t) => !(INSTRUCTION_TASKS as readonly string[]).includes(t));
+  if (!existsSync(task)) {
+    throw new RlDataError(`--task ${missing.join(", ")}: neither a task name (${INSTRUCTION_TASKS.join(", ")}) nor an existing prompts file`);
   }
   const read = async (files: string[], label: string) => {
     const { convs } = await readConversations(files, label);

@@ -139,6 +139,7 @@ describe("grpo", () => {
   it("bad input: a reward model as policy, no prompts, a reward that always throws, a group of one", async () => {
     await expect(grpo(opts(join(dir, "bad1"), { model: join(dir, "rm") }))).rejects.toThrow(/is a reward model.*SFT policy/);
     await expect(grpo(opts(join(dir, "bad2"), { task: join(dir, "empty.jsonl") }))).rejects.toThrow(/no prompts|no usable|empty/);
+    await expect(grpo(opts(join(dir, "bad4"), { task: "arithmetc" }))).rejects.toThrow(/--task arithmetc: neither a task name \(arithmetic, .*\) nor an existing prompts file/);
     await expect(grpo(opts(join(dir, "bad3"), { reward: join(dir, "reward_throws.mjs") }))).rejects.toThrow(/every reward of the batch failed.*no reward today/);
     await expect(grpo(opts(join(dir, "bad4"), { group: 1 }))).rejects.toThrow(/--group must be at least 2/);
     await expect(grpo(opts(join(dir, "bad5"), { reward: "nonsense" }))).rejects.toThrow(/neither a named reward/);

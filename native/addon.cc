@@ -3,6 +3,7 @@
 // then runs the kernel table chosen for this CPU (AVX-512, AVX2+FMA or scalar; bf16 GEMM if present).
 #include <napi.h>
 #include <omp.h>
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -509,6 +510,91 @@ static Napi::Value Rope(const Napi::CallbackInfo& info) {
   });
 }
 
+// H a multiple of Hkv >= 1 (grouped-query attention).
+static void checkHeads(const Args& a, long H, long Hkv) {
+  if (Hkv < 1 || H % Hkv != 0)
+    a.fail("H = " + std::to_string(H) + " must be a multiple of Hkv = " + std::to_string(Hkv) + " >= 1", true);
+}
+// Positions [0, end) of slot s of the batch decoder's caches lie within the slot (slotStride) and within both buffers.
+static void checkCacheRange(const Args& a, const char* what, long i, long s, long end, long kvw, long slotStride, long cacheLen) {
+  if (s < 0 || end * kvw > slotStride || s * slotStride + end * kvw > cacheLen)
+    a.fail(std::string(what) + " " + std::to_string(i) + ": slot " + std::to_string(s) + ", positions up to " + std::to_string(end) +
+           " do not fit the caches (" + std::to_string(cacheLen) + " floats, " + std::to_string(slotStride) + " per slot)", true);
+}
+
+// kvAppend(n, H, Hkv, D, qkv, qkvOff, qkvRowStride, slot, pos, ropeBase, kCache, vCache, slotStride)
+static Napi::Value KvAppend(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Args a{info, "kvAppend"};
+    a.count(13);
+    KvAppendParams p{};
+    p.n = a.integer(0, "n");
+    p.H = a.integer(1, "H");
+    p.Hkv = a.integer(2, "Hkv");
+    p.D = a.integer(3, "D");
+    checkHeads(a, p.H, p.Hkv);
+    const long off = a.integer(5, "qkvOff");
+    p.qkvRowStride = a.integer(6, "qkvRowStride");
+    const long width = (p.H + 2 * p.Hkv) * p.D, kvw = p.Hkv * p.D;
+    if (p.n > 0 && p.qkvRowStride < width) a.fail("qkvRowStride " + std::to_string(p.qkvRowStride) + " < (H + 2 Hkv) D", true);
+    p.ropeBase = a.number64(9, "ropeBase");
+    if (!(p.ropeBase >= 0.0 && std::isfinite(p.ropeBase))) a.fail("ropeBase must be 0 (no RoPE) or a positive number", true);
+    if (p.ropeBase > 0.0 && p.D % 2 != 0) a.fail("D = " + std::to_string(p.D) + " must be even for RoPE", true);
+    p.slotStride = a.integer(12, "slotStride");
+    p.qkv = a.f32(4, "qkv", p.n > 0 ? off + (p.n - 1) * p.qkvRowStride + width : 0) + off;
+    p.slot = a.i32(7, "slot", p.n);
+    p.pos = a.i32(8, "pos", p.n);
+    p.kCache = a.f32(10, "kCache", 0);
+    p.vCache = a.f32(11, "vCache", 0);
+    const long cacheLen = std::min(a.length(10), a.length(11));
+    for (long r = 0; r < p.n; ++r) {
+      if (p.pos[r] < 0) a.fail("row " + std::to_string(r) + ": position " + std::to_string(p.pos[r]) + " is negative", true);
+      checkCacheRange(a, "row", r, p.slot[r], (long)p.pos[r] + 1, kvw, p.slotStride, cacheLen);
+    }
+    g_table->kvAppend(p);
+    return info.Env().Undefined();
+  });
+}
+
+// decodeAttention(n, H, Hkv, D, scale, q, qOff, qRowStride, row, slot, len, kCache, vCache, slotStride, out)
+static Napi::Value DecodeAttention(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Args a{info, "decodeAttention"};
+    a.count(15);
+    DecodeAttnParams p{};
+    p.n = a.integer(0, "n");
+    p.H = a.integer(1, "H");
+    p.Hkv = a.integer(2, "Hkv");
+    p.D = a.integer(3, "D");
+    checkHeads(a, p.H, p.Hkv);
+    p.scale = a.number(4, "scale");
+    const long qOff = a.integer(6, "qOff");
+    p.qRowStride = a.integer(7, "qRowStride");
+    if (p.n > 0 && p.qRowStride < p.H * p.D) a.fail("qRowStride " + std::to_string(p.qRowStride) + " < H*D", true);
+    p.slotStride = a.integer(13, "slotStride");
+    const float* q = a.f32(5, "q", 0);
+    const long qLen = a.length(5);
+    p.row = a.i32(8, "row", p.n);
+    p.slot = a.i32(9, "slot", p.n);
+    p.len = a.i32(10, "len", p.n);
+    p.kCache = a.f32(11, "kCache", 0);
+    p.vCache = a.f32(12, "vCache", 0);
+    p.out = a.f32(14, "out", 0);
+    const long cacheLen = std::min(a.length(11), a.length(12)), outLen = a.length(14), kvw = p.Hkv * p.D;
+    for (long i = 0; i < p.n; ++i) {
+      const long r = p.row[i];
+      if (r < 0 || qOff + r * p.qRowStride + p.H * p.D > qLen || (r + 1) * p.H * p.D > outLen)
+        a.fail("entry " + std::to_string(i) + ": row " + std::to_string(r) + " is outside q (" + std::to_string(qLen) + " floats) or out (" +
+               std::to_string(outLen) + ")", true);
+      if (p.len[i] < 1) a.fail("entry " + std::to_string(i) + ": len " + std::to_string(p.len[i]) + " must be >= 1", true);
+      checkCacheRange(a, "entry", i, p.slot[i], p.len[i], kvw, p.slotStride, cacheLen);
+    }
+    p.q = q + qOff;
+    g_table->decodeAttention(p);
+    return info.Env().Undefined();
+  });
+}
+
 // adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2)
 static Napi::Value AdamW(const Napi::CallbackInfo& info) {
   return wrap(info, [&]() -> Napi::Value {
@@ -682,6 +768,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward));
   exports.Set("rope", Napi::Function::New(env, Rope));
   exports.Set("adamw", Napi::Function::New(env, AdamW));
+  exports.Set("kvAppend", Napi::Function::New(env, KvAppend));
+  exports.Set("decodeAttention", Napi::Function::New(env, DecodeAttention));
   exports.Set("packWeight", Napi::Function::New(env, PackWeight));
   exports.Set("gemmPacked", Napi::Function::New(env, GemmPacked));
   exports.Set("quantMatmul", Napi::Function::New(env, QuantMatmul));

@@ -26,6 +26,24 @@ struct AttnParams {
   const float* gout; float* gq; float* gk; float* gv;
 };
 
+// The batch decoder's per-sequence key/value caches (one pair of buffers per layer): element (s, j, hk, d) of slot s,
+// position j, kv head hk at s * slotStride + (j * Hkv + hk) * D + d (decode_attention.h).
+struct KvAppendParams {
+  long n, H, Hkv, D;
+  float* qkv; long qkvRowStride;  // row r: q (H, D), k (Hkv, D), v (Hkv, D) at qkv + r * qkvRowStride
+  const int32_t* slot; const int32_t* pos;
+  double ropeBase;  // 0: no rotation
+  float* kCache; float* vCache; long slotStride;
+};
+struct DecodeAttnParams {
+  long n, H, Hkv, D;
+  float scale;
+  const float* q; long qRowStride;  // query row r (H, D) at q + r * qRowStride
+  const int32_t* row; const int32_t* slot; const int32_t* len;
+  const float* kCache; const float* vCache; long slotStride;
+  float* out;  // (rows, H, D): row r at out + r * H * D
+};
+
 struct AdamWParams {
   float* param; const float* grad; float* m; float* v; long n;
   float lr, beta1, beta2, eps, weightDecay, bc1, bc2;
@@ -70,6 +88,10 @@ struct KernelTable {
   // per row, or N rows of K / 32 ggml q4_0 blocks.
   void (*quantMatmulI8)(const float* x, long M, const int8_t* q, const float* scales, long N, long K, const float* bias, float* y);
   void (*quantMatmulQ4_0)(const float* x, long M, const uint8_t* blocks, long N, long K, const float* bias, float* y);
+  // Batched decoding (decode_attention.h): new keys/values into the caches (RoPE first when asked), then one
+  // attention row per decoded token over its own cache.
+  void (*kvAppend)(const KvAppendParams&);
+  void (*decodeAttention)(const DecodeAttnParams&);
 };
 
 const KernelTable* table_avx512();

@@ -1,9 +1,10 @@
 // Decoding many sequences at once without tensors: a gpt2- or llama-flavour GPT's forward pass over the rows of one
 // step (one new token per decoding sequence, or a prompt's tokens), each sequence in its own slot with its own
 // key/value cache and position. The matmuls of a step run as one (rows, ·) GEMM over every sequence, on weights packed
-// once (Kernels.gemmPacked, batch-invariant: a row's logits are bit for bit the same alone or in any batch); attention
-// reads each row's own cache. Generation, rollouts and the server decode through it; GPT.forward with a KVCache stays
-// the definition, and test/infer/batchDecoder.test.ts holds this one to it.
+// once (Kernels.gemmPacked, batch-invariant: a row's logits are bit for bit the same alone or in any batch); per layer,
+// one Kernels.kvAppend call stores every row's key and value (RoPE first) and one Kernels.decodeAttention call attends
+// every decoded row over its own cache. Generation, rollouts and the server decode through it; GPT.forward with a
+// KVCache stays the definition, and test/infer/batchDecoder.test.ts holds this one to it.
 import { headDim } from "../model/config.js";
 import type { GPT } from "../model/gpt.js";
 import { Embedding, LayerNorm, Linear, RMSNorm } from "../nn/layers.js";
@@ -69,8 +70,8 @@ export class BatchDecoderError extends Error {
  * `slots` sequences of up to `maxLen` tokens (default the block size), decoded together. Packs the weights of every
  * matmul (and the LM head, tied or not) once, when it is made: a copy in the kernels' layout, so those weights take
  * twice their memory while the decoder lives, and a decoder made before the weights change keeps the old ones (make a
- * new one). The embeddings and norms are read in place. Make it under the SIMD level it will run on. A slot's cache
- * is allocated on first use.
+ * new one). The embeddings and norms are read in place. Make it under the SIMD level it will run on. The caches grow
+ * with the highest slot used (doubling), so slots are best used from 0 up.
  */
 export class BatchDecoder {
   readonly maxLen: number;
@@ -90,9 +91,11 @@ export class BatchDecoder {
   private readonly lnF: Norm;
   private readonly layers: LayerWeights[];
   private readonly lengths: Int32Array;
-  /** Keys and values per slot, per layer: (maxLen, Hkv, D); null until the slot is first fed. */
-  private readonly keys: (Float32Array[] | null)[];
-  private readonly values: (Float32Array[] | null)[];
+  /** Keys and values per layer, every slot in one buffer: (capSlots, maxLen, Hkv, D), slot s at s * slotStride. */
+  private keys: Float32Array[];
+  private values: Float32Array[];
+  private capSlots = 0;
+  private readonly slotStride: number;
   /** Step scratch, grown to the largest step (rows) seen. */
   private rows = 0;
   private x = new Float32Array(0);
@@ -105,8 +108,12 @@ export class BatchDecoder {
   private stats = new Float32Array(0);
   private lse = new Float32Array(0);
   private logits = new Float32Array(0);
-  private readonly scores: Float32Array;
-  private readonly rot: Float32Array;
+  /** Slot and position of every row of the step; the rows decodeAttention serves (row, slot, length). */
+  private rowSlot = new Int32Array(0);
+  private rowPos = new Int32Array(0);
+  private attRow = new Int32Array(0);
+  private attSlot = new Int32Array(0);
+  private attLen = new Int32Array(0);
 
   /** A decoder on `model` (see {@link batchDecoderUnsupported}). */
   constructor(model: GPT, opts: { slots?: number; maxLen?: number } = {}) {
@@ -149,10 +156,9 @@ export class BatchDecoder {
       fcProj: dense(b.mlp.c_proj),
     }));
     this.lengths = new Int32Array(slots);
-    this.keys = new Array(slots).fill(null);
-    this.values = new Array(slots).fill(null);
-    this.scores = new Float32Array(this.H * maxLen);
-    this.rot = new Float32Array(this.H * this.D);
+    this.slotStride = maxLen * this.Hkv * this.D;
+    this.keys = this.layers.map(() => new Float32Array(0));
+    this.values = this.layers.map(() => new Float32Array(0));
   }
 
   /** Tokens held by `slot` (the next token's position). */
@@ -181,11 +187,11 @@ export class BatchDecoder {
     }
     const n = len * this.Hkv * this.D;
     if (n > 0) {
-      const [sk, sv] = [this.keys[src] as Float32Array[], this.values[src] as Float32Array[]];
-      const [dk, dv] = this.cacheOf(dst);
+      this.reserve(dst);
+      const [s, d] = [src * this.slotStride, dst * this.slotStride];
       for (let l = 0; l < this.layers.length; l++) {
-        dk[l].set(sk[l].subarray(0, n));
-        dv[l].set(sv[l].subarray(0, n));
+        this.keys[l].copyWithin(d, s, s + n);
+        this.values[l].copyWithin(d, s, s + n);
       }
     }
     this.lengths[dst] = len;
@@ -202,6 +208,7 @@ export class BatchDecoder {
     if (E === 0) return this.logits.subarray(0, 0);
     const seen = new Set<number>();
     let N = 0;
+    let top = 0;
     for (const e of entries) {
       this.checkSlot(e.slot);
       if (seen.has(e.slot)) throw new BatchDecoderError(`slot ${e.slot} is fed twice in one step`);
@@ -215,11 +222,29 @@ export class BatchDecoder {
         if (!(Number.isInteger(tok) && tok >= 0 && tok < this.vocabSize)) throw new BatchDecoderError(`token ${tok} is outside the vocabulary of ${this.vocabSize}`);
       }
       N += e.tokens.length;
+      top = Math.max(top, e.slot);
     }
     this.grow(N, E);
+    this.reserve(top);
     const W = (H + 2 * Hkv) * D;
-    const row = Hkv * D;
-    const { x, xn, qkv, y, tmp, hid, act } = this;
+    const { x, xn, qkv, y, tmp, hid, act, rowSlot, rowPos, attRow, attSlot, attLen, slotStride } = this;
+    // every row's slot and position; the rows that attend over the cache: all but a fresh prompt's (p0 = 0, several
+    // tokens), which runs the backend's causal attention over its own rows instead
+    let nAtt = 0;
+    for (let r = 0, ei = 0; ei < E; ei++) {
+      const e = entries[ei];
+      const p0 = this.lengths[e.slot];
+      const T = e.tokens.length;
+      for (let i = 0; i < T; i++, r++) {
+        rowSlot[r] = e.slot;
+        rowPos[r] = p0 + i;
+        if (p0 > 0 || T === 1) {
+          attRow[nAtt] = r;
+          attSlot[nAtt] = e.slot;
+          attLen[nAtt++] = p0 + i + 1;
+        }
+      }
+    }
     // embeddings: (N, C), rows in entry order
     for (let r = 0, ei = 0; ei < E; ei++) {
       const e = entries[ei];
@@ -237,25 +262,14 @@ export class BatchDecoder {
       const L = this.layers[l];
       this.norm(x, L.ln1, xn, N);
       this.dense(L.attn, xn, qkv, N);
+      const caches = { kCache: this.keys[l], vCache: this.values[l], slotStride };
+      this.k.kvAppend({ n: N, H, Hkv, D, qkv, qkvOff: 0, qkvRowStride: W, slot: rowSlot, pos: rowPos, ropeBase: this.llama ? this.ropeBase : 0, ...caches });
+      if (nAtt > 0) this.k.decodeAttention({ n: nAtt, H, Hkv, D, scale, q: qkv, qOff: 0, qRowStride: W, row: attRow, slot: attSlot, len: attLen, out: y, ...caches });
       for (let r = 0, ei = 0; ei < E; ei++) {
-        const e = entries[ei];
-        const p0 = this.lengths[e.slot];
-        const T = e.tokens.length;
-        const [kc, vc] = this.cacheOf(e.slot);
-        for (let i = 0; i < T; i++) {
-          const o = (r + i) * W;
-          if (this.llama) {
-            this.ropeInPlace(qkv, o, H, p0 + i);
-            this.ropeInPlace(qkv, o + H * D, Hkv, p0 + i);
-          }
-          kc[l].set(qkv.subarray(o + H * D, o + (H + Hkv) * D), (p0 + i) * row);
-          vc[l].set(qkv.subarray(o + (H + Hkv) * D, o + W), (p0 + i) * row);
-        }
-        if (p0 === 0 && T > 1) {
-          // a fresh prompt: the backend's causal attention over its own rows
+        const T = entries[ei].tokens.length;
+        if (this.lengths[entries[ei].slot] === 0 && T > 1) {
+          // a fresh prompt: the backend's causal attention over its own (rotated) rows
           this.k.attention({ B: 1, T, H, Hkv, D, scale, q: qkv, qOff: r * W, qRowStride: W, k: qkv, kOff: r * W + H * D, v: qkv, vOff: r * W + (H + Hkv) * D, kvRowStride: W, out: y.subarray(r * H * D), lse: this.lse });
-        } else {
-          for (let i = 0; i < T; i++) this.attend(qkv, (r + i) * W, kc[l], vc[l], p0 + i, row, scale, (r + i) * H * D);
         }
         r += T;
       }
@@ -283,35 +297,6 @@ export class BatchDecoder {
     this.norm(x, this.lnF, xn, E);
     this.dense(this.head, xn, this.logits, E);
     return this.logits.subarray(0, E * this.vocabSize);
-  }
-
-  /**
-   * y (H, D) = softmax(q·kᵀ · scale) · v for the query row at qkv[qOff..] over cached positions 0..t (rows of `row`
-   * floats): two GEMMs batched over the key/value heads (each serving H/Hkv query heads) and a row softmax.
-   */
-  private attend(qkv: Float32Array, qOff: number, kc: Float32Array, vc: Float32Array, t: number, row: number, scale: number, yOff: number): void {
-    const { H, Hkv, D } = this;
-    const rep = H / Hkv;
-    const L = t + 1;
-    const s = this.scores; // (H, L)
-    this.k.gemm({
-      transA: false, transB: true, M: rep, N: L, K: D, alpha: scale, a: qkv, aOff: qOff, lda: D, b: kc, bOff: 0, ldb: row,
-      beta: 0, c: s, cOff: 0, ldc: L, batch: Hkv, strideA: rep * D, strideB: D, strideC: rep * L,
-    });
-    this.k.softmax(s, s, H, L, false);
-    this.k.gemm({
-      transA: false, transB: false, M: rep, N: D, K: L, alpha: 1, a: s, aOff: 0, lda: L, b: vc, bOff: 0, ldb: row,
-      beta: 0, c: this.y, cOff: yOff, ldc: D, batch: Hkv, strideA: rep * L, strideB: D, strideC: rep * D,
-    });
-  }
-
-  /** Rotary embedding of `heads` heads at buf[off..] for position `pos`, through the backend's kernel. */
-  private ropeInPlace(buf: Float32Array, off: number, heads: number, pos: number): void {
-    const n = heads * this.D;
-    const src = buf.subarray(off, off + n);
-    const out = this.rot.subarray(0, n);
-    this.k.rope(src, out, 1, 1, heads, this.D, this.ropeBase, pos, false);
-    src.set(out);
   }
 
   /** out (rows, C) = the norm of x (rows, C). */
@@ -342,19 +327,25 @@ export class BatchDecoder {
     this.act = new Float32Array(N * this.M);
     this.stats = new Float32Array(2 * N);
     this.lse = new Float32Array(H * N);
+    this.rowSlot = new Int32Array(N);
+    this.rowPos = new Int32Array(N);
+    this.attRow = new Int32Array(N);
+    this.attSlot = new Int32Array(N);
+    this.attLen = new Int32Array(N);
   }
 
-  private cacheOf(slot: number): [Float32Array[], Float32Array[]] {
-    let k = this.keys[slot];
-    let v = this.values[slot];
-    if (!k || !v) {
-      const n = this.maxLen * this.Hkv * this.D;
-      k = this.layers.map(() => new Float32Array(n));
-      v = this.layers.map(() => new Float32Array(n));
-      this.keys[slot] = k;
-      this.values[slot] = v;
-    }
-    return [k, v];
+  /** Grows the caches to hold slots 0..slot (doubling, at most `slots`), keeping what they hold. */
+  private reserve(slot: number): void {
+    if (slot < this.capSlots) return;
+    const cap = Math.min(this.slots, Math.max(slot + 1, 2 * this.capSlots));
+    const grow = (old: Float32Array) => {
+      const a = new Float32Array(cap * this.slotStride);
+      a.set(old);
+      return a;
+    };
+    this.keys = this.keys.map(grow);
+    this.values = this.values.map(grow);
+    this.capSlots = cap;
   }
 
   private checkSlot(slot: number): void {

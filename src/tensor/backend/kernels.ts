@@ -73,6 +73,57 @@ export interface AttentionBackwardArgs extends AttentionArgs {
   gv: Storage;
 }
 
+/**
+ * A batch decoder's key/value caches for one layer: per sequence (slot) `slotStride` floats of (positions, Hkv, D),
+ * element (s, j, hk, d) at s * slotStride + (j * Hkv + hk) * D + d.
+ */
+export interface KvCaches {
+  kCache: Float32Array;
+  vCache: Float32Array;
+  slotStride: number;
+}
+
+/**
+ * For each row r < n of a fused projection (query (H, D), key (Hkv, D), value (Hkv, D) at qkv[qkvOff + r *
+ * qkvRowStride ..]): when ropeBase > 0, rotates the query and the key in place as {@link Kernels.rope} at position
+ * pos[r]; then writes the key and value to position pos[r] of slot slot[r] of the caches.
+ */
+export interface KvAppendArgs extends KvCaches {
+  n: number;
+  H: number;
+  Hkv: number;
+  D: number;
+  qkv: Float32Array;
+  qkvOff: number;
+  qkvRowStride: number;
+  slot: Int32Array;
+  pos: Int32Array;
+  /** RoPE base (10000 for Llama), or 0 for none. */
+  ropeBase: number;
+}
+
+/**
+ * Decoding attention over cached keys and values, many rows in one call: for each entry i < n, the query (H, D) of
+ * row r = row[i] at q[qOff + r * qRowStride ..] attends to positions 0..len[i]-1 of slot slot[i] of the caches
+ * (grouped-query: head h reads kv head h / (H / Hkv)); out row r (H, D), at out[r * H * D ..], is overwritten with
+ * softmax(q·kᵀ·scale)·v (max-subtracted). Rows not listed are left alone. Each row's result depends on its own
+ * inputs only (batch-invariant).
+ */
+export interface DecodeAttentionArgs extends KvCaches {
+  n: number;
+  H: number;
+  Hkv: number;
+  D: number;
+  scale: number;
+  q: Float32Array;
+  qOff: number;
+  qRowStride: number;
+  row: Int32Array;
+  slot: Int32Array;
+  len: Int32Array;
+  out: Float32Array;
+}
+
 export interface AdamWArgs {
   param: Storage;
   grad: Storage;
@@ -187,6 +238,11 @@ export interface Kernels {
    * position of row t is pos0 + t; inverse rotates by -angle (the backward).
    */
   rope(x: Storage, out: Storage, B: number, T: number, H: number, D: number, base: number, pos0: number, inverse: boolean): void;
+
+  /** New keys and values of decoded tokens into a batch decoder's caches, RoPE first (f32; see {@link KvAppendArgs}). */
+  kvAppend(p: KvAppendArgs): void;
+  /** One attention row per decoded token over its own sequence's cache (f32; see {@link DecodeAttentionArgs}). */
+  decodeAttention(p: DecodeAttentionArgs): void;
 
   /** One AdamW step in place on param/m/v (decoupled weight decay). */
   adamw(p: AdamWArgs): void;

@@ -3,8 +3,8 @@
 // `nativeKernels` is null and `nativeLoadError` says why; llmforge then runs on the reference backend.
 import { loadAddon } from "../../io/addon.js";
 import {
-  type AdamWArgs, type AttentionArgs, type AttentionBackwardArgs, type BinaryOp, type GemmArgs, type Kernels, type PackedWeight,
-  PackedWeightError, type Storage, type UnaryOp,
+  type AdamWArgs, type AttentionArgs, type AttentionBackwardArgs, type BinaryOp, type DecodeAttentionArgs, type GemmArgs,
+  type Kernels, type KvAppendArgs, type PackedWeight, PackedWeightError, type Storage, type UnaryOp,
 } from "./kernels.js";
 
 /** SIMD level the native kernels run with. */
@@ -68,6 +68,10 @@ interface NativeAddon {
     inverse: boolean): void;
   adamw(param: Storage, grad: Storage, m: Storage, v: Storage, n: number, lr: number, beta1: number, beta2: number,
     eps: number, weightDecay: number, bc1: number, bc2: number): void;
+  kvAppend(n: number, H: number, Hkv: number, D: number, qkv: Float32Array, qkvOff: number, qkvRowStride: number, slot: I32,
+    pos: I32, ropeBase: number, kCache: Float32Array, vCache: Float32Array, slotStride: number): void;
+  decodeAttention(n: number, H: number, Hkv: number, D: number, scale: number, q: Float32Array, qOff: number, qRowStride: number,
+    row: I32, slot: I32, len: I32, kCache: Float32Array, vCache: Float32Array, slotStride: number, out: Float32Array): void;
   packWeight(w: Storage, wOff: number, N: number, K: number): { data: Float32Array; layout: SimdLevel };
   gemmPacked(x: Storage, M: number, packed: Storage, layout: string, N: number, K: number, bias: Storage | null, y: Storage): void;
 }
@@ -145,6 +149,11 @@ function makeKernels(a: NativeAddon): Kernels {
     rope: (x, out, B, T, H, D, base, pos0, inverse) => a.rope(x, out, B, T, H, D, base, pos0, inverse),
     adamw: (p: AdamWArgs) =>
       a.adamw(p.param, p.grad, p.m, p.v, p.n, p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, p.bc1, p.bc2),
+    kvAppend: (p: KvAppendArgs) =>
+      a.kvAppend(p.n, p.H, p.Hkv, p.D, p.qkv, p.qkvOff, p.qkvRowStride, p.slot, p.pos, p.ropeBase, p.kCache, p.vCache, p.slotStride),
+    decodeAttention: (p: DecodeAttentionArgs) =>
+      a.decodeAttention(p.n, p.H, p.Hkv, p.D, p.scale, p.q, p.qOff, p.qRowStride, p.row, p.slot, p.len, p.kCache, p.vCache,
+        p.slotStride, p.out),
     packWeight: (w, wOff, N, K): PackedWeight => ({ N, K, ...a.packWeight(w, wOff, N, K) }),
     gemmPacked: (x, M, w, bias, y) => {
       if (w.layout === "ref") throw new PackedWeightError("gemmPacked: the weight was packed by the reference backend, not the native one: pack it again");

@@ -1,8 +1,8 @@
 // The reference backend: every kernel in plain TypeScript, written for clarity.
 // It runs f32 and f64 and is the definition of correct that the native backend is tested against.
 import {
-  type AdamWArgs, type AttentionArgs, type AttentionBackwardArgs, type BinaryOp, type GemmArgs, type Kernels, type PackedWeight,
-  PackedWeightError, type Storage, type UnaryOp,
+  type AdamWArgs, type AttentionArgs, type AttentionBackwardArgs, type BinaryOp, type DecodeAttentionArgs, type GemmArgs,
+  type Kernels, type KvAppendArgs, type PackedWeight, PackedWeightError, type Storage, type UnaryOp,
 } from "./kernels.js";
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -204,6 +204,76 @@ function attentionBackward(p: AttentionBackwardArgs): void {
           }
         }
       }
+    }
+  }
+}
+
+/** Kernels.rope; kvAppend rotates with it too. */
+function rope(x: Storage, out: Storage, B: number, T: number, H: number, D: number, base: number, pos0: number, inverse: boolean): void {
+  const half = D / 2;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const pos = pos0 + t;
+      for (let h = 0; h < H; h++) {
+        const o = ((b * T + t) * H + h) * D;
+        for (let i = 0; i < half; i++) {
+          const theta = pos * base ** (-(2 * i) / D);
+          const c = Math.cos(theta);
+          const s = inverse ? -Math.sin(theta) : Math.sin(theta);
+          const x1 = x[o + i];
+          const x2 = x[o + i + half];
+          out[o + i] = x1 * c - x2 * s;
+          out[o + i + half] = x1 * s + x2 * c;
+        }
+      }
+    }
+  }
+}
+
+/** RoPE'd queries and keys (in place), then each row's key and value into its slot at its position. */
+function kvAppend(p: KvAppendArgs): void {
+  const { n, H, Hkv, D, qkv, qkvRowStride, slot, pos, ropeBase, kCache, vCache, slotStride } = p;
+  const kvw = Hkv * D;
+  for (let r = 0; r < n; r++) {
+    const o = p.qkvOff + r * qkvRowStride;
+    if (ropeBase > 0) {
+      const qk = qkv.subarray(o, o + (H + Hkv) * D); // the query heads, then the key heads
+      rope(qk, qk, 1, 1, H + Hkv, D, ropeBase, pos[r], false);
+    }
+    const at = slot[r] * slotStride + pos[r] * kvw;
+    kCache.set(qkv.subarray(o + H * D, o + H * D + kvw), at);
+    vCache.set(qkv.subarray(o + H * D + kvw, o + H * D + 2 * kvw), at);
+  }
+}
+
+/** Each listed row's heads against its slot's first len keys: scores, max-subtracted softmax, weighted values, in double. */
+function decodeAttention(p: DecodeAttentionArgs): void {
+  const { n, H, Hkv, D, scale, q, qRowStride, row, slot, len, kCache, vCache, slotStride, out } = p;
+  const kvw = Hkv * D;
+  const acc = new Float64Array(D);
+  for (let i = 0; i < n; i++) {
+    const L = len[i];
+    const s = new Float64Array(L);
+    const base = slot[i] * slotStride;
+    for (let h = 0; h < H; h++) {
+      const qo = p.qOff + row[i] * qRowStride + h * D;
+      const kv = base + kvHead(h, H, Hkv) * D;
+      let mx = Number.NEGATIVE_INFINITY;
+      for (let j = 0; j < L; j++) {
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += q[qo + d] * kCache[kv + j * kvw + d];
+        s[j] = dot * scale;
+        if (s[j] > mx) mx = s[j];
+      }
+      let sum = 0;
+      acc.fill(0);
+      for (let j = 0; j < L; j++) {
+        const e = Math.exp(s[j] - mx);
+        sum += e;
+        for (let d = 0; d < D; d++) acc[d] += e * vCache[kv + j * kvw + d];
+      }
+      const oo = (row[i] * H + h) * D;
+      for (let d = 0; d < D; d++) out[oo + d] = acc[d] / sum;
     }
   }
 }
@@ -415,26 +485,9 @@ export const refKernels: Kernels = {
   attention,
   attentionBackward,
 
-  rope(x, out, B, T, H, D, base, pos0, inverse) {
-    const half = D / 2;
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) {
-        const pos = pos0 + t;
-        for (let h = 0; h < H; h++) {
-          const o = ((b * T + t) * H + h) * D;
-          for (let i = 0; i < half; i++) {
-            const theta = pos * base ** (-(2 * i) / D);
-            const c = Math.cos(theta);
-            const s = inverse ? -Math.sin(theta) : Math.sin(theta);
-            const x1 = x[o + i];
-            const x2 = x[o + i + half];
-            out[o + i] = x1 * c - x2 * s;
-            out[o + i + half] = x1 * s + x2 * c;
-          }
-        }
-      }
-    }
-  },
+  rope,
+  kvAppend,
+  decodeAttention,
 
   adamw(p: AdamWArgs) {
     const { param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2 } = p;

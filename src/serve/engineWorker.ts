@@ -8,6 +8,7 @@ import { loadRun } from "../model/runFolder.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import type { EngineWorkerInit, FromWorker, PromptInput, RequestRefusal, SequenceEvent, ToWorker } from "./protocol.js";
 import { BatchScheduler } from "./scheduler.js";
+import { modelStopTokens } from "./stopTokens.js";
 
 /** The special token llmforge documents start with; completions and generation start from it too. */
 const DOC_TOKEN = "<|endoftext|>";
@@ -38,8 +39,20 @@ function main(init: EngineWorkerInit): void {
   }
   const { model, tokenizer, paths } = loaded;
   model.eval();
-  const tokConfig = readTokenizerConfig(dirname(paths.tokenizerFile));
-  const template = tokConfig?.chatTemplate ?? CHATML_TEMPLATE;
+  // a .gguf file carries its own template; a tokenizer_config.json beside it belongs to some other model
+  const gguf = paths.tokenizerFile === paths.modelDir;
+  const vocabLimit = Math.min(tokenizer.vocabSize, model.config.vocabSize);
+  let tokConfig: ReturnType<typeof readTokenizerConfig>;
+  let stops: number[];
+  try {
+    tokConfig = gguf ? null : readTokenizerConfig(dirname(paths.tokenizerFile));
+    // chat and text completions stop at the same tokens (see stopTokens.ts)
+    stops = modelStopTokens(tokenizer, { modelDir: paths.modelDir, eosToken: tokConfig?.eosToken, vocabLimit });
+  } catch (err) {
+    post({ type: "failed", message: err instanceof Error ? err.message : String(err) });
+    return;
+  }
+  const template = tokConfig?.chatTemplate ?? loaded.chatTemplate ?? CHATML_TEMPLATE;
   let chatUnavailable: string | null = null;
   try {
     requireChatTokens(tokenizer, template, [CHAT_EOS]);
@@ -47,8 +60,6 @@ function main(init: EngineWorkerInit): void {
     chatUnavailable = err instanceof Error ? err.message : String(err);
   }
   const docId = tokenizer.specialTokens.get(DOC_TOKEN);
-  const chatStops = [CHAT_EOS, tokConfig?.eosToken, DOC_TOKEN].flatMap((t) => (t !== undefined && tokenizer.specialTokens.has(t) ? [tokenizer.specialId(t)] : []));
-  const vocabLimit = Math.min(tokenizer.vocabSize, model.config.vocabSize);
   const scheduler = new BatchScheduler(model, {
     maxBatch: init.maxBatch,
     vocabLimit,
@@ -57,20 +68,19 @@ function main(init: EngineWorkerInit): void {
   });
   const ctx = scheduler.contextLength;
 
-  /** Token ids of a prompt (chat: rendered with the template; text: after the document token) and the stop tokens that end it. */
-  const promptIds = (p: PromptInput): { ids: number[]; stopTokens: number[] } => {
+  /** Token ids of a prompt (chat: rendered with the template; text: after the document token). */
+  const promptIds = (p: PromptInput): number[] => {
     if (p.kind === "chat") {
       if (chatUnavailable) throw badRequest(`this model cannot chat: ${chatUnavailable}; use /v1/completions`, "chat_unavailable");
       const vars = p.tools && p.tools.length > 0 ? { tools: p.tools } : {};
       const text = renderChat(template, p.messages, { addGenerationPrompt: true, eosToken: tokConfig?.eosToken, bosToken: tokConfig?.bosToken, variables: vars }) + (p.prefix ?? "");
-      return { ids: tokenizer.encode(text, { allowedSpecial: "all" }), stopTokens: chatStops };
+      return tokenizer.encode(text, { allowedSpecial: "all" });
     }
-    const stopTokens = docId !== undefined ? [docId] : [];
-    if (p.kind === "text") return { ids: [...(docId !== undefined ? [docId] : []), ...tokenizer.encode(p.text)], stopTokens };
+    if (p.kind === "text") return [...(docId !== undefined ? [docId] : []), ...tokenizer.encode(p.text)];
     const bad = p.ids.find((t) => !(Number.isInteger(t) && t >= 0 && t < vocabLimit));
     if (bad !== undefined) throw badRequest(`token id ${bad} in the prompt is outside the vocabulary 0..${vocabLimit - 1}`, "invalid_token", "prompt");
     if (p.ids.length === 0) throw badRequest("the prompt has no tokens", null, "prompt");
-    return { ids: p.ids, stopTokens };
+    return p.ids;
   };
 
   const contextError = (prompt: number, asked: number | undefined, what: string) =>
@@ -82,13 +92,13 @@ function main(init: EngineWorkerInit): void {
     );
 
   const onGenerate = (m: Extract<ToWorker, { type: "generate" }>) => {
-    const { ids, stopTokens } = promptIds(m.prompt);
+    const ids = promptIds(m.prompt);
     const what = m.prompt.kind === "chat" ? "messages" : "prompt";
     if (ids.length >= ctx) throw contextError(ids.length, m.params.maxTokens, what);
     if (m.params.maxTokens !== undefined && ids.length + m.params.maxTokens > ctx) throw contextError(ids.length, m.params.maxTokens, what);
     if (m.n > init.maxBatch) throw badRequest(`n = ${m.n} is more than the server decodes at once (--max-batch ${init.maxBatch})`, null, "n");
     const maxTokens = m.params.maxTokens ?? Math.min(init.maxTokens, ctx - ids.length);
-    scheduler.submit({ id: m.id, prompt: ids, n: m.n, params: { ...m.params, maxTokens }, stopTokens: m.params.ignoreEos ? [] : stopTokens });
+    scheduler.submit({ id: m.id, prompt: ids, n: m.n, params: { ...m.params, maxTokens }, stopTokens: m.params.ignoreEos ? [] : stops });
     post({ type: "accepted", id: m.id, promptTokens: ids.length, maxTokens });
   };
 

@@ -6,10 +6,12 @@ import type { Command } from "commander";
 import { addToKb } from "../kb/build.js";
 import { Embedder } from "../kb/embed.js";
 import { listKbFiles } from "../kb/read.js";
-import { KbSearcher, type SearchMode } from "../kb/search.js";
+import { describeFusion, DEFAULT_FUSION, KbSearcher, parseFusion, type SearchMode } from "../kb/search.js";
 import { KbError, KnowledgeBase } from "../kb/store.js";
 import { trainEmbedder } from "../kb/trainEmbedder.js";
-import { abortOnSignals, addLoopOptions, fractionOption, loopRunOptions, oneOf, positiveIntOption as int, positiveNumberOption, reportInterrupted } from "./options.js";
+import {
+  abortOnSignals, addLoopOptions, fractionOption, loopRunOptions, nonNegativeIntOption, oneOf, positiveIntOption as int, positiveNumberOption, reportInterrupted,
+} from "./options.js";
 
 /** The embedder to search with: --embedder, else the folder the knowledge base recorded (if it is still there). */
 function searchEmbedder(kb: KnowledgeBase, flag: string | undefined, mode: SearchMode): Embedder | null {
@@ -61,11 +63,12 @@ export function registerKbCommands(program: Command): void {
     });
 
   kb.command("search")
-    .description("search a knowledge base: BM25, vector (the embedder that built it) or hybrid (reciprocal rank fusion)")
+    .description("search a knowledge base: BM25, vector (the embedder that built it) or hybrid (a fusion of both lists)")
     .requiredOption("--kb <file>", "knowledge base")
     .option("-k, --k <n>", "results", int, 5)
     .option("--mode <m>", "bm25 | vector | hybrid (default: hybrid with embeddings, else bm25)", oneOf(["bm25", "vector", "hybrid"]))
     .option("--embedder <run>", "the embedder (default: where the knowledge base recorded it)")
+    .option("--fusion <f>", `hybrid: rrf (plain reciprocal rank fusion), rrf:W (vector list weight W, BM25 1) or score:A (normalised scores, cosine share A) (default: ${describeFusion(DEFAULT_FUSION)})`, parseFusion)
     .option("--json", "one JSON array of results")
     .argument("<query>")
     .action((query: string, o) => {
@@ -73,7 +76,7 @@ export function registerKbCommands(program: Command): void {
       try {
         const mode: SearchMode = o.mode ?? (base.settings.embedder ? "hybrid" : "bm25");
         const searcher = new KbSearcher(base, searchEmbedder(base, o.embedder, mode));
-        const hits = searcher.search(query, { k: o.k, mode });
+        const hits = searcher.search(query, { k: o.k, mode, fusion: o.fusion });
         if (o.json) {
           console.log(JSON.stringify(hits.map(({ docId: _d, ...h }) => h), null, 2));
           return;
@@ -109,7 +112,7 @@ export function registerKbCommands(program: Command): void {
 
   const te = kb
     .command("train-embedder")
-    .description("train a model folder into a text embedder: InfoNCE with in-batch negatives on pairs from the corpus (heading/paragraph, adjacent paragraphs, crops)")
+    .description("train a model folder into a text embedder: InfoNCE with in-batch and BM25 hard negatives on pairs from the corpus (heading/paragraph, adjacent paragraphs, crops, keyword queries)")
     .requiredOption("--model <run>", "run or model folder to start from")
     .requiredOption("--data <files...>", "files or folders to build pairs from")
     .requiredOption("--out <dir>", "run folder; the embedder is written to OUT/model")
@@ -117,11 +120,13 @@ export function registerKbCommands(program: Command): void {
     .option("--max-tokens <n>", "longest text of a pair in tokens", int, 64)
     .option("--temperature <t>", "InfoNCE temperature", positiveNumberOption, 0.05)
     .option("--val-fraction <f>", "share of pairs held out (at most 256)", fractionOption, 0.05)
-    .option("--no-crops", "no (random crop of a paragraph, paragraph) pairs");
+    .option("--no-crops", "no (random crop of a paragraph, paragraph) pairs")
+    .option("--keyword-queries <n>", "(keyword query: 3-6 content words of a paragraph, paragraph) pairs per paragraph; 0 = none", nonNegativeIntOption, 3)
+    .option("--no-hard-negatives", "no BM25 hard negative per pair (the paragraph that best matches the first text without being its partner)");
   addLoopOptions(te, { steps: 200, lr: 5e-5, weightDecay: 0, evalEvery: 50, keep: 2 }).action(async (o) => {
     const signal = abortOnSignals();
     const s = await trainEmbedder({
-      model: o.model, data: o.data, out: o.out, batchSize: o.batch, maxTokens: o.maxTokens, temperature: o.temperature, valFraction: o.valFraction, crops: o.crops,
+      model: o.model, data: o.data, out: o.out, batchSize: o.batch, maxTokens: o.maxTokens, temperature: o.temperature, valFraction: o.valFraction, crops: o.crops, keywords: o.keywordQueries, hardNegatives: o.hardNegatives,
       ...loopRunOptions(o, signal),
     });
     if (reportInterrupted(s.training, signal)) return;

@@ -21,6 +21,7 @@ interface ServeFlags {
   grace: number;
   backend?: BackendName;
   logLevel: string;
+  kb?: string;
 }
 
 const portOption = (v: string): number => {
@@ -49,6 +50,7 @@ export function registerServeCommand(program: Command): void {
     .option("--model-name <id>", "the model id clients send (default: the run folder's name)")
     .option("--grace <seconds>", "on SIGTERM, how long running requests may finish before they are stopped", positiveNumberOption, 30)
     .option("--backend <name>", "ref or native (default: native when built)", oneOf(["ref", "native"]))
+    .option("--kb <file>", "a knowledge base (`llmforge kb add`) for chat requests with \"kb\": true or {\"k\": N}: answers from retrieved passages, with citations")
     .option("--log-level <level>", "fatal, error, warn, info, debug or silent", oneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info")
     .action(async (flags: ServeFlags) => {
       const apiKey = flags.apiKey ?? process.env.LLMFORGE_API_KEY;
@@ -57,7 +59,7 @@ export function registerServeCommand(program: Command): void {
       }
       const server = await startServer({
         run: flags.model, tokenizer: flags.tokenizer, backend: flags.backend, maxBatch: flags.maxBatch, maxTokens: flags.maxTokens,
-        maxRequests: flags.maxRequests, apiKey, bodyLimit: flags.bodyLimit, modelName: flags.modelName, logger: { level: flags.logLevel },
+        maxRequests: flags.maxRequests, apiKey, bodyLimit: flags.bodyLimit, modelName: flags.modelName, logger: { level: flags.logLevel }, kb: flags.kb,
       });
       let address: string;
       try {

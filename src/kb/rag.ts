@@ -2,6 +2,7 @@
 // sources ([1] path, characters a-b), trimmed so that the prompt and the answer fit the model's context, and return
 // the answer with its citations; with nothing relevant, say so instead of asking the model.
 import { existsSync } from "node:fs";
+import type { ChatMessage } from "../tokenizer/chatTemplate.js";
 import { Embedder } from "./embed.js";
 import { KbSearcher, type SearchHit, type SearchMode } from "./search.js";
 import { KnowledgeBase } from "./store.js";
@@ -165,8 +166,36 @@ export async function answerWithKb(
   const p = buildRagPrompt(question, hits, o);
   if (p.nothingFound) return { answer: NOTHING_FOUND, citations: [], nothingFound: true, prompt: "" };
   const answer = await generate(p.prompt);
-  const used = citedNumbers(answer);
-  return { answer, citations: p.citations.map((c) => ({ ...c, cited: used.has(c.n) })), nothingFound: false, prompt: p.prompt };
+  return { answer, citations: markCited(p.citations, answer), nothingFound: false, prompt: p.prompt };
+}
+
+/** A knowledge base open for answering, with the search mode it supports. */
+export interface KbRetriever {
+  searcher: KbSearcher;
+  /** hybrid when the embedder that built the knowledge base is at hand, else bm25. */
+  mode: SearchMode;
+  close(): void;
+}
+
+/**
+ * Opens a knowledge base read-only for retrieval: hybrid search with `embedder` or the embedder folder it recorded
+ * when that folder is still there, else BM25. Close it when done.
+ */
+export function openKbRetriever(kbPath: string, o: { embedder?: string } = {}): KbRetriever {
+  const kb = KnowledgeBase.open(kbPath, { readonly: true });
+  try {
+    const path = o.embedder ?? kb.settings.embedder?.path;
+    const embedder = kb.settings.embedder && path && existsSync(path) ? Embedder.load(path) : null;
+    return { searcher: new KbSearcher(kb, embedder), mode: embedder ? "hybrid" : "bm25", close: () => kb.close() };
+  } catch (err) {
+    kb.close();
+    throw err;
+  }
+}
+
+/** Searches an open knowledge base for `question` and builds the prompt (see {@link buildRagPrompt}). */
+export function retrieveWith(r: KbRetriever, question: string, o: RagOptions): RagPrompt {
+  return buildRagPrompt(question, r.searcher.search(question, { k: o.k ?? 5, mode: o.mode ?? r.mode }), o);
 }
 
 /**
@@ -174,15 +203,40 @@ export async function answerWithKb(
  * there, else BM25) and builds the prompt; what `llmforge generate --chat --kb KB` puts in the user message.
  */
 export function retrieveForPrompt(kbPath: string, question: string, o: RagOptions & { embedder?: string }): RagPrompt {
-  const kb = KnowledgeBase.open(kbPath, { readonly: true });
+  const r = openKbRetriever(kbPath, o);
   try {
-    const path = o.embedder ?? kb.settings.embedder?.path;
-    const embedder = kb.settings.embedder && path && existsSync(path) ? Embedder.load(path) : null;
-    const searcher = new KbSearcher(kb, embedder);
-    return buildRagPrompt(question, searcher.search(question, { k: o.k ?? 5, mode: o.mode ?? (embedder ? "hybrid" : "bm25") }), o);
+    return retrieveWith(r, question, o);
   } finally {
-    kb.close();
+    r.close();
   }
+}
+
+/** Options of {@link ragChatTurn}: those of a RAG prompt, and the token count of a rendered conversation. */
+export interface RagChatOptions extends Omit<RagOptions, "templateTokens"> {
+  /** Tokens of `messages` rendered by the chat template with the assistant's generation prompt. */
+  conversationTokens: (messages: readonly ChatMessage[]) => number;
+}
+
+/**
+ * One chat turn answered from a knowledge base (`llmforge chat --kb`, the server's `kb` option): the last message, the
+ * user's question, becomes the RAG prompt; the earlier messages stay as they are and the passages get the context
+ * they leave (the conversation rendered with an empty last message is what the template and the earlier turns
+ * take). With nothing relevant, the messages come back unchanged and `rag.nothingFound` is set.
+ */
+export function ragChatTurn(r: KbRetriever, messages: readonly ChatMessage[], o: RagChatOptions): { messages: ChatMessage[]; rag: RagPrompt } {
+  const last = messages.at(-1);
+  if (last?.role !== "user") throw new RangeError(`answering from a knowledge base needs the user's question last; the last message is ${last ? `a ${last.role} message` : "missing"}`);
+  const earlier = messages.slice(0, -1);
+  const taken = o.conversationTokens([...earlier, { role: "user", content: "" }]);
+  if (taken >= o.contextTokens) throw new RangeError(`the earlier messages take ${taken} tokens of the model's context of ${o.contextTokens}: no room for the question`);
+  const rag = retrieveWith(r, last.content, { ...o, contextTokens: o.contextTokens - taken, templateTokens: 0 });
+  return { messages: rag.nothingFound ? [...messages] : [...earlier, { ...last, content: rag.prompt }], rag };
+}
+
+/** The citations of a prompt with `cited` set for those the answer uses. */
+export function markCited(citations: readonly Citation[], answer: string): Citation[] {
+  const used = citedNumbers(answer);
+  return citations.map((c) => ({ ...c, cited: used.has(c.n) }));
 }
 
 /** The sources of a prompt, one line each ("[1] path (characters a-b)"), for showing under an answer. */

@@ -1,7 +1,8 @@
 // `llmforge kb train-embedder`: contrastive training of a model folder into a text embedder. Pairs come from the
 // corpus itself (a heading and the paragraph under it; adjacent paragraphs of a section; a random crop of a paragraph
-// and the paragraph); the loss is symmetric
-// InfoNCE with in-batch negatives at temperature 0.05 over mean-pooled, normalised hidden states, through the
+// and the paragraph; a keyword query, a few of a paragraph's content words, and the paragraph); the loss is symmetric
+// InfoNCE with in-batch negatives at temperature 0.05 over mean-pooled, normalised hidden states, plus one hard
+// negative per pair (the paragraph BM25 ranks first for the first text that is not its partner), through the
 // generic step loop (batch cursor, checkpoints, exact resume). Written as a model folder marked as an embedder.
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -9,7 +10,7 @@ import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { withFolderLock } from "../io/runLock.js";
 import { loadRun } from "../model/runFolder.js";
 import { saveModel } from "../model/serialize.js";
-import { add, crossEntropy, ids as idsTensor, matmul, mulScalar, slice, transpose } from "../tensor/ops/index.js";
+import { add, concat, crossEntropy, ids as idsTensor, matmul, mulScalar, slice, transpose } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, type Tensor, tidy } from "../tensor/tensor.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
@@ -24,11 +25,71 @@ import { listKbFiles, readKbDocument, type KbReadFailure } from "./read.js";
 /** The temperature of the InfoNCE loss (as in E5 / GTE training). */
 export const EMBEDDER_TEMPERATURE = 0.05;
 
-/** A training pair: two texts that belong together (token ids, cut to the length limit). */
+/** A training pair: two texts that belong together (token ids, cut to the length limit), and maybe a hard negative. */
 export interface TextPair {
   a: number[];
   b: number[];
-  kind: "heading" | "adjacent" | "crop";
+  kind: "heading" | "adjacent" | "crop" | "keywords";
+  /** A text like b that does not belong to a (a BM25 hard negative). */
+  n?: number[];
+}
+
+const words = (t: string): string[] => t.toLowerCase().match(/[a-z0-9_]+/g) ?? [];
+
+/**
+ * Okapi BM25 (k1 = 1.2, b = 0.75) over a fixed list of texts, in memory: what picks a pair's hard negative, the
+ * text that matches its first text best without being its partner (so the embedder learns what BM25 confuses).
+ */
+export class MemoryBm25 {
+  private readonly postings = new Map<string, { doc: number; tf: number }[]>();
+  private readonly lengths: number[];
+  private readonly avg: number;
+
+  constructor(readonly texts: readonly string[]) {
+    this.lengths = texts.map((t, doc) => {
+      const tf = new Map<string, number>();
+      const ws = words(t);
+      for (const w of ws) tf.set(w, (tf.get(w) ?? 0) + 1);
+      for (const [w, n] of tf) {
+        const list = this.postings.get(w);
+        if (list) list.push({ doc, tf: n });
+        else this.postings.set(w, [{ doc, tf: n }]);
+      }
+      return ws.length;
+    });
+    this.avg = this.lengths.reduce((s, n) => s + n, 0) / Math.max(1, texts.length);
+  }
+
+  /** Indices of the best-scoring texts for `query`, best first (ties by index), at most k, skipping `exclude`. */
+  search(query: string, k: number, exclude: ReadonlySet<number> = new Set()): number[] {
+    const N = this.texts.length;
+    const score = new Map<number, number>();
+    for (const w of new Set(words(query))) {
+      const list = this.postings.get(w);
+      if (!list) continue;
+      const idf = Math.log(1 + (N - list.length + 0.5) / (list.length + 0.5));
+      for (const { doc, tf } of list) {
+        const s = (idf * tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * this.lengths[doc]) / this.avg));
+        score.set(doc, (score.get(doc) ?? 0) + s);
+      }
+    }
+    return [...score].filter(([d]) => !exclude.has(d)).sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, k).map(([d]) => d);
+  }
+}
+
+/**
+ * Gives each pair a hard negative: of the second texts of all pairs, the one BM25 ranks first for the pair's first
+ * text that is neither of the pair's texts (none when nothing else matches).
+ */
+export function withHardNegatives<P extends { a: string; b: string }>(pairs: readonly P[]): (P & { n?: string })[] {
+  const texts = [...new Set(pairs.map((p) => p.b))];
+  const at = new Map(texts.map((t, i) => [t, i]));
+  const bm = new MemoryBm25(texts);
+  return pairs.map((p) => {
+    const own = new Set([at.get(p.b) as number, ...(at.has(p.a) ? [at.get(p.a) as number] : [])]);
+    const [best] = bm.search(p.a, 1, own);
+    return best === undefined ? { ...p } : { ...p, n: texts[best] };
+  });
 }
 
 /**
@@ -44,14 +105,48 @@ export function cropOf(paragraph: string, rng: Rng): string {
   return (kept.length >= 2 ? kept : span).join(" ");
 }
 
+/** Keyword queries drawn per paragraph: the questions users type are the most common use, so they get the most pairs. */
+export const KEYWORD_QUERIES = 3;
+
+/** Words a keyword query leaves out (common English function words). */
+const STOP_WORDS = new Set(
+  ("the a an and or but if then else of to in on at by for with from into onto as is are was were be been being it its this that these those " +
+    "there here their they them he she his her we you your our i me my not no can could may might will would shall should must do does did done " +
+    "has have had having which who whom whose what when where why how than also such so very only just more most other some any each all both " +
+    "one two out up down over under about after before between through during again further once same own too")
+    .split(" "),
+);
+
+/**
+ * A keyword query of a paragraph (as the queries users type into a search box, an inverse-cloze view): 3 to 6 of its
+ * distinct content words (3+ letters, stop words out), lower-cased, in random order; null when it has fewer than 6.
+ */
+export function keywordQueryOf(paragraph: string, rng: Rng): string | null {
+  const words = [...new Set((paragraph.match(/[A-Za-z][A-Za-z_]+/g) ?? []).map((w) => w.toLowerCase()).filter((w) => w.length >= 3 && !STOP_WORDS.has(w)))];
+  if (words.length < 6) return null;
+  const n = 3 + rng.int(4);
+  for (let i = 0; i < n; i++) {
+    const j = i + rng.int(words.length - i);
+    [words[i], words[j]] = [words[j], words[i]];
+  }
+  return words.slice(0, n).join(" ");
+}
+
 /**
  * Pairs from documents: (heading, first paragraph under it), (paragraph, next paragraph) within a section, and
- * (random crop of a paragraph, the paragraph) for paragraphs of 2·minWords+ words (unless `crops` is false).
- * Paragraphs of fewer than `minWords` words are skipped; duplicates are dropped. Seeded (crops).
+ * (random crop of a paragraph, the paragraph) for paragraphs of 2·minWords+ words (unless `crops` is false), and
+ * `keywords` (keyword query, the paragraph) pairs (default 3, each a different draw; 0 = none) for paragraphs with 6+
+ * distinct content words.
+ * Paragraphs of fewer than `minWords` words are skipped; duplicates are dropped. Seeded (crops, keywords).
  */
-export function corpusPairs(texts: readonly string[], o: { minWords?: number; crops?: boolean; seed?: number } = {}): { a: string; b: string; kind: TextPair["kind"] }[] {
+export function corpusPairs(
+  texts: readonly string[],
+  o: { minWords?: number; crops?: boolean; keywords?: number; seed?: number } = {},
+): { a: string; b: string; kind: TextPair["kind"] }[] {
   const minWords = o.minWords ?? 6;
   const rng = new Rng((o.seed ?? 0) ^ 0x0c0ffee);
+  // a stream of its own, so that adding keyword pairs leaves the crops as they were
+  const kwRng = new Rng((o.seed ?? 0) ^ 0x6b657977);
   const out: { a: string; b: string; kind: TextPair["kind"] }[] = [];
   const seen = new Set<string>();
   const push = (a: string, b: string, kind: TextPair["kind"]) => {
@@ -74,18 +169,23 @@ export function corpusPairs(texts: readonly string[], o: { minWords?: number; cr
       if (heading !== null && prev === null) push(heading, t, "heading");
       if (prev !== null) push(prev, t, "adjacent");
       if (o.crops !== false && t.split(/\s+/).length >= 2 * minWords) push(cropOf(t, rng), t, "crop");
+      for (let i = 0; i < (o.keywords ?? KEYWORD_QUERIES); i++) {
+        const kw = keywordQueryOf(t, kwRng);
+        if (kw !== null) push(kw, t, "keywords");
+      }
       prev = t;
     }
   }
   return out;
 }
 
-/** A batch: rows 0..B-1 are the first texts, rows B..2B-1 the second texts of B pairs. */
+/** A batch: rows 0..B-1 are the first texts, rows B..2B-1 the second texts of B pairs, then B hard negatives if `negatives`. */
 export interface PairBatch {
   ids: Int32Array;
   T: number;
   lengths: number[];
   pairs: number;
+  negatives: boolean;
 }
 
 interface PairCursor {
@@ -135,7 +235,10 @@ export class PairBatches {
         this.order = null;
       }
     }
-    return { ...padRows([...picked.map((p) => p.a), ...picked.map((p) => p.b)]), pairs: B };
+    // a pair without a negative of its own borrows another pair's partner (still a negative for it)
+    const negatives = picked.some((p) => p.n);
+    const neg = negatives ? picked.map((p, i) => p.n ?? picked[(i + 1) % B].b) : [];
+    return { ...padRows([...picked.map((p) => p.a), ...picked.map((p) => p.b), ...neg]), pairs: B, negatives };
   }
 
   getCursor(): PairCursor {
@@ -157,11 +260,14 @@ export class PairBatches {
  * Symmetric InfoNCE: z = normalised mean-pooled hidden states of the 2B rows; S = z_a z_b^T / temperature (B, B);
  * loss = (CE(S, diag) + CE(S^T, diag)) / 2, every other pair of the batch a negative.
  */
-export function infoNceLoss(za: Tensor, zb: Tensor, temperature = EMBEDDER_TEMPERATURE): Tensor {
+export function infoNceLoss(za: Tensor, zb: Tensor, temperature = EMBEDDER_TEMPERATURE, zn?: Tensor): Tensor {
   const B = za.shape[0];
-  const S = mulScalar(matmul(za, transpose(zb)), 1 / temperature); // (B, B)
   const diag = Int32Array.from({ length: B }, (_, i) => i);
-  return mulScalar(add(crossEntropy(S, diag), crossEntropy(transpose(S), diag)), 0.5);
+  const S = mulScalar(matmul(za, transpose(zb)), 1 / temperature); // (B, B)
+  if (!zn) return mulScalar(add(crossEntropy(S, diag), crossEntropy(transpose(S), diag)), 0.5);
+  // with hard negatives: a's candidates are every b and every n, (B, 2B); b's are every a, as before
+  const Sa = mulScalar(matmul(za, transpose(concat([zb, zn], 0))), 1 / temperature); // (B, 2B)
+  return mulScalar(add(crossEntropy(Sa, diag), crossEntropy(transpose(S), diag)), 0.5);
 }
 
 /** Held-out retrieval: each first text's partner ranked among all held-out second texts (top-1 accuracy, MRR). */
@@ -193,12 +299,16 @@ export interface TrainEmbedderOptions extends StageRunOptions {
   temperature?: number;
   /** Add (crop of a paragraph, paragraph) pairs (default true). */
   crops?: boolean;
+  /** (keyword query, paragraph) pairs per paragraph (default 3; 0 = none). */
+  keywords?: number;
+  /** Give each pair a BM25 hard negative (default true). */
+  hardNegatives?: boolean;
 }
 
 export interface TrainEmbedderSummary {
   out: string;
   modelDir: string | null;
-  pairs: { train: number; heldout: number; heading: number; adjacent: number; crop: number };
+  pairs: { train: number; heldout: number; heading: number; adjacent: number; crop: number; keywords: number };
   failed: KbReadFailure[];
   training: StepLoopSummary;
   before: { top1: number; mrr: number } | null;
@@ -210,9 +320,14 @@ export async function trainEmbedder(o: TrainEmbedderOptions): Promise<TrainEmbed
   return withFolderLock(o.out, "llmforge kb train-embedder", () => trainLocked(o));
 }
 
-function tokenizePairs(tok: Tokenizer, pairs: readonly { a: string; b: string; kind: TextPair["kind"] }[], maxTokens: number): TextPair[] {
+function tokenizePairs(tok: Tokenizer, pairs: readonly { a: string; b: string; n?: string; kind: TextPair["kind"] }[], maxTokens: number): TextPair[] {
   const cut = (t: string) => tok.encode(t).slice(0, maxTokens);
-  return pairs.map((p) => ({ a: cut(p.a), b: cut(p.b), kind: p.kind })).filter((p) => p.a.length > 0 && p.b.length > 0);
+  return pairs
+    .map((p) => {
+      const n = p.n === undefined ? [] : cut(p.n);
+      return { a: cut(p.a), b: cut(p.b), kind: p.kind, ...(n.length > 0 ? { n } : {}) };
+    })
+    .filter((p) => p.a.length > 0 && p.b.length > 0);
 }
 
 async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummary> {
@@ -223,11 +338,12 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
   const temperature = o.temperature ?? EMBEDDER_TEMPERATURE;
   const recorded = {
     ...o, model: resolve(o.model), data: o.data.map((f) => resolve(f)), seed, temperature, valFraction: o.valFraction ?? 0.05, maxTokens: o.maxTokens ?? 64, crops: o.crops ?? true,
+    keywords: o.keywords ?? KEYWORD_QUERIES, hardNegatives: o.hardNegatives ?? true,
     weightDecay: o.weightDecay ?? 0, signal: undefined, resume: undefined, extend: undefined,
   };
   const plan = planResume({
     out: o.out, resume: o.resume, extend: o.extend, options: recorded, say,
-    fixed: { model: "--model", data: "--data", seed: "--seed", batchSize: "--batch", maxTokens: "--max-tokens", valFraction: "--val-fraction", temperature: "--temperature", crops: "--no-crops" },
+    fixed: { model: "--model", data: "--data", seed: "--seed", batchSize: "--batch", maxTokens: "--max-tokens", valFraction: "--val-fraction", temperature: "--temperature", crops: "--no-crops", keywords: "--keyword-queries", hardNegatives: "--no-hard-negatives" },
     kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", gradClip: "--grad-clip", minutes: "--minutes" },
   });
   const e = plan.options;
@@ -245,7 +361,8 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
     else failed.push(r.failure);
   }
   for (const f of failed.slice(0, 10)) say(`train-embedder: skipped ${f.path}: ${f.reason}`);
-  const all = tokenizePairs(run.tokenizer, corpusPairs(texts, { crops: e.crops, seed }), maxTokens);
+  const built = corpusPairs(texts, { crops: e.crops, keywords: e.keywords, seed });
+  const all = tokenizePairs(run.tokenizer, e.hardNegatives ? withHardNegatives(built) : built, maxTokens);
   // held out by a seeded shuffle (at most 256 pairs: the evaluation ranks each against all others)
   const rng = new Rng(seed ^ 0x5a5a);
   const order = all.map((_, i) => i);
@@ -257,8 +374,8 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
   const held = order.slice(0, nHeld).map((i) => all[i]);
   const train = order.slice(nHeld).map((i) => all[i]);
   const kinds = (k: TextPair["kind"]) => all.filter((p) => p.kind === k).length;
-  const pairs = { train: train.length, heldout: held.length, heading: kinds("heading"), adjacent: kinds("adjacent"), crop: kinds("crop") };
-  say(`train-embedder: ${pairs.train} training pairs, ${pairs.heldout} held out (${pairs.heading} heading/paragraph, ${pairs.adjacent} adjacent paragraphs, ${pairs.crop} crops) from ${texts.length} documents`);
+  const pairs = { train: train.length, heldout: held.length, heading: kinds("heading"), adjacent: kinds("adjacent"), crop: kinds("crop"), keywords: kinds("keywords") };
+  say(`train-embedder: ${pairs.train} training pairs, ${pairs.heldout} held out (${pairs.heading} heading/paragraph, ${pairs.adjacent} adjacent paragraphs, ${pairs.crop} crops, ${pairs.keywords} keyword queries) from ${texts.length} documents`);
   mkdirSync(o.out, { recursive: true });
   if (!plan.checkpoint || plan.extendTo) {
     writeRunRecord(o.out, { ...plan.record, format: "llmforge-embedder-run", version: 1, writer: `llmforge ${VERSION}`, base: e.model, config: model.config, options: e, completed: undefined });
@@ -279,8 +396,9 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
   const training = await runStepLoop<PairBatch>({
     outDir: o.out, model, batches, label: "embedder",
     lossOf: (b) => {
-      const z = l2Normalize(meanPool(model.hidden(idsTensor(b.ids, [2 * b.pairs, b.T])), b.lengths)); // (2B, C)
-      return infoNceLoss(slice(z, 0, 0, b.pairs), slice(z, 0, b.pairs, 2 * b.pairs), temperature);
+      const rows = (b.negatives ? 3 : 2) * b.pairs;
+      const z = l2Normalize(meanPool(model.hidden(idsTensor(b.ids, [rows, b.T])), b.lengths)); // (2B or 3B, C)
+      return infoNceLoss(slice(z, 0, 0, b.pairs), slice(z, 0, b.pairs, 2 * b.pairs), temperature, b.negatives ? slice(z, 0, 2 * b.pairs, rows) : undefined);
     },
     weightOf: (b) => b.pairs,
     tokensOf: (b) => b.lengths.reduce((s, n) => s + n, 0),

@@ -1,12 +1,17 @@
 // `llmforge serve`'s HTTP side: a Fastify app with OpenAI's API shape (models, chat completions, completions,
 // embeddings; server-sent events when stream is true), /health, Prometheus /metrics and the chat page at /, bodies checked with zod,
 // errors in OpenAI's JSON error shape, an optional API key, and a shutdown that lets running streams end cleanly.
+// With a knowledge base, a chat request with `kb` is answered from retrieved passages (kb/rag.ts) with citations.
 import { createHash, randomInt, randomUUID, timingSafeEqual } from "node:crypto";
-import { basename, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
 import { z } from "zod";
+import { type Citation, type KbRetriever, markCited, NOTHING_FOUND, openKbRetriever, ragChatTurn } from "../kb/rag.js";
 import { type ToolSchemas, ToolCallStream, toOpenAiToolCall } from "../kb/toolCalls.js";
 import { argumentSchema } from "../kb/tools.js";
+import { resolveRunPaths } from "../model/runFolder.js";
+import { type ChatMessage, CHATML_TEMPLATE, readTokenizerConfig, renderChat } from "../tokenizer/chatTemplate.js";
+import { Tokenizer } from "../tokenizer/index.js";
 import { VERSION } from "../version.js";
 import { chatPage } from "./chatPage.js";
 import { Engine, EngineError, EngineRequestError, type EngineOptions, type GenerationHandle, type GenerationOutcome, type TokenEvent } from "./engine.js";
@@ -29,6 +34,11 @@ export interface ServeOptions extends EngineOptions {
   logger?: FastifyServerOptions["logger"];
   /** A started engine to serve instead of loading `run` in a worker (tests pass a scripted one). */
   engine?: ServingEngine;
+  /**
+   * A knowledge base (`llmforge kb add`) for chat requests with `"kb": true` or `{"k": N}`: the last user message is
+   * answered from retrieved passages by kb/rag.ts's template, and the choice's message carries `citations`.
+   */
+  kb?: string;
 }
 
 /** What the HTTP side uses of an {@link Engine}. */
@@ -93,6 +103,8 @@ const chatBody = z.object({
   tools: z.array(toolDef).max(128).nullish(),
   tool_choice: z.union([z.enum(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) })]).nullish(),
   parallel_tool_calls: z.boolean().nullish(),
+  /** llmforge's extension: answer from the server's knowledge base (true: 5 passages; {k}: k passages). */
+  kb: z.union([z.boolean(), z.object({ k: z.number().int().min(1).max(50).nullish() })]).nullish(),
 });
 const tokenIds = z.array(z.number().int().min(0));
 const completionBody = z.object({
@@ -156,6 +168,29 @@ function chatChoiceMessage(c: GenerationOutcome["choices"][number], filter: Tool
   };
 }
 
+/** A citation as the response carries it: [n] -> the source's path and character offsets, and whether the answer cites it. */
+const citationJson = (c: Citation) => ({ n: c.n, path: c.path, start: c.start, end: c.end, score: c.score, trimmed: c.trimmed, cited: c.cited });
+
+/**
+ * The server's knowledge base, opened with what measures a chat prompt in the main thread: the run's tokenizer and
+ * chat template (as the worker renders it).
+ */
+function openServerKb(opts: ServeOptions & { kb: string }): { retriever: KbRetriever; count: (t: string) => number; conversationTokens: (m: readonly ChatMessage[]) => number } {
+  const paths = resolveRunPaths(opts.run, opts.tokenizer);
+  const tok = Tokenizer.fromFile(paths.tokenizerFile);
+  const template = readTokenizerConfig(dirname(paths.tokenizerFile))?.chatTemplate ?? CHATML_TEMPLATE;
+  return {
+    retriever: openKbRetriever(opts.kb),
+    count: (t) => tok.encode(t).length,
+    conversationTokens: (m) => tok.encode(renderChat(template, m, { addGenerationPrompt: true }), { allowedSpecial: "all" }).length,
+  };
+}
+
+/** A chat choice's message with the knowledge-base passages its prompt held, each marked `cited` when the answer uses [n]. */
+function withCitations<M extends { message: { content: string | null } }>(m: M, citations: Citation[] | null): M {
+  return citations ? { ...m, message: { ...m.message, citations: markCited(citations, m.message.content ?? "").map(citationJson) } } : m;
+}
+
 /** Compares a client's credentials in time that does not depend on where they differ. */
 function sameSecret(given: string, expected: string): boolean {
   const a = createHash("sha256").update(given).digest();
@@ -202,7 +237,15 @@ export interface RunningServer {
 
 /** Loads the model in a worker and builds the app (not yet listening: call `app.listen`). */
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
-  const engine: ServingEngine = opts.engine ?? (await Engine.start(opts));
+  // the knowledge base opens first: a bad --kb fails before a worker is started
+  const kb = opts.kb !== undefined ? openServerKb({ ...opts, kb: opts.kb }) : null;
+  let engine: ServingEngine;
+  try {
+    engine = opts.engine ?? (await Engine.start(opts));
+  } catch (err) {
+    kb?.retriever.close();
+    throw err;
+  }
   const modelName = opts.modelName ?? basename(resolve(opts.run));
   const created = Math.floor(Date.now() / 1000);
   const maxN = opts.maxN ?? engine.info.maxBatch;
@@ -285,6 +328,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     params: SequenceParams,
     stream: { on: boolean; includeUsage: boolean },
     tools: ChatToolMode | null = null,
+    citations: Citation[] | null = null,
   ) => {
     if (n > maxN) throw new ApiError(400, `n = ${n} is more than this server allows (${maxN})`, "invalid_value", "n");
     if (engine.inFlight + prompts.length > maxRequests) {
@@ -398,7 +442,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: draining ? "close" : "keep-alive", "x-accel-buffering": "no" });
         if (kind === "chat") {
           // OpenAI's first chunk of each choice carries the role
-          const first = prompts.flatMap((_, p) => Array.from({ length: n }, (_, c) => ({ index: p * n + c, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null })));
+          const delta = { role: "assistant", content: "", ...(citations ? { citations: citations.map(citationJson) } : {}) };
+          const first = prompts.flatMap((_, p) => Array.from({ length: n }, (_, c) => ({ index: p * n + c, delta, logprobs: null, finish_reason: null })));
           const roles = queue.splice(0);
           chunk(first);
           queue.push(...roles);
@@ -431,7 +476,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           kind === "chat"
             ? {
                 index: p * n + ci,
-                ...chatChoiceMessage(c, filters?.[p][ci] ?? null),
+                ...withCitations(chatChoiceMessage(c, filters?.[p][ci] ?? null), citations),
                 logprobs: params.logprobs === null ? null : { content: c.tokens.map((t) => lpChat(t)?.content[0]) },
               }
             : { index: p * n + ci, text: c.text, logprobs: params.logprobs === null ? null : lpText(c.tokens, 0), finish_reason: c.finishReason },
@@ -444,6 +489,28 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     } finally {
       for (const h of handles) active.delete(h);
     }
+  };
+
+  /** A chat answer given without the model (the knowledge base had nothing relevant), in the shapes of a generated one. */
+  const answerWithoutModel = (reply: FastifyReply, content: string, n: number, stream: { on: boolean; includeUsage: boolean }) => {
+    const head = { id: `chatcmpl-${randomUUID().replace(/-/g, "")}`, created: Math.floor(Date.now() / 1000), model: modelName, system_fingerprint: `llmforge-${VERSION}` };
+    const usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    const each = <T>(f: (index: number) => T) => Array.from({ length: n }, (_, index) => f(index));
+    if (!stream.on) {
+      return {
+        ...head, object: "chat.completion", usage,
+        choices: each((index) => ({ index, message: { role: "assistant", content, refusal: null, citations: [] }, logprobs: null, finish_reason: "stop" })),
+      };
+    }
+    const chunk = (choices: unknown[], extra = {}) => `data: ${JSON.stringify({ ...head, object: "chat.completion.chunk", choices, ...extra })}\n\n`;
+    const body = [
+      chunk(each((index) => ({ index, delta: { role: "assistant", content: "", citations: [] }, logprobs: null, finish_reason: null }))),
+      chunk(each((index) => ({ index, delta: { content }, logprobs: null, finish_reason: null }))),
+      chunk(each((index) => ({ index, delta: {}, logprobs: null, finish_reason: "stop" }))),
+      ...(stream.includeUsage ? [chunk([], { usage })] : []),
+      "data: [DONE]\n\n",
+    ];
+    return reply.type("text/event-stream; charset=utf-8").header("cache-control", "no-cache").send(body.join(""));
   };
 
   app.post("/v1/chat/completions", async (req, reply) => {
@@ -460,8 +527,29 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const logprobs = b.logprobs ? (b.top_logprobs ?? 0) : null;
     if (!b.logprobs && b.top_logprobs) throw new ApiError(400, "top_logprobs needs logprobs: true", "invalid_value", "top_logprobs");
     const params = sequenceParams(b, b.max_completion_tokens ?? b.max_tokens, logprobs);
-    const prompt: PromptInput = { kind: "chat", messages, ...(tooling ? { tools: tooling.tools, prefix: tooling.mode.prefix || undefined } : {}) };
-    return runGeneration(req, reply, "chat", [prompt], b.n ?? 1, params, { on: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false }, tooling?.mode ?? null);
+    const stream = { on: b.stream ?? false, includeUsage: b.stream_options?.include_usage ?? false };
+    let citations: Citation[] | null = null;
+    let promptMessages: ChatMessage[] = messages;
+    if (b.kb) {
+      // the last user message is answered from the knowledge base: its passages go in by rag.ts's template
+      if (!kb) throw new ApiError(400, "this server has no knowledge base: start it with --kb KB.sqlite to use kb", "invalid_value", "kb");
+      if (messages.at(-1)?.role !== "user") throw new ApiError(400, "with kb, the last message must be the user's question", "invalid_value", "messages");
+      let turn: ReturnType<typeof ragChatTurn>;
+      try {
+        turn = ragChatTurn(kb.retriever, messages, {
+          k: typeof b.kb === "object" ? (b.kb.k ?? 5) : 5, contextTokens: engine.info.contextLength, answerTokens: params.maxTokens, count: kb.count,
+          conversationTokens: kb.conversationTokens,
+        });
+      } catch (err) {
+        if (err instanceof RangeError) throw new ApiError(400, err.message, "context_length_exceeded", "messages");
+        throw err;
+      }
+      if (turn.rag.nothingFound) return answerWithoutModel(reply, NOTHING_FOUND, b.n ?? 1, stream);
+      promptMessages = turn.messages;
+      citations = turn.rag.citations;
+    }
+    const prompt: PromptInput = { kind: "chat", messages: promptMessages, ...(tooling ? { tools: tooling.tools, prefix: tooling.mode.prefix || undefined } : {}) };
+    return runGeneration(req, reply, "chat", [prompt], b.n ?? 1, params, stream, tooling?.mode ?? null, citations);
   });
 
   app.post("/v1/completions", async (req, reply) => {
@@ -522,6 +610,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       clearTimeout(timer);
       clearInterval(reaper);
       await engine.close();
+      kb?.retriever.close();
     }
   };
   return { app, engine, metrics, modelName, shutdown };

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addToKb } from "../../src/kb/build.js";
 import { Embedder, meanPooledEmbeddings } from "../../src/kb/embed.js";
-import { BruteForceIndex, KbSearcher, plainScan, reciprocalRankFusion } from "../../src/kb/search.js";
+import { BruteForceIndex, KbSearcher, parseFusion, plainScan, reciprocalRankFusion, scoreFusion } from "../../src/kb/search.js";
 import { KnowledgeBase } from "../../src/kb/store.js";
 import { getBackend, nativeKernels, refKernels } from "../../src/tensor/backend/index.js";
 import { ids as idsTensor } from "../../src/tensor/ops/index.js";
@@ -38,6 +38,37 @@ describe("reciprocalRankFusion", () => {
     expect(f[3].score).toBeCloseTo(1 / 62, 12);
     expect(reciprocalRankFusion([a, []], 1).map((r) => r.score)).toEqual([1 / 2, 1 / 3, 1 / 4]);
   });
+
+  it("weights each list: a light vector list reorders only near-ties of the BM25 list", () => {
+    const bm = [{ id: 1, score: 9 }, { id: 2, score: 8 }, { id: 3, score: 7 }, { id: 4, score: 6 }];
+    const vec = [{ id: 9, score: 0.9 }, { id: 2, score: 0.8 }];
+    const f = reciprocalRankFusion([bm, vec], 60, [1, 0.3]);
+    expect(f.map((r) => r.id)).toEqual([2, 1, 3, 4, 9]);
+    expect(f[0].score).toBeCloseTo(1 / 62 + 0.3 / 62, 12);
+    expect(f[4].score).toBeCloseTo(0.3 / 61, 12);
+    // equal weights: the vector list's first hit, unknown to BM25, overtakes BM25's third
+    expect(reciprocalRankFusion([bm, vec], 60, [1, 1]).map((r) => r.id)).toEqual([2, 1, 9, 3, 4]);
+  });
+});
+
+describe("scoreFusion", () => {
+  it("mixes min-max normalised BM25 and cosine over the union of candidates", () => {
+    const bm = [{ id: 1, score: 10 }, { id: 2, score: 9 }, { id: 3, score: 5 }];
+    const cos = new Map([[1, 0.1], [2, 0.5], [3, 0.3], [7, 0.2]]);
+    const f = scoreFusion(bm, cos, 0.25);
+    const want = new Map([[1, 0.75], [2, 0.75 * 0.8 + 0.25], [3, 0.25 * 0.5], [7, 0.25 * 0.25]]);
+    expect(f.map((r) => r.id)).toEqual([2, 1, 3, 7]);
+    for (const r of f) expect(r.score).toBeCloseTo(want.get(r.id) as number, 6);
+    expect(scoreFusion(bm, cos, 0).map((r) => r.id)).toEqual([1, 2, 3, 7]);
+    expect(scoreFusion([], new Map([[5, 0.4]]), 0.5)).toEqual([{ id: 5, score: 0.5 }]);
+  });
+
+  it("parses --fusion and refuses what it does not know", () => {
+    expect(parseFusion("rrf")).toEqual({ kind: "rrf", k: 60, bm25Weight: 1, vectorWeight: 1 });
+    expect(parseFusion("rrf:0.3")).toEqual({ kind: "rrf", k: 60, bm25Weight: 1, vectorWeight: 0.3 });
+    expect(parseFusion("score:0.2")).toEqual({ kind: "score", alpha: 0.2 });
+    for (const bad of ["score", "score:2", "rrf:-1", "mean", "rrf:x"]) expect(() => parseFusion(bad)).toThrow(/--fusion must be/);
+  });
 });
 
 describe("BruteForceIndex", () => {
@@ -56,6 +87,9 @@ describe("BruteForceIndex", () => {
       for (let i = 0; i < Q; i++) {
         const want = plainScan(ids, m, dim, q.subarray(i * dim, (i + 1) * dim), 7);
         expect(got[i].map((r) => r.id)).toEqual(want.map((r) => r.id));
+        const direct = index.scoreIds(q.subarray(i * dim, (i + 1) * dim), [...want.map((r) => r.id), 4]);
+        for (let j = 0; j < want.length; j++) expect(direct[j]).toBeCloseTo(want[j].score, 3);
+        expect(direct[want.length]).toBeNaN();
         for (let j = 0; j < want.length; j++) expect(got[i][j].score).toBeCloseTo(want[j].score, 3);
       }
       expect(index.search(q.subarray(0, dim), 5000)[0].length).toBe(N);
@@ -85,13 +119,15 @@ describe("embeddings and search", () => {
     const kb = KnowledgeBase.open(kbPath, { readonly: true });
     expect(kb.stats().embeddings).toBe(kb.stats().chunks);
     const searcher = new KbSearcher(kb, Embedder.load(run));
-    for (const mode of ["bm25", "vector", "hybrid"] as const) {
-      const hits = searcher.search("how does yeast make dough rise", { k: 3, mode });
+    for (const [mode, fusion] of [["bm25"], ["vector"], ["hybrid"], ["hybrid", parseFusion("rrf")], ["hybrid", parseFusion("score:0.3")]] as const) {
+      const hits = searcher.search("how does yeast make dough rise", { k: 3, mode, fusion });
       expect(hits.length).toBe(mode === "bm25" ? Math.min(3, kb.searchBm25("how does yeast make dough rise", 9).length) : 3);
       expect(hits.map((h) => h.rank)).toEqual(hits.map((_, i) => i + 1));
       for (const h of hits) expect(h.text.length).toBeGreaterThan(0);
       if (mode !== "vector") expect(hits[0].path).toMatch(/bread\.md$/);
       if (mode !== "bm25") for (const h of hits) if (h.cosine !== undefined) expect(Math.abs(h.cosine)).toBeLessThanOrEqual(1.0001);
+      // score fusion looks up the cosine of every BM25 candidate
+      if (fusion?.kind === "score") for (const h of hits) expect(h.cosine).toBeDefined();
     }
     kb.close();
     // the CLI prints JSON results with source and offsets

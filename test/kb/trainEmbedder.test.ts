@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EMBEDDER_FILE, Embedder } from "../../src/kb/embed.js";
-import { corpusPairs, infoNceLoss, trainEmbedder, type TrainEmbedderOptions } from "../../src/kb/trainEmbedder.js";
+import { corpusPairs, infoNceLoss, keywordQueryOf, MemoryBm25, trainEmbedder, type TrainEmbedderOptions, withHardNegatives } from "../../src/kb/trainEmbedder.js";
+import { Rng } from "../../src/tensor/rng.js";
 import { Tensor } from "../../src/tensor/tensor.js";
 import { MetricsLog } from "../../src/train/metricsLog.js";
 import { TOPICS, writeCorpus, writeTinyModel } from "./fixture.js";
@@ -27,9 +28,9 @@ const losses = (out: string) => new MetricsLog(join(out, "metrics.jsonl")).read(
 describe("train-embedder", () => {
   it("builds heading/paragraph and adjacent-paragraph pairs", () => {
     const text = `# About bread\n\n${TOPICS.bread.join("\n\n")}\n\nshort one\n\n## Next\n\n${TOPICS.chess[0]}`;
-    const p = corpusPairs([text], { crops: false });
+    const p = corpusPairs([text], { crops: false, keywords: 0 });
     expect(p.map((x) => x.kind)).toEqual(["heading", "adjacent", "adjacent", "heading"]);
-    const withCrops = corpusPairs([text], { seed: 1 });
+    const withCrops = corpusPairs([text], { seed: 1, keywords: 0 });
     const crops = withCrops.filter((x) => x.kind === "crop");
     expect(crops.length).toBe(4);
     for (const c of crops) {
@@ -37,9 +38,64 @@ describe("train-embedder", () => {
       expect(words.length).toBeLessThan(c.b.split(" ").length);
       for (const w of words) expect(c.b.split(" ")).toContain(w); // a crop only drops words
     }
-    expect(corpusPairs([text], { seed: 1 })).toEqual(withCrops);
+    expect(corpusPairs([text], { seed: 1, keywords: 0 })).toEqual(withCrops);
     expect(p[0]).toMatchObject({ a: "About bread", b: TOPICS.bread[0] });
     expect(p[3]).toMatchObject({ a: "Next", b: TOPICS.chess[0] });
+  });
+
+  it("builds keyword-query pairs: 3-6 distinct content words of the paragraph, crops unchanged", () => {
+    const text = `# About bread\n\n${TOPICS.bread.join("\n\n")}\n\nshort one`;
+    const all = corpusPairs([text], { seed: 1 });
+    const kw = all.filter((x) => x.kind === "keywords");
+    expect(kw.length).toBe(3 * TOPICS.bread.length);
+    for (const q of kw) {
+      const words = q.a.split(" ");
+      expect(words.length).toBeGreaterThanOrEqual(3);
+      expect(words.length).toBeLessThanOrEqual(6);
+      expect(new Set(words).size).toBe(words.length);
+      const inPara = new Set(q.b.toLowerCase().match(/[a-z][a-z_]+/g));
+      for (const w of words) {
+        expect(w).toBe(w.toLowerCase());
+        expect(inPara.has(w)).toBe(true);
+        expect(["the", "and", "with", "from", "this"]).not.toContain(w);
+      }
+    }
+    expect(all.filter((x) => x.kind !== "keywords")).toEqual(corpusPairs([text], { seed: 1, keywords: 0 }));
+    expect(keywordQueryOf("the and of to a in", new Rng(1))).toBeNull();
+  });
+
+  it("picks each pair's BM25 hard negative among the other partners", () => {
+    const bm = new MemoryBm25(["the cat sat", "a dog barked at the cat", "dogs and dogs", "nothing here"]);
+    expect(bm.search("cat", 4)).toEqual([0, 1]); // the shorter text with the same term first
+    expect(bm.search("dog cat", 4)[0]).toBe(1);
+    expect(bm.search("cat", 4, new Set([0]))).toEqual([1]);
+    expect(bm.search("zebra", 4)).toEqual([]);
+    const text = Object.entries(TOPICS).map(([t, ps]) => `# About ${t}\n\n${ps.join("\n\n")}`).join("\n\n");
+    const pairs = withHardNegatives(corpusPairs([text], { seed: 2 }));
+    const withNeg = pairs.filter((p) => p.n !== undefined);
+    expect(withNeg.length).toBeGreaterThan(0.7 * pairs.length); // none only when no other text shares a word
+    const wordsOf = (t: string) => new Set(t.toLowerCase().match(/[a-z0-9_]+/g));
+    for (const p of withNeg) {
+      expect(p.n).not.toBe(p.b);
+      expect(p.n).not.toBe(p.a);
+      expect(pairs.some((q) => q.b === p.n)).toBe(true); // a partner of another pair
+      const a = wordsOf(p.a);
+      expect([...wordsOf(p.n as string)].some((w) => a.has(w))).toBe(true); // BM25 matched it
+    }
+  });
+
+  it("adds hard negatives to a's candidates in InfoNCE", () => {
+    const za = Tensor.from([1, 0, 0, 1], [2, 2]);
+    const zb = Tensor.from([0.6, 0.8, 0, 1], [2, 2]);
+    const zn = Tensor.from([0.8, 0.6, 1, 0], [2, 2]);
+    const dot = (a: number[], b: number[]) => (a[0] * b[0] + a[1] * b[1]) / 0.05;
+    const A = [[1, 0], [0, 1]];
+    const Bv = [[0.6, 0.8], [0, 1]];
+    const N = [[0.8, 0.6], [1, 0]];
+    const lse = (xs: number[]) => Math.log(xs.reduce((t, x) => t + Math.exp(x), 0));
+    const ceA = [0, 1].reduce((s, i) => s + lse([...Bv, ...N].map((c) => dot(A[i], c))) - dot(A[i], Bv[i]), 0) / 2;
+    const ceB = [0, 1].reduce((s, i) => s + lse(A.map((c) => dot(Bv[i], c))) - dot(Bv[i], A[i]), 0) / 2;
+    expect(infoNceLoss(za, zb, 0.05, zn).item()).toBeCloseTo((ceA + ceB) / 2, 3);
   });
 
   it("computes symmetric InfoNCE with in-batch negatives", () => {
@@ -53,12 +109,12 @@ describe("train-embedder", () => {
 
   it("lowers the loss, resumes exactly, and writes a marked embedder folder", async () => {
     const out = join(dir, "emb");
-    const s = await trainEmbedder(opts(out, { steps: 24, checkpointEvery: 12 }));
+    const s = await trainEmbedder(opts(out, { steps: 24, checkpointEvery: 12, keywords: 1 }));
     const l = losses(out);
     expect(l).toHaveLength(24);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(l.slice(-6))).toBeLessThan(mean(l.slice(0, 6)) * 0.6);
-    expect(s.pairs.train).toBe(24); // 4 heading + 8 adjacent + 12 crops
+    expect(s.pairs).toMatchObject({ train: 36, keywords: 12 }); // 4 heading + 8 adjacent + 12 crops + 12 keyword queries (1 per paragraph)
     expect(existsSync(join(out, "model", EMBEDDER_FILE))).toBe(true);
     expect(JSON.parse(readFileSync(join(out, "model", EMBEDDER_FILE), "utf8"))).toMatchObject({ format: "llmforge-embedder", temperature: 0.05, steps: 24 });
     const e = Embedder.load(out);
@@ -66,9 +122,9 @@ describe("train-embedder", () => {
     expect(e.info.id).toMatch(/^emb@[0-9a-f]{16}$/);
     // resume from the step-12 checkpoint: the same losses as the uninterrupted run
     rmSync(join(out, "checkpoints", "step_00000024"), { recursive: true, force: true });
-    const again = await trainEmbedder(opts(out, { steps: 24, checkpointEvery: 12, resume: true }));
+    const again = await trainEmbedder(opts(out, { steps: 24, checkpointEvery: 12, keywords: 1, resume: true }));
     expect(again.training.steps).toBe(24);
     expect(losses(out)).toEqual(l);
-    await expect(trainEmbedder(opts(out, { steps: 24, batchSize: 3, resume: true }))).rejects.toThrow(/--batch/);
+    await expect(trainEmbedder(opts(out, { steps: 24, batchSize: 3, keywords: 1, resume: true }))).rejects.toThrow(/--batch/);
   }, 60_000);
 });

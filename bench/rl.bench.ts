@@ -19,9 +19,9 @@ const work = mkdtempSync(join(tmpdir(), "llmforge-rl-bench-"));
 let sftRun = process.env.LLMFORGE_RL_SFT;
 let pretrainTps: number | null = null;
 if (!sftRun) {
-  const q = await quickstart({ out: join(work, "qs"), minutes: 10, rlShare: 0, progress: true });
+  const q = await quickstart({ out: join(work, "qs"), minutes: 10, rmShare: 0, rlShare: 0, progress: true });
   sftRun = join(work, "qs", "sft");
-  pretrainTps = q.training.tokensPerSec;
+  pretrainTps = q.training?.tokensPerSec ?? null;
 } else {
   try {
     const rows = new MetricsLog(join(sftRun, "..", "metrics.jsonl")).read().filter((r) => typeof r.tokens_per_s === "number");

@@ -38,7 +38,10 @@ export * from "./sft/index.js";
 export { loadRun, resolveRunPaths, RunFolderError, type RunPaths } from "./model/runFolder.js";
 export { TensorBoardWriter, readTensorBoardScalars } from "./train/tensorboard.js";
 export { benchTrain, type BenchTrainOptions, type BenchTrainResult } from "./train/benchTrain.js";
-export { quickstart, formatQuickstartSummary, QuickstartFolderError, QuickstartInterrupted, type QuickstartOptions, type QuickstartSummary } from "./pipeline/quickstart.js";
+export {
+  quickstart, formatQuickstartSummary, parseQuickstartStages, QUICKSTART_STAGES, QuickstartFolderError, QuickstartInterrupted, QuickstartStagesError,
+  type QuickstartOptions, type QuickstartStage, type QuickstartStageRow, type QuickstartSummary,
+} from "./pipeline/quickstart.js";
 export * from "./eval/metrics/textMetrics.js";
 export * from "./eval/metrics/classification.js";
 export { evaluateTask, evaluateTasks, scoreLoglikelihood, EvalRunError, type EvalOptions, type TaskResult, type LoglikelihoodRequest, type LoglikelihoodResult } from "./eval/harness.js";

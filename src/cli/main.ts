@@ -21,6 +21,7 @@ import { registerQuantizeCommand } from "./quantize.js";
 import { registerQuickstartCommand } from "./quickstart.js";
 import { registerReportCommand } from "./report.js";
 import { registerRewardCommands } from "./reward.js";
+import { registerScaleCommand } from "./scale.js";
 import { registerServeCommand } from "./serve.js";
 import { registerSftCommand } from "./sft.js";
 import { registerTokenizerCommands } from "./tokenizer.js";
@@ -54,6 +55,7 @@ registerExportCommands(program);
 registerQuantizeCommand(program);
 registerPruneCommand(program);
 registerBenchCommands(program);
+registerScaleCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = describeFsError(err) ?? (err instanceof Error ? err.message : String(err));

@@ -8,50 +8,16 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addToKb } from "../../src/kb/build.js";
 import { NOTHING_FOUND, RAG_INSTRUCTIONS } from "../../src/kb/rag.js";
-import type { GenerationHandle, GenerationListener, GenerationOutcome } from "../../src/serve/engine.js";
-import type { PromptInput, SequenceParams } from "../../src/serve/protocol.js";
-import { type RunningServer, type ServingEngine, startServer } from "../../src/serve/server.js";
+import { type RunningServer, startServer } from "../../src/serve/server.js";
+import { ScriptedEngine } from "./scriptedEngine.js";
 import { makeConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";
 import { saveModel } from "../../src/model/serialize.js";
 import { Tokenizer } from "../../src/tokenizer/index.js";
 import { TOPICS, writeCorpus } from "../kb/fixture.js";
 
-/** An engine that answers every request with `reply` (one token), recording the prompts it got. */
-class ScriptedEngine implements ServingEngine {
-  info = { contextLength: 512, vocabSize: 400, hiddenSize: 8, flavour: "gpt2", chatUnavailable: null, maxBatch: 8, backend: "ref" };
-  queued = 0;
-  running = 0;
-  failure: string | null = null;
-  inFlight = 0;
-  reply = "";
-  prompts: PromptInput[] = [];
-
-  generate(prompt: PromptInput, n: number, _params: SequenceParams, listener: GenerationListener = {}): GenerationHandle {
-    this.prompts.push(prompt);
-    const text = this.reply;
-    const done = (async (): Promise<GenerationOutcome> => {
-      await new Promise((r) => setTimeout(r, 5));
-      const choices = [];
-      for (let c = 0; c < n; c++) {
-        listener.onToken?.({ choice: c, token: 0, text });
-        listener.onFinish?.(c, "stop", "");
-        choices.push({ text, tokens: [{ choice: c, token: 0, text }], finishReason: "stop" as const, completionTokens: 1 });
-      }
-      return { promptTokens: 10, choices, firstTokenMs: 1 };
-    })();
-    return { accepted: Promise.resolve({ promptTokens: 10, maxTokens: 64 }), done, cancel: () => undefined };
-  }
-
-  embed(): Promise<{ vectors: Float32Array[]; tokens: number }> {
-    return Promise.reject(new Error("no embeddings"));
-  }
-
-  async close(): Promise<void> {}
-}
-
 let dir: string;
-const engine = new ScriptedEngine();
+const engine = new ScriptedEngine({ contextLength: 512, vocabSize: 400 });
 let server: RunningServer;
 let plain: RunningServer;
 let base: string;
@@ -70,7 +36,7 @@ beforeAll(async () => {
   await addToKb({ kb, files: [join(dir, "docs")], chunkTokens: 48 });
   server = await startServer({ run, modelName: "scripted", engine, logger: false, kb });
   base = await server.app.listen({ port: 0, host: "127.0.0.1" });
-  plain = await startServer({ run, modelName: "scripted", engine: new ScriptedEngine(), logger: false });
+  plain = await startServer({ run, modelName: "scripted", engine: new ScriptedEngine({ contextLength: 512, vocabSize: 400 }), logger: false });
   plainBase = await plain.app.listen({ port: 0, host: "127.0.0.1" });
 }, 60_000);
 afterAll(async () => {

@@ -8,52 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GenerationHandle, GenerationListener, GenerationOutcome } from "../../src/serve/engine.js";
-import type { PromptInput, SequenceParams } from "../../src/serve/protocol.js";
-import { type RunningServer, type ServingEngine, startServer } from "../../src/serve/server.js";
+import { type RunningServer, startServer } from "../../src/serve/server.js";
+import type { PromptInput } from "../../src/serve/protocol.js";
+import { ScriptedEngine } from "./scriptedEngine.js";
 import { makeConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";
 import { saveModel } from "../../src/model/serialize.js";
 import { CHATML_TEMPLATE, renderChat } from "../../src/tokenizer/chatTemplate.js";
 import { Tokenizer } from "../../src/tokenizer/index.js";
 
-/** An engine that answers every request with `reply` (in 3-character tokens), recording the prompts it got. */
-class ScriptedEngine implements ServingEngine {
-  info = { contextLength: 4096, vocabSize: 300, hiddenSize: 8, flavour: "gpt2", chatUnavailable: null, maxBatch: 8, backend: "ref" };
-  queued = 0;
-  running = 0;
-  failure: string | null = null;
-  inFlight = 0;
-  reply = "";
-  prompts: PromptInput[] = [];
-
-  generate(prompt: PromptInput, n: number, _params: SequenceParams, listener: GenerationListener = {}): GenerationHandle {
-    this.prompts.push(prompt);
-    this.inFlight++;
-    const text = this.reply;
-    const pieces = text.match(/[\s\S]{1,3}/g) ?? [];
-    const done = (async (): Promise<GenerationOutcome> => {
-      await new Promise((r) => setTimeout(r, 5));
-      const choices = [];
-      for (let c = 0; c < n; c++) {
-        for (const [i, t] of pieces.entries()) listener.onToken?.({ choice: c, token: i, text: t });
-        listener.onFinish?.(c, "stop", "");
-        choices.push({ text, tokens: pieces.map((t, i) => ({ choice: c, token: i, text: t })), finishReason: "stop" as const, completionTokens: pieces.length });
-      }
-      this.inFlight--;
-      return { promptTokens: 10, choices, firstTokenMs: 1 };
-    })();
-    return { accepted: Promise.resolve({ promptTokens: 10, maxTokens: 64 }), done, cancel: () => undefined };
-  }
-
-  embed(): Promise<{ vectors: Float32Array[]; tokens: number }> {
-    return Promise.reject(new Error("no embeddings"));
-  }
-
-  async close(): Promise<void> {}
-}
-
-const engine = new ScriptedEngine();
+const engine = new ScriptedEngine({ contextLength: 4096, vocabSize: 300, pieceChars: 3 });
 let server: RunningServer;
 let client: OpenAI;
 

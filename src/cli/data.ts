@@ -205,8 +205,9 @@ export function registerDataCommands(program: Command): void {
     .option("--heldout-per-task <n>", "held-out records per task (default per-task / 4)", int)
     .option("--seed <n>", "seed", intOption, 1234)
     .option("--vader-min-gap <sds>", "VADER pairs only between words whose mean ratings differ by at least this many rater SDs (0 = every unequal pair)", nonNegativeNumberOption, DEFAULT_VADER_MIN_GAP)
+    .option("--sentiment-answers <n>", "review sentences per polarity in each training sentiment record (n² pairs; held-out records keep one each)", int, 1)
     .action((o) => {
-      const r = writePreferenceMix(o.out, { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed, vaderMinGap: o.vaderMinGap });
+      const r = writePreferenceMix(o.out, { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed, vaderMinGap: o.vaderMinGap, sentimentAnswers: o.sentimentAnswers });
       process.stdout.write(`${JSON.stringify(r.stats, null, 2)}\n`);
       process.stderr.write(`wrote ${r.train}, ${r.heldout} and ${r.mix}\n`);
     });

@@ -3,7 +3,15 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { describeEval, reward } from "../reward/train.js";
 import { scoreRecords } from "../reward/score.js";
-import { abortOnSignals, addLoopOptions, loopRunOptions, reportInterrupted, positiveIntOption as int, fractionOption, nonNegativeNumberOption, oneOf } from "./options.js";
+import { abortOnSignals, addLoopOptions, loopRunOptions, reportInterrupted, positiveIntOption as int, fractionOption, nonNegativeNumberOption, oneOf, positiveNumberOption } from "./options.js";
+import { peftOf } from "./sft.js";
+
+/** The PEFT flags that only mean something with one --peft method (as `llmforge sft` spells them). */
+const PEFT_FLAGS: Record<string, { flag: string; method: string }> = {
+  loraR: { flag: "--lora-r", method: "lora" }, loraAlpha: { flag: "--lora-alpha", method: "lora" }, loraDropout: { flag: "--lora-dropout", method: "lora" },
+  loraTarget: { flag: "--lora-target", method: "lora" }, rslora: { flag: "--rslora", method: "lora" },
+  freezeLayers: { flag: "--freeze-layers", method: "freeze" }, freeze: { flag: "--freeze", method: "freeze" },
+};
 
 /** "1,5" -> [1, 5]. */
 function rangeOption(v: string): [number, number] {
@@ -46,15 +54,29 @@ export function registerRewardCommands(program: Command): void {
     .option("--truncation <rule>", "answers longer than the block: skip (counted) or left (cut the oldest prompt tokens)", oneOf(["skip", "left"]), "skip")
     .option("--batch <n>", "prompts per micro-batch (each with all its answers)", int, 8)
     .option("--accumulation <n>", "micro-batches per optimizer step", int, 1)
-    .option("--dropout <p>", "dropout in the trunk while training (a regulariser; 0 = off)", fractionOption, 0);
+    .option("--dropout <p>", "dropout in the trunk while training (a regulariser; 0 = off)", fractionOption, 0)
+    // The same flags and the same PEFT code as `llmforge sft`; the head is always trained, LoRA is merged into the saved model.
+    .option("--peft <method>", "none (train everything) | freeze | lora: what of the trunk is trained (the head always is)", oneOf(["none", "freeze", "lora"]), "none")
+    .option("--freeze-layers <n>", "with --peft freeze: train only the last N blocks (and the final norm) of the trunk", int)
+    .option("--freeze <globs...>", "with --peft freeze: module paths of the trunk to freeze, e.g. wte 'h.*.attn'")
+    .option("--lora-r <n>", "LoRA rank", int, 8)
+    .option("--lora-alpha <a>", "LoRA alpha (scale alpha/r)", positiveNumberOption, 16)
+    .option("--lora-dropout <p>", "LoRA dropout", fractionOption, 0)
+    .option("--lora-target <names>", "layers: c_attn | q,v | all | comma list (gpt2: c_attn,q,k,v,c_proj,c_fc,mlp.c_proj; llama: q,k,v,o,gate,up,down)")
+    .option("--rslora", "rank-stabilised LoRA: scale alpha/sqrt(r)");
   addLoopOptions(cmd, { steps: 300, lr: 1e-4, weightDecay: 0, evalEvery: 50, keep: 2 }).action(async (o) => {
     // Checked here, not by requiredOption: those would also be demanded of `reward score`.
     for (const k of ["model", "data", "out"] as const) if (o[k] === undefined) cmd.error(`error: required option '--${k}' not specified`);
+    // A LoRA or freezing flag without its --peft method would be ignored silently: say so instead.
+    for (const [k, { flag, method }] of Object.entries(PEFT_FLAGS)) {
+      if (cmd.getOptionValueSource(k) === "cli" && o.peft !== method) cmd.error(`error: ${flag} needs --peft ${method} (got --peft ${o.peft})`);
+    }
+    if (o.peft === "freeze" && o.freezeLayers === undefined && o.freeze === undefined) cmd.error("error: --peft freeze needs --freeze-layers N (train the last N blocks) or --freeze GLOBS");
     const signal = abortOnSignals();
     const s = await reward({
       model: o.model, data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, loss: o.loss, marginScale: o.marginScale,
       centerCoef: o.centerCoef, mseCoef: o.mseCoef, scoreRange: o.scoreRange, scoreWeights: o.scoreWeights, truncation: o.truncation,
-      batchSize: o.batch, accumulation: o.accumulation, dropout: o.dropout, ...loopRunOptions(o, signal),
+      batchSize: o.batch, accumulation: o.accumulation, dropout: o.dropout, peft: peftOf(o), ...loopRunOptions(o, signal),
     });
     const t = s.training;
     if (reportInterrupted(t, signal)) return;

@@ -7,7 +7,7 @@ import { sft } from "../sft/train.js";
 import { abortOnSignals, addLoopOptions, loopRunOptions, reportInterrupted, fractionOption, positiveIntOption as int, nonNegativeIntOption, oneOf, positiveNumberOption } from "./options.js";
 
 /** The PEFT config the flags describe (validated by the library). */
-function peftOf(o: Record<string, unknown>): PeftConfigInput {
+export function peftOf(o: Record<string, unknown>): PeftConfigInput {
   switch (o.peft) {
     case "lora":
       return { method: "lora", r: o.loraR as number, alpha: o.loraAlpha as number, dropout: o.loraDropout as number, targets: o.loraTarget as string | undefined, rslora: !!o.rslora, seed: o.seed as number };

@@ -90,6 +90,13 @@ export interface PreferenceMixOptions {
    * (counted in `tooClose`). Default {@link DEFAULT_VADER_MIN_GAP}; 0 keeps every pair of unequal means.
    */
   vaderMinGap?: number;
+  /**
+   * Review sentences of each polarity in a training sentiment record (default 1: one chosen, one rejected). With n > 1
+   * a record holds n sentences of the asked polarity and n of the other, each of the first better than each of the
+   * second (n² pairs kept together under one prompt), so an epoch shows every prompt against more answers. The extra
+   * sentences come from their own draw: the n = 1 records and every held-out record stay the same.
+   */
+  sentimentAnswers?: number;
 }
 
 /** Default {@link PreferenceMixOptions.vaderMinGap}: a pair's means at least one rater SD apart. */
@@ -114,6 +121,8 @@ export interface PreferenceMixStats {
   perTask: number;
   heldoutPerTask: number;
   vaderMinGap: number;
+  /** Review sentences per polarity in a training sentiment record, when above 1 ({@link PreferenceMixOptions.sentimentAnswers}). */
+  sentimentAnswers?: number;
   tasks: Record<string, PreferenceTaskStats>;
   total: { train: number; heldout: number };
 }
@@ -151,8 +160,19 @@ function promptSplit(task: string, templates: readonly string[], seed: number): 
 const itemSplit = (key: string, seed: number): Split => (isHeldoutItem("sentiment", key, seed) ? "heldout" : "train");
 
 /** "Write a positive review": chosen a sentence labelled with the asked polarity, rejected one with the other. */
-function sentimentGen(seed: number, d: Draw): Gen {
+function sentimentGen(seed: number, d: Draw, answers = 1): Gen {
   const prompts = promptSplit("sentiment", SENTIMENT_PROMPTS, seed);
+  const rand = mulberry32(Math.floor(hashUnit("sentiment-answers", seed) * 2 ** 32));
+  const more: Draw = { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
+  /** `first` and n - 1 more distinct sentences of `pool`. */
+  const some = (first: string, pool: readonly string[]): string[] => {
+    const out = [first];
+    for (let tries = 0; out.length < answers && tries < answers * 20; tries++) {
+      const s = more.pick(pool);
+      if (!out.includes(s)) out.push(s);
+    }
+    return out;
+  };
   const pool: Record<Split, Record<string, string[]>> = { train: { positive: [], negative: [] }, heldout: { positive: [], negative: [] } };
   for (const s of loadSentiment().sentences) pool[itemSplit(s.text, seed)][s.label].push(s.text);
   return (split) => {
@@ -160,8 +180,15 @@ function sentimentGen(seed: number, d: Draw): Gen {
     const prompt = d.pick(prompts[split][polarity]);
     const chosen = d.pick(pool[split][polarity]);
     const rejected = d.pick(pool[split][polarity === "positive" ? "negative" : "positive"]);
-    const record = { prompt: user(prompt), responses: [chosen, rejected], pairs: [{ better: 0, worse: 1 }], meta: { task: "sentiment", polarity, split } };
-    return { record, key: `${prompt}|${chosen}|${rejected}`, ties: 0 };
+    if (split === "heldout" || answers === 1) {
+      const record = { prompt: user(prompt), responses: [chosen, rejected], pairs: [{ better: 0, worse: 1 }], meta: { task: "sentiment", polarity, split } };
+      return { record, key: `${prompt}|${chosen}|${rejected}`, ties: 0 };
+    }
+    const good = some(chosen, pool[split][polarity]);
+    const bad = some(rejected, pool[split][polarity === "positive" ? "negative" : "positive"]);
+    const pairs = good.flatMap((_, i) => bad.map((_, j) => ({ better: i, worse: good.length + j })));
+    const record = { prompt: user(prompt), responses: [...good, ...bad], pairs, meta: { task: "sentiment", polarity, split } };
+    return { record, key: `${prompt}|${good.join("|")}|${bad.join("|")}`, ties: 0 };
   };
 }
 
@@ -266,13 +293,14 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
   const heldoutPerTask = positiveInt("heldoutPerTask", opts.heldoutPerTask ?? Math.max(10, Math.round(perTask / 4)));
   const tasks = opts.tasks ?? [...PREFERENCE_TASKS];
   const vaderMinGap = opts.vaderMinGap ?? DEFAULT_VADER_MIN_GAP;
+  const sentimentAnswers = positiveInt("sentimentAnswers", opts.sentimentAnswers ?? 1);
   if (!(Number.isFinite(vaderMinGap) && vaderMinGap >= 0)) throw new PreferenceMixError(`vaderMinGap must be a number >= 0, got ${vaderMinGap}`);
   for (const t of tasks) if (!(PREFERENCE_TASKS as readonly string[]).includes(t)) throw new PreferenceMixError(`unknown task "${t}"; expected some of: ${PREFERENCE_TASKS.join(", ")}`);
-  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, vaderMinGap, tasks: {}, total: { train: 0, heldout: 0 } } };
+  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, vaderMinGap, ...(sentimentAnswers > 1 ? { sentimentAnswers } : {}), tasks: {}, total: { train: 0, heldout: 0 } } };
   for (const task of PREFERENCE_TASKS.filter((t) => tasks.includes(t))) {
     const rand = mulberry32(Math.floor(hashUnit(task, seed) * 2 ** 32));
     const d: Draw = { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
-    const gen = task === "sentiment" ? sentimentGen(seed, d) : task === "vader" ? vaderGen(seed, vaderMinGap, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
+    const gen = task === "sentiment" ? sentimentGen(seed, d, sentimentAnswers) : task === "vader" ? vaderGen(seed, vaderMinGap, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
     const st: PreferenceTaskStats = { train: 0, heldout: 0, pairs: { train: 0, heldout: 0 }, ties: 0, prompts: { train: 0, heldout: 0 }, ...(task === "instructions" ? { gradeMismatch: 0 } : {}), ...(task === "vader" ? { tooClose: 0 } : {}) };
     const prompts: Record<Split, Set<string>> = { train: new Set(), heldout: new Set() };
     for (const split of ["train", "heldout"] as const) {

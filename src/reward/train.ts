@@ -12,6 +12,7 @@ import { withFolderLock } from "../io/runLock.js";
 import { GPT } from "../model/gpt.js";
 import { RewardModel, saveRewardModel, trunkOf } from "../model/heads.js";
 import { loadRun, runChatTemplate } from "../model/runFolder.js";
+import { applyPeft, formatTrainable, PeftError, type PeftConfigInput, parsePeftConfig } from "../nn/peft.js";
 import { writeChatTokenizer } from "../sft/train.js";
 import { ids, } from "../tensor/ops/index.js";
 import { noGrad, type Tensor, tidy } from "../tensor/tensor.js";
@@ -49,6 +50,12 @@ export interface RewardOptions extends StageRunOptions {
   accumulation?: number;
   /** Dropout in the trunk while training (embeddings, attention, residual; default 0): a regulariser against memorising answers. */
   dropout?: number;
+  /**
+   * What of the trunk is trained (the scalar head always is), through the same PEFT code as `llmforge sft`: full (default),
+   * "freeze" (e.g. only the last N blocks: `trainLastLayers`) or "lora" (merged into the saved model). Adapters and prefixes
+   * are refused: a reward model folder holds plain weights.
+   */
+  peft?: PeftConfigInput;
 }
 
 /** Pair accuracy, mean margin (r_better - r_worse) and score MSE of a model on a set of prompts. */
@@ -80,6 +87,8 @@ export interface RewardSummary {
   after: RewardEval | null;
   /** The final model on (up to 1000 of) the training prompts, to compare with held-out. */
   trainEval: RewardEval | null;
+  /** Parameters trained (trunk + head) and in all. */
+  params: { trainable: number; total: number };
 }
 
 /** Reads preference records (any supported format); bad ones are counted in the returned stats. */
@@ -171,6 +180,18 @@ function withDropout(trunk: GPT, dropout: number): GPT {
   return copy;
 }
 
+/** The PEFT methods a reward model can be trained with: those whose result is plain weights. */
+const REWARD_PEFT_METHODS = ["none", "freeze", "lora"];
+
+/** Validates `peft` for a reward model (the schema's messages, and adapters/prefixes refused); the default is full training. */
+export function rewardPeftConfig(peft: PeftConfigInput | undefined): PeftConfigInput {
+  const cfg = parsePeftConfig(peft ?? { method: "none" }, "reward PEFT config");
+  if (!REWARD_PEFT_METHODS.includes(cfg.method)) {
+    throw new PeftError(`reward models train with --peft ${REWARD_PEFT_METHODS.join(", ")}, not "${cfg.method}": a reward model folder holds plain weights, and ${cfg.method} modules cannot be merged into them`);
+  }
+  return cfg;
+}
+
 /** Trains a reward model on preference records holding the lock of OUT; see {@link RewardOptions}. */
 export async function reward(o: RewardOptions): Promise<RewardSummary> {
   return withFolderLock(o.out, "llmforge reward", () => rewardLocked(o));
@@ -187,7 +208,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
     ...o, model: resolve(o.model), data: o.data.map((f) => resolve(f)), valData: o.valData?.map((f) => resolve(f)), loss, seed,
     valFraction: o.valFraction ?? 0.05, marginScale: o.marginScale ?? 1, centerCoef: o.centerCoef ?? 0, mseCoef: o.mseCoef ?? 1,
     scoreRange: o.scoreRange ?? [1, 5], truncation: o.truncation ?? "skip", accumulation: o.accumulation ?? 1, weightDecay: o.weightDecay ?? 0,
-    dropout: o.dropout ?? 0,
+    dropout: o.dropout ?? 0, peft: rewardPeftConfig(o.peft),
     signal: undefined, resume: undefined, extend: undefined,
   };
   const plan = planResume({
@@ -195,7 +216,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
     fixed: {
       model: "--model", data: "--data", valData: "--val-data", valFraction: "--val-fraction", loss: "--loss", marginScale: "--margin-scale",
       centerCoef: "--center-coef", mseCoef: "--mse-coef", scoreRange: "--score-range", scoreWeights: "--score-weights", truncation: "--truncation",
-      seed: "--seed", batchSize: "--batch", accumulation: "--accumulation", dropout: "--dropout",
+      seed: "--seed", batchSize: "--batch", accumulation: "--accumulation", dropout: "--dropout", peft: "--peft",
     },
     kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", gradClip: "--grad-clip", minutes: "--minutes" },
   });
@@ -206,6 +227,10 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
   const template = runChatTemplate(run) ?? CHATML_TEMPLATE;
   requireChatTokens(tok, template, ["<|im_end|>"]);
   const rm = new RewardModel(withDropout(trunkOf(run.model), e.dropout), { seed });
+  // Frozen trunk parameters get no gradient and no optimizer state (the step loop trains those with requiresGrad); the head stays trainable.
+  const peft = applyPeft(rm.trunk, e.peft);
+  const params = { trainable: rm.numParameters(true), total: rm.numParameters() };
+  say(`reward: ${peft.config.method === "none" ? "full training" : `--peft ${peft.config.method}`}: ${formatTrainable(params.trainable, params.total)} parameters (trunk and head)`);
   const T = rm.config.blockSize;
   const padId = rewardPadId(tok) ?? tok.specialId("<|im_end|>");
 
@@ -263,7 +288,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
     evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: plan.checkpoint !== null,
     extendTo: plan.extendTo, progress: o.progress, precision: o.precision, signal: o.signal, meta: { config: rm.config, loss },
   });
-  const base = { out: o.out, train: train.report, heldout: held.report, rejected, training, before };
+  const base = { out: o.out, train: train.report, heldout: held.report, rejected, training, before, params };
   if (training.stoppedBy === "interrupted") return { ...base, modelDir: null, after: null, trainEval: null };
 
   const after = held.examples.length > 0 ? evalOf(held.examples) : null;
@@ -274,9 +299,10 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
   say(`reward: after: training ${describeEval(trainEval)}`);
   const modelDir = join(o.out, "model");
   mkdirSync(modelDir, { recursive: true });
+  peft.mergeInto?.(); // LoRA: the saved reward model is plain weights, loadable without adapters
   saveRewardModel(modelDir, rm, {
     padTokenId: rewardPadId(tok), eosTokenId: tok.specialId("<|im_end|>"),
-    extra: { llmforge_reward: { format: "llmforge-reward-model", version: 1, loss, score_range: e.scoreRange, score_weights: o.scoreWeights ?? null, truncation: e.truncation, read_at: "last real token (<|im_end|> of the answer)" } },
+    extra: { llmforge_reward: { format: "llmforge-reward-model", version: 1, loss, score_range: e.scoreRange, score_weights: o.scoreWeights ?? null, truncation: e.truncation, peft: e.peft, read_at: "last real token (<|im_end|> of the answer)" } },
   });
   writeChatTokenizer(modelDir, tok, run.paths.tokenizerFile, template, T);
   const summary: RewardSummary = { ...base, modelDir, after, trainEval };

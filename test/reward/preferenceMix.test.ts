@@ -69,6 +69,27 @@ describe("buildPreferenceMix", () => {
     }
   });
 
+  it("sentimentAnswers n: train sentiment records hold n distinct sentences per polarity (n² pairs); held-out and the other tasks unchanged", () => {
+    const label = new Map(loadSentiment().sentences.map((s) => [s.text, s.label]));
+    const three = buildPreferenceMix({ seed: 7, perTask: 60, sentimentAnswers: 3 });
+    expect(three.heldout).toEqual(mix.heldout);
+    expect(three.train.filter((r) => r.meta?.task !== "sentiment")).toEqual(mix.train.filter((r) => r.meta?.task !== "sentiment"));
+    const train = of(three.train, "sentiment");
+    expect(train).toHaveLength(60);
+    // The first chosen and rejected sentence of each record are the n = 1 record's: the extra ones come from their own draw.
+    expect(train.map((r) => [r.prompt, r.responses[0], r.responses[3]])).toEqual(of(mix.train, "sentiment").map((r) => [r.prompt, ...r.responses]));
+    for (const r of train) {
+      const pol = r.meta?.polarity as string;
+      const other = pol === "positive" ? "negative" : "positive";
+      expect(new Set(r.responses).size).toBe(6);
+      expect(r.responses.map((s) => label.get(s))).toEqual([pol, pol, pol, other, other, other]);
+      expect(r.pairs).toEqual([0, 1, 2].flatMap((b) => [3, 4, 5].map((w) => ({ better: b, worse: w }))));
+    }
+    expect(three.stats).toMatchObject({ sentimentAnswers: 3, tasks: { sentiment: { pairs: { train: 540, heldout: 15 } } } });
+    expect(mix.stats.sentimentAnswers).toBeUndefined();
+    expect(() => buildPreferenceMix({ sentimentAnswers: 0 })).toThrow(/sentimentAnswers must be a positive integer/);
+  });
+
   it("VADER: one word per valence band, scored 3 ± mean rating / 2 on 1..5, pairs ordered by score with margin = difference", () => {
     const all = buildPreferenceMix({ seed: 7, perTask: 60, tasks: ["vader"], vaderMinGap: 0 });
     expect(all.stats.tasks.vader.tooClose).toBe(0);

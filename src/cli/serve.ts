@@ -22,6 +22,7 @@ interface ServeFlags {
   backend?: BackendName;
   logLevel: string;
   kb?: string;
+  threads?: number;
 }
 
 const portOption = (v: string): number => {
@@ -50,6 +51,7 @@ export function registerServeCommand(program: Command): void {
     .option("--model-name <id>", "the model id clients send (default: the run folder's name)")
     .option("--grace <seconds>", "on SIGTERM, how long running requests may finish before they are stopped", positiveNumberOption, 30)
     .option("--backend <name>", "ref or native (default: native when built)", oneOf(["ref", "native"]))
+    .option("--threads <n>", "threads that generate (default: $LLMFORGE_THREADS, else all cores; fewer leave room for HTTP and JSON)", positiveIntOption)
     .option("--kb <file>", "a knowledge base (`llmforge kb add`) for chat requests with \"kb\": true or {\"k\": N}: answers from retrieved passages, with citations")
     .option("--log-level <level>", "fatal, error, warn, info, debug or silent", oneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info")
     .action(async (flags: ServeFlags) => {
@@ -60,6 +62,7 @@ export function registerServeCommand(program: Command): void {
       const server = await startServer({
         run: flags.model, tokenizer: flags.tokenizer, backend: flags.backend, maxBatch: flags.maxBatch, maxTokens: flags.maxTokens,
         maxRequests: flags.maxRequests, apiKey, bodyLimit: flags.bodyLimit, modelName: flags.modelName, logger: { level: flags.logLevel }, kb: flags.kb,
+        threads: flags.threads,
       });
       let address: string;
       try {

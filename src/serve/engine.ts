@@ -16,6 +16,8 @@ export interface EngineOptions {
   maxBatch?: number;
   /** New tokens of a request that names no max_tokens (default 512, or what is left of the context). */
   maxTokens?: number;
+  /** Threads of the native kernels in the generation worker (default: $LLMFORGE_THREADS, else all cores). */
+  threads?: number;
 }
 
 /** A request the engine refused: an HTTP status and OpenAI's error fields. */
@@ -107,8 +109,9 @@ export class Engine {
 
   /** Starts the worker and waits until it has loaded the model (rejects with its load error). */
   static async start(opts: EngineOptions): Promise<Engine> {
-    const init: EngineWorkerInit = { run: opts.run, tokenizer: opts.tokenizer, backend: opts.backend, maxBatch: opts.maxBatch ?? 8, maxTokens: opts.maxTokens ?? 512 };
+    const init: EngineWorkerInit = { run: opts.run, tokenizer: opts.tokenizer, backend: opts.backend, maxBatch: opts.maxBatch ?? 8, maxTokens: opts.maxTokens ?? 512, threads: opts.threads };
     if (!(Number.isInteger(init.maxBatch) && init.maxBatch >= 1)) throw new EngineError(`maxBatch must be a whole number >= 1, got ${init.maxBatch}`);
+    if (init.threads !== undefined && !(Number.isInteger(init.threads) && init.threads >= 1)) throw new EngineError(`threads must be a whole number >= 1, got ${init.threads}`);
     // startWorker (shared with the data pipeline's pools) takes no workerData: the settings are the first message
     const worker = startWorker(siblingModule(import.meta.url, "engineWorker"));
     worker.postMessage({ type: "init", init } satisfies ToWorker);

@@ -5,6 +5,7 @@ import { dirname } from "node:path";
 import { parentPort } from "node:worker_threads";
 import { meanPooledEmbeddings } from "../kb/embed.js";
 import { loadRun } from "../model/runFolder.js";
+import { nativeKernels, setNativeThreads } from "../tensor/backend/native.js";
 import { CHATML_TEMPLATE, readTokenizerConfig, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import type { EngineWorkerInit, FromWorker, PromptInput, RequestRefusal, SequenceEvent, ToWorker } from "./protocol.js";
 import { BatchScheduler } from "./scheduler.js";
@@ -32,6 +33,7 @@ const badRequest = (message: string, code: string | null = null, param: string |
 function main(init: EngineWorkerInit): void {
   let loaded: ReturnType<typeof loadRun>;
   try {
+    if (init.threads !== undefined && nativeKernels) setNativeThreads(init.threads); // the reference backend runs on one thread anyway
     loaded = loadRun(init.run, { tokenizer: init.tokenizer, backend: init.backend });
   } catch (err) {
     post({ type: "failed", message: err instanceof Error ? err.message : String(err) });

@@ -12,6 +12,8 @@ export interface EngineWorkerInit {
   maxBatch: number;
   /** Default and cap of a request's new tokens when it names none. */
   maxTokens: number;
+  /** Native kernel threads in the worker; undefined: the backend's default. */
+  threads?: number;
 }
 
 /** Sampling and stopping settings of one request (OpenAI names mapped to llmforge's). */

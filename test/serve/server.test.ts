@@ -38,7 +38,7 @@ beforeAll(async () => {
   writeFileSync(join(run, "tokenizer", "tokenizer.json"), tokenizer.toHuggingFaceJson());
   saveModel(join(run, "model"), new GPT(makeConfig({ nLayer: 4, nHead: 4, nEmbd: 128, blockSize: 512, vocabSize: tokenizer.vocabSize, initStd: 0.1 }), { seed: 5 }));
   model = loadRun(run).model;
-  server = await startServer({ run, apiKey: KEY, maxBatch: 8, bodyLimit: BODY_LIMIT, logger: false });
+  server = await startServer({ run, apiKey: KEY, maxBatch: 8, bodyLimit: BODY_LIMIT, logger: false, threads: 1 });
   base = await server.app.listen({ port: 0, host: "127.0.0.1" });
   client = new OpenAI({ baseURL: `${base}/v1`, apiKey: KEY, maxRetries: 0 });
 }, 60_000);
@@ -64,6 +64,10 @@ async function health(): Promise<{ ms: number; body: { status: string; running: 
 }
 
 describe("llmforge serve: OpenAI API through the openai SDK", () => {
+  it("refuses a thread count that is not a whole number >= 1", async () => {
+    await expect(startServer({ run, logger: false, threads: 0 })).rejects.toThrow(/threads must be a whole number >= 1, got 0/);
+  });
+
   it("lists the model", async () => {
     const list = await client.models.list();
     expect(list.data.map((m) => m.id)).toEqual(["tiny"]);

@@ -47,11 +47,9 @@ const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: "bench", maxRetries: 
 const model = server.modelName;
 
 /** One stream: ms to its first token, its tokens, ms from the request to its last token. */
-async function stream(i: number): Promise<{ ttft: number; tokens: number; ms: number }> {
-  const t0 = performance.now();
-  const s = await client.completions.create({
-    model, prompt: `the cat ${i}`, max_tokens: TOKENS, temperature: 1, seed: i, stream: true, stream_options: { include_usage: true }, ignore_eos: true,
-  } as OpenAI.CompletionCreateParamsStreaming);
+/** Reads one streamed completion to its end: time to the first chunk, completion tokens (from usage), wall time. */
+async function readStream(sdk: OpenAI, body: Omit<OpenAI.CompletionCreateParamsStreaming, "stream" | "stream_options">, t0: number): Promise<{ ttft: number; tokens: number; ms: number }> {
+  const s = await sdk.completions.create({ ...body, max_tokens: TOKENS, stream: true, stream_options: { include_usage: true }, ignore_eos: true } as OpenAI.CompletionCreateParamsStreaming);
   let first = Number.NaN;
   let tokens = 0;
   for await (const c of s) {
@@ -59,6 +57,10 @@ async function stream(i: number): Promise<{ ttft: number; tokens: number; ms: nu
     if (c.usage) tokens = c.usage.completion_tokens;
   }
   return { ttft: first - t0, tokens, ms: performance.now() - t0 };
+}
+
+function stream(i: number): Promise<{ ttft: number; tokens: number; ms: number }> {
+  return readStream(client, { model, prompt: `the cat ${i}`, temperature: 1, seed: i }, performance.now());
 }
 
 /** node-llama-cpp's version, from its package.json. */
@@ -207,18 +209,7 @@ async function sideBySide(runDir: string): Promise<string[]> {
     const lctx = await lmodel.createContext({ contextSize: lmodel.trainContextSize, sequences: maxN, threads });
     const seqs: LlamaContextSequence[] = Array.from({ length: maxN }, () => lctx.getSequence());
 
-    const viaHttp = async (i: number, t0: number): Promise<StreamFigures> => {
-      const s = await sdk.completions.create({
-        model: srv.modelName, prompt: promptIds(i), max_tokens: TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true }, ignore_eos: true,
-      } as OpenAI.CompletionCreateParamsStreaming);
-      let first = Number.NaN;
-      let tokens = 0;
-      for await (const c of s) {
-        if (Number.isNaN(first) && c.choices.length > 0) first = performance.now();
-        if (c.usage) tokens = c.usage.completion_tokens;
-      }
-      return { ttft: first - t0, tokens, ms: performance.now() - t0 };
-    };
+    const viaHttp = (i: number, t0: number): Promise<StreamFigures> => readStream(sdk, { model: srv.modelName, prompt: promptIds(i), temperature: 0 }, t0);
     const viaEngine = async (i: number, t0: number): Promise<StreamFigures> => {
       let first = Number.NaN;
       const ids: number[] = [];

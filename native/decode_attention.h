@@ -42,20 +42,6 @@ struct RopeTable {
   }
 };
 
-// `heads` rows of D at x rotated in place by the table row `tab` (pairs d, d + D/2, as `rope`).
-inline void ropeRowsInPlace(float* x, long heads, long D, const float* tab) {
-  const long half = D / 2;
-  for (long h = 0; h < heads; ++h) {
-    float* xr = x + h * D;
-    for (long i = 0; i < half; ++i) {
-      const float c = tab[2 * i], s = tab[2 * i + 1];
-      const float x1 = xr[i], x2 = xr[i + half];
-      xr[i] = x1 * c - x2 * s;
-      xr[i + half] = x1 * s + x2 * c;
-    }
-  }
-}
-
 // Per row: RoPE on q and k in place (ropeBase > 0), then k and v copied to position pos of the row's slot. A few
 // hundred floats per row: one thread.
 inline void kvAppend(const KvAppendParams& p) {
@@ -65,7 +51,7 @@ inline void kvAppend(const KvAppendParams& p) {
     float* row = p.qkv + r * p.qkvRowStride;
     if (p.ropeBase > 0.0) {
       const float* tab = table.at(p.ropeBase, p.D, p.pos[r]);
-      ropeRowsInPlace(row, p.H + p.Hkv, p.D, tab);  // q heads, then the k heads right after them
+      ropeRows(row, row, p.H + p.Hkv, p.D, tab);  // q heads, then the k heads right after them
     }
     const long at = (long)p.slot[r] * p.slotStride + (long)p.pos[r] * kvw;
     std::memcpy(p.kCache + at, row + p.H * p.D, sizeof(float) * kvw);

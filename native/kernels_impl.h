@@ -735,6 +735,22 @@ inline void crossEntropyBackward(const float* logits, const int32_t* targets, co
 
 // ---------------------------------------------------------------- rope
 
+// `heads` rows of D at x rotated by the table row `tab` (cos, sin pairs; dims d and d + D/2 rotate together) into y,
+// which may be x: each pair is read before it is written.
+inline void ropeRows(const float* x, float* y, long heads, long D, const float* tab) {
+  const long half = D / 2;
+  for (long h = 0; h < heads; ++h) {
+    const float* xr = x + h * D;
+    float* yr = y + h * D;
+    for (long i = 0; i < half; ++i) {
+      const float c = tab[2 * i], s = tab[2 * i + 1];
+      const float x1 = xr[i], x2 = xr[i + half];
+      yr[i] = x1 * c - x2 * s;
+      yr[i + half] = x1 * s + x2 * c;
+    }
+  }
+}
+
 inline void rope(const float* x, float* out, long B, long T, long H, long D, double base, double pos0, bool inverse) {
   const long half = D / 2;
   if (B * T * H * D == 0) return;
@@ -747,19 +763,7 @@ inline void rope(const float* x, float* out, long B, long T, long H, long D, dou
       cs[(t * half + i) * 2 + 1] = (float)(inverse ? -std::sin(theta) : std::sin(theta));
     }
   const int nt = threadsFor((double)B * T * H * D * 2);
-  parallelFor(nt, B * T, [&](long bt) {
-    const float* tab = cs.data() + (bt % T) * half * 2;
-    for (long h = 0; h < H; ++h) {
-      const float* xr = x + (bt * H + h) * D;
-      float* yr = out + (bt * H + h) * D;
-      for (long i = 0; i < half; ++i) {
-        const float c = tab[2 * i], s = tab[2 * i + 1];
-        const float x1 = xr[i], x2 = xr[i + half];
-        yr[i] = x1 * c - x2 * s;
-        yr[i + half] = x1 * s + x2 * c;
-      }
-    }
-  });
+  parallelFor(nt, B * T, [&](long bt) { ropeRows(x + bt * H * D, out + bt * H * D, H, D, cs.data() + (bt % T) * half * 2); });
 }
 
 // ---------------------------------------------------------------- AdamW

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { readFileChecked } from "../io/fsErrors.js";
 import { generateStream, type GenerateOptions, type GenerationResult } from "../infer/generate.js";
 import { loadRun, runChatTemplate } from "../model/runFolder.js";
+import { generateT5Text, isT5Run, loadT5Run } from "../infer/t5Generate.js";
 import { describeCitations, NOTHING_FOUND, type RagPrompt, retrieveForPrompt } from "../kb/rag.js";
 import { CHATML_TEMPLATE, renderChat, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import { addSamplingOptions, intOption, oneOf, positiveNumberOption } from "./options.js";
@@ -65,6 +66,17 @@ export function registerGenerateCommand(program: Command): void {
     .action(async (flags: GenerateFlags) => {
       if ((flags.prompt === undefined) === (flags.promptFile === undefined)) throw new Error("give exactly one of --prompt or --prompt-file");
       const prompt = flags.prompt ?? readFileChecked(flags.promptFile as string, "a text file holding the prompt").toString("utf8");
+      if (isT5Run(flags.model)) {
+        // An encoder-decoder answers the prompt given as its encoder input (library: infer/t5Generate.ts).
+        if (flags.chat || flags.kb !== undefined || flags.stop.length > 0) throw new Error("--chat, --kb and --stop are for decoder-only models; a T5 answers the prompt given as its encoder input");
+        const t5 = loadT5Run(flags.model, { tokenizer: flags.tokenizer, backend: flags.backend as BackendName | undefined });
+        const r = generateT5Text(t5.model, t5.tokenizer, prompt, {
+          maxTokens: flags.maxTokens, temperature: flags.temperature, topK: flags.topK, topP: flags.topP, repetitionPenalty: flags.repetitionPenalty, seed: flags.seed,
+        });
+        process.stdout.write(flags.json ? `${JSON.stringify({ text: r.text, tokens: r.tokens, finishReason: r.finishReason, promptTokens: r.promptTokens })}\n` : `${r.text}\n`);
+        process.stderr.write(`[${r.tokens.length} tokens in ${(r.ms / 1000).toFixed(2)}s; encoder input ${r.promptTokens} tokens; stopped: ${r.finishReason}]\n`);
+        return;
+      }
       const loaded = loadRun(flags.model, { tokenizer: flags.tokenizer, backend: flags.backend as BackendName | undefined });
       const { model, tokenizer } = loaded;
       const docId = tokenizer.specialTokens.get(DOC_TOKEN);

@@ -8,6 +8,8 @@ export {
 } from "./config.js";
 export { GPT, type ForwardOptions, type GPTOptions, type MoELayerStats } from "./gpt.js";
 export { KVCache, type KVCacheOptions } from "./kvCache.js";
+export { T5, T5Cache, type T5Batch, type T5GenerateOptions, type T5Options } from "./t5.js";
+export { Bert, type BertInput, type BertOptions, type BertPretrainingBatch } from "./bert.js";
 export {
   assertHfExportable, fromHuggingFace, toHuggingFace, toHuggingFaceLazy, WeightMappingError, type HfTensor, type HfTensorInput, type LazyHfTensor,
 } from "./hfWeights.js";

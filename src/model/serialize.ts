@@ -59,6 +59,12 @@ export function loadModelConfig(dir: string): GPTConfig {
   } catch (err) {
     throw new ModelLoadError(`${path}: not valid JSON (${(err as Error).message})`);
   }
+  if ((json as { model_type?: unknown } | null)?.model_type === "bert") {
+    throw new ModelLoadError(`${dir}: this folder holds a bert model; it is an encoder (masked-LM / classification) and cannot be loaded as a GPT: load it with loadBert (model/bertFolder.ts)`);
+  }
+  if ((json as { model_type?: unknown } | null)?.model_type === "t5") {
+    throw new ModelLoadError(`${dir}: this folder holds a t5 model; it is an encoder-decoder (text to text) and cannot be loaded as a GPT: load it with loadT5 (model/t5Folder.ts)`);
+  }
   const arch = (json as { architectures?: unknown } | null)?.architectures;
   if (Array.isArray(arch) && arch.some((a) => String(a).endsWith("ForSequenceClassification"))) {
     throw new ModelLoadError(`${dir} holds a reward model (${arch.join(", ")}): it scores answers and cannot generate text; give a language model here (a run of \`llmforge train\` or \`llmforge sft\`), or use it with \`llmforge reward score\``);

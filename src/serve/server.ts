@@ -356,6 +356,25 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     };
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
       send({ id, object, created: Math.floor(Date.now() / 1000), model: modelName, system_fingerprint: `llmforge-${VERSION}`, choices, ...extra });
+    // Text without logprobs is coalesced per choice until the event loop has handled every worker message that was
+    // waiting: one token per chunk while the server keeps up, several when it falls behind (fewer chunks to encode,
+    // send and parse exactly when the main thread is the bottleneck). Every other chunk flushes the text first.
+    const pendingText = new Map<number, string>();
+    let flushScheduled = false;
+    const flushText = () => {
+      flushScheduled = false;
+      for (const [index, text] of pendingText) {
+        chunk(kind === "chat" ? [{ index, delta: { content: text }, logprobs: null, finish_reason: null }] : [{ index, text, logprobs: null, finish_reason: null }]);
+      }
+      pendingText.clear();
+    };
+    const textChunk = (index: number, text: string) => {
+      pendingText.set(index, (pendingText.get(index) ?? "") + text);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushText);
+      }
+    };
     const lpChat = (t: TokenEvent) =>
       t.logprob
         ? { content: [{ token: t.logprob.token, logprob: t.logprob.logprob, bytes: t.logprob.bytes, top_logprobs: (t.top ?? []).map((x) => ({ token: x.token, logprob: x.logprob, bytes: x.bytes })) }] }
@@ -394,12 +413,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
           const index = p * n + t.choice;
           const text = filters ? filters[p][t.choice].push(t.text) : t.text;
           if (filters && text === "" && !t.logprob) return;
+          if (!t.logprob) return textChunk(index, text);
+          flushText();
           if (kind === "chat") chunk([{ index, delta: { content: text }, logprobs: lpChat(t), finish_reason: null }]);
-          else chunk([{ index, text: t.text, logprobs: t.logprob ? lpText([t], 0) : null, finish_reason: null }]);
+          else chunk([{ index, text: t.text, logprobs: lpText([t], 0), finish_reason: null }]);
         },
         onFinish: (choice, reason, tail) => {
           metrics.finished.inc({ reason });
           if (!stream.on) return;
+          flushText();
           const index = p * n + choice;
           if (kind === "chat" && filters) {
             const f = filters[p][choice];

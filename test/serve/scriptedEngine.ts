@@ -14,6 +14,8 @@ export class ScriptedEngine implements ServingEngine {
   prompts: PromptInput[] = [];
 
   private readonly pieceChars: number | undefined;
+  /** Tokens in one event-loop turn (as a worker's backlog arrives) rather than one turn each (as decoding steps do). */
+  sameTurn = false;
 
   constructor(o: { contextLength: number; vocabSize: number; pieceChars?: number }) {
     this.pieceChars = o.pieceChars;
@@ -30,7 +32,10 @@ export class ScriptedEngine implements ServingEngine {
       const choices = [];
       for (let c = 0; c < n; c++) {
         const tokens = pieces.map((t, i) => ({ choice: c, token: i, text: t }));
-        for (const t of tokens) listener.onToken?.(t);
+        for (const t of tokens) {
+          listener.onToken?.(t);
+          if (!this.sameTurn) await new Promise((r) => setImmediate(r));
+        }
         listener.onFinish?.(c, "stop", "");
         choices.push({ text, tokens, finishReason: "stop" as const, completionTokens: pieces.length });
       }

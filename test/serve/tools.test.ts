@@ -177,3 +177,32 @@ describe("the generation worker renders tools", () => {
     }
   }, 60_000);
 });
+
+describe("streamed text when the server falls behind", () => {
+  it("tokens that arrive in one event-loop turn leave as one chunk per choice, with the same text, in order", async () => {
+    const reply = "The answer is forty-two, and here is why.";
+    engine.reply = reply;
+    const count = async (): Promise<{ text: string; chunks: number }> => {
+      const stream = await client.chat.completions.create({ model: "scripted", messages: ask, stream: true });
+      let text = "";
+      let chunks = 0;
+      for await (const chunk of stream) {
+        const c = chunk.choices[0]?.delta.content;
+        if (c) {
+          text += c;
+          chunks++;
+        }
+      }
+      return { text, chunks };
+    };
+    const paced = await count();
+    engine.sameTurn = true;
+    try {
+      const backlog = await count();
+      expect(paced).toEqual({ text: reply, chunks: Math.ceil(reply.length / 3) });
+      expect(backlog).toEqual({ text: reply, chunks: 1 });
+    } finally {
+      engine.sameTurn = false;
+    }
+  });
+});

@@ -23,7 +23,7 @@ export function registerScaleCommand(program: Command): void {
     .requiredOption("--data <dir>", "folder of token shards (train_*.bin, val_*.bin)")
     .requiredOption("--budget-minutes <n>", "wall-clock budget for the probe and the whole grid", positiveNumberOption)
     .requiredOption("--tokenizer <path>", "tokenizer.json or its folder")
-    .option("--out <dir>", "sweep folder: scale.json, scale.html, points/<id>/ (one run folder per grid point)", "runs/scale")
+    .option("--out <dir>", "sweep folder: scale.json, scale.html, report.html, points/<id>/ (one run folder per grid point)", "runs/scale")
     .option("--depths <list>", "model depths (width 64·depth)", intList, [1, 2, 3])
     .option("--points <n>", "token counts per depth, each twice the one before (the largest fills the budget)", int, 3)
     .option("--tokens <list>", "explicit token counts per depth instead (multiples of batch × block)", intList)
@@ -50,6 +50,6 @@ export function registerScaleCommand(program: Command): void {
         return;
       }
       for (const line of describeFit(r.file)) console.log(line);
-      console.log(`wrote ${r.jsonPath} and ${r.htmlPath}`);
+      console.log(`wrote ${r.jsonPath}, ${r.htmlPath} and ${r.reportPath}`);
     });
 }

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { configFromDepth, formatCount, type GPTConfig, paramCount } from "../model/config.js";
+import { writeRunReport } from "../report/runReport.js";
 import { type ScaleFile, type ScaleFit, writeScalePage } from "../report/scalePage.js";
 import type { MatmulPrecision } from "../tensor/ops/index.js";
 import { Tokenizer } from "../tokenizer/index.js";
@@ -360,13 +361,15 @@ export interface ScaleResult {
   /** OUT/scale.json and OUT/scale.html. */
   jsonPath: string;
   htmlPath: string | null;
+  /** OUT/report.html (the run report, with the sweep's section and every point's curves); null until the sweep has finished. */
+  reportPath: string | null;
   /** True when the sweep stopped early on its signal (resume by rerunning). */
   interrupted: boolean;
 }
 
 const PLAN_KEYS = ["data", "depths", "points", "tokens", "blockSize", "batchSize", "lr", "minLr", "evalBatches", "minSteps", "seed", "budgetMinutes"] as const;
 
-/** Runs (or resumes) the sweep described by `o`; writes OUT/scale.json after every point and OUT/scale.html at the end. */
+/** Runs (or resumes) the sweep described by `o`; writes OUT/scale.json after every point, OUT/scale.html and OUT/report.html at the end. */
 export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
   const say = (line: string): void => {
     if (o.progress !== false) process.stderr.write(`${line}\n`);
@@ -478,6 +481,7 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
   }
 
   let htmlPath: string | null = null;
+  let reportPath: string | null = null;
   if (!interrupted) {
     const obs = file.points.map((p) => ({ n: p.nonEmbeddingParams, d: p.tokens, loss: p.loss as number }));
     const flops = o.flops ?? file.points.reduce((s, p) => s + p.flops, 0);
@@ -492,8 +496,9 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
     });
     writeScaleFile(jsonPath, file);
     htmlPath = writeScalePage(o.out, file);
+    reportPath = writeRunReport(o.out).path;
   }
-  return { file, jsonPath, htmlPath, interrupted };
+  return { file, jsonPath, htmlPath, reportPath, interrupted };
 }
 
 /** The depth (1..64) whose non-embedding parameter count is closest to `n` on a log scale. */

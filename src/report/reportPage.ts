@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { escapeUTF8 } from "entities";
-import type { NumberTable, RunReport, StageReport } from "./runReport.js";
+import type { ChartSpec, NumberTable, RunReport, StageReport } from "./runReport.js";
 
 const require = createRequire(import.meta.url);
 
@@ -39,7 +39,8 @@ const fmt = (v: number | null): string => {
   if (v === null) return "–";
   if (Number.isInteger(v)) return v.toLocaleString("en-US");
   const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(3) : v.toPrecision(5).replace(/\.?0+$/, "");
+  // From 1e5 on, toPrecision(5) would switch to its own exponent form ("1.2346e+5"); one form for all large values.
+  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(3) : v.toPrecision(5).replace(/\.?0+$/, "");
 };
 
 const table = (head: string[], rows: string[][], cls = ""): string =>
@@ -58,11 +59,14 @@ function flatten(v: unknown, prefix = "", out: [string, string][] = []): [string
   return out;
 }
 
+/** A chart's place on the page; CLIENT_JS draws into it from the embedded data. */
+const chartFigure = (c: ChartSpec): string =>
+  `<figure class="chart"><figcaption>${escapeHtml(c.title)}${c.stride > 1 ? ` <small>(${c.x.length} of ${c.logged} steps drawn: every ${c.stride}th)</small>` : ""}</figcaption>` +
+  `<div class="plot" id="${escapeHtml(c.id)}" data-chart="${escapeHtml(c.id)}"></div></figure>`;
+
 function stageSection(s: StageReport, i: number): string {
   const title = `${s.kind}${s.dir === "." ? "" : ` (${s.dir}/)`}`;
-  const charts = s.charts.map((c) =>
-    `<figure class="chart"><figcaption>${escapeHtml(c.title)}${c.stride > 1 ? ` <small>(${c.x.length} of ${c.logged} steps drawn: every ${c.stride}th)</small>` : ""}</figcaption>` +
-    `<div class="plot" id="${escapeHtml(c.id)}" data-chart="${escapeHtml(c.id)}"></div></figure>`).join("");
+  const charts = s.charts.map(chartFigure).join("");
   const parts = [
     `<section id="stage-${i}"><h2>${escapeHtml(title)}</h2>`,
     `<p class="muted">${escapeHtml(s.dir)}/metrics.jsonl: ${s.records.toLocaleString("en-US")} records</p>`,
@@ -85,6 +89,37 @@ function stageSection(s: StageReport, i: number): string {
       `<h4>model</h4>${keyValues(flatten(s.run.config))}<h4>options</h4>${keyValues(flatten(s.run.options))}` +
       `<h4>completed</h4>${keyValues(flatten(s.run.completed))}</details>`);
   }
+  parts.push("</section>");
+  return parts.join("\n");
+}
+
+/** The scaling-law sweep: fitted constants ± bootstrap spread, the compute-optimal size, loss vs compute, a link to scale.html. */
+function scaleSection(r: RunReport): string {
+  const s = r.scale;
+  if (!s) return "";
+  const head = `<section id="scale"><h2>Scaling law</h2>`;
+  if (s.error) return `${head}<p class="error">${escapeHtml(s.file)}: ${escapeHtml(s.error)}</p></section>`;
+  const interval = (lo: number | null, hi: number | null): string => (lo === null || hi === null ? "" : ` (95%: ${fmt(lo)} .. ${fmt(hi)})`);
+  const parts = [head, `<p class="muted">${escapeHtml(s.file)}: <code>llmforge scale</code> on ${escapeHtml(s.data || "?")}, depths ${escapeHtml(s.depths.join(", "))}, ` +
+    `${s.pointsDone} of ${s.pointsPlanned} grid points trained${s.budgetMinutes === null ? "" : `, budget ${fmt(s.budgetMinutes)} min`}${s.writer ? `, ${escapeHtml(s.writer)}` : ""}.</p>`];
+  if (s.fit) {
+    parts.push(`<p>L(N, D) = E + A/N<sup>alpha</sup> + B/D<sup>beta</sup>, N = non-embedding parameters, D = training tokens; ` +
+      `fitted to ${s.fit.points ?? "?"} points, rmse ${s.fit.rmse === null ? "?" : s.fit.rmse.toFixed(4)}.</p><p class="muted">${escapeHtml(s.fit.method)}</p>`);
+    parts.push(table(["constant", "value", "std", "95% interval"], s.fit.constants.map((c) =>
+      [escapeHtml(c.name), fmt(c.value), c.std === null ? "–" : `±${fmt(c.std)}`, c.lo === null || c.hi === null ? "–" : `${fmt(c.lo)} .. ${fmt(c.hi)}`]), "num scale-constants"));
+  } else {
+    parts.push("<p>No fit yet: the sweep is unfinished (rerun the same <code>llmforge scale</code> command to resume it).</p>");
+  }
+  const rec = s.recommendation;
+  if (rec) {
+    parts.push(`<h3>Compute-optimal size</h3><p class="scale-recommendation">For C = ${rec.flops.toExponential(2)} FLOPs (C ≈ 6·N·D): ` +
+      `N<sub>opt</sub> = ${fmt(rec.n.value)} non-embedding parameters${interval(rec.n.lo, rec.n.hi)}, D<sub>opt</sub> = ${fmt(rec.d.value)} tokens${interval(rec.d.lo, rec.d.hi)}, ` +
+      `predicted loss ${rec.loss.toFixed(3)}${rec.depth === null ? "" : `; nearest depth ${rec.depth}${rec.depthParams === null ? "" : ` (${fmt(rec.depthParams)} non-embedding parameters)`}`}.</p>`);
+  }
+  if (s.chart) parts.push(`<div class="charts">${chartFigure(s.chart)}</div>`);
+  parts.push(s.page
+    ? `<p>The sweep's own page, with loss vs tokens per model size and the fitted curves, N<sub>opt</sub> and D<sub>opt</sub> vs compute, and the grid: <a href="${escapeHtml(s.page)}">${escapeHtml(s.page)}</a></p>`
+    : "<p class=\"muted\">No scale.html beside scale.json yet: <code>llmforge scale</code> writes it when the sweep finishes.</p>");
   parts.push("</section>");
   return parts.join("\n");
 }
@@ -148,6 +183,7 @@ td pre, .sample pre { margin: 0; white-space: pre-wrap; word-break: break-word; 
 .uplot { color: var(--fg); } .u-legend { font-size: 12px; }
 .funnel { margin: 0.8rem 0; } .bar-row { display: grid; grid-template-columns: 9rem 1fr 7rem; align-items: center; gap: 0.5rem; margin: 0.15rem 0; }
 .bar { display: block; height: 1rem; background: var(--accent); border-radius: 3px; min-width: 2px; } .bar-value { font-variant-numeric: tabular-nums; }
+.error { color: var(--s1); font-weight: 600; }
 details { margin: 1rem 0; } summary { cursor: pointer; color: var(--muted); }
 `;
 
@@ -166,7 +202,11 @@ const CLIENT_JS = `
     return a >= 1000 ? Math.round(v).toLocaleString("en-US") : String(Number(v.toPrecision(3)));
   }
   function ticks(u, splits) { return splits.map(function (v) { return v == null ? "" : tickLabel(v); }); }
-  function specs() { var out = []; report.stages.forEach(function (s) { s.charts.forEach(function (c) { out.push(c); }); }); return out; }
+  function specs() {
+    var out = report.scale && report.scale.chart ? [report.scale.chart] : [];
+    report.stages.forEach(function (s) { s.charts.forEach(function (c) { out.push(c); }); });
+    return out;
+  }
   function draw() {
     var fg = cssVar("--fg"), grid = cssVar("--line");
     var colours = [cssVar("--s0"), cssVar("--s1"), cssVar("--s2"), cssVar("--s3")];
@@ -177,9 +217,9 @@ const CLIENT_JS = `
       var axis = function (label, size) { return { label: label, size: size, stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, values: ticks }; };
       var opts = {
         width: Math.max(300, el.clientWidth), height: 240,
-        scales: { x: { time: false } },
-        axes: [axis("step", 50), axis(c.yLabel, 78)],
-        series: [{ label: "step" }].concat(c.series.map(function (s, i) {
+        scales: { x: { time: false, distr: c.logX ? 3 : 1 } },
+        axes: [axis(c.xLabel || "step", 50), axis(c.yLabel, 78)],
+        series: [{ label: c.xLabel || "step" }].concat(c.series.map(function (s, i) {
           return { label: s.label, stroke: colours[i % colours.length], width: 1.5, spanGaps: true, points: { show: s.points, size: 5, fill: colours[i % colours.length] } };
         })),
       };
@@ -203,6 +243,7 @@ const CLIENT_JS = `
 /** The whole report page for `r`: self-contained HTML (nothing is loaded from elsewhere when it is opened). */
 export function renderReportPage(r: RunReport): string {
   const nav = [
+    ...(r.scale ? [["scale", "scaling law"]] : []),
     ...r.stages.map((s, i) => [`stage-${i}`, s.kind]),
     ...(r.evaluations.length > 0 ? [["evaluation", "evaluation"]] : []),
     ...(r.funnel ? [["data", "data"]] : []), ...(r.tokenizer ? [["tokenizer", "tokenizer"]] : []),
@@ -226,6 +267,7 @@ export function renderReportPage(r: RunReport): string {
 <nav>${nav}</nav>
 ${r.headline.length > 0 ? keyValues(r.headline) : ""}</header>
 <main>
+${scaleSection(r)}
 ${r.stages.map(stageSection).join("\n")}
 ${evaluationSection(r)}
 ${funnelSection(r)}

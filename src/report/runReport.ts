@@ -1,19 +1,24 @@
 // `llmforge report RUN`: gathers what a run folder holds (each stage's metrics.jsonl, run.json and
 // summary, the data stage's report.json, the tokenizer's train report, quickstart samples, the task results
-// `llmforge eval --save` keeps under eval/) into one typed record, and writes RUN/report.html from it
+// `llmforge eval --save` keeps under eval/, a `llmforge scale` sweep's scale.json) into one typed record, and writes RUN/report.html from it
 // (rendered by reportPage.ts, no network needed).
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { type MetricRecord, MetricsLog } from "../train/metricsLog.js";
 import { VERSION } from "../version.js";
 import { renderReportPage, uplotVersion } from "./reportPage.js";
+import { type ScaleFile, scaleCharts, type Uncertain } from "./scalePage.js";
 
-/** One line chart: shared x (steps) and one y array per series (null where a series has no point). */
+/** One line chart: shared x (steps unless `xLabel` says otherwise) and one y array per series (null where a series has no point). */
 export interface ChartSpec {
   id: string;
   title: string;
   yLabel: string;
+  /** What x is when it is not the step (the scaling law's FLOPs). */
+  xLabel?: string;
+  /** Draw x on a log scale. */
+  logX?: boolean;
   x: number[];
   series: { label: string; values: (number | null)[]; points: boolean }[];
   /** Set when the log had more points than are drawn: every `stride`-th point is kept (and every validation point). */
@@ -64,6 +69,28 @@ export interface EvalTable {
   rows: { task: string; group: string | null; kind: string; examples: number; metrics: { name: string; value: number; stderr: number | null }[] }[];
 }
 
+/** A `llmforge scale` sweep of the run: RUN/scale.json, or RUN/scale/scale.json. */
+export interface ScaleSection {
+  /** scale.json relative to the run folder. */
+  file: string;
+  /** Why scale.json could not be used (unreadable, not an llmforge-scale v1 file); the fields below are empty then. */
+  error: string | null;
+  writer: string;
+  data: string;
+  depths: number[];
+  budgetMinutes: number | null;
+  pointsDone: number;
+  pointsPlanned: number;
+  /** The fit of L(N, D) = E + A/N^alpha + B/D^beta (null until the sweep has finished): each constant with its bootstrap spread. */
+  fit: { method: string; rmse: number | null; points: number | null; constants: (Uncertain & { name: string })[] } | null;
+  /** The compute-optimal split of `flops` (C ≈ 6·N·D) and the nearest whole depth. */
+  recommendation: { flops: number; n: Uncertain; d: Uncertain; loss: number; depth: number | null; depthParams: number | null } | null;
+  /** Loss vs compute per depth with the compute-optimal frontier (scale.html's "scale-compute" chart). */
+  chart: ChartSpec | null;
+  /** scale.html, relative to the run folder as collected and to the page once writeRunReport has written it; null when the sweep has not written it yet. */
+  page: string | null;
+}
+
 export interface RunReport {
   format: "llmforge-run-report";
   version: 1;
@@ -79,6 +106,8 @@ export interface RunReport {
   chat: { prompt: string; answer: string }[];
   /** Task results saved by `llmforge eval --save` (RUN/eval/*.json and STAGE/eval/*.json). */
   evaluations: EvalTable[];
+  /** The scaling-law sweep, when the run folder holds one. */
+  scale: ScaleSection | null;
   /** quickstart.json's options, when the run is a quickstart. */
   quickstart: Record<string, unknown> | null;
   /** Which versions produced the files read (file → writer) and drew the page. */
@@ -308,6 +337,73 @@ function evaluationsOf(run: string): EvalTable[] {
   return out;
 }
 
+/** Where a run folder keeps a sweep: `llmforge scale --out RUN`, or `--out RUN/scale`. */
+const SCALE_FILES = ["scale.json", join("scale", "scale.json")];
+
+const toPosix = (p: string): string => p.split(sep).join("/");
+
+const uncertain = (v: unknown): Uncertain | null => {
+  const o = obj(v);
+  const value = num(o.value);
+  return value === null ? null : { value, std: num(o.std), lo: num(o.lo), hi: num(o.hi) };
+};
+
+/**
+ * The sweep of RUN/scale.json (or RUN/scale/scale.json): its fit, recommendation and loss-vs-compute chart.
+ * A file that cannot be used is shown as such on the page (the rest of the report is still written).
+ */
+function scaleOf(run: string): ScaleSection | null {
+  const rel = SCALE_FILES.find((f) => existsSync(join(run, f)));
+  if (!rel) return null;
+  const path = join(run, rel);
+  const empty: ScaleSection = {
+    file: toPosix(rel), error: null, writer: "", data: "", depths: [], budgetMinutes: null, pointsDone: 0, pointsPlanned: 0, fit: null, recommendation: null, chart: null, page: null,
+  };
+  const fail = (error: string): ScaleSection => ({ ...empty, error });
+  const section = { ...empty };
+  let doc: Json;
+  try {
+    doc = obj(JSON.parse(readFileSync(path, "utf8")));
+  } catch (err) {
+    return fail(`unreadable (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (doc.format !== "llmforge-scale" || doc.version !== 1 || !Array.isArray(doc.points)) return fail("not an llmforge-scale v1 file (format, version or points missing)");
+  const points = (doc.points as unknown[]).map(obj);
+  const bad = points.findIndex((p) => [p.depth, p.tokens, p.flops, p.nonEmbeddingParams].some((v) => num(v) === null) || (p.loss !== null && num(p.loss) === null));
+  if (bad >= 0) return fail(`points[${bad}] lacks a number (depth, tokens, flops, nonEmbeddingParams, loss)`);
+  const settings = obj(doc.settings);
+  section.writer = str(doc.writer);
+  section.data = str(settings.data);
+  section.depths = Array.isArray(settings.depths) ? (settings.depths as unknown[]).map(num).filter((d): d is number => d !== null) : [];
+  section.budgetMinutes = num(settings.budgetMinutes);
+  section.pointsPlanned = points.length;
+  section.pointsDone = points.filter((p) => num(p.loss) !== null).length;
+
+  let fitted = false;
+  if (doc.fit !== null && doc.fit !== undefined) {
+    const fit = obj(doc.fit);
+    const constants = (["E", "A", "alpha", "B", "beta"] as const).map((name) => ({ name, u: uncertain(obj(fit.constants)[name]) }));
+    const params = obj(fit.params);
+    const rec = obj(fit.recommendation);
+    const [n, d, flops, loss] = [uncertain(rec.n), uncertain(rec.d), num(rec.flops), num(rec.loss)];
+    if (constants.some((c) => c.u === null) || ["e", "a", "alpha", "b", "beta"].some((k) => num(params[k]) === null) || !n || !d || flops === null || loss === null) {
+      return fail("its fit lacks a number (params, constants E, A, alpha, B, beta, or the recommendation's flops, n, d, loss)");
+    }
+    fitted = true;
+    section.fit = { method: str(fit.method), rmse: num(fit.rmse), points: num(fit.points), constants: constants.map((c) => ({ name: c.name, ...(c.u as Uncertain) })) };
+    const depth = obj(doc.recommendedDepth);
+    section.recommendation = { flops, n, d, loss, depth: num(depth.depth), depthParams: num(depth.nonEmbeddingParams) };
+  }
+  // The scale page's own chart data (checked above: every point has its numbers, the fit its parameters).
+  const frontier = (Array.isArray(doc.frontier) ? (doc.frontier as unknown[]) : []).map(obj).filter((c) => [c.flops, c.n, c.d, c.loss].every((v) => num(v) !== null));
+  const file = { ...doc, points, fit: fitted ? doc.fit : null, frontier } as unknown as ScaleFile;
+  const c = scaleCharts(file).find((x) => x.id === "scale-compute");
+  if (c && c.x.length > 0) section.chart = { id: c.id, title: c.title, xLabel: c.xLabel, yLabel: c.yLabel, logX: true, x: c.x, series: c.series, stride: 1, logged: c.x.length };
+  const page = join(dirname(rel), "scale.html");
+  if (existsSync(join(run, page))) section.page = toPosix(page);
+  return section;
+}
+
 /** Headline figures of a quickstart summary.json. */
 function headlineOf(s: Json | null): [string, string][] {
   if (!s) return [];
@@ -334,7 +430,10 @@ export function collectRunReport(runDir: string): RunReport {
   const summary = readJson(join(run, "summary.json"));
   const quickstart = readJson(join(run, "quickstart.json"));
   const evaluations = evaluationsOf(run);
-  if (stages.length === 0 && !funnel && !summary && evaluations.length === 0) throw new RunReportError(`${run} holds no metrics.jsonl, data/report.json, summary.json or eval/*.json: nothing to report`);
+  const scale = scaleOf(run);
+  if (stages.length === 0 && !funnel && !summary && evaluations.length === 0 && !scale) {
+    throw new RunReportError(`${run} holds no metrics.jsonl, data/report.json, summary.json, eval/*.json or scale.json: nothing to report`);
+  }
   const samples = (Array.isArray(summary?.samples) ? (summary.samples as unknown[]) : []).map(obj).map((x) => ({ prompt: str(x.prompt), text: str(x.text), tokensPerSecond: num(x.tokensPerSecond) }));
   const chatRaw = obj(summary?.sft).chat;
   const chat = (Array.isArray(chatRaw) ? chatRaw : []).map(obj).map((x) => ({ prompt: str(x.prompt), answer: str(x.answer) }));
@@ -349,11 +448,12 @@ export function collectRunReport(runDir: string): RunReport {
   const modelCfg = readJson(join(run, "model", "config.json"));
   if (str(modelCfg?.llmforge_version)) versions.push(["model/config.json", `llmforge ${str(modelCfg?.llmforge_version)}`]);
   for (const e of evaluations) if (e.writer) versions.push([e.file, e.writer]);
+  if (scale?.writer) versions.push([scale.file, scale.writer]);
   if (dataReport) versions.push(["data/report.json", `${str(dataReport.format)} v${num(dataReport.version) ?? "?"}, recipe ${str(dataReport.recipe) || "?"}`]);
 
   return {
     format: "llmforge-run-report", version: 1, writer: `llmforge ${VERSION}`, run, createdAt: new Date().toISOString(),
-    headline: headlineOf(summary), stages, funnel, tokenizer: tokenizerOf(run), samples, chat, evaluations,
+    headline: headlineOf(summary), stages, funnel, tokenizer: tokenizerOf(run), samples, chat, evaluations, scale,
     quickstart: quickstart ? obj(quickstart.options) : null, versions,
   };
 }
@@ -362,6 +462,8 @@ export function collectRunReport(runDir: string): RunReport {
 export function writeRunReport(runDir: string, out?: string): { path: string; report: RunReport; bytes: number } {
   const report = collectRunReport(runDir);
   const path = resolve(out ?? join(report.run, "report.html"));
+  // Links on the page are relative to where the page lies.
+  if (report.scale?.page) report.scale.page = toPosix(relative(dirname(path), join(report.run, report.scale.page)));
   const html = renderReportPage(report);
   writeFileAtomicSync(path, html);
   return { path, report, bytes: Buffer.byteLength(html) };

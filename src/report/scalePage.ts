@@ -64,7 +64,8 @@ export interface ScaleFile {
   frontier: { flops: number; n: number; d: number; loss: number }[];
 }
 
-interface Chart {
+/** One chart of the sweep (x shared by its series, null where a series has no point); report.html draws "scale-compute" too. */
+export interface ScaleChart {
   id: string;
   title: string;
   xLabel: string;
@@ -77,7 +78,7 @@ interface Chart {
 const loss = (f: ScaleFit["params"], n: number, d: number): number => f.e + f.a / n ** f.alpha + f.b / d ** f.beta;
 
 /** Series on a shared x axis: each input series is (x, y) pairs; x values merged and sorted, gaps null. */
-function merge(id: string, title: string, xLabel: string, yLabel: string, logY: boolean, input: { label: string; xy: [number, number][]; points: boolean }[]): Chart {
+function merge(id: string, title: string, xLabel: string, yLabel: string, logY: boolean, input: { label: string; xy: [number, number][]; points: boolean }[]): ScaleChart {
   const x = [...new Set(input.flatMap((s) => s.xy.map((p) => p[0])))].sort((a, b) => a - b);
   const at = new Map(x.map((v, i) => [v, i]));
   return {
@@ -90,7 +91,8 @@ function merge(id: string, title: string, xLabel: string, yLabel: string, logY: 
   };
 }
 
-function charts(f: ScaleFile): Chart[] {
+/** The page's charts: "scale-tokens" (loss vs tokens per depth, with the fit), "scale-compute" (loss vs FLOPs, frontier), "scale-frontier" (N_opt, D_opt). */
+export function scaleCharts(f: ScaleFile): ScaleChart[] {
   const done = f.points.filter((p) => p.loss !== null);
   const depths = [...new Set(f.points.map((p) => p.depth))];
   const tMin = Math.min(...f.points.map((p) => p.tokens));
@@ -161,7 +163,7 @@ const table = (head: string[], rows: string[][]): string =>
 
 /** The page for a sweep: constants ± uncertainty, the recommendation, the charts and the grid. */
 export function renderScalePage(f: ScaleFile): string {
-  const cs = charts(f);
+  const cs = scaleCharts(f);
   const fit = f.fit;
   const constRows = fit ? (Object.entries(fit.constants) as [string, Uncertain][]).map(([k, c]) => [k, num(c.value), c.std === null ? "–" : `± ${num(c.std, 2)}`, c.lo === null ? "–" : `${num(c.lo, 3)} .. ${num(c.hi, 3)}`]) : [];
   const r = fit?.recommendation;

@@ -13,6 +13,7 @@ import { withFolderLock } from "../io/runLock.js";
 import type { Bert } from "../model/bert.js";
 import { loadBert, saveBert } from "../model/bertFolder.js";
 import { resolveRunPaths } from "../model/runFolder.js";
+import { Linear } from "../nn/layers.js";
 import { argmax, crossEntropy } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
 import { noGrad, tidy } from "../tensor/tensor.js";
@@ -275,7 +276,7 @@ function checkPairs(recs: readonly LabelledRecord[], model: Bert, fields: Record
  * with id2label), OUT/tokenizer and OUT/classify.json (held-out scores before and after).
  */
 export async function trainClassifier(o: ClassifyOptions): Promise<ClassifyResult> {
-  const { model: pre, tokenizer, special } = loadBertRun(o.model, o.backend);
+  const { model: pre, tokenizer, special, modelDir: baseDir } = loadBertRun(o.model, o.backend);
   const fields: RecordFields = { textField: o.textField, pairField: o.pairField, labelField: o.labelField };
   const trainRecs = await readLabelled(o.data, fields);
   let valRecs = o.valData ? await readLabelled(o.valData, fields) : [];
@@ -299,6 +300,14 @@ export async function trainClassifier(o: ClassifyOptions): Promise<ClassifyResul
   const val = encodeExamples(valRecs, tokenizer, special, labels, indexed, maxLength);
   const B = o.batchSize;
   const model = pre.clone({ classifier: true, numLabels: labels.length, seed: o.seed ?? 0 });
+  // A classifier given as the base keeps its head only for the same classes in the same order.
+  if (pre.classifier && model.classifier && readClassifierLabels(baseDir)?.join("\n") !== labels.join("\n")) {
+    const c = model.config;
+    const fresh = new Linear(c.hiddenSize, labels.length, { init: { kind: "normal", std: c.initializerRange }, rng: new Rng(o.seed ?? 0), dtype: model.dtype, backend: model.backendName });
+    for (const [own, init] of [[model.classifier.weight, fresh.weight], [model.classifier.bias, fresh.bias]] as const) {
+      if (own && init) own.data.set(init.contiguousData(), own.offset);
+    }
+  }
   // Examples in a seeded order per epoch; the cursor (epoch, position) is all a resumed run needs.
   const orderFor = (epoch: number) => new Rng((o.seed ?? 0) + epoch * 7919).permutation(fit.length);
   let cursor = { epoch: 0, pos: 0 };

@@ -1,8 +1,10 @@
 // A small fake run folder for the report tests: a pretraining and an SFT stage with known metrics,
-// a data report with known removals, tokenizer figures and quickstart samples (one holding HTML).
+// a data report with known removals, tokenizer figures and quickstart samples (one holding HTML); and a
+// synthetic `llmforge scale` sweep record to drop into a run folder.
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ScaleFile, ScalePoint } from "../../src/report/scalePage.js";
 
 /** Known pretraining points: loss 5 - 0.5·step for steps 1..6, validation at 0 and 6. */
 export const PRETRAIN_STEPS = [1, 2, 3, 4, 5, 6];
@@ -57,4 +59,41 @@ export function makeFakeRun(parent = tmpdir()): string {
     sft: { chat: [{ prompt: "What is 2 + 2?", answer: "4" }] },
   }));
   return run;
+}
+
+/** The synthetic sweep's grid: depths 1 and 2 (N = 50k, 100k non-embedding parameters) × 1000, 2000, 4000 tokens. */
+export const SCALE_N: Record<number, number> = { 1: 50_000, 2: 100_000 };
+export const SCALE_TOKENS = [1000, 2000, 4000];
+export const scaleLoss = (n: number, d: number): number => 1.69 + 406.4 / n ** 0.34 + 410.7 / d ** 0.28;
+export const SCALE_FRONTIER = [{ flops: 1e8, n: 20_000, d: 833.3, loss: 4.5 }, { flops: 1e9, n: 60_000, d: 2777.8, loss: 3.9 }, { flops: 1e10, n: 150_000, d: 11_111.1, loss: 3.4 }];
+
+/**
+ * Writes a `llmforge scale` sweep record (scale.json, and scale.html unless `page` is false) into `dir`, as runScale
+ * leaves it; `finished: false` leaves the last two points untrained and no fit.
+ */
+export function writeFakeScale(dir: string, o: { page?: boolean; finished?: boolean } = {}): ScaleFile {
+  const finished = o.finished ?? true;
+  const points: ScalePoint[] = [1, 2].flatMap((depth) => SCALE_TOKENS.map((tokens) => {
+    const n = SCALE_N[depth];
+    return { id: `d${depth}-t${tokens}`, depth, tokens, steps: tokens / 100, estSeconds: 5, params: n + 30_000, nonEmbeddingParams: n, flops: 6 * n * tokens, loss: scaleLoss(n, tokens), seconds: 4, dir: `points/d${depth}-t${tokens}` };
+  }));
+  if (!finished) for (const p of points.slice(-2)) [p.loss, p.seconds] = [null, null];
+  const u = (value: number, std: number | null, lo: number | null, hi: number | null) => ({ value, std, lo, hi });
+  const f: ScaleFile = {
+    format: "llmforge-scale", version: 1, writer: "llmforge 0.1.0", createdAt: "2026-01-01T00:00:00.000Z",
+    settings: { data: "runs/quickstart/shards", depths: [1, 2], points: 3, tokens: SCALE_TOKENS, blockSize: 10, batchSize: 10, lr: 3e-3, minLr: 3e-4, evalBatches: 2, minSteps: 10, seed: 0, budgetMinutes: 7.5 },
+    probes: [{ depth: 1, tokensPerSec: 1000, overheadSeconds: 1 }, { depth: 2, tokensPerSec: 500, overheadSeconds: 1 }], probeSeconds: 3,
+    points,
+    fit: finished ? {
+      method: "least squares in loss space (test)", params: { e: 1.69, a: 406.4, alpha: 0.34, b: 410.7, beta: 0.28 }, rmse: 0.0123, points: 6, resamples: 20, dropped: 1,
+      constants: { E: u(1.69, 0.05, 1.6, 1.78), A: u(406.4, 12.5, 380, 430), alpha: u(0.34, 0.02, 0.3, 0.38), B: u(410.7, null, null, null), beta: u(0.28, 0.01, 0.26, 0.3) },
+      recommendation: { flops: 3.6e9, n: u(123_456.7, 9000, 100_000, 150_000), d: u(4860.5, 300, 4000, 6000), loss: 2.345 },
+    } : null,
+    ...(finished ? { recommendedDepth: { depth: 2, nonEmbeddingParams: 100_000 } } : {}),
+    frontier: finished ? SCALE_FRONTIER : [],
+  };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "scale.json"), JSON.stringify(f, null, 2));
+  if (o.page ?? true) writeFileSync(join(dir, "scale.html"), "<!DOCTYPE html><title>scale</title>");
+  return f;
 }

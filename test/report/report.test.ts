@@ -1,12 +1,13 @@
 // `llmforge report`: the page of a small fake run holds its logged points, data funnel, tokenizer
-// figures, samples (escaped) and configuration, and refers to nothing outside itself.
+// figures, samples (escaped) and configuration, and refers to nothing outside itself; a scaling-law
+// sweep's scale.json in the run folder becomes a section with its fit, recommendation, chart and link.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { escapeHtml, jsonForScript } from "../../src/report/reportPage.js";
 import { collectRunReport, MAX_CHART_POINTS, type RunReport, RunReportError, writeRunReport } from "../../src/report/runReport.js";
-import { HOSTILE_TEXT, makeFakeRun, PRETRAIN_STEPS, pretrainLoss, pretrainLr, pretrainTps, SFT_LOSS, VAL_POINTS } from "./fakeRun.js";
+import { HOSTILE_TEXT, makeFakeRun, PRETRAIN_STEPS, pretrainLoss, pretrainLr, pretrainTps, SCALE_FRONTIER, SFT_LOSS, VAL_POINTS, writeFakeScale } from "./fakeRun.js";
 
 const made: string[] = [];
 afterAll(() => {
@@ -113,5 +114,100 @@ describe("run report", () => {
     const j = jsonForScript({ s: "</script><!-- \u2028" });
     expect(j).not.toMatch(/<|\u2028/);
     expect(JSON.parse(j)).toEqual({ s: "</script><!-- \u2028" });
+  });
+});
+
+describe("run report of a scaling-law sweep", () => {
+  const tempRun = (): string => {
+    const d = mkdtempSync(join(tmpdir(), "llmforge-report-scale-"));
+    made.push(d);
+    return d;
+  };
+
+  it("shows the fitted constants with their spread, the compute-optimal size, loss vs compute and a link to scale.html", () => {
+    const run = tempRun();
+    const f = writeFakeScale(run); // a sweep folder: `llmforge scale --out RUN` (no metrics.jsonl needed to report it)
+    const { path, report } = writeRunReport(run);
+    const s = report.scale;
+    expect(s?.file).toBe("scale.json");
+    expect(s?.error).toBeNull();
+    expect([s?.pointsDone, s?.pointsPlanned]).toEqual([6, 6]);
+    expect(s?.fit?.constants.map((c) => [c.name, c.value, c.std])).toEqual([["E", 1.69, 0.05], ["A", 406.4, 12.5], ["alpha", 0.34, 0.02], ["B", 410.7, null], ["beta", 0.28, 0.01]]);
+    expect(s?.recommendation).toEqual({ flops: 3.6e9, n: f.fit?.recommendation.n, d: f.fit?.recommendation.d, loss: 2.345, depth: 2, depthParams: 100_000 });
+
+    const html = readFileSync(path, "utf8");
+    expect(html).toContain('<section id="scale"><h2>Scaling law</h2>');
+    expect(html).toContain('<a href="#scale">scaling law</a>');
+    for (const row of [["E", "1.69", "±0.05", "1.6 .. 1.78"], ["A", "406.4", "±12.5", "380 .. 430"], ["alpha", "0.34", "±0.02", "0.3 .. 0.38"], ["B", "410.7", "–", "–"], ["beta", "0.28", "±0.01", "0.26 .. 0.3"]]) {
+      expect(html, row[0]).toContain(`<tr>${row.map((c) => `<td>${c}</td>`).join("")}</tr>`);
+    }
+    for (const text of ["For C = 3.60e+9 FLOPs", "N<sub>opt</sub> = 1.235e+5 non-embedding parameters (95%: 100,000 .. 150,000)", "D<sub>opt</sub> = 4860.5 tokens (95%: 4,000 .. 6,000)",
+      "predicted loss 2.345", "nearest depth 2 (100,000 non-embedding parameters)", "rmse 0.0123", "6 of 6 grid points trained", "budget 7.5 min", "runs/quickstart/shards"]) {
+      expect(html, text).toContain(text);
+    }
+    expect(html).toContain('<a href="scale.html">scale.html</a>');
+    expect(html).toContain('<div class="plot" id="scale-compute" data-chart="scale-compute">');
+
+    // The chart is scale.html's loss-vs-compute data: every trained point at 6·N·D, and the frontier.
+    const chart = embedded(html).scale?.chart;
+    const done = f.points.filter((p) => p.loss !== null);
+    const xs = [...new Set([...done.map((p) => p.flops), ...SCALE_FRONTIER.map((c) => c.flops)])].sort((a, b) => a - b);
+    expect(chart?.x).toEqual(xs);
+    expect([chart?.logX, chart?.xLabel]).toEqual([true, "FLOPs"]);
+    expect(chart?.series.map((x) => x.label)).toEqual(["depth 1", "depth 2", "frontier (compute-optimal loss)"]);
+    for (const depth of [1, 2]) {
+      const want = xs.map((x) => done.find((p) => p.depth === depth && p.flops === x)?.loss ?? null);
+      expect(chart?.series[depth - 1].values).toEqual(want);
+    }
+    expect(chart?.series[2].values.filter((v) => v !== null)).toEqual(SCALE_FRONTIER.map((c) => c.loss));
+    expect(report.versions).toContainEqual(["scale.json", "llmforge 0.1.0"]);
+  });
+
+  it("finds a sweep in RUN/scale/ beside the stages and links it relative to where the page is written", () => {
+    const run = fakeRun();
+    writeFakeScale(join(run, "scale"));
+    const { path, report } = writeRunReport(run);
+    expect(report.scale?.file).toBe("scale/scale.json");
+    expect(report.stages.map((s) => s.dir)).toEqual([".", "sft"]);
+    expect(readFileSync(path, "utf8")).toContain('<a href="scale/scale.html">scale/scale.html</a>');
+    const elsewhere = writeRunReport(run, join(run, "sft", "page.html"));
+    expect(readFileSync(elsewhere.path, "utf8")).toContain('<a href="../scale/scale.html">');
+  });
+
+  it("says an unfinished sweep has no fit yet, with no link before scale.html exists", () => {
+    const run = tempRun();
+    writeFakeScale(run, { finished: false, page: false });
+    const { path, report } = writeRunReport(run);
+    expect([report.scale?.fit, report.scale?.recommendation, report.scale?.page]).toEqual([null, null, null]);
+    expect(report.scale?.chart?.series.map((x) => x.label)).toEqual(["depth 1", "depth 2"]);
+    const html = readFileSync(path, "utf8");
+    expect(html).toContain("No fit yet");
+    expect(html).toContain("4 of 6 grid points trained");
+    expect(html).not.toContain('href="scale.html"');
+  });
+
+  it("shows a corrupt or foreign scale.json as unusable, naming the file, and still writes the rest of the report", () => {
+    const run = fakeRun();
+    writeFileSync(join(run, "scale.json"), '{"format": "llmforge-scale", "version": 1, "points": [');
+    const { path, report } = writeRunReport(run);
+    expect(report.scale?.error).toMatch(/^unreadable \(.+\)$/);
+    const html = readFileSync(path, "utf8");
+    expect(html).toMatch(/<p class="error">scale\.json: unreadable \(/);
+    expect(report.stages).toHaveLength(2);
+    expect(html).toContain("gopher_quality.min_words");
+
+    writeFileSync(join(run, "scale.json"), JSON.stringify({ format: "llmforge-run", version: 1 }));
+    expect(collectRunReport(run).scale?.error).toBe("not an llmforge-scale v1 file (format, version or points missing)");
+    const f = writeFakeScale(run);
+    writeFileSync(join(run, "scale.json"), JSON.stringify({ ...f, points: [{ ...f.points[0], flops: "many" }] }));
+    expect(collectRunReport(run).scale?.error).toMatch(/^points\[0\] lacks a number/);
+    writeFileSync(join(run, "scale.json"), JSON.stringify({ ...f, fit: { ...f.fit, constants: { ...f.fit?.constants, alpha: { value: null } } } }));
+    expect(collectRunReport(run).scale?.error).toMatch(/^its fit lacks a number/);
+  });
+
+  it("reports a folder holding only a corrupt scale.json rather than refusing it", () => {
+    const run = tempRun();
+    writeFileSync(join(run, "scale.json"), "not json");
+    expect(collectRunReport(run).scale?.error).toMatch(/^unreadable/);
   });
 });

@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 #include "dispatch.h"
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace llmf {
 
@@ -48,6 +51,14 @@ static bool cpuHasAvx2() {
   return false;
 #endif
 }
+static bool cpuHasVnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return cpuHasAvx512() && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
 static bool cpuHasBf16() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
@@ -61,14 +72,14 @@ static bool cpuHasBf16() {
 static bool selectSimd(const std::string& want) {
   if (want == "avx512") {
     if (!cpuHasAvx512()) return false;
-    g_table = table_avx512();
+    g_table = cpuHasVnni() ? table_avx512vnni() : table_avx512();
   } else if (want == "avx2") {
     if (!cpuHasAvx2()) return false;
     g_table = table_avx2();
   } else if (want == "scalar") {
     g_table = table_scalar();
   } else if (want == "auto" || want.empty()) {
-    g_table = cpuHasAvx512() ? table_avx512() : cpuHasAvx2() ? table_avx2() : table_scalar();
+    g_table = cpuHasAvx512() ? (cpuHasVnni() ? table_avx512vnni() : table_avx512()) : cpuHasAvx2() ? table_avx2() : table_scalar();
   } else {
     return false;
   }
@@ -680,6 +691,51 @@ static Napi::Value QuantMatmul(const Napi::CallbackInfo& info) {
   });
 }
 
+// quantMatmulQ8(x, M, format, data, scales, N, K, bias, y): the same with x quantised to q8 blocks and integer dot
+// products, on weights packed by packQuantWeight (groups of 8 rows; gemm_quant_q8.h); K a multiple of 32.
+static Napi::Value QuantMatmulQ8(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Args a{info, "quantMatmulQ8"};
+    a.count(9);
+    const long M = a.integer(1, "M"), N = a.integer(5, "N"), K = a.integer(6, "K");
+    if (!info[2].IsString()) a.fail("format must be a string");
+    const std::string format = info[2].As<Napi::String>().Utf8Value();
+    if (format != "int8" && format != "q4_0") a.fail("format must be \"int8\" or \"q4_0\", got \"" + format + "\"");
+    if (K % 32 != 0) a.fail("q8 activations need K a multiple of 32, got " + std::to_string(K));
+    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) a.fail("data must be a Uint8Array");
+    auto data = info[3].As<Napi::Uint8Array>();
+    const long groups = (N + 7) / 8, nb = K / 32;
+    const long need = groups * nb * (format == "int8" ? 256 : 128);
+    if ((long)data.ElementLength() < need) a.fail("packed data has " + std::to_string(data.ElementLength()) + " bytes, needs " + std::to_string(need), true);
+    const float* scales = a.f32(4, "scales", format == "int8" ? groups * 8 : groups * nb * 8);
+    const float* x = a.f32(0, "x", M * K);
+    const float* bias = a.f32(7, "bias", N, true);
+    float* y = a.f32(8, "y", M * N);
+    g_table->quantMatmulQ8(format == "int8" ? 0 : 1, x, M, data.Data(), scales, N, K, bias, y);
+    return info.Env().Undefined();
+  });
+}
+
+// allocWeights(bytes): a zero-filled ArrayBuffer for weights that are streamed from memory every token (decoding),
+// aligned to 2 MiB and, on Linux, advised for transparent huge pages before first touch: one TLB entry per 2 MiB
+// instead of 512, and the hardware prefetchers are not stopped at every 4 KiB page boundary.
+static Napi::Value AllocWeights(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Args a{info, "allocWeights"};
+    a.count(1);
+    const long bytes = a.integer(0, "bytes");
+    constexpr size_t kAlign = 2u << 20;
+    const size_t size = ((size_t)std::max(bytes, 1L) + kAlign - 1) / kAlign * kAlign;
+    void* p = std::aligned_alloc(kAlign, size);
+    if (!p) a.fail("out of memory allocating " + std::to_string(bytes) + " bytes of weights", true);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    madvise(p, size, MADV_HUGEPAGE);
+#endif
+    std::memset(p, 0, size);
+    return Napi::ArrayBuffer::New(info.Env(), p, (size_t)bytes, [](Napi::Env, void* data) { std::free(data); });
+  });
+}
+
 // ------------------------------------------------------------------ info and settings
 
 static Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -687,6 +743,9 @@ static Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("simd", Napi::String::New(env, g_table->simd));
   o.Set("threads", Napi::Number::New(env, g_threads));
+  // how the quantised matmuls multiply q8 activations: dpbusd (AVX512-VNNI), maddubs (AVX2 / AVX-512), plain C
+  const std::string quantDot = g_table == table_avx512vnni() ? "vnni" : std::string(g_table->simd) == "scalar" ? "scalar" : "maddubs";
+  o.Set("quantDot", Napi::String::New(env, quantDot));
   o.Set("bf16", Napi::Boolean::New(env, g_bf16));
   o.Set("bf16Path", Napi::String::New(env, g_bf16Path));
   o.Set("cores", Napi::Number::New(env, omp_get_num_procs()));
@@ -773,6 +832,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("packWeight", Napi::Function::New(env, PackWeight));
   exports.Set("gemmPacked", Napi::Function::New(env, GemmPacked));
   exports.Set("quantMatmul", Napi::Function::New(env, QuantMatmul));
+  exports.Set("quantMatmulQ8", Napi::Function::New(env, QuantMatmulQ8));
+  exports.Set("allocWeights", Napi::Function::New(env, AllocWeights));
   return exports;
 }
 

@@ -88,6 +88,9 @@ struct KernelTable {
   // per row, or N rows of K / 32 ggml q4_0 blocks.
   void (*quantMatmulI8)(const float* x, long M, const int8_t* q, const float* scales, long N, long K, const float* bias, float* y);
   void (*quantMatmulQ4_0)(const float* x, long M, const uint8_t* blocks, long N, long K, const float* bias, float* y);
+  // The same with x quantised to q8 blocks and integer dot products (gemm_quant_q8.h), on weights packed in groups of
+  // 8 rows (format 0: int8, 1: q4_0).
+  void (*quantMatmulQ8)(int format, const float* x, long M, const uint8_t* data, const float* scales, long N, long K, const float* bias, float* y);
   // Batched decoding (decode_attention.h): new keys/values into the caches (RoPE first when asked), then one
   // attention row per decoded token over its own cache.
   void (*kvAppend)(const KvAppendParams&);
@@ -95,6 +98,8 @@ struct KernelTable {
 };
 
 const KernelTable* table_avx512();
+// table_avx512 with the quantised matmuls built for AVX512-VNNI (dpbusd); for CPUs that report avx512vnni.
+const KernelTable* table_avx512vnni();
 const KernelTable* table_avx2();
 const KernelTable* table_scalar();
 // bf16 GEMMs: f32 in and out, operands rounded to bf16, f32 accumulation. gemm_bf16 runs vdpbf16ps

@@ -1,7 +1,8 @@
 // Matmuls on weight-only quantised weights (inference): y (M, N) = x (M, K) · Wᵀ (+ bias) with W stored as int8 and one
 // f32 scale per row (w = q · scale), or as ggml q4_0 blocks (per 32 values an f16 d and 16 bytes of nibbles: value j
 // in the low nibble of byte j, value j + 16 in the high one; w = (q - 8) · d). The TypeScript twin and definition is
-// quantMatmulRef in src/infer/quantLinear.ts. Weights are converted to f32 in registers, never unpacked to memory.
+// quantMatmulRef in src/nn/quantLinear.ts (its "f32" activations). Weights are converted to f32 in registers, never
+// unpacked to memory. The faster path with activations quantised to q8 blocks is gemm_quant_q8.h.
 #pragma once
 #include <cstdint>
 #include <cstring>

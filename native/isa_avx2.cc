@@ -16,10 +16,11 @@
 #include "kernels_impl.h"
 #include "gemm_prepacked.h"
 #include "gemm_quant.h"
+#include "gemm_quant_q8.h"
 #include "decode_attention.h"
 
 const llmf::KernelTable* llmf::table_avx2() {
   using Policy = isa_avx2::F32Policy<6, 2, 4096, 256, 512>;
-  static const KernelTable t = isa_avx2::withDecode(isa_avx2::withQuant(isa_avx2::withPrepacked<Policy>(isa_avx2::makeTable<isa_avx2::GemmDriver<Policy>>("avx2"))));
+  static const KernelTable t = isa_avx2::withDecode(isa_avx2::withQuantQ8(isa_avx2::withQuant(isa_avx2::withPrepacked<Policy>(isa_avx2::makeTable<isa_avx2::GemmDriver<Policy>>("avx2")))));
   return &t;
 }

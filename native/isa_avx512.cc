@@ -17,10 +17,11 @@
 #include "kernels_impl.h"
 #include "gemm_prepacked.h"
 #include "gemm_quant.h"
+#include "gemm_quant_q8.h"
 #include "decode_attention.h"
 
 const llmf::KernelTable* llmf::table_avx512() {
   using Policy = isa_avx512::F32Policy<12, 2, 4096, 256, 512>;
-  static const KernelTable t = isa_avx512::withDecode(isa_avx512::withQuant(isa_avx512::withPrepacked<Policy>(isa_avx512::makeTable<isa_avx512::GemmDriver<Policy>>("avx512"))));
+  static const KernelTable t = isa_avx512::withDecode(isa_avx512::withQuantQ8(isa_avx512::withQuant(isa_avx512::withPrepacked<Policy>(isa_avx512::makeTable<isa_avx512::GemmDriver<Policy>>("avx512")))));
   return &t;
 }

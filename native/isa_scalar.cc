@@ -16,10 +16,11 @@
 #include "kernels_impl.h"
 #include "gemm_prepacked.h"
 #include "gemm_quant.h"
+#include "gemm_quant_q8.h"
 #include "decode_attention.h"
 
 const llmf::KernelTable* llmf::table_scalar() {
   using Policy = isa_scalar::F32Policy<4, 8, 4096, 256, 512>;
-  static const KernelTable t = isa_scalar::withDecode(isa_scalar::withQuant(isa_scalar::withPrepacked<Policy>(isa_scalar::makeTable<isa_scalar::GemmDriver<Policy>>("scalar"))));
+  static const KernelTable t = isa_scalar::withDecode(isa_scalar::withQuantQ8(isa_scalar::withQuant(isa_scalar::withPrepacked<Policy>(isa_scalar::makeTable<isa_scalar::GemmDriver<Policy>>("scalar")))));
   return &t;
 }

@@ -7,7 +7,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { dequantizeQ4_0, quantizeQ4_0 } from "../../src/io/gguf.js";
 import { BatchDecoder } from "../../src/infer/batchDecoder.js";
-import { dequantizeWeight, QuantLinear, quantizeWeight, quantMatmulRef } from "../../src/nn/quantLinear.js";
+import {
+  dequantizeWeight, getQuantActivations, QuantLinear, quantizeActivationsQ8, quantizeWeight, quantMatmulRef, setQuantActivations,
+} from "../../src/nn/quantLinear.js";
 import { quantizeRun } from "../../src/infer/quantModel.js";
 import { loadQuantizedModel, quantizeModel, saveQuantizedModel } from "../../src/model/quantized.js";
 import { makeConfig } from "../../src/model/config.js";
@@ -76,23 +78,45 @@ describe("quantisers and the reference matmul", () => {
   });
 
   for (const format of ["int8", "q4_0"] as const) {
-    it(`${format}: y = x · dequant(W)ᵀ + b`, () => {
+    it(`${format}: y = x · dequant(W)ᵀ + b (f32 activations), and with q8 activations y = dequant(q8(x)) · dequant(W)ᵀ + b`, () => {
       const [rows, out, inp] = [3, 7, 64];
       const q = quantizeWeight(randn(out * inp, 4), out, inp, format);
       const w = dequantizeWeight(q);
       const x = randn(rows * inp, 5);
       const b = randn(out, 6);
-      const y = new Float32Array(rows * out);
-      quantMatmulRef(x, rows, q, b, y);
-      for (let r = 0; r < rows; r++) {
-        for (let o = 0; o < out; o++) {
-          let s = b[o];
-          for (let k = 0; k < inp; k++) s += x[r * inp + k] * w[o * inp + k];
-          expect(Math.abs(y[r * out + o] - s)).toBeLessThan(1e-4 * (1 + Math.abs(s)));
+      for (const act of ["f32", "q8"] as const) {
+        const y = new Float32Array(rows * out);
+        quantMatmulRef(x, rows, q, b, y, act);
+        for (let r = 0; r < rows; r++) {
+          const xr = x.subarray(r * inp, (r + 1) * inp);
+          const xa = quantizeActivationsQ8(xr, inp);
+          for (let o = 0; o < out; o++) {
+            let s = b[o];
+            for (let k = 0; k < inp; k++) s += (act === "f32" ? xr[k] : xa.q[k] * xa.d[k >> 5]) * w[o * inp + k];
+            expect(Math.abs(y[r * out + o] - s)).toBeLessThan(1e-4 * (1 + Math.abs(s)));
+          }
         }
       }
     });
   }
+
+  it("q8 activations: per block of 32 the scale is max|x| / 127 and values round half to even; a non-finite block is NaN", () => {
+    const x = new Float32Array(64);
+    x[0] = 127;
+    x[1] = 2.5;
+    x[2] = -3.5;
+    x[3] = 0.5;
+    x[40] = Number.NaN;
+    const { q, d } = quantizeActivationsQ8(x, 64);
+    expect(d[0]).toBe(1);
+    expect(Array.from(q.subarray(0, 4))).toEqual([127, 2, -4, 0]);
+    expect(d[1]).toBeNaN();
+    expect(Array.from(q.subarray(32)).every((v) => v === 0)).toBe(true);
+    const prev = setQuantActivations("f32");
+    expect(getQuantActivations()).toBe("f32");
+    setQuantActivations(prev);
+    expect(() => setQuantActivations("q4" as never)).toThrow(/q8 or f32, got q4/);
+  });
 });
 
 describe("a quantised GPT", () => {
@@ -113,9 +137,17 @@ describe("a quantised GPT", () => {
         expect(q.h.items[0].attn.c_attn).toBeInstanceOf(QuantLinear);
         const twin = dequantizedTwin(q, float);
         const tokens = [1, 5, 9, 2, 40, 33, 7];
+        // f32 activations: exactly the float model with the dequantised weights
+        const prev = setQuantActivations("f32");
+        const lf = logits(q, tokens);
+        setQuantActivations(prev);
+        expect(maxAbs(lf, logits(twin, tokens))).toBeLessThan(1e-4);
+        expect(maxAbs(lf, logits(float, tokens))).toBeGreaterThan(1e-4); // quantisation did change the weights
+        // q8 activations (the default): close to that, not equal (the activations are rounded to 8 bits too)
         const lq = logits(q, tokens);
-        expect(maxAbs(lq, logits(twin, tokens))).toBeLessThan(1e-4);
-        expect(maxAbs(lq, logits(float, tokens))).toBeGreaterThan(1e-4); // quantisation did change the weights
+        const scale = maxAbs(lf, new Float32Array(lf.length));
+        expect(maxAbs(lq, lf)).toBeGreaterThan(1e-6);
+        expect(maxAbs(lq, lf)).toBeLessThan(0.05 * scale);
         const dec = new BatchDecoder(q, { slots: 1 });
         const stepped = Float32Array.from(dec.step([{ slot: 0, tokens }]));
         expect(maxAbs(stepped, lq.subarray((tokens.length - 1) * cfg.vocabSize))).toBeLessThan(1e-4);

@@ -18,6 +18,8 @@ export interface NativeInfo {
   bf16: boolean;
   /** Which bf16 GEMM runs: AMX tiles, avx512_bf16 `vdpbf16ps`, or none. */
   bf16Path: Bf16Path | "none";
+  /** How quantised matmuls multiply q8 activations: AVX512-VNNI dpbusd, AVX2/AVX-512 maddubs, or plain C. */
+  quantDot: "vnni" | "maddubs" | "scalar";
 }
 
 /** The two bf16 GEMM implementations: AMX tiles (TDPBF16PS) or AVX-512 `vdpbf16ps`. */
@@ -175,9 +177,9 @@ function need(): NativeAddon {
  * throw: it reports { simd: "scalar", threads: 1, bf16: false } and {@link nativeLoadError} says why.
  */
 export function nativeInfo(): NativeInfo {
-  if (!addon) return { simd: "scalar", threads: 1, bf16: false, bf16Path: "none" };
+  if (!addon) return { simd: "scalar", threads: 1, bf16: false, bf16Path: "none", quantDot: "scalar" };
   const i = addon.info();
-  return { simd: i.simd, threads: i.threads, bf16: i.bf16, bf16Path: i.bf16Path };
+  return { simd: i.simd, threads: i.threads, bf16: i.bf16, bf16Path: i.bf16Path, quantDot: i.quantDot };
 }
 
 /** Sets the number of threads every native kernel uses (default: LLMFORGE_THREADS, else all cores). */

@@ -16,7 +16,8 @@ import { makeConfig } from "../src/model/config.js";
 import { GPT } from "../src/model/gpt.js";
 import { loadRun } from "../src/model/runFolder.js";
 import { saveModel } from "../src/model/serialize.js";
-import { nativeKernels, nativeLoadError, nativeSimdLevels, setNativeSimd, setNativeThreads, type SimdLevel } from "../src/tensor/backend/native.js";
+import { getQuantActivations } from "../src/nn/quantLinear.js";
+import { nativeInfo, nativeKernels, nativeLoadError, nativeSimdLevels, setNativeSimd, setNativeThreads, type SimdLevel } from "../src/tensor/backend/native.js";
 import { readTokenShard } from "../src/tokenizer/shards.js";
 import { evaluate } from "../src/train/trainer.js";
 import { type LlamaRun, loadInLlamaCpp } from "../test/io/llamaCpp.js";
@@ -98,23 +99,35 @@ async function measure(c: Case, shard: Uint16Array | Uint32Array | null, lines: 
   const ours = models.map(() => cols.map(() => Number.POSITIVE_INFINITY));
   const theirs1 = llama.map((r) => r.map(() => Number.POSITIVE_INFINITY));
   const theirsN = llama.map((r) => r.map(() => Number.POSITIVE_INFINITY));
+  // per round: ms of ours [model][col] and llama.cpp's steps [threads][file], for ratios within a round (this VM's
+  // memory bandwidth drifts between rounds, which moves both engines together)
+  const oursRounds: number[][][] = [];
+  const theirsRounds: number[][][] = [];
   note("llama.cpp loaded");
   for (let rep = 0; rep < c.rounds; rep++) {
     note(`round ${rep + 1} of ${c.rounds}`);
+    const oursR = models.map(() => cols.map(() => 0));
     cols.forEach(({ l, t }, ci) => {
       setNativeSimd(l);
       setNativeThreads(t);
       decoders[levels.indexOf(l)].forEach((d, mi) => {
-        ours[mi][ci] = Math.min(ours[mi][ci], decodeMs(d, V, c.steps));
+        oursR[mi][ci] = decodeMs(d, V, c.steps);
+        ours[mi][ci] = Math.min(ours[mi][ci], oursR[mi][ci]);
       });
     });
     setNativeSimd("auto");
+    const theirsR = llama.map((r) => r.map(() => 0));
     for (const [ti, runsT] of llama.entries()) {
       for (const [i, r] of runsT.entries()) {
-        theirs1[ti][i] = Math.min(theirs1[ti][i], await llamaCppMs(r, V, 1));
-        theirsN[ti][i] = Math.min(theirsN[ti][i], await llamaCppMs(r, V, c.steps + 1));
+        const one = await llamaCppMs(r, V, 1);
+        const all = await llamaCppMs(r, V, c.steps + 1);
+        theirs1[ti][i] = Math.min(theirs1[ti][i], one);
+        theirsN[ti][i] = Math.min(theirsN[ti][i], all);
+        theirsR[ti][i] = all - one;
       }
     }
+    oursRounds.push(oursR);
+    theirsRounds.push(theirsR);
   }
   for (const r of llama.flat()) await r.dispose();
   const tps = (ms: number) => ((c.steps * 1000) / ms).toFixed(c.steps * 1000 / ms < 100 ? 1 : 0);
@@ -132,6 +145,21 @@ async function measure(c: Case, shard: Uint16Array | Uint32Array | null, lines: 
   for (const [i, [type, path]] of Object.entries(ggufs).entries()) {
     lines.push(`| ${type} | ${mib(statSync(path).size)} | ${THREADS.map((_, ti) => tps(theirsN[ti][i] - theirs1[ti][i])).join(" | ")} |`);
   }
+  // llmforge's tokens/s over llama.cpp's on the matching GGUF, per round, median over the rounds
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  const gguf = Object.keys(ggufs);
+  const pairs = [["f32", 0, "f32"], ["int8", 1, "q8_0"], ["q4_0", 2, "q4_0"]] as const;
+  lines.push("", `llmforge / llama.cpp tokens/s, the ratio taken within each round (both engines see the same machine), median (min-max) of the ${c.rounds} rounds:`, "");
+  lines.push(`| llmforge vs llama.cpp | ${cols.map(({ l, t }) => `${l} ${t}T`).join(" | ")} |`, `|---|${cols.map(() => "---:|").join("")}`);
+  for (const [ours_, mi, theirs_] of pairs) {
+    const gi = gguf.indexOf(theirs_);
+    const cells = cols.map(({ t }, ci) => {
+      const ti = THREADS.indexOf(t);
+      const r = oursRounds.map((o, k) => theirsRounds[k][ti][gi] / o[mi][ci]);
+      return `${median(r).toFixed(2)}× (${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)})`;
+    });
+    lines.push(`| ${ours_} vs ${theirs_} | ${cells.join(" | ")} |`);
+  }
   lines.push("");
 }
 
@@ -143,7 +171,7 @@ if (!existsSync(join(qs, "model", "config.json"))) {
 } else {
   const valShard = readdirSync(join(qs, "shards")).find((f) => f.startsWith("val_") && f.endsWith(".bin"));
   const shard = valShard ? readTokenShard(join(qs, "shards", valShard)).tokens : null;
-  lines.push(`\`node --import tsx bench/quant.bench.ts\` on ${new Date().toISOString().slice(0, 10)}, ${cpus()[0]?.model.trim()}, SIMD levels ${nativeSimdLevels().join("/")}; val shard ${valShard ?? "none"} of ${qs}.`, "");
+  lines.push(`\`node --import tsx bench/quant.bench.ts\` on ${new Date().toISOString().slice(0, 10)}, ${cpus()[0]?.model.trim()}, SIMD levels ${nativeSimdLevels().join("/")}; quantised matmuls with ${getQuantActivations()} activations (integer dot products: ${nativeInfo().quantDot} at the best level); val shard ${valShard ?? "none"} of ${qs}.`, "");
   const rounds = Number(process.env.LLMFORGE_QUANT_ROUNDS ?? 8);
   await measure({ title: "Quickstart model", run: qs, steps: 64, rounds, evalBatches: 1000, ggufRows: true }, shard, lines);
   writeFileSync(`${outPath}.partial`, `${lines.join("\n")}\n`); // what a long second case must not lose
@@ -152,7 +180,8 @@ if (!existsSync(join(qs, "model", "config.json"))) {
   const model = new GPT(makeConfig({ nLayer: 12, nHead: 12, nEmbd: 768, blockSize: 1024, vocabSize: 50257 }), { seed: 1 });
   saveModel(join(g2, "model"), model);
   cpSync(join(qs, "tokenizer"), join(g2, "tokenizer"), { recursive: true });
-  await measure({ title: "GPT-2-small shape (random weights)", run: g2, steps: 16, rounds: Math.max(2, Math.ceil(rounds / 3)), evalBatches: 4, ggufRows: false }, shard, lines);
+  // 64 steps: llama.cpp's figure is the difference of two timed calls (65 tokens and 1), so short runs inflate it
+  await measure({ title: "GPT-2-small shape (random weights)", run: g2, steps: 64, rounds: Math.max(5, rounds), evalBatches: 4, ggufRows: false }, shard, lines);
   rmSync(`${outPath}.partial`, { force: true });
 }
 rmSync(tmp, { recursive: true, force: true });

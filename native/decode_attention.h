@@ -162,6 +162,12 @@ inline void probsTimesValuesRow(const float* P, long L, const float* rows, long 
   long d0 = 0;
   for (; d0 + NV * W <= D; d0 += NV * W) probsTimesValues<NV, false>(P, L, rows, rs, d0, D, inv, out);
   const long nv = (D - d0 + W - 1) / W;
+  if ((D - d0) % W == 0) {  // whole vectors left: plain loads
+    if (nv == 1) probsTimesValues<1, false>(P, L, rows, rs, d0, D, inv, out);
+    else if (nv == 2) probsTimesValues<2, false>(P, L, rows, rs, d0, D, inv, out);
+    else if (nv == 3) probsTimesValues<3, false>(P, L, rows, rs, d0, D, inv, out);
+    return;
+  }
   if (nv == 1) probsTimesValues<1, true>(P, L, rows, rs, d0, D, inv, out);
   else if (nv == 2) probsTimesValues<2, true>(P, L, rows, rs, d0, D, inv, out);
   else if (nv == 3) probsTimesValues<3, true>(P, L, rows, rs, d0, D, inv, out);

@@ -2,7 +2,6 @@
 // checks tokenizer, shards and config before anything is written, grows the tokenizer by BERT's
 // special tokens, trains masked-LM (+ next-sentence) through the generic step loop with validation
 // MLM/NSP accuracy, and leaves OUT/model (HF BERT layout) and OUT/tokenizer/tokenizer.json.
-import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { withFolderLock } from "../io/runLock.js";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
@@ -11,11 +10,10 @@ import { bertParamCount, type BertConfig } from "../model/bertConfig.js";
 import { saveBert } from "../model/bertFolder.js";
 import { formatCount } from "../model/config.js";
 import { readTokenShard, Tokenizer, verifyShardSet } from "../tokenizer/index.js";
-import { VERSION } from "../version.js";
 import { type EvalMetrics, runStepLoop, type StageRunOptions, type StepLoopSummary } from "./loop.js";
 import { bertTokenizer, evaluateMlm, MlmBatches, mlmLossOf, type MlmSourceOptions } from "./mlm.js";
 import { findShards, PretrainSetupError, resolveTokenizerPath } from "./pretrain.js";
-import { markRunCompleted, planResume, writeRunRecord } from "./resume.js";
+import { markRunCompleted, openObjectiveRun } from "./resume.js";
 
 export interface BertPretrainOptions extends StageRunOptions {
   /** Folder of token shards (train_*.bin, val_*.bin). */
@@ -85,19 +83,12 @@ export async function pretrainBert(o: BertPretrainOptions): Promise<BertPretrain
       if (o.progress !== false) process.stderr.write(`${line}\n`);
     };
     const recorded = { ...o, data: resolve(o.data), tokenizer: resolve(tokPath), config: undefined, signal: undefined, resume: undefined, extend: undefined };
-    const plan = planResume({
-      out: o.out, resume: o.resume, extend: o.extend, options: recorded, say,
+    const plan = openObjectiveRun({
+      out: o.out, resume: o.resume, extend: o.extend, options: recorded, say, config, objective: "mlm", tokenizerJson: grown.tokenizer.toHuggingFaceJson(),
       fixed: { data: "--data", seed: "--seed", batchSize: "--batch", nsp: "--nsp", maskProb: "--mask-prob", seqLen: "--block" },
-      kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", minutes: "--minutes", evalBatches: "--eval-batches" },
-      differences: (run) => (JSON.stringify(run.config) !== JSON.stringify(config) ? ["another model config (--preset, --depth, --config, --block, --dropout)"] : []),
+      configFlags: "--preset, --depth, --config, --block, --dropout",
     });
     const e = plan.options;
-    if (!plan.checkpoint || plan.extendTo) {
-      writeRunRecord(o.out, { ...plan.record, format: "llmforge-run", version: 1, writer: `llmforge ${VERSION}`, config, objective: "mlm", options: e, completed: undefined });
-    }
-    const runTok = join(o.out, "tokenizer", "tokenizer.json");
-    mkdirSync(join(o.out, "tokenizer"), { recursive: true });
-    if (!plan.checkpoint) writeFileAtomicSync(runTok, grown.tokenizer.toHuggingFaceJson());
     say(
       `model: bert ${config.numHiddenLayers} layers, ${config.numAttentionHeads} heads, width ${config.hiddenSize}, ` +
         `${formatCount(bertParamCount(config))} parameters; objective: masked LM${o.nsp ? " + next sentence" : ""}, rows of ${T} tokens`,
@@ -114,7 +105,7 @@ export async function pretrainBert(o: BertPretrainOptions): Promise<BertPretrain
       evaluate: valSource ? (): EvalMetrics => evaluateMlm(model, valSource, evalBatches) : undefined,
       precision: o.precision, signal: o.signal, progress: o.progress, label: "mlm", meta: { config },
     });
-    const result: BertPretrainResult = { summary, modelDir: null, tokenizerPath: runTok, params: bertParamCount(config) };
+    const result: BertPretrainResult = { summary, modelDir: null, tokenizerPath: join(o.out, "tokenizer", "tokenizer.json"), params: bertParamCount(config) };
     if (summary.stoppedBy === "interrupted") return result;
     result.modelDir = join(o.out, "model");
     saveBert(result.modelDir, model);

@@ -1,9 +1,10 @@
 // What a resumed run keeps, refuses and extends: one policy for every training stage. Options that
 // define the run (data, model, seed, batch...) cannot change; the schedule is kept from run.json
 // unless it is lengthened on purpose (`extend`); a finished run is never "resumed" into doing nothing.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
+import { VERSION } from "../version.js";
 import { latestCheckpoint, latestValidCheckpoint, readCheckpointState } from "./checkpoint.js";
 
 /** A run cannot be started or resumed with these options. */
@@ -152,4 +153,37 @@ export function completedSummary<T>(out: string, file: string): T | null {
   if (!last || !existsSync(path) || !existsSync(join(out, "run.json"))) return null;
   if (readRunRecord(out).completed?.step !== readCheckpointState(last).step) return null;
   return JSON.parse(readFileSync(path, "utf8")) as T;
+}
+
+/** The schedule options a resumed run takes from its run.json, with their flags (every stage of the step loop). */
+export const LOOP_KEPT = { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", minutes: "--minutes", evalBatches: "--eval-batches" } as const;
+
+/**
+ * The opening of a pretraining run with its own objective and grown tokenizer (masked LM, span corruption): the resume
+ * plan (fixed options checked, the schedule kept, the model config unchanged), run.json written for a new or lengthened
+ * run, and OUT/tokenizer/tokenizer.json written once.
+ */
+export function openObjectiveRun<O extends { steps: number }>(a: {
+  out: string;
+  resume?: boolean;
+  extend?: boolean;
+  options: O;
+  fixed: Partial<Record<keyof O, string>>;
+  config: unknown;
+  /** The flags that set the config, for the message when it changed. */
+  configFlags: string;
+  objective: string;
+  tokenizerJson: string;
+  say: (line: string) => void;
+}): ResumePlan<O> {
+  const plan = planResume({
+    out: a.out, resume: a.resume, extend: a.extend, options: a.options, say: a.say, fixed: a.fixed, kept: LOOP_KEPT as Partial<Record<keyof O, string>>,
+    differences: (run) => (JSON.stringify(run.config) !== JSON.stringify(a.config) ? [`another model config (${a.configFlags})`] : []),
+  });
+  if (!plan.checkpoint || plan.extendTo) {
+    writeRunRecord(a.out, { ...plan.record, format: "llmforge-run", version: 1, writer: `llmforge ${VERSION}`, config: a.config, objective: a.objective, options: plan.options, completed: undefined });
+  }
+  mkdirSync(join(a.out, "tokenizer"), { recursive: true });
+  if (!plan.checkpoint) writeFileAtomicSync(join(a.out, "tokenizer", "tokenizer.json"), a.tokenizerJson);
+  return plan;
 }

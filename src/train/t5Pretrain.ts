@@ -2,7 +2,6 @@
 // checks tokenizer, shards and config before anything is written, grows the tokenizer by T5's
 // <pad>, </s> and sentinels, trains span corruption through the generic step loop with validation
 // loss and accuracy, and leaves OUT/model (HF T5 layout) and OUT/tokenizer/tokenizer.json.
-import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { withFolderLock } from "../io/runLock.js";
@@ -11,10 +10,9 @@ import { T5 } from "../model/t5.js";
 import { assertT5WeightsFit, t5ParamCount, type T5Config } from "../model/t5Config.js";
 import { saveT5 } from "../model/t5Folder.js";
 import { readTokenShard, Tokenizer, verifyShardSet } from "../tokenizer/index.js";
-import { VERSION } from "../version.js";
 import { type EvalMetrics, runStepLoop, type StageRunOptions, type StepLoopSummary } from "./loop.js";
 import { findShards, PretrainSetupError, resolveTokenizerPath } from "./pretrain.js";
-import { markRunCompleted, planResume, writeRunRecord } from "./resume.js";
+import { markRunCompleted, openObjectiveRun } from "./resume.js";
 import { evaluateSpan, SpanCorruptionBatches, spanLossOf, t5Tokenizer, type SpanCorruptionOptions } from "./spanCorruption.js";
 
 export interface T5PretrainOptions extends StageRunOptions, SpanCorruptionOptions {
@@ -74,19 +72,12 @@ export async function pretrainT5(o: T5PretrainOptions): Promise<T5PretrainResult
       if (o.progress !== false) process.stderr.write(`${line}\n`);
     };
     const recorded = { ...o, data: resolve(o.data), tokenizer: resolve(tokPath), config: undefined, signal: undefined, resume: undefined, extend: undefined };
-    const plan = planResume({
-      out: o.out, resume: o.resume, extend: o.extend, options: recorded, say,
+    const plan = openObjectiveRun({
+      out: o.out, resume: o.resume, extend: o.extend, options: recorded, say, config, objective: "span", tokenizerJson: grown.tokenizer.toHuggingFaceJson(),
       fixed: { data: "--data", seed: "--seed", batchSize: "--batch", windowLength: "--block", noiseDensity: "--noise-density", meanSpanLength: "--mean-span" },
-      kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", minutes: "--minutes", evalBatches: "--eval-batches" },
-      differences: (run) => (JSON.stringify(run.config) !== JSON.stringify(config) ? ["another model config (--preset, --depth, --config, --dropout)"] : []),
+      configFlags: "--preset, --depth, --config, --dropout",
     });
     const e = plan.options;
-    if (!plan.checkpoint || plan.extendTo) {
-      writeRunRecord(o.out, { ...plan.record, format: "llmforge-run", version: 1, writer: `llmforge ${VERSION}`, config, objective: "span", options: e, completed: undefined });
-    }
-    const runTok = join(o.out, "tokenizer", "tokenizer.json");
-    mkdirSync(join(o.out, "tokenizer"), { recursive: true });
-    if (!plan.checkpoint) writeFileAtomicSync(runTok, grown.tokenizer.toHuggingFaceJson());
     say(
       `model: t5 ${config.numLayers}+${config.numDecoderLayers} blocks, ${config.numHeads} heads, width ${config.dModel}, ${formatCount(t5ParamCount(config))} parameters; ` +
         `objective: span corruption, ${L} tokens per row -> encoder ${inputLength}, decoder ${targetLength}`,
@@ -103,7 +94,7 @@ export async function pretrainT5(o: T5PretrainOptions): Promise<T5PretrainResult
       evaluate: valSource ? (): EvalMetrics => evaluateSpan(model, valSource, evalBatches) : undefined,
       precision: o.precision, signal: o.signal, progress: o.progress, label: "span", meta: { config },
     });
-    const result: T5PretrainResult = { summary, modelDir: null, tokenizerPath: runTok, params: t5ParamCount(config), inputLength, targetLength };
+    const result: T5PretrainResult = { summary, modelDir: null, tokenizerPath: join(o.out, "tokenizer", "tokenizer.json"), params: t5ParamCount(config), inputLength, targetLength };
     if (summary.stoppedBy === "interrupted") return result;
     result.modelDir = join(o.out, "model");
     saveT5(result.modelDir, model);

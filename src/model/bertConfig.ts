@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { z } from "zod";
 import { readFileChecked } from "../io/fsErrors.js";
 import { VERSION } from "../version.js";
+import { hfNumber } from "./hfConfig.js";
 import { ModelConfigError, PRESETS } from "./config.js";
 
 /** Every field of a BERT, after defaults. Plain data: serialisable as JSON. */
@@ -132,16 +133,6 @@ export function toHfBertConfig(c: BertConfig, architecture: "BertForPreTraining"
   };
 }
 
-function hfNum(j: Record<string, unknown>, key: string, source: string, fallback?: number): number {
-  const v = j[key];
-  if (v === undefined || v === null) {
-    if (fallback !== undefined) return fallback;
-    throw new ModelConfigError(`${source}: missing "${key}"`);
-  }
-  if (typeof v !== "number" || !Number.isFinite(v)) throw new ModelConfigError(`${source}: "${key}" is ${JSON.stringify(v)}, expected a number`);
-  return v;
-}
-
 /** A Hugging Face BERT config.json (model_type "bert") as a validated BertConfig. */
 export function fromHfBertConfig(json: unknown, source = "config.json"): BertConfig {
   if (!json || typeof json !== "object" || Array.isArray(json)) throw new ModelConfigError(`${source}: expected a JSON object`);
@@ -157,19 +148,19 @@ export function fromHfBertConfig(json: unknown, source = "config.json"): BertCon
   if (posType !== "absolute") throw new ModelConfigError(`${source}: position_embedding_type ${JSON.stringify(posType)} is not supported (absolute positions only)`);
   const id2label = j.id2label && typeof j.id2label === "object" ? Object.keys(j.id2label).length : undefined;
   return makeBertConfig({
-    vocabSize: hfNum(j, "vocab_size", source),
-    hiddenSize: hfNum(j, "hidden_size", source),
-    numHiddenLayers: hfNum(j, "num_hidden_layers", source),
-    numAttentionHeads: hfNum(j, "num_attention_heads", source),
-    intermediateSize: hfNum(j, "intermediate_size", source),
-    maxPositionEmbeddings: hfNum(j, "max_position_embeddings", source, 512),
-    typeVocabSize: hfNum(j, "type_vocab_size", source, 2),
-    layerNormEps: hfNum(j, "layer_norm_eps", source, 1e-12),
-    hiddenDropout: hfNum(j, "hidden_dropout_prob", source, 0.1),
-    attentionDropout: hfNum(j, "attention_probs_dropout_prob", source, 0.1),
-    initializerRange: hfNum(j, "initializer_range", source, 0.02),
-    numLabels: hfNum(j, "num_labels", source, id2label ?? 2),
-    padTokenId: hfNum(j, "pad_token_id", source, 0),
+    vocabSize: hfNumber(j, "vocab_size", source),
+    hiddenSize: hfNumber(j, "hidden_size", source),
+    numHiddenLayers: hfNumber(j, "num_hidden_layers", source),
+    numAttentionHeads: hfNumber(j, "num_attention_heads", source),
+    intermediateSize: hfNumber(j, "intermediate_size", source),
+    maxPositionEmbeddings: hfNumber(j, "max_position_embeddings", source, 512),
+    typeVocabSize: hfNumber(j, "type_vocab_size", source, 2),
+    layerNormEps: hfNumber(j, "layer_norm_eps", source, 1e-12),
+    hiddenDropout: hfNumber(j, "hidden_dropout_prob", source, 0.1),
+    attentionDropout: hfNumber(j, "attention_probs_dropout_prob", source, 0.1),
+    initializerRange: hfNumber(j, "initializer_range", source, 0.02),
+    numLabels: hfNumber(j, "num_labels", source, id2label ?? 2),
+    padTokenId: hfNumber(j, "pad_token_id", source, 0),
   }, source);
 }
 

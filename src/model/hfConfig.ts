@@ -97,7 +97,8 @@ function toHfConfigDense(c: GPTConfig): HfConfigJson {
   };
 }
 
-function num(json: HfConfigJson, key: string, source: string, fallback?: number): number {
+/** A numeric key of a Hugging Face config.json (`fallback` when absent), or a ModelConfigError naming the file and key. */
+export function hfNumber(json: Record<string, unknown>, key: string, source: string, fallback?: number): number {
   const v = json[key];
   if (v === undefined || v === null) {
     if (fallback !== undefined) return fallback;
@@ -117,7 +118,7 @@ function bool(json: HfConfigJson, key: string, source: string, fallback: boolean
 /** The moe* fields of a Mixtral / llmforge MoE config.json. */
 function moeFromHf(j: HfConfigJson, source: string, type: string): Partial<GPTConfig> {
   if (type === "mixtral") {
-    if (typeof j.sliding_window === "number" && j.sliding_window < num(j, "max_position_embeddings", source)) {
+    if (typeof j.sliding_window === "number" && j.sliding_window < hfNumber(j, "max_position_embeddings", source)) {
       throw new ModelConfigError(`${source}: sliding_window ${j.sliding_window} is not supported (llmforge attends to the whole context)`);
     }
     if (typeof j.router_jitter_noise === "number" && j.router_jitter_noise !== 0) {
@@ -125,14 +126,14 @@ function moeFromHf(j: HfConfigJson, source: string, type: string): Partial<GPTCo
     }
   }
   return {
-    moeExperts: num(j, "num_local_experts", source),
-    moeTopK: num(j, "num_experts_per_tok", source),
-    moeLoadBalanceCoef: num(j, "router_aux_loss_coef", source, 0.001),
-    moeZLossCoef: num(j, "llmforge_router_z_loss_coef", source, 0),
-    moeEvery: num(j, "llmforge_moe_every", source, 1),
+    moeExperts: hfNumber(j, "num_local_experts", source),
+    moeTopK: hfNumber(j, "num_experts_per_tok", source),
+    moeLoadBalanceCoef: hfNumber(j, "router_aux_loss_coef", source, 0.001),
+    moeZLossCoef: hfNumber(j, "llmforge_router_z_loss_coef", source, 0),
+    moeEvery: hfNumber(j, "llmforge_moe_every", source, 1),
     moeShared: bool(j, "llmforge_moe_shared_expert", source, false),
     moeNormalizeTopK: bool(j, "llmforge_moe_normalize_top_k", source, true),
-    moeCapacityFactor: num(j, "llmforge_moe_capacity_factor", source, 0),
+    moeCapacityFactor: hfNumber(j, "llmforge_moe_capacity_factor", source, 0),
   };
 }
 
@@ -156,18 +157,18 @@ export function fromHfConfig(json: unknown, source = "config.json"): GPTConfig {
     if (j.scale_attn_weights === false || j.scale_attn_by_inverse_layer_idx === true) {
       throw new ModelConfigError(`${source}: scale_attn_weights=false or scale_attn_by_inverse_layer_idx=true changes GPT-2's attention; not supported`);
     }
-    const C = num(j, "n_embd", source);
-    const drop = num(j, "resid_pdrop", source, 0);
+    const C = hfNumber(j, "n_embd", source);
+    const drop = hfNumber(j, "resid_pdrop", source, 0);
     return makeConfig({
       flavour: "gpt2",
-      nLayer: num(j, "n_layer", source),
-      nHead: num(j, "n_head", source),
+      nLayer: hfNumber(j, "n_layer", source),
+      nHead: hfNumber(j, "n_head", source),
       nEmbd: C,
-      blockSize: num(j, "n_positions", source),
-      vocabSize: num(j, "vocab_size", source),
-      mlpHidden: num(j, "n_inner", source, 4 * C),
-      normEps: num(j, "layer_norm_epsilon", source, 1e-5),
-      initStd: num(j, "initializer_range", source, 0.02),
+      blockSize: hfNumber(j, "n_positions", source),
+      vocabSize: hfNumber(j, "vocab_size", source),
+      mlpHidden: hfNumber(j, "n_inner", source, 4 * C),
+      normEps: hfNumber(j, "layer_norm_epsilon", source, 1e-5),
+      initStd: hfNumber(j, "initializer_range", source, 0.02),
       dropout: drop,
       tiedEmbeddings: bool(j, "tie_word_embeddings", source, true),
       bias: true,
@@ -179,9 +180,9 @@ export function fromHfConfig(json: unknown, source = "config.json"): GPTConfig {
     if (j.rope_scaling !== undefined && j.rope_scaling !== null) {
       throw new ModelConfigError(`${source}: rope_scaling ${JSON.stringify(j.rope_scaling)} is not supported (plain RoPE only)`);
     }
-    const C = num(j, "hidden_size", source);
-    const H = num(j, "num_attention_heads", source);
-    if (j.head_dim !== undefined && j.head_dim !== null && num(j, "head_dim", source) * H !== C) {
+    const C = hfNumber(j, "hidden_size", source);
+    const H = hfNumber(j, "num_attention_heads", source);
+    if (j.head_dim !== undefined && j.head_dim !== null && hfNumber(j, "head_dim", source) * H !== C) {
       throw new ModelConfigError(`${source}: head_dim ${String(j.head_dim)} × ${H} heads differs from hidden_size ${C} (not supported)`);
     }
     const attnBias = bool(j, "attention_bias", source, false);
@@ -189,17 +190,17 @@ export function fromHfConfig(json: unknown, source = "config.json"): GPTConfig {
     if (attnBias !== mlpBias) throw new ModelConfigError(`${source}: attention_bias and mlp_bias differ; llmforge supports both on or both off`);
     return makeConfig({
       flavour: "llama",
-      nLayer: num(j, "num_hidden_layers", source),
+      nLayer: hfNumber(j, "num_hidden_layers", source),
       nHead: H,
-      nKvHead: num(j, "num_key_value_heads", source, H),
+      nKvHead: hfNumber(j, "num_key_value_heads", source, H),
       nEmbd: C,
-      blockSize: num(j, "max_position_embeddings", source),
-      vocabSize: num(j, "vocab_size", source),
-      mlpHidden: num(j, "intermediate_size", source),
-      normEps: num(j, "rms_norm_eps", source, 1e-6),
-      ropeBase: num(j, "rope_theta", source, 10000),
-      initStd: num(j, "initializer_range", source, 0.02),
-      dropout: num(j, "attention_dropout", source, 0),
+      blockSize: hfNumber(j, "max_position_embeddings", source),
+      vocabSize: hfNumber(j, "vocab_size", source),
+      mlpHidden: hfNumber(j, "intermediate_size", source),
+      normEps: hfNumber(j, "rms_norm_eps", source, 1e-6),
+      ropeBase: hfNumber(j, "rope_theta", source, 10000),
+      initStd: hfNumber(j, "initializer_range", source, 0.02),
+      dropout: hfNumber(j, "attention_dropout", source, 0),
       tiedEmbeddings: bool(j, "tie_word_embeddings", source, false),
       bias: attnBias,
     });

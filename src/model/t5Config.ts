@@ -6,6 +6,7 @@ import { totalmem } from "node:os";
 import { z } from "zod";
 import { readFileChecked } from "../io/fsErrors.js";
 import { VERSION } from "../version.js";
+import { hfNumber } from "./hfConfig.js";
 import { formatBytes, formatCount, ModelConfigError, PRESETS } from "./config.js";
 
 /** "relu": T5 1.0 (wi, ReLU, wo). "gated-gelu": T5 v1.1 (wo(gelu_tanh(wi_0 x) · wi_1 x)). */
@@ -174,16 +175,6 @@ export function toHfT5Config(c: T5Config): Record<string, unknown> {
   };
 }
 
-function hfNum(j: Record<string, unknown>, key: string, source: string, fallback?: number): number {
-  const v = j[key];
-  if (v === undefined || v === null) {
-    if (fallback !== undefined) return fallback;
-    throw new ModelConfigError(`${source}: missing "${key}"`);
-  }
-  if (typeof v !== "number" || !Number.isFinite(v)) throw new ModelConfigError(`${source}: "${key}" is ${JSON.stringify(v)}, expected a number`);
-  return v;
-}
-
 /** A Hugging Face T5 config.json (model_type "t5") as a validated T5Config. */
 export function fromHfT5Config(json: unknown, source = "config.json"): T5Config {
   if (!json || typeof json !== "object" || Array.isArray(json)) throw new ModelConfigError(`${source}: expected a JSON object`);
@@ -195,25 +186,25 @@ export function fromHfT5Config(json: unknown, source = "config.json"): T5Config 
   }
   const tie = j.tie_word_embeddings ?? true;
   if (typeof tie !== "boolean") throw new ModelConfigError(`${source}: "tie_word_embeddings" is ${JSON.stringify(tie)}, expected true or false`);
-  const layers = hfNum(j, "num_layers", source);
+  const layers = hfNumber(j, "num_layers", source);
   return makeT5Config({
-    vocabSize: hfNum(j, "vocab_size", source),
-    dModel: hfNum(j, "d_model", source),
-    dKv: hfNum(j, "d_kv", source),
-    dFf: hfNum(j, "d_ff", source),
+    vocabSize: hfNumber(j, "vocab_size", source),
+    dModel: hfNumber(j, "d_model", source),
+    dKv: hfNumber(j, "d_kv", source),
+    dFf: hfNumber(j, "d_ff", source),
     numLayers: layers,
-    numDecoderLayers: hfNum(j, "num_decoder_layers", source, layers),
-    numHeads: hfNum(j, "num_heads", source),
-    relativeAttentionNumBuckets: hfNum(j, "relative_attention_num_buckets", source, 32),
-    relativeAttentionMaxDistance: hfNum(j, "relative_attention_max_distance", source, 128),
+    numDecoderLayers: hfNumber(j, "num_decoder_layers", source, layers),
+    numHeads: hfNumber(j, "num_heads", source),
+    relativeAttentionNumBuckets: hfNumber(j, "relative_attention_num_buckets", source, 32),
+    relativeAttentionMaxDistance: hfNumber(j, "relative_attention_max_distance", source, 128),
     feedForwardProj: proj,
-    layerNormEpsilon: hfNum(j, "layer_norm_epsilon", source, 1e-6),
-    dropout: hfNum(j, "dropout_rate", source, 0.1),
-    initFactor: hfNum(j, "initializer_factor", source, 1),
+    layerNormEpsilon: hfNumber(j, "layer_norm_epsilon", source, 1e-6),
+    dropout: hfNumber(j, "dropout_rate", source, 0.1),
+    initFactor: hfNumber(j, "initializer_factor", source, 1),
     tieWordEmbeddings: tie,
-    padTokenId: hfNum(j, "pad_token_id", source, 0),
-    eosTokenId: hfNum(j, "eos_token_id", source, 1),
-    decoderStartTokenId: hfNum(j, "decoder_start_token_id", source, 0),
+    padTokenId: hfNumber(j, "pad_token_id", source, 0),
+    eosTokenId: hfNumber(j, "eos_token_id", source, 1),
+    decoderStartTokenId: hfNumber(j, "decoder_start_token_id", source, 0),
   }, source);
 }
 

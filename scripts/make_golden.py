@@ -17,6 +17,7 @@ import json, math, os, struct, sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors_io import write_safetensors
 
 L, H, C, T, V, B = 2, 2, 16, 8, 64, 2
 SEED = 20240520
@@ -68,23 +69,6 @@ def hf_names(m):
         out += [(p + "ln_2.weight", b.ln2.weight, False), (p + "ln_2.bias", b.ln2.bias, False)]
     out += [("ln_f.weight", m.lnf.weight, False), ("ln_f.bias", m.lnf.bias, False)]
     return out
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, dtype 'F32'|'I32', torch tensor)."""
-    header, blobs, pos = {"__metadata__": metadata}, [], 0
-    for name, dt, t in tensors:
-        t = t.detach().contiguous().to(torch.float32 if dt == "F32" else torch.int32)
-        raw = t.numpy().tobytes()
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [pos, pos + len(raw)]}
-        blobs.append(raw)
-        pos += len(raw)
-    js = json.dumps(header, separators=(",", ":"))
-    js += " " * ((8 - (len(js.encode()) + 8) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(js.encode())) + js.encode() + b"".join(blobs))
-    os.replace(tmp, path)
 
 
 LL = dict(L=2, H=4, Hkv=2, C=16, M=24, T=8, V=64, B=2, theta=500.0, eps=1e-5)

@@ -18,27 +18,11 @@ Usage: /usr/bin/python3 scripts/make_moe_fixture.py [out_dir]
 import json, math, os, struct, sys
 import torch
 import torch.nn.functional as F
+from safetensors_io import write_safetensors
 
 SEED = 20240607
 FORMAT, VERSION = "llmforge-moe-golden", "1"
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "moe_golden")
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, dtype 'F32'|'I32', torch tensor)."""
-    header, blobs, pos = {"__metadata__": metadata}, [], 0
-    for name, dt, t in tensors:
-        t = t.detach().contiguous().to(torch.float32 if dt == "F32" else torch.int32)
-        raw = t.numpy().tobytes()
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [pos, pos + len(raw)]}
-        blobs.append(raw)
-        pos += len(raw)
-    js = json.dumps(header, separators=(",", ":"))
-    js += " " * ((8 - (len(js.encode()) + 8) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(js.encode())) + js.encode() + b"".join(blobs))
-    os.replace(tmp, path)
 
 
 def make_weights(shapes):

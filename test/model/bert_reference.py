@@ -17,6 +17,8 @@ Usage: /usr/bin/python3 test/model/bert_reference.py [out_dir]
 import json, math, os, struct, sys
 import torch
 import torch.nn.functional as F
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from safetensors_io import write_safetensors  # noqa: E402
 
 L, H, C, I, V, P, TYPES, B, T, EPS = 2, 2, 16, 40, 48, 12, 2, 3, 8, 1e-12
 SEED = 20260101
@@ -98,23 +100,6 @@ def forward(W, input_ids, token_type_ids, attention_mask):
     mlm = tr @ W["bert.embeddings.word_embeddings.weight"].t() + W["cls.predictions.bias"]
     nsp = lin(pooled, W, "cls.seq_relationship")
     return x, pooled, mlm, nsp
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, dtype 'F32'|'I32', torch tensor)."""
-    header, blobs, pos = {"__metadata__": metadata}, [], 0
-    for name, dt, t in tensors:
-        t = t.detach().contiguous().to(torch.float32 if dt == "F32" else torch.int32)
-        raw = t.numpy().tobytes()
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [pos, pos + len(raw)]}
-        blobs.append(raw)
-        pos += len(raw)
-    js = json.dumps(header, separators=(",", ":"))
-    js += " " * ((8 - (len(js.encode()) + 8) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(js.encode())) + js.encode() + b"".join(blobs))
-    os.replace(tmp, path)
 
 
 def main():

@@ -4,26 +4,11 @@ RMSNorm, rotate_half RoPE, repeat_kv GQA, SwiGLU), reading model.safetensors by 
 config.json. Used by test/model/hf.test.ts when /usr/bin/python3 has torch (the test skips
 otherwise). Usage: python3 hf_reference.py MODEL_DIR '[[ids...], ...]'  -> JSON logits on stdout.
 """
-import json, math, struct, sys
+import json, math, os, struct, sys
 import torch
 import torch.nn.functional as F
-
-DT = {"F32": torch.float32, "F64": torch.float64, "BF16": torch.bfloat16, "F16": torch.float16}
-
-
-def load_safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = e["data_offsets"]
-        buf = bytearray(raw[8 + n + a: 8 + n + b])
-        t = torch.frombuffer(buf, dtype=DT[e["dtype"]]) if b > a else torch.zeros(0, dtype=DT[e["dtype"]])
-        out[name] = t.reshape(e["shape"]).double()
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from safetensors_io import read_safetensors as load_safetensors  # noqa: E402
 
 
 def gpt2(cfg, W, idx):

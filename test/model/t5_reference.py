@@ -21,43 +21,12 @@ Usage: /usr/bin/python3 test/model/t5_reference.py [out_dir]
 import json, math, os, struct, sys
 import torch
 import torch.nn.functional as F
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from safetensors_io import write_safetensors, read_safetensors  # noqa: E402
 
 SEED = 20240618
 FORMAT, VERSION = "llmforge-t5-golden", "1"
 OUT = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--read" else os.path.join(os.path.dirname(__file__), "..", "fixtures", "t5_golden")
-DT = {"F32": torch.float32, "F64": torch.float64, "BF16": torch.bfloat16, "F16": torch.float16}
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, dtype 'F32'|'I32', torch tensor)."""
-    header, blobs, pos = {"__metadata__": metadata}, [], 0
-    for name, dt, t in tensors:
-        t = t.detach().contiguous().to(torch.float32 if dt == "F32" else torch.int32)
-        raw = t.numpy().tobytes()
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [pos, pos + len(raw)]}
-        blobs.append(raw)
-        pos += len(raw)
-    js = json.dumps(header, separators=(",", ":"))
-    js += " " * ((8 - (len(js.encode()) + 8) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(js.encode())) + js.encode() + b"".join(blobs))
-    os.replace(tmp, path)
-
-
-def read_safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = e["data_offsets"]
-        buf = bytearray(raw[8 + n + a: 8 + n + b])
-        t = torch.frombuffer(buf, dtype=DT[e["dtype"]]) if b > a else torch.zeros(0, dtype=DT[e["dtype"]])
-        out[name] = t.reshape(e["shape"]).double()
-    return out
 
 
 def shapes_of(cfg):

@@ -1,5 +1,6 @@
 // Batched decoding's attention (src/infer/batchDecoder.ts): kvAppend writes each new token's key and value into its
-// sequence's cache (rotating q and k first for RoPE models), decodeAttention then computes, for many rows in one call,
+// sequence's cache (rotating q and k first for RoPE models; keys transposed, (Hkv, D, positions), values (positions,
+// Hkv, D): see KvCaches in src/tensor/backend/kernels.ts), decodeAttention then computes, for many rows in one call,
 // y (H, D) = softmax(q·kᵀ·scale)·v over that row's own cache prefix. The TypeScript twins (src/tensor/backend/ref.ts)
 // are the definition. Each row's arithmetic depends on its own data and length only, never on the other rows or the
 // thread count, so a sequence decodes bit for bit the same alone or in any batch. Include after kernels_impl.h.
@@ -54,64 +55,45 @@ inline void kvAppend(const KvAppendParams& p) {
       ropeRows(row, row, p.H + p.Hkv, p.D, tab);  // q heads, then the k heads right after them
     }
     const long at = (long)p.slot[r] * p.slotStride + (long)p.pos[r] * kvw;
-    std::memcpy(p.kCache + at, row + p.H * p.D, sizeof(float) * kvw);
+    // keys transposed, (Hkv, D, positions): column pos of each (kv head, d) row
+    const long maxLen = p.slotStride / kvw;
+    float* kt = p.kCache + (long)p.slot[r] * p.slotStride + p.pos[r];
+    const float* k = row + p.H * p.D;
+    for (long e = 0; e < kvw; ++e) kt[e * maxLen] = k[e];
     std::memcpy(p.vCache + at, row + (p.H + p.Hkv) * p.D, sizeof(float) * kvw);
   }
 }
 
-// The 8 sums of a[0..7]'s lanes, in order, times `scale`, at out[0..7].
-inline void sums8(const V::R* a, float scale, float* out) {
-#if defined(LLMF_ISA_AVX512) || defined(LLMF_ISA_AVX2)
-  __m256 h[8];
-  for (int t = 0; t < 8; ++t) {
-#if defined(LLMF_ISA_AVX512)
-    h[t] = _mm256_add_ps(_mm512_castps512_ps256(a[t]), _mm512_extractf32x8_ps(a[t], 1));
-#else
-    h[t] = a[t];
-#endif
-  }
-  // pairwise horizontal adds: lane i of the result holds the sum of h[i] (low and high 128-bit halves added last)
-  const __m256 h01 = _mm256_hadd_ps(h[0], h[1]), h23 = _mm256_hadd_ps(h[2], h[3]);
-  const __m256 h45 = _mm256_hadd_ps(h[4], h[5]), h67 = _mm256_hadd_ps(h[6], h[7]);
-  const __m256 g0 = _mm256_hadd_ps(h01, h23), g1 = _mm256_hadd_ps(h45, h67);
-  const __m256 s = _mm256_add_ps(_mm256_permute2f128_ps(g0, g1, 0x20), _mm256_permute2f128_ps(g0, g1, 0x31));
-  _mm256_storeu_ps(out, _mm256_mul_ps(s, _mm256_set1_ps(scale)));
-#else
-  for (int t = 0; t < 8; ++t) out[t] = V::hsum(a[t]) * scale;
-#endif
-}
-
-// S[t] = scale · q·k_t for the 8 key rows kr[0..7] (all 8 written; callers pad with repeats of a real row).
-inline void dots8(const float* q, const float* const* kr, long D, float scale, float* S) {
+// S[:L] = scale · q·k_j for keys stored transposed, k_j[d] at kt[d·ld + j]: per block of positions, D FMAs of a
+// broadcast q[d] into one vector of scores (four blocks side by side), no horizontal sums.
+inline void scoresRowT(const float* q, const float* kt, long ld, long L, long D, float scale, float* S) {
   constexpr int W = V::W;
-  V::R a[8];
-#pragma GCC unroll 8
-  for (int t = 0; t < 8; ++t) a[t] = V::zero();
-  long d = 0;
-  for (; d + W <= D; d += W) {
-    const V::R qv = V::load(q + d);
-#pragma GCC unroll 8
-    for (int t = 0; t < 8; ++t) a[t] = V::fma(qv, V::load(kr[t] + d), a[t]);
-  }
-  if (d < D) {
-    const V::R qv = V::loadn(q + d, D - d, 0.0f);
-#pragma GCC unroll 8
-    for (int t = 0; t < 8; ++t) a[t] = V::fma(qv, V::loadn(kr[t] + d, D - d, 0.0f), a[t]);
-  }
-  sums8(a, scale, S);
-}
-
-// S[:L] (and up to 7 floats past it) = scale · q·k_j for the keys at k + j·ks, eight at a time.
-inline void scoresRow(const float* q, const float* k, long ks, long L, long D, float scale, float* S) {
-  const float* kr[8];
+  const V::R sv = V::set1(scale);
   long j = 0;
-  for (; j + 8 <= L; j += 8) {
-    for (int t = 0; t < 8; ++t) kr[t] = k + (j + t) * ks;
-    dots8(q, kr, D, scale, S + j);
+  for (; j + 4 * W <= L; j += 4 * W) {
+    V::R a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+    for (long d = 0; d < D; ++d) {
+      const V::R qd = V::set1(q[d]);
+      const float* r = kt + d * ld + j;
+      a0 = V::fma(qd, V::load(r), a0);
+      a1 = V::fma(qd, V::load(r + W), a1);
+      a2 = V::fma(qd, V::load(r + 2 * W), a2);
+      a3 = V::fma(qd, V::load(r + 3 * W), a3);
+    }
+    V::store(S + j, V::mul(a0, sv));
+    V::store(S + j + W, V::mul(a1, sv));
+    V::store(S + j + 2 * W, V::mul(a2, sv));
+    V::store(S + j + 3 * W, V::mul(a3, sv));
+  }
+  for (; j + W <= L; j += W) {
+    V::R a = V::zero();
+    for (long d = 0; d < D; ++d) a = V::fma(V::set1(q[d]), V::load(kt + d * ld + j), a);
+    V::store(S + j, V::mul(a, sv));
   }
   if (j < L) {
-    for (long t = 0; t < 8; ++t) kr[t] = k + std::min(j + t, L - 1) * ks;
-    dots8(q, kr, D, scale, S + j);
+    V::R a = V::zero();
+    for (long d = 0; d < D; ++d) a = V::fma(V::set1(q[d]), V::loadn(kt + d * ld + j, L - j, 0.0f), a);
+    V::storen(S + j, V::mul(a, sv), L - j);
   }
 }
 
@@ -202,11 +184,12 @@ inline void decodeAttention(const DecodeAttnParams& p) {
 #pragma omp for schedule(static)
     for (long task = 0; task < p.n * Hkv; ++task) {
       const long i = task / Hkv, hk = task % Hkv, L = p.len[i], r = p.row[i];
-      const float* kb = p.kCache + (long)p.slot[i] * p.slotStride + hk * D;
+      const long maxLen = p.slotStride / kvw;
+      const float* kt = p.kCache + (long)p.slot[i] * p.slotStride + hk * D * maxLen;
       const float* vb = p.vCache + (long)p.slot[i] * p.slotStride + hk * D;
       for (long h = hk * G; h < (hk + 1) * G; ++h) {
         const float* q = p.q + r * p.qRowStride + h * D;
-        scoresRow(q, kb, kvw, L, D, p.scale, S.data());
+        scoresRowT(q, kt, maxLen, L, D, p.scale, S.data());
         const float sum = expShiftRow(S.data(), L, S.data());
         probsTimesValuesRow(S.data(), L, vb, kvw, D, 1.0f / sum, p.out + (r * H + h) * D);
       }

@@ -91,7 +91,7 @@ export class BatchDecoder {
   private readonly lnF: Norm;
   private readonly layers: LayerWeights[];
   private readonly lengths: Int32Array;
-  /** Keys and values per layer, every slot in one buffer: (capSlots, maxLen, Hkv, D), slot s at s * slotStride. */
+  /** Keys and values per layer, every slot in one buffer, slot s at s * slotStride: keys (Hkv, D, maxLen), values (maxLen, Hkv, D). */
   private keys: Float32Array[];
   private values: Float32Array[];
   private capSlots = 0;
@@ -185,13 +185,15 @@ export class BatchDecoder {
       this.lengths[dst] = len;
       return;
     }
-    const n = len * this.Hkv * this.D;
-    if (n > 0) {
+    const kvw = this.Hkv * this.D;
+    if (len > 0) {
       this.reserve(dst);
       const [s, d] = [src * this.slotStride, dst * this.slotStride];
+      const maxLen = this.slotStride / kvw;
       for (let l = 0; l < this.layers.length; l++) {
-        this.keys[l].copyWithin(d, s, s + n);
-        this.values[l].copyWithin(d, s, s + n);
+        // keys are transposed (Hkv·D rows of maxLen positions): the first len of each row
+        for (let e = 0; e < kvw; e++) this.keys[l].copyWithin(d + e * maxLen, s + e * maxLen, s + e * maxLen + len);
+        this.values[l].copyWithin(d, s, s + len * kvw);
       }
     }
     this.lengths[dst] = len;

@@ -74,8 +74,10 @@ export interface AttentionBackwardArgs extends AttentionArgs {
 }
 
 /**
- * A batch decoder's key/value caches for one layer: per sequence (slot) `slotStride` floats of (positions, Hkv, D),
- * element (s, j, hk, d) at s * slotStride + (j * Hkv + hk) * D + d.
+ * A batch decoder's key/value caches for one layer, `slotStride` floats per sequence (slot), maxLen = slotStride /
+ * (Hkv * D) positions. Values as (positions, Hkv, D): element (s, j, hk, d) at s * slotStride + (j * Hkv + hk) * D + d.
+ * Keys transposed, (Hkv, D, positions): element (s, j, hk, d) at s * slotStride + (hk * D + d) * maxLen + j, so that
+ * a query's scores against consecutive positions are vector FMAs without horizontal sums.
  */
 export interface KvCaches {
   kCache: Float32Array;

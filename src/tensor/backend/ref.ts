@@ -241,7 +241,8 @@ function kvAppend(p: KvAppendArgs): void {
       rope(qk, qk, 1, 1, H + Hkv, D, ropeBase, pos[r], false);
     }
     const at = slot[r] * slotStride + pos[r] * kvw;
-    kCache.set(qkv.subarray(o + H * D, o + H * D + kvw), at);
+    const maxLen = slotStride / kvw;
+    for (let e = 0; e < kvw; e++) kCache[slot[r] * slotStride + e * maxLen + pos[r]] = qkv[o + H * D + e];
     vCache.set(qkv.subarray(o + H * D + kvw, o + H * D + 2 * kvw), at);
   }
 }
@@ -250,6 +251,7 @@ function kvAppend(p: KvAppendArgs): void {
 function decodeAttention(p: DecodeAttentionArgs): void {
   const { n, H, Hkv, D, scale, q, qRowStride, row, slot, len, kCache, vCache, slotStride, out } = p;
   const kvw = Hkv * D;
+  const maxLen = slotStride / kvw;
   const acc = new Float64Array(D);
   for (let i = 0; i < n; i++) {
     const L = len[i];
@@ -258,10 +260,11 @@ function decodeAttention(p: DecodeAttentionArgs): void {
     for (let h = 0; h < H; h++) {
       const qo = p.qOff + row[i] * qRowStride + h * D;
       const kv = base + kvHead(h, H, Hkv) * D;
+      const kt = base + kvHead(h, H, Hkv) * D * maxLen;
       let mx = Number.NEGATIVE_INFINITY;
       for (let j = 0; j < L; j++) {
         let dot = 0;
-        for (let d = 0; d < D; d++) dot += q[qo + d] * kCache[kv + j * kvw + d];
+        for (let d = 0; d < D; d++) dot += q[qo + d] * kCache[kt + d * maxLen + j];
         s[j] = dot * scale;
         if (s[j] > mx) mx = s[j];
       }

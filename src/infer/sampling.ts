@@ -1,6 +1,10 @@
 // Next-token selection from one row of logits: repetition penalty (as in Hugging Face / CTRL),
 // temperature, top-k, top-p (nucleus) and seeded sampling; temperature 0 is greedy argmax.
+import { nativeKernels } from "../tensor/backend/native.js";
 import type { Rng } from "../tensor/rng.js";
+
+/** From this vocabulary size on, greedy picks and whole-vocabulary sampling run in native kernels (vector passes). */
+const NATIVE_EXP_MIN = 256;
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax); otherwise logits are divided by it. Default 1. */
@@ -45,8 +49,15 @@ export function applyRepetitionPenalty(logits: Float64Array, history: Iterable<n
   }
 }
 
-/** Index of the largest value (the first one on ties). */
+const argOut = new Float32Array(1);
+const argIdx = new Int32Array(1);
+
+/** Index of the largest value (the first one on ties); long f32 rows through the native maxAxis kernel. */
 export function argmaxRow(x: ArrayLike<number>): number {
+  if (nativeKernels && x instanceof Float32Array && x.length >= NATIVE_EXP_MIN) {
+    nativeKernels.maxAxis(x, argOut, argIdx, 1, x.length, 1);
+    return argIdx[0];
+  }
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
@@ -59,8 +70,8 @@ export function argmaxRow(x: ArrayLike<number>): number {
 export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rng: Rng, history: Iterable<number> = []): number {
   const V = logits.length;
   if ((opts.repetitionPenalty ?? 1) === 1) {
-    // The common cases without a copy of the row: greedy, and sampling over the whole vocabulary (the same
-    // arithmetic as the general path below, so the same token for the same rng state).
+    // The common cases without a copy of the row: greedy, and sampling over the whole vocabulary (the general path's
+    // arithmetic without the native backend; with it, the exponentials in f32 by the native kernel).
     const t = opts.temperature ?? 1;
     if (t === 0) return argmaxRow(logits);
     if (!(opts.topK && opts.topK > 0 && opts.topK < V) && (opts.topP ?? 1) >= 1) return sampleWhole(logits, t, rng);
@@ -104,14 +115,41 @@ export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rn
 }
 
 let probScratch = new Float64Array(0);
+let shift32 = new Float32Array(0);
+let exp32 = new Float32Array(0);
 
-/** Samples from softmax(logits / t) over every token, on a reused scratch buffer. */
+/**
+ * Samples from softmax(logits / t) over every token, on reused scratch buffers. With the native backend the
+ * probabilities are the f32 `softmax` kernel's (vector passes instead of V calls of Math.exp, which cost more than a
+ * whole decoding step for 16 rows at V = 4096); without it, Math.exp in double.
+ */
 function sampleWhole(logits: ArrayLike<number>, t: number, rng: Rng): number {
   const V = logits.length;
-  if (probScratch.length < V) probScratch = new Float64Array(V);
-  const probs = probScratch;
+  if (nativeKernels && V >= NATIVE_EXP_MIN) {
+    if (exp32.length < V) {
+      shift32 = new Float32Array(V);
+      exp32 = new Float32Array(V);
+    }
+    let x: Float32Array;
+    if (t === 1 && logits instanceof Float32Array) x = logits;
+    else {
+      for (let i = 0; i < V; i++) shift32[i] = logits[i] / t;
+      x = shift32;
+    }
+    nativeKernels.softmax(x, exp32, 1, V, false);
+    // the probabilities sum to 1 within f32 rounding: a draw past their sum takes the last likely token
+    let r = rng.uniform();
+    for (let i = 0; i < V; i++) {
+      r -= exp32[i];
+      if (r < 0) return i;
+    }
+    for (let i = V - 1; i > 0; i--) if (exp32[i] > 0) return i;
+    return 0;
+  }
   let mx = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < V; i++) if (logits[i] > mx) mx = logits[i];
+  if (probScratch.length < V) probScratch = new Float64Array(V);
+  const probs = probScratch;
   let sum = 0;
   for (let i = 0; i < V; i++) {
     probs[i] = Math.exp((logits[i] - mx) / t);

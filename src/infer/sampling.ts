@@ -182,14 +182,14 @@ function sortedIndices(l: Float64Array): Int32Array {
 export function topKIndices(l: Float64Array, k: number): Int32Array {
   const V = l.length;
   const tmp = new Float64Array(V);
-  for (let i = 0; i < V; i++) tmp[i] = l[i] === l[i] ? l[i] : Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < V; i++) tmp[i] = Number.isNaN(l[i]) ? Number.NEGATIVE_INFINITY : l[i];
   const thr = kthLargest(tmp, k);
   const out = new Int32Array(k);
   let n = 0;
   for (let i = 0; i < V && n < k; i++) if (l[i] > thr) out[n++] = i;
   for (let i = 0; i < V && n < k; i++) if (l[i] === thr) out[n++] = i;
-  for (let i = 0; i < V && n < k; i++) if (l[i] !== l[i]) out[n++] = i; // NaN, when fewer than k numbers
-  const key = (i: number) => (l[i] === l[i] ? l[i] : Number.NEGATIVE_INFINITY);
+  for (let i = 0; i < V && n < k; i++) if (Number.isNaN(l[i])) out[n++] = i; // NaN, when fewer than k numbers
+  const key = (i: number) => (Number.isNaN(l[i]) ? Number.NEGATIVE_INFINITY : l[i]);
   return out.sort((a, b) => key(b) - key(a) || a - b);
 }
 
@@ -203,7 +203,7 @@ function kthLargest(a: Float64Array, k: number): number {
     const x = a[lo];
     const y = a[mid];
     const z = a[hi];
-    const pivot = x > y ? (y > z ? y : x > z ? z : x) : x > z ? x : y > z ? z : y;
+    const pivot = x > y ? (y > z ? y : Math.min(x, z)) : x > z ? x : Math.min(y, z);
     let i = lo;
     let j = hi;
     while (i <= j) {

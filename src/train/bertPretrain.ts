@@ -4,7 +4,6 @@
 // MLM/NSP accuracy, and leaves OUT/model (HF BERT layout) and OUT/tokenizer/tokenizer.json.
 import { join, resolve } from "node:path";
 import { withFolderLock } from "../io/runLock.js";
-import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { Bert } from "../model/bert.js";
 import { bertParamCount, type BertConfig } from "../model/bertConfig.js";
 import { saveBert } from "../model/bertFolder.js";
@@ -13,7 +12,7 @@ import { readTokenShard, Tokenizer, verifyShardSet } from "../tokenizer/index.js
 import { type EvalMetrics, runStepLoop, type StageRunOptions, type StepLoopSummary } from "./loop.js";
 import { bertTokenizer, evaluateMlm, MlmBatches, mlmLossOf, type MlmSourceOptions } from "./mlm.js";
 import { findShards, PretrainSetupError, resolveTokenizerPath } from "./pretrain.js";
-import { markRunCompleted, openObjectiveRun } from "./resume.js";
+import { closeObjectiveRun, openObjectiveRun } from "./resume.js";
 
 export interface BertPretrainOptions extends StageRunOptions {
   /** Folder of token shards (train_*.bin, val_*.bin). */
@@ -106,12 +105,7 @@ export async function pretrainBert(o: BertPretrainOptions): Promise<BertPretrain
       precision: o.precision, signal: o.signal, progress: o.progress, label: "mlm", meta: { config },
     });
     const result: BertPretrainResult = { summary, modelDir: null, tokenizerPath: join(o.out, "tokenizer", "tokenizer.json"), params: bertParamCount(config) };
-    if (summary.stoppedBy === "interrupted") return result;
-    result.modelDir = join(o.out, "model");
-    saveBert(result.modelDir, model);
-    writeFileAtomicSync(join(result.modelDir, "tokenizer.json"), grown.tokenizer.toHuggingFaceJson());
-    markRunCompleted(o.out, summary.steps, result);
-    return result;
+    return closeObjectiveRun(o.out, summary, result, (dir) => saveBert(dir, model), grown.tokenizer.toHuggingFaceJson());
   });
 }
 

@@ -187,3 +187,18 @@ export function openObjectiveRun<O extends { steps: number }>(a: {
   if (!plan.checkpoint) writeFileAtomicSync(join(a.out, "tokenizer", "tokenizer.json"), a.tokenizerJson);
   return plan;
 }
+
+/**
+ * The close of such a run: unless it was interrupted, the model saved (by `save`) in OUT/model with the run's tokenizer
+ * beside it and the run marked completed. Returns `result` with its modelDir set when the model was written.
+ */
+export function closeObjectiveRun<R extends { modelDir: string | null }>(
+  out: string, summary: { stoppedBy?: string; steps: number }, result: R, save: (dir: string) => void, tokenizerJson: string,
+): R {
+  if (summary.stoppedBy === "interrupted") return result;
+  result.modelDir = join(out, "model");
+  save(result.modelDir);
+  writeFileAtomicSync(join(result.modelDir, "tokenizer.json"), tokenizerJson);
+  markRunCompleted(out, summary.steps, result);
+  return result;
+}

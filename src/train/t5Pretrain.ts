@@ -3,7 +3,6 @@
 // <pad>, </s> and sentinels, trains span corruption through the generic step loop with validation
 // loss and accuracy, and leaves OUT/model (HF T5 layout) and OUT/tokenizer/tokenizer.json.
 import { join, resolve } from "node:path";
-import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { withFolderLock } from "../io/runLock.js";
 import { formatCount } from "../model/config.js";
 import { T5 } from "../model/t5.js";
@@ -12,7 +11,7 @@ import { saveT5 } from "../model/t5Folder.js";
 import { readTokenShard, Tokenizer, verifyShardSet } from "../tokenizer/index.js";
 import { type EvalMetrics, runStepLoop, type StageRunOptions, type StepLoopSummary } from "./loop.js";
 import { findShards, PretrainSetupError, resolveTokenizerPath } from "./pretrain.js";
-import { markRunCompleted, openObjectiveRun } from "./resume.js";
+import { closeObjectiveRun, openObjectiveRun } from "./resume.js";
 import { evaluateSpan, SpanCorruptionBatches, spanLossOf, t5Tokenizer, type SpanCorruptionOptions } from "./spanCorruption.js";
 
 export interface T5PretrainOptions extends StageRunOptions, SpanCorruptionOptions {
@@ -95,12 +94,7 @@ export async function pretrainT5(o: T5PretrainOptions): Promise<T5PretrainResult
       precision: o.precision, signal: o.signal, progress: o.progress, label: "span", meta: { config },
     });
     const result: T5PretrainResult = { summary, modelDir: null, tokenizerPath: join(o.out, "tokenizer", "tokenizer.json"), params: t5ParamCount(config), inputLength, targetLength };
-    if (summary.stoppedBy === "interrupted") return result;
-    result.modelDir = join(o.out, "model");
-    saveT5(result.modelDir, model);
-    writeFileAtomicSync(join(result.modelDir, "tokenizer.json"), grown.tokenizer.toHuggingFaceJson());
-    markRunCompleted(o.out, summary.steps, result);
-    return result;
+    return closeObjectiveRun(o.out, summary, result, (dir) => saveT5(dir, model), grown.tokenizer.toHuggingFaceJson());
   });
 }
 

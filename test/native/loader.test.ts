@@ -25,7 +25,7 @@ describe("native loader", () => {
     const r = loadWith({ LLMFORGE_BACKEND: "ref" });
     expect(r.loaded).toBe(false);
     expect(r.error).toMatch(/LLMFORGE_BACKEND=ref/);
-    expect(r.info).toEqual({ simd: "scalar", threads: 1, bf16: false, bf16Path: "none" });
+    expect(r.info).toEqual({ simd: "scalar", threads: 1, bf16: false, bf16Path: "none", quantDot: "scalar" });
   });
 });
 
@@ -36,6 +36,7 @@ describe.skipIf(skipNative)("native loader (addon present)", () => {
     expect(["avx512", "avx2", "scalar"]).toContain(info.simd);
     expect(info.threads).toBeGreaterThanOrEqual(1);
     expect(nativeSimdLevels()).toContain(info.simd);
+    expect(info.quantDot).toMatch(info.simd === "scalar" ? /^scalar$/ : info.simd === "avx2" ? /^maddubs$/ : /^(vnni|maddubs)$/);
     expect(nativeKernels!.supports("f32")).toBe(true);
     expect(nativeKernels!.supports("f64")).toBe(false);
   });

@@ -667,6 +667,21 @@ static Napi::Value GemmPacked(const Napi::CallbackInfo& info) {
   });
 }
 
+// The format (argument 2) and data (argument 3) of the quantised matmuls; `need` bytes of data given the format.
+static std::string quantFormat(const Args& a, const Napi::CallbackInfo& info) {
+  if (!info[2].IsString()) a.fail("format must be a string");
+  const std::string format = info[2].As<Napi::String>().Utf8Value();
+  if (format != "int8" && format != "q4_0") a.fail("format must be \"int8\" or \"q4_0\", got \"" + format + "\"");
+  return format;
+}
+
+static const uint8_t* quantData(const Args& a, const Napi::CallbackInfo& info, long need, const char* what) {
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) a.fail("data must be a Uint8Array");
+  auto data = info[3].As<Napi::Uint8Array>();
+  if ((long)data.ElementLength() < need) a.fail(std::string(what) + " has " + std::to_string(data.ElementLength()) + " bytes, needs " + std::to_string(need), true);
+  return data.Data();
+}
+
 // quantMatmul(x, M, format, data, scales, N, K, bias, y): y (M, N) = x (M, K) · Wᵀ (+ bias) on quantised weights,
 // format "int8" (data: N·K int8 bytes, scales: N floats) or "q4_0" (data: N·K/32 ggml blocks of 18 bytes, scales null).
 static Napi::Value QuantMatmul(const Napi::CallbackInfo& info) {
@@ -674,19 +689,14 @@ static Napi::Value QuantMatmul(const Napi::CallbackInfo& info) {
     Args a{info, "quantMatmul"};
     a.count(9);
     const long M = a.integer(1, "M"), N = a.integer(5, "N"), K = a.integer(6, "K");
-    if (!info[2].IsString()) a.fail("format must be a string");
-    const std::string format = info[2].As<Napi::String>().Utf8Value();
-    if (format != "int8" && format != "q4_0") a.fail("format must be \"int8\" or \"q4_0\", got \"" + format + "\"");
+    const std::string format = quantFormat(a, info);
     if (format == "q4_0" && K % 32 != 0) a.fail("q4_0 needs K a multiple of 32, got " + std::to_string(K));
-    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) a.fail("data must be a Uint8Array");
-    auto data = info[3].As<Napi::Uint8Array>();
-    const long need = format == "int8" ? N * K : N * (K / 32) * 18;
-    if ((long)data.ElementLength() < need) a.fail("data has " + std::to_string(data.ElementLength()) + " bytes, needs " + std::to_string(need), true);
+    const uint8_t* data = quantData(a, info, format == "int8" ? N * K : N * (K / 32) * 18, "data");
     const float* x = a.f32(0, "x", M * K);
     const float* bias = a.f32(7, "bias", N, true);
     float* y = a.f32(8, "y", M * N);
-    if (format == "int8") g_table->quantMatmulI8(x, M, (const int8_t*)data.Data(), a.f32(4, "scales", N), N, K, bias, y);
-    else g_table->quantMatmulQ4_0(x, M, data.Data(), N, K, bias, y);
+    if (format == "int8") g_table->quantMatmulI8(x, M, (const int8_t*)data, a.f32(4, "scales", N), N, K, bias, y);
+    else g_table->quantMatmulQ4_0(x, M, data, N, K, bias, y);
     return info.Env().Undefined();
   });
 }
@@ -698,20 +708,15 @@ static Napi::Value QuantMatmulQ8(const Napi::CallbackInfo& info) {
     Args a{info, "quantMatmulQ8"};
     a.count(9);
     const long M = a.integer(1, "M"), N = a.integer(5, "N"), K = a.integer(6, "K");
-    if (!info[2].IsString()) a.fail("format must be a string");
-    const std::string format = info[2].As<Napi::String>().Utf8Value();
-    if (format != "int8" && format != "q4_0") a.fail("format must be \"int8\" or \"q4_0\", got \"" + format + "\"");
+    const std::string format = quantFormat(a, info);
     if (K % 32 != 0) a.fail("q8 activations need K a multiple of 32, got " + std::to_string(K));
-    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) a.fail("data must be a Uint8Array");
-    auto data = info[3].As<Napi::Uint8Array>();
     const long groups = (N + 7) / 8, nb = K / 32;
-    const long need = groups * nb * (format == "int8" ? 256 : 128);
-    if ((long)data.ElementLength() < need) a.fail("packed data has " + std::to_string(data.ElementLength()) + " bytes, needs " + std::to_string(need), true);
+    const uint8_t* data = quantData(a, info, groups * nb * (format == "int8" ? 256 : 128), "packed data");
     const float* scales = a.f32(4, "scales", format == "int8" ? groups * 8 : groups * nb * 8);
     const float* x = a.f32(0, "x", M * K);
     const float* bias = a.f32(7, "bias", N, true);
     float* y = a.f32(8, "y", M * N);
-    g_table->quantMatmulQ8(format == "int8" ? 0 : 1, x, M, data.Data(), scales, N, K, bias, y);
+    g_table->quantMatmulQ8(format == "int8" ? 0 : 1, x, M, data, scales, N, K, bias, y);
     return info.Env().Undefined();
   });
 }

@@ -2,7 +2,7 @@
 // checks tokenizer, shards and config before anything is written, grows the tokenizer by BERT's
 // special tokens, trains masked-LM (+ next-sentence) through the generic step loop with validation
 // MLM/NSP accuracy, and leaves OUT/model (HF BERT layout) and OUT/tokenizer/tokenizer.json.
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { withFolderLock } from "../io/runLock.js";
 import { Bert } from "../model/bert.js";
 import { bertParamCount, type BertConfig } from "../model/bertConfig.js";
@@ -78,12 +78,8 @@ export async function pretrainBert(o: BertPretrainOptions): Promise<BertPretrain
   const batches = source(shards.train, o.seed ?? 0);
 
   return withFolderLock(o.out, "llmforge train", async () => {
-    const say = (line: string): void => {
-      if (o.progress !== false) process.stderr.write(`${line}\n`);
-    };
-    const recorded = { ...o, data: resolve(o.data), tokenizer: resolve(tokPath), config: undefined, signal: undefined, resume: undefined, extend: undefined };
-    const plan = openObjectiveRun({
-      out: o.out, resume: o.resume, extend: o.extend, options: recorded, say, config, objective: "mlm", tokenizerJson: grown.tokenizer.toHuggingFaceJson(),
+    const { plan, say } = openObjectiveRun({
+      stage: o, tokenizerPath: tokPath, config, objective: "mlm", tokenizerJson: grown.tokenizer.toHuggingFaceJson(),
       fixed: { data: "--data", seed: "--seed", batchSize: "--batch", nsp: "--nsp", maskProb: "--mask-prob", seqLen: "--block" },
       configFlags: "--preset, --depth, --config, --block, --dropout",
     });

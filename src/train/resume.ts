@@ -2,7 +2,7 @@
 // define the run (data, model, seed, batch...) cannot change; the schedule is kept from run.json
 // unless it is lengthened on purpose (`extend`); a finished run is never "resumed" into doing nothing.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { VERSION } from "../version.js";
 import { latestCheckpoint, latestValidCheckpoint, readCheckpointState } from "./checkpoint.js";
@@ -158,34 +158,47 @@ export function completedSummary<T>(out: string, file: string): T | null {
 /** The schedule options a resumed run takes from its run.json, with their flags (every stage of the step loop). */
 export const LOOP_KEPT = { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", minutes: "--minutes", evalBatches: "--eval-batches" } as const;
 
-/**
- * The opening of a pretraining run with its own objective and grown tokenizer (masked LM, span corruption): the resume
- * plan (fixed options checked, the schedule kept, the model config unchanged), run.json written for a new or lengthened
- * run, and OUT/tokenizer/tokenizer.json written once.
- */
-export function openObjectiveRun<O extends { steps: number }>(a: {
+/** What a pretraining stage with its own objective passes to {@link openObjectiveRun}: its options as the CLI gave them. */
+export interface ObjectiveStage {
   out: string;
+  data: string;
+  steps: number;
   resume?: boolean;
   extend?: boolean;
-  options: O;
-  fixed: Partial<Record<keyof O, string>>;
+  progress?: boolean;
+}
+
+/**
+ * The opening of a pretraining run with its own objective and grown tokenizer (masked LM, span corruption): the
+ * stage's progress printer, the resume plan over its options as run.json records them (paths resolved; fixed options
+ * checked, the schedule kept, the model config unchanged), run.json written for a new or lengthened run, and
+ * OUT/tokenizer/tokenizer.json written once.
+ */
+export function openObjectiveRun<S extends ObjectiveStage>(a: {
+  stage: S;
+  tokenizerPath: string;
+  fixed: Partial<Record<keyof S, string>>;
   config: unknown;
   /** The flags that set the config, for the message when it changed. */
   configFlags: string;
   objective: string;
   tokenizerJson: string;
-  say: (line: string) => void;
-}): ResumePlan<O> {
-  const plan = planResume({
-    out: a.out, resume: a.resume, extend: a.extend, options: a.options, say: a.say, fixed: a.fixed, kept: LOOP_KEPT as Partial<Record<keyof O, string>>,
+}): { plan: ResumePlan<S>; say: (line: string) => void } {
+  const { stage } = a;
+  const say = (line: string): void => {
+    if (stage.progress !== false) process.stderr.write(`${line}\n`);
+  };
+  const recorded = { ...stage, data: resolve(stage.data), tokenizer: resolve(a.tokenizerPath), config: undefined, signal: undefined, resume: undefined, extend: undefined };
+  const plan = planResume<S>({
+    out: stage.out, resume: stage.resume, extend: stage.extend, options: recorded as S, say, fixed: a.fixed, kept: LOOP_KEPT as Partial<Record<keyof S, string>>,
     differences: (run) => (JSON.stringify(run.config) !== JSON.stringify(a.config) ? [`another model config (${a.configFlags})`] : []),
   });
   if (!plan.checkpoint || plan.extendTo) {
-    writeRunRecord(a.out, { ...plan.record, format: "llmforge-run", version: 1, writer: `llmforge ${VERSION}`, config: a.config, objective: a.objective, options: plan.options, completed: undefined });
+    writeRunRecord(stage.out, { ...plan.record, format: "llmforge-run", version: 1, writer: `llmforge ${VERSION}`, config: a.config, objective: a.objective, options: plan.options as Record<string, unknown>, completed: undefined });
   }
-  mkdirSync(join(a.out, "tokenizer"), { recursive: true });
-  if (!plan.checkpoint) writeFileAtomicSync(join(a.out, "tokenizer", "tokenizer.json"), a.tokenizerJson);
-  return plan;
+  mkdirSync(join(stage.out, "tokenizer"), { recursive: true });
+  if (!plan.checkpoint) writeFileAtomicSync(join(stage.out, "tokenizer", "tokenizer.json"), a.tokenizerJson);
+  return { plan, say };
 }
 
 /**

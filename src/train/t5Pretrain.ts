@@ -2,7 +2,7 @@
 // checks tokenizer, shards and config before anything is written, grows the tokenizer by T5's
 // <pad>, </s> and sentinels, trains span corruption through the generic step loop with validation
 // loss and accuracy, and leaves OUT/model (HF T5 layout) and OUT/tokenizer/tokenizer.json.
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { withFolderLock } from "../io/runLock.js";
 import { formatCount } from "../model/config.js";
 import { T5 } from "../model/t5.js";
@@ -67,12 +67,8 @@ export async function pretrainT5(o: T5PretrainOptions): Promise<T5PretrainResult
   const { inputLength, targetLength } = batches.lengths;
 
   return withFolderLock(o.out, "llmforge train", async () => {
-    const say = (line: string): void => {
-      if (o.progress !== false) process.stderr.write(`${line}\n`);
-    };
-    const recorded = { ...o, data: resolve(o.data), tokenizer: resolve(tokPath), config: undefined, signal: undefined, resume: undefined, extend: undefined };
-    const plan = openObjectiveRun({
-      out: o.out, resume: o.resume, extend: o.extend, options: recorded, say, config, objective: "span", tokenizerJson: grown.tokenizer.toHuggingFaceJson(),
+    const { plan, say } = openObjectiveRun({
+      stage: o, tokenizerPath: tokPath, config, objective: "span", tokenizerJson: grown.tokenizer.toHuggingFaceJson(),
       fixed: { data: "--data", seed: "--seed", batchSize: "--batch", windowLength: "--block", noiseDensity: "--noise-density", meanSpanLength: "--mean-span" },
       configFlags: "--preset, --depth, --config, --dropout",
     });

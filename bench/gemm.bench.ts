@@ -1,13 +1,16 @@
 // fp32 GEMM of the native backend side by side with OpenBLAS (bench/c/sgemm_openblas.c, built here when
 // Debian's libopenblas-dev is installed) in the same run, at square sizes and the GEMM shapes of a GPT
-// training step, on 1 and 2 threads; plus the bf16 path. Writes a Markdown section (LLMFORGE_BENCH_OUT).
+// training step, on 1 and 2 threads and each SIMD level (OpenBLAS held to the same one), with % of the FMA peak; plus the bf16 path. Writes a Markdown section (LLMFORGE_BENCH_OUT).
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchGemmShape, type GemmShape } from "../src/tensor/backend/gemmBench.js";
-import { nativeInfo, nativeKernels, nativeLoadError, setNativeBf16Path, type Bf16Path } from "../src/tensor/backend/native.js";
+import {
+  type Bf16Path, nativeFmaPeak, nativeInfo, nativeKernels, nativeLoadError, nativeSimdLevels, setNativeBf16Path, setNativeSimd, type SimdLevel,
+} from "../src/tensor/backend/native.js";
+import { simdEnv } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "gemm.md");
@@ -40,9 +43,11 @@ function buildPeer(): { exe: string | null; why: string } {
   return { exe: null, why: `OpenBLAS not available (install Debian libopenblas-dev): ${msg.trim()}` };
 }
 
-function runPeer(exe: string, c: Case, threads: number): { gflops: number; config: string } | null {
+/** OpenBLAS on `threads` threads, held to SIMD level `simd` (its kernel family; see bench/peers.ts simdEnv). */
+function runPeer(exe: string, c: Case, threads: number, simd: SimdLevel): { gflops: number; config: string } | null {
   const args = [c.M, c.N, c.K, c.transA ? 1 : 0, c.transB ? 1 : 0, threads, seconds].map(String);
-  const r = spawnSync(exe, args, { encoding: "utf8", env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads) } });
+  const pinned = simd === "avx512" || simd === "avx2" ? { OPENBLAS_CORETYPE: simdEnv(simd).OPENBLAS_CORETYPE } : {};
+  const r = spawnSync(exe, args, { encoding: "utf8", env: { ...process.env, ...pinned, OPENBLAS_NUM_THREADS: String(threads) } });
   if (r.status !== 0) return null;
   return JSON.parse(r.stdout.trim()) as { gflops: number; config: string };
 }
@@ -61,49 +66,70 @@ function main(): void {
   const info = nativeInfo();
   const peer = buildPeer();
   const threadCounts = [...new Set([1, Math.min(2, info.threads)])];
-  // bf16 columns: AMX tiles (when present) and AVX-512 vdpbf16ps, each against our f32.
+  // every vector level the CPU runs (LLMFORGE_SIMD picks one), widest first; OpenBLAS held to the same level
+  const levels = (process.env.LLMFORGE_SIMD ? [process.env.LLMFORGE_SIMD as SimdLevel] : (["avx512", "avx2"] as SimdLevel[])).filter((l) => nativeSimdLevels().includes(l));
+  // bf16 columns (the widest level only): AMX tiles (when present) and AVX-512 vdpbf16ps, each against our f32.
   const bf16Paths: Bf16Path[] = !info.bf16 ? [] : info.bf16Path === "amx" ? ["amx", "avx512bf16"] : ["avx512bf16"];
   const bf16Names: Record<Bf16Path, string> = { amx: "bf16 AMX", avx512bf16: "bf16 vdpbf16ps" };
   const bf16Head = bf16Paths.map((p) => ` llmforge ${bf16Names[p]} GFLOP/s | ${bf16Names[p]} / f32 |`).join("");
   const bf16Rule = bf16Paths.map(() => "---:|---:|").join("");
-  const rows: string[] = [];
-  let peerConfig = "";
-  for (const c of cases) {
-    for (const threads of threadCounts) {
-      const ours = benchGemmShape(c, seconds, { threads }).gflops;
-      const blas = peer.exe ? runPeer(peer.exe, c, threads) : null;
-      if (blas) peerConfig = blas.config;
-      const bf16 = bf16Paths.map((path) => {
-        setNativeBf16Path(path);
-        try {
-          return benchGemmShape(c, seconds, { threads, precision: "bf16" }).gflops;
-        } finally {
-          setNativeBf16Path("auto");
-        }
-      });
-      const bf16Cells = bf16.map((g) => `${f(g)} | ${ratio(g, ours)}`).join(" | ");
-      const row = `| ${c.label} | ${threads} | ${f(ours)} | ${f(blas?.gflops ?? null)} | ${ratio(ours, blas?.gflops ?? null)} |${bf16Cells ? ` ${bf16Cells} |` : ""}`;
-      rows.push(row);
-      console.error(row);
+  const pct = (g: number | null, peak: number) => (g === null ? "—" : `${((100 * g) / peak).toFixed(0)}%`);
+  const sections: string[] = [];
+  const peerConfigs = new Set<string>();
+  for (const level of levels) {
+    setNativeSimd(level);
+    const peaks = new Map(threadCounts.map((t) => [t, nativeFmaPeak(t, 0.5)]));
+    const withBf16 = level === levels[0] ? bf16Paths : [];
+    const rows: string[] = [];
+    for (const c of cases) {
+      for (const threads of threadCounts) {
+        const peak = peaks.get(threads) as number;
+        const ours = benchGemmShape(c, seconds, { threads }).gflops;
+        const blas = peer.exe ? runPeer(peer.exe, c, threads, level) : null;
+        if (blas) peerConfigs.add(blas.config);
+        const bf16 = withBf16.map((path) => {
+          setNativeBf16Path(path);
+          try {
+            return benchGemmShape(c, seconds, { threads, precision: "bf16" }).gflops;
+          } finally {
+            setNativeBf16Path("auto");
+          }
+        });
+        const bf16Cells = bf16.map((g) => `${f(g)} | ${ratio(g, ours)}`).join(" | ");
+        const g = blas?.gflops ?? null;
+        const row = `| ${c.label} | ${threads} | ${f(ours)} | ${pct(ours, peak)} | ${f(g)} | ${pct(g, peak)} | ${ratio(ours, g)} |${bf16Cells ? ` ${bf16Cells} |` : ""}`;
+        rows.push(row);
+        console.error(`${level} ${row}`);
+      }
     }
+    sections.push(
+      `### ${level === "avx512" ? "AVX-512" : "AVX2"} (LLMFORGE_SIMD=${level}; OpenBLAS with OPENBLAS_CORETYPE=${simdEnv(level as "avx512" | "avx2").OPENBLAS_CORETYPE})`,
+      "",
+      `FMA peak of this level, measured in the same run: ${threadCounts.map((t) => `${(peaks.get(t) as number).toFixed(0)} GFLOP/s on ${t} thread${t > 1 ? "s" : ""}`).join(", ")}.`,
+      "",
+      `| shape (op(A) M×K @ op(B) K×N) | threads | llmforge f32 GFLOP/s | % of peak | OpenBLAS GFLOP/s | % of peak | llmforge / OpenBLAS |${withBf16.length ? bf16Head : ""}`,
+      `|---|---:|---:|---:|---:|---:|---:|${withBf16.length ? bf16Rule : ""}`,
+      ...rows,
+      "",
+    );
   }
+  setNativeSimd("auto");
   const cpu = readCpuModel();
   const text = [
     "## GEMM",
     "",
     "fp32 GEMM of the native backend (packed, cache-blocked, register-tiled; OpenMP) next to OpenBLAS `cblas_sgemm`",
-    "in the same run, and the bf16 GEMMs (inputs rounded to bf16 while packing, f32 accumulation): AMX tiles",
-    "(`TDPBF16PS`, the default where present) and AVX-512 `vdpbf16ps`. GFLOP/s = 2·M·N·K / time, best of three",
-    "chunks of about a third of the time budget each, after one warm-up call (same protocol on both sides).",
+    "in the same run, on each SIMD level the CPU runs, OpenBLAS held to the same level (its kernel family, OPENBLAS_CORETYPE:",
+    "Debian's OpenBLAS 0.3.21 does not recognise AMD Zen 4/5 and would pick its AVX2 kernels there), and the bf16 GEMMs",
+    "(inputs rounded to bf16 while packing, f32 accumulation): AMX tiles (`TDPBF16PS`, the default where present) and AVX-512",
+    "`vdpbf16ps`. GFLOP/s = 2·M·N·K / time, best of three chunks of about a third of the time budget each, after one warm-up",
+    "call (same protocol on both sides). % of peak: over independent FMA chains of that level on as many threads (nativeFmaPeak).",
     "",
-    `| shape (op(A) M×K @ op(B) K×N) | threads | llmforge f32 GFLOP/s | OpenBLAS GFLOP/s | llmforge / OpenBLAS |${bf16Head}`,
-    `|---|---:|---:|---:|---:|${bf16Rule}`,
-    ...rows,
-    "",
+    ...sections,
     `Command: \`node --import tsx bench/gemm.bench.ts\` (LLMFORGE_BENCH_SECONDS=${seconds} per measurement), ${new Date().toISOString()}.`,
     "",
     `Machine: ${cpu}, ${cpus().length} logical CPUs; native SIMD ${info.simd}, bf16 ${info.bf16 ? "yes" : "no"}, default threads ${info.threads}.`,
-    peer.exe ? `Peer: ${peerConfig || "OpenBLAS"} (Debian libopenblas-dev).` : `Peer: ${peer.why}.`,
+    peer.exe ? `Peer: ${[...peerConfigs].join("; ") || "OpenBLAS"} (Debian libopenblas-dev).` : `Peer: ${peer.why}.`,
     "The machine is shared with other jobs while these figures are taken: absolute numbers are noisy, the ratios",
     "(measured back to back) less so.",
     "",

@@ -30,13 +30,37 @@ function lastJson(stdout: string): StepFigures | null {
   return null;
 }
 
+/** SIMD levels a peer can be held to, as llmforge's LLMFORGE_SIMD names them. */
+export type PeerSimd = "avx512" | "avx2";
+
 /**
- * The environment a peer runs in: its thread count, and OMP_WAIT_POLICY=passive unless the caller
- * set a policy (llmforge runs its own OpenMP threads passive; PyTorch's libgomp threads spinning
- * against OpenBLAS's on 2 cores would make the peer look slower than it is; ../shared/peers/README.md).
+ * What holds a peer to one SIMD level, for rows that compare it with llmforge on that level: OpenBLAS's kernel family
+ * (OPENBLAS_CORETYPE; Debian's OpenBLAS 0.3.21 does not recognise AMD Zen 4/5 and picks its AVX2 "Haswell" kernels
+ * there, so on those CPUs the AVX-512 peer must be told) and PyTorch's own kernels (ATEN_CPU_CAPABILITY). On an
+ * AVX2-only CPU both already run AVX2; forcing AVX2 on an AVX-512 CPU stands in for the laptops most users have.
  */
-export function peerEnv(threads: number): NodeJS.ProcessEnv {
-  return { ...process.env, THREADS: String(threads), OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "passive" };
+export function simdEnv(simd: PeerSimd): Record<string, string> {
+  return simd === "avx2" ? { OPENBLAS_CORETYPE: "Haswell", ATEN_CPU_CAPABILITY: "avx2" } : { OPENBLAS_CORETYPE: "SkylakeX", ATEN_CPU_CAPABILITY: "avx512" };
+}
+
+/**
+ * The environment a peer runs in: its thread count, OMP_WAIT_POLICY=passive unless the caller
+ * set a policy (llmforge runs its own OpenMP threads passive; PyTorch's libgomp threads spinning
+ * against OpenBLAS's on 2 cores would make the peer look slower than it is; ../shared/peers/README.md),
+ * and with `simd`, the SIMD level its kernels are held to ({@link simdEnv}; variables the caller set win).
+ */
+export function peerEnv(threads: number, simd?: PeerSimd): NodeJS.ProcessEnv {
+  const pinned = simd ? simdEnv(simd) : {};
+  for (const k of Object.keys(pinned)) if (process.env[k] !== undefined) delete pinned[k];
+  return { ...process.env, ...pinned, THREADS: String(threads), OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "passive" };
+}
+
+/** The variables of {@link peerEnv} that set how a peer runs, as `NAME=value` pairs for a figure's caption. */
+export function describePeerEnv(env: NodeJS.ProcessEnv): string {
+  return ["OMP_WAIT_POLICY", "OMP_NUM_THREADS", "THREADS", "OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY"]
+    .filter((k) => env[k] !== undefined)
+    .map((k) => `${k}=${env[k]}`)
+    .join(" ");
 }
 
 /** Which BLAS Debian's PyTorch links through the libblas.so.3 alternative (reference BLAS makes it ~15x slower). */
@@ -49,8 +73,8 @@ export function torchBlas(): string {
   }
 }
 
-export function runPeer(name: "torch" | "jaxjs" | "tfjs", args: number[], threads: number, timeoutMs = 900_000): StepFigures | string {
-  const env = peerEnv(threads);
+export function runPeer(name: "torch" | "jaxjs" | "tfjs", args: number[], threads: number, timeoutMs = 900_000, simd?: PeerSimd): StepFigures | string {
+  const env = peerEnv(threads, simd);
   let r: ReturnType<typeof spawnSync>;
   if (name === "torch") {
     const py = "/usr/bin/python3";

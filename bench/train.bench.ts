@@ -7,7 +7,8 @@ import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { cpuLine, peerEnv, runPeer, type StepFigures, torchBlas } from "./peers.js";
+import { nativeFmaPeak, setNativeSimd, type SimdLevel } from "../src/tensor/backend/native.js";
+import { cpuLine, describePeerEnv, type PeerSimd, peerEnv, runPeer, type StepFigures, torchBlas } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "train.md");
@@ -58,7 +59,15 @@ function ours(args: number[], simd: string, extra: string[] = []): StepFigures |
 }
 
 const fmt = (x: StepFigures | string, key: keyof StepFigures): string => (typeof x === "string" ? "—" : String(x[key]));
-const env = peerEnv(threads);
+/** The FMA ceiling of each measured level on `threads` threads (GFLOP/s), for the "% of peak" column. */
+const peaks = new Map<string, number>();
+for (const simd of levels) {
+  setNativeSimd(simd as SimdLevel);
+  peaks.set(simd, nativeFmaPeak(threads, 0.5));
+}
+setNativeSimd("auto");
+/** PyTorch is held to each level llmforge runs on (OpenBLAS kernels and ATen's), so each row has its own peer. */
+const peerLevel = (simd: string): PeerSimd | undefined => (simd === "avx512" || simd === "avx2" ? simd : undefined);
 const probeBefore = await coresAvailable();
 const loadBefore = loadavg()[0];
 const lines: string[] = [];
@@ -67,40 +76,46 @@ lines.push("## Pretraining step (forward + backward + AdamW), tokens/s");
 lines.push("");
 lines.push(`\`npm run bench -- train\` on ${new Date().toISOString().slice(0, 10)}, ${cpuLine()}, ${threads} threads, random tokens, same model and step as ../shared/peers; ` +
   `llmforge on each SIMD path named in its row (LLMFORGE_SIMD), OMP_WAIT_POLICY=passive as it sets for itself. ` +
-  `PyTorch: Debian's python3-torch with ${torchBlas()}, environment OMP_WAIT_POLICY=${env.OMP_WAIT_POLICY}, OMP_NUM_THREADS=${env.OMP_NUM_THREADS}, THREADS=${env.THREADS}, ` +
-  `glibc malloc defaults (large logits are mapped and unmapped each step, as a pip user would have it); jax-js and tfjs get the same environment. ` +
-  `llmforge f32 rows and PyTorch: fastest of ${reps} interleaved runs.`);
+  `PyTorch: Debian's python3-torch with ${torchBlas()}, glibc malloc defaults (large logits are mapped and unmapped each step, as a pip user would have it), ` +
+  `held to the same SIMD level as the llmforge rows it is compared with; its environment is in its row. jax-js and tfjs get the same threads and wait policy. ` +
+  `llmforge f32 rows and PyTorch: fastest of ${reps} interleaved runs. % of peak: the step's GFLOP/s over the FMA ceiling of that SIMD level on ${threads} threads, ` +
+  `measured in the same run (${levels.map((l) => `${l} ${(peaks.get(l) ?? 0).toFixed(0)} GFLOP/s`).join(", ")}; independent FMA chains, src/tensor/backend/native.ts nativeFmaPeak).`);
 lines.push("");
-lines.push("| size (L H C T V B) | engine | tokens/s | ms/step | GFLOP/s | peak RSS MB | vs PyTorch |");
-lines.push("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+lines.push("| size (L H C T V B) | engine | tokens/s | ms/step | GFLOP/s | % of FMA peak | peak RSS MB | vs PyTorch (same SIMD level) |");
+lines.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
 const probes: number[] = [probeBefore];
 for (const size of sizes) {
   const label = size.join(" ");
   const us = new Map<string, StepFigures | string>();
-  let torch: StepFigures | string | undefined;
+  const torch = new Map<string, StepFigures | string>();
   for (let rep = 0; rep < reps; rep++) {
     for (const simd of levels) {
       console.error(`train bench ${label}: llmforge ${simd} (run ${rep + 1}/${reps})`);
       us.set(simd, best(us.get(simd), ours(size, simd)));
+      console.error(`train bench ${label}: PyTorch held to ${simd} (run ${rep + 1}/${reps})`);
+      torch.set(simd, best(torch.get(simd), runPeer("torch", size, threads, undefined, peerLevel(simd))));
     }
-    console.error(`train bench ${label}: PyTorch (run ${rep + 1}/${reps})`);
-    torch = best(torch, runPeer("torch", size, threads));
   }
-  const torchF = torch ?? "not run";
-  const peers: [string, StepFigures | string][] = levels.map((simd) => [`llmforge (${simd})`, us.get(simd) ?? "not run"] as [string, StepFigures | string]);
+  const row = (name: string, f: StepFigures | string, simd: string | null) => {
+    const peer = simd ? torch.get(simd) : undefined;
+    const ratio = typeof f !== "string" && peer !== undefined && typeof peer !== "string" ? `${(f.tokens_per_s / peer.tokens_per_s).toFixed(2)}×` : "—";
+    const peak = simd ? peaks.get(simd) : undefined;
+    const pct = typeof f !== "string" && peak ? `${((100 * f.gflops) / peak).toFixed(0)}%` : "—";
+    lines.push(`| ${label} | ${name} | ${fmt(f, "tokens_per_s")} | ${fmt(f, "ms_per_step")} | ${fmt(f, "gflops")} | ${pct} | ${fmt(f, "peak_rss_mb")} | ${ratio} |`);
+    if (typeof f === "string") notes.push(`${name} at ${label}: ${f}`);
+  };
+  for (const simd of levels) {
+    row(`llmforge (${simd})`, us.get(simd) ?? "not run", simd);
+    row(`PyTorch (${describePeerEnv(peerEnv(threads, peerLevel(simd)))})`, torch.get(simd) ?? "not run", simd);
+  }
   if (size[0] !== 3) {
     console.error(`train bench ${label}: llmforge bf16 (${levels[0]})`);
-    peers.push([`llmforge (${levels[0]}), bf16 matmuls (mixed precision)`, ours(size, levels[0], ["--precision", "bf16"])]);
+    row(`llmforge (${levels[0]}), bf16 matmuls (mixed precision)`, ours(size, levels[0], ["--precision", "bf16"]), levels[0]);
   }
-  peers.push([`PyTorch (OMP_WAIT_POLICY=${env.OMP_WAIT_POLICY})`, torchF]);
   if (size[2] === 256) {
     console.error(`train bench ${label}: jax-js, tfjs`);
-    peers.push(["jax-js (wasm, jit)", runPeer("jaxjs", size, threads)], ["tfjs (wasm)", runPeer("tfjs", size, threads)]);
-  }
-  for (const [name, f] of peers) {
-    const ratio = typeof f !== "string" && typeof torchF !== "string" ? `${(f.tokens_per_s / torchF.tokens_per_s).toFixed(2)}×` : "—";
-    lines.push(`| ${label} | ${name} | ${fmt(f, "tokens_per_s")} | ${fmt(f, "ms_per_step")} | ${fmt(f, "gflops")} | ${fmt(f, "peak_rss_mb")} | ${ratio} |`);
-    if (typeof f === "string") notes.push(`${name} at ${label}: ${f}`);
+    row("jax-js (wasm, jit)", runPeer("jaxjs", size, threads), levels[0]);
+    row("tfjs (wasm)", runPeer("tfjs", size, threads), levels[0]);
   }
   probes.push(await coresAvailable());
 }
@@ -140,7 +155,7 @@ if (notes.length > 0) {
   for (const n of notes) lines.push(`- ${n}`);
 }
 lines.push("");
-lines.push("Targets: ≥ 1.5× PyTorch tokens/s on 2 threads (goal 2×), peak RSS ≤ PyTorch's. The machine is shared and noisy: compare ratios within one run.");
+lines.push("Targets (issue 20): ≥ 1.5× PyTorch tokens/s on 2 threads at the quickstart and default sizes, ≥ 1.3× and ≥ 70% of the FMA peak at 6 6 384 256 8192 8, on AVX2 and on AVX-512; peak RSS ≤ PyTorch's. The machine is shared and noisy: compare ratios within one run.");
 const md = lines.join("\n");
 mkdirSync(dirname(outPath), { recursive: true });
 writeFileSync(outPath, `${md}\n`);

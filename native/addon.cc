@@ -763,6 +763,32 @@ static Napi::Value Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// fmaPeak(threads, seconds): GFLOP/s of independent FMA chains on `threads` threads at once (the current SIMD level),
+// the best of a few rounds: the machine's FMA ceiling for "% of peak" in the benchmarks.
+static Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Args a{info, "fmaPeak"};
+    a.count(2);
+    const int nt = (int)std::min<long>(a.integer(0, "threads", 1), 1024);
+    if (!info[1].IsNumber()) a.fail("seconds must be a number");
+    const double seconds = std::clamp(info[1].As<Napi::Number>().DoubleValue(), 0.01, 10.0);
+    const KernelTable* t = g_table;
+    long iters = 1L << 16;
+    double best = 0.0;
+    for (double spent = 0.0; spent < seconds;) {
+      double flops = 0.0;
+      const double t0 = omp_get_wtime();
+#pragma omp parallel num_threads(nt) reduction(+ : flops)
+      flops += t->fmaChains(iters);
+      const double dt = omp_get_wtime() - t0;
+      spent += dt;
+      if (dt < 0.02) iters *= 2;
+      else best = std::max(best, flops / dt / 1e9);
+    }
+    return Napi::Number::New(info.Env(), best);
+  });
+}
+
 static Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return wrap(info, [&]() -> Napi::Value {
     Args a{info, "setThreads"};
@@ -808,6 +834,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   g_bf16Path = !g_bf16 ? "none" : amx_available() ? "amx" : "avx512bf16";
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak));
   exports.Set("setSimd", Napi::Function::New(env, SetSimd));
   exports.Set("setBf16Path", Napi::Function::New(env, SetBf16Path));
   exports.Set("gemm", Napi::Function::New(env, Gemm));

@@ -95,6 +95,8 @@ struct KernelTable {
   // attention row per decoded token over its own cache.
   void (*kvAppend)(const KvAppendParams&);
   void (*decodeAttention)(const DecodeAttnParams&);
+  // The FMA ceiling (kernels_impl.h): `iters` rounds of independent vector FMA chains; returns the FLOPs done.
+  double (*fmaChains)(long iters);
 };
 
 const KernelTable* table_avx512();

@@ -1223,6 +1223,26 @@ static_assert(kBQ == kBK, "pass 2 reuses the key-block accumulator for dQ");
 
 // ---------------------------------------------------------------- table
 
+// The FMA ceiling the benchmarks report "% of peak" against: `iters` rounds of 12 independent vector FMA chains
+// (more than two FMA pipes times a 4-cycle latency keep busy); returns the FLOPs done (2 per lane per FMA).
+inline double fmaChains(long iters) {
+  constexpr int C = 12;
+  V::R a[C];
+  const V::R m = V::set1(0.999999f), c = V::set1(1e-7f);
+#pragma GCC unroll 12
+  for (int i = 0; i < C; ++i) a[i] = V::set1(1.0f + (float)i);
+  for (long it = 0; it < iters; ++it)
+#pragma GCC unroll 12
+    for (int i = 0; i < C; ++i) a[i] = V::fma(a[i], m, c);
+  V::R s = a[0];
+  for (int i = 1; i < C; ++i) s = V::add(s, a[i]);
+  alignas(64) float out[V::W];
+  V::store(out, s);
+  volatile float sink = out[0];
+  (void)sink;
+  return 2.0 * C * V::W * (double)iters;
+}
+
 template <class Gemm>
 llmf::KernelTable makeTable(const char* simd) {
   llmf::KernelTable t{};
@@ -1248,6 +1268,7 @@ llmf::KernelTable makeTable(const char* simd) {
   t.attentionBackward = attentionBackward;
   t.rope = rope;
   t.adamw = adamw;
+  t.fmaChains = fmaChains;
   return t;
 }
 

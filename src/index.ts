@@ -55,3 +55,24 @@ export { exportOnnx, OnnxExportError, type ExportOnnxResult } from "./model/expo
 export { exportHf, type ExportHfOptions, type ExportHfResult } from "./model/exportHf.js";
 export { readGguf, writeGguf, GgufError, GgmlType, type GgufValue } from "./io/gguf.js";
 export { startServer, ApiError, type ServeOptions, type RunningServer } from "./serve/server.js";
+// model families: BERT (masked LM, next sentence, classification), T5 (span corruption, generation), scaling laws
+export { makeBertConfig, validateBertConfig, bertParamCount, toHfBertConfig, fromHfBertConfig, type BertConfig, type BertConfigInput } from "./model/bertConfig.js";
+export { makeT5Config, validateT5Config, t5ParamCount, toHfT5Config, fromHfT5Config, type T5Config, type T5ConfigInput } from "./model/t5Config.js";
+export { saveBert, loadBert, loadBertConfig } from "./model/bertFolder.js";
+export { saveT5, loadT5, loadT5Config } from "./model/t5Folder.js";
+export { BERT_SPECIAL_TOKENS, bertTokenizer, maskTokens, MlmBatches, MlmDataError, mlmLossOf, evaluateMlm, type MaskingOptions, type MlmBatch, type BertTokenIds } from "./train/mlm.js";
+export {
+  corruptSpans, randomSpansNoiseMask, spanCorruptionLengths, SpanCorruptionBatches, SpanCorruptionError, spanLossOf, evaluateSpan, t5Tokenizer,
+  sentinelToken, type SpanBatch, type SpanCorruptionOptions, type T5TokenIds,
+} from "./train/spanCorruption.js";
+export { pretrainBert, type BertPretrainOptions, type BertPretrainResult } from "./train/bertPretrain.js";
+export { pretrainT5, type T5PretrainOptions, type T5PretrainResult } from "./train/t5Pretrain.js";
+export {
+  trainClassifier, predictClassifier, readClassifierLabels, ClassifyDataError, type ClassifyOptions, type ClassifyResult, type PredictOptions, type PredictResult,
+  type ClassifierPrediction,
+} from "./train/classify.js";
+export { generateT5Text, loadT5Run, isT5Run, type T5TextOptions, type T5TextResult } from "./infer/t5Generate.js";
+export {
+  runScale, fitChinchilla, fitWithBootstrap, computeOptimal, chinchillaLoss, planGrid, ScaleError, type ScaleOptions, type ScaleResult, type ChinchillaParams,
+  type LossObservation,
+} from "./pipeline/scale.js";

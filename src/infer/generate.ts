@@ -69,10 +69,18 @@ export interface GenerationResult {
   prefillTokensPerSecond: number;
 }
 
-/** Keeps streamed text clear of stop strings and of half-decoded multi-byte characters. */
+/**
+ * Keeps streamed text clear of stop strings and of half-decoded multi-byte characters. Decodes incrementally: the
+ * ids up to the last point where the text ended on a whole character are decoded once, and each push decodes only
+ * the ids after it, so a long generation costs O(1) per token, not O(length). That needs `decode` to be a byte-level
+ * decoder: decode(a ++ b) = decode(a) + decode(b) whenever decode(a) does not end in U+FFFD (the tokenizer's is).
+ */
 export class TextReleaser {
   private emitted = 0;
   private readonly maxStop: number;
+  /** decode(tokens[0, settledIds)), which ended on a whole character. */
+  private settled = "";
+  private settledIds = 0;
   text = "";
   stopped = false;
 
@@ -80,10 +88,15 @@ export class TextReleaser {
     this.maxStop = stops.reduce((m, s) => Math.max(m, s.length), 0);
   }
 
-  /** Text newly safe to show after `tokens` (all generated ids so far). */
+  /** Text newly safe to show after `tokens` (all generated ids so far: the ids of earlier pushes, then new ones). */
   push(tokens: number[]): string {
     if (!this.decode) return "";
-    const full = this.decode(tokens);
+    if (tokens.length < this.settledIds) throw new Error(`TextReleaser: ${tokens.length} ids after ${this.settledIds} were pushed`);
+    const full = this.settled + this.decode(tokens.slice(this.settledIds));
+    if (full.charCodeAt(full.length - 1) !== 0xfffd) {
+      this.settled = full;
+      this.settledIds = tokens.length;
+    }
     let cut = -1;
     const from = Math.max(0, this.emitted - this.maxStop);
     for (const s of this.stops) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { generate, generateStream, generateText, type GeneratedToken } from "../../src/infer/generate.js";
+import { generate, generateStream, generateText, TextReleaser, type GeneratedToken } from "../../src/infer/generate.js";
 import { applyRepetitionPenalty, sampleToken, SamplingOptionError, topKIndices } from "../../src/infer/sampling.js";
 import { makeConfig, type GPTConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";
@@ -217,5 +217,78 @@ describe("topKIndices", () => {
 
   it("ranks NaN last", () => {
     expect(Array.from(topKIndices(Float64Array.from([0.5, Number.NaN, 2, -1]), 3))).toEqual([2, 0, 3]);
+  });
+});
+
+describe("TextReleaser", () => {
+  // a byte-level decoder: id = one byte (ids 0..255), so multi-byte characters are split across ids
+  const utf8 = new TextDecoder();
+  const decode = (t: number[]) => utf8.decode(Uint8Array.from(t));
+  const bytes = (s: string) => Array.from(new TextEncoder().encode(s));
+
+  /** Everything the releaser shows, id by id, then flushed; and how many times `decode` was handed each id. */
+  function stream(text: string, stops: string[]): { shown: string[]; full: string; stopped: boolean; decoded: number } {
+    let decoded = 0;
+    const r = new TextReleaser((t) => {
+      decoded += t.length;
+      return decode(t);
+    }, stops);
+    const ids: number[] = [];
+    const shown: string[] = [];
+    for (const b of bytes(text)) {
+      ids.push(b);
+      shown.push(r.push(ids));
+      if (r.stopped) break;
+    }
+    if (!r.stopped) shown.push(r.flush());
+    return { shown, full: r.text, stopped: r.stopped, decoded };
+  }
+
+  it("never shows half a character, and shows the whole text in the end", () => {
+    const text = "naïve café — 日本語 😀 done";
+    const { shown, full } = stream(text, []);
+    expect(shown.join("")).toBe(text);
+    expect(full).toBe(text);
+    for (const piece of shown) expect(piece).not.toContain("\ufffd");
+    // the 4-byte emoji appears in one piece, at its last byte
+    expect(shown.filter((p) => p.includes("😀"))).toEqual(["😀"]);
+  });
+
+  it("cuts before a stop string, even one that arrives over several ids", () => {
+    const { shown, full, stopped } = stream("answer: 42<|end|> and more", ["<|end|>"]);
+    expect(stopped).toBe(true);
+    expect(full).toBe("answer: 42");
+    expect(shown.join("")).toBe("answer: 42");
+  });
+
+  it("holds back a prefix of a stop string until it is ruled out", () => {
+    const r = new TextReleaser(decode, ["STOP"]);
+    const ids = bytes("a ST");
+    expect(r.push(ids)).toBe("a ");
+    expect(r.push([...ids, ...bytes("x")])).toBe("STx");
+  });
+
+  it("decodes each id a bounded number of times (not the whole text at every push)", () => {
+    const text = "x".repeat(400) + "é".repeat(100);
+    const { shown, decoded } = stream(text, ["zz"]);
+    expect(shown.join("")).toBe(text);
+    const n = bytes(text).length;
+    expect(decoded).toBeLessThan(3 * n); // re-decoding everything each time would be ~n²/2
+  });
+
+  it("matches decoding everything at once on random bytes, invalid sequences included", () => {
+    const rng = new Rng(7);
+    for (let trial = 0; trial < 20; trial++) {
+      const ids: number[] = [];
+      const r = new TextReleaser(decode, []);
+      let shown = "";
+      for (let i = 0; i < 60; i++) {
+        ids.push(Math.floor(rng.uniform() * 256));
+        shown += r.push(ids);
+        expect(r.text).toBe(decode(ids));
+      }
+      shown += r.flush();
+      expect(shown).toBe(decode(ids));
+    }
   });
 });

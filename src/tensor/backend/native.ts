@@ -38,6 +38,7 @@ type I32 = Int32Array;
 interface NativeAddon {
   info(): NativeInfo & { cores: number; available: SimdLevel[] };
   setThreads(n: number): number;
+  fmaPeak(threads: number, seconds: number): number;
   setSimd(level: string): SimdLevel;
   setBf16Path(path: string): Bf16Path | "none";
   gemm(...args: GemmTuple): void;
@@ -186,6 +187,15 @@ export function nativeInfo(): NativeInfo {
 export function setNativeThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNativeThreads: expected a positive integer, got ${n}`);
   need().setThreads(n);
+}
+
+/**
+ * The machine's fp32 FMA ceiling in GFLOP/s at the current SIMD level: independent vector FMA chains on `threads`
+ * threads at once for about `seconds` (best round). What the benchmarks' "% of peak" divides by.
+ */
+export function nativeFmaPeak(threads: number, seconds = 0.3): number {
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`nativeFmaPeak: expected a positive integer, got ${threads}`);
+  return need().fmaPeak(threads, seconds);
 }
 
 /**

@@ -29,6 +29,7 @@ export function registerGrpoCommand(program: Command): void {
     .option("--epsilon <e>", "ratio clip (lower)", nonNegativeNumberOption, 0.2)
     .option("--epsilon-high <e>", "ratio clip (upper; default --epsilon)", nonNegativeNumberOption)
     .option("--mask-truncated", "leave completions cut by --max-tokens out of the loss")
+    .option("--dynamic-sampling <rounds>", "DAPO dynamic sampling: drop groups whose rewards are all equal and sample more prompts, up to this many rollout rounds per micro-batch (1: off)", int, 1)
     .option("--eval-limit <n>", "held-out prompts answered at each evaluation", int, 200);
   addSamplingOptions(cmd, { maxTokens: 32, temperature: 1, maxTokensHelp: "most tokens per sampled answer" });
   addLoopOptions(cmd, { steps: 100, lr: 1e-5, weightDecay: 0, evalEvery: 25, keep: 2 }).action(async (o) => {
@@ -37,6 +38,7 @@ export function registerGrpoCommand(program: Command): void {
       model: o.model, task: o.task, out: o.out, reward: o.reward, valData: o.valData, valFraction: o.valFraction, perTask: o.perTask, group: o.group,
       batchSize: o.batch, accumulation: o.accumulation, beta: o.beta, loss: o.loss, scaleRewards: o.scaleRewards, epsilon: o.epsilon, epsilonHigh: o.epsilonHigh,
       maskTruncated: o.maskTruncated, evalLimit: o.evalLimit, maxTokens: o.maxTokens, temperature: o.temperature, topK: o.topK || undefined, topP: o.topP,
+      dynamicSampling: o.dynamicSampling,
       ...loopRunOptions(o, signal),
     });
     const t = s.training;

@@ -53,6 +53,12 @@ export interface GrpoOptions extends StageRunOptions {
   /** Held-out prompts answered at each evaluation (default 200). */
   evalLimit?: number;
   accumulation?: number;
+  /**
+   * DAPO's dynamic sampling: groups whose rewards are all equal (advantage 0 for every completion: they teach
+   * nothing) are dropped and more prompts are sampled in their place, up to this many rollout rounds per
+   * micro-batch (default 1: no resampling, every group kept).
+   */
+  dynamicSampling?: number;
 }
 
 /** Held-out figures: mean reward of greedy answers, share answered right (reward ≥ 1), share ended by the end token. */
@@ -78,17 +84,61 @@ interface GrpoBatch {
   stats: Record<string, number>;
 }
 
+/** The G completions of one prompt with their rewards (a failed reward replaced by the group's mean). */
+export interface SampledGroup {
+  rows: PromptCompletion[];
+  rewards: number[];
+  /** 1 for completions in the loss (a truncated completion under maskTruncated, or a failed reward, is 0). */
+  keep: number[];
+  truncated: number;
+  failed: number;
+  /** The first failed reward's message ("" when none failed). */
+  firstError: string;
+}
+
+/** Rewards that are all equal (to 1e-9): every advantage of the group is 0. */
+export function zeroSpread(g: SampledGroup): boolean {
+  return g.rewards.every((r) => Math.abs(r - g.rewards[0]) <= 1e-9);
+}
+
+/**
+ * The groups of one micro-batch: `perBatch` prompts' rollouts, and with dynamic sampling (`rounds` > 1) more rounds of
+ * `perBatch` prompts, until `perBatch` groups with a reward spread are in hand or `rounds` rounds are spent; then the
+ * first `perBatch` of those, topped up with zero-spread groups when too few had a spread. `sampled` counts every
+ * group drawn (the zero-spread share of the draws is what the logs report).
+ */
+export function collectGroups(take: (k: number) => SampledGroup[], perBatch: number, rounds: number): { groups: SampledGroup[]; sampled: SampledGroup[] } {
+  const sampled: SampledGroup[] = [];
+  const spread: SampledGroup[] = [];
+  for (let round = 0; round < Math.max(1, rounds); round++) {
+    const drawn = take(perBatch);
+    sampled.push(...drawn);
+    if (rounds <= 1) return { groups: drawn, sampled };
+    spread.push(...drawn.filter((g) => !zeroSpread(g)));
+    if (spread.length >= perBatch) break;
+  }
+  const groups = spread.slice(0, perBatch);
+  for (const g of sampled) {
+    if (groups.length >= perBatch) break;
+    if (zeroSpread(g)) groups.push(g);
+  }
+  return { groups, sampled };
+}
+
 /** Rollouts of prompts in a seeded order; the sampler's RNG rides along in the cursor. */
 class GrpoRollouts implements BatchSource<GrpoBatch> {
   constructor(
     private readonly order: PromptOrder,
     private readonly perBatch: number,
+    private readonly rounds: number,
     private readonly rng: Rng,
-    private readonly sample: (index: number[]) => GrpoBatch,
+    private readonly sample: (index: number[]) => SampledGroup[],
+    private readonly assemble: (groups: SampledGroup[], sampled: SampledGroup[]) => GrpoBatch,
   ) {}
 
   next(): GrpoBatch {
-    return this.sample(this.order.take(this.perBatch));
+    const { groups, sampled } = collectGroups((k) => this.sample(this.order.take(k)), this.perBatch, this.rounds);
+    return this.assemble(groups, sampled);
   }
 
   getCursor(): unknown {
@@ -123,6 +173,8 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
   const beta = o.beta ?? 0;
   const lossKind = o.loss ?? "dapo";
   if (!(Number.isInteger(G) && G >= 2)) throw new RlDataError(`--group must be at least 2 (advantages are relative to the group), got ${G}`);
+  const rounds = o.dynamicSampling ?? 1;
+  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new RlDataError(`--dynamic-sampling must be a whole number of rollout rounds >= 1 (1: off), got ${rounds}`);
   const paths = resolveRunPaths(o.model);
   const cfg = JSON.parse(readFileSync(join(paths.modelDir, "config.json"), "utf8")) as unknown;
   if (isRewardModelConfig(cfg)) throw new RlDataError(`${paths.modelDir} is a reward model (a sequence classifier); --model needs the SFT policy (a language model), e.g. the run folder of \`llmforge sft\``);
@@ -130,13 +182,15 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
   const recorded = {
     ...o, model: resolve(o.model), task: o.task, valData: o.valData?.map((f) => resolve(f)), seed, group: G, maxTokens, beta, loss: lossKind,
     scaleRewards: o.scaleRewards ?? "group", epsilon: o.epsilon ?? 0.2, epsilonHigh: o.epsilonHigh ?? o.epsilon ?? 0.2, reward: reward.name,
-    temperature: o.temperature ?? 1, accumulation: o.accumulation ?? 1, weightDecay: o.weightDecay ?? 0, signal: undefined, resume: undefined, extend: undefined,
+    temperature: o.temperature ?? 1, accumulation: o.accumulation ?? 1, weightDecay: o.weightDecay ?? 0, dynamicSampling: o.dynamicSampling ?? 1,
+    signal: undefined, resume: undefined, extend: undefined,
   };
   const plan = planResume({
     out: o.out, resume: o.resume, extend: o.extend, options: recorded, say,
     fixed: {
       model: "--model", task: "--task", valData: "--val-data", reward: "--reward", seed: "--seed", group: "--group", maxTokens: "--max-tokens", beta: "--beta",
       loss: "--loss", scaleRewards: "--scale-rewards", batchSize: "--batch", accumulation: "--accumulation", temperature: "--temperature",
+      dynamicSampling: "--dynamic-sampling",
     },
     kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", gradClip: "--grad-clip", minutes: "--minutes", epsilon: "--epsilon", epsilonHigh: "--epsilon-high" },
   });
@@ -167,53 +221,63 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
 
   const sampling = { temperature: e.temperature, topP: o.topP, topK: o.topK, maxTokens, stopTokens: [eos], vocabLimit: tok.vocabSize };
   const textOf = (c: number[]) => tok.decode(c[c.length - 1] === eos ? c.slice(0, -1) : c, { skipSpecial: true });
-  const sampleBatch = (rng: Rng) => (index: number[]): GrpoBatch => {
+  const sampleGroupsOf = (rng: Rng) => (index: number[]): SampledGroup[] => {
     const prompts = index.map((i) => train[i]);
     const s = sampleGroups(model, prompts.map((p) => p.ids), { ...sampling, group: G, rng });
-    const rows: PromptCompletion[] = [];
-    const rewards = new Float64Array(prompts.length * G);
-    const keep = new Float64Array(prompts.length * G).fill(1);
-    let failed = 0;
-    let firstError = "";
-    let truncated = 0;
-    let length = 0;
-    prompts.forEach((p, i) => {
-      s.completions[i].forEach((c, g) => {
-        const k = i * G + g;
-        rows.push({ prompt: p.ids, completion: c.tokens });
-        length += c.tokens.length;
+    rolloutTokens += s.tokens;
+    rolloutSeconds += s.seconds;
+    return prompts.map((p, i) => {
+      const g: SampledGroup = { rows: [], rewards: [], keep: [], truncated: 0, failed: 0, firstError: "" };
+      for (const c of s.completions[i]) {
+        g.rows.push({ prompt: p.ids, completion: c.tokens });
+        let keep = 1;
         if (c.finish === "length") {
-          truncated++;
-          if (o.maskTruncated) keep[k] = 0;
+          g.truncated++;
+          if (o.maskTruncated) keep = 0;
         }
         const r = safeReward(reward.fn, p.text, textOf(c.tokens), p.record);
-        rewards[k] = r.value ?? Number.NaN;
+        g.rewards.push(r.value ?? Number.NaN);
         if (r.value === null) {
-          failed++;
-          firstError ||= `reward ${reward.name} ${r.error} for prompt ${JSON.stringify(p.text.slice(0, 80))}`;
-          keep[k] = 0;
+          g.failed++;
+          g.firstError ||= `reward ${reward.name} ${r.error} for prompt ${JSON.stringify(p.text.slice(0, 80))}`;
+          keep = 0;
         }
-      });
+        g.keep.push(keep);
+      }
       // a failed reward takes its group's mean (advantage 0); it is left out of the loss anyway
-      const ok = Array.from(rewards.subarray(i * G, (i + 1) * G)).filter((r) => !Number.isNaN(r));
+      const ok = g.rewards.filter((r) => !Number.isNaN(r));
       const mean = ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : 0;
-      for (let k = i * G; k < (i + 1) * G; k++) if (Number.isNaN(rewards[k])) rewards[k] = mean;
+      g.rewards = g.rewards.map((r) => (Number.isNaN(r) ? mean : r));
+      return g;
     });
-    if (failed === rows.length) throw new RlDataError(`every reward of the batch failed; first: ${firstError}`);
+  };
+  let rolloutTokens = 0;
+  let rolloutSeconds = 0;
+  const assemble = (groups: SampledGroup[], sampled: SampledGroup[]): GrpoBatch => {
+    const rows = groups.flatMap((g) => g.rows);
+    const failed = groups.reduce((n, g) => n + g.failed, 0);
+    if (failed === rows.length) throw new RlDataError(`every reward of the batch failed; first: ${groups.find((g) => g.firstError)?.firstError ?? ""}`);
+    const rewards = Float64Array.from(groups.flatMap((g) => g.rewards));
+    const keep = Float64Array.from(groups.flatMap((g) => g.keep));
     const advantages = grpoAdvantages(rewards, G, e.scaleRewards);
     const refLogp = ref ? tidy(() => noGrad(() => Float64Array.from(completionLogps(ref, rows, padId).logp.toTypedArray()))) : null;
     const mean = rewards.reduce((a, b) => a + b, 0) / rewards.length;
-    return {
-      rows, advantages, keep, refLogp,
-      tokens: rows.reduce((n, r, k) => n + (keep[k] ? r.completion.length : 0), 0),
-      stats: {
-        reward_mean: mean, zero_spread: zeroSpreadFraction(rewards, G), completion_len: length / rows.length, truncated: truncated / rows.length,
-        reward_failed: failed / rows.length, rollout_tokens_per_s: s.tokens / Math.max(s.seconds, 1e-9),
-      },
+    const drawn = Float64Array.from(sampled.flatMap((g) => g.rewards));
+    const stats: Record<string, number> = {
+      reward_mean: mean, zero_spread: zeroSpreadFraction(drawn, G), completion_len: rows.reduce((n, r) => n + r.completion.length, 0) / rows.length,
+      truncated: groups.reduce((n, g) => n + g.truncated, 0) / rows.length, reward_failed: failed / rows.length,
+      rollout_tokens_per_s: rolloutTokens / Math.max(rolloutSeconds, 1e-9),
     };
+    if (e.dynamicSampling > 1) {
+      stats.groups_sampled = sampled.length;
+      stats.zero_spread_kept = zeroSpreadFraction(rewards, G);
+    }
+    rolloutTokens = 0;
+    rolloutSeconds = 0;
+    return { rows, advantages, keep, refLogp, tokens: rows.reduce((n, r, k) => n + (keep[k] ? r.completion.length : 0), 0), stats };
   };
   const rng = new Rng(seed + 1);
-  const batches = new GrpoRollouts(new PromptOrder(train.length, seed), o.batchSize, rng, sampleBatch(rng));
+  const batches = new GrpoRollouts(new PromptOrder(train.length, seed), o.batchSize, e.dynamicSampling, rng, sampleGroupsOf(rng), assemble);
 
   const evaluate = (): GrpoEval => {
     const was = model.training;

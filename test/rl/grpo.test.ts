@@ -11,7 +11,7 @@ import { makeConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";
 import { RewardModel, saveRewardModel, trunkOf } from "../../src/model/heads.js";
 import { saveModel } from "../../src/model/serialize.js";
-import { grpo, type GrpoOptions } from "../../src/rl/grpo.js";
+import { collectGroups, grpo, type GrpoOptions, type SampledGroup, zeroSpread } from "../../src/rl/grpo.js";
 import { ppo, type PpoOptions } from "../../src/rl/ppo.js";
 import { sampleGroups } from "../../src/infer/sampleGroups.js";
 import { completionLogps } from "../../src/rl/rollout.js";
@@ -134,6 +134,53 @@ describe("grpo", () => {
     expect(s.training.steps).toBe(6);
     expect(stepRows(out).map((r) => [r.loss, r.reward_mean, r.ref_kl])).toEqual(whole);
     await expect(grpo(opts(out, { resume: true, group: 2 }))).rejects.toThrow(/--group/);
+  }, 120_000);
+
+  it("dynamic sampling drops groups without a reward spread, draws more prompts, and tops up only when too few had one", () => {
+    const group = (...rewards: number[]): SampledGroup => ({ rows: [], rewards, keep: rewards.map(() => 1), truncated: 0, failed: 0, firstError: "" });
+    expect(zeroSpread(group(1, 1, 1))).toBe(true);
+    expect(zeroSpread(group(0, 1, 0))).toBe(false);
+    // draws come from a script: 4 groups a round, their spread given per round
+    const script = (rounds: boolean[][]) => {
+      let round = 0;
+      let id = 0;
+      return (k: number) => {
+        expect(k).toBe(4);
+        const spread = rounds[round++] ?? [false, false, false, false];
+        return spread.map((s) => group(id++, s ? id : id - 1));
+      };
+    };
+    const ids = (gs: SampledGroup[]) => gs.map((g) => g.rewards[0]);
+    // off (1 round): every group of the one draw, spread or not
+    const off = collectGroups(script([[true, false, false, true]]), 4, 1);
+    expect(ids(off.groups)).toEqual([0, 1, 2, 3]);
+    expect(off.sampled).toHaveLength(4);
+    // on: two draws give 4 groups with a spread; the zero-spread ones are dropped
+    const on = collectGroups(script([[true, false, false, true], [false, true, true, false]]), 4, 3);
+    expect(ids(on.groups)).toEqual([0, 3, 5, 6]);
+    expect(on.sampled).toHaveLength(8);
+    expect(on.groups.every((g) => !zeroSpread(g))).toBe(true);
+    // rounds spent with too few: the spread groups first, then zero-spread ones in draw order
+    const short = collectGroups(script([[false, false, true, false], [false, false, false, false]]), 4, 2);
+    expect(ids(short.groups)).toEqual([2, 0, 1, 3]);
+    expect(short.sampled).toHaveLength(8);
+  });
+
+  it("dynamic sampling in a run: more groups sampled than trained on, and the run resumes exactly", async () => {
+    const out = join(dir, "dynamic");
+    await grpo(opts(out, { dynamicSampling: 3 }));
+    const rows = stepRows(out);
+    expect(rows).toHaveLength(6);
+    for (const r of rows) {
+      expect(r.groups_sampled as number).toBeGreaterThanOrEqual(4);
+      expect(r.zero_spread_kept as number).toBeLessThanOrEqual(r.zero_spread as number);
+    }
+    const whole = rows.map((r) => [r.loss, r.reward_mean, r.groups_sampled]);
+    rmSync(join(out, "checkpoints", "step_00000006"), { recursive: true, force: true });
+    await grpo(opts(out, { dynamicSampling: 3, resume: true }));
+    expect(stepRows(out).map((r) => [r.loss, r.reward_mean, r.groups_sampled])).toEqual(whole);
+    await expect(grpo(opts(out, { resume: true }))).rejects.toThrow(/--dynamic-sampling/);
+    await expect(grpo(opts(join(dir, "bad6"), { dynamicSampling: 0 }))).rejects.toThrow(/--dynamic-sampling must be/);
   }, 120_000);
 
   it("bad input: a reward model as policy, no prompts, a reward that always throws, a group of one", async () => {

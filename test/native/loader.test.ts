@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { nativeInfo, nativeKernels, nativeLoadError, nativeSimdLevels, setNativeThreads } from "../../src/tensor/backend/native.js";
+import { nativeFmaPeak, nativeInfo, nativeKernels, nativeLoadError, nativeSimdLevels, setNativeSimd, setNativeThreads } from "../../src/tensor/backend/native.js";
 import { skipNative } from "./helpers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -30,6 +30,25 @@ describe("native loader", () => {
 });
 
 describe.skipIf(skipNative)("native loader (addon present)", () => {
+  it("measures the FMA ceiling of a level (wider vectors, more GFLOP/s) and refuses a bad thread count", () => {
+    const levels = nativeSimdLevels();
+    try {
+      const peak = new Map<string, number>();
+      for (const l of levels) {
+        setNativeSimd(l);
+        peak.set(l, nativeFmaPeak(1, 0.05));
+      }
+      for (const l of levels) expect(peak.get(l)).toBeGreaterThan(0.1);
+      // the same chains in 8-lane (AVX2) vectors outrun one lane; the widest level measures at least as much (with slack for a shared machine)
+      if (peak.has("avx2") && peak.has("scalar")) expect(peak.get("avx2")).toBeGreaterThan(2 * (peak.get("scalar") as number));
+      if (peak.has("avx512") && peak.has("avx2")) expect(peak.get("avx512")).toBeGreaterThan(0.6 * (peak.get("avx2") as number));
+    } finally {
+      setNativeSimd("auto");
+    }
+    expect(() => nativeFmaPeak(0)).toThrow(RangeError);
+    expect(() => nativeFmaPeak(1.5)).toThrow(RangeError);
+  });
+
   it("reports SIMD level, threads and bf16; f32 only", () => {
     expect(nativeLoadError).toBeNull();
     const info = nativeInfo();

@@ -18,7 +18,7 @@ import { DataConfigError, type OnErrorPolicy } from "../data/types.js";
 import { DEFAULT_VADER_MIN_GAP, writePreferenceMix } from "../reward/preferenceMix.js";
 import { INSTRUCTION_TASKS, writeInstructionMix } from "../sft/instructionMix.js";
 import { writeToolCallMix } from "../kb/toolData.js";
-import { fractionOption, intOption, nonNegativeNumberOption, numberOption, positiveIntOption as int } from "./options.js";
+import { fractionOption, intOption, nonNegativeIntOption, nonNegativeNumberOption, numberOption, positiveIntOption as int } from "./options.js";
 
 function readConfig(file: string | undefined): Record<string, unknown> {
   if (!file) return {};
@@ -206,8 +206,10 @@ export function registerDataCommands(program: Command): void {
     .option("--seed <n>", "seed", intOption, 1234)
     .option("--vader-min-gap <sds>", "VADER pairs only between words whose mean ratings differ by at least this many rater SDs (0 = every unequal pair)", nonNegativeNumberOption, DEFAULT_VADER_MIN_GAP)
     .option("--sentiment-answers <n>", "review sentences per polarity in each training sentiment record (n² pairs; held-out records keep one each)", int, 1)
+    .option("--sentiment-lexicon <n>", "add n training-only records that teach word valence in the review task's form: a training sentiment prompt, 2 short review-like phrases with VADER training words of the asked polarity and 2 with words of the other (4 pairs); no held-out word or sentence, held-out file unchanged (0 = none)", nonNegativeIntOption, 0)
+    .option("--sentiment-lexicon-positive <share>", "share of the --sentiment-lexicon records that ask for the positive polarity: above 0.5 they also teach valence as a main effect, from which the polarity × valence interaction is learnt more readily (0..1)", numberOption, 0.5)
     .action((o) => {
-      const r = writePreferenceMix(o.out, { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed, vaderMinGap: o.vaderMinGap, sentimentAnswers: o.sentimentAnswers });
+      const r = writePreferenceMix(o.out, { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed, vaderMinGap: o.vaderMinGap, sentimentAnswers: o.sentimentAnswers, sentimentLexicon: o.sentimentLexicon, sentimentLexiconPositive: o.sentimentLexiconPositive });
       process.stdout.write(`${JSON.stringify(r.stats, null, 2)}\n`);
       process.stderr.write(`wrote ${r.train}, ${r.heldout} and ${r.mix}\n`);
     });

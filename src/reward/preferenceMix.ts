@@ -25,6 +25,16 @@ const VADER_BANDS: ReadonlyArray<[number, number]> = [[-Infinity, -2], [-2, 0], 
 const SENTIMENT_PROMPTS = ["Write a {p} review.", "Give me a one-sentence {p} review.", "Write one {p} sentence for a review.", "Write a short {p} review of something you bought or watched.", "Review something in a {p} tone, in one sentence."];
 const VADER_PROMPTS = ["Give a word with a {p} meaning.", "Name a {p} word.", "Say one word that sounds {p}.", "Which word feels {p}? Answer with one word."];
 const POLARITIES = ["positive", "negative"] as const;
+/**
+ * Review-like frames of the sentiment lexicon records ({@link PreferenceMixOptions.sentimentLexicon}): `{w}` (and `{v}`)
+ * take a VADER word, `{W}` the same word capitalised. One record fills one frame with every answer's words, so its
+ * answers differ only in the words.
+ */
+const LEXICON_FRAMES = ["{W}.", "{W}!", "It was {w}.", "Simply {w}.", "Really {w}!", "The food was {w}.", "This movie is {w}.", "The phone is {w} and works.", "Service was {w}.", "Overall: {w}.", "{W} and {v}.", "So {w}, so {v}!"];
+/** Sentiment lexicon records use the VADER training words whose mean rating is at least this far from 0 (on -4..4). */
+export const LEXICON_MIN_VALENCE = 1;
+/** Answers per polarity in a sentiment lexicon record (n² pairs). */
+const LEXICON_ANSWERS = 2;
 
 /**
  * Grades of an answer to an SFT task, best first: the right answer; an answer of the right form that is wrong;
@@ -97,6 +107,20 @@ export interface PreferenceMixOptions {
    * sentences come from their own draw: the n = 1 records and every held-out record stay the same.
    */
   sentimentAnswers?: number;
+  /**
+   * Training-only records that teach word valence in the review task's own form (default 0 = none): each holds a training
+   * phrasing of the sentiment prompt and short review-like phrases made of VADER *training* words (one frame per record, so the
+   * answers differ only in their words) — {@link LEXICON_ANSWERS} with a word of the asked polarity better than as many with
+   * a word of the other (mean rating at least {@link LEXICON_MIN_VALENCE} from 0). No held-out VADER word and no review sentence
+   * occurs in them; they come from their own draw after every task, so every other record and the held-out split stay the same.
+   */
+  sentimentLexicon?: number;
+  /**
+   * Share of the sentiment lexicon records that ask for the positive polarity (default 0.5). Above 0.5 the records give the
+   * reward model a main effect of word valence (positive words better) besides the polarity × valence interaction the
+   * balanced tasks need: a start from which the interaction is learnt where the balanced mix alone stays at chance.
+   */
+  sentimentLexiconPositive?: number;
 }
 
 /** Default {@link PreferenceMixOptions.vaderMinGap}: a pair's means at least one rater SD apart. */
@@ -123,6 +147,8 @@ export interface PreferenceMixStats {
   vaderMinGap: number;
   /** Review sentences per polarity in a training sentiment record, when above 1 ({@link PreferenceMixOptions.sentimentAnswers}). */
   sentimentAnswers?: number;
+  /** Sentiment lexicon records added to train, when any ({@link PreferenceMixOptions.sentimentLexicon}), and their pairs. */
+  sentimentLexicon?: { records: number; pairs: number; positive: number };
   tasks: Record<string, PreferenceTaskStats>;
   total: { train: number; heldout: number };
 }
@@ -190,6 +216,36 @@ function sentimentGen(seed: number, d: Draw, answers = 1): Gen {
     const record = { prompt: user(prompt), responses: [...good, ...bad], pairs, meta: { task: "sentiment", polarity, split } };
     return { record, key: `${prompt}|${good.join("|")}|${bad.join("|")}`, ties: 0 };
   };
+}
+
+/**
+ * `count` sentiment lexicon records (see {@link PreferenceMixOptions.sentimentLexicon}): a training sentiment phrasing of a random
+ * polarity; {@link LEXICON_ANSWERS} phrases whose words have the asked polarity, each better than as many with the other.
+ */
+function sentimentLexiconRecords(seed: number, count: number, positiveShare: number): PreferenceRecord[] {
+  const rand = mulberry32(Math.floor(hashUnit("sentiment-lexicon", seed) * 2 ** 32));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+  const prompts = promptSplit("sentiment", SENTIMENT_PROMPTS, seed).train;
+  const train = vaderWords().filter((w) => itemSplit(w.word, seed) === "train");
+  const words = { positive: train.filter((w) => w.mean >= LEXICON_MIN_VALENCE).map((w) => w.word), negative: train.filter((w) => w.mean <= -LEXICON_MIN_VALENCE).map((w) => w.word) };
+  const fillFrame = (frame: string, w: string, v: string) => frame.replace("{W}", w[0].toUpperCase() + w.slice(1)).replace("{w}", w).replace("{v}", v);
+  const out: PreferenceRecord[] = [];
+  const seen = new Set<string>();
+  for (let tries = 0; out.length < count && tries < count * 20; tries++) {
+    const polarity = rand() < positiveShare ? "positive" : "negative";
+    const prompt = pick(prompts[polarity]);
+    const frame = pick(LEXICON_FRAMES);
+    const phrases = (p: (typeof POLARITIES)[number]) => Array.from({ length: LEXICON_ANSWERS }, () => fillFrame(frame, pick(words[p]), pick(words[p])));
+    const good = phrases(polarity);
+    const bad = phrases(polarity === "positive" ? "negative" : "positive");
+    const responses = [...good, ...bad];
+    const key = `${prompt}|${responses.join("|")}`;
+    if (new Set(responses).size < responses.length || seen.has(key)) continue;
+    seen.add(key);
+    const pairs = good.flatMap((_, i) => bad.map((_, j) => ({ better: i, worse: good.length + j })));
+    out.push({ prompt: user(prompt), responses, pairs, meta: { task: "sentiment-lexicon", polarity, split: "train" } });
+  }
+  return out;
 }
 
 /** The lowercase words of VADER's lexicon with their mean, ten ratings (-4 extremely negative .. 4 extremely positive) and their SD. */
@@ -294,6 +350,10 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
   const tasks = opts.tasks ?? [...PREFERENCE_TASKS];
   const vaderMinGap = opts.vaderMinGap ?? DEFAULT_VADER_MIN_GAP;
   const sentimentAnswers = positiveInt("sentimentAnswers", opts.sentimentAnswers ?? 1);
+  const sentimentLexicon = opts.sentimentLexicon ?? 0;
+  if (!(Number.isInteger(sentimentLexicon) && sentimentLexicon >= 0)) throw new PreferenceMixError(`sentimentLexicon must be a whole number >= 0, got ${sentimentLexicon}`);
+  const lexiconPositive = opts.sentimentLexiconPositive ?? 0.5;
+  if (!(lexiconPositive >= 0 && lexiconPositive <= 1)) throw new PreferenceMixError(`sentimentLexiconPositive must be a share in [0, 1], got ${lexiconPositive}`);
   if (!(Number.isFinite(vaderMinGap) && vaderMinGap >= 0)) throw new PreferenceMixError(`vaderMinGap must be a number >= 0, got ${vaderMinGap}`);
   for (const t of tasks) if (!(PREFERENCE_TASKS as readonly string[]).includes(t)) throw new PreferenceMixError(`unknown task "${t}"; expected some of: ${PREFERENCE_TASKS.join(", ")}`);
   const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, vaderMinGap, ...(sentimentAnswers > 1 ? { sentimentAnswers } : {}), tasks: {}, total: { train: 0, heldout: 0 } } };
@@ -325,6 +385,13 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
     out.stats.tasks[task] = st;
     out.stats.total.train += st.train;
     out.stats.total.heldout += st.heldout;
+  }
+  if (sentimentLexicon > 0) {
+    const recs = sentimentLexiconRecords(seed, sentimentLexicon, lexiconPositive);
+    out.train.push(...recs);
+    const positive = recs.filter((r) => r.meta?.polarity === "positive").length;
+    out.stats.sentimentLexicon = { records: recs.length, pairs: recs.reduce((n, r) => n + r.pairs.length, 0), positive };
+    out.stats.total.train += recs.length;
   }
   return out;
 }

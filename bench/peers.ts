@@ -35,9 +35,10 @@ export type PeerSimd = "avx512" | "avx2";
 
 /**
  * What holds a peer to one SIMD level, for rows that compare it with llmforge on that level: OpenBLAS's kernel family
- * (OPENBLAS_CORETYPE; Debian's OpenBLAS 0.3.21 does not recognise AMD Zen 4/5 and picks its AVX2 "Haswell" kernels
- * there, so on those CPUs the AVX-512 peer must be told) and PyTorch's own kernels (ATEN_CPU_CAPABILITY). On an
- * AVX2-only CPU both already run AVX2; forcing AVX2 on an AVX-512 CPU stands in for the laptops most users have.
+ * (OPENBLAS_CORETYPE) and PyTorch's own kernels (ATEN_CPU_CAPABILITY). On an AVX2-only CPU both already run AVX2;
+ * forcing AVX2 on an AVX-512 CPU stands in for the laptops most users have. These win over the caller's environment
+ * (a machine image may set OPENBLAS_CORETYPE for every process: this one sets Haswell, which would hand the AVX-512
+ * rows an AVX2 peer).
  */
 export function simdEnv(simd: PeerSimd): Record<string, string> {
   return simd === "avx2" ? { OPENBLAS_CORETYPE: "Haswell", ATEN_CPU_CAPABILITY: "avx2" } : { OPENBLAS_CORETYPE: "SkylakeX", ATEN_CPU_CAPABILITY: "avx512" };
@@ -47,11 +48,10 @@ export function simdEnv(simd: PeerSimd): Record<string, string> {
  * The environment a peer runs in: its thread count, OMP_WAIT_POLICY=passive unless the caller
  * set a policy (llmforge runs its own OpenMP threads passive; PyTorch's libgomp threads spinning
  * against OpenBLAS's on 2 cores would make the peer look slower than it is; ../shared/peers/README.md),
- * and with `simd`, the SIMD level its kernels are held to ({@link simdEnv}; variables the caller set win).
+ * and with `simd`, the SIMD level its kernels are held to ({@link simdEnv}, over the caller's settings).
  */
 export function peerEnv(threads: number, simd?: PeerSimd): NodeJS.ProcessEnv {
   const pinned = simd ? simdEnv(simd) : {};
-  for (const k of Object.keys(pinned)) if (process.env[k] !== undefined) delete pinned[k];
   return { ...process.env, ...pinned, THREADS: String(threads), OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "passive" };
 }
 

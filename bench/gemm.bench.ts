@@ -46,7 +46,7 @@ function buildPeer(): { exe: string | null; why: string } {
 /** OpenBLAS on `threads` threads, held to SIMD level `simd` (its kernel family; see bench/peers.ts simdEnv). */
 function runPeer(exe: string, c: Case, threads: number, simd: SimdLevel): { gflops: number; config: string } | null {
   const args = [c.M, c.N, c.K, c.transA ? 1 : 0, c.transB ? 1 : 0, threads, seconds].map(String);
-  const pinned = simd === "avx512" || simd === "avx2" ? { OPENBLAS_CORETYPE: simdEnv(simd).OPENBLAS_CORETYPE } : {};
+  const pinned = simd === "scalar" ? {} : simdEnv(simd);
   const r = spawnSync(exe, args, { encoding: "utf8", env: { ...process.env, ...pinned, OPENBLAS_NUM_THREADS: String(threads) } });
   if (r.status !== 0) return null;
   return JSON.parse(r.stdout.trim()) as { gflops: number; config: string };

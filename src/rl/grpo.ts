@@ -16,7 +16,7 @@ import { CHATML_TEMPLATE, requireChatTokens } from "../tokenizer/chatTemplate.js
 import { type BatchSource, runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
 import { completedSummary, planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
-import { type GrpoAggregation, type GrpoScale, grpoAdvantages, grpoLoss, zeroSpreadFraction } from "./losses.js";
+import { type GrpoAggregation, type GrpoScale, grpoAdvantages, grpoLoss, zeroSpreadFraction, zeroSpreadGroup } from "./losses.js";
 import { encodePrompts, PromptOrder, readTaskPrompts, type TaskPrompt } from "./prompts.js";
 import { loadReward, RlDataError, safeReward } from "./rewards.js";
 import { sampleGroups } from "../infer/sampleGroups.js";
@@ -96,9 +96,9 @@ export interface SampledGroup {
   firstError: string;
 }
 
-/** Rewards that are all equal (to 1e-9): every advantage of the group is 0. */
+/** Rewards that are all equal: every advantage of the group is 0 (the test the logged zero_spread share counts). */
 export function zeroSpread(g: SampledGroup): boolean {
-  return g.rewards.every((r) => Math.abs(r - g.rewards[0]) <= 1e-9);
+  return zeroSpreadGroup(g.rewards);
 }
 
 /**
@@ -108,14 +108,16 @@ export function zeroSpread(g: SampledGroup): boolean {
  * group drawn (the zero-spread share of the draws is what the logs report).
  */
 export function collectGroups(take: (k: number) => SampledGroup[], perBatch: number, rounds: number): { groups: SampledGroup[]; sampled: SampledGroup[] } {
+  if (rounds <= 1) {
+    const drawn = take(perBatch);
+    return { groups: drawn, sampled: drawn };
+  }
   const sampled: SampledGroup[] = [];
   const spread: SampledGroup[] = [];
-  for (let round = 0; round < Math.max(1, rounds); round++) {
+  for (let round = 0; round < rounds && spread.length < perBatch; round++) {
     const drawn = take(perBatch);
     sampled.push(...drawn);
-    if (rounds <= 1) return { groups: drawn, sampled };
     spread.push(...drawn.filter((g) => !zeroSpread(g)));
-    if (spread.length >= perBatch) break;
   }
   const groups = spread.slice(0, perBatch);
   for (const g of sampled) {

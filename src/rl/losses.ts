@@ -267,12 +267,14 @@ export function grpoAdvantages(rewards: ArrayLike<number>, G: number, scale: Grp
 export function zeroSpreadFraction(rewards: ArrayLike<number>, G: number): number {
   const groups = rewards.length / G;
   let zero = 0;
-  for (let g = 0; g < groups; g++) {
-    let same = true;
-    for (let i = 1; i < G; i++) same &&= rewards[g * G + i] === rewards[g * G];
-    if (same) zero++;
-  }
+  for (let g = 0; g < groups; g++) if (zeroSpreadGroup(rewards, g * G, G)) zero++;
   return groups ? zero / groups : 0;
+}
+
+/** Whether the G rewards from `start` are all equal: every advantage of that group is 0 (it teaches nothing). */
+export function zeroSpreadGroup(rewards: ArrayLike<number>, start = 0, G = rewards.length - start): boolean {
+  for (let i = 1; i < G; i++) if (rewards[start + i] !== rewards[start]) return false;
+  return true;
 }
 
 /** How GRPO turns per-token losses into one number. */

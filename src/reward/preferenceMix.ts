@@ -30,7 +30,7 @@ const POLARITIES = ["positive", "negative"] as const;
  * take a VADER word, `{W}` the same word capitalised. One record fills one frame with every answer's words, so its
  * answers differ only in the words.
  */
-const LEXICON_FRAMES = ["{W}.", "{W}!", "It was {w}.", "Simply {w}.", "Really {w}!", "The food was {w}.", "This movie is {w}.", "The phone is {w} and works.", "Service was {w}.", "Overall: {w}.", "{W} and {v}.", "So {w}, so {v}!"];
+export const LEXICON_FRAMES = ["{W}.", "{W}!", "It was {w}.", "Simply {w}.", "Really {w}!", "The food was {w}.", "This movie is {w}.", "The phone is {w} and works.", "Service was {w}.", "Overall: {w}.", "{W} and {v}.", "So {w}, so {v}!"];
 /** Sentiment lexicon records use the VADER training words whose mean rating is at least this far from 0 (on -4..4). */
 export const LEXICON_MIN_VALENCE = 1;
 /** Answers per polarity in a sentiment lexicon record (n² pairs). */
@@ -178,6 +178,9 @@ function promptSplit(task: string, templates: readonly string[], seed: number): 
   return out;
 }
 
+/** The review prompts of the sentiment task ("Write a positive review.", …) by split and asked polarity, as the mix of `seed` splits them. */
+export const sentimentPromptSplit = (seed: number): Record<Split, Record<string, string[]>> => promptSplit("sentiment", SENTIMENT_PROMPTS, seed);
+
 /**
  * The split of a review sentence or VADER word: the SFT instruction mix's split of its sentiment items for the same seed, so that an
  * SFT model trained on the instruction mix of that seed never saw a held-out sentence or word labelled (its `sentiment` task
@@ -226,8 +229,7 @@ function sentimentLexiconRecords(seed: number, count: number, positiveShare: num
   const rand = mulberry32(Math.floor(hashUnit("sentiment-lexicon", seed) * 2 ** 32));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const prompts = promptSplit("sentiment", SENTIMENT_PROMPTS, seed).train;
-  const train = vaderWords().filter((w) => itemSplit(w.word, seed) === "train");
-  const words = { positive: train.filter((w) => w.mean >= LEXICON_MIN_VALENCE).map((w) => w.word), negative: train.filter((w) => w.mean <= -LEXICON_MIN_VALENCE).map((w) => w.word) };
+  const words = vaderTrainingWords(seed, LEXICON_MIN_VALENCE);
   const fillFrame = (frame: string, w: string, v: string) => frame.replace("{W}", w[0].toUpperCase() + w.slice(1)).replace("{w}", w).replace("{v}", v);
   const out: PreferenceRecord[] = [];
   const seen = new Set<string>();
@@ -246,6 +248,15 @@ function sentimentLexiconRecords(seed: number, count: number, positiveShare: num
     out.push({ prompt: user(prompt), responses, pairs, meta: { task: "sentiment-lexicon", polarity, split: "train" } });
   }
   return out;
+}
+
+/**
+ * VADER's training words of a seed's split (never a held-out word of the mix or of the SFT instruction mix of that seed)
+ * whose mean rating is at least `minValence` from 0, by polarity.
+ */
+export function vaderTrainingWords(seed: number, minValence: number): Record<(typeof POLARITIES)[number], string[]> {
+  const train = vaderWords().filter((w) => itemSplit(w.word, seed) === "train");
+  return { positive: train.filter((w) => w.mean >= minValence).map((w) => w.word), negative: train.filter((w) => w.mean <= -minValence).map((w) => w.word) };
 }
 
 /** The lowercase words of VADER's lexicon with their mean, ten ratings (-4 extremely negative .. 4 extremely positive) and their SD. */

@@ -56,6 +56,8 @@ export interface DpoPair {
   rejected: Int32Array;
   chosenLen: number;
   rejectedLen: number;
+  /** The record's `meta.task`, when it has one: held-out accuracy is also reported per task. */
+  task?: string;
 }
 
 export interface DpoDataReport {
@@ -114,7 +116,8 @@ export function tokenizeDpoPairs(tok: Tokenizer, records: readonly PreferenceRec
         report.tooLong++;
         continue;
       }
-      pairs.push({ chosen: c.ids, rejected: w.ids, chosenLen: c.len, rejectedLen: w.len });
+      const task = typeof r.meta?.task === "string" ? r.meta.task : undefined;
+      pairs.push({ chosen: c.ids, rejected: w.ids, chosenLen: c.len, rejectedLen: w.len, ...(task ? { task } : {}) });
       report.pairs++;
     }
   }
@@ -301,6 +304,7 @@ async function dpoLocked(o: DpoOptions): Promise<DpoSummary> {
     const was = model.training;
     model.eval();
     const s: DpoStats = { pairs: 0, correct: 0, chosenRewardSum: 0, rejectedRewardSum: 0, chosenLogpSum: 0, rejectedLogpSum: 0 };
+    const perTask = new Map<string, { pairs: number; correct: number }>();
     let loss = 0;
     try {
       for (let i = 0; i < held.pairs.length; i += o.batchSize) {
@@ -310,14 +314,30 @@ async function dpoLocked(o: DpoOptions): Promise<DpoSummary> {
           loss += dpoLoss(x, lossOpts).item() * index.length;
           const b = stats(x);
           for (const k of Object.keys(s) as (keyof DpoStats)[]) s[k] += b[k];
+          const [pc, pr, rc, rr] = [x.policyChosen, x.policyRejected, x.refChosen, x.refRejected].map((t) => t.toTypedArray());
+          index.forEach((pi, k) => {
+            const task = held.pairs[pi].task;
+            if (task === undefined) return;
+            const t = perTask.get(task) ?? { pairs: 0, correct: 0 };
+            t.pairs++;
+            const a = pc[k] - rc[k];
+            const r = pr[k] - rr[k];
+            t.correct += a > r ? 1 : a === r ? 0.5 : 0; // ties half right, as the overall accuracy counts them
+            perTask.set(task, t);
+          });
         }));
       }
     } finally {
       model.train(was);
     }
-    return { ...dpoMetrics(s), pairs: s.pairs, loss: loss / Math.max(1, s.pairs) };
+    const tasks = perTask.size > 1 ? Object.fromEntries([...perTask].map(([k, t]) => [`reward_accuracy_${k}`, t.correct / t.pairs])) : {};
+    return { ...dpoMetrics(s), ...tasks, pairs: s.pairs, loss: loss / Math.max(1, s.pairs) };
   };
-  const show = (v: DpoEval) => `accuracy ${(100 * (v.reward_accuracy ?? 0)).toFixed(1)}% over ${v.pairs} pairs, margin ${v.reward_margin?.toFixed(4)}, chosen log-prob ${v.logp_chosen?.toFixed(2)}, rejected ${v.logp_rejected?.toFixed(2)}, loss ${v.loss.toFixed(4)}`;
+  const byTask = (v: DpoEval) => {
+    const ts = Object.keys(v).filter((k) => k.startsWith("reward_accuracy_")).map((k) => `${k.slice("reward_accuracy_".length)} ${(100 * v[k]).toFixed(1)}%`);
+    return ts.length > 0 ? ` (${ts.join(", ")})` : "";
+  };
+  const show = (v: DpoEval) => `accuracy ${(100 * (v.reward_accuracy ?? 0)).toFixed(1)}%${byTask(v)} over ${v.pairs} pairs, margin ${v.reward_margin?.toFixed(4)}, chosen log-prob ${v.logp_chosen?.toFixed(2)}, rejected ${v.logp_rejected?.toFixed(2)}, loss ${v.loss.toFixed(4)}`;
   const hasHeld = held.pairs.length > 0;
   // The loop evaluates before the first step (kept in checkpoints, so a resumed run still knows it) and at the end.
   const asEval = (m: Record<string, number | null> | null): DpoEval | null => {

@@ -247,7 +247,7 @@ async function ppoLocked(o: PpoOptions): Promise<PpoSummary> {
   const value = new RewardModel(trunkOf(rm ? rm.trunk : policy), { seed, scoreWeight: rm ? rm.score.weight.contiguousData() : undefined });
   const both = new PolicyAndValue(policy, value);
 
-  const data = await readTaskPrompts(o.prompts, { valData: o.valData, valFraction: o.valFraction ?? 0.1, seed, perTask: o.perTask ?? 2000 });
+  const data = await readTaskPrompts(o.prompts, { valData: o.valData, valFraction: o.valFraction ?? 0.1, seed, perTask: o.perTask ?? 2000, label: "--prompts" });
   const enc = (ps: TaskPrompt[]) => encodePrompts(tok, template, ps, T, maxTokens);
   const { prompts: train, tooLong: longTrain } = enc(data.train);
   const { prompts: heldAll, tooLong: longHeld } = enc(data.heldout);

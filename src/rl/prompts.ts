@@ -34,10 +34,11 @@ export function taskPromptOf(conv: Conversation): TaskPrompt | null {
 
 /**
  * The prompts of a task: a named task of the instruction mix (its train and held-out items are disjoint), or SFT-format
- * files (any format `llmforge sft` reads; the last assistant turn is the answer), split by `valFraction` when no
- * held-out files are given.
+ * files (any format `llmforge sft` reads, plus prompt-only records: `{"prompt": ...}` or messages ending with the user's
+ * turn; the last assistant turn is the answer), split by `valFraction` when no held-out files are given. `label` names the
+ * option in errors (`--task` by default).
  */
-export async function readTaskPrompts(task: string, o: { valData?: string[]; valFraction: number; seed: number; perTask: number }): Promise<{ train: TaskPrompt[]; heldout: TaskPrompt[]; source: string }> {
+export async function readTaskPrompts(task: string, o: { valData?: string[]; valFraction: number; seed: number; perTask: number; label?: string }): Promise<{ train: TaskPrompt[]; heldout: TaskPrompt[]; source: string }> {
   const named = task.split(",").map((t) => t.trim());
   if (named.every((t) => (INSTRUCTION_TASKS as readonly string[]).includes(t))) {
     const mix = buildInstructionMix({ tasks: named, perTask: o.perTask, seed: o.seed });
@@ -47,15 +48,15 @@ export async function readTaskPrompts(task: string, o: { valData?: string[]; val
   // neither all task names nor files: say which names there are (a typo of a name reads like a missing file otherwise)
   const missing = named.filter((t) => !(INSTRUCTION_TASKS as readonly string[]).includes(t));
   if (!existsSync(task)) {
-    throw new RlDataError(`--task ${missing.join(", ")}: neither a task name (${INSTRUCTION_TASKS.join(", ")}) nor an existing prompts file`);
+    throw new RlDataError(`${o.label ?? "--task"} ${missing.join(", ")}: neither a task name (${INSTRUCTION_TASKS.join(", ")}) nor an existing prompts file`);
   }
   const read = async (files: string[], label: string) => {
-    const { convs } = await readConversations(files, label);
+    const { convs } = await readConversations(files, label, { prompts: true });
     const out = convs.map(taskPromptOf).filter((p): p is TaskPrompt => p !== null);
-    if (out.length === 0) throw new RlDataError(`${files.join(", ")}: no prompts (expected conversations, question/answer or prompt/completion records; tasks by name: ${INSTRUCTION_TASKS.join(", ")})`);
+    if (out.length === 0) throw new RlDataError(`${files.join(", ")}: no prompts (expected prompt-only records, conversations, question/answer or prompt/completion records; tasks by name: ${INSTRUCTION_TASKS.join(", ")})`);
     return out;
   };
-  const all = await read([task], "--task");
+  const all = await read([task], o.label ?? "--task");
   if (o.valData && o.valData.length > 0) return { train: all, heldout: await read(o.valData, "--val-data"), source: task };
   // A seeded split by prompt text: the same prompt never lands on both sides.
   const key = (p: TaskPrompt) => JSON.stringify(p.messages);

@@ -66,11 +66,11 @@ export interface SftSummary {
 }
 
 /** Reads every conversation of the inputs (any supported format; bad records are counted and reported). */
-export async function readConversations(inputs: readonly string[], label: string): Promise<{ convs: Conversation[]; stats: DataStats }> {
+export async function readConversations(inputs: readonly string[], label: string, o: { prompts?: boolean } = {}): Promise<{ convs: Conversation[]; stats: DataStats }> {
   for (const f of inputs) if (!existsSync(f)) throw new SftConfigError(`${label}: ${f} not found`);
   const stats = new DataStats("convert");
   const convs: Conversation[] = [];
-  for await (const c of convertToConversations(inputs, { stats, onError: "skip" })) convs.push(c);
+  for await (const c of convertToConversations(inputs, { stats, onError: "skip", prompts: o.prompts })) convs.push(c);
   if (convs.length === 0) throw new SftConfigError(`${label}: no usable conversation in ${inputs.join(", ")} (see \`llmforge data convert\` for the formats read)`);
   return { convs, stats };
 }

@@ -86,6 +86,27 @@ describe("record converters", () => {
     expect(() => convertRecord({ prompt: "q", completion: [A("a")] })).toThrow(/must both be strings or both message lists/);
   });
 
+  it("prompt-only records (RL prompts) are the user turn alone: removed for SFT, kept with the prompts option", async () => {
+    expect(convertRecord({ prompt: "Write a review." })).toMatchObject({ format: "prompt-completion", conversations: [{ messages: [U("Write a review.")] }] });
+    expect(msgs({ prompt: [S("s"), U("q")] })).toEqual([[S("s"), U("q")]]);
+    const f = join(tmp(), "prompts.jsonl");
+    writeFileSync(f, jsonl([{ prompt: "p1" }, { messages: [S("s"), U("p2")] }, { question: "q", answer: "a" }, { messages: [U("q"), A(" ")] }, { prompt: "p3", meta: { task: "t" } }]));
+    const read = async (prompts: boolean) => {
+      const skipped: SkippedRecord[] = [];
+      const convs: Conversation[] = [];
+      for await (const c of convertToConversations([f], { prompts, onSkip: (s) => skipped.push(s) })) convs.push(c);
+      return { convs: convs.map((c) => [c.meta?.line, c.messages]), skipped: skipped.map((s) => [s.line, s.reason.split(" (")[0]]) };
+    };
+    expect(await read(false)).toEqual({
+      convs: [[3, [U("q"), A("a")]]],
+      skipped: [[1, "no_assistant_turn"], [2, "no_assistant_turn"], [4, "empty final assistant turn"], [5, "no_assistant_turn"]],
+    });
+    expect(await read(true)).toEqual({
+      convs: [[1, [U("p1")]], [2, [S("s"), U("p2")]], [3, [U("q"), A("a")]], [5, [U("p3")]]],
+      skipped: [[4, "empty final assistant turn"]],
+    });
+  });
+
   it("Alpaca with input, system and history; a list output gives one conversation per output", () => {
     const rec = { instruction: "Translate", input: "chat", output: "cat", system: "sys", history: [["hi", "hello"]] };
     expect(msgs(rec)).toEqual([[S("sys"), U("hi"), A("hello"), U("Translate\nchat"), A("cat")]]);

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { packageDir } from "../../src/data/embedded.js";
 import { convertPreferenceRecord } from "../../src/data/formats/index.js";
 import { buildPreferenceMix, PreferenceMixError, writePreferenceMix } from "../../src/reward/index.js";
-import { LEXICON_MIN_VALENCE } from "../../src/reward/preferenceMix.js";
+import { LEXICON_MIN_VALENCE, sentimentPromptSplit, vaderTrainingWords } from "../../src/reward/preferenceMix.js";
 import { isHeldoutItem } from "../../src/sft/instructionMix.js";
 import { loadSentiment } from "../../src/sft/instructionSources.js";
 
@@ -115,5 +115,26 @@ describe("buildPreferenceMix sentimentLexicon", () => {
     expect(half).toBeLessThan(0.6);
     expect(buildPreferenceMix({ seed: 7, perTask: 60, sentimentLexicon: 50, sentimentLexiconPositive: 0.5 })).toEqual(lex);
     expect(() => buildPreferenceMix({ sentimentLexicon: 5, sentimentLexiconPositive: 1.5 })).toThrow(/sentimentLexiconPositive must be a share in \[0, 1\]/);
+  });
+
+  it("vaderTrainingWords and sentimentPromptSplit: the words and review prompts the records draw from, never a held-out one", () => {
+    const words = vaderTrainingWords(7, LEXICON_MIN_VALENCE);
+    const used = new Set(added.flatMap((r) => r.responses.flatMap(lexiconWords)));
+    for (const w of used) expect(words.positive.includes(w) || words.negative.includes(w)).toBe(true);
+    for (const [sign, ws] of [[1, words.positive], [-1, words.negative]] as const) {
+      expect(ws.length).toBeGreaterThan(100);
+      for (const w of ws) {
+        expect(sign * (valence.get(w) as number)).toBeGreaterThanOrEqual(LEXICON_MIN_VALENCE);
+        expect(isHeldoutItem("sentiment", w, 7)).toBe(false);
+      }
+    }
+    const strong = vaderTrainingWords(7, 2);
+    expect(strong.positive.length).toBeLessThan(words.positive.length);
+    expect(strong.positive.every((w) => words.positive.includes(w))).toBe(true);
+    const split = sentimentPromptSplit(7);
+    const held = base.heldout.filter((r) => r.meta?.task === "sentiment");
+    for (const r of held) expect(split.heldout[r.meta?.polarity as string]).toContain(r.prompt[0].content);
+    for (const r of added) expect(split.train[r.meta?.polarity as string]).toContain(r.prompt[0].content);
+    for (const p of ["positive", "negative"]) for (const c of split.heldout[p]) expect(split.train[p]).not.toContain(c);
   });
 });

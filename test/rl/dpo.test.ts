@@ -41,7 +41,8 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "llmforge-dpo-"));
   const rng = new Rng(11);
   writeFileSync(join(dir, "train.jsonl"), lines(Array.from({ length: 120 }, () => record(rng))));
-  writeFileSync(join(dir, "heldout.jsonl"), lines(Array.from({ length: 40 }, () => record(rng))));
+  // held-out records name a task (every other one): accuracy is reported per task too
+  writeFileSync(join(dir, "heldout.jsonl"), lines(Array.from({ length: 40 }, (_, i) => ({ ...record(rng), meta: { task: i % 2 === 0 ? "even" : "odd" } }))));
   writeFileSync(join(dir, "empty.jsonl"), "");
   tok = Tokenizer.trainFromTexts([...GOOD, ...BAD, ...FILL, "review", "user", "assistant"].map((w) => ` ${w}\n${w}`.repeat(4)), { vocabSize: 360 });
   mkdirSync(join(dir, "sft", "tokenizer"), { recursive: true });
@@ -89,6 +90,12 @@ describe("dpo", () => {
     expect(s.before?.reward_margin as number).toBeCloseTo(0, 6);
     expect(s.after?.loss as number).toBeLessThan(0.5);
     expect(s.after?.reward_accuracy as number).toBeGreaterThanOrEqual(0.9);
+    // per task (20 held-out pairs each): their mean is the overall accuracy
+    for (const v of [s.before, s.after]) {
+      expect(typeof v?.reward_accuracy_even).toBe("number");
+      expect(((v?.reward_accuracy_even as number) + (v?.reward_accuracy_odd as number)) / 2).toBeCloseTo(v?.reward_accuracy as number, 12);
+    }
+    expect(s.before?.reward_accuracy_even).toBe(0.5); // policy = reference: every pair a tie, counted half
     expect(rows.some((r) => typeof r.reward_accuracy === "number" && typeof r.reward_margin === "number")).toBe(true);
     expect(s.modelDir).toBe(join(out, "model"));
   }, 120_000);

@@ -37,6 +37,11 @@ export interface ConvertOptions extends RecordOptions {
   stats?: DataStats;
   /** Called for every record that is not written (removed: a well-formed record with nothing to train on). */
   onSkip?: (s: SkippedRecord) => void;
+  /**
+   * RL prompts: a conversation that ends with a user turn (TRL's prompt-only records, `{"prompt": ...}` or messages
+   * without an answer) is kept instead of removed as `no_assistant_turn`.
+   */
+  prompts?: boolean;
 }
 
 interface Source {
@@ -158,10 +163,10 @@ export async function* convertToConversations(inputs: readonly string[], opts: C
         const last = conv.messages.filter((m) => m.role === "assistant").at(-1);
         const at = conv.meta?.output_index !== undefined ? `output ${conv.meta.output_index}` : undefined;
         if (problem) skip(src.file, item.line, bytes, problem, at);
-        else if (!last) {
+        else if (!last && !(opts.prompts && conv.messages.at(-1)?.role === "user")) {
           stats.input(bytes);
           skip(src.file, item.line, bytes, "no_assistant_turn", at, conv.messages.map((m) => `${m.role}: ${m.content}`).join(" | "));
-        } else if (last.content.trim() === "") skip(src.file, item.line, bytes, "empty final assistant turn", at);
+        } else if (last && last.content.trim() === "") skip(src.file, item.line, bytes, "empty final assistant turn", at);
         else {
           stats.input(bytes);
           stats.output(Buffer.byteLength(JSON.stringify(conv)));

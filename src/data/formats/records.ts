@@ -194,6 +194,9 @@ function knowledge(rec: Rec): Message[] {
 
 function promptCompletion(rec: Rec): Message[] {
   const { prompt: p, completion: c } = rec;
+  // a prompt-only record (RL prompts): the user turn alone (`llmforge sft` removes it as having no answer)
+  if (c === undefined && typeof p === "string") return [{ role: "user", content: p }];
+  if (c === undefined && Array.isArray(p)) return openaiMessages(p, "prompt");
   if (typeof p === "string" && typeof c === "string") {
     return [
       { role: "user", content: p },
@@ -210,7 +213,7 @@ const has = (rec: Rec, ...keys: string[]) => keys.every((k) => rec[k] !== undefi
  * The format of a record, by its keys, checked in this order: `chosen`+`rejected` (preference data: an error),
  * `messages`/`conversations` list (ShareGPT when its first turn has `from` and no `role`, else messages),
  * `prompt`+`completion`, `instruction`+`output` (Alpaca), a question/answer pair ({@link QA_FIELDS}),
- * `text`+`label`, `entity`+`facts`|`fact`; a lone `text` (language-modelling data) and anything else are errors.
+ * `text`+`label`, `entity`+`facts`|`fact`, a lone `prompt` (prompt-only, for RL); a lone `text` (language-modelling data) and anything else are errors.
  */
 export function detectFormat(rec: Rec): FormatName {
   if (has(rec, "chosen", "rejected")) fail("preference record (chosen/rejected) is not a conversation; use it for reward modelling or DPO");
@@ -223,6 +226,7 @@ export function detectFormat(rec: Rec): FormatName {
   if (QA_FIELDS.some(([q, a]) => has(rec, q, a))) return "qa";
   if (has(rec, "text", "label")) return "classification";
   if (has(rec, "entity") && (has(rec, "facts") || has(rec, "fact"))) return "knowledge";
+  if (has(rec, "prompt")) return "prompt-completion"; // prompt-only (RL prompts)
   if (has(rec, "text")) fail('language-modelling record {"text"} is not a conversation; use it for pretraining (llmforge data ingest)');
   return fail("unknown record shape", `keys: ${Object.keys(rec).slice(0, 8).join(", ") || "none"}`);
 }

@@ -15,7 +15,7 @@ export function registerPpoCommand(program: Command): void {
     .description("PPO against a reward model (or a reward function) with a KL penalty to the SFT policy and a value model")
     .requiredOption("--policy <run>", "the SFT run (or chat model folder) to start from; also the frozen reference")
     .requiredOption("--reward <rm|name|module>", "a reward model run (`llmforge reward`; also the value model's start), exact, or a JavaScript module exporting reward(prompt, completion, record)")
-    .requiredOption("--prompts <task|file>", "a task of the instruction mix (several joined by commas) or a file of prompts (any SFT format)")
+    .requiredOption("--prompts <task|file>", "a task of the instruction mix (several joined by commas) or a file of prompts (any SFT format, or prompt-only records {\"prompt\": ...})")
     .requiredOption("--out <dir>", "run folder; the tuned chat model is written to OUT/model")
     .option("--val-data <files...>", "held-out prompts (default: --val-fraction of a file's prompts)")
     .option("--val-fraction <f>", "share of a prompt file held out", fractionOption, 0.1)

@@ -21,6 +21,7 @@ import { exportGguf } from "../src/model/exportGguf.js";
 import { GPT } from "../src/model/gpt.js";
 import { saveModel } from "../src/model/serialize.js";
 import type { SequenceParams } from "../src/serve/protocol.js";
+import { defaultGenerationThreads } from "../src/serve/engine.js";
 import { type RunningServer, startServer } from "../src/serve/server.js";
 import { Tokenizer } from "../src/tokenizer/index.js";
 import { cpuLine } from "./peers.js";
@@ -72,7 +73,8 @@ const lines = [
   `\`npm run bench -- serve\` on ${new Date().toISOString().slice(0, 10)}, ${cpuLine()}, ${availableParallelism()} cores (shared with other jobs: ` +
     "this machine is noisy, so read the ratios rather than the absolute figures). " +
     `Model: ${tmp ? "random weights, quickstart size (3 layers, width 192, vocab 4096)" : `${basename(run)} (${process.env.LLMFORGE_SERVE_MODEL})`}; ` +
-    `${TOKENS} tokens per stream (ignore_eos, temperature 1); max batch ${maxBatch}. Each stream is one \`completions.create\` with \`stream: true\`; ` +
+    `${TOKENS} tokens per stream (ignore_eos, temperature 1); max batch ${maxBatch}; generation on ${defaultGenerationThreads()} thread(s), the server's default ` +
+    `(${process.env.LLMFORGE_THREADS ? "LLMFORGE_THREADS" : "every core but one: the main thread needs the other"}). Each stream is one \`completions.create\` with \`stream: true\`; ` +
     "TTFT is from the request to its first chunk (p50/p99 over all rounds); per-stream tokens/s counts each stream's tokens over its own wall time (TTFT included); " +
     `tokens/s are the best of ${Number(process.env.LLMFORGE_BENCH_REPS ?? 5)} interleaved rounds; failed counts every round; ` +
     "main thread busy is the event-loop utilisation of the process's main thread (HTTP server and SDK client; generation runs in the worker) in that round.",

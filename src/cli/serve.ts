@@ -51,7 +51,7 @@ export function registerServeCommand(program: Command): void {
     .option("--model-name <id>", "the model id clients send (default: the run folder's name)")
     .option("--grace <seconds>", "on SIGTERM, how long running requests may finish before they are stopped", positiveNumberOption, 30)
     .option("--backend <name>", "ref or native (default: native when built)", oneOf(["ref", "native"]))
-    .option("--threads <n>", "threads that generate (default: $LLMFORGE_THREADS, else all cores; fewer leave room for HTTP and JSON)", positiveIntOption)
+    .option("--threads <n>", "threads that generate (default: $LLMFORGE_THREADS, else all cores but one, which answers HTTP and JSON)", positiveIntOption)
     .option("--kb <file>", "a knowledge base (`llmforge kb add`) for chat requests with \"kb\": true or {\"k\": N}: answers from retrieved passages, with citations")
     .option("--log-level <level>", "fatal, error, warn, info, debug or silent", oneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info")
     .action(async (flags: ServeFlags) => {

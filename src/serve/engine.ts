@@ -1,6 +1,7 @@
 // The server's handle on the generation worker: starts engineWorker (the compiled .js, or the .ts source through
 // tsx in tests), sends it requests and routes the token events it streams back to each request's listener. Generation
 // never runs on the thread that answers HTTP.
+import { availableParallelism } from "node:os";
 import type { Worker } from "node:worker_threads";
 import { siblingModule, startWorker } from "../io/workerPool.js";
 import type { BackendName } from "../tensor/backend/index.js";
@@ -16,8 +17,18 @@ export interface EngineOptions {
   maxBatch?: number;
   /** New tokens of a request that names no max_tokens (default 512, or what is left of the context). */
   maxTokens?: number;
-  /** Threads of the native kernels in the generation worker (default: $LLMFORGE_THREADS, else all cores). */
+  /** Threads of the native kernels in the generation worker (default: {@link defaultGenerationThreads}). */
   threads?: number;
+}
+
+/**
+ * The generation worker's threads when none are given: $LLMFORGE_THREADS, else every core but one. The main thread
+ * answers HTTP and writes every streamed chunk; generation threads on all cores take turns with it, and on 2 cores the
+ * server then delivers fewer tokens at 16 streams than with one generation thread (bench/results/serve.md).
+ */
+export function defaultGenerationThreads(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
+  const n = Number(env.LLMFORGE_THREADS);
+  return env.LLMFORGE_THREADS && Number.isInteger(n) && n >= 1 ? n : Math.max(1, cores - 1);
 }
 
 /** A request the engine refused: an HTTP status and OpenAI's error fields. */
@@ -109,7 +120,7 @@ export class Engine {
 
   /** Starts the worker and waits until it has loaded the model (rejects with its load error). */
   static async start(opts: EngineOptions): Promise<Engine> {
-    const init: EngineWorkerInit = { run: opts.run, tokenizer: opts.tokenizer, backend: opts.backend, maxBatch: opts.maxBatch ?? 8, maxTokens: opts.maxTokens ?? 512, threads: opts.threads };
+    const init: EngineWorkerInit = { run: opts.run, tokenizer: opts.tokenizer, backend: opts.backend, maxBatch: opts.maxBatch ?? 8, maxTokens: opts.maxTokens ?? 512, threads: opts.threads ?? defaultGenerationThreads() };
     if (!(Number.isInteger(init.maxBatch) && init.maxBatch >= 1)) throw new EngineError(`maxBatch must be a whole number >= 1, got ${init.maxBatch}`);
     if (init.threads !== undefined && !(Number.isInteger(init.threads) && init.threads >= 1)) throw new EngineError(`threads must be a whole number >= 1, got ${init.threads}`);
     // startWorker (shared with the data pipeline's pools) takes no workerData: the settings are the first message

@@ -13,6 +13,7 @@ import { makeConfig } from "../../src/model/config.js";
 import { GPT } from "../../src/model/gpt.js";
 import { loadRun } from "../../src/model/runFolder.js";
 import { saveModel } from "../../src/model/serialize.js";
+import { defaultGenerationThreads } from "../../src/serve/engine.js";
 import { type RunningServer, startServer } from "../../src/serve/server.js";
 import { ids } from "../../src/tensor/ops/index.js";
 import { noGrad, tidy } from "../../src/tensor/tensor.js";
@@ -66,6 +67,15 @@ async function health(): Promise<{ ms: number; body: { status: string; running: 
 describe("llmforge serve: OpenAI API through the openai SDK", () => {
   it("refuses a thread count that is not a whole number >= 1", async () => {
     await expect(startServer({ run, logger: false, threads: 0 })).rejects.toThrow(/threads must be a whole number >= 1, got 0/);
+  });
+
+  it("generates on every core but one by default (the main thread serves HTTP), or on $LLMFORGE_THREADS", () => {
+    expect(defaultGenerationThreads({}, 2)).toBe(1);
+    expect(defaultGenerationThreads({}, 8)).toBe(7);
+    expect(defaultGenerationThreads({}, 1)).toBe(1);
+    expect(defaultGenerationThreads({ LLMFORGE_THREADS: "2" }, 2)).toBe(2);
+    expect(defaultGenerationThreads({ LLMFORGE_THREADS: "" }, 4)).toBe(3);
+    expect(defaultGenerationThreads({ LLMFORGE_THREADS: "lots" }, 4)).toBe(3);
   });
 
   it("lists the model", async () => {

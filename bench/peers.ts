@@ -104,5 +104,17 @@ export function cpuLine(): string {
   const info = readFileSync("/proc/cpuinfo", "utf8");
   const model = /model name\s*:\s*(.*)/.exec(info)?.[1]?.trim() ?? "unknown CPU";
   const isa = /\bavx512f\b/.test(info) ? `AVX-512${/\bamx_tile\b/.test(info) ? "+AMX" : ""}` : /\bavx2\b/.test(info) ? "AVX2" : "no AVX2";
-  return `${model} (${isa})`;
+  const core = /AuthenticAMD/.test(info) ? amdCore(Number(/cpu family\s*:\s*(\d+)/.exec(info)?.[1]), Number(/^model\s*:\s*(\d+)/m.exec(info)?.[1])) : null;
+  return `${model}${core ? `, ${core}` : ""} (${isa}${core === "Zen 4" && isa === "AVX-512" ? " on 256-bit units: the FMA peak of AVX2" : ""})`;
+}
+
+/**
+ * The core generation of an AMD CPU from its family and model (what "AMD EPYC" alone does not say: a Zen 4 runs AVX-512 on
+ * 256-bit units, a Zen 5 on 512-bit ones, so the same ISA has twice the FMA peak), or null when unknown.
+ */
+export function amdCore(family: number, model: number): string | null {
+  if (family === 0x17) return model >= 0x30 ? "Zen 2" : "Zen/Zen+";
+  if (family === 0x19) return (model >= 0x10 && model <= 0x1f) || (model >= 0x60 && model <= 0x7f) || (model >= 0xa0 && model <= 0xaf) ? "Zen 4" : "Zen 3";
+  if (family === 0x1a) return "Zen 5";
+  return null;
 }

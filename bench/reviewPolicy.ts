@@ -7,11 +7,12 @@ import { sampleGroups } from "../src/infer/sampleGroups.js";
 import { loadRun, runChatTemplate } from "../src/model/runFolder.js";
 import { afinnScore } from "../src/reward/preferenceMix.js";
 import { loadRewardRun } from "../src/reward/score.js";
+import { encodePrompts } from "../src/rl/prompts.js";
 import { completionLogps, type PromptCompletion, rowInputs } from "../src/rl/rollout.js";
 import { ids } from "../src/tensor/ops/index.js";
 import { Rng } from "../src/tensor/rng.js";
 import { noGrad, tidy } from "../src/tensor/tensor.js";
-import { CHATML_TEMPLATE, renderChat } from "../src/tokenizer/chatTemplate.js";
+import { CHATML_TEMPLATE } from "../src/tokenizer/chatTemplate.js";
 
 export interface ReviewPrompt {
   messages: Message[];
@@ -59,7 +60,9 @@ export function evaluateReviewPolicy(
   const template = runChatTemplate(run) ?? CHATML_TEMPLATE;
   const eos = tok.specialId("<|im_end|>");
   const padId = tok.specialTokens.get("<|pad|>") ?? eos;
-  const promptIds = prompts.map((p) => tok.encode(renderChat(template, p.messages, { addGenerationPrompt: true }), { allowedSpecial: "all" }));
+  const encoded = encodePrompts(tok, template, prompts.map((p) => ({ messages: p.messages, accept: [], task: p.polarity })), policy.config.blockSize, o.maxTokens);
+  if (encoded.tooLong > 0) throw new Error(`${encoded.tooLong} review prompts leave no room for ${o.maxTokens} answer tokens`);
+  const promptIds = encoded.prompts.map((p) => p.ids);
   const s = sampleGroups(policy, promptIds, {
     temperature: o.temperature, maxTokens: o.maxTokens, stopTokens: [eos], vocabLimit: tok.vocabSize, group: o.samples, rng: new Rng(o.seed),
   });

@@ -303,8 +303,12 @@ async function dpoLocked(o: DpoOptions): Promise<DpoSummary> {
   const evaluate = (): DpoEval => {
     const was = model.training;
     model.eval();
-    const s: DpoStats = { pairs: 0, correct: 0, chosenRewardSum: 0, rejectedRewardSum: 0, chosenLogpSum: 0, rejectedLogpSum: 0 };
-    const perTask = new Map<string, { pairs: number; correct: number }>();
+    const empty = (): DpoStats => ({ pairs: 0, correct: 0, chosenRewardSum: 0, rejectedRewardSum: 0, chosenLogpSum: 0, rejectedLogpSum: 0 });
+    const add = (into: DpoStats, b: DpoStats) => {
+      for (const k of Object.keys(into) as (keyof DpoStats)[]) into[k] += b[k];
+    };
+    const s = empty();
+    const perTask = new Map<string, DpoStats>();
     let loss = 0;
     try {
       for (let i = 0; i < held.pairs.length; i += o.batchSize) {
@@ -312,17 +316,13 @@ async function dpoLocked(o: DpoOptions): Promise<DpoSummary> {
         tidy(() => noGrad(() => {
           const x = logpsOf(held.pairs, ref.heldout, index);
           loss += dpoLoss(x, lossOpts).item() * index.length;
-          const b = stats(x);
-          for (const k of Object.keys(s) as (keyof DpoStats)[]) s[k] += b[k];
           const [pc, pr, rc, rr] = [x.policyChosen, x.policyRejected, x.refChosen, x.refRejected].map((t) => t.toTypedArray());
+          add(s, dpoStats(pc, pr, rc, rr, lossOpts.beta));
           index.forEach((pi, k) => {
             const task = held.pairs[pi].task;
             if (task === undefined) return;
-            const t = perTask.get(task) ?? { pairs: 0, correct: 0 };
-            t.pairs++;
-            const a = pc[k] - rc[k];
-            const r = pr[k] - rr[k];
-            t.correct += a > r ? 1 : a === r ? 0.5 : 0; // ties half right, as the overall accuracy counts them
+            const t = perTask.get(task) ?? empty();
+            add(t, dpoStats([pc[k]], [pr[k]], [rc[k]], [rr[k]], lossOpts.beta));
             perTask.set(task, t);
           });
         }));

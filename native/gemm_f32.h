@@ -26,11 +26,38 @@ struct F32Policy {
   static long kw(long kc) { return kc; }
   static constexpr bool kHasGemv = true;
 
+  // In-register transpose of a W x W block (AVX-512: 16 x 16, AVX2: 8 x 8).
+  template <class VV>
+  static void transposeW(typename VV::R* blk) {
+    if constexpr (VV::W == 16) {
+      VV::transpose16(blk);
+    } else {
+      VV::transpose8(blk);
+    }
+  }
+  // The first N lanes of x to p (AVX2: plain stores; masked stores are slow on AMD cores).
+  template <class VV, int N>
+  static void storeLanes(float* p, typename VV::R x) {
+    if constexpr (N == VV::W) {
+      VV::store(p, x);
+    } else if constexpr (VV::W == 8) {
+      VV::template storeFirst<N>(p, x);
+    } else {
+      VV::storen(p, x, N);
+    }
+  }
+
   // dst[k*MR + r] = op(A)(i0 + r, k0 + k), rows past `rows` zero.
-  // (Templates on VV = V so the AVX-512-only transpose branch is discarded for the other ISAs.)
+  // (Templates on VV = V so the vector transpose branches are discarded for the scalar ISA.)
   template <class VV = V>
   static void packA(const float* A, long lda, bool trans, long i0, long rows, long k0, long kc, float* dst) {
     if (trans) {
+      if constexpr (VV::W >= MR && VV::W > 1) {
+        if (rows == MR) {  // MR contiguous floats per k: one (masked) load, plain stores
+          for (long k = 0; k < kc; ++k) storeLanes<VV, MR>(dst + k * MR, V::loadn(A + (k0 + k) * lda + i0, MR, 0.0f));
+          return;
+        }
+      }
       for (long k = 0; k < kc; ++k) {
         const float* src = A + (k0 + k) * lda + i0;
         float* d = dst + k * MR;
@@ -38,15 +65,24 @@ struct F32Policy {
         for (; r < rows; ++r) d[r] = src[r];
         for (; r < MR; ++r) d[r] = 0.0f;
       }
-    } else if constexpr (VV::W == 16 && MR <= 16) {
-      // Rows are K-contiguous: load 16 k of each row, transpose 16x16 in registers, store MR per k.
-      typename VV::R blk[16];
-      for (long k = 0; k < kc; k += 16) {
-        const long kn = std::min<long>(16, kc - k);
+    } else if constexpr ((VV::W == 16 || VV::W == 8) && MR <= VV::W) {
+      // Rows are K-contiguous: load W k of each row, transpose W x W in registers, store MR per k.
+      constexpr int W = VV::W;
+      typename VV::R blk[W];
+      long k = 0;
+      for (; k + W <= kc; k += W) {
 #pragma GCC unroll 16
-        for (int r = 0; r < 16; ++r) blk[r] = r < rows ? V::loadn(A + (i0 + r) * lda + k0 + k, kn, 0.0f) : V::zero();
-        VV::transpose16(blk);
-        for (long kk = 0; kk < kn; ++kk) V::storen(dst + (k + kk) * MR, blk[kk], MR);
+        for (int r = 0; r < W; ++r) blk[r] = r < rows ? V::load(A + (i0 + r) * lda + k0 + k) : V::zero();
+        transposeW<VV>(blk);
+#pragma GCC unroll 16
+        for (int kk = 0; kk < W; ++kk) storeLanes<VV, MR>(dst + (k + kk) * MR, blk[kk]);
+      }
+      if (k < kc) {
+        const long kn = kc - k;
+#pragma GCC unroll 16
+        for (int r = 0; r < W; ++r) blk[r] = r < rows ? V::loadn(A + (i0 + r) * lda + k0 + k, kn, 0.0f) : V::zero();
+        transposeW<VV>(blk);
+        for (long kk = 0; kk < kn; ++kk) storeLanes<VV, MR>(dst + (k + kk) * MR, blk[kk]);
       }
     } else {
       long r = 0;
@@ -79,16 +115,20 @@ struct F32Policy {
           for (; j < NR; ++j) d[j] = 0.0f;
         }
       }
-    } else if constexpr (VV::W == 16 && NR % 16 == 0) {
-      typename VV::R blk[16];
-      for (long k = 0; k < kc; k += 16) {
-        const long kn = std::min<long>(16, kc - k);
-        for (int h = 0; h < NR / 16; ++h) {
+    } else if constexpr ((VV::W == 16 || VV::W == 8) && NR % VV::W == 0) {
+      // Columns of op(B) are K-contiguous rows of B: W x W transposes, W columns at a time.
+      constexpr int W = VV::W;
+      typename VV::R blk[W];
+      for (long k = 0; k < kc; k += W) {
+        const long kn = std::min<long>(W, kc - k);
+        for (int h = 0; h < NR / W; ++h) {
 #pragma GCC unroll 16
-          for (int j = 0; j < 16; ++j)
-            blk[j] = 16 * h + j < cols ? V::loadn(B + (j0 + 16 * h + j) * ldb + k0 + k, kn, 0.0f) : V::zero();
-          VV::transpose16(blk);
-          for (long kk = 0; kk < kn; ++kk) V::store(dst + (k + kk) * NR + 16 * h, blk[kk]);
+          for (int j = 0; j < W; ++j) {
+            const float* src = B + (j0 + W * h + j) * ldb + k0 + k;
+            blk[j] = W * h + j >= cols ? V::zero() : kn == W ? V::load(src) : V::loadn(src, kn, 0.0f);
+          }
+          transposeW<VV>(blk);
+          for (long kk = 0; kk < kn; ++kk) V::store(dst + (k + kk) * NR + W * h, blk[kk]);
         }
       }
     } else {

@@ -111,6 +111,47 @@ struct V {
     return _mm256_blendv_ps(set1(fill), _mm256_maskload_ps(p, mk), _mm256_castsi256_ps(mk));
   }
   static void storen(float* p, R x, long n) { _mm256_maskstore_ps(p, mask(n), x); }
+  // The first N lanes of x to p with plain 128/64/32-bit stores (vmaskmovps stores are slow on AMD cores).
+  template <int N>
+  static void storeFirst(float* p, R x) {
+    static_assert(N >= 1 && N <= 8, "1..8 lanes");
+    if constexpr (N == 8) {
+      _mm256_storeu_ps(p, x);
+    } else {
+      __m128 lo = _mm256_castps256_ps128(x);
+      if constexpr (N >= 4) {
+        _mm_storeu_ps(p, lo);
+        lo = _mm256_extractf128_ps(x, 1);
+        p += 4;
+      }
+      constexpr int n = N % 4;
+      if constexpr (n >= 2) {
+        _mm_storel_pi(reinterpret_cast<__m64*>(p), lo);
+        if constexpr (n == 3) _mm_store_ss(p + 2, _mm_movehl_ps(lo, lo));
+      } else if constexpr (n == 1) {
+        _mm_store_ss(p, lo);
+      }
+    }
+  }
+  // In-place 8x8 transpose of r[0..7] (row i lane j -> row j lane i).
+  static void transpose8(R* r) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+  }
   static R gather(const float* p, long stride) {
     const __m256i idx = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32((int)stride));
     return _mm256_i32gather_ps(p, idx, 4);

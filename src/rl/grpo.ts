@@ -17,7 +17,7 @@ import { type BatchSource, runStepLoop, type StageRunOptions, type StepLoopSumma
 import { completedSummary, planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { type GrpoAggregation, type GrpoScale, grpoAdvantages, grpoLoss, zeroSpreadFraction, zeroSpreadGroup } from "./losses.js";
-import { encodePrompts, PromptOrder, readTaskPrompts, type TaskPrompt } from "./prompts.js";
+import { encodePrompts, PromptOrder, readTaskPrompts, reportSkippedPrompts, type TaskPrompt } from "./prompts.js";
 import { loadReward, RlDataError, safeReward } from "./rewards.js";
 import { sampleGroups } from "../infer/sampleGroups.js";
 import { completionLogps, type PromptCompletion } from "./rollout.js";
@@ -217,6 +217,7 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
   if (train.length === 0) throw new RlDataError(`${o.task}: no training prompts fit the block size of ${T} tokens with ${maxTokens} new tokens`);
   say(`grpo: ${train.length} training prompts, ${held.length} held-out prompts from ${data.source}${tooLong ? ` (${tooLong} left out: prompt + ${maxTokens} tokens over ${T})` : ""}; reward ${reward.name}; group ${G}`);
   mkdirSync(o.out, { recursive: true });
+  reportSkippedPrompts(data, o.out, "grpo", say);
   if (!plan.checkpoint || plan.extendTo) {
     writeRunRecord(o.out, { ...plan.record, format: "llmforge-grpo-run", version: 1, writer: `llmforge ${VERSION}`, base: e.model, config: model.config, options: e, completed: undefined });
   }

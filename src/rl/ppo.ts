@@ -25,7 +25,7 @@ import {
   AdaptiveKlController, clippedValueLoss, entropyFromLogits, explainedVariance, FixedKlController, gae, type KlController, type KlEstimator, klEstimate,
   maskedMoments, ppoPolicyLoss, shapeRewards, whiten,
 } from "./losses.js";
-import { type EncodedPrompt, encodePrompts, PromptOrder, readTaskPrompts, type TaskPrompt } from "./prompts.js";
+import { type EncodedPrompt, encodePrompts, PromptOrder, readTaskPrompts, reportSkippedPrompts, type TaskPrompt } from "./prompts.js";
 import { loadReward, RlDataError, safeReward } from "./rewards.js";
 import { sampleGroups } from "../infer/sampleGroups.js";
 import { completionLogps, type PromptCompletion, rowInputs } from "./rollout.js";
@@ -256,6 +256,7 @@ async function ppoLocked(o: PpoOptions): Promise<PpoSummary> {
   if (train.length === 0) throw new RlDataError(`${o.prompts}: no training prompts fit the block size of ${T} tokens with ${maxTokens} new tokens`);
   say(`ppo: ${train.length} training prompts, ${held.length} held-out prompts from ${data.source}${tooLong ? ` (${tooLong} left out: prompt + ${maxTokens} tokens over ${T})` : ""}; reward ${rewardName}`);
   mkdirSync(o.out, { recursive: true });
+  reportSkippedPrompts(data, o.out, "ppo", say);
   if (!plan.checkpoint || plan.extendTo) {
     writeRunRecord(o.out, { ...plan.record, format: "llmforge-ppo-run", version: 1, writer: `llmforge ${VERSION}`, base: e.policy, config: policy.config, options: e, completed: undefined });
   }

@@ -2,7 +2,10 @@
 // file (the last assistant turn is the reference answer), rendered with the chat template's generation prompt and
 // encoded; and the seeded order in which a run visits them (its position is part of every checkpoint).
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Conversation, Message } from "../data/formats/conversation.js";
+import type { DataStats } from "../data/stats.js";
+import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { buildInstructionMix, INSTRUCTION_TASKS } from "../sft/instructionMix.js";
 import { readConversations } from "../sft/train.js";
 import { Rng } from "../tensor/rng.js";
@@ -38,31 +41,62 @@ export function taskPromptOf(conv: Conversation): TaskPrompt | null {
  * turn; the last assistant turn is the answer), split by `valFraction` when no held-out files are given. `label` names the
  * option in errors (`--task` by default).
  */
-export async function readTaskPrompts(task: string, o: { valData?: string[]; valFraction: number; seed: number; perTask: number; label?: string }): Promise<{ train: TaskPrompt[]; heldout: TaskPrompt[]; source: string }> {
+export interface TaskPromptData {
+  train: TaskPrompt[];
+  heldout: TaskPrompt[];
+  source: string;
+  /** What reading the files left out: malformed records (file:line in `stats`) and records with no prompt in them. */
+  skipped: { stats: DataStats[]; malformed: number; noPrompt: number };
+}
+
+export async function readTaskPrompts(task: string, o: { valData?: string[]; valFraction: number; seed: number; perTask: number; label?: string }): Promise<TaskPromptData> {
   const named = task.split(",").map((t) => t.trim());
   if (named.every((t) => (INSTRUCTION_TASKS as readonly string[]).includes(t))) {
     const mix = buildInstructionMix({ tasks: named, perTask: o.perTask, seed: o.seed });
     const keep = (cs: Conversation[]) => cs.map(taskPromptOf).filter((p): p is TaskPrompt => p !== null);
-    return { train: keep(mix.train), heldout: keep(mix.heldout), source: `instruction mix tasks ${named.join(", ")} (seed ${o.seed})` };
+    return { train: keep(mix.train), heldout: keep(mix.heldout), source: `instruction mix tasks ${named.join(", ")} (seed ${o.seed})`, skipped: { stats: [], malformed: 0, noPrompt: 0 } };
   }
   // neither all task names nor files: say which names there are (a typo of a name reads like a missing file otherwise)
   const missing = named.filter((t) => !(INSTRUCTION_TASKS as readonly string[]).includes(t));
   if (!existsSync(task)) {
     throw new RlDataError(`${o.label ?? "--task"} ${missing.join(", ")}: neither a task name (${INSTRUCTION_TASKS.join(", ")}) nor an existing prompts file`);
   }
+  const skipped: TaskPromptData["skipped"] = { stats: [], malformed: 0, noPrompt: 0 };
   const read = async (files: string[], label: string) => {
-    const { convs } = await readConversations(files, label, { prompts: true });
+    const { convs, stats } = await readConversations(files, label, { prompts: true });
     const out = convs.map(taskPromptOf).filter((p): p is TaskPrompt => p !== null);
     if (out.length === 0) throw new RlDataError(`${files.join(", ")}: no prompts (expected prompt-only records, conversations, question/answer or prompt/completion records; tasks by name: ${INSTRUCTION_TASKS.join(", ")})`);
+    skipped.stats.push(stats);
+    skipped.malformed += stats.rejectedCount();
+    skipped.noPrompt += convs.length - out.length;
     return out;
   };
   const all = await read([task], o.label ?? "--task");
-  if (o.valData && o.valData.length > 0) return { train: all, heldout: await read(o.valData, "--val-data"), source: task };
+  if (o.valData && o.valData.length > 0) return { train: all, heldout: await read(o.valData, "--val-data"), source: task, skipped };
   // A seeded split by prompt text: the same prompt never lands on both sides.
   const key = (p: TaskPrompt) => JSON.stringify(p.messages);
   const keys = [...new Set(all.map(key))];
   const held = new Set(keys.filter((k) => hash01(k, o.seed) < o.valFraction));
-  return { train: all.filter((p) => !held.has(key(p))), heldout: all.filter((p) => held.has(key(p))), source: task };
+  return { train: all.filter((p) => !held.has(key(p))), heldout: all.filter((p) => held.has(key(p))), source: task, skipped };
+}
+
+/**
+ * Says what reading the prompt files left out, naming the first malformed record's file:line, and writes every reason
+ * with examples to OUT/data_stats.md (files only; nothing for a named task). Returns the line said, or null.
+ */
+export function reportSkippedPrompts(data: TaskPromptData, out: string, stage: string, say: (s: string) => void): string | null {
+  const { stats, malformed, noPrompt } = data.skipped;
+  if (stats.length === 0) return null;
+  writeFileAtomicSync(join(out, "data_stats.md"), stats.map((s) => s.toMarkdown()).join("\n"));
+  if (malformed === 0 && noPrompt === 0) return null;
+  const first = stats.flatMap((s) => Object.entries(s.rejected)).find(([, e]) => e.examples.length > 0);
+  const parts = [
+    malformed > 0 ? `${malformed} malformed record${malformed === 1 ? "" : "s"}${first ? ` (first: ${first[1].examples[0]}: ${first[0]})` : ""}` : "",
+    noPrompt > 0 ? `${noPrompt} record${noPrompt === 1 ? "" : "s"} with no prompt (nothing before the last assistant turn, or a last turn that is neither the user's nor the assistant's)` : "",
+  ].filter((x) => x);
+  const line = `${stage}: skipped ${parts.join(" and ")}; every reason with file:line in ${join(out, "data_stats.md")}`;
+  say(line);
+  return line;
 }
 
 /** A stable number in [0, 1) from a string and a seed (FNV-1a). */

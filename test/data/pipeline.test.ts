@@ -11,7 +11,7 @@ import type { DataDoc } from "../../src/data/types.js";
 import { readDocs as lines, tmp, writeShard } from "../helpers/dataFiles.js";
 
 function writeShards(dir: string, shards: DataDoc[][]): void {
-  shards.forEach((docs, i) => writeShard(join(dir, `part-${i}.jsonl`), docs));
+  for (const [i, docs] of shards.entries()) writeShard(join(dir, `part-${i}.jsonl`), docs);
 }
 
 const doc = (id: string, source: string, text = `Document ${id} from ${source}.`, meta: Record<string, unknown> = {}): DataDoc => ({ id, text, source, meta });

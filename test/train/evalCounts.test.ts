@@ -54,7 +54,7 @@ describe("validation counts and logs", () => {
     for (const tag of ["loss", "bpb"]) {
       const points = tb.filter((x) => x.tag === `val/${tag}`);
       expect(points.map((p) => p.step)).toEqual(logged.map((r) => r.step));
-      points.forEach((p, i) => expect(p.value).toBeCloseTo(logged[i][`val_${tag}`] as number, 5));
+      for (const [i, p] of points.entries()) expect(p.value).toBeCloseTo(logged[i][`val_${tag}`] as number, 5);
     }
   });
 });

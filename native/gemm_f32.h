@@ -70,7 +70,13 @@ struct F32Policy {
       constexpr int W = VV::W;
       typename VV::R blk[W];
       long k = 0;
+      // The rows are far apart in A (a row per lda floats), too short a stream each for the hardware prefetcher: ask
+      // for the next panel's rows while this one is packed (a prefetch past the matrix does not fault).
+      const float* next = A + (i0 + MR) * lda + k0;
       for (; k + W <= kc; k += W) {
+        if ((k * 4) % 64 == 0 && rows == MR)
+#pragma GCC unroll 16
+          for (int r = 0; r < MR; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * lda + k), _MM_HINT_T0);
 #pragma GCC unroll 16
         for (int r = 0; r < W; ++r) blk[r] = r < rows ? V::load(A + (i0 + r) * lda + k0 + k) : V::zero();
         transposeW<VV>(blk);
@@ -119,8 +125,12 @@ struct F32Policy {
       // Columns of op(B) are K-contiguous rows of B: W x W transposes, W columns at a time.
       constexpr int W = VV::W;
       typename VV::R blk[W];
+      const float* next = B + (j0 + NR) * ldb + k0;  // the next panel's rows, prefetched as in packA
       for (long k = 0; k < kc; k += W) {
         const long kn = std::min<long>(W, kc - k);
+        if ((k * 4) % 64 == 0 && cols == NR)
+#pragma GCC unroll 32
+          for (int j = 0; j < NR; ++j) _mm_prefetch(reinterpret_cast<const char*>(next + j * ldb + k), _MM_HINT_T0);
         for (int h = 0; h < NR / W; ++h) {
 #pragma GCC unroll 16
           for (int j = 0; j < W; ++j) {

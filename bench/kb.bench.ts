@@ -6,7 +6,7 @@
 // Run: node --import tsx bench/kb.bench.ts   (writes $LLMFORGE_BENCH_OUT, default bench/results/kb.md; ~15 minutes on 2 idle cores)
 // Env: KB_MODEL (default /tmp/qs/sft), KB_STEPS (train-embedder steps, default 500), KB_LR (5e-4), KB_QUESTIONS (test
 // questions, default 200), KB_DEV (dev questions, default 100), KB_KEYWORDS (keyword-query pairs per paragraph, default 3),
-// KB_HARD_NEGATIVES (0: none), THREADS (2), KB_WORK (a folder kept between runs: the trained embedder there is
+// KB_HARD_NEGATIVES (0: none), KB_POOLING (mean | weighted-mean), THREADS (2), KB_WORK (a folder kept between runs: the trained embedder there is
 // reused, for experiments on search only).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -14,7 +14,7 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { addToKb } from "../src/kb/build.js";
 import { splitBlocks } from "../src/kb/chunk.js";
-import { Embedder } from "../src/kb/embed.js";
+import { Embedder, type Pooling } from "../src/kb/embed.js";
 import { readKbDocument } from "../src/kb/read.js";
 import { BruteForceIndex, DEFAULT_FUSION, describeFusion, type Fusion, KbSearcher, PLAIN_RRF, type SearchMode } from "../src/kb/search.js";
 import { KnowledgeBase } from "../src/kb/store.js";
@@ -36,6 +36,7 @@ const LR = Number(process.env.KB_LR ?? "5e-4");
 const NDEV = Number(process.env.KB_DEV ?? "100");
 const KEYWORDS = Number(process.env.KB_KEYWORDS ?? "3");
 const HARD_NEGATIVES = process.env.KB_HARD_NEGATIVES !== "0";
+const POOLING = (process.env.KB_POOLING ?? "mean") as Pooling;
 const WORK = process.env.KB_WORK;
 const LIBRARY = ["json", "csv", "random", "math", "string", "heapq", "bisect", "glob", "copy", "base64", "textwrap", "tempfile", "enum", "statistics", "fractions", "shelve"];
 
@@ -174,7 +175,7 @@ try {
       ? (JSON.parse(readFileSync(summaryFile, "utf8")) as TrainEmbedderSummary)
       : await trainEmbedder({
           model: MODEL, data: [trainDir], out: embOut, batchSize: 32, steps: STEPS, lr: LR, warmupSteps: 20, evalEvery: 100, checkpointEvery: 10_000, seed: 1, progress: false,
-          keywords: KEYWORDS, hardNegatives: HARD_NEGATIVES,
+          keywords: KEYWORDS, hardNegatives: HARD_NEGATIVES, pooling: POOLING,
         });
   const trainSeconds = te.training.seconds;
 
@@ -270,7 +271,7 @@ try {
       `gives a common synonym for by that synonym (${qs.reduce((t, q) => t + q.replaced, 0)} of ${qs.length * 5} test words replaced), so that words alone no longer find the paragraph. ` +
       "A question is answered at k when one of the first k chunks is from its page and holds the paragraph's start. " +
       `The base model is ${MODEL} (${basename(MODEL)}: ${kbs.base.embedder.model.config.nLayer} layers, width ${dim}, context ${kbs.base.embedder.maxTokens}); ` +
-      `\`kb train-embedder\` trained it ${te.training.steps} steps (batch 32 pairs, InfoNCE with in-batch negatives${HARD_NEGATIVES ? " and one BM25 hard negative per pair" : ""}, temperature 0.05, lr ${LR}) on ${te.pairs.train} pairs ` +
+      `\`kb train-embedder\` trained it ${te.training.steps} steps (batch 32 pairs, InfoNCE with in-batch negatives${HARD_NEGATIVES ? " and one BM25 hard negative per pair" : ""}, temperature 0.05, lr ${LR}, ${POOLING === "mean" ? "mean pooling" : "position-weighted mean pooling"}) on ${te.pairs.train} pairs ` +
       `(${te.pairs.heading} heading/paragraph, ${te.pairs.adjacent} adjacent paragraphs, ${te.pairs.crop} crops, ${te.pairs.keywords} keyword queries: 3-6 content words of a paragraph, ${KEYWORDS} draws per paragraph) ` +
       `from the same pages with the test and dev paragraphs removed, in ${trainSeconds.toFixed(0)} s; ` +
       `its loss went ${te.training.firstLoss.toFixed(3)} -> ${te.training.lastLoss.toFixed(3)}` +

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { addToKb } from "../kb/build.js";
-import { Embedder } from "../kb/embed.js";
+import { Embedder, POOLINGS } from "../kb/embed.js";
 import { listKbFiles } from "../kb/read.js";
 import { describeFusion, DEFAULT_FUSION, KbSearcher, parseFusion, type SearchMode } from "../kb/search.js";
 import { KbError, KnowledgeBase } from "../kb/store.js";
@@ -122,11 +122,12 @@ export function registerKbCommands(program: Command): void {
     .option("--val-fraction <f>", "share of pairs held out (at most 256)", fractionOption, 0.05)
     .option("--no-crops", "no (random crop of a paragraph, paragraph) pairs")
     .option("--keyword-queries <n>", "(keyword query: 3-6 content words of a paragraph, paragraph) pairs per paragraph; 0 = none", nonNegativeIntOption, 3)
-    .option("--no-hard-negatives", "no BM25 hard negative per pair (the paragraph that best matches the first text without being its partner)");
+    .option("--no-hard-negatives", "no BM25 hard negative per pair (the paragraph that best matches the first text without being its partner)")
+    .option("--pooling <p>", `how hidden states become the vector: ${POOLINGS.join(" or ")} (position-weighted, as SGPT)`, oneOf(POOLINGS), "mean");
   addLoopOptions(te, { steps: 200, lr: 5e-5, weightDecay: 0, evalEvery: 50, keep: 2 }).action(async (o) => {
     const signal = abortOnSignals();
     const s = await trainEmbedder({
-      model: o.model, data: o.data, out: o.out, batchSize: o.batch, maxTokens: o.maxTokens, temperature: o.temperature, valFraction: o.valFraction, crops: o.crops, keywords: o.keywordQueries, hardNegatives: o.hardNegatives,
+      model: o.model, data: o.data, out: o.out, batchSize: o.batch, maxTokens: o.maxTokens, temperature: o.temperature, valFraction: o.valFraction, crops: o.crops, keywords: o.keywordQueries, hardNegatives: o.hardNegatives, pooling: o.pooling,
       ...loopRunOptions(o, signal),
     });
     if (reportInterrupted(s.training, signal)) return;

@@ -1,6 +1,9 @@
 // Text embeddings from an llmforge model folder: the mean over positions of the final hidden states (GPT.hidden, after
 // the last norm), L2-normalised, computed in right-padded batches (causal attention: padding after a sequence changes
-// nothing before it). The same pooling serves `kb train-embedder`'s loss, so training and search embed alike.
+// nothing before it). The same pooling serves `kb train-embedder`'s loss, so training and search embed alike. An embedder
+// may be trained with a position-weighted mean instead (SGPT's "weighted mean": position i of n weighs i, so the states
+// that have read more of the text count more; a causal model's first states have seen only the first tokens); its
+// embedder.json says which, and search embeds with the same.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -11,16 +14,20 @@ import type { BackendName } from "../tensor/backend/index.js";
 import { addScalar, div, ids as idsTensor, mul, sqrt, square, sum } from "../tensor/ops/index.js";
 import { noGrad, Tensor, tidy } from "../tensor/tensor.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
-import type { EmbedderInfo } from "./store.js";
+import { type EmbedderInfo, KbError } from "./store.js";
 
 /** The file that marks a model folder as an embedder trained by `llmforge kb train-embedder`. */
 export const EMBEDDER_FILE = "embedder.json";
+
+/** How hidden states become one vector: their mean, or their mean weighted by position (1, 2, ..., n). */
+export type Pooling = "mean" | "weighted-mean";
+export const POOLINGS: readonly Pooling[] = ["mean", "weighted-mean"];
 
 /** Contents of {@link EMBEDDER_FILE}. */
 export interface EmbedderMark {
   format: "llmforge-embedder";
   version: 1;
-  pooling: "mean";
+  pooling: Pooling;
   normalize: true;
   /** The model folder training started from. */
   base: string;
@@ -29,16 +36,18 @@ export interface EmbedderMark {
 }
 
 /**
- * hidden (B, T, C) -> (B, C): the mean of row b over its first lengths[b] positions (the rest is padding).
+ * hidden (B, T, C) -> (B, C): the mean of row b over its first lengths[b] positions (the rest is padding), or with
+ * `weighted-mean` the mean weighted by position, weight (i + 1) / (1 + 2 + ... + n) at position i.
  * Differentiable (a weighted sum), so the contrastive loss trains through it.
  */
-export function meanPool(hidden: Tensor, lengths: readonly number[]): Tensor {
+export function meanPool(hidden: Tensor, lengths: readonly number[], pooling: Pooling = "mean"): Tensor {
   const [B, T] = hidden.shape;
   if (hidden.ndim !== 3 || lengths.length !== B) throw new RangeError(`meanPool: hidden must be (B, T, C) with B = ${lengths.length} lengths, got (${hidden.shape.join(", ")})`);
   const w = new Float32Array(B * T);
   lengths.forEach((n, b) => {
     if (!(Number.isInteger(n) && n >= 1 && n <= T)) throw new RangeError(`meanPool: length ${n} of row ${b} is not in 1..${T}`);
-    w.fill(1 / n, b * T, b * T + n);
+    if (pooling === "mean") w.fill(1 / n, b * T, b * T + n);
+    else for (let i = 0; i < n; i++) w[b * T + i] = (2 * (i + 1)) / (n * (n + 1));
   });
   const wt = Tensor.from(hidden.dtype === "f64" ? Float64Array.from(w) : w, [B, T, 1], { dtype: hidden.dtype, backend: hidden.backend });
   return sum(mul(hidden, wt), 1); // (B, C)
@@ -62,7 +71,7 @@ export function padRows(rows: readonly (readonly number[])[]): { ids: Int32Array
  * L2-normalised unless `normalize` is false (the server's /v1/embeddings gives the plain mean). Sequences are
  * sorted by length and run `batchSize` at a time; each must be 1..blockSize tokens long.
  */
-export function meanPooledEmbeddings(model: GPT, seqs: readonly (readonly number[])[], o: { batchSize?: number; normalize?: boolean } = {}): Float32Array[] {
+export function meanPooledEmbeddings(model: GPT, seqs: readonly (readonly number[])[], o: { batchSize?: number; normalize?: boolean; pooling?: Pooling } = {}): Float32Array[] {
   const bs = o.batchSize ?? 16;
   const C = model.config.nEmbd;
   const order = seqs.map((_, i) => i).sort((a, b) => seqs[a].length - seqs[b].length);
@@ -72,7 +81,7 @@ export function meanPooledEmbeddings(model: GPT, seqs: readonly (readonly number
     const { ids, T, lengths } = padRows(idx.map((j) => seqs[j]));
     const flat = tidy(() =>
       noGrad(() => {
-        const pooled = meanPool(model.hidden(idsTensor(ids, [idx.length, T])), lengths); // (b, C)
+        const pooled = meanPool(model.hidden(idsTensor(ids, [idx.length, T])), lengths, o.pooling); // (b, C)
         return (o.normalize === false ? pooled : l2Normalize(pooled)).toTypedArray();
       }),
     );
@@ -101,6 +110,7 @@ export class Embedder {
     const hash = createHash("sha256").update(readFileSync(weights)).digest("hex").slice(0, 16);
     const markFile = join(paths.modelDir, EMBEDDER_FILE);
     const mark = existsSync(markFile) ? (JSON.parse(readFileSync(markFile, "utf8")) as EmbedderMark) : null;
+    if (mark && !POOLINGS.includes(mark.pooling)) throw new KbError(`${markFile}: pooling "${mark.pooling}" is not one this version knows (${POOLINGS.join(", ")})`);
     const name = basename(resolve(paths.modelDir)) === "model" ? basename(dirname(resolve(paths.modelDir))) : basename(resolve(paths.modelDir));
     return new Embedder(model, tokenizer, { id: `${name}@${hash}`, dim: model.config.nEmbd, path: resolve(run) }, mark);
   }
@@ -121,7 +131,12 @@ export class Embedder {
 
   /** Unit-length vectors (dim numbers each) of texts, in order. */
   embed(texts: readonly string[], o: { batchSize?: number } = {}): Float32Array[] {
-    return meanPooledEmbeddings(this.model, texts.map((t) => this.tokenize(t)), { batchSize: o.batchSize });
+    return meanPooledEmbeddings(this.model, texts.map((t) => this.tokenize(t)), { batchSize: o.batchSize, pooling: this.pooling });
+  }
+
+  /** The pooling this embedder was trained with (a plain model folder: the mean). */
+  get pooling(): Pooling {
+    return this.mark?.pooling ?? "mean";
   }
 }
 

@@ -18,7 +18,7 @@ import { runStepLoop, type StageRunOptions, type StepLoopSummary } from "../trai
 import { markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { headingText, splitBlocks } from "./chunk.js";
-import { EMBEDDER_FILE, type EmbedderMark, l2Normalize, meanPool, meanPooledEmbeddings, padRows } from "./embed.js";
+import { EMBEDDER_FILE, type EmbedderMark, l2Normalize, meanPool, meanPooledEmbeddings, padRows, type Pooling } from "./embed.js";
 import { KbError } from "./store.js";
 import { listKbFiles, readKbDocument, type KbReadFailure } from "./read.js";
 
@@ -303,6 +303,8 @@ export interface TrainEmbedderOptions extends StageRunOptions {
   keywords?: number;
   /** Give each pair a BM25 hard negative (default true). */
   hardNegatives?: boolean;
+  /** How hidden states are pooled, in training and in the saved embedder (default "mean"). */
+  pooling?: Pooling;
 }
 
 export interface TrainEmbedderSummary {
@@ -338,12 +340,12 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
   const temperature = o.temperature ?? EMBEDDER_TEMPERATURE;
   const recorded = {
     ...o, model: resolve(o.model), data: o.data.map((f) => resolve(f)), seed, temperature, valFraction: o.valFraction ?? 0.05, maxTokens: o.maxTokens ?? 64, crops: o.crops ?? true,
-    keywords: o.keywords ?? KEYWORD_QUERIES, hardNegatives: o.hardNegatives ?? true,
+    keywords: o.keywords ?? KEYWORD_QUERIES, hardNegatives: o.hardNegatives ?? true, pooling: o.pooling ?? "mean",
     weightDecay: o.weightDecay ?? 0, signal: undefined, resume: undefined, extend: undefined,
   };
   const plan = planResume({
     out: o.out, resume: o.resume, extend: o.extend, options: recorded, say,
-    fixed: { model: "--model", data: "--data", seed: "--seed", batchSize: "--batch", maxTokens: "--max-tokens", valFraction: "--val-fraction", temperature: "--temperature", crops: "--no-crops", keywords: "--keyword-queries", hardNegatives: "--no-hard-negatives" },
+    fixed: { model: "--model", data: "--data", seed: "--seed", batchSize: "--batch", maxTokens: "--max-tokens", valFraction: "--val-fraction", temperature: "--temperature", crops: "--no-crops", keywords: "--keyword-queries", hardNegatives: "--no-hard-negatives", pooling: "--pooling" },
     kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", gradClip: "--grad-clip", minutes: "--minutes" },
   });
   const e = plan.options;
@@ -385,7 +387,8 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
     const wasTraining = model.training;
     model.eval();
     try {
-      return pairRetrieval(meanPooledEmbeddings(model, held.map((p) => p.a)), meanPooledEmbeddings(model, held.map((p) => p.b)));
+      const pooling = e.pooling as Pooling;
+      return pairRetrieval(meanPooledEmbeddings(model, held.map((p) => p.a), { pooling }), meanPooledEmbeddings(model, held.map((p) => p.b), { pooling }));
     } finally {
       model.train(wasTraining);
     }
@@ -397,7 +400,7 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
     outDir: o.out, model, batches, label: "embedder",
     lossOf: (b) => {
       const rows = (b.negatives ? 3 : 2) * b.pairs;
-      const z = l2Normalize(meanPool(model.hidden(idsTensor(b.ids, [rows, b.T])), b.lengths)); // (2B or 3B, C)
+      const z = l2Normalize(meanPool(model.hidden(idsTensor(b.ids, [rows, b.T])), b.lengths, e.pooling as Pooling)); // (2B or 3B, C)
       return infoNceLoss(slice(z, 0, 0, b.pairs), slice(z, 0, b.pairs, 2 * b.pairs), temperature, b.negatives ? slice(z, 0, 2 * b.pairs, rows) : undefined);
     },
     weightOf: (b) => b.pairs,
@@ -419,7 +422,7 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
   copyFileSync(run.paths.tokenizerFile, join(modelDir, "tokenizer.json"));
   const tokConfig = join(dirname(run.paths.tokenizerFile), "tokenizer_config.json");
   if (existsSync(tokConfig)) copyFileSync(tokConfig, join(modelDir, "tokenizer_config.json"));
-  const mark: EmbedderMark = { format: "llmforge-embedder", version: 1, pooling: "mean", normalize: true, base: e.model, temperature, steps: training.steps };
+  const mark: EmbedderMark = { format: "llmforge-embedder", version: 1, pooling: e.pooling as Pooling, normalize: true, base: e.model, temperature, steps: training.steps };
   writeFileAtomicSync(join(modelDir, EMBEDDER_FILE), `${JSON.stringify(mark, null, 2)}\n`);
   const summary: TrainEmbedderSummary = { ...base, modelDir, after };
   writeFileAtomicSync(join(o.out, "embedder.json"), `${JSON.stringify({ format: "llmforge-embedder-summary", version: 1, writer: `llmforge ${VERSION}`, ...summary }, null, 2)}\n`);

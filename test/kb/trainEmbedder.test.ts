@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EMBEDDER_FILE, Embedder } from "../../src/kb/embed.js";
+import { EMBEDDER_FILE, Embedder, meanPool, meanPooledEmbeddings } from "../../src/kb/embed.js";
 import { corpusPairs, infoNceLoss, keywordQueryOf, MemoryBm25, trainEmbedder, type TrainEmbedderOptions, withHardNegatives } from "../../src/kb/trainEmbedder.js";
 import { Rng } from "../../src/tensor/rng.js";
 import { Tensor } from "../../src/tensor/tensor.js";
@@ -126,5 +126,29 @@ describe("train-embedder", () => {
     expect(again.training.steps).toBe(24);
     expect(losses(out)).toEqual(l);
     await expect(trainEmbedder(opts(out, { steps: 24, batchSize: 3, keywords: 1, resume: true }))).rejects.toThrow(/--batch/);
+  }, 60_000);
+
+  it("pools by position-weighted mean: weight i+1 over 1+...+n, padding ignored", () => {
+    // rows of lengths 3 and 1 in a (2, 3, 2) batch; the second row's padding holds junk that must not count
+    const h = Tensor.from(Float32Array.from([1, 10, 2, 20, 4, 40, 5, 50, 99, 99, 99, 99]), [2, 3, 2]);
+    const plain = meanPool(h, [3, 1]).toTypedArray();
+    [7 / 3, 70 / 3, 5, 50].forEach((x, i) => expect(plain[i]).toBeCloseTo(x, 5));
+    const weighted = meanPool(h, [3, 1], "weighted-mean").toTypedArray();
+    const want = [(1 * 1 + 2 * 2 + 3 * 4) / 6, (1 * 10 + 2 * 20 + 3 * 40) / 6, 5, 50];
+    weighted.forEach((x, i) => expect(x).toBeCloseTo(want[i], 5));
+  });
+
+  it("trains and saves a weighted-mean embedder that embeds with the pooling it was trained with; --pooling is fixed on resume", async () => {
+    const out = join(dir, "emb-weighted");
+    await trainEmbedder(opts(out, { steps: 4, checkpointEvery: 2, keywords: 1, pooling: "weighted-mean" }));
+    const e = Embedder.load(out);
+    expect(e.mark?.pooling).toBe("weighted-mean");
+    expect(e.pooling).toBe("weighted-mean");
+    const text = "bread rises in a warm oven";
+    const ids = e.tokenize(text);
+    const [v] = e.embed([text]);
+    expect(Array.from(v)).toEqual(Array.from(meanPooledEmbeddings(e.model, [ids], { pooling: "weighted-mean" })[0]));
+    expect(Array.from(v)).not.toEqual(Array.from(meanPooledEmbeddings(e.model, [ids])[0]));
+    await expect(trainEmbedder(opts(out, { steps: 4, keywords: 1, resume: true }))).rejects.toThrow(/--pooling/);
   }, 60_000);
 });

@@ -132,10 +132,10 @@ describe("train-embedder", () => {
     // rows of lengths 3 and 1 in a (2, 3, 2) batch; the second row's padding holds junk that must not count
     const h = Tensor.from(Float32Array.from([1, 10, 2, 20, 4, 40, 5, 50, 99, 99, 99, 99]), [2, 3, 2]);
     const plain = meanPool(h, [3, 1]).toTypedArray();
-    [7 / 3, 70 / 3, 5, 50].forEach((x, i) => expect(plain[i]).toBeCloseTo(x, 5));
+    for (const [i, x] of [7 / 3, 70 / 3, 5, 50].entries()) expect(plain[i]).toBeCloseTo(x, 5);
     const weighted = meanPool(h, [3, 1], "weighted-mean").toTypedArray();
     const want = [(1 * 1 + 2 * 2 + 3 * 4) / 6, (1 * 10 + 2 * 20 + 3 * 40) / 6, 5, 50];
-    weighted.forEach((x, i) => expect(x).toBeCloseTo(want[i], 5));
+    for (const [i, x] of want.entries()) expect(weighted[i]).toBeCloseTo(x, 5);
   });
 
   it("trains and saves a weighted-mean embedder that embeds with the pooling it was trained with; --pooling is fixed on resume", async () => {

@@ -124,7 +124,7 @@ export function registerKbCommands(program: Command): void {
     .option("--keyword-queries <n>", "(keyword query: 3-6 content words of a paragraph, paragraph) pairs per paragraph; 0 = none", nonNegativeIntOption, 3)
     .option("--no-hard-negatives", "no BM25 hard negative per pair (the paragraph that best matches the first text without being its partner)")
     .option("--pooling <p>", `how hidden states become the vector: ${POOLINGS.join(" or ")} (position-weighted, as SGPT)`, oneOf(POOLINGS), "mean");
-  addLoopOptions(te, { steps: 200, lr: 5e-5, weightDecay: 0, evalEvery: 50, keep: 2 }).action(async (o) => {
+  addLoopOptions(te, { steps: 500, lr: 5e-4, weightDecay: 0, evalEvery: 100, keep: 2 }).action(async (o) => {
     const signal = abortOnSignals();
     const s = await trainEmbedder({
       model: o.model, data: o.data, out: o.out, batchSize: o.batch, maxTokens: o.maxTokens, temperature: o.temperature, valFraction: o.valFraction, crops: o.crops, keywords: o.keywordQueries, hardNegatives: o.hardNegatives, pooling: o.pooling,

@@ -3,14 +3,14 @@
 // training step, on 1 and 2 threads and each SIMD level (OpenBLAS held to the same one), with % of the FMA peak; plus the bf16 path. Writes a Markdown section (LLMFORGE_BENCH_OUT).
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchGemmShape, type GemmShape } from "../src/tensor/backend/gemmBench.js";
 import {
   type Bf16Path, nativeFmaPeak, nativeInfo, nativeKernels, nativeLoadError, nativeSimdLevels, setNativeBf16Path, setNativeSimd, type SimdLevel,
 } from "../src/tensor/backend/native.js";
-import { simdEnv } from "./peers.js";
+import { cpuLine, simdEnv } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "gemm.md");
@@ -114,7 +114,7 @@ function main(): void {
     );
   }
   setNativeSimd("auto");
-  const cpu = readCpuModel();
+  const cpu = cpuLine();
   const text = [
     "## GEMM",
     "",
@@ -137,16 +137,6 @@ function main(): void {
   mkdirSync(dirname(outPath), { recursive: true });
   writeFileSync(outPath, text);
   console.log(text);
-}
-
-function readCpuModel(): string {
-  try {
-    const m = /model name\s*:\s*(.+)/.exec(readFileSync("/proc/cpuinfo", "utf8"));
-    if (m) return m[1].trim();
-  } catch {
-    // not Linux: fall back to os.cpus()
-  }
-  return cpus()[0]?.model ?? "unknown CPU";
 }
 
 main();

@@ -46,7 +46,7 @@ export interface TaskPromptData {
   heldout: TaskPrompt[];
   source: string;
   /** What reading the files left out: malformed records (file:line in `stats`) and records with no prompt in them. */
-  skipped: { stats: DataStats[]; malformed: number; noPrompt: number };
+  skipped: { stats: DataStats[]; malformed: number; noPrompt: number; noPromptAt: string[] };
 }
 
 export async function readTaskPrompts(task: string, o: { valData?: string[]; valFraction: number; seed: number; perTask: number; label?: string }): Promise<TaskPromptData> {
@@ -54,17 +54,22 @@ export async function readTaskPrompts(task: string, o: { valData?: string[]; val
   if (named.every((t) => (INSTRUCTION_TASKS as readonly string[]).includes(t))) {
     const mix = buildInstructionMix({ tasks: named, perTask: o.perTask, seed: o.seed });
     const keep = (cs: Conversation[]) => cs.map(taskPromptOf).filter((p): p is TaskPrompt => p !== null);
-    return { train: keep(mix.train), heldout: keep(mix.heldout), source: `instruction mix tasks ${named.join(", ")} (seed ${o.seed})`, skipped: { stats: [], malformed: 0, noPrompt: 0 } };
+    return { train: keep(mix.train), heldout: keep(mix.heldout), source: `instruction mix tasks ${named.join(", ")} (seed ${o.seed})`, skipped: { stats: [], malformed: 0, noPrompt: 0, noPromptAt: [] } };
   }
   // neither all task names nor files: say which names there are (a typo of a name reads like a missing file otherwise)
   const missing = named.filter((t) => !(INSTRUCTION_TASKS as readonly string[]).includes(t));
   if (!existsSync(task)) {
     throw new RlDataError(`${o.label ?? "--task"} ${missing.join(", ")}: neither a task name (${INSTRUCTION_TASKS.join(", ")}) nor an existing prompts file`);
   }
-  const skipped: TaskPromptData["skipped"] = { stats: [], malformed: 0, noPrompt: 0 };
+  const skipped: TaskPromptData["skipped"] = { stats: [], malformed: 0, noPrompt: 0, noPromptAt: [] };
   const read = async (files: string[], label: string) => {
     const { convs, stats } = await readConversations(files, label, { prompts: true });
-    const out = convs.map(taskPromptOf).filter((p): p is TaskPrompt => p !== null);
+    const out: TaskPrompt[] = [];
+    for (const c of convs) {
+      const p = taskPromptOf(c);
+      if (p) out.push(p);
+      else if (skipped.noPromptAt.length < 10) skipped.noPromptAt.push(`${c.meta?.file ?? files.join(", ")}:${c.meta?.line ?? "?"}`);
+    }
     if (out.length === 0) throw new RlDataError(`${files.join(", ")}: no prompts (expected prompt-only records, conversations, question/answer or prompt/completion records; tasks by name: ${INSTRUCTION_TASKS.join(", ")})`);
     skipped.stats.push(stats);
     skipped.malformed += stats.rejectedCount();
@@ -85,14 +90,15 @@ export async function readTaskPrompts(task: string, o: { valData?: string[]; val
  * with examples to OUT/data_stats.md (files only; nothing for a named task). Returns the line said, or null.
  */
 export function reportSkippedPrompts(data: TaskPromptData, out: string, stage: string, say: (s: string) => void): string | null {
-  const { stats, malformed, noPrompt } = data.skipped;
+  const { stats, malformed, noPrompt, noPromptAt } = data.skipped;
   if (stats.length === 0) return null;
-  writeFileAtomicSync(join(out, "data_stats.md"), stats.map((s) => s.toMarkdown()).join("\n"));
+  const listed = noPromptAt.length > 0 ? `\n### Records with no prompt (${noPrompt}; the first ${noPromptAt.length})\n\n${noPromptAt.map((w) => `- ${w}`).join("\n")}\n` : "";
+  writeFileAtomicSync(join(out, "data_stats.md"), stats.map((s) => s.toMarkdown()).join("\n") + listed);
   if (malformed === 0 && noPrompt === 0) return null;
   const first = stats.flatMap((s) => Object.entries(s.rejected)).find(([, e]) => e.examples.length > 0);
   const parts = [
     malformed > 0 ? `${malformed} malformed record${malformed === 1 ? "" : "s"}${first ? ` (first: ${first[1].examples[0]}: ${first[0]})` : ""}` : "",
-    noPrompt > 0 ? `${noPrompt} record${noPrompt === 1 ? "" : "s"} with no prompt (nothing before the last assistant turn, or a last turn that is neither the user's nor the assistant's)` : "",
+    noPrompt > 0 ? `${noPrompt} record${noPrompt === 1 ? "" : "s"} with no prompt (nothing before the last assistant turn, or a last turn that is neither the user's nor the assistant's; first: ${noPromptAt[0]})` : "",
   ].filter((x) => x);
   const line = `${stage}: skipped ${parts.join(" and ")}; every reason with file:line in ${join(out, "data_stats.md")}`;
   say(line);

@@ -41,6 +41,9 @@ describe("readTaskPrompts from files", () => {
     expect(line).toContain(`${f}:2`);
     expect(line).toContain(join(out, "data_stats.md"));
     expect(readFileSync(join(out, "data_stats.md"), "utf8")).toContain(`${f}:2`);
+    expect(r.skipped.noPrompt).toBe(1);
+    expect(line).toContain(`first: ${f}:4)`);
+    expect(readFileSync(join(out, "data_stats.md"), "utf8")).toContain(`- ${f}:4`);
   });
 
   it("says nothing for clean files and for named tasks (no files to report on)", async () => {

@@ -71,10 +71,10 @@ struct F32Policy {
       typename VV::R blk[W];
       long k = 0;
       // The rows are far apart in A (a row per lda floats), too short a stream each for the hardware prefetcher: ask
-      // for the next panel's rows while this one is packed (a prefetch past the matrix does not fault).
+      // for the next panel's rows while this one is packed, once per 64-byte line (a prefetch past the matrix does not fault).
       const float* next = A + (i0 + MR) * lda + k0;
       for (; k + W <= kc; k += W) {
-        if ((k * 4) % 64 == 0 && rows == MR)
+        if (k % 16 == 0 && rows == MR)
 #pragma GCC unroll 16
           for (int r = 0; r < MR; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * lda + k), _MM_HINT_T0);
 #pragma GCC unroll 16
@@ -128,7 +128,7 @@ struct F32Policy {
       const float* next = B + (j0 + NR) * ldb + k0;  // the next panel's rows, prefetched as in packA
       for (long k = 0; k < kc; k += W) {
         const long kn = std::min<long>(W, kc - k);
-        if ((k * 4) % 64 == 0 && cols == NR)
+        if (k % 16 == 0 && cols == NR)
 #pragma GCC unroll 32
           for (int j = 0; j < NR; ++j) _mm_prefetch(reinterpret_cast<const char*>(next + j * ldb + k), _MM_HINT_T0);
         for (int h = 0; h < NR / W; ++h) {

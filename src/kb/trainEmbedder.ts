@@ -349,6 +349,7 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
     kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", gradClip: "--grad-clip", minutes: "--minutes" },
   });
   const e = plan.options;
+  const pooling = e.pooling as Pooling;
   const run = loadRun(o.model, { backend: o.backend });
   const model = run.model;
   const maxTokens = Math.min(e.maxTokens, model.config.blockSize);
@@ -387,7 +388,6 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
     const wasTraining = model.training;
     model.eval();
     try {
-      const pooling = e.pooling as Pooling;
       return pairRetrieval(meanPooledEmbeddings(model, held.map((p) => p.a), { pooling }), meanPooledEmbeddings(model, held.map((p) => p.b), { pooling }));
     } finally {
       model.train(wasTraining);
@@ -400,7 +400,7 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
     outDir: o.out, model, batches, label: "embedder",
     lossOf: (b) => {
       const rows = (b.negatives ? 3 : 2) * b.pairs;
-      const z = l2Normalize(meanPool(model.hidden(idsTensor(b.ids, [rows, b.T])), b.lengths, e.pooling as Pooling)); // (2B or 3B, C)
+      const z = l2Normalize(meanPool(model.hidden(idsTensor(b.ids, [rows, b.T])), b.lengths, pooling)); // (2B or 3B, C)
       return infoNceLoss(slice(z, 0, 0, b.pairs), slice(z, 0, b.pairs, 2 * b.pairs), temperature, b.negatives ? slice(z, 0, 2 * b.pairs, rows) : undefined);
     },
     weightOf: (b) => b.pairs,
@@ -422,7 +422,7 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
   copyFileSync(run.paths.tokenizerFile, join(modelDir, "tokenizer.json"));
   const tokConfig = join(dirname(run.paths.tokenizerFile), "tokenizer_config.json");
   if (existsSync(tokConfig)) copyFileSync(tokConfig, join(modelDir, "tokenizer_config.json"));
-  const mark: EmbedderMark = { format: "llmforge-embedder", version: 1, pooling: e.pooling as Pooling, normalize: true, base: e.model, temperature, steps: training.steps };
+  const mark: EmbedderMark = { format: "llmforge-embedder", version: 1, pooling, normalize: true, base: e.model, temperature, steps: training.steps };
   writeFileAtomicSync(join(modelDir, EMBEDDER_FILE), `${JSON.stringify(mark, null, 2)}\n`);
   const summary: TrainEmbedderSummary = { ...base, modelDir, after };
   writeFileAtomicSync(join(o.out, "embedder.json"), `${JSON.stringify({ format: "llmforge-embedder-summary", version: 1, writer: `llmforge ${VERSION}`, ...summary }, null, 2)}\n`);

@@ -35,12 +35,7 @@ export function taskPromptOf(conv: Conversation): TaskPrompt | null {
   return null;
 }
 
-/**
- * The prompts of a task: a named task of the instruction mix (its train and held-out items are disjoint), or SFT-format
- * files (any format `llmforge sft` reads, plus prompt-only records: `{"prompt": ...}` or messages ending with the user's
- * turn; the last assistant turn is the answer), split by `valFraction` when no held-out files are given. `label` names the
- * option in errors (`--task` by default).
- */
+/** A run's prompts, where they came from, and what reading them left out. */
 export interface TaskPromptData {
   train: TaskPrompt[];
   heldout: TaskPrompt[];
@@ -49,19 +44,27 @@ export interface TaskPromptData {
   skipped: { stats: DataStats[]; malformed: number; noPrompt: number; noPromptAt: string[] };
 }
 
+const nothingSkipped = (): TaskPromptData["skipped"] => ({ stats: [], malformed: 0, noPrompt: 0, noPromptAt: [] });
+
+/**
+ * The prompts of a task: a named task of the instruction mix (its train and held-out items are disjoint), or SFT-format
+ * files (any format `llmforge sft` reads, plus prompt-only records: `{"prompt": ...}` or messages ending with the user's
+ * turn; the last assistant turn is the answer), split by `valFraction` when no held-out files are given. `label` names the
+ * option in errors (`--task` by default).
+ */
 export async function readTaskPrompts(task: string, o: { valData?: string[]; valFraction: number; seed: number; perTask: number; label?: string }): Promise<TaskPromptData> {
   const named = task.split(",").map((t) => t.trim());
   if (named.every((t) => (INSTRUCTION_TASKS as readonly string[]).includes(t))) {
     const mix = buildInstructionMix({ tasks: named, perTask: o.perTask, seed: o.seed });
     const keep = (cs: Conversation[]) => cs.map(taskPromptOf).filter((p): p is TaskPrompt => p !== null);
-    return { train: keep(mix.train), heldout: keep(mix.heldout), source: `instruction mix tasks ${named.join(", ")} (seed ${o.seed})`, skipped: { stats: [], malformed: 0, noPrompt: 0, noPromptAt: [] } };
+    return { train: keep(mix.train), heldout: keep(mix.heldout), source: `instruction mix tasks ${named.join(", ")} (seed ${o.seed})`, skipped: nothingSkipped() };
   }
   // neither all task names nor files: say which names there are (a typo of a name reads like a missing file otherwise)
   const missing = named.filter((t) => !(INSTRUCTION_TASKS as readonly string[]).includes(t));
   if (!existsSync(task)) {
     throw new RlDataError(`${o.label ?? "--task"} ${missing.join(", ")}: neither a task name (${INSTRUCTION_TASKS.join(", ")}) nor an existing prompts file`);
   }
-  const skipped: TaskPromptData["skipped"] = { stats: [], malformed: 0, noPrompt: 0, noPromptAt: [] };
+  const skipped = nothingSkipped();
   const read = async (files: string[], label: string) => {
     const { convs, stats } = await readConversations(files, label, { prompts: true });
     const out: TaskPrompt[] = [];

@@ -11,7 +11,7 @@ import type { PreferenceRecord } from "../data/formats/preference.js";
 import { pairsFromValues } from "../data/formats/preferenceRecords.js";
 import { hashUnit } from "../data/mix.js";
 import { writeJsonlSplits } from "../io/jsonl.js";
-import { loadSentiment, sourceVersions } from "../sft/instructionSources.js";
+import { loadSentiment, MAX_SENTENCE_WORDS, sourceVersions } from "../sft/instructionSources.js";
 import { buildInstructionMix, exactMatch, HELDOUT_ITEM_FRACTION, INSTRUCTION_TASKS, isHeldoutItem, normalizeAnswer } from "../sft/instructionMix.js";
 import { VERSION } from "../version.js";
 
@@ -121,6 +121,21 @@ export interface PreferenceMixOptions {
    * balanced tasks need: a start from which the interaction is learnt where the balanced mix alone stays at chance.
    */
   sentimentLexiconPositive?: number;
+  /**
+   * Also draw training sentiment answers from the fixtures' longer review sentences, those of {@link MAX_SENTENCE_WORDS} + 1 to this
+   * many words (default 0 = none). They are training-only: the held-out records and the SFT mix's sentiment items (both at most
+   * {@link MAX_SENTENCE_WORDS} words) never hold them, so the held-out file is unchanged, byte for byte; they bring the reward model
+   * about as many labelled sentences again, with most of the fixtures' words.
+   */
+  sentimentLongWords?: number;
+  /**
+   * Add to every training sentiment and VADER record its mirror (default false): the same answers under a training phrasing of
+   * the other polarity, every preference reversed (VADER scores s become 6 - s). An answer is then better under one polarity
+   * exactly as often as it is worse under the other, so neither memorising answers nor scoring their valence alone lowers the
+   * loss on these pairs: only the polarity × valence interaction does. The mirrors come from their own draw and follow every
+   * other training record; the held-out file is unchanged.
+   */
+  mirrorPolarity?: boolean;
 }
 
 /** Default {@link PreferenceMixOptions.vaderMinGap}: a pair's means at least one rater SD apart. */
@@ -147,6 +162,10 @@ export interface PreferenceMixStats {
   vaderMinGap: number;
   /** Review sentences per polarity in a training sentiment record, when above 1 ({@link PreferenceMixOptions.sentimentAnswers}). */
   sentimentAnswers?: number;
+  /** Longest training review sentence in words, when longer ones were added ({@link PreferenceMixOptions.sentimentLongWords}). */
+  sentimentLongWords?: number;
+  /** Mirrored training records added ({@link PreferenceMixOptions.mirrorPolarity}), by task. */
+  mirrored?: Record<string, number>;
   /** Sentiment lexicon records added to train, when any ({@link PreferenceMixOptions.sentimentLexicon}), and their pairs. */
   sentimentLexicon?: { records: number; pairs: number; positive: number };
   tasks: Record<string, PreferenceTaskStats>;
@@ -189,7 +208,7 @@ export const sentimentPromptSplit = (seed: number): Record<Split, Record<string,
 const itemSplit = (key: string, seed: number): Split => (isHeldoutItem("sentiment", key, seed) ? "heldout" : "train");
 
 /** "Write a positive review": chosen a sentence labelled with the asked polarity, rejected one with the other. */
-function sentimentGen(seed: number, d: Draw, answers = 1): Gen {
+function sentimentGen(seed: number, d: Draw, answers = 1, longWords = 0): Gen {
   const prompts = promptSplit("sentiment", SENTIMENT_PROMPTS, seed);
   const rand = mulberry32(Math.floor(hashUnit("sentiment-answers", seed) * 2 ** 32));
   const more: Draw = { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
@@ -204,6 +223,8 @@ function sentimentGen(seed: number, d: Draw, answers = 1): Gen {
   };
   const pool: Record<Split, Record<string, string[]>> = { train: { positive: [], negative: [] }, heldout: { positive: [], negative: [] } };
   for (const s of loadSentiment().sentences) pool[itemSplit(s.text, seed)][s.label].push(s.text);
+  // longer sentences: training only (no held-out record or SFT item is longer than MAX_SENTENCE_WORDS)
+  if (longWords > MAX_SENTENCE_WORDS) for (const s of loadSentiment(longWords).sentences) if (s.text.split(" ").length > MAX_SENTENCE_WORDS) pool.train[s.label].push(s.text);
   return (split) => {
     const polarity = d.pick(POLARITIES);
     const prompt = d.pick(prompts[split][polarity]);
@@ -246,6 +267,31 @@ function sentimentLexiconRecords(seed: number, count: number, positiveShare: num
     seen.add(key);
     const pairs = good.flatMap((_, i) => bad.map((_, j) => ({ better: i, worse: good.length + j })));
     out.push({ prompt: user(prompt), responses, pairs, meta: { task: "sentiment-lexicon", polarity, split: "train" } });
+  }
+  return out;
+}
+
+/**
+ * The polarity mirror of each training sentiment and VADER record (see {@link PreferenceMixOptions.mirrorPolarity}): a training
+ * phrasing of the other polarity, the same answers, every pair reversed and every score s on the 1..5 scale made 6 - s.
+ */
+function mirrorRecords(train: readonly PreferenceRecord[], seed: number): PreferenceRecord[] {
+  const rand = mulberry32(Math.floor(hashUnit("mirror-polarity", seed) * 2 ** 32));
+  const prompts = { sentiment: promptSplit("sentiment", SENTIMENT_PROMPTS, seed).train, vader: promptSplit("vader", VADER_PROMPTS, seed).train };
+  const out: PreferenceRecord[] = [];
+  for (const r of train) {
+    const task = r.meta?.task;
+    if (task !== "sentiment" && task !== "vader") continue;
+    const other = r.meta?.polarity === "positive" ? "negative" : "positive";
+    const phrasings = prompts[task][other];
+    const scores = r.scores ? { scores: Object.fromEntries(Object.entries(r.scores).map(([k, v]) => [k, v.map((x) => Math.round((6 - x) * 1e6) / 1e6)])) } : {};
+    out.push({
+      prompt: user(phrasings[Math.floor(rand() * phrasings.length)]),
+      responses: [...r.responses],
+      pairs: r.pairs.map((p) => ({ ...p, better: p.worse, worse: p.better })),
+      ...scores,
+      meta: { ...r.meta, polarity: other, mirror: true },
+    });
   }
   return out;
 }
@@ -364,14 +410,16 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
   const sentimentLexicon = opts.sentimentLexicon ?? 0;
   if (!(Number.isInteger(sentimentLexicon) && sentimentLexicon >= 0)) throw new PreferenceMixError(`sentimentLexicon must be a whole number >= 0, got ${sentimentLexicon}`);
   const lexiconPositive = opts.sentimentLexiconPositive ?? 0.5;
+  const longWords = opts.sentimentLongWords ?? 0;
+  if (!(Number.isInteger(longWords) && longWords >= 0)) throw new PreferenceMixError(`sentimentLongWords must be a whole number >= 0, got ${longWords}`);
   if (!(lexiconPositive >= 0 && lexiconPositive <= 1)) throw new PreferenceMixError(`sentimentLexiconPositive must be a share in [0, 1], got ${lexiconPositive}`);
   if (!(Number.isFinite(vaderMinGap) && vaderMinGap >= 0)) throw new PreferenceMixError(`vaderMinGap must be a number >= 0, got ${vaderMinGap}`);
   for (const t of tasks) if (!(PREFERENCE_TASKS as readonly string[]).includes(t)) throw new PreferenceMixError(`unknown task "${t}"; expected some of: ${PREFERENCE_TASKS.join(", ")}`);
-  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, vaderMinGap, ...(sentimentAnswers > 1 ? { sentimentAnswers } : {}), tasks: {}, total: { train: 0, heldout: 0 } } };
+  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, vaderMinGap, ...(sentimentAnswers > 1 ? { sentimentAnswers } : {}), ...(longWords > MAX_SENTENCE_WORDS ? { sentimentLongWords: longWords } : {}), tasks: {}, total: { train: 0, heldout: 0 } } };
   for (const task of PREFERENCE_TASKS.filter((t) => tasks.includes(t))) {
     const rand = mulberry32(Math.floor(hashUnit(task, seed) * 2 ** 32));
     const d: Draw = { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
-    const gen = task === "sentiment" ? sentimentGen(seed, d, sentimentAnswers) : task === "vader" ? vaderGen(seed, vaderMinGap, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
+    const gen = task === "sentiment" ? sentimentGen(seed, d, sentimentAnswers, longWords) : task === "vader" ? vaderGen(seed, vaderMinGap, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
     const st: PreferenceTaskStats = { train: 0, heldout: 0, pairs: { train: 0, heldout: 0 }, ties: 0, prompts: { train: 0, heldout: 0 }, ...(task === "instructions" ? { gradeMismatch: 0 } : {}), ...(task === "vader" ? { tooClose: 0 } : {}) };
     const prompts: Record<Split, Set<string>> = { train: new Set(), heldout: new Set() };
     for (const split of ["train", "heldout"] as const) {
@@ -396,6 +444,12 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
     out.stats.tasks[task] = st;
     out.stats.total.train += st.train;
     out.stats.total.heldout += st.heldout;
+  }
+  if (opts.mirrorPolarity) {
+    const mirrors = mirrorRecords(out.train, seed);
+    out.train.push(...mirrors);
+    out.stats.mirrored = Object.fromEntries(["sentiment", "vader"].map((t) => [t, mirrors.filter((r) => r.meta?.task === t).length]));
+    out.stats.total.train += mirrors.length;
   }
   if (sentimentLexicon > 0) {
     const recs = sentimentLexiconRecords(seed, sentimentLexicon, lexiconPositive);

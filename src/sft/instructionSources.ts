@@ -122,8 +122,11 @@ export function loadCapitals(): Array<{ country: string; capital: string }> {
 /** Maximum words in a review sentence kept for the sentiment task (the model's context is short). */
 export const MAX_SENTENCE_WORDS = 10;
 
-/** Short labelled review sentences (Amazon, IMDB, Yelp) and AFINN words with |valence| ≥ 2, from `sentiment`. */
-export function loadSentiment(): { sentences: Array<{ text: string; label: string }>; words: Array<{ word: string; label: string }> } {
+/**
+ * Short labelled review sentences (Amazon, IMDB, Yelp; at most `maxWords` words, default {@link MAX_SENTENCE_WORDS}) and AFINN
+ * words with |valence| ≥ 2, from `sentiment`.
+ */
+export function loadSentiment(maxWords = MAX_SENTENCE_WORDS): { sentences: Array<{ text: string; label: string }>; words: Array<{ word: string; label: string }> } {
   const dir = packageDir("sentiment");
   const seen = new Set<string>();
   const sentences: Array<{ text: string; label: string }> = [];
@@ -131,7 +134,7 @@ export function loadSentiment(): { sentences: Array<{ text: string; label: strin
     const rows = JSON.parse(readFileSync(join(dir, "test", "fixtures", `${src}.json`), "utf8")) as Array<{ text: string; class: number }>;
     for (const r of rows) {
       const text = r.text.trim().replace(/\s+/g, " ");
-      if (!text || text.split(" ").length > MAX_SENTENCE_WORDS || seen.has(text)) continue;
+      if (!text || text.split(" ").length > maxWords || seen.has(text)) continue;
       seen.add(text);
       sentences.push({ text, label: r.class === 1 ? "positive" : "negative" });
     }

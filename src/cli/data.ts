@@ -209,11 +209,12 @@ export function registerDataCommands(program: Command): void {
     .option("--sentiment-lexicon <n>", "add n training-only records that teach word valence in the review task's form: a training sentiment prompt, 2 short review-like phrases with VADER training words of the asked polarity and 2 with words of the other (4 pairs); no held-out word or sentence, held-out file unchanged (0 = none)", nonNegativeIntOption, 0)
     .option("--sentiment-lexicon-positive <share>", "share of the --sentiment-lexicon records that ask for the positive polarity: above 0.5 they also teach valence as a main effect, from which the polarity × valence interaction is learnt more readily (0..1)", numberOption, 0.5)
     .option("--sentiment-long <words>", "also draw training review sentences (never held-out ones) from the fixtures' longer sentences, up to this many words (about as many labelled sentences again; 0 = none, held-out file unchanged)", nonNegativeIntOption, 0)
+    .option("--curriculum", "also write curriculum.jsonl: the training records that ask for the positive polarity (valence alone decides them), the first phase of `llmforge reward --curriculum-data`")
     .option("--mirror-polarity", "add to every training sentiment and VADER record its mirror: the same answers under the other polarity's prompt, preferences reversed, so only the polarity × valence interaction lowers their loss (held-out file unchanged)")
     .action((o) => {
-      const r = writePreferenceMix(o.out, { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed, vaderMinGap: o.vaderMinGap, sentimentAnswers: o.sentimentAnswers, sentimentLexicon: o.sentimentLexicon, sentimentLexiconPositive: o.sentimentLexiconPositive, sentimentLongWords: o.sentimentLong, mirrorPolarity: o.mirrorPolarity === true });
+      const r = writePreferenceMix(o.out, { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed, vaderMinGap: o.vaderMinGap, sentimentAnswers: o.sentimentAnswers, sentimentLexicon: o.sentimentLexicon, sentimentLexiconPositive: o.sentimentLexiconPositive, sentimentLongWords: o.sentimentLong, mirrorPolarity: o.mirrorPolarity === true, curriculum: o.curriculum === true });
       process.stdout.write(`${JSON.stringify(r.stats, null, 2)}\n`);
-      process.stderr.write(`wrote ${r.train}, ${r.heldout} and ${r.mix}\n`);
+      process.stderr.write(`wrote ${r.train}, ${r.heldout}${r.curriculum ? `, ${r.curriculum}` : ""} and ${r.mix}\n`);
     });
 
   data

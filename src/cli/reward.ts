@@ -63,7 +63,9 @@ export function registerRewardCommands(program: Command): void {
     .option("--lora-alpha <a>", "LoRA alpha (scale alpha/r)", positiveNumberOption, 16)
     .option("--lora-dropout <p>", "LoRA dropout", fractionOption, 0)
     .option("--lora-target <names>", "layers: c_attn | q,v | all | comma list (gpt2: c_attn,q,k,v,c_proj,c_fc,mlp.c_proj; llama: q,k,v,o,gate,up,down)")
-    .option("--rslora", "rank-stabilised LoRA: scale alpha/sqrt(r)");
+    .option("--rslora", "rank-stabilised LoRA: scale alpha/sqrt(r)")
+    .option("--curriculum-data <files...>", "a first phase: preference records the first --curriculum-steps steps train on before --data (e.g. curriculum.jsonl of `llmforge data preferences --curriculum`)")
+    .option("--curriculum-steps <n>", "optimizer steps of the first phase (with --curriculum-data)", int);
   addLoopOptions(cmd, { steps: 300, lr: 1e-4, weightDecay: 0, evalEvery: 50, keep: 2 }).action(async (o) => {
     // Checked here, not by requiredOption: those would also be demanded of `reward score`.
     for (const k of ["model", "data", "out"] as const) if (o[k] === undefined) cmd.error(`error: required option '--${k}' not specified`);
@@ -76,7 +78,7 @@ export function registerRewardCommands(program: Command): void {
     const s = await reward({
       model: o.model, data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, loss: o.loss, marginScale: o.marginScale,
       centerCoef: o.centerCoef, mseCoef: o.mseCoef, scoreRange: o.scoreRange, scoreWeights: o.scoreWeights, truncation: o.truncation,
-      batchSize: o.batch, accumulation: o.accumulation, dropout: o.dropout, peft: peftOf(o), ...loopRunOptions(o, signal),
+      batchSize: o.batch, accumulation: o.accumulation, dropout: o.dropout, peft: peftOf(o), curriculumData: o.curriculumData, curriculumSteps: o.curriculumSteps, ...loopRunOptions(o, signal),
     });
     const t = s.training;
     if (reportInterrupted(t, signal)) return;

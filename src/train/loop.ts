@@ -26,6 +26,52 @@ export interface BatchSource<B> {
   setCursor(cursor: unknown): void;
 }
 
+/** Where a {@link CurriculumBatches} stands: batches served so far and both sources' own cursors. */
+interface CurriculumCursor {
+  format: "llmforge.curriculum";
+  version: 1;
+  served: number;
+  firstBatches: number;
+  first: unknown;
+  then: unknown;
+}
+
+/**
+ * A curriculum of two phases: the first `firstBatches` batches come from `first`, every later one from `then` (each source
+ * keeps its own order). Its cursor holds both sources' cursors and the count served, so a resumed run goes on in the same
+ * phase at the same batch.
+ */
+export class CurriculumBatches<B> implements BatchSource<B> {
+  private served = 0;
+
+  constructor(
+    private readonly first: BatchSource<B>,
+    private readonly firstBatches: number,
+    private readonly then: BatchSource<B>,
+  ) {
+    if (!Number.isInteger(firstBatches) || firstBatches < 0) throw new RangeError(`a curriculum's first phase must be a whole number of batches >= 0, got ${firstBatches}`);
+  }
+
+  next(): B {
+    const b = this.served < this.firstBatches ? this.first.next() : this.then.next();
+    this.served++;
+    return b;
+  }
+
+  getCursor(): CurriculumCursor {
+    return { format: "llmforge.curriculum", version: 1, served: this.served, firstBatches: this.firstBatches, first: this.first.getCursor(), then: this.then.getCursor() };
+  }
+
+  setCursor(cursor: unknown): void {
+    const c = cursor as Partial<CurriculumCursor> | null;
+    if (c?.format !== "llmforge.curriculum" || c.version !== 1 || !Number.isInteger(c.served)) throw new RangeError(`not a curriculum cursor: ${JSON.stringify(cursor)?.slice(0, 120)}`);
+    if (c.firstBatches !== this.firstBatches) throw new RangeError(`the checkpoint's curriculum had a first phase of ${c.firstBatches} batches, this run ${this.firstBatches}: resume with the same curriculum`);
+    this.first.setCursor(c.first);
+    this.then.setCursor(c.then);
+    this.served = c.served as number;
+  }
+}
+
 /**
  * What every training stage (pretraining, SFT, reward model...) takes from its caller for the loop:
  * the options `addLoopOptions` parses on the command line, in one place.

@@ -1,7 +1,10 @@
 // The preference mix's polarity mirrors (`mirrorPolarity`): every training sentiment and VADER record again under a training
 // phrasing of the other polarity with its preferences reversed, so that only the polarity × valence interaction lowers their loss.
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildPreferenceMix } from "../../src/reward/index.js";
+import { buildPreferenceMix, writePreferenceMix } from "../../src/reward/index.js";
 import { sentimentPromptSplit } from "../../src/reward/preferenceMix.js";
 
 const base = buildPreferenceMix({ seed: 7, perTask: 80 });
@@ -44,5 +47,23 @@ describe("buildPreferenceMix mirrorPolarity", () => {
       }
     expect(wins.size).toBeGreaterThan(100);
     for (const w of wins.values()) expect(w).toBe(0);
+  });
+});
+
+describe("writePreferenceMix curriculum", () => {
+  it("writes curriculum.jsonl: the training records that ask for the positive polarity, in train.jsonl's order", () => {
+    const dir = mkdtempSync(join(tmpdir(), "curmix-"));
+    const plain = writePreferenceMix(join(dir, "a"), { seed: 7, perTask: 40, mirrorPolarity: true });
+    const w = writePreferenceMix(join(dir, "b"), { seed: 7, perTask: 40, mirrorPolarity: true, curriculum: true });
+    expect(plain.curriculum).toBeUndefined();
+    expect(existsSync(join(dir, "a", "curriculum.jsonl"))).toBe(false);
+    const read = (f: string) => readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const train = read(w.train);
+    const cur = read(w.curriculum as string);
+    expect(cur).toEqual(train.filter((r) => r.meta?.polarity === "positive"));
+    // 40 sentiment and 40 VADER records and their mirrors, each asked both ways: exactly half of those 160
+    expect(cur.length).toBe(80);
+    expect(readFileSync(w.train)).toEqual(readFileSync(plain.train));
+    expect(JSON.parse(readFileSync(w.mix, "utf8")).curriculum).toBe(cur.length);
   });
 });

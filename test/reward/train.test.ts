@@ -112,6 +112,28 @@ describe("reward", () => {
     await expect(reward(opts(join(dir, "drop1"), { dropout: 1 }))).rejects.toThrow(/dropout must be in \[0, 1\)/);
   }, 120_000);
 
+  it("a curriculum trains its first steps on --curriculum-data, then on --data, and resumes exactly across the switch", async () => {
+    const trainLosses = (out: string) => new MetricsLog(join(out, "metrics.jsonl")).read().filter((r) => typeof r.loss === "number").map((r) => r.loss);
+    const rng = new Rng(23);
+    writeFileSync(join(dir, "first.jsonl"), lines(Array.from({ length: 48 }, () => record(rng, false))));
+    const first = join(dir, "first.jsonl");
+    // the first phase alone: the same batches and learning rates as a run on the curriculum records only
+    await reward(opts(join(dir, "firstOnly"), { data: [first] }));
+    const out = join(dir, "curriculum");
+    await reward(opts(out, { curriculumData: [first], curriculumSteps: 5 }));
+    const whole = trainLosses(out);
+    expect(whole).toHaveLength(8);
+    expect(whole.slice(0, 5)).toEqual(trainLosses(join(dir, "firstOnly")).slice(0, 5));
+    expect(whole.slice(5)).not.toEqual(trainLosses(join(dir, "firstOnly")).slice(5));
+    // the step-4 checkpoint is inside the first phase: resuming crosses the switch as the uninterrupted run did
+    rmSync(join(out, "checkpoints", "step_00000008"), { recursive: true, force: true });
+    await reward(opts(out, { curriculumData: [first], curriculumSteps: 5, resume: true }));
+    expect(trainLosses(out)).toEqual(whole);
+    await expect(reward(opts(out, { curriculumData: [first], curriculumSteps: 3, resume: true }))).rejects.toThrow(/--curriculum-steps/);
+    await expect(reward(opts(join(dir, "cur1"), { curriculumSteps: 3 }))).rejects.toThrow(/--curriculum-data and --curriculum-steps go together/);
+    await expect(reward(opts(join(dir, "cur2"), { curriculumData: [first], curriculumSteps: 8 }))).rejects.toThrow(/leaves no step for --data/);
+  }, 120_000);
+
   it("counts bad input: too-long answers, identical answers, out-of-range scores, malformed lines; never trains on them", async () => {
     const rng = new Rng(2);
     const bad = [

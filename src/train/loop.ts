@@ -33,11 +33,11 @@ interface CurriculumCursor {
   served: number;
   firstBatches: number;
   first: unknown;
-  then: unknown;
+  second: unknown;
 }
 
 /**
- * A curriculum of two phases: the first `firstBatches` batches come from `first`, every later one from `then` (each source
+ * A curriculum of two phases: the first `firstBatches` batches come from `first`, every later one from `second` (each source
  * keeps its own order). Its cursor holds both sources' cursors and the count served, so a resumed run goes on in the same
  * phase at the same batch.
  */
@@ -47,19 +47,19 @@ export class CurriculumBatches<B> implements BatchSource<B> {
   constructor(
     private readonly first: BatchSource<B>,
     private readonly firstBatches: number,
-    private readonly then: BatchSource<B>,
+    private readonly second: BatchSource<B>,
   ) {
     if (!Number.isInteger(firstBatches) || firstBatches < 0) throw new RangeError(`a curriculum's first phase must be a whole number of batches >= 0, got ${firstBatches}`);
   }
 
   next(): B {
-    const b = this.served < this.firstBatches ? this.first.next() : this.then.next();
+    const b = this.served < this.firstBatches ? this.first.next() : this.second.next();
     this.served++;
     return b;
   }
 
   getCursor(): CurriculumCursor {
-    return { format: "llmforge.curriculum", version: 1, served: this.served, firstBatches: this.firstBatches, first: this.first.getCursor(), then: this.then.getCursor() };
+    return { format: "llmforge.curriculum", version: 1, served: this.served, firstBatches: this.firstBatches, first: this.first.getCursor(), second: this.second.getCursor() };
   }
 
   setCursor(cursor: unknown): void {
@@ -67,7 +67,7 @@ export class CurriculumBatches<B> implements BatchSource<B> {
     if (c?.format !== "llmforge.curriculum" || c.version !== 1 || !Number.isInteger(c.served)) throw new RangeError(`not a curriculum cursor: ${JSON.stringify(cursor)?.slice(0, 120)}`);
     if (c.firstBatches !== this.firstBatches) throw new RangeError(`the checkpoint's curriculum had a first phase of ${c.firstBatches} batches, this run ${this.firstBatches}: resume with the same curriculum`);
     this.first.setCursor(c.first);
-    this.then.setCursor(c.then);
+    this.second.setCursor(c.second);
     this.served = c.served as number;
   }
 }

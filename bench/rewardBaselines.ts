@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageDir } from "../src/data/embedded.js";
 import type { PreferenceRecord } from "../src/data/formats/preference.js";
-import { afinnScore, vaderTrainingWords } from "../src/reward/preferenceMix.js";
+import { afinnScore, lexiconWords as words, vaderTrainingWords } from "../src/reward/preferenceMix.js";
 import { MAX_SENTENCE_WORDS } from "../src/sft/instructionSources.js";
 
 const [dir, seedArg] = process.argv.slice(2);
@@ -24,7 +24,6 @@ const vader = new Map(
 );
 const tw = vaderTrainingWords(Number(seedArg ?? "1337"), Number.MIN_VALUE);
 const trainWords = new Set([...tw.positive, ...tw.negative]);
-const words = (t: string) => t.toLowerCase().match(/[a-z]+(?:'[a-z]+)*/g) ?? [];
 
 /** Pair accuracy of a scorer on the held-out sentiment pairs, signed by the asked polarity; a tie counts half (as mix.json's AFINN). */
 function pairAccuracy(score: (t: string) => number): number {

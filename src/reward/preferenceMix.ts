@@ -308,13 +308,20 @@ export function vaderTrainingWords(seed: number, minValence: number): Record<(ty
   return { positive: train.filter((w) => w.mean >= minValence).map((w) => w.word), negative: train.filter((w) => w.mean <= -minValence).map((w) => w.word) };
 }
 
+/** The entries of VADER's lexicon file: token, mean rating, SD, the ten ratings (as text). */
+function vaderEntries(): string[][] {
+  return readFileSync(join(packageDir("vader-sentiment"), "vader_lexicon.txt"), "utf8").split("\n").map((l) => l.split("\t")).filter((f) => f.length >= 4);
+}
+
+/** Every entry of VADER's lexicon (words, emoticons, short forms) with its raters' mean valence (-4 .. 4). */
+export function vaderMeans(): Map<string, number> {
+  return new Map(vaderEntries().map((f) => [f[0], Number(f[1])] as const));
+}
+
 /** The lowercase words of VADER's lexicon with their mean, ten ratings (-4 extremely negative .. 4 extremely positive) and their SD. */
 function vaderWords(): Array<{ word: string; mean: number; ratings: number[]; sd: number }> {
-  const text = readFileSync(join(packageDir("vader-sentiment"), "vader_lexicon.txt"), "utf8");
-  return text
-    .split("\n")
-    .map((l) => l.split("\t"))
-    .filter((f) => f.length >= 4 && /^[a-z]{3,}$/.test(f[0]))
+  return vaderEntries()
+    .filter((f) => /^[a-z]{3,}$/.test(f[0]))
     .map((f) => ({ word: f[0], mean: Number(f[1]), ratings: JSON.parse(f[3]) as number[], sd: Number(f[2]) }));
 }
 

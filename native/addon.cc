@@ -528,6 +528,9 @@ static void checkHeads(const Args& a, long H, long Hkv) {
 }
 // Positions [0, end) of slot s of the batch decoder's caches lie within the slot (slotStride) and within both buffers.
 static void checkCacheRange(const Args& a, const char* what, long i, long s, long end, long kvw, long slotStride, long cacheLen) {
+  if (slotStride % (16 * kvw) != 0)
+    a.fail("slotStride " + std::to_string(slotStride) + " must be a multiple of 16 * Hkv * D = " + std::to_string(16 * kvw) +
+           " (keys are stored in blocks of 16 positions)", true);
   if (s < 0 || end * kvw > slotStride || s * slotStride + end * kvw > cacheLen)
     a.fail(std::string(what) + " " + std::to_string(i) + ": slot " + std::to_string(s) + ", positions up to " + std::to_string(end) +
            " do not fit the caches (" + std::to_string(cacheLen) + " floats, " + std::to_string(slotStride) + " per slot)", true);

@@ -1,9 +1,11 @@
 // Batched decoding's attention (src/infer/batchDecoder.ts): kvAppend writes each new token's key and value into its
-// sequence's cache (rotating q and k first for RoPE models; keys transposed, (Hkv, D, positions), values (positions,
-// Hkv, D): see KvCaches in src/tensor/backend/kernels.ts), decodeAttention then computes, for many rows in one call,
-// y (H, D) = softmax(q·kᵀ·scale)·v over that row's own cache prefix. The TypeScript twins (src/tensor/backend/ref.ts)
-// are the definition. Each row's arithmetic depends on its own data and length only, never on the other rows or the
-// thread count, so a sequence decodes bit for bit the same alone or in any batch. Include after kernels_impl.h.
+// sequence's cache (rotating q and k first for RoPE models; keys in blocks of 16 positions, (positions / 16, Hkv, D,
+// 16), values (positions, Hkv, D): see KvCaches in src/tensor/backend/kernels.ts), decodeAttention then computes, for
+// many rows in one call, y (H, D) = softmax(q·kᵀ·scale)·v over that row's own cache prefix. A row's keys and values are
+// read front to back, one stream each (a decode step's caches come from L3 or memory: the order is what sets the
+// speed). The TypeScript twins (src/tensor/backend/ref.ts) are the definition. Each row's arithmetic depends on its own
+// data and length only, never on the other rows or the thread count, so a sequence decodes bit for bit the same alone
+// or in any batch. Include after kernels_impl.h.
 #pragma once
 #include <cstring>
 #include <vector>
@@ -13,6 +15,10 @@ namespace LLMF_NS {
 
 using llmf::DecodeAttnParams;
 using llmf::KvAppendParams;
+
+// Positions per key block: keys are stored (positions / KB, Hkv, D, KB), so a block's scores are KB lanes of FMAs and
+// a row's keys one contiguous run (DECODE_KEY_BLOCK in src/tensor/backend/kernels.ts; the addon checks slotStride).
+constexpr long KB = 16;
 
 // cos/sin of RoPE for positions [0, npos) of one (base, D), float pairs per position as `rope` computes them (same
 // double-precision formula, so the same bits); kept per thread across calls, since every layer of every step asks
@@ -55,46 +61,124 @@ inline void kvAppend(const KvAppendParams& p) {
       ropeRows(row, row, p.H + p.Hkv, p.D, tab);  // q heads, then the k heads right after them
     }
     const long at = (long)p.slot[r] * p.slotStride + (long)p.pos[r] * kvw;
-    // keys transposed, (Hkv, D, positions): column pos of each (kv head, d) row
-    const long maxLen = p.slotStride / kvw;
-    float* kt = p.kCache + (long)p.slot[r] * p.slotStride + p.pos[r];
+    // keys in blocks of KB positions, (Hkv, D, KB) each: lane pos % KB of each (kv head, d) row of pos's block
+    float* kt = p.kCache + (long)p.slot[r] * p.slotStride + (p.pos[r] / KB) * kvw * KB + p.pos[r] % KB;
     const float* k = row + p.H * p.D;
-    for (long e = 0; e < kvw; ++e) kt[e * maxLen] = k[e];
+    for (long e = 0; e < kvw; ++e) kt[e * KB] = k[e];
     std::memcpy(p.vCache + at, row + (p.H + p.Hkv) * p.D, sizeof(float) * kvw);
   }
 }
 
-// S[:L] = scale · q·k_j for keys stored transposed, k_j[d] at kt[d·ld + j]: per block of positions, D FMAs of a
-// broadcast q[d] into one vector of scores (four blocks side by side), no horizontal sums.
-inline void scoresRowT(const float* q, const float* kt, long ld, long L, long D, float scale, float* S) {
-  constexpr int W = V::W;
-  const V::R sv = V::set1(scale);
-  long j = 0;
-  for (; j + 4 * W <= L; j += 4 * W) {
-    V::R a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
-    for (long d = 0; d < D; ++d) {
-      const V::R qd = V::set1(q[d]);
-      const float* r = kt + d * ld + j;
-      a0 = V::fma(qd, V::load(r), a0);
-      a1 = V::fma(qd, V::load(r + W), a1);
-      a2 = V::fma(qd, V::load(r + 2 * W), a2);
-      a3 = V::fma(qd, V::load(r + 3 * W), a3);
+// Scores of NH heads against one block of KB positions: S[g·Ss + j0 + lane] = scale · q_g·k_(j0 + lane), where head
+// g's query is q0 + g·qs and its block rows k0 + g·ks + d·KB (ks = 0 when the heads share a kv head). D FMAs of a
+// broadcast q_g[d] into KB/W vectors per head, NH·KB/W chains side by side, summed over d in order.
+template <int NH>
+inline void scoresBlock(const float* q0, long qs, const float* k0, long ks, long D, V::R sv, float* S, long Ss, long j0) {
+  constexpr int W = V::W, VB = KB / W;
+  V::R a[NH][VB];
+#pragma GCC unroll 16
+  for (int g = 0; g < NH; ++g)
+#pragma GCC unroll 16
+    for (int v = 0; v < VB; ++v) a[g][v] = V::zero();
+  for (long d = 0; d < D; ++d) {
+#pragma GCC unroll 16
+    for (int g = 0; g < NH; ++g) {
+      const V::R qd = V::set1(q0[g * qs + d]);
+      const float* k = k0 + g * ks + d * KB;
+#pragma GCC unroll 16
+      for (int v = 0; v < VB; ++v) a[g][v] = V::fma(qd, V::load(k + v * W), a[g][v]);
     }
-    V::store(S + j, V::mul(a0, sv));
-    V::store(S + j + W, V::mul(a1, sv));
-    V::store(S + j + 2 * W, V::mul(a2, sv));
-    V::store(S + j + 3 * W, V::mul(a3, sv));
   }
-  for (; j + W <= L; j += W) {
-    V::R a = V::zero();
-    for (long d = 0; d < D; ++d) a = V::fma(V::set1(q[d]), V::load(kt + d * ld + j), a);
-    V::store(S + j, V::mul(a, sv));
+#pragma GCC unroll 16
+  for (int g = 0; g < NH; ++g)
+#pragma GCC unroll 16
+    for (int v = 0; v < VB; ++v) V::store(S + g * Ss + j0 + v * W, V::mul(a[g][v], sv));
+}
+
+// Heads scored side by side: as many as keep 8 accumulator vectors (two FMA pipes of four cycles' latency).
+constexpr int kScoreHeads = std::max<int>(1, 8 / (int)(KB / V::W));
+
+// scoresBlock for nh <= kScoreHeads heads.
+inline void scoresBlockN(int nh, const float* q0, long qs, const float* k0, long ks, long D, V::R sv, float* S, long Ss, long j0) {
+  switch (nh) {
+    case 1: return scoresBlock<1>(q0, qs, k0, ks, D, sv, S, Ss, j0);
+    case 2: if constexpr (kScoreHeads >= 2) return scoresBlock<2>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
+    case 3: if constexpr (kScoreHeads >= 3) return scoresBlock<3>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
+    case 4: if constexpr (kScoreHeads >= 4) return scoresBlock<4>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
+    case 5: if constexpr (kScoreHeads >= 5) return scoresBlock<5>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
+    case 6: if constexpr (kScoreHeads >= 6) return scoresBlock<6>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
+    case 7: if constexpr (kScoreHeads >= 7) return scoresBlock<7>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
+    case 8: if constexpr (kScoreHeads >= 8) return scoresBlock<8>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
+    default: break;
   }
-  if (j < L) {
-    V::R a = V::zero();
-    for (long d = 0; d < D; ++d) a = V::fma(V::set1(q[d]), V::loadn(kt + d * ld + j, L - j, 0.0f), a);
-    V::storen(S + j, V::mul(a, sv), L - j);
+}
+
+// out[g·D + v·W ..] = Σ_j P[g·Ps + j] · rows[j·rs + g·D + v·W ..] for NH heads of VPD vectors each (D = VPD·W when
+// NH > 1): heads next to each other in one pass over the value rows, one broadcast probability per head and position
+// (P already normalised), one accumulator per vector.
+template <int NH, int VPD>
+inline void probsTimesValuesHeads(const float* P, long Ps, const float* rows, long rs, long D, long L, float* out) {
+  constexpr int W = V::W;
+  V::R a[NH][VPD];
+#pragma GCC unroll 16
+  for (int g = 0; g < NH; ++g)
+#pragma GCC unroll 16
+    for (int v = 0; v < VPD; ++v) a[g][v] = V::zero();
+  for (long j = 0; j < L; ++j) {
+    const float* r = rows + j * rs;
+#pragma GCC unroll 16
+    for (int g = 0; g < NH; ++g) {
+      const V::R pg = V::set1(P[g * Ps + j]);
+#pragma GCC unroll 16
+      for (int v = 0; v < VPD; ++v) a[g][v] = V::fma(pg, V::load(r + g * D + v * W), a[g][v]);
+    }
   }
+#pragma GCC unroll 16
+  for (int g = 0; g < NH; ++g)
+#pragma GCC unroll 16
+    for (int v = 0; v < VPD; ++v) V::store(out + g * D + v * W, a[g][v]);
+}
+
+// Accumulator vectors per pass of probsTimesValuesHeads (with room left for the loads and the broadcast).
+constexpr int kWideVectors = 12;
+
+// One pass: nh heads of vpd vectors, nh == 1 or nh == kWideVectors / vpd (vpd <= kWideVectors).
+template <int VPD>
+inline void probsTimesValuesHeadsN(long nh, const float* P, long Ps, const float* rows, long rs, long D, long L, float* out) {
+  if (nh == 1) probsTimesValuesHeads<1, VPD>(P, Ps, rows, rs, D, L, out);
+  else if constexpr (kWideVectors / VPD > 1) probsTimesValuesHeads<kWideVectors / VPD, VPD>(P, Ps, rows, rs, D, L, out);
+}
+
+// heads × nv vectors (nv <= kWideVectors; heads 1 or kWideVectors / nv) of probsTimesValuesHeads.
+inline void probsTimesValuesPass(long heads, long nv, const float* P, long Ps, const float* rows, long rs, long D, long L, float* out) {
+  switch (nv) {
+    case 1: return probsTimesValuesHeadsN<1>(heads, P, Ps, rows, rs, D, L, out);
+    case 2: return probsTimesValuesHeadsN<2>(heads, P, Ps, rows, rs, D, L, out);
+    case 3: return probsTimesValuesHeadsN<3>(heads, P, Ps, rows, rs, D, L, out);
+    case 4: return probsTimesValuesHeadsN<4>(heads, P, Ps, rows, rs, D, L, out);
+    case 5: return probsTimesValuesHeadsN<5>(heads, P, Ps, rows, rs, D, L, out);
+    case 6: return probsTimesValuesHeadsN<6>(heads, P, Ps, rows, rs, D, L, out);
+    case 7: return probsTimesValuesHeadsN<7>(heads, P, Ps, rows, rs, D, L, out);
+    case 8: return probsTimesValuesHeadsN<8>(heads, P, Ps, rows, rs, D, L, out);
+    case 9: return probsTimesValuesHeadsN<9>(heads, P, Ps, rows, rs, D, L, out);
+    case 10: return probsTimesValuesHeadsN<10>(heads, P, Ps, rows, rs, D, L, out);
+    case 11: return probsTimesValuesHeadsN<11>(heads, P, Ps, rows, rs, D, L, out);
+    default: return probsTimesValuesHeadsN<12>(heads, P, Ps, rows, rs, D, L, out);
+  }
+}
+
+// The normalised probabilities P (nh heads, Ps apart) times the value rows (head g's values at g·D of each row) for
+// heads side by side, D a whole number of vectors: passes of kWideVectors / (D / W) heads, single heads for what is
+// left, a head wider than kWideVectors vectors in slices.
+inline void probsTimesValuesWide(long nh, const float* P, long Ps, const float* rows, long rs, long D, long L, float* out) {
+  const long vpd = D / V::W, per = vpd > kWideVectors ? 1 : kWideVectors / vpd;
+  long g = 0;
+  if (per > 1)
+    for (; g + per <= nh; g += per) probsTimesValuesPass(per, vpd, P + g * Ps, Ps, rows + g * D, rs, D, L, out + g * D);
+  for (; g < nh; ++g)
+    for (long v0 = 0; v0 < vpd; v0 += kWideVectors)
+      probsTimesValuesPass(1, std::min<long>(kWideVectors, vpd - v0), P + g * Ps, Ps, rows + g * D + v0 * V::W, rs, D, L,
+                           out + g * D + v0 * V::W);
 }
 
 // out[:D] = inv · Σ_j P[j] · rows[j·rs + :D] for one group of NV vectors of D at d0 (Tail: the last one is masked);
@@ -167,31 +251,64 @@ inline float expShiftRow(const float* S, long L, float* P) {
   return rowSum(P, L);
 }
 
-// For each listed row i, each kv head: the G = H/Hkv query heads' scores against the slot's first len[i] keys,
-// a max-subtracted softmax, and the probability-weighted sum of the values (f32 throughout).
+// P[:L] *= c.
+inline void scaleRow(float* P, long L, float c) {
+  constexpr int W = V::W;
+  const V::R cv = V::set1(c);
+  long j = 0;
+  for (; j + W <= L; j += W) V::store(P + j, V::mul(V::load(P + j), cv));
+  if (j < L) V::storen(P + j, V::mul(V::loadn(P + j, L - j, 0.0f), cv), L - j);
+}
+
+// For each listed row i, in chunks of heads (one task each): the chunk's scores against the slot's first len[i] keys,
+// block by block; a max-subtracted softmax per head; the probability-weighted sum of the values (f32 throughout).
+// Without grouped-query attention and with D a whole number of vectors, a chunk is as many heads as fill
+// kWideVectors accumulators and reads each value row once for all of them; otherwise a chunk is one kv head's query
+// heads, each summing its own values.
 inline void decodeAttention(const DecodeAttnParams& p) {
+  constexpr int W = V::W;
   const long H = p.H, Hkv = p.Hkv, D = p.D, G = H / Hkv, kvw = Hkv * D;
   if (p.n == 0 || H == 0 || D == 0) return;
+  const bool wide = G == 1 && D % W == 0;
+  const long hc = wide ? std::min(H, std::max<long>(1, kWideVectors * W / D)) : G;  // heads per chunk
+  const long chunks = (H + hc - 1) / hc;
   long maxLen = 0;
   double work = 0;
   for (long i = 0; i < p.n; ++i) {
     maxLen = std::max<long>(maxLen, p.len[i]);
     work += (double)p.len[i] * H * D * 2;
   }
+  const long Lp = (maxLen + KB - 1) / KB * KB;
   const int nt = threadsFor(work);
+  const V::R sv = V::set1(p.scale);
   parallelRegion(nt, [&]() {
-    std::vector<float> S((size_t)maxLen + 8);  // scores (in blocks of 8 keys), then probabilities
+    static thread_local std::vector<float> S;  // scores, then probabilities (hc heads × Lp)
+    S.resize((size_t)hc * Lp);
 #pragma omp for schedule(static)
-    for (long task = 0; task < p.n * Hkv; ++task) {
-      const long i = task / Hkv, hk = task % Hkv, L = p.len[i], r = p.row[i];
-      const long maxLen = p.slotStride / kvw;
-      const float* kt = p.kCache + (long)p.slot[i] * p.slotStride + hk * D * maxLen;
-      const float* vb = p.vCache + (long)p.slot[i] * p.slotStride + hk * D;
-      for (long h = hk * G; h < (hk + 1) * G; ++h) {
-        const float* q = p.q + r * p.qRowStride + h * D;
-        scoresRowT(q, kt, maxLen, L, D, p.scale, S.data());
-        const float sum = expShiftRow(S.data(), L, S.data());
-        probsTimesValuesRow(S.data(), L, vb, kvw, D, 1.0f / sum, p.out + (r * H + h) * D);
+    for (long task = 0; task < p.n * chunks; ++task) {
+      const long i = task / chunks, h0 = task % chunks * hc, nh = std::min(hc, H - h0), L = p.len[i], r = p.row[i];
+      const long nb = (L + KB - 1) / KB;
+      const float* kb = p.kCache + (long)p.slot[i] * p.slotStride + h0 / G * D * KB;
+      const float* vb = p.vCache + (long)p.slot[i] * p.slotStride + h0 / G * D;
+      const float* q0 = p.q + r * p.qRowStride + h0 * D;
+      const long ks = G == 1 ? D * KB : 0;
+      for (long b = 0; b < nb; ++b)
+        for (long g = 0; g < nh; g += kScoreHeads)
+          scoresBlockN((int)std::min<long>(kScoreHeads, nh - g), q0 + g * D, D, kb + b * kvw * KB + g * ks, ks, D, sv,
+                       S.data() + g * Lp, Lp, b * KB);
+      float* out = p.out + (r * H + h0) * D;
+      if (wide) {
+        for (long g = 0; g < nh; ++g) {
+          float* P = S.data() + g * Lp;
+          scaleRow(P, L, 1.0f / expShiftRow(P, L, P));
+        }
+        probsTimesValuesWide(nh, S.data(), Lp, vb, kvw, D, L, out);
+      } else {
+        for (long g = 0; g < nh; ++g) {
+          float* P = S.data() + g * Lp;
+          const float sum = expShiftRow(P, L, P);
+          probsTimesValuesRow(P, L, vb, kvw, D, 1.0f / sum, out + g * D);
+        }
       }
     }
   });

@@ -27,7 +27,9 @@ struct AttnParams {
 };
 
 // The batch decoder's per-sequence key/value caches (one pair of buffers per layer): element (s, j, hk, d) of slot s,
-// position j, kv head hk at s * slotStride + (j * Hkv + hk) * D + d (decode_attention.h).
+// position j, kv head hk at s * slotStride + (j * Hkv + hk) * D + d for values, and at s * slotStride + (j / 16) *
+// Hkv * D * 16 + (hk * D + d) * 16 + j % 16 for keys (blocks of 16 positions; slotStride a multiple of 16 * Hkv * D;
+// decode_attention.h).
 struct KvAppendParams {
   long n, H, Hkv, D;
   float* qkv; long qkvRowStride;  // row r: q (H, D), k (Hkv, D), v (Hkv, D) at qkv + r * qkvRowStride

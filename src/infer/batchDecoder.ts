@@ -8,7 +8,7 @@
 import { headDim } from "../model/config.js";
 import type { GPT } from "../model/gpt.js";
 import { Embedding, LayerNorm, Linear, RMSNorm } from "../nn/layers.js";
-import type { Kernels, PackedWeight } from "../tensor/backend/kernels.js";
+import { DECODE_KEY_BLOCK, type Kernels, type PackedWeight } from "../tensor/backend/kernels.js";
 import { QuantLinear, quantMatmul, type QuantWeight } from "../nn/quantLinear.js";
 
 /** A plain Linear's weight (out, in), packed for the backend's gemmPacked (or a QuantLinear's quantised weight `q`), and its bias. */
@@ -91,7 +91,7 @@ export class BatchDecoder {
   private readonly lnF: Norm;
   private readonly layers: LayerWeights[];
   private readonly lengths: Int32Array;
-  /** Keys and values per layer, every slot in one buffer, slot s at s * slotStride: keys (Hkv, D, maxLen), values (maxLen, Hkv, D). */
+  /** Keys and values per layer, every slot in one buffer, slot s at s * slotStride: keys (maxLen / 16, Hkv, D, 16), values (maxLen, Hkv, D) (KvCaches). */
   private keys: Float32Array[];
   private values: Float32Array[];
   private capSlots = 0;
@@ -156,7 +156,7 @@ export class BatchDecoder {
       fcProj: dense(b.mlp.c_proj),
     }));
     this.lengths = new Int32Array(slots);
-    this.slotStride = maxLen * this.Hkv * this.D;
+    this.slotStride = Math.ceil(maxLen / DECODE_KEY_BLOCK) * DECODE_KEY_BLOCK * this.Hkv * this.D;
     this.keys = this.layers.map(() => new Float32Array(0));
     this.values = this.layers.map(() => new Float32Array(0));
   }
@@ -189,10 +189,10 @@ export class BatchDecoder {
     if (len > 0) {
       this.reserve(dst);
       const [s, d] = [src * this.slotStride, dst * this.slotStride];
-      const maxLen = this.slotStride / kvw;
+      // keys come in blocks of 16 positions: the blocks that hold the first len (later positions are written before read)
+      const keyFloats = Math.ceil(len / DECODE_KEY_BLOCK) * DECODE_KEY_BLOCK * kvw;
       for (let l = 0; l < this.layers.length; l++) {
-        // keys are transposed (Hkv·D rows of maxLen positions): the first len of each row
-        for (let e = 0; e < kvw; e++) this.keys[l].copyWithin(d + e * maxLen, s + e * maxLen, s + e * maxLen + len);
+        this.keys[l].copyWithin(d, s, s + keyFloats);
         this.values[l].copyWithin(d, s, s + len * kvw);
       }
     }

@@ -1,11 +1,11 @@
 // The batch decoder's two kernels, native against their reference twins on every SIMD level: kvAppend (RoPE'd q/k
 // in place, keys and values into per-slot caches; exact without RoPE) and decodeAttention (many rows, each over its
-// own slot's cache prefix: odd D, GQA, lengths 1..200 around the 8-key score blocks and vector widths, rows listed out
+// own slot's cache prefix: odd D, GQA, lengths 1..200 around the 16-position key blocks and vector widths, rows listed out
 // of order with others left alone). Also: the reference decodeAttention agrees with the causal `attention` kernel
 // it replaces, a row's native output is bit for bit the same alone, in a batch and on 1 or 2 threads, large scores
 // stay finite, and bad arguments throw a RangeError naming the entry.
 import { describe, expect, it } from "vitest";
-import type { DecodeAttentionArgs, Kernels, KvAppendArgs } from "../../src/tensor/backend/kernels.js";
+import { DECODE_KEY_BLOCK, type DecodeAttentionArgs, type Kernels, type KvAppendArgs } from "../../src/tensor/backend/kernels.js";
 import { nativeInfo, setNativeThreads } from "../../src/tensor/backend/native.js";
 import { refKernels } from "../../src/tensor/backend/ref.js";
 import { expectClose, native, randn, simdLevels, skipNative, withSimd } from "./helpers.js";
@@ -19,9 +19,9 @@ interface Heads {
   D: number;
 }
 
-/** Caches of `slots` slots of `maxLen` positions, filled with seeded values (a decoder's history). */
+/** Caches of `slots` slots of `maxLen` positions (rounded up to whole key blocks), filled with seeded values (a decoder's history). */
 function caches(h: Heads, slots: number, maxLen: number, seed: number) {
-  const slotStride = maxLen * h.Hkv * h.D;
+  const slotStride = Math.ceil(maxLen / DECODE_KEY_BLOCK) * DECODE_KEY_BLOCK * h.Hkv * h.D;
   return { kCache: randn(slots * slotStride, seed, -2, 2), vCache: randn(slots * slotStride, seed + 1), slotStride };
 }
 
@@ -148,12 +148,17 @@ describe.skipIf(skipNative)("native decode kernels vs reference", () => {
     const bad = (o: Partial<DecodeAttentionArgs>) => () => nk.decodeAttention({ ...p, ...o });
     expect(bad({ slot: Int32Array.of(0, 2) })).toThrow(/entry 1: slot 2, positions up to 5 do not fit/);
     expect(bad({ len: Int32Array.of(0, 5) })).toThrow(/entry 0: len 0 must be >= 1/);
-    expect(bad({ len: Int32Array.of(3, 6) })).toThrow(RangeError);
+    expect(bad({ len: Int32Array.of(3, 17) })).toThrow(RangeError);
     expect(bad({ row: Int32Array.of(0, 5) })).toThrow(/entry 1: row 5 is outside/);
     expect(bad({ Hkv: 3 })).toThrow(/must be a multiple of Hkv/);
     expect(bad({ n: 3 })).toThrow(/row has 2 elements, needs at least 3/);
-    const a: KvAppendArgs = { n: 1, H: 4, Hkv: 2, D: 8, qkv: new Float32Array(64), qkvOff: 0, qkvRowStride: 64, slot: Int32Array.of(1), pos: Int32Array.of(5), ropeBase: 0, ...caches({ H: 4, Hkv: 2, D: 8 }, 2, 5, 1) };
-    expect(() => nk.kvAppend(a)).toThrow(/row 0: slot 1, positions up to 6 do not fit/);
+    const a: KvAppendArgs = { n: 1, H: 4, Hkv: 2, D: 8, qkv: new Float32Array(64), qkvOff: 0, qkvRowStride: 64, slot: Int32Array.of(1), pos: Int32Array.of(16), ropeBase: 0, ...caches({ H: 4, Hkv: 2, D: 8 }, 2, 5, 1) };
+    expect(() => nk.kvAppend(a)).toThrow(/row 0: slot 1, positions up to 17 do not fit/);
+    // a slot that does not hold whole key blocks of 16 positions, on both backends
+    for (const k of [nk, refKernels]) {
+      expect(() => k.kvAppend({ ...a, pos: Int32Array.of(0), slotStride: 5 * 16 })).toThrow(/slotStride 80 must be a multiple of 16 \* Hkv \* D = 256/);
+      expect(() => k.decodeAttention({ ...p, slotStride: p.slotStride - 16 })).toThrow(/must be a multiple of 16 \* Hkv \* D/);
+    }
     expect(() => nk.kvAppend({ ...a, pos: Int32Array.of(-1) })).toThrow(/position -1 is negative/);
     expect(() => nk.kvAppend({ ...a, D: 7, ropeBase: 10000, pos: Int32Array.of(0) })).toThrow(/must be even/);
   });
@@ -169,7 +174,7 @@ describe("reference decodeAttention", () => {
     const want = new Float32Array(T * h.H * h.D);
     refKernels.attention({ B: 1, T, ...h, scale, q: qkv, qOff: 0, qRowStride: W, k: qkv, kOff: h.H * h.D, v: qkv, vOff: (h.H + h.Hkv) * h.D, kvRowStride: W, out: want, lse: new Float32Array(h.H * T) });
     // the same rows through the decoder's kernels: appended one position at a time into slot 1 of 3
-    const c = { kCache: new Float32Array(3 * T * h.Hkv * h.D), vCache: new Float32Array(3 * T * h.Hkv * h.D), slotStride: T * h.Hkv * h.D };
+    const c = { kCache: new Float32Array(3 * 32 * h.Hkv * h.D), vCache: new Float32Array(3 * 32 * h.Hkv * h.D), slotStride: 32 * h.Hkv * h.D };
     const got = new Float32Array(T * h.H * h.D);
     const pos = Int32Array.from({ length: T }, (_, t) => t);
     refKernels.kvAppend({ n: T, ...h, qkv, qkvOff: 0, qkvRowStride: W, slot: new Int32Array(T).fill(1), pos, ropeBase: 0, ...c });

@@ -73,11 +73,16 @@ export interface AttentionBackwardArgs extends AttentionArgs {
   gv: Storage;
 }
 
+/** Positions per block of a decoder's key cache (see {@link KvCaches}). */
+export const DECODE_KEY_BLOCK = 16;
+
 /**
  * A batch decoder's key/value caches for one layer, `slotStride` floats per sequence (slot), maxLen = slotStride /
- * (Hkv * D) positions. Values as (positions, Hkv, D): element (s, j, hk, d) at s * slotStride + (j * Hkv + hk) * D + d.
- * Keys transposed, (Hkv, D, positions): element (s, j, hk, d) at s * slotStride + (hk * D + d) * maxLen + j, so that
- * a query's scores against consecutive positions are vector FMAs without horizontal sums.
+ * (Hkv * D) positions, a multiple of {@link DECODE_KEY_BLOCK} (16). Values as (positions, Hkv, D): element (s, j, hk, d)
+ * at s * slotStride + (j * Hkv + hk) * D + d. Keys in blocks of 16 positions, (positions / 16, Hkv, D, 16): element
+ * (s, j, hk, d) at s * slotStride + (j >> 4) * Hkv * D * 16 + (hk * D + d) * 16 + (j & 15), so that a query's scores
+ * against 16 consecutive positions are vector FMAs without horizontal sums and a sequence's keys, like its values,
+ * are one run of memory read front to back.
  */
 export interface KvCaches {
   kCache: Float32Array;

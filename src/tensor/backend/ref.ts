@@ -1,7 +1,7 @@
 // The reference backend: every kernel in plain TypeScript, written for clarity.
 // It runs f32 and f64 and is the definition of correct that the native backend is tested against.
 import {
-  type AdamWArgs, type AttentionArgs, type AttentionBackwardArgs, type BinaryOp, type DecodeAttentionArgs, type GemmArgs,
+  type AdamWArgs, type AttentionArgs, type AttentionBackwardArgs, type BinaryOp, DECODE_KEY_BLOCK, type DecodeAttentionArgs, type GemmArgs,
   type Kernels, type KvAppendArgs, type PackedWeight, PackedWeightError, type Storage, type UnaryOp,
 } from "./kernels.js";
 
@@ -230,10 +230,23 @@ function rope(x: Storage, out: Storage, B: number, T: number, H: number, D: numb
   }
 }
 
+/** Index of key element e (= hk * D + d) of position j in the slot at `base` (see KvCaches: blocks of 16 positions). */
+function keyAt(base: number, j: number, e: number, kvw: number): number {
+  const B = DECODE_KEY_BLOCK;
+  return base + Math.floor(j / B) * kvw * B + e * B + (j % B);
+}
+
+/** As the native addon: a slot holds whole key blocks. */
+function checkSlotStride(slotStride: number, kvw: number): void {
+  const B = DECODE_KEY_BLOCK;
+  if (slotStride % (B * kvw) !== 0) throw new RangeError(`slotStride ${slotStride} must be a multiple of ${B} * Hkv * D = ${B * kvw} (keys are stored in blocks of ${B} positions)`);
+}
+
 /** RoPE'd queries and keys (in place), then each row's key and value into its slot at its position. */
 function kvAppend(p: KvAppendArgs): void {
   const { n, H, Hkv, D, qkv, qkvRowStride, slot, pos, ropeBase, kCache, vCache, slotStride } = p;
   const kvw = Hkv * D;
+  if (n > 0) checkSlotStride(slotStride, kvw);
   for (let r = 0; r < n; r++) {
     const o = p.qkvOff + r * qkvRowStride;
     if (ropeBase > 0) {
@@ -241,8 +254,7 @@ function kvAppend(p: KvAppendArgs): void {
       rope(qk, qk, 1, 1, H + Hkv, D, ropeBase, pos[r], false);
     }
     const at = slot[r] * slotStride + pos[r] * kvw;
-    const maxLen = slotStride / kvw;
-    for (let e = 0; e < kvw; e++) kCache[slot[r] * slotStride + e * maxLen + pos[r]] = qkv[o + H * D + e];
+    for (let e = 0; e < kvw; e++) kCache[keyAt(slot[r] * slotStride, pos[r], e, kvw)] = qkv[o + H * D + e];
     vCache.set(qkv.subarray(o + H * D + kvw, o + H * D + 2 * kvw), at);
   }
 }
@@ -251,7 +263,7 @@ function kvAppend(p: KvAppendArgs): void {
 function decodeAttention(p: DecodeAttentionArgs): void {
   const { n, H, Hkv, D, scale, q, qRowStride, row, slot, len, kCache, vCache, slotStride, out } = p;
   const kvw = Hkv * D;
-  const maxLen = slotStride / kvw;
+  if (n > 0) checkSlotStride(slotStride, kvw);
   const acc = new Float64Array(D);
   for (let i = 0; i < n; i++) {
     const L = len[i];
@@ -260,11 +272,11 @@ function decodeAttention(p: DecodeAttentionArgs): void {
     for (let h = 0; h < H; h++) {
       const qo = p.qOff + row[i] * qRowStride + h * D;
       const kv = base + kvHead(h, H, Hkv) * D;
-      const kt = base + kvHead(h, H, Hkv) * D * maxLen;
+      const e0 = kvHead(h, H, Hkv) * D;
       let mx = Number.NEGATIVE_INFINITY;
       for (let j = 0; j < L; j++) {
         let dot = 0;
-        for (let d = 0; d < D; d++) dot += q[qo + d] * kCache[kt + d * maxLen + j];
+        for (let d = 0; d < D; d++) dot += q[qo + d] * kCache[keyAt(base, j, e0 + d, kvw)];
         s[j] = dot * scale;
         if (s[j] > mx) mx = s[j];
       }

@@ -6,9 +6,11 @@
 // Run: node --import tsx bench/kb.bench.ts   (writes $LLMFORGE_BENCH_OUT, default bench/results/kb.md; ~15 minutes on 2 idle cores)
 // Env: KB_MODEL (default /tmp/qs/sft), KB_STEPS (train-embedder steps, default 500), KB_LR (5e-4), KB_QUESTIONS (test
 // questions, default 200), KB_DEV (dev questions, default 100), KB_KEYWORDS (keyword-query pairs per paragraph, default 3),
-// KB_HARD_NEGATIVES (0: none), KB_POOLING (mean | weighted-mean), THREADS (2), KB_WORK (a folder kept between runs: the trained embedder there is
-// reused, for experiments on search only).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// KB_HARD_NEGATIVES (0: none), KB_POOLING (mean | weighted-mean), KB_EXTRA_PAGES (0: the embedder also trains on that many
+// other pages of the same documentation, drawn at random, never the knowledge base's own pages; paragraphs that hold a
+// held-out paragraph's opening are dropped), THREADS (2), KB_WORK (a folder kept between runs: the trained embedder
+// there is reused, for experiments on search only).
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,6 +40,7 @@ const KEYWORDS = Number(process.env.KB_KEYWORDS ?? "3");
 const HARD_NEGATIVES = process.env.KB_HARD_NEGATIVES !== "0";
 const POOLING = (process.env.KB_POOLING ?? "mean") as Pooling;
 const WORK = process.env.KB_WORK;
+const EXTRA_PAGES = Number(process.env.KB_EXTRA_PAGES ?? "0");
 const LIBRARY = ["json", "csv", "random", "math", "string", "heapq", "bisect", "glob", "copy", "base64", "textwrap", "tempfile", "enum", "statistics", "fractions", "shelve"];
 
 if (!existsSync(DOCS)) {
@@ -113,6 +116,23 @@ function verdict(bm: Row, chosen: Row, plain: Row, vec: Row): string {
   );
 }
 
+/** `n` pages of the documentation outside the knowledge base (prose sections only), drawn with `rng`. */
+function extraPages(rng: Rng, n: number): string[] {
+  if (n <= 0) return [];
+  const own = new Set(files);
+  const pool: string[] = [];
+  for (const dir of ["library", "howto", "tutorial", "reference", "faq", "using", "extending"]) {
+    const d = join(DOCS, dir);
+    if (!existsSync(d)) continue;
+    for (const f of readdirSync(d).sort()) if (f.endsWith(".html") && !own.has(join(d, f))) pool.push(join(d, f));
+  }
+  for (let i = pool.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, n);
+}
+
 interface Q {
   text: string;
   paraphrased: string;
@@ -165,6 +185,22 @@ try {
     const cuts = candidates.filter((c) => c.path === d.path && held.has(`${c.path}:${c.start}`)).sort((a, b) => b.start - a.start);
     for (const c of cuts) t = t.slice(0, c.start) + t.slice(c.end);
     writeFileSync(join(trainDir, `${basename(dirname(d.path))}-${basename(d.path)}.txt`), t);
+  }
+  // with KB_EXTRA_PAGES, more text of the same kind for the embedder only: other pages of the documentation
+  const extra = extraPages(new Rng(7), EXTRA_PAGES);
+  const openings = candidates.filter((c) => held.has(`${c.path}:${c.start}`)).map((c) => c.text.slice(0, 60));
+  let extraDropped = 0;
+  for (const f of extra) {
+    const r = await readKbDocument(f);
+    if (!r.ok) continue;
+    const kept = splitBlocks(r.doc.text)
+      .map((b) => r.doc.text.slice(b.start, b.end))
+      .filter((t) => {
+        const leak = openings.some((o) => t.includes(o));
+        if (leak) extraDropped++;
+        return !leak;
+      });
+    writeFileSync(join(trainDir, `extra-${basename(dirname(f))}-${basename(f)}.txt`), kept.join("\n\n"));
   }
 
   // 2. the embedder trained on the corpus (minus the held-out paragraphs); with KB_WORK, a finished one is reused
@@ -273,7 +309,9 @@ try {
       `The base model is ${MODEL} (${basename(MODEL)}: ${kbs.base.embedder.model.config.nLayer} layers, width ${dim}, context ${kbs.base.embedder.maxTokens}); ` +
       `\`kb train-embedder\` trained it ${te.training.steps} steps (batch 32 pairs, InfoNCE with in-batch negatives${HARD_NEGATIVES ? " and one BM25 hard negative per pair" : ""}, temperature 0.05, lr ${LR}, ${POOLING === "mean" ? "mean pooling" : "position-weighted mean pooling"}) on ${te.pairs.train} pairs ` +
       `(${te.pairs.heading} heading/paragraph, ${te.pairs.adjacent} adjacent paragraphs, ${te.pairs.crop} crops, ${te.pairs.keywords} keyword queries: 3-6 content words of a paragraph, ${KEYWORDS} draws per paragraph) ` +
-      `from the same pages with the test and dev paragraphs removed, in ${trainSeconds.toFixed(0)} s; ` +
+      `from the same pages with the test and dev paragraphs removed` +
+      (extra.length > 0 ? ` and ${extra.length} other pages of the documentation drawn at random (KB_EXTRA_PAGES; ${extraDropped} of their paragraphs dropped for holding a held-out paragraph's opening)` : "") +
+      `, in ${trainSeconds.toFixed(0)} s; ` +
       `its loss went ${te.training.firstLoss.toFixed(3)} -> ${te.training.lastLoss.toFixed(3)}` +
       (te.before && te.after ? `, held-out pair top-1 ${pct(te.before.top1)} -> ${pct(te.after.top1)} (${te.pairs.heldout} pairs)` : "") +
       ".",

@@ -69,30 +69,37 @@ inline void kvAppend(const KvAppendParams& p) {
   }
 }
 
-// Scores of NH heads against one block of KB positions: S[g·Ss + j0 + lane] = scale · q_g·k_(j0 + lane), where head
-// g's query is q0 + g·qs and its block rows k0 + g·ks + d·KB (ks = 0 when the heads share a kv head). D FMAs of a
-// broadcast q_g[d] into KB/W vectors per head, NH·KB/W chains side by side, summed over d in order.
-template <int NH>
-inline void scoresBlock(const float* q0, long qs, const float* k0, long ks, long D, V::R sv, float* S, long Ss, long j0) {
-  constexpr int W = V::W, VB = KB / W;
-  V::R a[NH][VB];
+// acc[g][v] = Σ_t a[g·as + t] · b[g·bs + t·bt + v·W ..] for t < T: NH rows of broadcast scalars against NV vectors each,
+// NH·NV independent FMA chains, summed in t order. Both halves of decoding attention are this product: the scores
+// (a = queries, b = a key block, t = d) and the weighted values (a = probabilities, b = value rows, t = position).
+template <int NH, int NV>
+inline void broadcastFma(const float* a, long as, const float* b, long bs, long bt, long T, V::R (&acc)[NH][NV]) {
 #pragma GCC unroll 16
   for (int g = 0; g < NH; ++g)
 #pragma GCC unroll 16
-    for (int v = 0; v < VB; ++v) a[g][v] = V::zero();
-  for (long d = 0; d < D; ++d) {
+    for (int v = 0; v < NV; ++v) acc[g][v] = V::zero();
+  for (long t = 0; t < T; ++t) {
 #pragma GCC unroll 16
     for (int g = 0; g < NH; ++g) {
-      const V::R qd = V::set1(q0[g * qs + d]);
-      const float* k = k0 + g * ks + d * KB;
+      const V::R x = V::set1(a[g * as + t]);
+      const float* r = b + g * bs + t * bt;
 #pragma GCC unroll 16
-      for (int v = 0; v < VB; ++v) a[g][v] = V::fma(qd, V::load(k + v * W), a[g][v]);
+      for (int v = 0; v < NV; ++v) acc[g][v] = V::fma(x, V::load(r + v * V::W), acc[g][v]);
     }
   }
+}
+
+// Scores of NH heads against one block of KB positions: S[g·Ss + j0 + lane] = scale · q_g·k_(j0 + lane), where head
+// g's query is q0 + g·qs and its block rows k0 + g·ks + d·KB (ks = 0 when the heads share a kv head).
+template <int NH>
+inline void scoresBlock(const float* q0, long qs, const float* k0, long ks, long D, V::R sv, float* S, long Ss, long j0) {
+  constexpr int VB = KB / V::W;
+  V::R a[NH][VB];
+  broadcastFma<NH, VB>(q0, qs, k0, ks, KB, D, a);
 #pragma GCC unroll 16
   for (int g = 0; g < NH; ++g)
 #pragma GCC unroll 16
-    for (int v = 0; v < VB; ++v) V::store(S + g * Ss + j0 + v * W, V::mul(a[g][v], sv));
+    for (int v = 0; v < VB; ++v) V::store(S + g * Ss + j0 + v * V::W, V::mul(a[g][v], sv));
 }
 
 // Heads scored side by side: as many as keep 8 accumulator vectors (two FMA pipes of four cycles' latency).
@@ -118,25 +125,12 @@ inline void scoresBlockN(int nh, const float* q0, long qs, const float* k0, long
 // (P already normalised), one accumulator per vector.
 template <int NH, int VPD>
 inline void probsTimesValuesHeads(const float* P, long Ps, const float* rows, long rs, long D, long L, float* out) {
-  constexpr int W = V::W;
   V::R a[NH][VPD];
+  broadcastFma<NH, VPD>(P, Ps, rows, D, rs, L, a);
 #pragma GCC unroll 16
   for (int g = 0; g < NH; ++g)
 #pragma GCC unroll 16
-    for (int v = 0; v < VPD; ++v) a[g][v] = V::zero();
-  for (long j = 0; j < L; ++j) {
-    const float* r = rows + j * rs;
-#pragma GCC unroll 16
-    for (int g = 0; g < NH; ++g) {
-      const V::R pg = V::set1(P[g * Ps + j]);
-#pragma GCC unroll 16
-      for (int v = 0; v < VPD; ++v) a[g][v] = V::fma(pg, V::load(r + g * D + v * W), a[g][v]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int g = 0; g < NH; ++g)
-#pragma GCC unroll 16
-    for (int v = 0; v < VPD; ++v) V::store(out + g * D + v * W, a[g][v]);
+    for (int v = 0; v < VPD; ++v) V::store(out + g * D + v * V::W, a[g][v]);
 }
 
 // Accumulator vectors per pass of probsTimesValuesHeads (with room left for the loads and the broadcast).

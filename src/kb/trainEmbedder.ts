@@ -44,6 +44,7 @@ export class MemoryBm25 {
   private readonly postings = new Map<string, { doc: number; tf: number }[]>();
   private readonly lengths: number[];
   private readonly avg: number;
+  private score = new Float64Array(0);
 
   constructor(readonly texts: readonly string[]) {
     this.lengths = texts.map((t, doc) => {
@@ -63,17 +64,30 @@ export class MemoryBm25 {
   /** Indices of the best-scoring texts for `query`, best first (ties by index), at most k, skipping `exclude`. */
   search(query: string, k: number, exclude: ReadonlySet<number> = new Set()): number[] {
     const N = this.texts.length;
-    const score = new Map<number, number>();
+    // scores in one reused array, the documents touched listed once each (a corpus of 10⁵ pairs asks this per pair)
+    if (this.score.length < N) this.score = new Float64Array(N);
+    const score = this.score;
+    const touched: number[] = [];
     for (const w of new Set(words(query))) {
       const list = this.postings.get(w);
       if (!list) continue;
       const idf = Math.log(1 + (N - list.length + 0.5) / (list.length + 0.5));
       for (const { doc, tf } of list) {
-        const s = (idf * tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * this.lengths[doc]) / this.avg));
-        score.set(doc, (score.get(doc) ?? 0) + s);
+        if (score[doc] === 0) touched.push(doc);
+        score[doc] += (idf * tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * this.lengths[doc]) / this.avg)); // > 0: idf > 0, tf >= 1
       }
     }
-    return [...score].filter(([d]) => !exclude.has(d)).sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, k).map(([d]) => d);
+    const better = (x: number, y: number) => score[x] > score[y] || (score[x] === score[y] && x < y);
+    const best: number[] = []; // the k best so far, best first
+    for (const d of touched) {
+      if (k <= 0 || exclude.has(d)) continue;
+      if (best.length < k) best.push(d);
+      else if (better(d, best[k - 1])) best[k - 1] = d;
+      else continue;
+      for (let i = best.length - 1; i > 0 && better(best[i], best[i - 1]); i--) [best[i], best[i - 1]] = [best[i - 1], best[i]];
+    }
+    for (const d of touched) score[d] = 0;
+    return best;
   }
 }
 

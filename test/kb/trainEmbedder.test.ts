@@ -70,6 +70,19 @@ describe("train-embedder", () => {
     expect(bm.search("dog cat", 4)[0]).toBe(1);
     expect(bm.search("cat", 4, new Set([0]))).toEqual([1]);
     expect(bm.search("zebra", 4)).toEqual([]);
+    expect(bm.search("cat", 0)).toEqual([]);
+    // the top-k selection equals a full sort of every matching text's score (ties by index), with exclusions
+    const rng = new Rng(5);
+    const vocab = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"];
+    const texts = Array.from({ length: 60 }, () => Array.from({ length: 1 + rng.int(6) }, () => vocab[rng.int(vocab.length)]).join(" "));
+    const big = new MemoryBm25(texts);
+    const all = big.search("alpha beta zeta", texts.length);
+    for (const k of [1, 3, 10]) {
+      expect(big.search("alpha beta zeta", k)).toEqual(all.slice(0, k));
+      const ex = new Set(all.slice(0, 2));
+      expect(big.search("alpha beta zeta", k, ex)).toEqual(all.filter((d) => !ex.has(d)).slice(0, k));
+    }
+    expect(all.length).toBe(texts.filter((t) => /alpha|beta|zeta/.test(t)).length);
     const text = Object.entries(TOPICS).map(([t, ps]) => `# About ${t}\n\n${ps.join("\n\n")}`).join("\n\n");
     const pairs = withHardNegatives(corpusPairs([text], { seed: 2 }));
     const withNeg = pairs.filter((p) => p.n !== undefined);

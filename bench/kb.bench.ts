@@ -6,8 +6,8 @@
 // Run: node --import tsx bench/kb.bench.ts   (writes $LLMFORGE_BENCH_OUT, default bench/results/kb.md; ~15 minutes on 2 idle cores)
 // Env: KB_MODEL (default /tmp/qs/sft), KB_STEPS (train-embedder steps, default 500), KB_LR (5e-4), KB_QUESTIONS (test
 // questions, default 200), KB_DEV (dev questions, default 100), KB_KEYWORDS (keyword-query pairs per paragraph, default 3),
-// KB_HARD_NEGATIVES (0: none), KB_POOLING (mean | weighted-mean), KB_EXTRA_PAGES (0: the embedder also trains on that many
-// other pages of the same documentation, drawn at random, never the knowledge base's own pages; paragraphs that hold a
+// KB_HARD_NEGATIVES (0: none), KB_POOLING (mean | weighted-mean), KB_EXTRA_PAGES (0; a number or `all`: the embedder also
+// trains on that many other pages of the same documentation, drawn at random, never the knowledge base's own pages; paragraphs that hold a
 // held-out paragraph's opening are dropped), THREADS (2), KB_WORK (a folder kept between runs: the trained embedder
 // there is reused, for experiments on search only).
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -40,7 +40,7 @@ const KEYWORDS = Number(process.env.KB_KEYWORDS ?? "3");
 const HARD_NEGATIVES = process.env.KB_HARD_NEGATIVES !== "0";
 const POOLING = (process.env.KB_POOLING ?? "mean") as Pooling;
 const WORK = process.env.KB_WORK;
-const EXTRA_PAGES = Number(process.env.KB_EXTRA_PAGES ?? "0");
+const EXTRA_PAGES = process.env.KB_EXTRA_PAGES === "all" ? Number.POSITIVE_INFINITY : Number(process.env.KB_EXTRA_PAGES ?? "0");
 const LIBRARY = ["json", "csv", "random", "math", "string", "heapq", "bisect", "glob", "copy", "base64", "textwrap", "tempfile", "enum", "statistics", "fractions", "shelve"];
 
 if (!existsSync(DOCS)) {

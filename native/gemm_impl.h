@@ -1,6 +1,7 @@
 // Packed, cache-blocked GEMM driver shared by every ISA (BLIS-style loops on row-major C):
 // a shared packed A block (MR-row micro-panels), per-thread packed B blocks (NR-column micro-panels),
-// and a register-tiled microkernel supplied by the policy P. Transposed operands are handled in packing.
+// and a register-tiled microkernel supplied by the policy P; narrow products with many rows run as row
+// tasks instead (runRowChunks). Transposed operands are handled in packing.
 #pragma once
 #include <omp.h>
 #include <algorithm>
@@ -73,6 +74,7 @@ struct GemmDriver {
     if ((double)M * N * K < llmf::gemmParallelMin()) nt = 1;  // less work than waking threads
     if (nt > mpAll * npAll) nt = (int)(mpAll * npAll);
     if (nt < 1) nt = 1;
+    if (nt > 1 && N <= P::NC && M >= kRowChunksPerThread * nt * rowChunk()) return runRowChunks(p, A, B, C, nt);
     const long KC = P::KC, NC = P::NC;
     const long mcb = std::min<long>(M, P::MCB);
     const long kwMax = P::kw(std::min<long>(K, KC));  // PT units per panel row/column
@@ -128,17 +130,7 @@ struct GemmDriver {
                   const long j0 = jc + jp * NR;
                   const long nr = std::min<long>(NR, N - j0);
                   const PT* bp = bbuf + jp * NR * kw;
-                  float* cp = C + i0 * p.ldc + j0;
-                  if (mr == MR && nr == NR) {
-                    P::micro(kw, ap, bp, cp, p.ldc, p.alpha, accum);
-                  } else {
-                    P::micro(kw, ap, bp, tmp, NR, 1.0f, false);
-                    for (long r = 0; r < mr; ++r)
-                      for (long c = 0; c < nr; ++c) {
-                        const float v = p.alpha * tmp[r * NR + c];
-                        cp[r * p.ldc + c] = accum ? cp[r * p.ldc + c] + v : v;
-                      }
-                  }
+                  micro(kw, ap, bp, C + i0 * p.ldc + j0, p.ldc, p.alpha, accum, mr, nr, tmp);
                 }
               }
             }
@@ -154,6 +146,72 @@ struct GemmDriver {
       body(omp_get_thread_num(), omp_get_num_threads());
     }
     return ok;
+  }
+
+  // Rows per task of runRowChunks: about 128, whole micro-panels.
+  static constexpr long rowChunk() { return ceilDiv(128, MR) * MR; }
+  static constexpr long kRowChunksPerThread = 4;
+
+  // Narrow products (all of N in one block, many rows: the backward GEMMs of a small model's layers and LM head):
+  // tasks of rowChunk() rows handed out one at a time, each packing its own A rows and all of B per K block, with no
+  // barrier between threads. Splitting N instead would give each thread a few panels and a barrier per K block, so
+  // a thread the host preempts holds the other up; here the other takes more tasks. Each C element is the same
+  // chain as on one thread (same K blocks, same order).
+  static bool runRowChunks(const GemmParams& p, const float* A, const float* B, float* C, int nt) {
+    const long M = p.M, N = p.N, K = p.K, KC = P::KC;
+    const long chunk = rowChunk(), tasks = ceilDiv(M, chunk), nb = ceilDiv(N, NR);
+    const long kwMax = P::kw(std::min<long>(K, KC));
+    bool ok = true;
+#pragma omp parallel num_threads(nt)
+    {
+      PT* abuf = sharedA().get((size_t)chunk * kwMax);
+      PT* bbuf = localB().get((size_t)nb * NR * kwMax);
+      if (!abuf || !bbuf) {
+#pragma omp atomic write
+        ok = false;
+      }
+      alignas(64) float tmp[MR * NR];
+#pragma omp for schedule(dynamic, 1)
+      for (long t = 0; t < tasks; ++t) {
+        if (!abuf || !bbuf) continue;
+        const long ic = t * chunk, mc = std::min(chunk, M - ic), ma = ceilDiv(mc, MR);
+        for (long pc = 0; pc < K; pc += KC) {
+          const long kc = std::min(KC, K - pc), kw = P::kw(kc);
+          const bool accum = !(pc == 0 && p.beta == 0);
+          for (long jp = 0; jp < nb; ++jp) {
+            const long j0 = jp * NR;
+            P::packB(B, p.ldb, p.transB, j0, std::min<long>(NR, N - j0), pc, kc, bbuf + jp * NR * kw);
+          }
+          for (long ip = 0; ip < ma; ++ip) {
+            const long i0 = ic + ip * MR;
+            P::packA(A, p.lda, p.transA, i0, std::min<long>(MR, M - i0), pc, kc, abuf + ip * MR * kw);
+          }
+          for (long ip = 0; ip < ma; ++ip) {
+            const long i0 = ic + ip * MR, mr = std::min<long>(MR, M - i0);
+            const PT* ap = abuf + ip * MR * kw;
+            for (long jp = 0; jp < nb; ++jp) {
+              const long j0 = jp * NR, nr = std::min<long>(NR, N - j0);
+              micro(kw, ap, bbuf + jp * NR * kw, C + i0 * p.ldc + j0, p.ldc, p.alpha, accum, mr, nr, tmp);
+            }
+          }
+        }
+      }
+    }
+    return ok;
+  }
+
+  // One MR x NR tile of C (=|+=) alpha * panels, through tmp where it is partial.
+  static void micro(long kw, const PT* ap, const PT* bp, float* cp, long ldc, float alpha, bool accum, long mr, long nr, float* tmp) {
+    if (mr == MR && nr == NR) {
+      P::micro(kw, ap, bp, cp, ldc, alpha, accum);
+      return;
+    }
+    P::micro(kw, ap, bp, tmp, NR, 1.0f, false);
+    for (long r = 0; r < mr; ++r)
+      for (long c = 0; c < nr; ++c) {
+        const float v = alpha * tmp[r * NR + c];
+        cp[r * ldc + c] = accum ? cp[r * ldc + c] + v : v;
+      }
   }
 
   static ScratchBuf<PT>& sharedA() {

@@ -1,6 +1,7 @@
 // Native GEMM against the reference backend: every transpose combination, edge sizes (0, 1, odd, and
 // around the 12x32 / 6x16 register tiles and 256-deep K blocks), padded leading dims, offsets, batch
-// strides with broadcast (0), alpha/beta, on every SIMD level this CPU runs; plus the bf16 path.
+// strides with broadcast (0), alpha/beta, on every SIMD level this CPU runs; narrow products with many rows (the
+// row-task path on 2 threads) equal to one thread bit for bit; plus the bf16 path.
 import { describe, expect, it } from "vitest";
 import type { GemmArgs } from "../../src/tensor/backend/kernels.js";
 import { refKernels } from "../../src/tensor/backend/ref.js";
@@ -127,6 +128,31 @@ describe.skipIf(skipNative)("native gemm vs reference", () => {
     }
   });
 
+  it("narrow products with many rows (row tasks, no barrier) match the reference and one thread bit for bit, every level", () => {
+    const before = nativeInfo().threads;
+    try {
+      for (const level of simdLevels()) {
+        withSimd(level, () => {
+          for (const c of [
+            { M: 1100, N: 200, K: 300, transA: false, transB: false, pad: 3 },
+            { M: 1301, N: 192, K: 520, transA: true, transB: false, alpha: 0.5, beta: 1 as const },
+            { M: 1056, N: 33, K: 257, transA: false, transB: true },
+            { M: 2048, N: 512, K: 64, transA: true, transB: true },
+          ]) {
+            setNativeThreads(1);
+            const one = runBoth(c, 21, (p) => native!.gemm(p));
+            setNativeThreads(2);
+            const two = runBoth(c, 21, (p) => native!.gemm(p));
+            expectClose(two.got, two.want, 2e-6 * Math.sqrt(c.K), 1e-5, `${level} ${JSON.stringify(c)}`);
+            expect(two.got).toEqual(one.got);
+          }
+        });
+      }
+    } finally {
+      setNativeThreads(before);
+    }
+  });
+
   it("beta = 0 ignores NaN already in C", () => {
     const p = makeArgs({ M: 13, N: 33, K: 5, transA: false, transB: false }, 3);
     p.c.fill(Number.NaN);
@@ -162,7 +188,8 @@ describe.skipIf(bf16Paths.length === 0)("native bf16 gemm", () => {
       try {
         for (const threads of [1, 2]) {
           setNativeThreads(threads);
-          for (const [M, N, K] of [...edgeSizes, [70, 90, 1030] as [number, number, number], [200, 300, 400] as [number, number, number]]) {
+          // 1100 x 200 x 300: narrow with many rows (row tasks on 2 threads)
+          for (const [M, N, K] of [...edgeSizes, [70, 90, 1030] as [number, number, number], [200, 300, 400] as [number, number, number], [1100, 200, 300] as [number, number, number]]) {
             for (const transA of [false, true]) {
               for (const transB of [false, true]) {
                 const c: Case = { M, N, K, transA, transB, pad: 1, beta: 1, alpha: 0.75 };

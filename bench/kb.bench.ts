@@ -91,6 +91,32 @@ interface Score {
   r5: number;
   mrr: number;
   ms: number;
+  /** Per question: answered within the first 5. */
+  hit5: boolean[];
+}
+
+/** Questions a answers at 5 and b does not, and the reverse (the discordant pairs of a paired comparison). */
+function discordant(a: Score, b: Score): { won: number; lost: number } {
+  let won = 0;
+  let lost = 0;
+  a.hit5.forEach((h, i) => {
+    if (h && !b.hit5[i]) won++;
+    if (!h && b.hit5[i]) lost++;
+  });
+  return { won, lost };
+}
+
+/** Two-sided exact sign test on `won` against `lost` discordant pairs (ties dropped). */
+function signTestP(won: number, lost: number): number {
+  const n = won + lost;
+  if (n === 0) return 1;
+  let tail = 0;
+  let c = 1; // C(n, i)
+  for (let i = 0; i <= Math.min(won, lost); i++) {
+    tail += c;
+    c = (c * (n - i)) / (i + 1);
+  }
+  return Math.min(1, (2 * tail) / 2 ** n);
 }
 /** One table row: search, embeddings, masked, paraphrased. */
 type Row = readonly [string, string, Score, Score];
@@ -106,8 +132,13 @@ function verdict(bm: Row, chosen: Row, plain: Row, vec: Row): string {
       `${pct(hybP.r5)} vs ${pct(bm[3].r5)} paraphrased (MRR@10 ${hyb.mrr.toFixed(3)} vs ${bm[2].mrr.toFixed(3)}, ${hybP.mrr.toFixed(3)} vs ${bm[3].mrr.toFixed(3)}).`
     : `**Hybrid does not beat BM25 on both test question sets** with the fusion chosen on the dev split (${chosen[0]}): recall@5 ${pct(hyb.r5)} vs ${pct(bm[2].r5)} masked, ` +
       `${pct(hybP.r5)} vs ${pct(bm[3].r5)} paraphrased.`;
+  const dm = discordant(hyb, bm[2]);
+  const dp = discordant(hybP, bm[3]);
+  const paired =
+    ` Question by question, hybrid answers ${dm.won} masked and ${dp.won} paraphrased questions within 5 that BM25 does not, and misses ${dm.lost} and ${dp.lost} that BM25 answers ` +
+    `(two-sided sign test over both sets: p = ${signTestP(dm.won + dp.won, dm.lost + dp.lost).toFixed(3)}).`;
   return (
-    `${head} The trained embedder alone is far weaker than BM25 (vector recall@5 ${pct(vec[2].r5)} / ${pct(vec[3].r5)}), and plain reciprocal rank fusion, which weighs both ` +
+    `${head}${paired} The trained embedder alone is far weaker than BM25 (vector recall@5 ${pct(vec[2].r5)} / ${pct(vec[3].r5)}), and plain reciprocal rank fusion, which weighs both ` +
     `lists equally, lets its misses displace BM25's hits (${pct(plain[2].r5)} / ${pct(plain[3].r5)}). ` +
     (beats
       ? "A fusion that gives the vector list a small say lets it break near-ties among BM25's candidates, which is where a weak embedder still carries information."
@@ -230,18 +261,18 @@ try {
   const evaluate = (questions: readonly Q[], name: string, mode: SearchMode, paraphrased: boolean, fusion?: Fusion): Score => {
     const kb = KnowledgeBase.open(kbs[name].path, { readonly: true });
     const searcher = new KbSearcher(kb, mode === "bm25" ? null : kbs[name].embedder);
-    let r5 = 0;
     let mrr = 0;
+    const hit5: boolean[] = [];
     const q0 = performance.now();
     for (const q of questions) {
       const hits = searcher.search(paraphrased ? q.paraphrased : q.text, { k: 10, mode, fusion });
       const rank = hits.findIndex((h) => h.path === q.path && h.start <= q.start && q.start < h.end);
-      if (rank >= 0 && rank < 5) r5++;
+      hit5.push(rank >= 0 && rank < 5);
       if (rank >= 0) mrr += 1 / (rank + 1);
     }
     const ms = (performance.now() - q0) / questions.length;
     kb.close();
-    return { r5: r5 / questions.length, mrr: mrr / questions.length, ms };
+    return { r5: hit5.filter(Boolean).length / questions.length, mrr: mrr / questions.length, ms, hit5 };
   };
   const both = (questions: readonly Q[], name: string, mode: SearchMode, fusion?: Fusion) => [evaluate(questions, name, mode, false, fusion), evaluate(questions, name, mode, true, fusion)] as const;
 

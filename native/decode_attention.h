@@ -2,10 +2,10 @@
 // sequence's cache (rotating q and k first for RoPE models; keys in blocks of 16 positions, (positions / 16, Hkv, D,
 // 16), values (positions, Hkv, D): see KvCaches in src/tensor/backend/kernels.ts), decodeAttention then computes, for
 // many rows in one call, y (H, D) = softmax(q·kᵀ·scale)·v over that row's own cache prefix. A row's keys and values are
-// read front to back, one stream each (a decode step's caches come from L3 or memory: the order is what sets the
-// speed). The TypeScript twins (src/tensor/backend/ref.ts) are the definition. Each row's arithmetic depends on its own
-// data and length only, never on the other rows or the thread count, so a sequence decodes bit for bit the same alone
-// or in any batch. Include after kernels_impl.h.
+// read front to back, one stream each, and asked for ahead of the reads (a decode step's caches come from L3 or
+// memory: the order and the prefetches are what set the speed). The TypeScript twins (src/tensor/backend/ref.ts) are
+// the definition. Each row's arithmetic depends on its own data and length only, never on the other rows or the
+// thread count, so a sequence decodes bit for bit the same alone or in any batch. Include after kernels_impl.h.
 #pragma once
 #include <cstring>
 #include <vector>
@@ -72,8 +72,12 @@ inline void kvAppend(const KvAppendParams& p) {
 // acc[g][v] = Σ_t a[g·as + t] · b[g·bs + t·bt + v·W ..] for t < T: NH rows of broadcast scalars against NV vectors each,
 // NH·NV independent FMA chains, summed in t order. Both halves of decoding attention are this product: the scores
 // (a = queries, b = a key block, t = d) and the weighted values (a = probabilities, b = value rows, t = position).
+// With pf != 0, each 64-byte line of b it reads is also asked for pf floats further on (a prefetch: a decode step's
+// caches come from L3 or memory, and a sequence's keys and values are too short a run each for the hardware
+// prefetcher to get ahead of the reads; a prefetch past the cache's end does not fault).
 template <int NH, int NV>
-inline void broadcastFma(const float* a, long as, const float* b, long bs, long bt, long T, V::R (&acc)[NH][NV]) {
+inline void broadcastFma(const float* a, long as, const float* b, long bs, long bt, long T, V::R (&acc)[NH][NV], long pf = 0) {
+  constexpr int lineFloats = 16;
 #pragma GCC unroll 16
   for (int g = 0; g < NH; ++g)
 #pragma GCC unroll 16
@@ -84,7 +88,10 @@ inline void broadcastFma(const float* a, long as, const float* b, long bs, long 
       const V::R x = V::set1(a[g * as + t]);
       const float* r = b + g * bs + t * bt;
 #pragma GCC unroll 16
-      for (int v = 0; v < NV; ++v) acc[g][v] = V::fma(x, V::load(r + v * V::W), acc[g][v]);
+      for (int v = 0; v < NV; ++v) {
+        if (pf != 0 && (v * V::W) % lineFloats == 0) __builtin_prefetch(r + v * V::W + pf, 0, 3);
+        acc[g][v] = V::fma(x, V::load(r + v * V::W), acc[g][v]);
+      }
     }
   }
 }
@@ -92,10 +99,10 @@ inline void broadcastFma(const float* a, long as, const float* b, long bs, long 
 // Scores of NH heads against one block of KB positions: S[g·Ss + j0 + lane] = scale · q_g·k_(j0 + lane), where head
 // g's query is q0 + g·qs and its block rows k0 + g·ks + d·KB (ks = 0 when the heads share a kv head).
 template <int NH>
-inline void scoresBlock(const float* q0, long qs, const float* k0, long ks, long D, V::R sv, float* S, long Ss, long j0) {
+inline void scoresBlock(const float* q0, long qs, const float* k0, long ks, long D, V::R sv, float* S, long Ss, long j0, long pf) {
   constexpr int VB = KB / V::W;
   V::R a[NH][VB];
-  broadcastFma<NH, VB>(q0, qs, k0, ks, KB, D, a);
+  broadcastFma<NH, VB>(q0, qs, k0, ks, KB, D, a, pf);
 #pragma GCC unroll 16
   for (int g = 0; g < NH; ++g)
 #pragma GCC unroll 16
@@ -106,19 +113,22 @@ inline void scoresBlock(const float* q0, long qs, const float* k0, long ks, long
 constexpr int kScoreHeads = std::max<int>(1, 8 / (int)(KB / V::W));
 
 // scoresBlock for nh <= kScoreHeads heads.
-inline void scoresBlockN(int nh, const float* q0, long qs, const float* k0, long ks, long D, V::R sv, float* S, long Ss, long j0) {
+inline void scoresBlockN(int nh, const float* q0, long qs, const float* k0, long ks, long D, V::R sv, float* S, long Ss, long j0, long pf) {
   switch (nh) {
-    case 1: return scoresBlock<1>(q0, qs, k0, ks, D, sv, S, Ss, j0);
-    case 2: if constexpr (kScoreHeads >= 2) return scoresBlock<2>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
-    case 3: if constexpr (kScoreHeads >= 3) return scoresBlock<3>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
-    case 4: if constexpr (kScoreHeads >= 4) return scoresBlock<4>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
-    case 5: if constexpr (kScoreHeads >= 5) return scoresBlock<5>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
-    case 6: if constexpr (kScoreHeads >= 6) return scoresBlock<6>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
-    case 7: if constexpr (kScoreHeads >= 7) return scoresBlock<7>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
-    case 8: if constexpr (kScoreHeads >= 8) return scoresBlock<8>(q0, qs, k0, ks, D, sv, S, Ss, j0); break;
+    case 1: return scoresBlock<1>(q0, qs, k0, ks, D, sv, S, Ss, j0, pf);
+    case 2: if constexpr (kScoreHeads >= 2) return scoresBlock<2>(q0, qs, k0, ks, D, sv, S, Ss, j0, pf); break;
+    case 3: if constexpr (kScoreHeads >= 3) return scoresBlock<3>(q0, qs, k0, ks, D, sv, S, Ss, j0, pf); break;
+    case 4: if constexpr (kScoreHeads >= 4) return scoresBlock<4>(q0, qs, k0, ks, D, sv, S, Ss, j0, pf); break;
+    case 5: if constexpr (kScoreHeads >= 5) return scoresBlock<5>(q0, qs, k0, ks, D, sv, S, Ss, j0, pf); break;
+    case 6: if constexpr (kScoreHeads >= 6) return scoresBlock<6>(q0, qs, k0, ks, D, sv, S, Ss, j0, pf); break;
+    case 7: if constexpr (kScoreHeads >= 7) return scoresBlock<7>(q0, qs, k0, ks, D, sv, S, Ss, j0, pf); break;
+    case 8: if constexpr (kScoreHeads >= 8) return scoresBlock<8>(q0, qs, k0, ks, D, sv, S, Ss, j0, pf); break;
     default: break;
   }
 }
+
+// Value rows prefetched ahead of the weighted sum (the scores' last key block asks for the first ones).
+constexpr long kValuesAhead = KB;
 
 // out[g·D + v·W ..] = Σ_j P[g·Ps + j] · rows[j·rs + g·D + v·W ..] for NH heads of VPD vectors each (D = VPD·W when
 // NH > 1): heads next to each other in one pass over the value rows, one broadcast probability per head and position
@@ -126,7 +136,7 @@ inline void scoresBlockN(int nh, const float* q0, long qs, const float* k0, long
 template <int NH, int VPD>
 inline void probsTimesValuesHeads(const float* P, long Ps, const float* rows, long rs, long D, long L, float* out) {
   V::R a[NH][VPD];
-  broadcastFma<NH, VPD>(P, Ps, rows, D, rs, L, a);
+  broadcastFma<NH, VPD>(P, Ps, rows, D, rs, L, a, kValuesAhead * rs);
 #pragma GCC unroll 16
   for (int g = 0; g < NH; ++g)
 #pragma GCC unroll 16
@@ -286,10 +296,20 @@ inline void decodeAttention(const DecodeAttnParams& p) {
       const float* vb = p.vCache + (long)p.slot[i] * p.slotStride + h0 / G * D;
       const float* q0 = p.q + r * p.qRowStride + h0 * D;
       const long ks = G == 1 ? D * KB : 0;
-      for (long b = 0; b < nb; ++b)
+      if (task + 1 < p.n * chunks) {  // the next task's first key block, read while this task computes
+        const long i1 = (task + 1) / chunks, h1 = (task + 1) % chunks * hc;
+        const char* k1 = reinterpret_cast<const char*>(p.kCache + (long)p.slot[i1] * p.slotStride + h1 / G * D * KB);
+        const long bytes = (long)sizeof(float) * std::min(hc / G, Hkv - h1 / G) * D * KB;
+        for (long o = 0; o < bytes; o += 64) __builtin_prefetch(k1 + o, 0, 3);
+      }
+      for (long b = 0; b < nb; ++b) {
+        // each key block asks for the next one, the last one for the first value rows
+        const float* blk = kb + b * kvw * KB;
+        const long pf = b + 1 < nb ? kvw * KB : vb - blk;
         for (long g = 0; g < nh; g += kScoreHeads)
-          scoresBlockN((int)std::min<long>(kScoreHeads, nh - g), q0 + g * D, D, kb + b * kvw * KB + g * ks, ks, D, sv,
-                       S.data() + g * Lp, Lp, b * KB);
+          scoresBlockN((int)std::min<long>(kScoreHeads, nh - g), q0 + g * D, D, blk + g * ks, ks, D, sv, S.data() + g * Lp,
+                       Lp, b * KB, pf);
+      }
       float* out = p.out + (r * H + h0) * D;
       if (wide) {
         for (long g = 0; g < nh; ++g) {

@@ -24,6 +24,11 @@ struct PrepackedGemm {
     });
   }
 
+  // Panel rows (k steps) the micro-kernel prefetches ahead of its reads: 12 KiB. A decode step streams every weight
+  // once from L3 or memory; without the prefetch a 16-row product waits on it (N 4096, K 192 cold: 183 -> 138 us on
+  // a Zen 5, 4-16 KiB ahead all within noise of each other; hot in cache it changes nothing).
+  static constexpr long kAhead = 12288 / (NR * 4);
+
   // t[r*NR + j] (=|+=) sum over kc steps of a[k*ROWS + r] * b[k*NR + j], each product added in k order to a
   // register sum that starts at zero. The same per-lane chain for every ROWS, so a row's result never depends on
   // which rows share its call.
@@ -35,6 +40,10 @@ struct PrepackedGemm {
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
     for (long k = 0; k < kc; ++k) {
+      // the panel is read once per row block, front to back, the first time from L3 or memory: ask ahead for it
+      // (a prefetch past the last panel does not fault)
+#pragma GCC unroll 8
+      for (int l = 0; l < NR / 16; ++l) __builtin_prefetch(b + kAhead * NR + l * 16, 0, 3);
       typename V::R bv[NV];
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * V::W);

@@ -52,6 +52,11 @@ export function batchDecoderUnsupported(model: GPT): string | null {
   return null;
 }
 
+/** Strides of a contiguous vector (for the backend's elementwise kernels). */
+const UNIT_STRIDE: readonly number[] = [1];
+/** Floats from which a residual add goes to the backend's kernel rather than a JS loop. */
+const NATIVE_ADD_MIN = 512;
+
 /** What one step feeds: `tokens` appended to the sequence in `slot`. */
 export interface DecodeEntry {
   slot: number;
@@ -276,7 +281,7 @@ export class BatchDecoder {
         r += T;
       }
       this.dense(L.proj, y, tmp, N);
-      for (let i = 0; i < N * C; i++) x[i] += tmp[i];
+      this.residual(x, tmp, N);
       this.norm(x, L.ln2, xn, N);
       this.dense(L.fc, xn, hid, N);
       if (this.llama) {
@@ -288,7 +293,7 @@ export class BatchDecoder {
         this.k.unary("gelu", hid, act, N * fc);
       }
       this.dense(L.fcProj, act, tmp, N);
-      for (let i = 0; i < N * C; i++) x[i] += tmp[i];
+      this.residual(x, tmp, N);
     }
     // the head only for each entry's last row: (E, C) -> (E, V)
     for (let r = 0, ei = 0; ei < E; ei++) {
@@ -299,6 +304,16 @@ export class BatchDecoder {
     this.norm(x, this.lnF, xn, E);
     this.dense(this.head, xn, this.logits, E);
     return this.logits.subarray(0, E * this.vocabSize);
+  }
+
+  /**
+   * x (rows, C) += d (rows, C): a JS loop for a few hundred floats, the backend's kernel above that (16 rows of width
+   * 192: 1.3-1.7 µs against 5.6-7.3 µs in JS, Zen 5; the kernel's call costs about 1 µs, more than one row's loop).
+   */
+  private residual(x: Float32Array, d: Float32Array, rows: number): void {
+    const n = rows * this.C;
+    if (n >= NATIVE_ADD_MIN && this.k.name === "native") this.k.binary("add", x, 0, UNIT_STRIDE, d, 0, UNIT_STRIDE, x, [n]);
+    else for (let i = 0; i < n; i++) x[i] += d[i];
   }
 
   /** out (rows, C) = the norm of x (rows, C). */

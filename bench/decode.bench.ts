@@ -10,6 +10,7 @@ import { BatchDecoder } from "../src/infer/batchDecoder.js";
 import { configFromDepth, makeConfig, type GPTConfig } from "../src/model/config.js";
 import { GPT } from "../src/model/gpt.js";
 import { nativeFmaPeak, nativeKernels, nativeLoadError, nativeSimdLevels, setNativeSimd, setNativeThreads, type SimdLevel } from "../src/tensor/backend/native.js";
+import { cpuLine } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "decode.md");
@@ -94,6 +95,7 @@ if (!nativeKernels) {
     `Compute floor: the step's FLOPs (2 per weight of every matmul and the LM head per row, 4·layers·width·cache length per row for attention) at the FMA ceiling ` +
     `of that level on one thread (${peaks.join(", ")}; nativeFmaPeak): no 16-row step can be faster, so "× 1 sequence at that floor" is the most batching can give ` +
     `against the measured one-sequence step. Issue 20 target: 16 sequences ≥ 8× one sequence's tokens/s.`);
+  lines.push("", `Command: \`node --import tsx bench/decode.bench.ts\` on ${new Date().toISOString().slice(0, 10)}, ${cpuLine()}, Node ${process.version}.`);
 }
 const md = lines.join("\n");
 mkdirSync(dirname(outPath), { recursive: true });

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { configFromDepth } from "../src/model/config.js";
+import { makeConfig } from "../src/model/config.js";
 import { GPT } from "../src/model/gpt.js";
 import { AdamW, clipGradNorm } from "../src/optim/optimizers.js";
 import type { GemmArgs, Kernels } from "../src/tensor/backend/kernels.js";
@@ -18,11 +18,17 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outPath = process.env.LLMFORGE_BENCH_OUT ?? join(root, "bench", "results", "profileStep.md");
 const threads = Number(process.env.THREADS ?? "2");
 const steps = Number(process.env.LLMFORGE_PROFILE_STEPS ?? "6");
-/** The quickstart's model and batch (src/pipeline/quickstart.ts: depth 3, vocab 4096, block 128, batch 16). */
-const DEPTH = 3;
-const V = 4096;
-const T = 128;
-const B = 16;
+/**
+ * The model and batch: the quickstart's (src/pipeline/quickstart.ts: depth 3, width 192, 6 heads, vocab 4096, block
+ * 128, batch 16) unless LLMFORGE_PROFILE_SIZE gives "L H C T V B" as the train bench names its sizes.
+ */
+const SIZE = (process.env.LLMFORGE_PROFILE_SIZE ?? "3 6 192 128 4096 16").trim().split(/\s+/).map(Number);
+if (SIZE.length !== 6 || SIZE.some((x) => !(Number.isInteger(x) && x > 0))) {
+  console.error(`LLMFORGE_PROFILE_SIZE: expected six positive whole numbers "L H C T V B", got "${process.env.LLMFORGE_PROFILE_SIZE}"`);
+  process.exit(2);
+}
+const [LAYERS, HEADS, C, T, V, B] = SIZE;
+const QUICKSTART = SIZE.join(" ") === "3 6 192 128 4096 16";
 
 /** Time (ms) and calls per kernel kind, within the timed steps only. */
 interface Bucket {
@@ -72,7 +78,7 @@ interface Profile {
 /** Times `steps` steps after 2 warm-up steps; per phase (forward, backward, clip, AdamW) and per kernel kind. */
 function profile(simd: SimdLevel): Profile {
   setNativeSimd(simd);
-  const config = configFromDepth(DEPTH, { vocabSize: V, blockSize: T, overrides: { dropout: 0 } });
+  const config = makeConfig({ nLayer: LAYERS, nHead: HEADS, nEmbd: C, blockSize: T, vocabSize: V, dropout: 0 });
   const model = new GPT(config, { seed: 0 });
   const params = model.parameters().filter((p) => p.requiresGrad);
   const opt = new AdamW(params, { lr: 3e-4, weightDecay: 0.1 });
@@ -143,10 +149,10 @@ const profiles = levels.map((l) => {
 setNativeSimd("auto");
 
 const lines: string[] = [];
-lines.push("## Where a training step goes (quickstart-size model)");
+lines.push(`## Where a training step goes (${QUICKSTART ? "quickstart-size model" : `${SIZE.join(" ")} (L H C T V B)`})`);
 lines.push("");
 lines.push(`\`npm run bench -- profileStep\` on ${new Date().toISOString().slice(0, 10)}, ${cpus()[0]?.model ?? "unknown CPU"}, ${nativeInfo().threads} threads, ` +
-  `load average ${loadavg()[0].toFixed(1)} on ${cpus().length} cores. GPT gpt2 flavour, depth ${DEPTH} (width ${64 * DEPTH}), vocab ${V}, block ${T}, batch ${B} ` +
+  `load average ${loadavg()[0].toFixed(1)} on ${cpus().length} cores. GPT gpt2 flavour, ${LAYERS} layers, ${HEADS} heads, width ${C}, vocab ${V}, block ${T}, batch ${B} ` +
   `(${B * T} tokens/step), mean of ${steps} steps after 2 warm-up steps. Each native kernel call is timed in JS (performance.now() around the call, ` +
   "~0.1 µs each); \"JS, tape, allocation\" is the step time spent outside every kernel.");
 lines.push("");

@@ -75,6 +75,7 @@ struct GemmDriver {
     if (nt > mpAll * npAll) nt = (int)(mpAll * npAll);
     if (nt < 1) nt = 1;
     if (nt > 1 && N <= P::NC && M >= kRowChunksPerThread * nt * rowChunk()) return runRowChunks(p, A, B, C, nt);
+    if (nt > 1 && M <= P::MCB && K > P::KC && npAll >= 2 * nt) return runColChunks(p, A, B, C, nt);
     const long KC = P::KC, NC = P::NC;
     const long mcb = std::min<long>(M, P::MCB);
     const long kwMax = P::kw(std::min<long>(K, KC));  // PT units per panel row/column
@@ -195,6 +196,27 @@ struct GemmDriver {
             }
           }
         }
+      }
+    }
+    return ok;
+  }
+
+  // Few rows and a long K (the weight gradients Xᵀ·dY of a layer): each thread runs the one-thread product over its
+  // own share of the N panels, packing A itself, with no barrier; the cooperative path would meet at a barrier once
+  // per K block. Each C element is the same chain as on one thread (same K blocks, same order; NC blocks only split
+  // columns).
+  static bool runColChunks(const GemmParams& p, const float* A, const float* B, float* C, int nt) {
+    const long np = ceilDiv(p.N, NR);
+    bool ok = true;
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; ++t) {
+      const long c0 = np * t / nt * NR, c1 = std::min(p.N, np * (t + 1) / nt * NR);
+      GemmParams q = p;
+      q.N = c1 - c0;
+      const float* Bq = B + (p.transB ? c0 * p.ldb : c0);
+      if (!run(q, A, Bq, C + c0, 1)) {
+#pragma omp atomic write
+        ok = false;
       }
     }
     return ok;

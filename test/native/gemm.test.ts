@@ -1,7 +1,8 @@
 // Native GEMM against the reference backend: every transpose combination, edge sizes (0, 1, odd, and
 // around the 12x32 / 6x16 register tiles and 256-deep K blocks), padded leading dims, offsets, batch
-// strides with broadcast (0), alpha/beta, on every SIMD level this CPU runs; narrow products with many rows (the
-// row-task path on 2 threads) equal to one thread bit for bit; plus the bf16 path.
+// strides with broadcast (0), alpha/beta, on every SIMD level this CPU runs; narrow products with many rows and
+// few-row products with a long K (the row- and column-task paths on 2 threads) equal to one thread bit for bit; plus
+// the bf16 path.
 import { describe, expect, it } from "vitest";
 import type { GemmArgs } from "../../src/tensor/backend/kernels.js";
 import { refKernels } from "../../src/tensor/backend/ref.js";
@@ -128,7 +129,7 @@ describe.skipIf(skipNative)("native gemm vs reference", () => {
     }
   });
 
-  it("narrow products with many rows (row tasks, no barrier) match the reference and one thread bit for bit, every level", () => {
+  it("narrow products with many rows (row tasks) and few rows with a long K (column tasks), no barrier, match the reference and one thread bit for bit, every level", () => {
     const before = nativeInfo().threads;
     try {
       for (const level of simdLevels()) {
@@ -138,6 +139,9 @@ describe.skipIf(skipNative)("native gemm vs reference", () => {
             { M: 1301, N: 192, K: 520, transA: true, transB: false, alpha: 0.5, beta: 1 as const },
             { M: 1056, N: 33, K: 257, transA: false, transB: true },
             { M: 2048, N: 512, K: 64, transA: true, transB: true },
+            // few rows, K over one block: each thread its own share of the N panels (weight gradients)
+            { M: 100, N: 300, K: 700, transA: true, transB: false },
+            { M: 257, N: 130, K: 600, transA: false, transB: true, alpha: 0.5, beta: 1 as const, pad: 2 },
           ]) {
             setNativeThreads(1);
             const one = runBoth(c, 21, (p) => native!.gemm(p));

@@ -1,7 +1,8 @@
 // Packed, cache-blocked GEMM driver shared by every ISA (BLIS-style loops on row-major C):
 // a shared packed A block (MR-row micro-panels), per-thread packed B blocks (NR-column micro-panels),
 // and a register-tiled microkernel supplied by the policy P; narrow products with many rows run as row
-// tasks instead (runRowChunks). Transposed operands are handled in packing.
+// tasks instead (runRowChunks), few rows with a long K as column tasks (runColChunks), neither with a barrier.
+// Transposed operands are handled in packing.
 #pragma once
 #include <omp.h>
 #include <algorithm>

@@ -22,13 +22,14 @@ const steps = Number(process.env.LLMFORGE_PROFILE_STEPS ?? "6");
  * The model and batch: the quickstart's (src/pipeline/quickstart.ts: depth 3, width 192, 6 heads, vocab 4096, block
  * 128, batch 16) unless LLMFORGE_PROFILE_SIZE gives "L H C T V B" as the train bench names its sizes.
  */
-const SIZE = (process.env.LLMFORGE_PROFILE_SIZE ?? "3 6 192 128 4096 16").trim().split(/\s+/).map(Number);
+const QUICKSTART_SIZE = "3 6 192 128 4096 16";
+const SIZE = (process.env.LLMFORGE_PROFILE_SIZE ?? QUICKSTART_SIZE).trim().split(/\s+/).map(Number);
 if (SIZE.length !== 6 || SIZE.some((x) => !(Number.isInteger(x) && x > 0))) {
   console.error(`LLMFORGE_PROFILE_SIZE: expected six positive whole numbers "L H C T V B", got "${process.env.LLMFORGE_PROFILE_SIZE}"`);
   process.exit(2);
 }
 const [LAYERS, HEADS, C, T, V, B] = SIZE;
-const QUICKSTART = SIZE.join(" ") === "3 6 192 128 4096 16";
+const QUICKSTART = SIZE.join(" ") === QUICKSTART_SIZE;
 
 /** Time (ms) and calls per kernel kind, within the timed steps only. */
 interface Bucket {

@@ -172,7 +172,6 @@ async function sideBySide(runDir: string): Promise<string[]> {
   // 1 by default: on a 2-core machine shared with other jobs, llama.cpp at 2 threads fell to 2-3 tokens/s (its
   // threads wait for each other at every op while one is descheduled); LLMFORGE_SERVE_THREADS=1,2 on a quiet machine
   const threadCounts = (process.env.LLMFORGE_SERVE_THREADS ?? "1").split(",").map(Number);
-  const reps = REPS;
   const dir = mkdtempSync(join(tmpdir(), "llmforge-serve-gguf-"));
   const ggufPath = join(dir, "model-f32.gguf");
   exportGguf({ model: runDir, out: ggufPath, type: "f32" });
@@ -196,7 +195,7 @@ async function sideBySide(runDir: string): Promise<string[]> {
       `${TOKENS} tokens; node-llama-cpp batches the sequences' next tokens into one llama_decode per step. llmforge: the same token ids as \`prompt\` ` +
       `through the openai SDK (\`stream: true\`, temperature 0, ignore_eos, max_tokens ${TOKENS}), and its engine alone (\`Engine.generate\` in the worker, no HTTP, ` +
       "which is what the llama.cpp column measures). Threads: llmforge's kernels via LLMFORGE_THREADS, llama.cpp's context `threads` (maxThreads 0, so exactly that many). " +
-      `Each thread count gets its own server and context; within it, rounds interleave the three engines level by level, best of ${reps} rounds by aggregate tokens/s; ` +
+      `Each thread count gets its own server and context; within it, rounds interleave the three engines level by level, best of ${REPS} rounds by aggregate tokens/s; ` +
       "TTFT is from the round's start (all its streams start together) to a stream's first token, p50 over every round.",
     "",
     "| threads | engine | streams | TTFT p50 ms | TTFT p99 ms | tokens/s (all streams), best | median of rounds | tokens/s per stream | × 1 stream |",
@@ -260,7 +259,7 @@ async function sideBySide(runDir: string): Promise<string[]> {
     };
     await round(engines[0], 1, 99); // warm-up: server, worker, and llama.cpp's first decode
     await round(engines[2], 1, 99);
-    for (let rep = 0; rep < reps; rep++) {
+    for (let rep = 0; rep < REPS; rep++) {
       for (const n of LEVELS) {
         // the order of the engines rotates each round, so neither always runs right after the other
         for (let k = 0; k < engines.length; k++) {

@@ -72,11 +72,11 @@ inline void kvAppend(const KvAppendParams& p) {
 // acc[g][v] = Σ_t a[g·as + t] · b[g·bs + t·bt + v·W ..] for t < T: NH rows of broadcast scalars against NV vectors each,
 // NH·NV independent FMA chains, summed in t order. Both halves of decoding attention are this product: the scores
 // (a = queries, b = a key block, t = d) and the weighted values (a = probabilities, b = value rows, t = position).
-// With pf != 0, each 64-byte line of b it reads is also asked for pf floats further on (a prefetch: a decode step's
-// caches come from L3 or memory, and a sequence's keys and values are too short a run each for the hardware
-// prefetcher to get ahead of the reads; a prefetch past the cache's end does not fault).
+// Each 64-byte line of b it reads is also asked for pf floats further on (a prefetch: a decode step's caches come from
+// L3 or memory, and a sequence's keys and values are too short a run each for the hardware prefetcher to get ahead
+// of the reads; a prefetch past the cache's end does not fault).
 template <int NH, int NV>
-inline void broadcastFma(const float* a, long as, const float* b, long bs, long bt, long T, V::R (&acc)[NH][NV], long pf = 0) {
+inline void broadcastFma(const float* a, long as, const float* b, long bs, long bt, long T, V::R (&acc)[NH][NV], long pf) {
   constexpr int lineFloats = 16;
 #pragma GCC unroll 16
   for (int g = 0; g < NH; ++g)
@@ -89,7 +89,7 @@ inline void broadcastFma(const float* a, long as, const float* b, long bs, long 
       const float* r = b + g * bs + t * bt;
 #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) {
-        if (pf != 0 && (v * V::W) % lineFloats == 0) __builtin_prefetch(r + v * V::W + pf, 0, 3);
+        if ((v * V::W) % lineFloats == 0) __builtin_prefetch(r + v * V::W + pf, 0, 3);
         acc[g][v] = V::fma(x, V::load(r + v * V::W), acc[g][v]);
       }
     }
@@ -288,18 +288,19 @@ inline void decodeAttention(const DecodeAttnParams& p) {
   parallelRegion(nt, [&]() {
     static thread_local std::vector<float> S;  // scores, then probabilities (hc heads × Lp)
     S.resize((size_t)hc * Lp);
+    // a task's keys: its row's slot, from its first head's kv head on
+    const auto keysOf = [&](long task) { return p.kCache + (long)p.slot[task / chunks] * p.slotStride + task % chunks * hc / G * D * KB; };
 #pragma omp for schedule(static)
     for (long task = 0; task < p.n * chunks; ++task) {
       const long i = task / chunks, h0 = task % chunks * hc, nh = std::min(hc, H - h0), L = p.len[i], r = p.row[i];
       const long nb = (L + KB - 1) / KB;
-      const float* kb = p.kCache + (long)p.slot[i] * p.slotStride + h0 / G * D * KB;
+      const float* kb = keysOf(task);
       const float* vb = p.vCache + (long)p.slot[i] * p.slotStride + h0 / G * D;
       const float* q0 = p.q + r * p.qRowStride + h0 * D;
       const long ks = G == 1 ? D * KB : 0;
       if (task + 1 < p.n * chunks) {  // the next task's first key block, read while this task computes
-        const long i1 = (task + 1) / chunks, h1 = (task + 1) % chunks * hc;
-        const char* k1 = reinterpret_cast<const char*>(p.kCache + (long)p.slot[i1] * p.slotStride + h1 / G * D * KB);
-        const long bytes = (long)sizeof(float) * std::min(hc / G, Hkv - h1 / G) * D * KB;
+        const char* k1 = reinterpret_cast<const char*>(keysOf(task + 1));
+        const long bytes = (long)sizeof(float) * std::min(hc / G, Hkv - (task + 1) % chunks * hc / G) * D * KB;
         for (long o = 0; o < bytes; o += 64) __builtin_prefetch(k1 + o, 0, 3);
       }
       for (long b = 0; b < nb; ++b) {

@@ -16,6 +16,8 @@ export {
   gradeResponse,
   afinnScore,
   afinnPairAccuracy,
+  dropWords,
+  uppercaseSome,
   type LexiconPairAccuracy,
 } from "./preferenceMix.js";
 export {

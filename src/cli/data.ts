@@ -15,7 +15,7 @@ import { runMix } from "../data/mix.js";
 import { loadRecipe, runRecipe } from "../data/recipe.js";
 import { runTrainQuality } from "../data/trainQuality.js";
 import { DataConfigError, type OnErrorPolicy } from "../data/types.js";
-import { DEFAULT_VADER_MIN_GAP, writePreferenceMix } from "../reward/preferenceMix.js";
+import { DEFAULT_VADER_MIN_GAP, type PreferenceMixOptions, recommendedMix, writePreferenceMix } from "../reward/preferenceMix.js";
 import { INSTRUCTION_TASKS, writeInstructionMix } from "../sft/instructionMix.js";
 import { writeToolCallMix } from "../kb/toolData.js";
 import { fractionOption, intOption, nonNegativeIntOption, nonNegativeNumberOption, numberOption, positiveIntOption as int } from "./options.js";
@@ -211,10 +211,13 @@ export function registerDataCommands(program: Command): void {
     .option("--sentiment-long <words>", "also draw training review sentences (never held-out ones) from the fixtures' longer sentences, up to this many words (about as many labelled sentences again; 0 = none, held-out file unchanged)", nonNegativeIntOption, 0)
     .option("--curriculum", "also write curriculum.jsonl: the training records that ask for the positive polarity (valence alone decides them), the first phase of `llmforge reward --curriculum-data`")
     .option("--sentiment-word-dropout <p>", "each use of a training review sentence leaves out each word with this probability (negations and at least 3 words kept; at most 0.5; held-out file unchanged; 0 = none)", fractionOption, 0)
-    .option("--sentiment-uppercase <p>", "each use of a training review sentence or lexicon phrase is shown in capitals with this probability, all of it or one word, as reviewers write (held-out file unchanged; 0 = none)", fractionOption, 0)
     .option("--mirror-polarity", "add to every training sentiment and VADER record its mirror: the same answers under the other polarity's prompt, preferences reversed, so only the polarity × valence interaction lowers their loss (held-out file unchanged)")
-    .action((o) => {
-      const r = writePreferenceMix(o.out, { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed, vaderMinGap: o.vaderMinGap, sentimentAnswers: o.sentimentAnswers, sentimentLexicon: o.sentimentLexicon, sentimentLexiconPositive: o.sentimentLexiconPositive, sentimentLongWords: o.sentimentLong, sentimentWordDropout: o.sentimentWordDropout, sentimentUppercase: o.sentimentUppercase, mirrorPolarity: o.mirrorPolarity === true, curriculum: o.curriculum === true });
+    .option("--recommended", "the mix bench/results/reward.md measured best for a small reward model: --sentiment-answers 3 --sentiment-word-dropout 0.3 --sentiment-lexicon 3×per-task --sentiment-lexicon-positive 1 --mirror-polarity --curriculum (those options given here win); train on it with `llmforge reward --curriculum-data DIR/curriculum.jsonl --curriculum-steps` about a fifth of --steps")
+    .action((o, cmd: Command) => {
+      const mix: PreferenceMixOptions & { curriculum?: boolean } = { perTask: o.perTask, heldoutPerTask: o.heldoutPerTask, seed: o.seed, vaderMinGap: o.vaderMinGap, sentimentAnswers: o.sentimentAnswers, sentimentLexicon: o.sentimentLexicon, sentimentLexiconPositive: o.sentimentLexiconPositive, sentimentLongWords: o.sentimentLong, sentimentWordDropout: o.sentimentWordDropout, mirrorPolarity: o.mirrorPolarity === true, curriculum: o.curriculum === true };
+      // the recipe's options (named as this command's), unless given on the command line
+      if (o.recommended) for (const [k, v] of Object.entries(recommendedMix(o.perTask))) if (cmd.getOptionValueSource(k) !== "cli") Object.assign(mix, { [k]: v });
+      const r = writePreferenceMix(o.out, mix);
       process.stdout.write(`${JSON.stringify(r.stats, null, 2)}\n`);
       process.stderr.write(`wrote ${r.train}, ${r.heldout}${r.curriculum ? `, ${r.curriculum}` : ""} and ${r.mix}\n`);
     });

@@ -21,7 +21,7 @@ import type { TokenizerTrainReport } from "../tokenizer/train.js";
 import { bf16MatmulAvailable } from "../tensor/ops/matmul.js";
 import { writeInstructionMix } from "../sft/instructionMix.js";
 import { completedSft, type SftSummary, sft } from "../sft/train.js";
-import { writePreferenceMix } from "../reward/preferenceMix.js";
+import { recommendedMix, writePreferenceMix } from "../reward/preferenceMix.js";
 import { type RewardEval, type RewardSummary, reward } from "../reward/train.js";
 import { completedGrpo, type GrpoSummary, grpo } from "../rl/grpo.js";
 import { CHATML_TEMPLATE, renderChat } from "../tokenizer/chatTemplate.js";
@@ -164,6 +164,11 @@ const OVERHEAD_SECONDS: Record<TrainingStage, number> = { pretrain: 0, sft: 15, 
  * some 30 steps, about what it takes to rank a complete answer above one that runs on.
  */
 const MIN_REWARD_SECONDS = 6;
+/**
+ * Curriculum steps of the reward model per second of its planned time: the fifth of its steps that the recommended mix wants
+ * (RECOMMENDED_CURRICULUM_SHARE) where it trains ~10 steps/s (a Zen 5, 2 threads), about 40% at half that speed.
+ */
+const CURRICULUM_STEPS_PER_SECOND = 2;
 
 /** Every stage the given one reads from, directly or through others. */
 function upstreamOf(s: QuickstartStage): Set<QuickstartStage> {
@@ -557,11 +562,15 @@ async function quickstartLocked(o: QuickstartOptions, out: string, listed: Quick
       // 8 prompts the quickstart model trains at.
       const perTask = Math.min(400, Math.max(100, Math.round(planned * 7)));
       say(`${step("reward")} reward model from the SFT model on the offline preference mix (${perTask} prompts per task) -> ${rmOut}${done ? ": finished earlier" : ""}`);
-      const mixReady = continuing && readJson(join(rmData, "mix.json"))?.perTask === perTask;
-      const mix = mixReady ? { train: join(rmData, "train.jsonl"), heldout: join(rmData, "heldout.jsonl") } : writePreferenceMix(rmData, { seed, perTask });
-      // lr 1e-3, batch 8 prompts, Bradley-Terry with the records' margins: the settings bench/results/reward.md found best at this size
+      const written = readJson(join(rmData, "mix.json"));
+      const mixReady = continuing && written?.perTask === perTask && written?.curriculum !== undefined;
+      const mix = mixReady ? { train: join(rmData, "train.jsonl"), heldout: join(rmData, "heldout.jsonl"), curriculum: join(rmData, "curriculum.jsonl") } : writePreferenceMix(rmData, { seed, ...recommendedMix(perTask) });
+      // lr 1e-3, batch 8 prompts, Bradley-Terry with the records' margins, the recommended mix with its curriculum first: the settings
+      // bench/results/reward.md found best at this size; the curriculum's steps from the planned time (so a continued run keeps them)
+      const curriculumSteps = Math.max(10, Math.round(planned * CURRICULUM_STEPS_PER_SECOND));
       rmDone = done ?? await reward({
-        model: sftOut, data: [mix.train], valData: [mix.heldout], out: rmOut, batchSize: 8, steps: 100_000, minutes: minutesFor("reward"),
+        model: sftOut, data: [mix.train], valData: [mix.heldout], curriculumData: [mix.curriculum ?? join(rmData, "curriculum.jsonl")], curriculumSteps,
+        out: rmOut, batchSize: 8, steps: 100_000, minutes: minutesFor("reward"),
         lr: 1e-3, warmupSteps: 10, marginScale: 1, evalEvery: 100_000, checkpointEvery: 250, keepCheckpoints: 1, seed, progress: show, resume: continuing, signal,
       });
       if (rmDone.modelDir === null) throw new QuickstartInterrupted(out, `during reward-model training at step ${rmDone.training.steps} (checkpoint ${rmDone.training.checkpoint})`);

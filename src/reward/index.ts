@@ -17,7 +17,8 @@ export {
   afinnScore,
   afinnPairAccuracy,
   dropWords,
-  uppercaseSome,
+  recommendedMix,
+  RECOMMENDED_CURRICULUM_SHARE,
   type LexiconPairAccuracy,
 } from "./preferenceMix.js";
 export {

@@ -144,14 +144,6 @@ export interface PreferenceMixOptions {
    * judgement. Held-out records are unchanged, byte for byte. At most {@link MAX_WORD_DROPOUT}.
    */
   sentimentWordDropout?: number;
-  /**
-   * Upper case on training review answers (default 0 = none): each time a training sentiment record or sentiment lexicon record uses
-   * a sentence or phrase, with this probability it is shown in capitals, half the time all of it ("TOTAL WASTE OF TIME.") and half
-   * the time one of its words ("very DISAPPOINTING"), as reviewers write; from its own draw. Byte-level tokens of a word in capitals
-   * share nothing with the lower-case word's, so without it the reward model meets a held-out "DELICIOUS!!" as an unknown word.
-   * Held-out records are unchanged, byte for byte.
-   */
-  sentimentUppercase?: number;
 }
 
 /** Fewest words a sentence keeps under {@link PreferenceMixOptions.sentimentWordDropout}. */
@@ -160,21 +152,6 @@ export const DROPOUT_MIN_WORDS = 3;
 export const MAX_WORD_DROPOUT = 0.5;
 /** Words that word dropout never removes: dropping one turns a sentence's polarity. */
 const NEGATION = /^(not|no|never|nothing|nobody|none|neither|nor|cannot|without|\p{L}+n't)$/iu;
-
-/**
- * `text` in capitals with probability `p` (see {@link PreferenceMixOptions.sentimentUppercase}): all of it or, as often, one of its
- * words of at least two letters; `text` itself otherwise.
- */
-export function uppercaseSome(text: string, p: number, rand: () => number): string {
-  if (p <= 0 || rand() >= p) return text;
-  if (rand() < 0.5) return text.toUpperCase();
-  const words = text.split(" ");
-  const cands = words.flatMap((w, i) => ((w.match(/\p{L}/gu)?.length ?? 0) >= 2 ? [i] : []));
-  if (cands.length === 0) return text.toUpperCase();
-  const i = cands[Math.floor(rand() * cands.length)];
-  words[i] = words[i].toUpperCase();
-  return words.join(" ");
-}
 
 /**
  * `text` with each word left out with probability `p` (see {@link PreferenceMixOptions.sentimentWordDropout}); `text` itself when
@@ -217,8 +194,6 @@ export interface PreferenceMixStats {
   sentimentLongWords?: number;
   /** Word dropout on training review sentences, when above 0 ({@link PreferenceMixOptions.sentimentWordDropout}). */
   sentimentWordDropout?: number;
-  /** Share of training review answers shown in capitals, when above 0 ({@link PreferenceMixOptions.sentimentUppercase}). */
-  sentimentUppercase?: number;
   /** Mirrored training records added ({@link PreferenceMixOptions.mirrorPolarity}), by task. */
   mirrored?: Record<string, number>;
   /** Sentiment lexicon records added to train, when any ({@link PreferenceMixOptions.sentimentLexicon}), and their pairs. */
@@ -263,13 +238,12 @@ export const sentimentPromptSplit = (seed: number): Record<Split, Record<string,
 const itemSplit = (key: string, seed: number): Split => (isHeldoutItem("sentiment", key, seed) ? "heldout" : "train");
 
 /** "Write a positive review": chosen a sentence labelled with the asked polarity, rejected one with the other. */
-function sentimentGen(seed: number, d: Draw, answers = 1, longWords = 0, dropout = 0, upper = 0): Gen {
+function sentimentGen(seed: number, d: Draw, answers = 1, longWords = 0, dropout = 0): Gen {
   const prompts = promptSplit("sentiment", SENTIMENT_PROMPTS, seed);
   const rand = mulberry32(Math.floor(hashUnit("sentiment-answers", seed) * 2 ** 32));
   const dropRand = mulberry32(Math.floor(hashUnit("sentiment-word-dropout", seed) * 2 ** 32));
-  const upperRand = mulberry32(Math.floor(hashUnit("sentiment-uppercase", seed) * 2 ** 32));
-  /** A training record's answers as shown: word dropout, then capitals (each from its own draw, so either alone changes nothing else). */
-  const drop = (texts: string[]) => texts.map((t) => uppercaseSome(dropout > 0 ? dropWords(t, dropout, dropRand) : t, upper, upperRand));
+  /** A training record's answers as shown: with word dropout when asked (from its own draw, so that nothing else changes). */
+  const drop = (texts: string[]) => (dropout > 0 ? texts.map((t) => dropWords(t, dropout, dropRand)) : texts);
   const more: Draw = { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
   /** `first` and n - 1 more distinct sentences of `pool`. */
   const some = (first: string, pool: readonly string[]): string[] => {
@@ -309,9 +283,8 @@ function sentimentGen(seed: number, d: Draw, answers = 1, longWords = 0, dropout
  * `count` sentiment lexicon records (see {@link PreferenceMixOptions.sentimentLexicon}): a training sentiment phrasing of a random
  * polarity; {@link LEXICON_ANSWERS} phrases whose words have the asked polarity, each better than as many with the other.
  */
-function sentimentLexiconRecords(seed: number, count: number, positiveShare: number, upper = 0): PreferenceRecord[] {
+function sentimentLexiconRecords(seed: number, count: number, positiveShare: number): PreferenceRecord[] {
   const rand = mulberry32(Math.floor(hashUnit("sentiment-lexicon", seed) * 2 ** 32));
-  const upperRand = mulberry32(Math.floor(hashUnit("sentiment-lexicon-uppercase", seed) * 2 ** 32));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const prompts = promptSplit("sentiment", SENTIMENT_PROMPTS, seed).train;
   const words = vaderTrainingWords(seed, LEXICON_MIN_VALENCE);
@@ -330,7 +303,7 @@ function sentimentLexiconRecords(seed: number, count: number, positiveShare: num
     if (new Set(responses).size < responses.length || seen.has(key)) continue;
     seen.add(key);
     const pairs = good.flatMap((_, i) => bad.map((_, j) => ({ better: i, worse: good.length + j })));
-    out.push({ prompt: user(prompt), responses: responses.map((r) => uppercaseSome(r, upper, upperRand)), pairs, meta: { task: "sentiment-lexicon", polarity, split: "train" } });
+    out.push({ prompt: user(prompt), responses, pairs, meta: { task: "sentiment-lexicon", polarity, split: "train" } });
   }
   return out;
 }
@@ -485,16 +458,14 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
   if (!(Number.isInteger(longWords) && longWords >= 0)) throw new PreferenceMixError(`sentimentLongWords must be a whole number >= 0, got ${longWords}`);
   const wordDropout = opts.sentimentWordDropout ?? 0;
   if (!(wordDropout >= 0 && wordDropout <= MAX_WORD_DROPOUT)) throw new PreferenceMixError(`sentimentWordDropout must be a probability in [0, ${MAX_WORD_DROPOUT}], got ${wordDropout}`);
-  const upper = opts.sentimentUppercase ?? 0;
-  if (!(upper >= 0 && upper <= 1)) throw new PreferenceMixError(`sentimentUppercase must be a probability in [0, 1], got ${upper}`);
   if (!(lexiconPositive >= 0 && lexiconPositive <= 1)) throw new PreferenceMixError(`sentimentLexiconPositive must be a share in [0, 1], got ${lexiconPositive}`);
   if (!(Number.isFinite(vaderMinGap) && vaderMinGap >= 0)) throw new PreferenceMixError(`vaderMinGap must be a number >= 0, got ${vaderMinGap}`);
   for (const t of tasks) if (!(PREFERENCE_TASKS as readonly string[]).includes(t)) throw new PreferenceMixError(`unknown task "${t}"; expected some of: ${PREFERENCE_TASKS.join(", ")}`);
-  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, vaderMinGap, ...(sentimentAnswers > 1 ? { sentimentAnswers } : {}), ...(longWords > MAX_SENTENCE_WORDS ? { sentimentLongWords: longWords } : {}), ...(wordDropout > 0 ? { sentimentWordDropout: wordDropout } : {}), ...(upper > 0 ? { sentimentUppercase: upper } : {}), tasks: {}, total: { train: 0, heldout: 0 } } };
+  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, vaderMinGap, ...(sentimentAnswers > 1 ? { sentimentAnswers } : {}), ...(longWords > MAX_SENTENCE_WORDS ? { sentimentLongWords: longWords } : {}), ...(wordDropout > 0 ? { sentimentWordDropout: wordDropout } : {}), tasks: {}, total: { train: 0, heldout: 0 } } };
   for (const task of PREFERENCE_TASKS.filter((t) => tasks.includes(t))) {
     const rand = mulberry32(Math.floor(hashUnit(task, seed) * 2 ** 32));
     const d: Draw = { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
-    const gen = task === "sentiment" ? sentimentGen(seed, d, sentimentAnswers, longWords, wordDropout, upper) : task === "vader" ? vaderGen(seed, vaderMinGap, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
+    const gen = task === "sentiment" ? sentimentGen(seed, d, sentimentAnswers, longWords, wordDropout) : task === "vader" ? vaderGen(seed, vaderMinGap, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
     const st: PreferenceTaskStats = { train: 0, heldout: 0, pairs: { train: 0, heldout: 0 }, ties: 0, prompts: { train: 0, heldout: 0 }, ...(task === "instructions" ? { gradeMismatch: 0 } : {}), ...(task === "vader" ? { tooClose: 0 } : {}) };
     const prompts: Record<Split, Set<string>> = { train: new Set(), heldout: new Set() };
     for (const split of ["train", "heldout"] as const) {
@@ -527,7 +498,7 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
     out.stats.total.train += mirrors.length;
   }
   if (sentimentLexicon > 0) {
-    const recs = sentimentLexiconRecords(seed, sentimentLexicon, lexiconPositive, upper);
+    const recs = sentimentLexiconRecords(seed, sentimentLexicon, lexiconPositive);
     out.train.push(...recs);
     const positive = recs.filter((r) => r.meta?.polarity === "positive").length;
     out.stats.sentimentLexicon = { records: recs.length, pairs: recs.reduce((n, r) => n + r.pairs.length, 0), positive };
@@ -535,6 +506,18 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
   }
   return out;
 }
+
+/**
+ * The mix bench/results/reward.md measured best for a small reward model (issue 12), with `perTask` records per task: three review
+ * sentences a side under word dropout 0.3, three positive-asked lexicon records per task record, polarity mirrors, and the
+ * curriculum file, whose records should take about {@link RECOMMENDED_CURRICULUM_SHARE} of the steps (`llmforge reward
+ * --curriculum-data --curriculum-steps`). `llmforge data preferences --recommended` and the quickstart's reward stage use it.
+ */
+export const recommendedMix = (perTask: number): PreferenceMixOptions & { curriculum: true } => ({
+  perTask, sentimentAnswers: 3, sentimentWordDropout: 0.3, sentimentLexicon: 3 * perTask, sentimentLexiconPositive: 1, mirrorPolarity: true, curriculum: true,
+});
+/** Share of a reward model's steps that {@link recommendedMix}'s curriculum records take (400 of 2000 in bench/results/reward.md). */
+export const RECOMMENDED_CURRICULUM_SHARE = 0.2;
 
 /** Paths written by {@link writePreferenceMix}. */
 export interface WrittenPreferenceMix {

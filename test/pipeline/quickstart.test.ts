@@ -64,6 +64,9 @@ describe("quickstart", () => {
     expect(r.ran).toEqual(["reward"]);
     expect(existsSync(join(out, "reward", "model", "model.safetensors"))).toBe(true);
     expect(existsSync(join(out, "reward_data", "heldout.jsonl"))).toBe(true);
+    // the recommended mix, its curriculum records first (90 steps: 2 per planned second)
+    expect(existsSync(join(out, "reward_data", "curriculum.jsonl"))).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, "reward", "run.json"), "utf8")).options).toMatchObject({ curriculumSteps: 90, curriculumData: [join(out, "reward_data", "curriculum.jsonl")] });
     expect(statSync(join(out, "model", "model.safetensors")).mtimeMs).toBe(modelTime);
     expect(statSync(join(out, "rl", "model", "model.safetensors")).mtimeMs).toBe(rlTime);
     const rows = Object.fromEntries(r.stages.map((x) => [x.stage, x]));

@@ -1,12 +1,12 @@
-// Augmented training review answers of the preference mix: word dropout (`sentimentWordDropout`: words left out at about the asked
-// rate, negations and closing punctuation kept) and capitals (`sentimentUppercase`); every training answer still a form of a sentence
-// with the right label, and the held-out records (and file) unchanged.
+// Word dropout on the preference mix's training review sentences (`sentimentWordDropout`): words left out at about the asked rate,
+// negations and closing punctuation kept, every training answer still a form of a sentence with the right label, the held-out
+// records (and file) unchanged; and the recommended mix that uses it.
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
-import { buildPreferenceMix, dropWords, PreferenceMixError, uppercaseSome, writePreferenceMix } from "../../src/reward/index.js";
+import { buildPreferenceMix, dropWords, PreferenceMixError, recommendedMix, writePreferenceMix } from "../../src/reward/index.js";
 import { loadSentiment, MAX_SENTENCE_WORDS } from "../../src/sft/instructionSources.js";
 
 const opts = { seed: 7, perTask: 300, tasks: ["sentiment"], sentimentAnswers: 2 };
@@ -52,29 +52,6 @@ describe("dropWords", () => {
   });
 });
 
-describe("uppercaseSome", () => {
-  it("shows about the given share in capitals, half of them whole, half one word", () => {
-    const rand = mulberry32(2);
-    const text = "The food was really good.";
-    let whole = 0;
-    let one = 0;
-    for (let i = 0; i < 4000; i++) {
-      const out = uppercaseSome(text, 0.3, rand);
-      expect(out.toLowerCase()).toBe(text.toLowerCase());
-      if (out === text) continue;
-      if (out === text.toUpperCase()) whole++;
-      else {
-        expect(out.split(" ").filter((w, j) => w !== text.split(" ")[j])).toHaveLength(1);
-        one++;
-      }
-    }
-    expect((whole + one) / 4000).toBeGreaterThan(0.27);
-    expect((whole + one) / 4000).toBeLessThan(0.33);
-    expect(Math.abs(whole - one) / (whole + one)).toBeLessThan(0.1);
-    expect(uppercaseSome(text, 0, () => 0)).toBe(text);
-  });
-});
-
 describe("buildPreferenceMix sentimentWordDropout", () => {
   it("is off by default; with it, training answers are labelled sentences with some words left out", () => {
     expect(base.stats.sentimentWordDropout).toBeUndefined();
@@ -103,28 +80,21 @@ describe("buildPreferenceMix sentimentWordDropout", () => {
     expect(JSON.parse(readFileSync(b.mix, "utf8")).sentimentWordDropout).toBe(0.3);
   });
 
-  it("with sentimentUppercase, shows some training answers and lexicon phrases in capitals, the held-out ones never", () => {
-    const up = buildPreferenceMix({ ...opts, tasks: ["sentiment"], sentimentUppercase: 0.2, sentimentLexicon: 200, sentimentLexiconPositive: 1 });
-    const plain = buildPreferenceMix({ ...opts, tasks: ["sentiment"], sentimentLexicon: 200, sentimentLexiconPositive: 1 });
-    expect(up.stats.sentimentUppercase).toBe(0.2);
-    expect(up.heldout).toEqual(plain.heldout);
-    let changed = 0;
-    for (const [i, r] of up.train.entries()) {
-      const orig = plain.train[i].responses as string[];
-      for (const [j, a] of (r.responses as string[]).entries()) {
-        expect(a.toLowerCase()).toBe(orig[j].toLowerCase());
-        if (a !== orig[j]) changed++;
-      }
-    }
-    const n = answers(up.train).length;
-    expect(changed).toBeGreaterThan(n * 0.1);
-    expect(changed).toBeLessThan(n * 0.25);
-    expect(up.train.filter((r) => r.meta?.task === "sentiment-lexicon").some((r) => (r.responses as string[]).some((a) => /\p{Lu}{3}/u.test(a)))).toBe(true);
-  });
-
   it("rejects a rate outside [0, 0.5]", () => {
     expect(() => buildPreferenceMix({ sentimentWordDropout: -0.1 })).toThrow(PreferenceMixError);
     expect(() => buildPreferenceMix({ sentimentWordDropout: 0.6 })).toThrow(/sentimentWordDropout must be a probability in \[0, 0.5\]/);
-    expect(() => buildPreferenceMix({ sentimentUppercase: 1.5 })).toThrow(/sentimentUppercase must be a probability in \[0, 1\]/);
+  });
+});
+
+describe("recommendedMix", () => {
+  it("writes the recipe's mix: word dropout, mirrors, positive-asked lexicon records and the curriculum file, held-out file unchanged", () => {
+    const dir = mkdtempSync(join(tmpdir(), "recmix-"));
+    const plain = writePreferenceMix(join(dir, "plain"), { seed: 7, perTask: 40 });
+    const rec = writePreferenceMix(join(dir, "rec"), { seed: 7, ...recommendedMix(40) });
+    expect(readFileSync(rec.heldout)).toEqual(readFileSync(plain.heldout));
+    expect(rec.curriculum).toBeDefined();
+    expect(rec.stats).toMatchObject({ sentimentAnswers: 3, sentimentWordDropout: 0.3, sentimentLexicon: { records: 120, positive: 120 }, mirrored: { sentiment: 40, vader: 40 } });
+    const curriculum = readFileSync(String(rec.curriculum), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { meta: { polarity: string } });
+    expect(curriculum.every((r) => r.meta.polarity === "positive")).toBe(true);
   });
 });

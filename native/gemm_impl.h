@@ -78,7 +78,9 @@ struct GemmDriver {
     if (nt > 1 && N <= P::NC && M >= kRowChunksPerThread * nt * rowChunk()) return runRowChunks(p, A, B, C, nt);
     if (nt > 1 && M <= P::MCB && K > P::KC && npAll >= 2 * nt) return runColChunks(p, A, B, C, nt);
     const long KC = P::KC, NC = P::NC;
-    const long mcb = std::min<long>(M, P::MCB);
+    // Row blocks of whole micro-panels: a panel must not reach into the next block, or its rows would be computed twice
+    // (added twice when beta = 1).
+    const long mcb = std::min<long>(M, std::max<long>(MR, P::MCB / MR * MR));
     const long kwMax = P::kw(std::min<long>(K, KC));  // PT units per panel row/column
     // Two A blocks when threaded: block i+1 is packed while slow threads still read block i, so one
     // barrier per K block suffices (a thread reaches block i+2 only after everyone finished block i).

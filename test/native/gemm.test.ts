@@ -1,5 +1,5 @@
 // Native GEMM against the reference backend: every transpose combination, edge sizes (0, 1, odd, and
-// around the 12x32 / 6x16 register tiles and 256-deep K blocks), padded leading dims, offsets, batch
+// around the 12x32 / 6x16 register tiles, 256-deep K blocks and 4096-row blocks), padded leading dims, offsets, batch
 // strides with broadcast (0), alpha/beta, on every SIMD level this CPU runs; narrow products with many rows and
 // few-row products with a long K (the row- and column-task paths on 2 threads) equal to one thread bit for bit; plus
 // the bf16 path.
@@ -85,6 +85,9 @@ describe.skipIf(skipNative)("native gemm vs reference", () => {
           { M: 5, N: 40, K: 7, transA: true, transB: true, batch: 3, bcastB: true, beta: 1 },
           { M: 30, N: 3, K: 17, transA: false, transB: false, batch: 5, bcastA: true, alpha: 1.5 },
           { M: 2, N: 2, K: 2, transA: false, transB: false, batch: 7, pad: 2 },
+          // more rows than one row block (4096): a micro-panel reaching across the block boundary added its rows twice with beta = 1
+          { M: 4200, N: 40, K: 24, transA: false, transB: true, beta: 1 },
+          { M: 8300, N: 33, K: 300, transA: true, transB: false, alpha: 0.5, beta: 1 },
         ];
         let seed = 100;
         for (const c of cases) {
@@ -192,8 +195,8 @@ describe.skipIf(bf16Paths.length === 0)("native bf16 gemm", () => {
       try {
         for (const threads of [1, 2]) {
           setNativeThreads(threads);
-          // 1100 x 200 x 300: narrow with many rows (row tasks on 2 threads)
-          for (const [M, N, K] of [...edgeSizes, [70, 90, 1030] as [number, number, number], [200, 300, 400] as [number, number, number], [1100, 200, 300] as [number, number, number]]) {
+          // 1100 x 200 x 300: narrow with many rows (row tasks on 2 threads); 4200 rows: more than one 4096-row block on 1 thread
+          for (const [M, N, K] of [...edgeSizes, [70, 90, 1030] as [number, number, number], [200, 300, 400] as [number, number, number], [1100, 200, 300] as [number, number, number], [4200, 40, 24] as [number, number, number]]) {
             for (const transA of [false, true]) {
               for (const transB of [false, true]) {
                 const c: Case = { M, N, K, transA, transB, pad: 1, beta: 1, alpha: 0.75 };

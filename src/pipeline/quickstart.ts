@@ -564,12 +564,12 @@ async function quickstartLocked(o: QuickstartOptions, out: string, listed: Quick
       say(`${step("reward")} reward model from the SFT model on the offline preference mix (${perTask} prompts per task) -> ${rmOut}${done ? ": finished earlier" : ""}`);
       const written = readJson(join(rmData, "mix.json"));
       const mixReady = continuing && written?.perTask === perTask && written?.curriculum !== undefined;
-      const mix = mixReady ? { train: join(rmData, "train.jsonl"), heldout: join(rmData, "heldout.jsonl"), curriculum: join(rmData, "curriculum.jsonl") } : writePreferenceMix(rmData, { seed, ...recommendedMix(perTask) });
+      const mix = mixReady ? { train: join(rmData, "train.jsonl"), heldout: join(rmData, "heldout.jsonl") } : writePreferenceMix(rmData, { seed, ...recommendedMix(perTask) });
       // lr 1e-3, batch 8 prompts, Bradley-Terry with the records' margins, the recommended mix with its curriculum first: the settings
       // bench/results/reward.md found best at this size; the curriculum's steps from the planned time (so a continued run keeps them)
       const curriculumSteps = Math.max(10, Math.round(planned * CURRICULUM_STEPS_PER_SECOND));
       rmDone = done ?? await reward({
-        model: sftOut, data: [mix.train], valData: [mix.heldout], curriculumData: [mix.curriculum ?? join(rmData, "curriculum.jsonl")], curriculumSteps,
+        model: sftOut, data: [mix.train], valData: [mix.heldout], curriculumData: [join(rmData, "curriculum.jsonl")], curriculumSteps,
         out: rmOut, batchSize: 8, steps: 100_000, minutes: minutesFor("reward"),
         lr: 1e-3, warmupSteps: 10, marginScale: 1, evalEvery: 100_000, checkpointEvery: 250, keepCheckpoints: 1, seed, progress: show, resume: continuing, signal,
       });

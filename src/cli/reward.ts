@@ -49,7 +49,6 @@ export function registerRewardCommands(program: Command): void {
     .option("--margin-scale <x>", "multiplies pair margins in -log sigmoid(r_b - r_w - margin) (0 ignores them)", nonNegativeNumberOption, 1)
     .option("--center-coef <c>", "reward centering: + c·(r_b + r_w)² per pair (0.01 is usual; 0 = off)", nonNegativeNumberOption, 0)
     .option("--mse-coef <c>", "weight of the MSE term with --loss bt+mse", nonNegativeNumberOption, 1)
-    .option("--answer-mean-coef <c>", "auxiliary loss: + c·(the same loss on the head's mean over each answer's tokens), training signal at every answer token (0 = off)", nonNegativeNumberOption, 0)
     .option("--score-range <min,max>", "the scale of scores, mapped to [-1, 1] for MSE (scores outside it are refused)", rangeOption, [1, 5])
     .option("--score-weights <dim=w,...>", "weights of score dimensions (default 1 each)", weightsOption)
     .option("--truncation <rule>", "answers longer than the block: skip (counted) or left (cut the oldest prompt tokens)", oneOf(["skip", "left"]), "skip")
@@ -78,7 +77,7 @@ export function registerRewardCommands(program: Command): void {
     const signal = abortOnSignals();
     const s = await reward({
       model: o.model, data: o.data, valData: o.valData, valFraction: o.valFraction, out: o.out, loss: o.loss, marginScale: o.marginScale,
-      centerCoef: o.centerCoef, mseCoef: o.mseCoef, answerMeanCoef: o.answerMeanCoef, scoreRange: o.scoreRange, scoreWeights: o.scoreWeights, truncation: o.truncation,
+      centerCoef: o.centerCoef, mseCoef: o.mseCoef, scoreRange: o.scoreRange, scoreWeights: o.scoreWeights, truncation: o.truncation,
       batchSize: o.batch, accumulation: o.accumulation, dropout: o.dropout, peft: peftOf(o), curriculumData: o.curriculumData, curriculumSteps: o.curriculumSteps, ...loopRunOptions(o, signal),
     });
     const t = s.training;

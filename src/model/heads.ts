@@ -10,9 +10,9 @@ import { Linear } from "../nn/layers.js";
 import { Module } from "../nn/module.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import type { DType } from "../tensor/dtype.js";
-import { expand, gather, linear, reshape, type IdsLike } from "../tensor/ops/index.js";
+import { expand, gather, reshape, type IdsLike } from "../tensor/ops/index.js";
 import { Rng } from "../tensor/rng.js";
-import { Tensor } from "../tensor/tensor.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { VERSION } from "../version.js";
 import { GPT, type ForwardOptions } from "./gpt.js";
 import { assertHfExportable, fromHuggingFace, toHuggingFaceLazy } from "./hfWeights.js";
@@ -101,30 +101,10 @@ export class RewardModel extends Module {
    * {@link ForwardOptions}) -> rewards (N,) read at the flat positions `ends` (row·T + t) of their last tokens.
    */
   rewardsAt(idx: IdsLike, ends: Int32Array, docStart?: Int32Array): Tensor {
-    return this.readAt(idx, ends, docStart).rewards;
-  }
-
-  /**
-   * {@link rewardsAt}, and with `starts` (flat positions of each answer's first token) the head's mean over each
-   * answer's tokens starts[n]..ends[n] from the same forward pass (N,): an auxiliary training signal at every
-   * answer token. The reward model's reward is always the last-token reading.
-   */
-  readAt(idx: IdsLike, ends: Int32Array, docStart?: Int32Array, starts?: Int32Array): { rewards: Tensor; means: Tensor | null } {
     const [R, T] = idx.shape;
-    const N = ends.length;
     for (const e of ends) if (!(e >= 0 && e < R * T)) throw new RewardModelError(`rewardsAt: end ${e} is outside the ${R}×${T} rows`);
     const flat = reshape(this.values(idx, { docStart }), [1, R * T]);
-    const rewards = gather(expand(flat, [N, R * T]), ends); // (N,)
-    if (!starts) return { rewards, means: null };
-    if (starts.length !== N) throw new RewardModelError(`readAt: ${starts.length} answer starts for ${N} answers`);
-    const w = new Float32Array(N * R * T);
-    for (let n = 0; n < N; n++) {
-      const s = starts[n];
-      if (!(s >= Math.floor(ends[n] / T) * T && s <= ends[n])) throw new RewardModelError(`readAt: answer ${n} starts at ${s}, after its end ${ends[n]} or in another row`);
-      w.fill(1 / (ends[n] - s + 1), n * R * T + s, n * R * T + ends[n] + 1);
-    }
-    const avg = Tensor.from(w, [N, R * T], { dtype: flat.dtype, backend: flat.kernels() });
-    return { rewards, means: reshape(linear(flat, avg), [N]) };
+    return gather(expand(flat, [ends.length, R * T]), ends); // (N,)
   }
 }
 

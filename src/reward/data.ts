@@ -50,8 +50,6 @@ export interface RewardExample {
   source?: string;
   /** `meta.task` of the record, when it names one: evaluation reports accuracy per task. */
   task?: string;
-  /** Per answer, the index in its sequence of the answer's first token (after the prompt and the assistant header). */
-  answerStarts?: Int32Array;
 }
 
 export type RewardSkipReason = "too-long" | "no-pairs" | "no-scores" | "invalid";
@@ -90,13 +88,6 @@ export function answerSequence(tok: Tokenizer, prompt: readonly Message[], answe
   const end = text.lastIndexOf(eos);
   if (end < 0) throw new RewardDataError(`the chat template does not close an answer with ${eos}; give a template that does (e.g. ChatML)`);
   return Int32Array.from(tok.encode(text.slice(0, end + eos.length), { allowedSpecial: "all" }));
-}
-
-/** How many tokens of {@link answerSequence}'s sequences come before the answer: the prompt and the assistant header. */
-function answerOffset(tok: Tokenizer, prompt: readonly Message[], o: { template?: string; eosToken?: string } = {}): number {
-  const eos = o.eosToken ?? "<|im_end|>";
-  const text = renderChat(o.template ?? CHATML_TEMPLATE, [...prompt, { role: "assistant", content: "" }], { eosToken: eos });
-  return tok.encode(text.slice(0, Math.max(0, text.lastIndexOf(eos))), { allowedSpecial: "all" }).length;
 }
 
 /**
@@ -183,14 +174,11 @@ export function tokenizePreferences(tok: Tokenizer, records: readonly Preference
     const local = new Int32Array(K).fill(-1);
     const seqs: Int32Array[] = [];
     const kept: number[] = [];
-    const offset = answerOffset(tok, r.prompt, o);
-    const starts: number[] = [];
     for (let i = 0; i < K; i++) {
       let ids = answerSequence(tok, r.prompt, r.responses[i], o);
-      let cut = 0;
       if (ids.length > o.maxLen) {
         report.tooLong++;
-        cut = ids.length - o.maxLen;
+        const cut = ids.length - o.maxLen;
         if (o.truncation !== "left" || cut > promptLen) continue;
         ids = ids.slice(cut);
         report.truncated++;
@@ -198,7 +186,6 @@ export function tokenizePreferences(tok: Tokenizer, records: readonly Preference
       local[i] = seqs.length;
       seqs.push(ids);
       kept.push(i);
-      starts.push(Math.min(ids.length - 1, Math.max(0, offset - cut)));
     }
     const pairs: GroupPair[] = [];
     for (const p of r.pairs) {
@@ -225,9 +212,7 @@ export function tokenizePreferences(tok: Tokenizer, records: readonly Preference
     report.responses += seqs.length;
     report.pairs += pairs.length;
     report.scored += scored;
-    examples.push({
-      seqs, pairs, targets, responses: kept, source: sourceOf(r), answerStarts: Int32Array.from(starts), ...(typeof r.meta?.task === "string" ? { task: r.meta.task } : {}),
-    });
+    examples.push({ seqs, pairs, targets, responses: kept, source: sourceOf(r), ...(typeof r.meta?.task === "string" ? { task: r.meta.task } : {}) });
   }
   return { examples, report };
 }
@@ -243,8 +228,6 @@ export interface RewardBatch {
   /** Packed rows: per position, where its sequence starts in the row (padding is a sequence of its own); null: one right-padded sequence per row. */
   docStart: Int32Array | null;
   ends: Int32Array;
-  /** Flat positions (row·T + t) of each answer's first token, when every example gives its answerStarts; else null. */
-  starts: Int32Array | null;
   /** Answers (sequences) in the batch. */
   N: number;
   groups: PromptGroup[];
@@ -281,15 +264,12 @@ export function makeRewardBatch(examples: readonly RewardExample[], padId: numbe
   const ids = new Int32Array(rows * T).fill(padId);
   const docStart = rowLen === undefined ? null : new Int32Array(rows * T);
   const ends = new Int32Array(N);
-  const answerStarts = examples.every((e) => e.answerStarts !== undefined) ? examples.flatMap((e) => Array.from(e.answerStarts ?? [])) : null;
-  const starts = answerStarts ? new Int32Array(N) : null;
   let tokens = 0;
   seqs.forEach((s, n) => {
     const at = rowOf[n] * T + offset[n];
     ids.set(s, at);
     docStart?.fill(offset[n], at, at + s.length);
     ends[n] = at + s.length - 1;
-    if (starts && answerStarts) starts[n] = at + answerStarts[n];
     tokens += s.length;
   });
   if (docStart) for (const [r, u] of used.entries()) docStart.fill(u, r * T + u, (r + 1) * T); // the row's padding, a sequence of its own
@@ -299,7 +279,7 @@ export function makeRewardBatch(examples: readonly RewardExample[], padId: numbe
     groups.push({ start, count: e.seqs.length, pairs: e.pairs, targets: e.targets ?? undefined });
     start += e.seqs.length;
   }
-  return { ids, rows, T, docStart, ends, starts, N, groups, prompts: examples.length, tokens };
+  return { ids, rows, T, docStart, ends, N, groups, prompts: examples.length, tokens };
 }
 
 /** Where a {@link RewardBatches} stream stands (saved in checkpoints). */

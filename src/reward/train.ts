@@ -14,7 +14,7 @@ import { RewardModel, saveRewardModel, trunkOf } from "../model/heads.js";
 import { loadRun, runChatTemplate } from "../model/runFolder.js";
 import { applyPeft, formatTrainable, PeftError, type PeftConfigInput, parsePeftConfig } from "../nn/peft.js";
 import { writeChatTokenizer } from "../sft/train.js";
-import { add, ids, mul } from "../tensor/ops/index.js";
+import { ids, } from "../tensor/ops/index.js";
 import { noGrad, type Tensor, tidy } from "../tensor/tensor.js";
 import { CHATML_TEMPLATE, requireChatTokens } from "../tokenizer/chatTemplate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
@@ -42,12 +42,6 @@ export interface RewardOptions extends StageRunOptions {
   centerCoef?: number;
   /** Weight of the MSE term with "bt+mse" (default 1). */
   mseCoef?: number;
-  /**
-   * Auxiliary loss (default 0 = off): + coef × the same loss on the head's mean over each answer's tokens, from the same
-   * forward pass. It gives every answer token a training signal, where the last-token reading alone gives one position;
-   * the model's reward stays the last-token reading.
-   */
-  answerMeanCoef?: number;
   /** Source scale of scores (default [1, 5]), mapped to [-1, 1]; scores outside it are refused. */
   scoreRange?: [number, number];
   /** Weights of score dimensions (default 1 each), in the pair order and in the regression target. */
@@ -220,7 +214,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
   const lossOpts: RewardLossOptions = { kind: loss, marginScale: o.marginScale, centerCoef: o.centerCoef, mseCoef: o.mseCoef };
   const recorded = {
     ...o, model: resolve(o.model), data: o.data.map((f) => resolve(f)), valData: o.valData?.map((f) => resolve(f)), loss, seed,
-    valFraction: o.valFraction ?? 0.05, marginScale: o.marginScale ?? 1, centerCoef: o.centerCoef ?? 0, mseCoef: o.mseCoef ?? 1, answerMeanCoef: o.answerMeanCoef ?? 0,
+    valFraction: o.valFraction ?? 0.05, marginScale: o.marginScale ?? 1, centerCoef: o.centerCoef ?? 0, mseCoef: o.mseCoef ?? 1,
     scoreRange: o.scoreRange ?? [1, 5], truncation: o.truncation ?? "skip", accumulation: o.accumulation ?? 1, weightDecay: o.weightDecay ?? 0,
     dropout: o.dropout ?? 0, peft: rewardPeftConfig(o.peft), curriculumData: o.curriculumData?.map((f) => resolve(f)), curriculumSteps: o.curriculumSteps ?? 0,
     signal: undefined, resume: undefined, extend: undefined,
@@ -229,7 +223,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
     out: o.out, resume: o.resume, extend: o.extend, options: recorded, say,
     fixed: {
       model: "--model", data: "--data", valData: "--val-data", valFraction: "--val-fraction", loss: "--loss", marginScale: "--margin-scale",
-      centerCoef: "--center-coef", mseCoef: "--mse-coef", answerMeanCoef: "--answer-mean-coef", scoreRange: "--score-range", scoreWeights: "--score-weights", truncation: "--truncation",
+      centerCoef: "--center-coef", mseCoef: "--mse-coef", scoreRange: "--score-range", scoreWeights: "--score-weights", truncation: "--truncation",
       seed: "--seed", batchSize: "--batch", accumulation: "--accumulation", dropout: "--dropout", peft: "--peft",
       curriculumData: "--curriculum-data", curriculumSteps: "--curriculum-steps",
     },
@@ -239,7 +233,6 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
   const curriculumSteps = e.curriculumSteps;
   if (!(Number.isInteger(curriculumSteps) && curriculumSteps >= 0)) throw new RewardDataError(`--curriculum-steps must be a whole number >= 0, got ${curriculumSteps}`);
   if ((curriculumSteps > 0) !== (e.curriculumData !== undefined && e.curriculumData.length > 0)) throw new RewardDataError("--curriculum-data and --curriculum-steps go together: the records of the first phase and how many steps it lasts");
-  if (!(Number.isFinite(e.answerMeanCoef) && e.answerMeanCoef >= 0)) throw new RewardDataError(`--answer-mean-coef must be a number >= 0, got ${e.answerMeanCoef}`);
   if (curriculumSteps >= e.steps) throw new RewardDataError(`--curriculum-steps ${curriculumSteps} leaves no step for --data (--steps ${e.steps})`);
 
   const run = loadRun(o.model, { backend: o.backend });
@@ -302,14 +295,12 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
   const training = await runStepLoop<RewardBatch>({
     outDir: o.out, model: rm, batches, label: "reward",
     lossOf: (b) => {
-      const starts = e.answerMeanCoef > 0 ? (b.starts ?? undefined) : undefined;
-      const { rewards: r, means } = rm.readAt(ids(b.ids, [b.rows, b.T]), b.ends, b.docStart ?? undefined, starts);
+      const r = batchRewards(rm, b);
       const st = pairStats(r.toTypedArray(), b.groups);
       const metrics: Record<string, number> = {};
       if (st.pairs) Object.assign(metrics, { pair_accuracy: st.correct / st.pairs, margin: st.marginSum / st.pairs });
       if (st.scored) metrics.score_mse = st.squaredError / st.scored;
-      const loss = rewardLoss(r, b.groups, lossOpts);
-      return { loss: means ? add(loss, mul(rewardLoss(means, b.groups, lossOpts), e.answerMeanCoef)) : loss, metrics };
+      return { loss: rewardLoss(r, b.groups, lossOpts), metrics };
     },
     weightOf: (b) => b.prompts,
     tokensOf: (b) => b.rows * b.T,

@@ -155,35 +155,6 @@ describe("reward", () => {
     expect(stats).toMatch(/bad\.jsonl:\d+/);
   }, 60_000);
 
-  it("an answer-mean auxiliary loss trains every answer token, leaves the reward a last-token reading and resumes exactly", async () => {
-    const trainLosses = (out: string) => new MetricsLog(join(out, "metrics.jsonl")).read().filter((r) => typeof r.loss === "number").map((r) => r.loss);
-    const plain = await reward(opts(join(dir, "nomean"), { steps: 4 }));
-    const out = join(dir, "mean");
-    const aux = await reward(opts(out, { answerMeanCoef: 0.5 }));
-    expect(aux.before).toEqual(plain.before); // evaluation reads the last token only
-    const whole = trainLosses(out);
-    // the first step's loss holds the extra term (the same weights at step 1: only the loss differs)
-    expect(whole[0]).toBeGreaterThan((trainLosses(join(dir, "nomean"))[0] as number) + 0.2);
-    expect(aux.after?.pairAccuracy).toBeGreaterThan(0.6);
-    rmSync(join(out, "checkpoints", "step_00000008"), { recursive: true, force: true });
-    await reward(opts(out, { answerMeanCoef: 0.5, resume: true }));
-    expect(trainLosses(out)).toEqual(whole);
-    await expect(reward(opts(out, { answerMeanCoef: 1, resume: true }))).rejects.toThrow(/--answer-mean-coef/);
-    await expect(reward(opts(join(dir, "mean1"), { answerMeanCoef: -1 }))).rejects.toThrow(/--answer-mean-coef must be a number >= 0/);
-  }, 120_000);
-
-  it("answer starts mark each answer's first token, after left truncation too", () => {
-    const recs = [{ prompt: [{ role: "user" as const, content: "the film ".repeat(30) }], responses: ["great", "awful plot"], pairs: [{ better: 0, worse: 1 }] }];
-    for (const [maxLen, truncation] of [[200, "skip"], [24, "left"]] as const) {
-      const { examples } = tokenizePreferences(tok, recs, { maxLen, truncation });
-      examples[0].seqs.forEach((s, i) => {
-        const start = examples[0].answerStarts?.[i] as number;
-        expect(tok.decode(Array.from(s.subarray(start)))).toBe(`${recs[0].responses[i]}<|im_end|>`);
-        expect(tok.decode(Array.from(s.subarray(0, start)))).toMatch(/<\|im_start\|>assistant\n$/);
-      });
-    }
-  });
-
   it("left truncation cuts the oldest prompt tokens, never the answer, and keeps every batch a whole prompt", () => {
     const recs = [{ prompt: [{ role: "user" as const, content: "the film ".repeat(30) }], responses: ["great", "awful"], pairs: [{ better: 0, worse: 1 }] }];
     const skip = tokenizePreferences(tok, recs, { maxLen: 24 });

@@ -15,10 +15,10 @@ import { runMix } from "../data/mix.js";
 import { loadRecipe, runRecipe } from "../data/recipe.js";
 import { runTrainQuality } from "../data/trainQuality.js";
 import { DataConfigError, type OnErrorPolicy } from "../data/types.js";
-import { DEFAULT_VADER_MIN_GAP, type PreferenceMixOptions, recommendedMix, writePreferenceMix } from "../reward/preferenceMix.js";
+import { DEFAULT_VADER_MIN_GAP, MAX_WORD_DROPOUT, type PreferenceMixOptions, recommendedMix, writePreferenceMix } from "../reward/preferenceMix.js";
 import { INSTRUCTION_TASKS, writeInstructionMix } from "../sft/instructionMix.js";
 import { writeToolCallMix } from "../kb/toolData.js";
-import { fractionOption, intOption, nonNegativeIntOption, nonNegativeNumberOption, numberOption, positiveIntOption as int } from "./options.js";
+import { fractionOption, intOption, nonNegativeIntOption, nonNegativeNumberOption, numberOption, positiveIntOption as int, rangeOption } from "./options.js";
 
 function readConfig(file: string | undefined): Record<string, unknown> {
   if (!file) return {};
@@ -207,10 +207,10 @@ export function registerDataCommands(program: Command): void {
     .option("--vader-min-gap <sds>", "VADER pairs only between words whose mean ratings differ by at least this many rater SDs (0 = every unequal pair)", nonNegativeNumberOption, DEFAULT_VADER_MIN_GAP)
     .option("--sentiment-answers <n>", "review sentences per polarity in each training sentiment record (n² pairs; held-out records keep one each)", int, 1)
     .option("--sentiment-lexicon <n>", "add n training-only records that teach word valence in the review task's form: a training sentiment prompt, 2 short review-like phrases with VADER training words of the asked polarity and 2 with words of the other (4 pairs); no held-out word or sentence, held-out file unchanged (0 = none)", nonNegativeIntOption, 0)
-    .option("--sentiment-lexicon-positive <share>", "share of the --sentiment-lexicon records that ask for the positive polarity: above 0.5 they also teach valence as a main effect, from which the polarity × valence interaction is learnt more readily (0..1)", numberOption, 0.5)
+    .option("--sentiment-lexicon-positive <share>", "share of the --sentiment-lexicon records that ask for the positive polarity: above 0.5 they also teach valence as a main effect, from which the polarity × valence interaction is learnt more readily (0..1)", rangeOption(0, 1), 0.5)
     .option("--sentiment-long <words>", "also draw training review sentences (never held-out ones) from the fixtures' longer sentences, up to this many words (about as many labelled sentences again; 0 = none, held-out file unchanged)", nonNegativeIntOption, 0)
     .option("--curriculum", "also write curriculum.jsonl: the training records that ask for the positive polarity (valence alone decides them), the first phase of `llmforge reward --curriculum-data`")
-    .option("--sentiment-word-dropout <p>", "each use of a training review sentence leaves out each word with this probability (negations and at least 3 words kept; at most 0.5; held-out file unchanged; 0 = none)", fractionOption, 0)
+    .option("--sentiment-word-dropout <p>", "each use of a training review sentence leaves out each word with this probability (negations and at least 3 words kept; at most 0.5; held-out file unchanged; 0 = none)", rangeOption(0, MAX_WORD_DROPOUT), 0)
     .option("--mirror-polarity", "add to every training sentiment and VADER record its mirror: the same answers under the other polarity's prompt, preferences reversed, so only the polarity × valence interaction lowers their loss (held-out file unchanged)")
     .option("--recommended", "the mix bench/results/reward.md measured best for a small reward model: --sentiment-answers 3 --sentiment-word-dropout 0.3 --sentiment-lexicon 3×per-task --sentiment-lexicon-positive 1 --mirror-polarity --curriculum (those options given here win); train on it with `llmforge reward --curriculum-data DIR/curriculum.jsonl --curriculum-steps` about a fifth of --steps")
     .action((o, cmd: Command) => {
@@ -282,7 +282,7 @@ export function registerDataCommands(program: Command): void {
     .option("--negative-sources <names>", "only these sources count as negative (comma-separated)")
     .option("--max-docs-per-class <n>", "documents sampled per class, shared among its sources (default 20000)", int)
     .option("--threshold <score>", "score the filter keeps documents at (its quality_classifier.minScore); pass rates are measured at it (default 0.5)", numberOption)
-    .option("--min-pass-rate <fraction>", "refuse when a positive source passes the threshold less often than this (default 0.8; 0 = no check)", numberOption)
+    .option("--min-pass-rate <fraction>", "refuse when a positive source passes the threshold less often than this (default 0.8; 0 = no check)", rangeOption(0, 1))
     .option("--epochs <n>", "training epochs", int)
     .option("--held-out <fraction>", "fraction of each source's sample held out (default 0.2)", fractionOption)
     .option("--seed <n>", "seed (sample, split and training order)", intOption)

@@ -45,6 +45,15 @@ export function fractionOption(v: string): number {
   return n;
 }
 
+/** A number in [lo, hi] (shares, probabilities with a ceiling). */
+export function rangeOption(lo: number, hi: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === "" || !(n >= lo && n <= hi)) throw new InvalidArgumentError(`expected a number from ${lo} to ${hi}, got "${v}"`);
+    return n;
+  };
+}
+
 /** One of a fixed list of words. */
 export function oneOf<const W extends string>(words: readonly W[]): (v: string) => W {
   return (v) => {

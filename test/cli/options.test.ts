@@ -2,7 +2,7 @@
 import { InvalidArgumentError } from "commander";
 import { describe, expect, it } from "vitest";
 import {
-  fractionOption, intOption, interruptedExitCode, nonNegativeIntOption, nonNegativeNumberOption, numberOption, oneOf, positiveIntOption, positiveNumberOption,
+  fractionOption, intOption, interruptedExitCode, nonNegativeIntOption, nonNegativeNumberOption, numberOption, oneOf, positiveIntOption, positiveNumberOption, rangeOption,
 } from "../../src/cli/options.js";
 
 describe("cli/options", () => {
@@ -16,6 +16,8 @@ describe("cli/options", () => {
     expect(oneOf(["a", "b"])("b")).toBe("b");
     expect(nonNegativeNumberOption("0")).toBe(0);
     expect(positiveNumberOption("0.5")).toBe(0.5);
+    expect(rangeOption(0, 0.5)("0.5")).toBe(0.5);
+    expect(rangeOption(0, 1)("0")).toBe(0);
   });
 
   it("maps the stopping signal to the shell's exit status", () => {
@@ -36,6 +38,8 @@ describe("cli/options", () => {
       [nonNegativeNumberOption, "-1", 'expected a number >= 0, got "-1"'],
       [nonNegativeNumberOption, "Infinity", 'expected a number >= 0, got "Infinity"'],
       [positiveNumberOption, "0", 'expected a number > 0, got "0"'],
+      [rangeOption(0, 0.5), "0.7", 'expected a number from 0 to 0.5, got "0.7"'],
+      [rangeOption(0, 1), "", 'expected a number from 0 to 1, got ""'],
     ];
     for (const [parse, v, message] of cases) {
       expect(() => parse(v)).toThrow(InvalidArgumentError);

@@ -26,7 +26,7 @@ export function registerScaleCommand(program: Command): void {
     .option("--out <dir>", "sweep folder: scale.json, scale.html, report.html, points/<id>/ (one run folder per grid point)", "runs/scale")
     .option("--depths <list>", "model depths (width 64·depth)", intList, [1, 2, 3])
     .option("--points <n>", "token counts per depth, each twice the one before (the largest fills the budget)", int, 3)
-    .option("--tokens <list>", "explicit token counts per depth instead (multiples of batch × block)", intList)
+    .option("--tokens <list>", "explicit token counts per depth instead (multiples of batch × block); rerunning with more depths or token counts grows the sweep, keeping its trained points", intList)
     .option("--block <n>", "context length", int, 128)
     .option("--batch <n>", "micro-batch rows", int, 16)
     .option("--lr <x>", "peak learning rate", positiveNumberOption, 3e-3)

@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { writeFileAtomicSync } from "../io/atomicWrite.js";
 import { configFromDepth, formatCount, type GPTConfig, paramCount } from "../model/config.js";
 import { writeRunReport } from "../report/runReport.js";
-import { type ScaleFile, type ScaleFit, writeScalePage } from "../report/scalePage.js";
+import { type ScaleFile, type ScaleFit, type ScalePoint, writeScalePage } from "../report/scalePage.js";
 import type { MatmulPrecision } from "../tensor/ops/index.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { completedPretrain, findShards, pretrain, resolveTokenizerPath } from "../train/pretrain.js";
@@ -369,6 +369,19 @@ export interface ScaleResult {
 
 const PLAN_KEYS = ["data", "depths", "points", "tokens", "blockSize", "batchSize", "lr", "minLr", "evalBatches", "minSteps", "seed", "budgetMinutes"] as const;
 
+type PlanSettings = Pick<ScaleFile["settings"], (typeof PLAN_KEYS)[number]>;
+
+/**
+ * Whether a sweep planned with `old` can grow into one planned with `now`: only the depths, the explicit token counts
+ * and the budget differ, every old depth and token count is still asked for, and something was added.
+ */
+export function growsGrid(old: PlanSettings, now: PlanSettings, differ: readonly string[]): boolean {
+  if (differ.length === 0 || differ.some((k) => k !== "depths" && k !== "tokens" && k !== "budgetMinutes")) return false;
+  if (!old.tokens || !now.tokens) return false;
+  const newTokens = now.tokens;
+  return old.depths.every((d) => now.depths.includes(d)) && old.tokens.every((t) => newTokens.includes(t)) && (now.depths.length > old.depths.length || now.tokens.length > old.tokens.length);
+}
+
 /** Runs (or resumes) the sweep described by `o`; writes OUT/scale.json after every point, OUT/scale.html and OUT/report.html at the end. */
 export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
   const say = (line: string): void => {
@@ -392,21 +405,12 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
   mkdirSync(o.out, { recursive: true });
   const jsonPath = join(o.out, "scale.json");
 
-  // The plan (probes + grid) is made once and kept, so a rerun trains the same grid.
-  let file: ScaleFile;
-  if (existsSync(jsonPath)) {
-    file = readScaleFile(jsonPath);
-    const differ = PLAN_KEYS.filter((k) => JSON.stringify(file.settings[k]) !== JSON.stringify(settings[k]));
-    if (differ.length > 0) {
-      throw new ScaleError(`${jsonPath}: this sweep was planned with other settings (${differ.map((k) => `${k} ${JSON.stringify(file.settings[k])}, now ${JSON.stringify(settings[k])}`).join("; ")}); pass the same ones to resume it, or choose another --out`);
-    }
-    say(`resuming the sweep in ${o.out}: ${file.points.filter((p) => p.loss !== null).length} of ${file.points.length} points done`);
-  } else {
+  // Two short runs per depth, k and 3k steps: the difference of their wall times is 2k steps of pure training
+  // (tokens/s without start-up and first-step costs), the rest is the fixed cost.
+  const probeDepths = async (ds: number[]): Promise<{ probes: DepthProbe[]; seconds: number }> => {
     const started = Date.now();
     const probes: DepthProbe[] = [];
     const probeSteps = o.probeSteps ?? 3;
-    // Two short runs per depth, k and 3k steps: the difference of their wall times is 2k steps of
-    // pure training (tokens/s without start-up and first-step costs), the rest is the fixed cost.
     const probeRun = async (depth: number, steps: number): Promise<number> => {
       const dir = join(o.out, "probe", `d${depth}-${steps}`);
       rmSync(dir, { recursive: true, force: true });
@@ -420,7 +424,7 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
       rmSync(dir, { recursive: true, force: true });
       return (performance.now() - t0) / 1000;
     };
-    for (const depth of depths) {
+    for (const depth of ds) {
       const short = await probeRun(depth, probeSteps);
       const long = await probeRun(depth, 3 * probeSteps);
       // A loaded machine can make the longer run no slower; then count all of it as training.
@@ -432,17 +436,56 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
       say(`probe depth ${depth}: ${Math.round(tokensPerSec)} tokens/s, ${overheadSeconds.toFixed(1)} s fixed cost per point`);
     }
     rmSync(join(o.out, "probe"), { recursive: true, force: true });
-    const probeSeconds = (Date.now() - started) / 1000;
+    return { probes, seconds: (Date.now() - started) / 1000 };
+  };
+  const pointOf = (p: PlannedPoint): ScalePoint => {
+    const c = configOf(p.depth);
+    return { ...p, params: paramCount(c), nonEmbeddingParams: nonEmbeddingParams(c), flops: 6 * nonEmbeddingParams(c) * p.tokens, loss: null, seconds: null, dir: join("points", p.id) };
+  };
+
+  // The plan (probes + grid) is made once and kept, so a rerun trains the same grid; a rerun with more depths or token
+  // counts (explicit --tokens, every other setting the same) grows it, keeping the points already trained.
+  let file: ScaleFile;
+  if (existsSync(jsonPath)) {
+    file = readScaleFile(jsonPath);
+    const old = file.settings;
+    const differ = PLAN_KEYS.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(settings[k]));
+    const grows = growsGrid(old, settings, differ);
+    if (differ.length > 0 && !grows) {
+      throw new ScaleError(
+        `${jsonPath}: this sweep was planned with other settings (${differ.map((k) => `${k} ${JSON.stringify(old[k])}, now ${JSON.stringify(settings[k])}`).join("; ")}); ` +
+          "pass the same ones to resume it (or add depths and --tokens counts to grow it, the rest unchanged), or choose another --out",
+      );
+    }
+    if (grows) {
+      const fresh = depths.filter((d) => !old.depths.includes(d));
+      const probed = await probeDepths(fresh);
+      const probes = [...file.probes, ...probed.probes];
+      const kept = new Map(file.points.map((p) => [p.id, p]));
+      const plan = planGrid({ depths, points, tokens: o.tokens, budgetSeconds: Number.POSITIVE_INFINITY, batchSize: B, blockSize: T, minSteps: settings.minSteps, probes });
+      const added = plan.filter((p) => !kept.has(p.id));
+      const need = added.reduce((s, p) => s + p.estSeconds, 0) + file.points.filter((p) => p.loss === null).reduce((s, p) => s + p.estSeconds, 0);
+      if (need > o.budgetMinutes * 60) {
+        throw new ScaleError(
+          `--budget-minutes ${fmtMinutes(o.budgetMinutes)} is too small to grow the sweep in ${o.out} by ${added.length} points: they and the unfinished ones need about ` +
+            `${fmtMinutes(need / 60)} min of training at the measured speed. Raise --budget-minutes.`,
+        );
+      }
+      file = { ...file, settings, probes, probeSeconds: file.probeSeconds + probed.seconds, points: plan.map((p) => kept.get(p.id) ?? pointOf(p)), fit: null, frontier: [] };
+      delete file.recommendedDepth;
+      writeScaleFile(jsonPath, file);
+      say(`growing the sweep in ${o.out}: ${added.length} new points (${added.map((p) => p.id).join(", ")}); ${kept.size} kept`);
+    } else {
+      say(`resuming the sweep in ${o.out}: ${file.points.filter((p) => p.loss !== null).length} of ${file.points.length} points done`);
+    }
+  } else {
+    const probed = await probeDepths(depths);
     const plan = planGrid({
-      depths, points, tokens: o.tokens, budgetSeconds: o.budgetMinutes * 60 - probeSeconds, probeSeconds, batchSize: B, blockSize: T, minSteps: settings.minSteps, probes,
+      depths, points, tokens: o.tokens, budgetSeconds: o.budgetMinutes * 60 - probed.seconds, probeSeconds: probed.seconds, batchSize: B, blockSize: T, minSteps: settings.minSteps, probes: probed.probes,
     });
     file = {
-      format: "llmforge-scale", version: 1, writer: `llmforge ${VERSION}`, createdAt: new Date().toISOString(), settings, probes, probeSeconds,
-      points: plan.map((p) => {
-        const c = configOf(p.depth);
-        return { ...p, params: paramCount(c), nonEmbeddingParams: nonEmbeddingParams(c), flops: 6 * nonEmbeddingParams(c) * p.tokens, loss: null, seconds: null, dir: join("points", p.id) };
-      }),
-      fit: null, frontier: [],
+      format: "llmforge-scale", version: 1, writer: `llmforge ${VERSION}`, createdAt: new Date().toISOString(), settings, probes: probed.probes, probeSeconds: probed.seconds,
+      points: plan.map(pointOf), fit: null, frontier: [],
     };
     writeScaleFile(jsonPath, file);
   }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { configFromDepth } from "../../src/model/config.js";
 import {
-  chinchillaLoss, computeOptimal, fitChinchilla, fitWithBootstrap, type LossObservation, planGrid, runScale, type ScaleFile, ScaleError,
+  chinchillaLoss, computeOptimal, fitChinchilla, fitWithBootstrap, growsGrid, type LossObservation, planGrid, runScale, type ScaleFile, ScaleError,
 } from "../../src/pipeline/scale.js";
 import { completedPretrain, pretrain } from "../../src/train/pretrain.js";
 import { writeTinyShards } from "../helpers/tinyShards.js";
@@ -159,5 +159,48 @@ describe("runScale", () => {
 
   it("refuses to resume with other settings", async () => {
     await expect(runScale({ ...opts, blockSize: 32, tokens: [1280, 2560, 3840] })).rejects.toThrow(/planned with other settings \(tokens .*blockSize 16, now 32/);
+    // dropping a depth is not growing
+    await expect(runScale({ ...opts, depths: [2, 3] })).rejects.toThrow(/planned with other settings \(depths \[1,2\], now \[2,3\]\)/);
+  });
+
+  it("grows with a new depth: probes only it, trains only its points, keeps the rest untouched, fits all", async () => {
+    const other = join(out, "points", "d2-t1920", "run.json");
+    const before = statSync(other).mtimeMs;
+    const grown = await runScale({ ...opts, depths: [1, 2, 3], budgetMinutes: 20 });
+    expect(grown.interrupted).toBe(false);
+    expect(statSync(other).mtimeMs).toBe(before);
+    expect(grown.file.settings.depths).toEqual([1, 2, 3]);
+    expect(grown.file.settings.budgetMinutes).toBe(20);
+    expect(grown.file.probes.map((p) => p.depth)).toEqual([1, 2, 3]);
+    expect(grown.file.points.map((p) => p.id)).toEqual(["d1-t640", "d1-t1280", "d1-t1920", "d2-t640", "d2-t1280", "d2-t1920", "d3-t640", "d3-t1280", "d3-t1920"]);
+    expect(grown.file.points.every((p) => p.loss !== null && Number.isFinite(p.loss))).toBe(true);
+    expect(completedPretrain(join(out, "points", "d3-t1920"))?.summary.steps).toBe(1920 / 64);
+    expect(grown.file.fit).not.toBeNull();
+    // the grown sweep resumes as itself
+    const again = await runScale({ ...opts, depths: [1, 2, 3], budgetMinutes: 20 });
+    expect(again.file.points.map((p) => p.loss)).toEqual(grown.file.points.map((p) => p.loss));
+  }, 240_000);
+});
+
+describe("growsGrid", () => {
+  const base: Parameters<typeof growsGrid>[0] = { data: "/d", depths: [1, 2], points: 3, tokens: [640, 1280], blockSize: 16, batchSize: 4, lr: 3e-3, minLr: 3e-4, evalBatches: 2, minSteps: 10, seed: 0, budgetMinutes: 10 };
+  const differ = (a: typeof base, b: typeof base): string[] => Object.keys(a).filter((k) => JSON.stringify(a[k as keyof typeof a]) !== JSON.stringify(b[k as keyof typeof b]));
+  const grows = (now: Partial<typeof base>): boolean => {
+    const n = { ...base, ...now };
+    return growsGrid(base, n, differ(base, n));
+  };
+  it("accepts added depths and token counts, with or without a new budget", () => {
+    expect(grows({ depths: [1, 2, 4] })).toBe(true);
+    expect(grows({ tokens: [640, 1280, 2560], budgetMinutes: 30 })).toBe(true);
+    expect(grows({ depths: [3, 1, 2], tokens: [2560, 640, 1280] })).toBe(true);
+  });
+  it("refuses removals, other settings, budget-made token counts and no change", () => {
+    expect(grows({ depths: [1, 3] })).toBe(false);
+    expect(grows({ tokens: [640] })).toBe(false);
+    expect(grows({ depths: [1, 2, 3], lr: 1e-3 })).toBe(false);
+    expect(grows({ budgetMinutes: 30 })).toBe(false);
+    expect(grows({})).toBe(false);
+    const auto = { ...base, tokens: null };
+    expect(growsGrid(auto, { ...auto, depths: [1, 2, 3] }, ["depths"])).toBe(false);
   });
 });

@@ -5,7 +5,8 @@
 // test questions); add and query speed; the brute-force vector scan over 1M rows.
 // Run: node --import tsx bench/kb.bench.ts   (writes $LLMFORGE_BENCH_OUT, default bench/results/kb.md; ~15 minutes on 2 idle cores)
 // Env: KB_MODEL (default /tmp/qs/sft), KB_STEPS (train-embedder steps, default 500), KB_LR (5e-4), KB_QUESTIONS (test
-// questions, default 200), KB_DEV (dev questions, default 100), KB_KEYWORDS (keyword-query pairs per paragraph, default 3),
+// questions, default 200), KB_DEV (dev questions, default 100), KB_PAGES (base: the tutorial and 16 library pages; large: 16
+// more library pages), KB_KEYWORDS (keyword-query pairs per paragraph, default 3),
 // KB_HARD_NEGATIVES (0: none), KB_POOLING (mean | weighted-mean), KB_EXTRA_PAGES (0; a number or `all`: the embedder also
 // trains on that many other pages of the same documentation, drawn at random, never the knowledge base's own pages; paragraphs that hold a
 // held-out paragraph's opening are dropped), THREADS (2), KB_WORK (a folder kept between runs: the trained embedder
@@ -41,7 +42,15 @@ const HARD_NEGATIVES = process.env.KB_HARD_NEGATIVES !== "0";
 const POOLING = (process.env.KB_POOLING ?? "mean") as Pooling;
 const WORK = process.env.KB_WORK;
 const EXTRA_PAGES = process.env.KB_EXTRA_PAGES === "all" ? Number.POSITIVE_INFINITY : Number(process.env.KB_EXTRA_PAGES ?? "0");
-const LIBRARY = ["json", "csv", "random", "math", "string", "heapq", "bisect", "glob", "copy", "base64", "textwrap", "tempfile", "enum", "statistics", "fractions", "shelve"];
+const LIBRARY_BASE = ["json", "csv", "random", "math", "string", "heapq", "bisect", "glob", "copy", "base64", "textwrap", "tempfile", "enum", "statistics", "fractions", "shelve"];
+// KB_PAGES=large: 16 more library pages (~2,000 more prose paragraphs), for test sets large enough to tell small differences apart
+const LIBRARY_MORE = ["functions", "datetime", "collections", "itertools", "functools", "re", "pathlib", "logging", "argparse", "subprocess", "threading", "sqlite3", "pickle", "decimal", "dataclasses", "contextlib"];
+const PAGES = process.env.KB_PAGES ?? "base";
+if (PAGES !== "base" && PAGES !== "large") {
+  console.error(`KB_PAGES must be base or large, not ${PAGES}`);
+  process.exit(1);
+}
+const LIBRARY = PAGES === "large" ? [...LIBRARY_BASE, ...LIBRARY_MORE] : LIBRARY_BASE;
 
 if (!existsSync(DOCS)) {
   console.error(`${DOCS} is missing: apt-get install python3.11-doc`);
@@ -330,7 +339,7 @@ try {
     "## Knowledge-base retrieval",
     "",
     `\`npm run bench -- kb\` on ${date}, ${cpuLine()}, ${threads} threads, 1-minute load average ${loadavg()[0].toFixed(1)} at the end (timings are wall-clock on a shared machine). Corpus: ${docs.length} pages of the Python 3.11 documentation as installed by the Debian package python3.11-doc ` +
-      `(${files.length - LIBRARY.length} tutorial pages and ${LIBRARY.length} library pages, HTML read by the data pipeline's reader), chunked by headings/paragraphs into ${kbs.base.chunks} chunks ` +
+      `(${files.length - LIBRARY.length} tutorial pages and ${LIBRARY.length} library pages${PAGES === "large" ? " (KB_PAGES=large)" : ""}, HTML read by the data pipeline's reader), chunked by headings/paragraphs into ${kbs.base.chunks} chunks ` +
       `of at most 96 tokens (overlap 12) of the model's tokenizer.`,
     "",
     `Questions: ${qs.length} test and ${dev.length} dev paragraphs, held out (20+ words of prose, 10+ distinct content words, seeded sample). A *masked* question is 5 of the paragraph's distinct content words ` +

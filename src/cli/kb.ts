@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { addToKb } from "../kb/build.js";
 import { Embedder, POOLINGS } from "../kb/embed.js";
 import { listKbFiles } from "../kb/read.js";
-import { describeFusion, DEFAULT_FUSION, KbSearcher, parseFusion, type SearchMode } from "../kb/search.js";
+import { describeFusion, DEFAULT_FUSION, KbSearcher, parseFusion, type SearchMode, searchable } from "../kb/search.js";
 import { KbError, KnowledgeBase } from "../kb/store.js";
 import { trainEmbedder } from "../kb/trainEmbedder.js";
 import {
@@ -72,6 +72,7 @@ export function registerKbCommands(program: Command): void {
     .option("--json", "one JSON array of results")
     .argument("<query>")
     .action((query: string, o) => {
+      if (!searchable(query)) throw new KbError(`the query ${JSON.stringify(query)} has no letter or digit to search for`);
       const base = KnowledgeBase.open(o.kb, { readonly: true });
       try {
         const mode: SearchMode = o.mode ?? (base.settings.embedder ? "hybrid" : "bm25");

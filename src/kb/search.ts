@@ -209,6 +209,9 @@ export function checkEmbedder(kb: KnowledgeBase, embedder: Embedder): void {
   }
 }
 
+/** Whether a query has anything to search for (a letter or digit); {@link KbSearcher.search} finds nothing for one without. */
+export const searchable = (query: string): boolean => /[\p{L}\p{N}]/u.test(query);
+
 /** A knowledge base open for searching: its vector index is loaded once. */
 export class KbSearcher {
   private index: VectorIndex | null = null;
@@ -237,6 +240,8 @@ export class KbSearcher {
     k: number,
     o: { depth?: number; fusion?: Fusion } = {},
   ): { hits: Scored[]; bm25: Map<number, number>; cosine: Map<number, number> } {
+    // A query with no word in it matches nothing (the vector side would rank every chunk by the empty text's embedding).
+    if (!searchable(query)) return { hits: [], bm25: new Map(), cosine: new Map() };
     const depth = o.depth ?? Math.max(50, 4 * k);
     const fusion = o.fusion ?? this.fusion;
     const bm25 = mode === "vector" ? [] : this.kb.searchBm25(query, mode === "bm25" ? k : depth);

@@ -128,8 +128,14 @@ describe("embeddings and search", () => {
       if (mode !== "bm25") for (const h of hits) if (h.cosine !== undefined) expect(Math.abs(h.cosine)).toBeLessThanOrEqual(1.0001);
       // score fusion looks up the cosine of every BM25 candidate
       if (fusion?.kind === "score") for (const h of hits) expect(h.cosine).toBeDefined();
+      // a query with no letter or digit finds nothing in any mode (not every chunk by the empty text's embedding)
+      for (const blank of ["", "   ", "?! --"]) expect(searcher.search(blank, { k: 3, mode, fusion })).toEqual([]);
     }
     kb.close();
+    const blank = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "kb", "search", "--kb", kbPath, " "], { cwd: ROOT, encoding: "utf8" });
+    expect(blank.status).not.toBe(0);
+    expect(blank.stderr).toContain('the query " " has no letter or digit to search for');
+    expect(blank.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
     // the CLI prints JSON results with source and offsets
     const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "kb", "search", "--kb", kbPath, "--json", "-k", "2", "castling king rook"], {
       cwd: ROOT, encoding: "utf8",

@@ -375,12 +375,16 @@ type PlanSettings = Pick<ScaleFile["settings"], (typeof PLAN_KEYS)[number]>;
  * Whether a sweep planned with `old` can grow into one planned with `now`: only the depths, the explicit token counts
  * and the budget differ, every old depth and token count is still asked for, and something was added.
  */
-export function growsGrid(old: PlanSettings, now: PlanSettings, differ: readonly string[]): boolean {
+export function growsGrid(old: PlanSettings, now: PlanSettings): boolean {
+  const differ = planDiffer(old, now);
   if (differ.length === 0 || differ.some((k) => k !== "depths" && k !== "tokens" && k !== "budgetMinutes")) return false;
   if (!old.tokens || !now.tokens) return false;
   const newTokens = now.tokens;
   return old.depths.every((d) => now.depths.includes(d)) && old.tokens.every((t) => newTokens.includes(t)) && (now.depths.length > old.depths.length || now.tokens.length > old.tokens.length);
 }
+
+/** The plan settings whose values differ between `a` and `b`. */
+const planDiffer = (a: PlanSettings, b: PlanSettings): (typeof PLAN_KEYS)[number][] => PLAN_KEYS.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
 
 /** Runs (or resumes) the sweep described by `o`; writes OUT/scale.json after every point, OUT/scale.html and OUT/report.html at the end. */
 export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
@@ -449,8 +453,8 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
   if (existsSync(jsonPath)) {
     file = readScaleFile(jsonPath);
     const old = file.settings;
-    const differ = PLAN_KEYS.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(settings[k]));
-    const grows = growsGrid(old, settings, differ);
+    const differ = planDiffer(old, settings);
+    const grows = growsGrid(old, settings);
     if (differ.length > 0 && !grows) {
       throw new ScaleError(
         `${jsonPath}: this sweep was planned with other settings (${differ.map((k) => `${k} ${JSON.stringify(old[k])}, now ${JSON.stringify(settings[k])}`).join("; ")}); ` +
@@ -464,7 +468,8 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
       const kept = new Map(file.points.map((p) => [p.id, p]));
       const plan = planGrid({ depths, points, tokens: o.tokens, budgetSeconds: Number.POSITIVE_INFINITY, batchSize: B, blockSize: T, minSteps: settings.minSteps, probes });
       const added = plan.filter((p) => !kept.has(p.id));
-      const need = added.reduce((s, p) => s + p.estSeconds, 0) + file.points.filter((p) => p.loss === null).reduce((s, p) => s + p.estSeconds, 0);
+      // the new points and the old ones still unfinished
+      const need = plan.filter((p) => (kept.get(p.id)?.loss ?? null) === null).reduce((s, p) => s + p.estSeconds, 0);
       if (need > o.budgetMinutes * 60) {
         throw new ScaleError(
           `--budget-minutes ${fmtMinutes(o.budgetMinutes)} is too small to grow the sweep in ${o.out} by ${added.length} points: they and the unfinished ones need about ` +

@@ -19,12 +19,12 @@ import { addToKb } from "../src/kb/build.js";
 import { splitBlocks } from "../src/kb/chunk.js";
 import { Embedder, type Pooling } from "../src/kb/embed.js";
 import { readKbDocument } from "../src/kb/read.js";
-import { BruteForceIndex, DEFAULT_FUSION, describeFusion, type Fusion, KbSearcher, PLAIN_RRF, type SearchMode } from "../src/kb/search.js";
-import { KnowledgeBase } from "../src/kb/store.js";
+import { BruteForceIndex, DEFAULT_FUSION, describeFusion, type Fusion, PLAIN_RRF, type SearchMode } from "../src/kb/search.js";
 import { trainEmbedder, type TrainEmbedderSummary } from "../src/kb/trainEmbedder.js";
 import { setNativeThreads } from "../src/tensor/backend/native.js";
 import { Rng } from "../src/tensor/rng.js";
 import { loadLexicon } from "../src/sft/instructionSources.js";
+import { chooseFusions, discordant, FUSION_GRID, type HeldQuestion, pct, type Score, scoreSearch, signTestP } from "./kbEval.js";
 import { cpuLine } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -96,41 +96,8 @@ function question(paragraph: string, rng: Rng, paraphrase: boolean): { text: str
   return { text: kept.join(" "), replaced };
 }
 
-interface Score {
-  r5: number;
-  mrr: number;
-  ms: number;
-  /** Per question: answered within the first 5. */
-  hit5: boolean[];
-}
-
-/** Questions a answers at 5 and b does not, and the reverse (the discordant pairs of a paired comparison). */
-function discordant(a: Score, b: Score): { won: number; lost: number } {
-  let won = 0;
-  let lost = 0;
-  a.hit5.forEach((h, i) => {
-    if (h && !b.hit5[i]) won++;
-    if (!h && b.hit5[i]) lost++;
-  });
-  return { won, lost };
-}
-
-/** Two-sided exact sign test on `won` against `lost` discordant pairs (ties dropped). */
-function signTestP(won: number, lost: number): number {
-  const n = won + lost;
-  if (n === 0) return 1;
-  let tail = 0;
-  let c = 1; // C(n, i)
-  for (let i = 0; i <= Math.min(won, lost); i++) {
-    tail += c;
-    c = (c * (n - i)) / (i + 1);
-  }
-  return Math.min(1, (2 * tail) / 2 ** n);
-}
 /** One table row: search, embeddings, masked, paraphrased. */
 type Row = readonly [string, string, Score, Score];
-
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 /** What the table says about hybrid vs BM25, in words (written from the figures, so a rerun keeps it true). */
 function verdict(bm: Row, chosen: Row, plain: Row, vec: Row): string {
@@ -267,38 +234,16 @@ try {
   }
 
   // 4. recall@5 and MRR@10: a hit is a chunk of the question's document whose span holds the paragraph's start
-  const evaluate = (questions: readonly Q[], name: string, mode: SearchMode, paraphrased: boolean, fusion?: Fusion): Score => {
-    const kb = KnowledgeBase.open(kbs[name].path, { readonly: true });
-    const searcher = new KbSearcher(kb, mode === "bm25" ? null : kbs[name].embedder);
-    let mrr = 0;
-    const hit5: boolean[] = [];
-    const q0 = performance.now();
-    for (const q of questions) {
-      const hits = searcher.search(paraphrased ? q.paraphrased : q.text, { k: 10, mode, fusion });
-      const rank = hits.findIndex((h) => h.path === q.path && h.start <= q.start && q.start < h.end);
-      hit5.push(rank >= 0 && rank < 5);
-      if (rank >= 0) mrr += 1 / (rank + 1);
-    }
-    const ms = (performance.now() - q0) / questions.length;
-    kb.close();
-    return { r5: hit5.filter(Boolean).length / questions.length, mrr: mrr / questions.length, ms, hit5 };
-  };
-  const both = (questions: readonly Q[], name: string, mode: SearchMode, fusion?: Fusion) => [evaluate(questions, name, mode, false, fusion), evaluate(questions, name, mode, true, fusion)] as const;
+  const asHeld = (questions: readonly Q[], paraphrased: boolean): HeldQuestion[] =>
+    questions.map((q) => ({ query: paraphrased ? q.paraphrased : q.text, answers: (h) => h.path === q.path && h.start <= q.start && q.start < h.end }));
+  const both = (questions: readonly Q[], name: string, mode: SearchMode, fusion?: Fusion) =>
+    [scoreSearch(kbs[name].path, kbs[name].embedder, asHeld(questions, false), mode, fusion), scoreSearch(kbs[name].path, kbs[name].embedder, asHeld(questions, true), mode, fusion)] as const;
 
   // 4a. fusion weights on the dev split only: each family's best by mean recall@5 over both question sets, then MRR@10
   const devKey = ([m, p]: readonly [Score, Score]) => (m.r5 + p.r5) / 2 + 1e-3 * ((m.mrr + p.mrr) / 2);
-  const grid: Fusion[] = [
-    PLAIN_RRF,
-    ...[0.1, 0.2, 0.3, 0.5, 0.7].map((w): Fusion => ({ kind: "rrf", k: 60, bm25Weight: 1, vectorWeight: w })),
-    ...[0.05, 0.1, 0.2, 0.3, 0.5].map((a): Fusion => ({ kind: "score", alpha: a })),
-  ];
   const devBm25 = both(dev, "trained", "bm25");
-  const devRows = grid.map((f) => ({ f, s: both(dev, "trained", "hybrid", f) }));
-  const bestOf = (kind: Fusion["kind"], skipPlain: boolean) =>
-    devRows.filter((r) => r.f.kind === kind && !(skipPlain && r.f === PLAIN_RRF)).reduce((a, b) => (devKey(b.s) > devKey(a.s) ? b : a));
-  const bestRrf = bestOf("rrf", true);
-  const bestScore = bestOf("score", false);
-  const chosenDev = devKey(bestScore.s) > devKey(bestRrf.s) ? bestScore : bestRrf;
+  const devRows = FUSION_GRID.map((f) => ({ f, s: both(dev, "trained", "hybrid", f) }));
+  const { rrf: bestRrf, score: bestScore, chosen: chosenDev } = chooseFusions(devRows, (r) => devKey(r.s));
 
   // 4b. the test questions
   const base = `${basename(MODEL)} (mean-pooled LM)`;

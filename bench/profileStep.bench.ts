@@ -55,7 +55,7 @@ function instrument(k: Kernels): void {
     const orig = f as (...a: unknown[]) => unknown;
     table[name] = (...args: unknown[]): unknown => {
       if (!recording) return orig.apply(k, args);
-      const kind = name === "gemm" ? gemmKind(args[0] as GemmArgs) : name === "binary" || name === "unary" || name === "unaryBackward" ? `${name} ${String(args[0])}` : name;
+      const kind = name === "gemm" ? gemmKind(args[0] as GemmArgs) : name === "gemmPair" ? `gemmPair ${gemmKind(args[0] as GemmArgs)} + ${gemmKind(args[1] as GemmArgs)}` : name === "binary" || name === "unary" || name === "unaryBackward" ? `${name} ${String(args[0])}` : name;
       const t0 = performance.now();
       const r = orig.apply(k, args);
       const b = buckets.get(kind) ?? { ms: 0, calls: 0 };
@@ -186,8 +186,9 @@ lines.push("");
 lines.push("| kernel (GEMM: transA transB M×N×K) | calls/step | ms/step | µs/call | GEMM GFLOP/s |");
 lines.push("| --- | ---: | ---: | ---: | ---: |");
 for (const [kind, b] of profiles[profiles.length - 1].kernels.slice(0, 16)) {
-  const m = /^gemm \S+ (\d+)×(\d+)×(\d+)(?: ×(\d+))?/.exec(kind);
-  const gflops = m ? ((2 * Number(m[1]) * Number(m[2]) * Number(m[3]) * Number(m[4] ?? 1) * b.calls) / (b.ms * 1e6)).toFixed(1) : "";
+  // FLOPs of every GEMM named in the kind (a gemmPair names two)
+  const flops = [...kind.matchAll(/gemm \S+ (\d+)×(\d+)×(\d+)(?: ×(\d+))?/g)].reduce((s, m) => s + 2 * Number(m[1]) * Number(m[2]) * Number(m[3]) * Number(m[4] ?? 1), 0);
+  const gflops = flops > 0 ? ((flops * b.calls) / (b.ms * 1e6)).toFixed(1) : "";
   lines.push(`| ${kind} | ${b.calls.toFixed(0)} | ${b.ms.toFixed(2)} | ${((1000 * b.ms) / b.calls).toFixed(1)} | ${gflops} |`);
 }
 const md = lines.join("\n");

@@ -191,51 +191,86 @@ static Napi::Value wrap(const Napi::CallbackInfo& info, F&& f) {
 
 // ------------------------------------------------------------------ kernels
 
+// The 20 arguments of one GEMM from position `at`: transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c,
+// cOff, ldc, batch, strideA, strideB, strideC (every operand checked to hold what the product reads or writes).
+// Returns false when there is nothing to compute (no batch, row or column).
+static bool gemmArgs(const Args& a, size_t at, GemmParams& p) {
+  p = GemmParams{};
+  p.transA = a.boolean(at + 0, "transA");
+  p.transB = a.boolean(at + 1, "transB");
+  p.M = a.integer(at + 2, "M");
+  p.N = a.integer(at + 3, "N");
+  p.K = a.integer(at + 4, "K");
+  p.alpha = a.number(at + 5, "alpha");
+  const long aOff = a.integer(at + 7, "aOff"), bOff = a.integer(at + 10, "bOff"), cOff = a.integer(at + 14, "cOff");
+  p.lda = a.integer(at + 8, "lda");
+  p.ldb = a.integer(at + 11, "ldb");
+  p.ldc = a.integer(at + 15, "ldc");
+  const long beta = a.integer(at + 12, "beta");
+  if (beta != 0 && beta != 1) a.fail("beta must be 0 or 1, got " + std::to_string(beta), true);
+  p.beta = (int)beta;
+  p.batch = a.integer(at + 16, "batch");
+  p.strideA = a.integer(at + 17, "strideA");
+  p.strideB = a.integer(at + 18, "strideB");
+  p.strideC = a.integer(at + 19, "strideC");
+  if (p.M > 1 && p.ldc < p.N) a.fail("ldc = " + std::to_string(p.ldc) + " is smaller than N = " + std::to_string(p.N), true);
+  const bool any = p.batch > 0 && p.M > 0 && p.N > 0;
+  const bool anyK = any && p.K > 0;
+  // Last element each operand touches (stored A is M x K, or K x M when transposed; likewise B).
+  const long aRows = p.transA ? p.K : p.M, aCols = p.transA ? p.M : p.K;
+  const long bRows = p.transB ? p.N : p.K, bCols = p.transB ? p.K : p.N;
+  const long aNeed = anyK ? aOff + (p.batch - 1) * p.strideA + (aRows - 1) * p.lda + aCols : 0;
+  const long bNeed = anyK ? bOff + (p.batch - 1) * p.strideB + (bRows - 1) * p.ldb + bCols : 0;
+  const long cNeed = any ? cOff + (p.batch - 1) * p.strideC + (p.M - 1) * p.ldc + p.N : 0;
+  const float* A = a.f32(at + 6, "a", aNeed);
+  const float* B = a.f32(at + 9, "b", bNeed);
+  float* C = a.f32(at + 13, "c", cNeed);
+  p.a = A + aOff;
+  p.b = B + bOff;
+  p.c = C + cOff;
+  return any;
+}
+
 // gemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, batch, strideA, strideB, strideC)
 static Napi::Value GemmImpl(const Napi::CallbackInfo& info, bool bf16) {
   return wrap(info, [&]() -> Napi::Value {
     Args a{info, bf16 ? "gemmBf16" : "gemm"};
     a.count(20);
-    GemmParams p{};
-    p.transA = a.boolean(0, "transA");
-    p.transB = a.boolean(1, "transB");
-    p.M = a.integer(2, "M");
-    p.N = a.integer(3, "N");
-    p.K = a.integer(4, "K");
-    p.alpha = a.number(5, "alpha");
-    const long aOff = a.integer(7, "aOff"), bOff = a.integer(10, "bOff"), cOff = a.integer(14, "cOff");
-    p.lda = a.integer(8, "lda");
-    p.ldb = a.integer(11, "ldb");
-    p.ldc = a.integer(15, "ldc");
-    const long beta = a.integer(12, "beta");
-    if (beta != 0 && beta != 1) a.fail("beta must be 0 or 1, got " + std::to_string(beta), true);
-    p.beta = (int)beta;
-    p.batch = a.integer(16, "batch");
-    p.strideA = a.integer(17, "strideA");
-    p.strideB = a.integer(18, "strideB");
-    p.strideC = a.integer(19, "strideC");
-    if (p.M > 1 && p.ldc < p.N) a.fail("ldc = " + std::to_string(p.ldc) + " is smaller than N = " + std::to_string(p.N), true);
-    const bool any = p.batch > 0 && p.M > 0 && p.N > 0;
-    const bool anyK = any && p.K > 0;
-    // Last element each operand touches (stored A is M x K, or K x M when transposed; likewise B).
-    const long aRows = p.transA ? p.K : p.M, aCols = p.transA ? p.M : p.K;
-    const long bRows = p.transB ? p.N : p.K, bCols = p.transB ? p.K : p.N;
-    const long aNeed = anyK ? aOff + (p.batch - 1) * p.strideA + (aRows - 1) * p.lda + aCols : 0;
-    const long bNeed = anyK ? bOff + (p.batch - 1) * p.strideB + (bRows - 1) * p.ldb + bCols : 0;
-    const long cNeed = any ? cOff + (p.batch - 1) * p.strideC + (p.M - 1) * p.ldc + p.N : 0;
-    const float* A = a.f32(6, "a", aNeed);
-    const float* B = a.f32(9, "b", bNeed);
-    float* C = a.f32(13, "c", cNeed);
-    if (!any) return info.Env().Undefined();
-    p.a = A + aOff;
-    p.b = B + bOff;
-    p.c = C + cOff;
+    GemmParams p;
+    if (!gemmArgs(a, 0, p)) return info.Env().Undefined();
     if (bf16) {
       if (!g_bf16) a.fail("this CPU has no avx512_bf16; use gemm (f32) instead");
       if (g_bf16Path == "amx") gemm_bf16_amx(p);
       else gemm_bf16(p);
     } else {
       g_table->gemm(p);
+    }
+    return info.Env().Undefined();
+  });
+}
+// gemmPair(bf16, ...the 20 arguments of gemm for P, ...the 20 for Q): two independent products at once (C of each
+// must not overlap the other's operands), each element as gemm (or gemmBf16) computes it.
+static Napi::Value GemmPair(const Napi::CallbackInfo& info) {
+  return wrap(info, [&]() -> Napi::Value {
+    Args a{info, "gemmPair"};
+    a.count(41);
+    const bool bf16 = a.boolean(0, "bf16");
+    GemmParams p, q;
+    const bool anyP = gemmArgs(a, 1, p), anyQ = gemmArgs(a, 21, q);
+    if (bf16 && !g_bf16) a.fail("this CPU has no avx512_bf16; use gemm (f32) instead");
+    auto one = [&](const GemmParams& g) {
+      if (!bf16) g_table->gemm(g);
+      else if (g_bf16Path == "amx") gemm_bf16_amx(g);
+      else gemm_bf16(g);
+    };
+    if (anyP && anyQ) {
+      if (!bf16) g_table->gemmPair(p, q);
+      else if (g_bf16Path == "amx") gemm_bf16_amx_pair(p, q);
+      else gemm_bf16_pair(p, q);
+    } else if (anyP) {
+      one(p);
+    } else if (anyQ) {
+      one(q);
     }
     return info.Env().Undefined();
   });
@@ -842,6 +877,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setBf16Path", Napi::Function::New(env, SetBf16Path));
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16));
+  exports.Set("gemmPair", Napi::Function::New(env, GemmPair));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("unary", Napi::Function::New(env, Unary));

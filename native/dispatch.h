@@ -59,6 +59,8 @@ constexpr int kMaxDims = 16;
 struct KernelTable {
   const char* simd;
   void (*gemm)(const GemmParams&);
+  // Two independent GEMMs at once (GemmDriver::pair), each element as gemm computes it.
+  void (*gemmPair)(const GemmParams&, const GemmParams&);
   void (*copyStrided)(const float* x, const long* xs, float* out, const long* shape, int nd);
   void (*binary)(int op, const float* a, const long* as, const float* b, const long* bs, float* out, const long* shape, int nd);
   void (*unary)(int op, const float* x, float* out, long n);
@@ -110,6 +112,9 @@ const KernelTable* table_scalar();
 // (avx512_bf16); gemm_bf16_amx runs AMX tiles and needs amx_available() (which also asks the kernel).
 void gemm_bf16(const GemmParams& p);
 void gemm_bf16_amx(const GemmParams& p);
+// Two independent bf16 GEMMs at once, as gemmPair.
+void gemm_bf16_pair(const GemmParams& p, const GemmParams& q);
+void gemm_bf16_amx_pair(const GemmParams& p, const GemmParams& q);
 bool amx_available();
 
 // Thread count used by every kernel (LLMFORGE_THREADS, default all cores).

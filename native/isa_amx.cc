@@ -153,6 +153,7 @@ bool amx_available() {
 }
 
 void gemm_bf16_amx(const GemmParams& p) { isa_amx::GemmDriver<isa_amx::AmxPolicy>::batched(p, threads()); }
+void gemm_bf16_amx_pair(const GemmParams& p, const GemmParams& q) { isa_amx::GemmDriver<isa_amx::AmxPolicy>::pair(p, q, threads()); }
 
 }  // namespace llmf
 
@@ -161,5 +162,6 @@ void gemm_bf16_amx(const GemmParams& p) { isa_amx::GemmDriver<isa_amx::AmxPolicy
 namespace llmf {
 bool amx_available() { return false; }
 void gemm_bf16_amx(const GemmParams& p) { gemm_bf16(p); }
+void gemm_bf16_amx_pair(const GemmParams& p, const GemmParams& q) { gemm_bf16_pair(p, q); }
 }  // namespace llmf
 #endif

@@ -66,3 +66,6 @@ struct Bf16Policy {
 void llmf::gemm_bf16(const GemmParams& p) {
   isa_avx512bf16::GemmDriver<isa_avx512bf16::Bf16Policy>::batched(p, llmf::threads());
 }
+void llmf::gemm_bf16_pair(const GemmParams& p, const GemmParams& q) {
+  isa_avx512bf16::GemmDriver<isa_avx512bf16::Bf16Policy>::pair(p, q, llmf::threads());
+}

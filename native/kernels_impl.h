@@ -1248,6 +1248,7 @@ llmf::KernelTable makeTable(const char* simd) {
   llmf::KernelTable t{};
   t.simd = simd;
   t.gemm = [](const llmf::GemmParams& p) { Gemm::batched(p, llmf::threads()); };
+  t.gemmPair = [](const llmf::GemmParams& p, const llmf::GemmParams& q) { Gemm::pair(p, q, llmf::threads()); };
   t.copyStrided = copyStrided;
   t.binary = binary;
   t.unary = unary;

@@ -1,12 +1,12 @@
 // Native GEMM against the reference backend: every transpose combination, edge sizes (0, 1, odd, and
 // around the 12x32 / 6x16 register tiles, 256-deep K blocks and 4096-row blocks), padded leading dims, offsets, batch
 // strides with broadcast (0), alpha/beta, on every SIMD level this CPU runs; narrow products with many rows and
-// few-row products with a long K (the row- and column-task paths on 2 threads) equal to one thread bit for bit; plus
-// the bf16 path.
+// few-row products with a long K (the row- and column-task paths on 2 threads) equal to one thread bit for bit; two
+// products side by side (gemmPair) equal to each alone; plus the bf16 path.
 import { describe, expect, it } from "vitest";
 import type { GemmArgs } from "../../src/tensor/backend/kernels.js";
 import { refKernels } from "../../src/tensor/backend/ref.js";
-import { gemmBf16, nativeInfo, setNativeBf16Path, setNativeThreads, type Bf16Path } from "../../src/tensor/backend/native.js";
+import { gemmBf16, gemmBf16Pair, nativeInfo, setNativeBf16Path, setNativeThreads, type Bf16Path } from "../../src/tensor/backend/native.js";
 import { expectClose, native, randn, simdLevels, skipNative, withSimd } from "./helpers.js";
 
 interface Case {
@@ -50,6 +50,13 @@ function runBoth(c: Case, seed: number, run: (p: GemmArgs) => void): { got: Floa
   const got = { ...p, c: Float32Array.from(p.c) };
   run(got);
   return { got: got.c as Float32Array, want: want.c as Float32Array, K: c.K };
+}
+
+/** The first index where a and b differ (NaN equal to NaN), or -1: a bit-for-bit check without a deep-equality walk. */
+function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
+  return -1;
 }
 
 const edgeSizes: [number, number, number][] = [
@@ -151,13 +158,68 @@ describe.skipIf(skipNative)("native gemm vs reference", () => {
             setNativeThreads(2);
             const two = runBoth(c, 21, (p) => native!.gemm(p));
             expectClose(two.got, two.want, 2e-6 * Math.sqrt(c.K), 1e-5, `${level} ${JSON.stringify(c)}`);
-            expect(two.got).toEqual(one.got);
+            expect(firstDifference(two.got, one.got)).toBe(-1);
           }
         });
       }
     } finally {
       setNativeThreads(before);
     }
+  });
+
+  it("gemmPair: two products side by side equal gemm on each, bit for bit, on 1 and 2 threads, every level; the reference twin runs them in turn", () => {
+    const before = nativeInfo().threads;
+    // a linear layer's backward (dX = g W, dW = gᵀ X), uneven work, odd sizes, beta = 1 and padding, a tiny pair
+    // (one after the other), matrix-vector products, and a batched one (one after the other)
+    const pairs: [Case, Case][] = [
+      [{ M: 1030, N: 190, K: 300, transA: false, transB: false }, { M: 300, N: 190, K: 1030, transA: true, transB: false }],
+      // three times the work on one side: that product in two row tasks
+      [{ M: 1030, N: 190, K: 300, transA: false, transB: false }, { M: 300, N: 190, K: 343, transA: true, transB: false }],
+      [{ M: 517, N: 77, K: 129, transA: false, transB: true, pad: 3, alpha: 0.5, beta: 1 }, { M: 33, N: 900, K: 1257, transA: true, transB: true }],
+      [{ M: 5, N: 7, K: 3, transA: false, transB: false }, { M: 3, N: 7, K: 5, transA: true, transB: false }],
+      // matrix-vector products (their own kernel) cut into row tasks
+      [{ M: 4001, N: 1, K: 5000, transA: false, transB: false }, { M: 1, N: 500, K: 7000, transA: true, transB: false }],
+      [{ M: 40, N: 50, K: 60, transA: false, transB: false, batch: 3 }, { M: 600, N: 70, K: 80, transA: false, transB: false }],
+    ];
+    // the reference twin once per pair (it runs the two in turn); not on the large matrix-vector pair (slow in JS,
+    // and each of its products is checked against gemm)
+    const args = pairs.map(([cp, cq], i) => [makeArgs(cp, 40 + i), makeArgs(cq, 50 + i)] as const);
+    const fresh = (g: GemmArgs): GemmArgs => ({ ...g, c: Float32Array.from(g.c) });
+    const refs = args.map(([p, q]) => {
+      if (p.N === 1) return null;
+      const r = [fresh(p), fresh(q)];
+      refKernels.gemmPair(r[0], r[1]);
+      return r.map((g) => g.c as Float32Array);
+    });
+    try {
+      for (const level of simdLevels()) {
+        withSimd(level, () => {
+          for (const [i, [cp, cq]] of pairs.entries()) {
+            for (const threads of [1, 2]) {
+              setNativeThreads(threads);
+              const [p, q] = [fresh(args[i][0]), fresh(args[i][1])];
+              const want = [fresh(p), fresh(q)];
+              for (const w of want) native!.gemm(w);
+              native!.gemmPair(p, q);
+              expect(firstDifference(p.c, want[0].c), `${level} ${threads} threads, pair ${i}: P`).toBe(-1);
+              expect(firstDifference(q.c, want[1].c), `${level} ${threads} threads, pair ${i}: Q`).toBe(-1);
+              const ref = refs[i];
+              if (!ref) continue;
+              expectClose(p.c as Float32Array, ref[0], 2e-6 * Math.sqrt(cp.K), 1e-5, `${level}, reference twin, pair ${i}: P`);
+              expectClose(q.c as Float32Array, ref[1], 2e-6 * Math.sqrt(cq.K), 1e-5, `${level}, reference twin, pair ${i}: Q`);
+            }
+          }
+        });
+      }
+    } finally {
+      setNativeThreads(before);
+    }
+  });
+
+  it("gemmPair checks both products' operands", () => {
+    const p = makeArgs({ M: 4, N: 4, K: 4, transA: false, transB: false }, 1);
+    expect(() => native!.gemmPair(p, { ...p, c: new Float32Array(3) })).toThrow(/gemmPair: c has 3 elements/);
+    expect(() => native!.gemmPair({ ...p, lda: 1000 }, p)).toThrow(/gemmPair: a has \d+ elements, needs at least/);
   });
 
   it("beta = 0 ignores NaN already in C", () => {
@@ -206,6 +268,25 @@ describe.skipIf(bf16Paths.length === 0)("native bf16 gemm", () => {
               }
             }
           }
+        }
+      } finally {
+        setNativeThreads(before);
+      }
+    }));
+
+    it(`${path}: gemmBf16Pair equals gemmBf16 on each product bit for bit, 1 and 2 threads`, withPath(() => {
+      const before = nativeInfo().threads;
+      try {
+        for (const threads of [1, 2]) {
+          setNativeThreads(threads);
+          const p = makeArgs({ M: 1030, N: 190, K: 300, transA: false, transB: false, beta: 1 }, 61);
+          const q = makeArgs({ M: 300, N: 190, K: 1030, transA: true, transB: false }, 62);
+          const want = [{ ...p, c: Float32Array.from(p.c) }, { ...q, c: Float32Array.from(q.c) }];
+          for (const w of want) gemmBf16(w);
+          const got = [{ ...p, c: Float32Array.from(p.c) }, { ...q, c: Float32Array.from(q.c) }];
+          gemmBf16Pair(got[0], got[1]);
+          expect(firstDifference(got[0].c, want[0].c)).toBe(-1);
+          expect(firstDifference(got[1].c, want[1].c)).toBe(-1);
         }
       } finally {
         setNativeThreads(before);

@@ -178,6 +178,11 @@ export interface Kernels {
   supports(dtype: "f32" | "f64"): boolean;
 
   gemm(p: GemmArgs): void;
+  /**
+   * Two independent products, the same results as gemm(p) then gemm(q) (neither's C may overlap the other's
+   * operands); the native backend runs them side by side on its threads (a linear layer's dX and dW).
+   */
+  gemmPair(p: GemmArgs, q: GemmArgs): void;
 
   /** out[i] = x[xOff + sum_d idx_d * xStrides[d]] over the contiguous index space of `shape`. */
   copyStrided(x: Storage, xOff: number, xStrides: readonly number[], out: Storage, shape: readonly number[]): void;

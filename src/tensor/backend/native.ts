@@ -43,6 +43,7 @@ interface NativeAddon {
   setBf16Path(path: string): Bf16Path | "none";
   gemm(...args: GemmTuple): void;
   gemmBf16(...args: GemmTuple): void;
+  gemmPair(bf16: boolean, ...args: [...GemmTuple, ...GemmTuple]): void;
   copyStrided(x: Storage, xOff: number, xStrides: readonly number[], out: Storage, shape: readonly number[]): void;
   binary(op: number, a: Storage, aOff: number, aStrides: readonly number[], b: Storage, bOff: number,
     bStrides: readonly number[], out: Storage, shape: readonly number[]): void;
@@ -126,6 +127,7 @@ function makeKernels(a: NativeAddon): Kernels {
     name: "native",
     supports: (dtype) => dtype === "f32",
     gemm: (p) => a.gemm(...gemmTuple(p)),
+    gemmPair: (p, q) => a.gemmPair(false, ...gemmTuple(p), ...gemmTuple(q)),
     copyStrided: (x, xOff, xStrides, out, shape) => a.copyStrided(x, xOff, xStrides, out, shape),
     binary: (op, x, xOff, xStrides, y, yOff, yStrides, out, shape) =>
       a.binary(BINARY_CODES[op], x, xOff, xStrides, y, yOff, yStrides, out, shape),
@@ -233,4 +235,16 @@ export function gemmBf16(p: GemmArgs): void {
     throw new TypeError("gemmBf16: a, b and c must be Float32Array");
   }
   a.gemmBf16(...gemmTuple(p));
+}
+
+/** Two independent bf16 GEMMs side by side, the same results as gemmBf16(p) then gemmBf16(q) (see Kernels.gemmPair). */
+export function gemmBf16Pair(p: GemmArgs, q: GemmArgs): void {
+  const a = need();
+  if (!hasBf16) throw new NativeBackendError("gemmBf16Pair: this CPU has no avx512_bf16; use gemmPair (f32)");
+  for (const g of [p, q]) {
+    if (!(g.a instanceof Float32Array) || !(g.b instanceof Float32Array) || !(g.c instanceof Float32Array)) {
+      throw new TypeError("gemmBf16Pair: a, b and c must be Float32Array");
+    }
+  }
+  a.gemmPair(true, ...gemmTuple(p), ...gemmTuple(q));
 }

@@ -315,6 +315,10 @@ export const refKernels: Kernels = {
   name: "ref",
   supports: () => true,
   gemm,
+  gemmPair: (p, q) => {
+    gemm(p);
+    gemm(q);
+  },
 
   copyStrided(x, xOff, xStrides, out, shape) {
     const zeros = xStrides.map(() => 0);

@@ -2,7 +2,7 @@
 // transposed views are handed to GEMM as transposed operands (never copied), and linear.
 import { record } from "../../autograd/tape.js";
 import type { GemmArgs, Kernels } from "../backend/kernels.js";
-import { gemmBf16, nativeInfo } from "../backend/native.js";
+import { gemmBf16, gemmBf16Pair, nativeInfo } from "../backend/native.js";
 import { contiguousStrides, shapeStr, type Tensor, TensorError } from "../tensor.js";
 import { checkSameKind, contiguousRaw, emptyLike } from "./checks.js";
 import { broadcastShape } from "./elementwise.js";
@@ -36,6 +36,24 @@ export function bf16MatmulAvailable(): boolean {
 function runGemm(k: Kernels, p: GemmArgs): void {
   if (precision === "bf16" && k.name === "native" && p.c instanceof Float32Array && bf16MatmulAvailable()) gemmBf16(p);
   else k.gemm(p);
+}
+
+/** Two independent products side by side (Kernels.gemmPair), at the matmul precision as runGemm. */
+function runGemmPair(k: Kernels, p: GemmArgs, q: GemmArgs): void {
+  if (precision === "bf16" && k.name === "native" && p.c instanceof Float32Array && q.c instanceof Float32Array && bf16MatmulAvailable()) gemmBf16Pair(p, q);
+  else k.gemmPair(p, q);
+}
+
+/** The GEMM of a 2-D product a (M, K) @ b (K, N) into out (M, N) (row-major, contiguous), operands read in place. */
+function gemm2d(a: Tensor, b: Tensor, out: Tensor): GemmArgs {
+  const A = asOperand(a);
+  const B = asOperand(b);
+  const [M, K] = a.shape;
+  const N = b.shape[1];
+  return {
+    transA: A.trans, transB: B.trans, M, N, K, alpha: 1, a: A.t.data, aOff: A.t.offset, lda: A.ld, b: B.t.data, bOff: B.t.offset, ldb: B.ld,
+    beta: 0, c: out.data, cOff: out.offset, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: M * N,
+  };
 }
 
 interface MatOperand {
@@ -172,8 +190,19 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, "linear", inputs, (g) => {
     const g2 = contiguousRaw(g).viewAs([rows, outF], [outF, 1]);
-    const gx = x.requiresGrad ? reshapeRaw(matmulRaw(g2, w.detach()), x.shape) : null;
-    const gw = w.requiresGrad ? matmulRaw(transpose(g2), x2) : null;
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    if (x.requiresGrad && w.requiresGrad) {
+      // dX = g W and dW = gᵀ X side by side (Kernels.gemmPair): on two threads each runs whole on its own thread, where
+      // one product split over both threads meets at a barrier per block (a 6 6 384 step 4-11% faster)
+      const gx2 = emptyLike(x, [rows, inF]);
+      gw = emptyLike(w, [outF, inF]);
+      runGemmPair(g2.kernels(), gemm2d(g2, w.detach(), gx2), gemm2d(transpose(g2), x2, gw));
+      gx = reshapeRaw(gx2, x.shape);
+    } else {
+      gx = x.requiresGrad ? reshapeRaw(matmulRaw(g2, w.detach()), x.shape) : null;
+      gw = w.requiresGrad ? matmulRaw(transpose(g2), x2) : null;
+    }
     let gb: Tensor | null = null;
     if (b?.requiresGrad) {
       gb = emptyLike(b);

@@ -11,20 +11,18 @@
 // trains on that many other pages of the same documentation, drawn at random, never the knowledge base's own pages; paragraphs that hold a
 // held-out paragraph's opening are dropped), THREADS (2), KB_WORK (a folder kept between runs: the trained embedder
 // there is reused, for experiments on search only).
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { addToKb } from "../src/kb/build.js";
 import { splitBlocks } from "../src/kb/chunk.js";
-import { Embedder, type Pooling } from "../src/kb/embed.js";
+import type { Pooling } from "../src/kb/embed.js";
 import { readKbDocument } from "../src/kb/read.js";
-import { BruteForceIndex, DEFAULT_FUSION, describeFusion, type Fusion, PLAIN_RRF, type SearchMode } from "../src/kb/search.js";
-import { trainEmbedder, type TrainEmbedderSummary } from "../src/kb/trainEmbedder.js";
+import { BruteForceIndex, DEFAULT_FUSION, describeFusion, type Fusion, type SearchMode } from "../src/kb/search.js";
 import { setNativeThreads } from "../src/tensor/backend/native.js";
 import { Rng } from "../src/tensor/rng.js";
 import { loadLexicon } from "../src/sft/instructionSources.js";
-import { chooseFusions, discordant, FUSION_GRID, type HeldQuestion, pct, type Score, scoreSearch, signTestP } from "./kbEval.js";
+import { buildKbs, chooseFusions, discordant, embedderIn, FUSION_GRID, type HeldQuestion, pct, type Score, scoreSearch, searchSetups, signTestP } from "./kbEval.js";
 import { cpuLine } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -211,32 +209,19 @@ try {
   }
 
   // 2. the embedder trained on the corpus (minus the held-out paragraphs); with KB_WORK, a finished one is reused
-  const embOut = join(work, "emb");
-  const summaryFile = join(embOut, "embedder.json");
-  const te: TrainEmbedderSummary =
-    WORK !== undefined && existsSync(summaryFile)
-      ? (JSON.parse(readFileSync(summaryFile, "utf8")) as TrainEmbedderSummary)
-      : await trainEmbedder({
-          model: MODEL, data: [trainDir], out: embOut, batchSize: 32, steps: STEPS, lr: LR, warmupSteps: 20, evalEvery: 100, checkpointEvery: 10_000, seed: 1, progress: false,
-          keywords: KEYWORDS, hardNegatives: HARD_NEGATIVES, pooling: POOLING,
-        });
+  const { out: embOut, summary: te } = await embedderIn(work, WORK !== undefined, {
+    model: MODEL, data: [trainDir], batchSize: 32, steps: STEPS, lr: LR, warmupSteps: 20, evalEvery: 100, checkpointEvery: 10_000, seed: 1, progress: false,
+    keywords: KEYWORDS, hardNegatives: HARD_NEGATIVES, pooling: POOLING,
+  });
   const trainSeconds = te.training.seconds;
 
   // 3. one knowledge base per embedder (same tokenizer, so the same chunks)
-  const kbs: Record<string, { path: string; embedder: Embedder; addSeconds: number; chunks: number }> = {};
-  for (const [name, run] of [["base", MODEL], ["trained", embOut]] as const) {
-    const embedder = Embedder.load(run);
-    const path = join(work, `${name}.sqlite`);
-    rmSync(path, { force: true });
-    const a0 = performance.now();
-    const s = await addToKb({ kb: path, files, embedder, chunkTokens: 96, overlapTokens: 12 });
-    kbs[name] = { path, embedder, addSeconds: (performance.now() - a0) / 1000, chunks: s.chunks };
-  }
+  const kbs = await buildKbs(work, files, MODEL, embOut);
 
   // 4. recall@5 and MRR@10: a hit is a chunk of the question's document whose span holds the paragraph's start
   const asHeld = (questions: readonly Q[], paraphrased: boolean): HeldQuestion[] =>
     questions.map((q) => ({ query: paraphrased ? q.paraphrased : q.text, answers: (h) => h.path === q.path && h.start <= q.start && q.start < h.end }));
-  const both = (questions: readonly Q[], name: string, mode: SearchMode, fusion?: Fusion) =>
+  const both = (questions: readonly Q[], name: "base" | "trained", mode: SearchMode, fusion?: Fusion) =>
     [scoreSearch(kbs[name].path, kbs[name].embedder, asHeld(questions, false), mode, fusion), scoreSearch(kbs[name].path, kbs[name].embedder, asHeld(questions, true), mode, fusion)] as const;
 
   // 4a. fusion weights on the dev split only: each family's best by mean recall@5 over both question sets, then MRR@10
@@ -246,17 +231,7 @@ try {
   const { rrf: bestRrf, score: bestScore, chosen: chosenDev } = chooseFusions(devRows, (r) => devKey(r.s));
 
   // 4b. the test questions
-  const base = `${basename(MODEL)} (mean-pooled LM)`;
-  const trained = `train-embedder, ${te.training.steps} steps`;
-  const setups: [string, string, string, SearchMode, Fusion?][] = [
-    ["BM25 (FTS5)", "-", "base", "bm25"],
-    ["vector", base, "base", "vector"],
-    [`hybrid (${describeFusion(PLAIN_RRF)})`, base, "base", "hybrid", PLAIN_RRF],
-    ["vector", trained, "trained", "vector"],
-    [`hybrid (${describeFusion(PLAIN_RRF)})`, trained, "trained", "hybrid", PLAIN_RRF],
-    [`hybrid (${describeFusion(bestRrf.f)}; dev-chosen)`, trained, "trained", "hybrid", bestRrf.f],
-    [`hybrid (${describeFusion(bestScore.f)}; dev-chosen)`, trained, "trained", "hybrid", bestScore.f],
-  ];
+  const setups = searchSetups(MODEL, te.training.steps, bestRrf.f, bestScore.f);
   const rows: Row[] = setups.map(([m, e, kb, mode, f]) => [m, e, ...both(qs, kb, mode, f)] as const);
   const chosenRow = rows[chosenDev === bestScore ? 6 : 5];
   const defaultIsChosen = JSON.stringify(DEFAULT_FUSION) === JSON.stringify(chosenDev.f);

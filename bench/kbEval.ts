@@ -1,9 +1,13 @@
 // What the knowledge-base benches share: scoring a search setup on held-out questions (recall@5, MRR@10, which
 // questions were answered), the fusion weights tried on a dev split and the choice among them, and the paired sign
 // test that says whether hybrid's gain over BM25 is more than chance.
-import type { Embedder } from "../src/kb/embed.js";
-import { type Fusion, KbSearcher, PLAIN_RRF, type SearchHit, type SearchMode } from "../src/kb/search.js";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
+import { addToKb } from "../src/kb/build.js";
+import { Embedder } from "../src/kb/embed.js";
+import { describeFusion, type Fusion, KbSearcher, PLAIN_RRF, type SearchHit, type SearchMode } from "../src/kb/search.js";
 import { KnowledgeBase } from "../src/kb/store.js";
+import { trainEmbedder, type TrainEmbedderOptions, type TrainEmbedderSummary } from "../src/kb/trainEmbedder.js";
 
 export interface Score {
   r5: number;
@@ -82,3 +86,53 @@ export function signTestP(won: number, lost: number): number {
 }
 
 export const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+/** `kb train-embedder` into WORK/emb, or, when `reuse` and a finished one is there, its summary. */
+export async function embedderIn(work: string, reuse: boolean, o: Omit<TrainEmbedderOptions, "out">): Promise<{ out: string; summary: TrainEmbedderSummary }> {
+  const out = join(work, "emb");
+  const file = join(out, "embedder.json");
+  const summary = reuse && existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as TrainEmbedderSummary) : await trainEmbedder({ ...o, out });
+  return { out, summary };
+}
+
+/** A knowledge base built in WORK/NAME.sqlite with one embedder, and how long adding took. */
+export interface BenchKb {
+  path: string;
+  embedder: Embedder;
+  addSeconds: number;
+  chunks: number;
+}
+
+/** One knowledge base of `files` per embedder (base model, trained embedder: same tokenizer, so the same chunks). */
+export async function buildKbs(work: string, files: readonly string[], base: string, trained: string): Promise<{ base: BenchKb; trained: BenchKb }> {
+  const build = async (name: string, run: string): Promise<BenchKb> => {
+    const embedder = Embedder.load(run);
+    const path = join(work, `${name}.sqlite`);
+    rmSync(path, { force: true });
+    const a0 = performance.now();
+    const s = await addToKb({ kb: path, files: [...files], embedder, chunkTokens: 96, overlapTokens: 12 });
+    return { path, embedder, addSeconds: (performance.now() - a0) / 1000, chunks: s.chunks };
+  };
+  return { base: await build("base", base), trained: await build("trained", trained) };
+}
+
+/** The test table's rows: label, embeddings, which knowledge base, mode, fusion. */
+export type Setup = readonly [string, string, "base" | "trained", SearchMode, Fusion?];
+
+/**
+ * BM25; the base model's vectors alone and in plain RRF; the trained embedder's alone, in plain RRF and in the two
+ * dev-chosen fusions (rows 5 and 6).
+ */
+export function searchSetups(model: string, steps: number, rrf: Fusion, score: Fusion): Setup[] {
+  const base = `${basename(model)} (mean-pooled LM)`;
+  const trained = `train-embedder, ${steps} steps`;
+  return [
+    ["BM25 (FTS5)", "-", "base", "bm25"],
+    ["vector", base, "base", "vector"],
+    [`hybrid (${describeFusion(PLAIN_RRF)})`, base, "base", "hybrid", PLAIN_RRF],
+    ["vector", trained, "trained", "vector"],
+    [`hybrid (${describeFusion(PLAIN_RRF)})`, trained, "trained", "hybrid", PLAIN_RRF],
+    [`hybrid (${describeFusion(rrf)}; dev-chosen)`, trained, "trained", "hybrid", rrf],
+    [`hybrid (${describeFusion(score)}; dev-chosen)`, trained, "trained", "hybrid", score],
+  ];
+}

@@ -15,13 +15,10 @@ import { loadavg, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { addToKb } from "../src/kb/build.js";
-import { Embedder } from "../src/kb/embed.js";
-import { DEFAULT_FUSION, describeFusion, type Fusion, PLAIN_RRF, type SearchMode } from "../src/kb/search.js";
-import { trainEmbedder, type TrainEmbedderSummary } from "../src/kb/trainEmbedder.js";
+import { DEFAULT_FUSION, describeFusion, type Fusion, type SearchMode } from "../src/kb/search.js";
 import { setNativeThreads } from "../src/tensor/backend/native.js";
 import { Rng } from "../src/tensor/rng.js";
-import { chooseFusions, discordant, FUSION_GRID, type HeldQuestion, pct, type Score, scoreSearch, signTestP } from "./kbEval.js";
+import { buildKbs, chooseFusions, discordant, embedderIn, FUSION_GRID, type HeldQuestion, pct, type Score, scoreSearch, type Setup, searchSetups, signTestP } from "./kbEval.js";
 import { cpuLine } from "./peers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -177,42 +174,22 @@ try {
   rmSync(trainDir, { recursive: true, force: true });
   mkdirSync(trainDir, { recursive: true });
   for (const p of pages) writeFileSync(join(trainDir, `${p.name}.md`), heldNames.has(p.name) ? `${p.description}\n` : `# ${p.summary}\n\n${p.description}\n`);
-  const embOut = join(work, "emb");
-  const summaryFile = join(embOut, "embedder.json");
-  const te: TrainEmbedderSummary =
-    WORK !== undefined && existsSync(summaryFile)
-      ? (JSON.parse(readFileSync(summaryFile, "utf8")) as TrainEmbedderSummary)
-      : await trainEmbedder({ model: MODEL, data: [trainDir], out: embOut, batchSize: 32, steps: STEPS, lr: LR, warmupSteps: 20, evalEvery: 250, checkpointEvery: 10_000, seed: SEED, progress: false });
+  const { out: embOut, summary: te } = await embedderIn(work, WORK !== undefined, {
+    model: MODEL, data: [trainDir], batchSize: 32, steps: STEPS, lr: LR, warmupSteps: 20, evalEvery: 250, checkpointEvery: 10_000, seed: SEED, progress: false,
+  });
 
   // 3. one knowledge base per embedder, the descriptions only
-  const files = pages.map((p) => p.path);
-  const kbs: Record<string, { path: string; embedder: Embedder; addSeconds: number; chunks: number }> = {};
-  for (const [name, dir] of [["base", MODEL], ["trained", embOut]] as const) {
-    const embedder = Embedder.load(dir);
-    const path = join(work, `${name}.sqlite`);
-    rmSync(path, { force: true });
-    const a0 = performance.now();
-    const s = await addToKb({ kb: path, files, embedder, chunkTokens: 96, overlapTokens: 12 });
-    kbs[name] = { path, embedder, addSeconds: (performance.now() - a0) / 1000, chunks: s.chunks };
-  }
+  const kbs = await buildKbs(work, pages.map((p) => p.path), MODEL, embOut);
 
   // 4. a question is answered by any chunk of its page; the fusion is chosen on the dev questions
   const asHeld = (ps: readonly Page[]): HeldQuestion[] => ps.map((p) => ({ query: p.summary, answers: (h) => h.path === p.path }));
-  const score = (ps: readonly Page[], name: string, mode: SearchMode, fusion?: Fusion): Score => scoreSearch(kbs[name].path, kbs[name].embedder, asHeld(ps), mode, fusion);
+  const score = (ps: readonly Page[], name: "base" | "trained", mode: SearchMode, fusion?: Fusion): Score => scoreSearch(kbs[name].path, kbs[name].embedder, asHeld(ps), mode, fusion);
   const devBm25 = score(dev, "trained", "bm25");
   const devRows = FUSION_GRID.map((f) => ({ f, s: score(dev, "trained", "hybrid", f) }));
   const { rrf: bestRrf, score: bestScore, chosen } = chooseFusions(devRows, (r) => r.s.r5 + 1e-3 * r.s.mrr);
-  const baseName = `${basename(MODEL)} (mean-pooled LM)`;
-  const trained = `train-embedder, ${te.training.steps} steps`;
-  const setups: [string, string, string, SearchMode, Fusion?][] = [
-    ["BM25 (FTS5)", "-", "base", "bm25"],
-    ["vector", baseName, "base", "vector"],
-    [`hybrid (${describeFusion(PLAIN_RRF)})`, baseName, "base", "hybrid", PLAIN_RRF],
-    ["vector", trained, "trained", "vector"],
-    [`hybrid (${describeFusion(PLAIN_RRF)})`, trained, "trained", "hybrid", PLAIN_RRF],
-    [`hybrid (${describeFusion(bestRrf.f)}; dev-chosen)`, trained, "trained", "hybrid", bestRrf.f],
-    [`hybrid (${describeFusion(bestScore.f)}; dev-chosen)`, trained, "trained", "hybrid", bestScore.f],
-    [`hybrid (${describeFusion(DEFAULT_FUSION)}; \`kb search\`'s default)`, trained, "trained", "hybrid", DEFAULT_FUSION],
+  const setups: Setup[] = [
+    ...searchSetups(MODEL, te.training.steps, bestRrf.f, bestScore.f),
+    [`hybrid (${describeFusion(DEFAULT_FUSION)}; \`kb search\`'s default)`, `train-embedder, ${te.training.steps} steps`, "trained", "hybrid", DEFAULT_FUSION],
   ];
   const rows = setups.map(([m, e, kb, mode, f]) => ({ m, e, s: score(test, kb, mode, f) }));
   const bm = rows[0].s;

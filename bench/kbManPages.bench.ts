@@ -161,7 +161,10 @@ try {
     pages.push({ name, ...p, path });
   });
   const families = new Map<string, number>();
-  for (const p of pages) families.set(p.name.split(/[_.-]/)[0], (families.get(p.name.split(/[_.-]/)[0]) ?? 0) + 1);
+  for (const p of pages) {
+    const k = p.name.split(/[_.-]/)[0];
+    families.set(k, (families.get(k) ?? 0) + 1);
+  }
   const topFamilies = [...families].sort((a, b) => b[1] - a[1]).slice(0, 4);
   const order = new Rng(7).permutation(pages.length);
   const test = Array.from(order.slice(0, NQ), (i) => pages[i]);

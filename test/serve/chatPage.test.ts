@@ -127,6 +127,42 @@ describe("chat page in chromium", () => {
       if (mode === "hostile") return void r.respond({ status: 200, contentType: "text/event-stream", body: hostileSse() });
       return void r.continue({ postData: JSON.stringify({ ...body, ignore_eos: true }) });
     });
+    // The network, not the page, decides how events are grouped into reads: on a loaded machine the tiny model can
+    // finish before chromium reads once, and the page rightly shows the whole answer in one paint. So the page's
+    // fetch hands each server-sent event of a chat stream to the page in a read of its own, 5 ms apart, as a slow
+    // network would; everything still comes from the live server.
+    await page.evaluateOnNewDocument(() => {
+      const realFetch = window.fetch.bind(window);
+      window.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+        const r = await realFetch(input, init);
+        if (!String(input).endsWith("chat/completions") || !r.body) return r;
+        const upstream = r.body.getReader();
+        const decoder = new TextDecoder();
+        const encoder = new TextEncoder();
+        let buf = "";
+        const paced = new ReadableStream<Uint8Array>({
+          async pull(c) {
+            for (;;) {
+              const cut = buf.indexOf("\n\n");
+              if (cut >= 0) {
+                await new Promise((done) => setTimeout(done, 5));
+                c.enqueue(encoder.encode(buf.slice(0, cut + 2)));
+                buf = buf.slice(cut + 2);
+                return;
+              }
+              const next = await upstream.read();
+              if (next.done) {
+                if (buf) c.enqueue(encoder.encode(buf));
+                return c.close();
+              }
+              buf += decoder.decode(next.value, { stream: true });
+            }
+          },
+          cancel: (why) => upstream.cancel(why),
+        });
+        return new Response(paced, { status: r.status, statusText: r.statusText, headers: r.headers });
+      };
+    });
     await page.goto(`${base}/`, { waitUntil: "load" });
 
     // the key: asked for, a wrong one refused, the right one accepted

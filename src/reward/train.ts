@@ -235,6 +235,19 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
   if ((curriculumSteps > 0) !== (e.curriculumData !== undefined && e.curriculumData.length > 0)) throw new RewardDataError("--curriculum-data and --curriculum-steps go together: the records of the first phase and how many steps it lasts");
   if (curriculumSteps >= e.steps) throw new RewardDataError(`--curriculum-steps ${curriculumSteps} leaves no step for --data (--steps ${e.steps})`);
 
+  // the records first: a mistake in --data is reported before the model is loaded
+  const data = await readPreferences(o.data, "--data", o);
+  let trainRecs = data.records;
+  let heldRecs: PreferenceRecord[];
+  if (o.valData && o.valData.length > 0) {
+    const v = await readPreferences(o.valData, "--val-data", o);
+    heldRecs = v.records;
+    data.stats.merge(v.stats);
+  } else ({ train: trainRecs, heldout: heldRecs } = splitByPrompt(data.records, e.valFraction, seed));
+  // the curriculum's records are read with the others, so that what the converter left out of them is in data_stats.md too
+  const curriculumRecs = curriculumSteps > 0 ? await readPreferences(e.curriculumData ?? [], "--curriculum-data", o) : null;
+  if (curriculumRecs) data.stats.merge(curriculumRecs.stats);
+
   const run = loadRun(o.model, { backend: o.backend });
   const tok = run.tokenizer;
   const template = runChatTemplate(run) ?? CHATML_TEMPLATE;
@@ -247,17 +260,6 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
   const T = rm.config.blockSize;
   const padId = rewardPadId(tok) ?? tok.specialId("<|im_end|>");
 
-  const data = await readPreferences(o.data, "--data", o);
-  let trainRecs = data.records;
-  let heldRecs: PreferenceRecord[];
-  if (o.valData && o.valData.length > 0) {
-    const v = await readPreferences(o.valData, "--val-data", o);
-    heldRecs = v.records;
-    data.stats.merge(v.stats);
-  } else ({ train: trainRecs, heldout: heldRecs } = splitByPrompt(data.records, e.valFraction, seed));
-  // the curriculum's records are read with the others, so that what the converter left out of them is in data_stats.md too
-  const curriculumRecs = curriculumSteps > 0 ? await readPreferences(e.curriculumData ?? [], "--curriculum-data", o) : null;
-  if (curriculumRecs) data.stats.merge(curriculumRecs.stats);
   const dataOpts = { loss, template, maxLen: T, truncation: o.truncation, scoreRange: o.scoreRange, scoreWeights: o.scoreWeights };
   const train = tokenizePreferences(tok, trainRecs, dataOpts);
   const held = tokenizePreferences(tok, heldRecs, dataOpts);

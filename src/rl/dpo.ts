@@ -248,6 +248,13 @@ async function dpoLocked(o: DpoOptions): Promise<DpoSummary> {
   });
   const e = plan.options;
 
+  // the records first: a mistake in --data is reported before the model is loaded
+  const data = await readPreferences(o.data, "--data");
+  let trainRecs = data.records;
+  let heldRecs: PreferenceRecord[];
+  if (o.valData && o.valData.length > 0) heldRecs = (await readPreferences(o.valData, "--val-data")).records;
+  else ({ train: trainRecs, heldout: heldRecs } = splitByPrompt(data.records, e.valFraction, seed));
+
   const run = loadRun(o.model, { backend: o.backend });
   const { model, tokenizer: tok } = run;
   const template = runChatTemplate(run) ?? CHATML_TEMPLATE;
@@ -258,11 +265,6 @@ async function dpoLocked(o: DpoOptions): Promise<DpoSummary> {
   if (peft.config.method !== "none" && peft.config.method !== "lora") throw new DpoError(`--peft ${peft.config.method} is not supported by dpo; use full fine-tuning or lora`);
   say(`dpo: ${peft.config.method === "none" ? "full fine-tuning" : peft.config.method}: ${peft.summary()}`);
 
-  const data = await readPreferences(o.data, "--data");
-  let trainRecs = data.records;
-  let heldRecs: PreferenceRecord[];
-  if (o.valData && o.valData.length > 0) heldRecs = (await readPreferences(o.valData, "--val-data")).records;
-  else ({ train: trainRecs, heldout: heldRecs } = splitByPrompt(data.records, e.valFraction, seed));
   const train = tokenizeDpoPairs(tok, trainRecs, { template, maxLen: T });
   const held = tokenizeDpoPairs(tok, heldRecs, { template, maxLen: T });
   const left = (r: DpoDataReport) => (r.tooLong || r.identical ? ` (left out: ${r.tooLong} over ${T} tokens, ${r.identical} identical answers)` : "");

@@ -2,7 +2,7 @@
 // preference set (and score MSE falls with bt+mse), the run resumes bit-identically, bad input is
 // counted, and `llmforge reward score` writes one reward per answer; policy/RM folders are not confused.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -153,6 +153,11 @@ describe("reward", () => {
     expect(s.train.kept).toBe(17);
     const stats = readFileSync(join(dir, "bad", "data_stats.md"), "utf8");
     expect(stats).toMatch(/bad\.jsonl:\d+/);
+    // the records are read before the model is loaded: a missing --data file is named even when the weights are broken
+    const broken = join(dir, "broken-sft");
+    cpSync(join(dir, "sft"), broken, { recursive: true });
+    writeFileSync(join(broken, "model", "model.safetensors"), "not safetensors");
+    await expect(reward(opts(join(dir, "bad2"), { model: broken, data: [join(dir, "missing.jsonl")] }))).rejects.toThrow(/missing\.jsonl does not exist/);
   }, 60_000);
 
   it("left truncation cuts the oldest prompt tokens, never the answer, and keeps every batch a whole prompt", () => {

@@ -144,23 +144,12 @@ export interface PreferenceMixOptions {
    * judgement. Held-out records are unchanged, byte for byte. At most {@link MAX_WORD_DROPOUT}.
    */
   sentimentWordDropout?: number;
-  /**
-   * Word swaps on training review sentences (default 0 = none): each time a training sentiment record uses a sentence, each of its
-   * words that is a VADER *training* word with a mean rating at least {@link LEXICON_MIN_VALENCE} from 0 is replaced, with this
-   * probability, by another such word of the same sign (its capitals and punctuation kept), from its own draw, before any word
-   * dropout. Real review sentences then carry the valence of many more words than they hold, in the contexts reviews use them
-   * in, and a sentence's label no longer rests on one memorised word. No held-out word is ever put in; held-out records are
-   * unchanged, byte for byte. At most {@link MAX_WORD_SWAP}.
-   */
-  sentimentWordSwap?: number;
 }
 
 /** Fewest words a sentence keeps under {@link PreferenceMixOptions.sentimentWordDropout}. */
 export const DROPOUT_MIN_WORDS = 3;
 /** Largest {@link PreferenceMixOptions.sentimentWordDropout}. */
 export const MAX_WORD_DROPOUT = 0.5;
-/** Largest {@link PreferenceMixOptions.sentimentWordSwap}. */
-export const MAX_WORD_SWAP = 1;
 /** Words that word dropout never removes: dropping one turns a sentence's polarity. */
 const NEGATION = /^(not|no|never|nothing|nobody|none|neither|nor|cannot|without|\p{L}+n't)$/iu;
 
@@ -175,28 +164,6 @@ export function dropWords(text: string, p: number, rand: () => number): string {
   const close = /[.!?]+$/.exec(words[words.length - 1])?.[0] ?? "";
   const out = kept.join(" ");
   return close && !out.endsWith(close) ? `${out.replace(/[,;:.!?]+$/, "")}${close}` : out;
-}
-
-/**
- * A word swapper over `words` (see {@link PreferenceMixOptions.sentimentWordSwap}): `text` with each word found in `words` (compared in
- * lower case, without its punctuation) replaced with probability `p` by a word of the same sign, keeping the original's leading capital
- * (or all capitals) and its punctuation.
- */
-export function wordSwapper(words: Record<"positive" | "negative", readonly string[]>): (text: string, p: number, rand: () => number) => string {
-  const sign = new Map<string, "positive" | "negative">();
-  for (const k of ["positive", "negative"] as const) for (const w of words[k]) sign.set(w, k);
-  return (text, p, rand) =>
-    text
-      .split(" ")
-      .map((tok) => {
-        const m = /^([^\p{L}]*)(\p{L}+)([^\p{L}]*)$/u.exec(tok);
-        const k = m && sign.get(m[2].toLowerCase());
-        if (!m || !k || rand() >= p) return tok;
-        const w = words[k][Math.floor(rand() * words[k].length)];
-        const cased = m[2].length > 1 && m[2] === m[2].toUpperCase() ? w.toUpperCase() : m[2][0] === m[2][0].toUpperCase() ? w[0].toUpperCase() + w.slice(1) : w;
-        return `${m[1]}${cased}${m[3]}`;
-      })
-      .join(" ");
 }
 
 /** Default {@link PreferenceMixOptions.vaderMinGap}: a pair's means at least one rater SD apart. */
@@ -227,8 +194,6 @@ export interface PreferenceMixStats {
   sentimentLongWords?: number;
   /** Word dropout on training review sentences, when above 0 ({@link PreferenceMixOptions.sentimentWordDropout}). */
   sentimentWordDropout?: number;
-  /** Word swaps on training review sentences, when above 0 ({@link PreferenceMixOptions.sentimentWordSwap}). */
-  sentimentWordSwap?: number;
   /** Mirrored training records added ({@link PreferenceMixOptions.mirrorPolarity}), by task. */
   mirrored?: Record<string, number>;
   /** Sentiment lexicon records added to train, when any ({@link PreferenceMixOptions.sentimentLexicon}), and their pairs. */
@@ -273,15 +238,12 @@ export const sentimentPromptSplit = (seed: number): Record<Split, Record<string,
 const itemSplit = (key: string, seed: number): Split => (isHeldoutItem("sentiment", key, seed) ? "heldout" : "train");
 
 /** "Write a positive review": chosen a sentence labelled with the asked polarity, rejected one with the other. */
-function sentimentGen(seed: number, d: Draw, answers = 1, longWords = 0, dropout = 0, swap = 0): Gen {
+function sentimentGen(seed: number, d: Draw, answers = 1, longWords = 0, dropout = 0): Gen {
   const prompts = promptSplit("sentiment", SENTIMENT_PROMPTS, seed);
   const rand = mulberry32(Math.floor(hashUnit("sentiment-answers", seed) * 2 ** 32));
   const dropRand = mulberry32(Math.floor(hashUnit("sentiment-word-dropout", seed) * 2 ** 32));
-  const swapRand = mulberry32(Math.floor(hashUnit("sentiment-word-swap", seed) * 2 ** 32));
-  const swapWords = wordSwapper(swap > 0 ? vaderTrainingWords(seed, LEXICON_MIN_VALENCE) : { positive: [], negative: [] });
-  /** A training record's answers as shown: with word swaps, then word dropout, when asked (each from its own draw, so that nothing else changes). */
-  const drop = (texts: string[]) =>
-    texts.map((t) => (swap > 0 ? swapWords(t, swap, swapRand) : t)).map((t) => (dropout > 0 ? dropWords(t, dropout, dropRand) : t));
+  /** A training record's answers as shown: with word dropout when asked (from its own draw, so that nothing else changes). */
+  const drop = (texts: string[]) => (dropout > 0 ? texts.map((t) => dropWords(t, dropout, dropRand)) : texts);
   const more: Draw = { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
   /** `first` and n - 1 more distinct sentences of `pool`. */
   const some = (first: string, pool: readonly string[]): string[] => {
@@ -496,16 +458,14 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
   if (!(Number.isInteger(longWords) && longWords >= 0)) throw new PreferenceMixError(`sentimentLongWords must be a whole number >= 0, got ${longWords}`);
   const wordDropout = opts.sentimentWordDropout ?? 0;
   if (!(wordDropout >= 0 && wordDropout <= MAX_WORD_DROPOUT)) throw new PreferenceMixError(`sentimentWordDropout must be a probability in [0, ${MAX_WORD_DROPOUT}], got ${wordDropout}`);
-  const wordSwap = opts.sentimentWordSwap ?? 0;
-  if (!(wordSwap >= 0 && wordSwap <= MAX_WORD_SWAP)) throw new PreferenceMixError(`sentimentWordSwap must be a probability in [0, ${MAX_WORD_SWAP}], got ${wordSwap}`);
   if (!(lexiconPositive >= 0 && lexiconPositive <= 1)) throw new PreferenceMixError(`sentimentLexiconPositive must be a share in [0, 1], got ${lexiconPositive}`);
   if (!(Number.isFinite(vaderMinGap) && vaderMinGap >= 0)) throw new PreferenceMixError(`vaderMinGap must be a number >= 0, got ${vaderMinGap}`);
   for (const t of tasks) if (!(PREFERENCE_TASKS as readonly string[]).includes(t)) throw new PreferenceMixError(`unknown task "${t}"; expected some of: ${PREFERENCE_TASKS.join(", ")}`);
-  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, vaderMinGap, ...(sentimentAnswers > 1 ? { sentimentAnswers } : {}), ...(longWords > MAX_SENTENCE_WORDS ? { sentimentLongWords: longWords } : {}), ...(wordDropout > 0 ? { sentimentWordDropout: wordDropout } : {}), ...(wordSwap > 0 ? { sentimentWordSwap: wordSwap } : {}), tasks: {}, total: { train: 0, heldout: 0 } } };
+  const out: PreferenceMix = { train: [], heldout: [], stats: { seed, perTask, heldoutPerTask, vaderMinGap, ...(sentimentAnswers > 1 ? { sentimentAnswers } : {}), ...(longWords > MAX_SENTENCE_WORDS ? { sentimentLongWords: longWords } : {}), ...(wordDropout > 0 ? { sentimentWordDropout: wordDropout } : {}), tasks: {}, total: { train: 0, heldout: 0 } } };
   for (const task of PREFERENCE_TASKS.filter((t) => tasks.includes(t))) {
     const rand = mulberry32(Math.floor(hashUnit(task, seed) * 2 ** 32));
     const d: Draw = { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
-    const gen = task === "sentiment" ? sentimentGen(seed, d, sentimentAnswers, longWords, wordDropout, wordSwap) : task === "vader" ? vaderGen(seed, vaderMinGap, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
+    const gen = task === "sentiment" ? sentimentGen(seed, d, sentimentAnswers, longWords, wordDropout) : task === "vader" ? vaderGen(seed, vaderMinGap, d) : instructionsGen(seed, perTask, heldoutPerTask, d);
     const st: PreferenceTaskStats = { train: 0, heldout: 0, pairs: { train: 0, heldout: 0 }, ties: 0, prompts: { train: 0, heldout: 0 }, ...(task === "instructions" ? { gradeMismatch: 0 } : {}), ...(task === "vader" ? { tooClose: 0 } : {}) };
     const prompts: Record<Split, Set<string>> = { train: new Set(), heldout: new Set() };
     for (const split of ["train", "heldout"] as const) {

@@ -1,13 +1,12 @@
 // Word dropout on the preference mix's training review sentences (`sentimentWordDropout`): words left out at about the asked rate,
 // negations and closing punctuation kept, every training answer still a form of a sentence with the right label, the held-out
-// records (and file) unchanged; word swaps (`sentimentWordSwap`): VADER training words replaced by others of the same sign, never by
-// a held-out word; and the recommended mix that uses them.
+// records (and file) unchanged; and the recommended mix that uses it.
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
-import { buildPreferenceMix, dropWords, PreferenceMixError, recommendedMix, vaderMeans, vaderTrainingWords, wordSwapper, writePreferenceMix } from "../../src/reward/index.js";
+import { buildPreferenceMix, dropWords, PreferenceMixError, recommendedMix, writePreferenceMix } from "../../src/reward/index.js";
 import { loadSentiment, MAX_SENTENCE_WORDS } from "../../src/sft/instructionSources.js";
 
 const opts = { seed: 7, perTask: 300, tasks: ["sentiment"], sentimentAnswers: 2 };
@@ -84,71 +83,6 @@ describe("buildPreferenceMix sentimentWordDropout", () => {
   it("rejects a rate outside [0, 0.5]", () => {
     expect(() => buildPreferenceMix({ sentimentWordDropout: -0.1 })).toThrow(PreferenceMixError);
     expect(() => buildPreferenceMix({ sentimentWordDropout: 0.6 })).toThrow(/sentimentWordDropout must be a probability in \[0, 0.5\]/);
-  });
-});
-
-describe("wordSwapper", () => {
-  const swap = wordSwapper({ positive: ["good", "great", "superb"], negative: ["bad", "awful"] });
-  it("replaces listed words by words of the same sign, keeping capitals and punctuation, and nothing else", () => {
-    const rand = mulberry32(3);
-    for (let i = 0; i < 200; i++) {
-      const out = swap("Good food, bad service and GREAT (good) views!", 1, rand).split(" ");
-      expect(out).toHaveLength(8);
-      expect(out[0]).toMatch(/^(Good|Great|Superb)$/);
-      expect(out[1]).toBe("food,");
-      expect(out[2]).toMatch(/^(bad|awful)$/);
-      expect(out.slice(3, 5)).toEqual(["service", "and"]);
-      expect(out[5]).toMatch(/^(GOOD|GREAT|SUPERB)$/);
-      expect(out[6]).toMatch(/^\((good|great|superb)\)$/);
-      expect(out[7]).toBe("views!");
-    }
-    expect(swap("Good food, bad service.", 0, rand)).toBe("Good food, bad service.");
-    expect(swap("goodness is not listed", 1, rand)).toBe("goodness is not listed");
-  });
-
-  it("swaps each listed word with about the given probability", () => {
-    const rand = mulberry32(4);
-    let kept = 0;
-    for (let i = 0; i < 4000; i++) if (swap("good", 0.25, rand) === "good") kept++;
-    // kept: not drawn (0.75), or drawn and "good" picked again (0.25 / 3)
-    expect(kept / 4000).toBeGreaterThan(0.81);
-    expect(kept / 4000).toBeLessThan(0.86);
-  });
-});
-
-describe("buildPreferenceMix sentimentWordSwap", () => {
-  const swapped = buildPreferenceMix({ ...opts, sentimentWordSwap: 0.5 });
-  it("is off by default; with it, training answers are labelled sentences whose VADER training words may be others of the same sign", () => {
-    expect(base.stats.sentimentWordSwap).toBeUndefined();
-    expect(swapped.stats.sentimentWordSwap).toBe(0.5);
-    expect(swapped.train).toHaveLength(base.train.length);
-    const means = vaderMeans();
-    const words = vaderTrainingWords(opts.seed, 1);
-    const training = new Set([...words.positive, ...words.negative]);
-    const core = (w: string) => w.replace(/[^\p{L}]/gu, "").toLowerCase();
-    let changed = 0;
-    for (const [i, r] of swapped.train.entries()) {
-      const orig = base.train[i].responses as string[];
-      expect(r.pairs).toEqual(base.train[i].pairs);
-      for (const [j, a] of (r.responses as string[]).entries()) {
-        const was = orig[j].split(" ");
-        const now = a.split(" ");
-        expect(now).toHaveLength(was.length);
-        for (const [k, w] of now.entries()) {
-          if (w === was[k]) continue;
-          changed++;
-          expect(training.has(core(was[k])), `${was[k]} -> ${w}`).toBe(true);
-          expect(training.has(core(w)), `${was[k]} -> ${w}`).toBe(true); // never a held-out word
-          expect(Math.sign(means.get(core(w)) ?? 0)).toBe(Math.sign(means.get(core(was[k])) ?? 0));
-        }
-      }
-    }
-    expect(changed).toBeGreaterThan(answers(swapped.train).length / 10);
-  });
-
-  it("leaves the held-out records alone and rejects a rate outside [0, 1]", () => {
-    expect(swapped.heldout).toEqual(base.heldout);
-    expect(() => buildPreferenceMix({ sentimentWordSwap: 1.5 })).toThrow(/sentimentWordSwap must be a probability in \[0, 1\]/);
   });
 });
 

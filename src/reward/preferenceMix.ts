@@ -122,6 +122,13 @@ export interface PreferenceMixOptions {
    */
   sentimentLexiconPositive?: number;
   /**
+   * How the sentiment lexicon records draw their words (default 0: uniformly from VADER's training words). With k > 0 a word is
+   * drawn in proportion to 1 + k × the number of times it occurs in the mix's *training* review sentences, so the words reviews
+   * use ("great", "worst", "delicious") fill the frames, in every position, far more often than the rare ones ("scapegoat").
+   * Held-out sentences are never counted; no held-out word is ever drawn.
+   */
+  sentimentLexiconReviewWeight?: number;
+  /**
    * Also draw training sentiment answers from the fixtures' longer review sentences, those of {@link MAX_SENTENCE_WORDS} + 1 to this
    * many words (default 0 = none). They are training-only: the held-out records and the SFT mix's sentiment items (both at most
    * {@link MAX_SENTENCE_WORDS} words) never hold them, so the held-out file is unchanged, byte for byte; they bring the reward model
@@ -197,7 +204,7 @@ export interface PreferenceMixStats {
   /** Mirrored training records added ({@link PreferenceMixOptions.mirrorPolarity}), by task. */
   mirrored?: Record<string, number>;
   /** Sentiment lexicon records added to train, when any ({@link PreferenceMixOptions.sentimentLexicon}), and their pairs. */
-  sentimentLexicon?: { records: number; pairs: number; positive: number };
+  sentimentLexicon?: { records: number; pairs: number; positive: number; reviewWeight?: number };
   tasks: Record<string, PreferenceTaskStats>;
   total: { train: number; heldout: number };
 }
@@ -279,15 +286,50 @@ function sentimentGen(seed: number, d: Draw, answers = 1, longWords = 0, dropout
   };
 }
 
+/** How often each lowercase word occurs in the training split's review sentences of a seed (held-out sentences never counted). */
+function reviewWordCounts(seed: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const s of loadSentiment(MAX_SENTENCE_WORDS).sentences) {
+    if (itemSplit(s.text, seed) !== "train") continue;
+    for (const w of s.text.toLowerCase().match(/[a-z]+/g) ?? []) counts.set(w, (counts.get(w) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/**
+ * A draw of one word of a polarity from `words`, each with weight 1 + `k` × its count (see
+ * {@link PreferenceMixOptions.sentimentLexiconReviewWeight}); one `rand()` per draw, and with k = 0 the uniform draw itself.
+ */
+export function lexiconWordDraw(words: Record<(typeof POLARITIES)[number], readonly string[]>, counts: ReadonlyMap<string, number>, k: number, rand: () => number): (p: (typeof POLARITIES)[number]) => string {
+  const cumulative = (ws: readonly string[]) => {
+    let total = 0;
+    return ws.map((w) => (total += 1 + k * (counts.get(w) ?? 0)));
+  };
+  const cum = { positive: cumulative(words.positive), negative: cumulative(words.negative) };
+  return (p) => {
+    const c = cum[p];
+    const x = rand() * c[c.length - 1];
+    let lo = 0;
+    let hi = c.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (c[mid] > x) hi = mid;
+      else lo = mid + 1;
+    }
+    return words[p][lo];
+  };
+}
+
 /**
  * `count` sentiment lexicon records (see {@link PreferenceMixOptions.sentimentLexicon}): a training sentiment phrasing of a random
  * polarity; {@link LEXICON_ANSWERS} phrases whose words have the asked polarity, each better than as many with the other.
  */
-function sentimentLexiconRecords(seed: number, count: number, positiveShare: number): PreferenceRecord[] {
+function sentimentLexiconRecords(seed: number, count: number, positiveShare: number, reviewWeight = 0): PreferenceRecord[] {
   const rand = mulberry32(Math.floor(hashUnit("sentiment-lexicon", seed) * 2 ** 32));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const prompts = promptSplit("sentiment", SENTIMENT_PROMPTS, seed).train;
   const words = vaderTrainingWords(seed, LEXICON_MIN_VALENCE);
+  const drawWord = lexiconWordDraw(words, reviewWordCounts(seed), reviewWeight, rand);
   const fillFrame = (frame: string, w: string, v: string) => frame.replace("{W}", w[0].toUpperCase() + w.slice(1)).replace("{w}", w).replace("{v}", v);
   const out: PreferenceRecord[] = [];
   const seen = new Set<string>();
@@ -295,7 +337,7 @@ function sentimentLexiconRecords(seed: number, count: number, positiveShare: num
     const polarity = rand() < positiveShare ? "positive" : "negative";
     const prompt = pick(prompts[polarity]);
     const frame = pick(LEXICON_FRAMES);
-    const phrases = (p: (typeof POLARITIES)[number]) => Array.from({ length: LEXICON_ANSWERS }, () => fillFrame(frame, pick(words[p]), pick(words[p])));
+    const phrases = (p: (typeof POLARITIES)[number]) => Array.from({ length: LEXICON_ANSWERS }, () => fillFrame(frame, drawWord(p), drawWord(p)));
     const good = phrases(polarity);
     const bad = phrases(polarity === "positive" ? "negative" : "positive");
     const responses = [...good, ...bad];
@@ -454,6 +496,8 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
   const sentimentLexicon = opts.sentimentLexicon ?? 0;
   if (!(Number.isInteger(sentimentLexicon) && sentimentLexicon >= 0)) throw new PreferenceMixError(`sentimentLexicon must be a whole number >= 0, got ${sentimentLexicon}`);
   const lexiconPositive = opts.sentimentLexiconPositive ?? 0.5;
+  const reviewWeight = opts.sentimentLexiconReviewWeight ?? 0;
+  if (!(Number.isFinite(reviewWeight) && reviewWeight >= 0)) throw new PreferenceMixError(`sentimentLexiconReviewWeight must be a number >= 0, got ${reviewWeight}`);
   const longWords = opts.sentimentLongWords ?? 0;
   if (!(Number.isInteger(longWords) && longWords >= 0)) throw new PreferenceMixError(`sentimentLongWords must be a whole number >= 0, got ${longWords}`);
   const wordDropout = opts.sentimentWordDropout ?? 0;
@@ -498,10 +542,10 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
     out.stats.total.train += mirrors.length;
   }
   if (sentimentLexicon > 0) {
-    const recs = sentimentLexiconRecords(seed, sentimentLexicon, lexiconPositive);
+    const recs = sentimentLexiconRecords(seed, sentimentLexicon, lexiconPositive, reviewWeight);
     out.train.push(...recs);
     const positive = recs.filter((r) => r.meta?.polarity === "positive").length;
-    out.stats.sentimentLexicon = { records: recs.length, pairs: recs.reduce((n, r) => n + r.pairs.length, 0), positive };
+    out.stats.sentimentLexicon = { records: recs.length, pairs: recs.reduce((n, r) => n + r.pairs.length, 0), positive, ...(reviewWeight > 0 ? { reviewWeight } : {}) };
     out.stats.total.train += recs.length;
   }
   return out;

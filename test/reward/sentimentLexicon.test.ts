@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { packageDir } from "../../src/data/embedded.js";
 import { convertPreferenceRecord } from "../../src/data/formats/index.js";
 import { buildPreferenceMix, PreferenceMixError, writePreferenceMix } from "../../src/reward/index.js";
-import { LEXICON_MIN_VALENCE, sentimentPromptSplit, vaderTrainingWords } from "../../src/reward/preferenceMix.js";
+import { LEXICON_MIN_VALENCE, lexiconWordDraw, sentimentPromptSplit, vaderTrainingWords } from "../../src/reward/preferenceMix.js";
+import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 import { isHeldoutItem } from "../../src/sft/instructionMix.js";
 import { loadSentiment } from "../../src/sft/instructionSources.js";
 
@@ -115,6 +116,47 @@ describe("buildPreferenceMix sentimentLexicon", () => {
     expect(half).toBeLessThan(0.6);
     expect(buildPreferenceMix({ seed: 7, perTask: 60, sentimentLexicon: 50, sentimentLexiconPositive: 0.5 })).toEqual(lex);
     expect(() => buildPreferenceMix({ sentimentLexicon: 5, sentimentLexiconPositive: 1.5 })).toThrow(/sentimentLexiconPositive must be a share in \[0, 1\]/);
+  });
+
+  it("sentimentLexiconReviewWeight: words of the training review sentences drawn more often, never a held-out word; 0 is the uniform draw", () => {
+    expect(buildPreferenceMix({ seed: 7, perTask: 60, sentimentLexicon: 50, sentimentLexiconReviewWeight: 0 })).toEqual(lex);
+    const weighted = buildPreferenceMix({ seed: 7, perTask: 60, sentimentLexicon: 400, sentimentLexiconPositive: 0.5, sentimentLexiconReviewWeight: 20 });
+    const uniform = buildPreferenceMix({ seed: 7, perTask: 60, sentimentLexicon: 400, sentimentLexiconPositive: 0.5 });
+    expect(weighted.heldout).toEqual(base.heldout);
+    expect(weighted.train.slice(0, base.train.length)).toEqual(base.train);
+    expect(weighted.stats.sentimentLexicon).toMatchObject({ records: 400, reviewWeight: 20 });
+    // the share of lexicon words that occur in a training review sentence
+    const trainSentences = loadSentiment().sentences.filter((s) => !isHeldoutItem("sentiment", s.text, 7));
+    const reviewWords = new Set(trainSentences.flatMap((s) => wordsOf(s.text)));
+    const share = (m: typeof base) => {
+      const ws = m.train.slice(base.train.length).flatMap((r) => r.responses.flatMap(lexiconWords));
+      for (const w of ws) expect(isHeldoutItem("sentiment", w, 7)).toBe(false);
+      return ws.filter((w) => reviewWords.has(w)).length / ws.length;
+    };
+    expect(share(uniform)).toBeLessThan(0.25);
+    expect(share(weighted)).toBeGreaterThan(0.6);
+    expect(() => buildPreferenceMix({ sentimentLexicon: 5, sentimentLexiconReviewWeight: -1 })).toThrow(/sentimentLexiconReviewWeight must be a number >= 0/);
+  });
+
+  it("lexiconWordDraw draws each word in proportion to 1 + k × its count", () => {
+    const words = { positive: ["good", "fine", "rare"], negative: ["bad"] };
+    const counts = new Map([["good", 3], ["fine", 1]]);
+    const draw = lexiconWordDraw(words, counts, 2, mulberry32(5));
+    const n = new Map<string, number>();
+    for (let i = 0; i < 10_000; i++) {
+      const w = draw("positive");
+      n.set(w, (n.get(w) ?? 0) + 1);
+    }
+    // weights 7, 3, 1 of 11
+    expect((n.get("good") ?? 0) / 10_000).toBeCloseTo(7 / 11, 1);
+    expect((n.get("fine") ?? 0) / 10_000).toBeCloseTo(3 / 11, 1);
+    expect((n.get("rare") ?? 0) / 10_000).toBeCloseTo(1 / 11, 1);
+    expect(draw("negative")).toBe("bad");
+    // k = 0: the uniform draw xs[floor(r * n)]
+    const r1 = mulberry32(9);
+    const r2 = mulberry32(9);
+    const flat = lexiconWordDraw(words, counts, 0, r1);
+    for (let i = 0; i < 100; i++) expect(flat("positive")).toBe(words.positive[Math.floor(r2() * 3)]);
   });
 
   it("vaderTrainingWords and sentimentPromptSplit: the words and review prompts the records draw from, never a held-out one", () => {

@@ -5,10 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { packageDir } from "../../src/data/embedded.js";
+import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 import { convertPreferenceRecord } from "../../src/data/formats/index.js";
 import { buildPreferenceMix, PreferenceMixError, writePreferenceMix } from "../../src/reward/index.js";
 import { LEXICON_MIN_VALENCE, lexiconWordDraw, sentimentPromptSplit, vaderTrainingWords } from "../../src/reward/preferenceMix.js";
-import { mulberry32 } from "../../src/data/filters/qualityClassifier.js";
 import { isHeldoutItem } from "../../src/sft/instructionMix.js";
 import { loadSentiment } from "../../src/sft/instructionSources.js";
 

@@ -198,6 +198,8 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
   });
   const e = plan.options;
 
+  // the prompts first: a mistake in them is reported before the model is loaded
+  const data = await readTaskPrompts(o.task, { valData: o.valData, valFraction: o.valFraction ?? 0.1, seed, perTask: o.perTask ?? 2000 });
   const run = loadRun(o.model, { backend: o.backend });
   const { model, tokenizer: tok } = run;
   const ref = beta > 0 ? loadRun(o.model, { backend: o.backend }).model : null;
@@ -208,7 +210,6 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
   const padId = tok.specialTokens.get("<|pad|>") ?? eos;
   const T = model.config.blockSize;
 
-  const data = await readTaskPrompts(o.task, { valData: o.valData, valFraction: o.valFraction ?? 0.1, seed, perTask: o.perTask ?? 2000 });
   const enc = (ps: TaskPrompt[]) => encodePrompts(tok, template, ps, T, maxTokens);
   const { prompts: train, tooLong: longTrain } = enc(data.train);
   const { prompts: heldAll, tooLong: longHeld } = enc(data.heldout);

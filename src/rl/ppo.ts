@@ -203,6 +203,8 @@ async function ppoLocked(o: PpoOptions): Promise<PpoSummary> {
   });
   const e = plan.options;
 
+  // the prompts first: a mistake in them is reported before the model is loaded
+  const data = await readTaskPrompts(o.prompts, { valData: o.valData, valFraction: o.valFraction ?? 0.1, seed, perTask: o.perTask ?? 2000, label: "--prompts" });
   const run = loadRun(o.policy, { backend: o.backend });
   const { model: policy, tokenizer: tok } = run;
   const ref = loadRun(o.policy, { backend: o.backend }).model;
@@ -247,7 +249,6 @@ async function ppoLocked(o: PpoOptions): Promise<PpoSummary> {
   const value = new RewardModel(trunkOf(rm ? rm.trunk : policy), { seed, scoreWeight: rm ? rm.score.weight.contiguousData() : undefined });
   const both = new PolicyAndValue(policy, value);
 
-  const data = await readTaskPrompts(o.prompts, { valData: o.valData, valFraction: o.valFraction ?? 0.1, seed, perTask: o.perTask ?? 2000, label: "--prompts" });
   const enc = (ps: TaskPrompt[]) => encodePrompts(tok, template, ps, T, maxTokens);
   const { prompts: train, tooLong: longTrain } = enc(data.train);
   const { prompts: heldAll, tooLong: longHeld } = enc(data.heldout);

@@ -150,6 +150,12 @@ async function sftLocked(o: SftOptions): Promise<SftSummary> {
     if (o.progress ?? true) process.stderr.write(`${s}\n`);
   };
   const seed = o.seed ?? 1337;
+  // the records first: a mistake in --data is reported before the model is loaded
+  const data = await readConversations(o.data, "--data");
+  let trainConvs = data.convs;
+  let heldConvs: Conversation[];
+  if (o.valData && o.valData.length > 0) heldConvs = (await readConversations(o.valData, "--val-data")).convs;
+  else ({ train: trainConvs, heldout: heldConvs } = splitHeldout(data.convs, o.valFraction ?? 0.05, seed));
   const run = loadRun(o.model, { backend: o.backend });
   const { paths } = run;
   let { model, tokenizer: tok } = run;
@@ -188,11 +194,6 @@ async function sftLocked(o: SftOptions): Promise<SftSummary> {
   const ckpt = plan.checkpoint;
   const e = plan.options;
 
-  const data = await readConversations(o.data, "--data");
-  let trainConvs = data.convs;
-  let heldConvs: Conversation[];
-  if (o.valData && o.valData.length > 0) heldConvs = (await readConversations(o.valData, "--val-data")).convs;
-  else ({ train: trainConvs, heldout: heldConvs } = splitHeldout(data.convs, o.valFraction ?? 0.05, seed));
   const tokOpts = { template, lossOn: o.lossOn, maskHistory: o.maskHistory, maxLen: T + 1, truncation: o.truncation };
   const train = tokenizeConversations(tok, trainConvs, tokOpts);
   const held = tokenizeConversations(tok, heldConvs, tokOpts);

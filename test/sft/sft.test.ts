@@ -1,6 +1,6 @@
 // `sft()` end to end on a tiny base run: learns (held-out loss falls), writes a model folder with
 // tokenizer + template that loads and chats, resumes bit-identically, and refuses bad input clearly.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -171,6 +171,11 @@ describe("sft", () => {
     writeFileSync(join(dir, "bad.jsonl"), '{"foo": 1}\n{"text": "just text"}\n');
     await expect(sft(opts(join(dir, "bad"), { data: [join(dir, "bad.jsonl")] }))).rejects.toThrow(/no usable conversation/);
     await expect(sft(opts(join(dir, "x"), { data: [join(dir, "missing.jsonl")] }))).rejects.toThrow(/missing\.jsonl not found/);
+    // the records are read before the model is loaded: a missing --data file is named even when the weights are broken
+    const broken = join(dir, "broken-base");
+    cpSync(join(dir, "base"), broken, { recursive: true });
+    writeFileSync(join(broken, "model", "model.safetensors"), "not safetensors");
+    await expect(sft(opts(join(dir, "x2"), { model: broken, data: [join(dir, "missing.jsonl")] }))).rejects.toThrow(/missing\.jsonl not found/);
     await expect(sft(opts(join(dir, "run1")))).rejects.toThrow(/already holds checkpoints/);
     expect(readFileSync(join(dir, "run1", "sft.json"), "utf8")).toContain("llmforge-sft-summary");
   }, 60_000);

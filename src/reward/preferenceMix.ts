@@ -553,12 +553,14 @@ export function buildPreferenceMix(opts: PreferenceMixOptions = {}): PreferenceM
 
 /**
  * The mix bench/results/reward.md measured best for a small reward model (issue 12), with `perTask` records per task: three review
- * sentences a side under word dropout 0.3, three positive-asked lexicon records per task record, polarity mirrors, and the
+ * sentences a side under word dropout 0.3, three positive-asked lexicon records per task record whose words are drawn with review
+ * weight 10 ({@link PreferenceMixOptions.sentimentLexiconReviewWeight}), polarity mirrors, and the
  * curriculum file, whose records should take about {@link RECOMMENDED_CURRICULUM_SHARE} of the steps (`llmforge reward
  * --curriculum-data --curriculum-steps`). `llmforge data preferences --recommended` and the quickstart's reward stage use it.
  */
 export const recommendedMix = (perTask: number): PreferenceMixOptions & { curriculum: true } => ({
-  perTask, sentimentAnswers: 3, sentimentWordDropout: 0.3, sentimentLexicon: 3 * perTask, sentimentLexiconPositive: 1, mirrorPolarity: true, curriculum: true,
+  perTask, sentimentAnswers: 3, sentimentWordDropout: 0.3, sentimentLexicon: 3 * perTask, sentimentLexiconPositive: 1, sentimentLexiconReviewWeight: 10,
+  mirrorPolarity: true, curriculum: true,
 });
 /** Share of a reward model's steps that {@link recommendedMix}'s curriculum records take (400 of 2000 in bench/results/reward.md). */
 export const RECOMMENDED_CURRICULUM_SHARE = 0.2;

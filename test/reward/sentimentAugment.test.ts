@@ -93,7 +93,7 @@ describe("recommendedMix", () => {
     const rec = writePreferenceMix(join(dir, "rec"), { seed: 7, ...recommendedMix(40) });
     expect(readFileSync(rec.heldout)).toEqual(readFileSync(plain.heldout));
     expect(rec.curriculum).toBeDefined();
-    expect(rec.stats).toMatchObject({ sentimentAnswers: 3, sentimentWordDropout: 0.3, sentimentLexicon: { records: 120, positive: 120 }, mirrored: { sentiment: 40, vader: 40 } });
+    expect(rec.stats).toMatchObject({ sentimentAnswers: 3, sentimentWordDropout: 0.3, sentimentLexicon: { records: 120, positive: 120, reviewWeight: 10 }, mirrored: { sentiment: 40, vader: 40 } });
     const curriculum = readFileSync(String(rec.curriculum), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { meta: { polarity: string } });
     expect(curriculum.every((r) => r.meta.polarity === "positive")).toBe(true);
   });

@@ -2,7 +2,7 @@
 // preference set (and score MSE falls with bt+mse), the run resumes bit-identically, bad input is
 // counted, and `llmforge reward score` writes one reward per answer; policy/RM folders are not confused.
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +17,7 @@ import { reward, type RewardOptions, splitByPrompt } from "../../src/reward/trai
 import { Rng } from "../../src/tensor/rng.js";
 import { Tokenizer } from "../../src/tokenizer/index.js";
 import { MetricsLog } from "../../src/train/metricsLog.js";
+import { brokenWeightsCopy } from "../helpers/brokenRun.js";
 
 const root = join(import.meta.dirname, "..", "..");
 let dir: string;
@@ -154,9 +155,7 @@ describe("reward", () => {
     const stats = readFileSync(join(dir, "bad", "data_stats.md"), "utf8");
     expect(stats).toMatch(/bad\.jsonl:\d+/);
     // the records are read before the model is loaded: a missing --data file is named even when the weights are broken
-    const broken = join(dir, "broken-sft");
-    cpSync(join(dir, "sft"), broken, { recursive: true });
-    writeFileSync(join(broken, "model", "model.safetensors"), "not safetensors");
+    const broken = brokenWeightsCopy(join(dir, "sft"), join(dir, "broken-sft"));
     await expect(reward(opts(join(dir, "bad2"), { model: broken, data: [join(dir, "missing.jsonl")] }))).rejects.toThrow(/missing\.jsonl does not exist/);
   }, 60_000);
 

@@ -1,7 +1,7 @@
 // `dpo()` end to end on a tiny chat model: step-0 loss is ln 2 (policy = reference), the loss falls and
 // held-out implicit-reward accuracy rises on a separable preference set, the run resumes exactly (the
 // stored reference log-probs are read back), LoRA starts at ln 2 too, and bad input gives clear errors.
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import { noGrad } from "../../src/tensor/tensor.js";
 import { CHATML_TEMPLATE } from "../../src/tokenizer/chatTemplate.js";
 import { Tokenizer } from "../../src/tokenizer/index.js";
 import { MetricsLog } from "../../src/train/metricsLog.js";
+import { brokenWeightsCopy } from "../helpers/brokenRun.js";
 
 let dir: string;
 let tok: Tokenizer;
@@ -123,9 +124,7 @@ describe("dpo", () => {
     await expect(dpo(opts(join(dir, "bad2"), { data: [join(dir, "empty.jsonl")] }))).rejects.toThrow(/--data: no usable preference record/);
     await expect(dpo(opts(join(dir, "bad3"), { loss: "ipo", labelSmoothing: 0.1 }))).rejects.toThrow(/sigmoid only/);
     // the records are read before the model is loaded: a missing --data file is named even when the weights are broken
-    const broken = join(dir, "broken-sft");
-    cpSync(join(dir, "sft"), broken, { recursive: true });
-    writeFileSync(join(broken, "model", "model.safetensors"), "not safetensors");
+    const broken = brokenWeightsCopy(join(dir, "sft"), join(dir, "broken-sft"));
     await expect(dpo(opts(join(dir, "bad4"), { model: broken, data: [join(dir, "missing.jsonl")] }))).rejects.toThrow(/missing\.jsonl does not exist/);
   });
 });

@@ -2,7 +2,7 @@
 // greedy generation, completion log-probs equal the model's cross-entropy row by row (padding changes nothing), the
 // mean reward of a learnable reward rises, the run resumes exactly (sampler RNG and prompt cursor in the checkpoint),
 // and bad input gives clear errors.
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +19,7 @@ import { Rng } from "../../src/tensor/rng.js";
 import { noGrad } from "../../src/tensor/tensor.js";
 import { Tokenizer } from "../../src/tokenizer/index.js";
 import { MetricsLog } from "../../src/train/metricsLog.js";
+import { brokenWeightsCopy } from "../helpers/brokenRun.js";
 
 let dir: string;
 let tok: Tokenizer;
@@ -191,9 +192,7 @@ describe("grpo", () => {
     await expect(grpo(opts(join(dir, "bad4"), { group: 1 }))).rejects.toThrow(/--group must be at least 2/);
     await expect(grpo(opts(join(dir, "bad5"), { reward: "nonsense" }))).rejects.toThrow(/neither a named reward/);
     // the prompts are read before the model is loaded: a mistyped --task is named even when the weights are broken
-    const broken = join(dir, "broken-sft");
-    cpSync(join(dir, "sft"), broken, { recursive: true });
-    writeFileSync(join(broken, "model", "model.safetensors"), "not safetensors");
+    const broken = brokenWeightsCopy(join(dir, "sft"), join(dir, "broken-sft"));
     await expect(grpo(opts(join(dir, "bad7"), { model: broken, task: "arithmetc" }))).rejects.toThrow(/--task arithmetc: neither a task name/);
   });
 });
@@ -230,9 +229,7 @@ describe("ppo", () => {
     expect(s.training.steps).toBe(2);
     await expect(ppo(popts(join(dir, "ppo-bad"), { policy: join(dir, "rm") }))).rejects.toThrow(/is a reward model.*SFT policy/);
     await expect(ppo(popts(join(dir, "ppo-bad2"), { reward: join(dir, "rm-other") }))).rejects.toThrow(/tokenizer .* differs from the policy's/);
-    const broken = join(dir, "broken-policy");
-    cpSync(join(dir, "sft"), broken, { recursive: true });
-    writeFileSync(join(broken, "model", "model.safetensors"), "not safetensors");
+    const broken = brokenWeightsCopy(join(dir, "sft"), join(dir, "broken-policy"));
     await expect(ppo(popts(join(dir, "ppo-bad3"), { policy: broken, prompts: join(dir, "missing.jsonl") }))).rejects.toThrow(/--prompts .*missing\.jsonl/);
   }, 120_000);
 });

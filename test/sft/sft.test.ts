@@ -1,6 +1,6 @@
 // `sft()` end to end on a tiny base run: learns (held-out loss falls), writes a model folder with
 // tokenizer + template that loads and chats, resumes bit-identically, and refuses bad input clearly.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -14,6 +14,7 @@ import { sft, type SftOptions } from "../../src/sft/train.js";
 import { readTokenizerConfig, renderChat } from "../../src/tokenizer/chatTemplate.js";
 import { Tokenizer } from "../../src/tokenizer/index.js";
 import { MetricsLog } from "../../src/train/metricsLog.js";
+import { brokenWeightsCopy } from "../helpers/brokenRun.js";
 
 let dir: string;
 let tok: Tokenizer;
@@ -172,9 +173,7 @@ describe("sft", () => {
     await expect(sft(opts(join(dir, "bad"), { data: [join(dir, "bad.jsonl")] }))).rejects.toThrow(/no usable conversation/);
     await expect(sft(opts(join(dir, "x"), { data: [join(dir, "missing.jsonl")] }))).rejects.toThrow(/missing\.jsonl not found/);
     // the records are read before the model is loaded: a missing --data file is named even when the weights are broken
-    const broken = join(dir, "broken-base");
-    cpSync(join(dir, "base"), broken, { recursive: true });
-    writeFileSync(join(broken, "model", "model.safetensors"), "not safetensors");
+    const broken = brokenWeightsCopy(join(dir, "base"), join(dir, "broken-base"));
     await expect(sft(opts(join(dir, "x2"), { model: broken, data: [join(dir, "missing.jsonl")] }))).rejects.toThrow(/missing\.jsonl not found/);
     await expect(sft(opts(join(dir, "run1")))).rejects.toThrow(/already holds checkpoints/);
     expect(readFileSync(join(dir, "run1", "sft.json"), "utf8")).toContain("llmforge-sft-summary");

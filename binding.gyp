@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "llmforge_native",
-      "sources": ["native/addon.cc", "native/isa_avx512.cc", "native/isa_avx512vnni.cc", "native/isa_avx512bf16.cc", "native/isa_amx.cc", "native/isa_avx2.cc", "native/isa_scalar.cc"],
+      "sources": ["native/addon.cc", "native/isa_avx512.cc", "native/isa_avx512vnni.cc", "native/isa_avx512bf16.cc", "native/isa_amx.cc", "native/isa_avx2.cc", "native/isa_scalar.cc", "native/team.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

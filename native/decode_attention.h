@@ -285,13 +285,12 @@ inline void decodeAttention(const DecodeAttnParams& p) {
   const long Lp = (maxLen + KB - 1) / KB * KB;
   const int nt = threadsFor(work);
   const V::R sv = V::set1(p.scale);
-  parallelRegion(nt, [&]() {
+  parallelRegion(nt, [&](Region& reg) {
     static thread_local std::vector<float> S;  // scores, then probabilities (hc heads × Lp)
     S.resize((size_t)hc * Lp);
     // a task's keys: its row's slot, from its first head's kv head on
     const auto keysOf = [&](long task) { return p.kCache + (long)p.slot[task / chunks] * p.slotStride + task % chunks * hc / G * D * KB; };
-#pragma omp for schedule(static)
-    for (long task = 0; task < p.n * chunks; ++task) {
+    reg.forStatic(p.n * chunks, [&](long task) {
       const long i = task / chunks, h0 = task % chunks * hc, nh = std::min(hc, H - h0), L = p.len[i], r = p.row[i];
       const long nb = (L + KB - 1) / KB;
       const float* kb = keysOf(task);
@@ -325,7 +324,7 @@ inline void decodeAttention(const DecodeAttnParams& p) {
           probsTimesValuesRow(P, L, vb, kvw, D, 1.0f / sum, out + g * D);
         }
       }
-    }
+    });
   });
 }
 

@@ -120,9 +120,9 @@ bool amx_available();
 // Thread count used by every kernel (LLMFORGE_THREADS, default all cores).
 int threads();
 // Below this much work (elements, weighted by cost per element) kernels stay on one thread, and GEMMs
-// below gemmParallelMin() multiply-adds: waking a sleeping OpenMP thread (OMP_WAIT_POLICY=passive, the
-// llmforge default) costs tens of microseconds, more when the CPU is shared; with spinning waits
-// (OMP_WAIT_POLICY=active, for dedicated machines) smaller jobs pay off.
+// below gemmParallelMin() multiply-adds: waking a team worker that has gone to sleep (team.h) costs tens
+// of microseconds, more when the CPU is shared; OMP_WAIT_POLICY=active (for dedicated machines, where the
+// workers spin for 10 ms) lowers both.
 long parallelGrain();
 double gemmParallelMin();
 

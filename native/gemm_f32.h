@@ -5,18 +5,6 @@
 
 namespace LLMF_NS {
 
-// body(i) for i < n, on nt threads (static split) or, when nt == 1, in a plain loop: even a serialised OpenMP region
-// (`if (nt > 1)`) costs ~3 us per call on the development VM, more than a decode step's small GEMMs themselves.
-template <class F>
-inline void parallelOrNot(int nt, long n, F&& body) {
-  if (nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (long i = 0; i < n; ++i) body(i);
-  } else {
-    for (long i = 0; i < n; ++i) body(i);
-  }
-}
-
 template <int MR_, int NV_, long MCB_, long KC_, long NC_>
 struct F32Policy {
   using PT = float;
@@ -177,7 +165,7 @@ struct F32Policy {
         for (; k < K; ++k) s += x[k] * v[k];
         y[i * ys] = accum ? y[i * ys] + alpha * s : alpha * s;
       };
-      parallelOrNot(nt, n, dot);
+      parallelFor(nt, n, dot);
     } else {
       // xi == 1: accumulate rows of X into a chunk of y held in registers/L1.
       constexpr long CH = 8 * V::W;
@@ -205,7 +193,7 @@ struct F32Policy {
         }
         for (long j = 0; j < m; ++j) y[(i0 + j) * ys] = accum ? y[(i0 + j) * ys] + alpha * acc[j] : alpha * acc[j];
       };
-      parallelOrNot(nt, nch, chunk);
+      parallelFor(nt, nch, chunk);
     }
     return true;
   }

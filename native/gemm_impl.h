@@ -2,7 +2,7 @@
 // a shared packed A block (MR-row micro-panels), per-thread packed B blocks (NR-column micro-panels),
 // and a register-tiled microkernel supplied by the policy P; narrow products with many rows run as row
 // tasks instead (runRowChunks), few rows with a long K as column tasks (runColChunks), neither with a barrier.
-// Transposed operands are handled in packing.
+// Transposed operands are handled in packing. The threads are the caller's team (team.h), not OpenMP's.
 #pragma once
 #include <omp.h>
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 #include "dispatch.h"
+#include "team.h"
 
 namespace LLMF_NS {
 
@@ -34,6 +35,20 @@ struct ScratchBuf {
 };
 
 inline long ceilDiv(long a, long b) { return (a + b - 1) / b; }
+
+// body(i) for i < n, split in contiguous blocks over the caller's team of nt threads (team.h), or a plain loop
+// when nt == 1 (even a team job costs microseconds, more than a decode step's small kernels).
+template <class I, class F>
+inline void parallelFor(int nt, I n, F&& body) {
+  if (nt > 1) {
+    auto block = [&](int tid, int team) {
+      for (I i = (I)((long)n * tid / team); i < (I)((long)n * (tid + 1) / team); ++i) body(i);
+    };
+    llmf::teamParallel(nt, block);
+  } else {
+    for (I i = 0; i < n; ++i) body(i);
+  }
+}
 
 // Splits nt threads into a tm x tn grid over (M panels, N panels) minimising the largest share;
 // ties go to splitting N, so the packed A block stays shared and each thread packs only its own B.
@@ -91,6 +106,7 @@ struct GemmDriver {
     PT* abufs = sharedA().get(aBlock * (nt > 1 ? 2 : 1));
     if (!abufs) return false;
     bool ok = true;  // cleared (by any thread) when a B buffer cannot be allocated
+    llmf::TeamBarrier bar;
     auto body = [&](int tid, int nt) {
       int tm, tn;
       threadGrid(nt, ceilDiv(mcb, MR), npAll, tm, tn);
@@ -117,9 +133,7 @@ struct GemmDriver {
             const long i0 = ic + ip * MR;
             P::packA(A, p.lda, p.transA, i0, std::min<long>(MR, M - i0), pc, kc, abuf + ip * MR * kw);
           }
-          if (nt > 1) {
-#pragma omp barrier
-          }
+          if (nt > 1) bar.wait(nt);
           const long pa0 = ma * ti / tm, pa1 = ma * (ti + 1) / tm;
           if (bbuf && pa1 > pa0) {
             for (long jc = c0; jc < c1; jc += NC) {
@@ -148,9 +162,7 @@ struct GemmDriver {
     if (nt == 1) {
       body(0, 1);
     } else {
-      // The runtime may give fewer threads than asked (OMP_THREAD_LIMIT): partition by the team we got.
-#pragma omp parallel num_threads(nt)
-      body(omp_get_thread_num(), omp_get_num_threads());
+      llmf::teamParallel(nt, body);  // body partitions by the team it got (fewer when a thread could not start)
     }
     return ok;
   }
@@ -169,8 +181,8 @@ struct GemmDriver {
     const long chunk = rowChunk(), tasks = ceilDiv(M, chunk), nb = ceilDiv(N, NR);
     const long kwMax = P::kw(std::min<long>(K, KC));
     bool ok = true;
-#pragma omp parallel num_threads(nt)
-    {
+    long next = 0;  // the next task, handed out one at a time
+    auto body = [&](int, int) {
       PT* abuf = sharedA().get((size_t)chunk * kwMax);
       PT* bbuf = localB().get((size_t)nb * NR * kwMax);
       if (!abuf || !bbuf) {
@@ -178,8 +190,7 @@ struct GemmDriver {
         ok = false;
       }
       alignas(64) float tmp[MR * NR];
-#pragma omp for schedule(dynamic, 1)
-      for (long t = 0; t < tasks; ++t) {
+      for (long t; (t = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < tasks;) {
         if (!abuf || !bbuf) continue;
         const long ic = t * chunk, mc = std::min(chunk, M - ic), ma = ceilDiv(mc, MR);
         for (long pc = 0; pc < K; pc += KC) {
@@ -203,7 +214,8 @@ struct GemmDriver {
           }
         }
       }
-    }
+    };
+    llmf::teamParallel(nt, body);
     return ok;
   }
 
@@ -214,17 +226,17 @@ struct GemmDriver {
   static bool runColChunks(const GemmParams& p, const float* A, const float* B, float* C, int nt) {
     const long np = ceilDiv(p.N, NR);
     bool ok = true;
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nt; ++t) {
+    auto body = [&](int t, int nt) {
       const long c0 = np * t / nt * NR, c1 = std::min(p.N, np * (t + 1) / nt * NR);
       GemmParams q = p;
       q.N = c1 - c0;
       const float* Bq = B + (p.transB ? c0 * p.ldb : c0);
-      if (!run(q, A, Bq, C + c0, 1)) {
+      if (q.N > 0 && !run(q, A, Bq, C + c0, 1)) {
 #pragma omp atomic write
         ok = false;
       }
-    }
+    };
+    llmf::teamParallel(nt, body);
     return ok;
   }
 
@@ -251,19 +263,22 @@ struct GemmDriver {
     const long rowsP = ceilDiv(panelsP, tp) * MR, rowsQ = ceilDiv(panelsQ, tq) * MR;
     const long nP = ceilDiv(p.M, rowsP), nQ = ceilDiv(q.M, rowsQ);
     bool ok = true;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (long t = 0; t < nP + nQ; ++t) {
-      const bool first = t < nP;
-      const GemmParams& g = first ? p : q;
-      const long r0 = (first ? t : t - nP) * (first ? rowsP : rowsQ);
-      GemmParams s = g;
-      s.M = std::min(first ? rowsP : rowsQ, g.M - r0);
-      const float* A = g.a + (g.transA ? r0 : r0 * g.lda);
-      if (!run(s, A, g.b, g.c + r0 * g.ldc, 1, g.M == 1 || g.N == 1 ? 1 : 0)) {
+    long next = 0;  // the next task, handed out one at a time
+    auto body = [&](int, int) {
+      for (long t; (t = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < nP + nQ;) {
+        const bool first = t < nP;
+        const GemmParams& g = first ? p : q;
+        const long r0 = (first ? t : t - nP) * (first ? rowsP : rowsQ);
+        GemmParams s = g;
+        s.M = std::min(first ? rowsP : rowsQ, g.M - r0);
+        const float* A = g.a + (g.transA ? r0 : r0 * g.lda);
+        if (!run(s, A, g.b, g.c + r0 * g.ldc, 1, g.M == 1 || g.N == 1 ? 1 : 0)) {
 #pragma omp atomic write
-        ok = false;
+          ok = false;
+        }
       }
-    }
+    };
+    llmf::teamParallel(nt, body);
     if (!ok) throw std::bad_alloc();
   }
 
@@ -299,13 +314,16 @@ struct GemmDriver {
     // one-row GEMMs), as for one GEMM below gemmParallelMin()
     if (per * (double)p.batch < llmf::gemmParallelMin()) nt = 1;
     if (p.batch > 1 && nt > 1 && p.strideC != 0 && (p.batch >= 2L * nt || (p.batch >= nt && per < (1 << 20)))) {
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-      for (long i = 0; i < p.batch; ++i) {
-        if (!run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, 1)) {
+      long next = 0;  // the next batch element, handed out one at a time
+      auto body = [&](int, int) {
+        for (long i; (i = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < p.batch;) {
+          if (!run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, 1)) {
 #pragma omp atomic write
-          ok = false;
+            ok = false;
+          }
         }
-      }
+      };
+      llmf::teamParallel(nt, body);
     } else {
       for (long i = 0; i < p.batch && ok; ++i) ok = run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, nt);
     }

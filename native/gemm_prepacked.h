@@ -18,7 +18,7 @@ struct PrepackedGemm {
   static void pack(const float* W, long ldw, long N, long K, float* dst) {
     const long np = ceilDiv(N, NR);
     const int nt = (double)N * K < (double)llmf::parallelGrain() ? 1 : std::max(1, llmf::threads());
-    parallelOrNot(nt, np, [&](long jp) {
+    parallelFor(nt, np, [&](long jp) {
       const long j0 = jp * NR;
       P::packB(W, ldw, true, j0, std::min<long>(NR, N - j0), 0, K, dst + jp * K * NR);
     });
@@ -105,7 +105,7 @@ struct PrepackedGemm {
     const long np = ceilDiv(N, NR);
     int nt = (double)M * N * K < llmf::gemmParallelMin() ? 1 : std::max(1, llmf::threads());
     if (nt > np) nt = (int)np;  // threads split the N panels only: a row's arithmetic never depends on nt
-    parallelOrNot(nt, np, [&](long jp) {
+    parallelFor(nt, np, [&](long jp) {
       alignas(64) float t[MR * NR];
       const long j0 = jp * NR, nr = std::min<long>(NR, N - j0);
       const float* bp = packed + jp * K * NR;

@@ -124,7 +124,7 @@ inline int quantThreads(long M, long N, long K) {
 
 // y (M, N) = x (M, K) · (q · scale)ᵀ (+ bias), q int8 (N, K) row-major. Each output row of W is read once per call.
 inline void quantMatmulI8(const float* x, long M, const int8_t* q, const float* scales, long N, long K, const float* bias, float* y) {
-  parallelOrNot(quant::quantThreads(M, N, K), N, [&](long n) {
+  parallelFor(quant::quantThreads(M, N, K), N, [&](long n) {
     for (long m = 0; m < M; ++m) y[m * N + n] = quant::dotI8(x + m * K, q + n * K, K) * scales[n] + (bias ? bias[n] : 0.f);
   });
 }
@@ -132,7 +132,7 @@ inline void quantMatmulI8(const float* x, long M, const int8_t* q, const float* 
 // y (M, N) = x (M, K) · dequant(W)ᵀ (+ bias), W (N, K) as N rows of K / 32 q4_0 blocks.
 inline void quantMatmulQ4_0(const float* x, long M, const uint8_t* blocks, long N, long K, const float* bias, float* y) {
   const long rowBytes = K / 32 * 18;
-  parallelOrNot(quant::quantThreads(M, N, K), N, [&](long n) {
+  parallelFor(quant::quantThreads(M, N, K), N, [&](long n) {
     for (long m = 0; m < M; ++m) y[m * N + n] = quant::dotQ4_0(x + m * K, blocks + n * rowBytes, K) + (bias ? bias[n] : 0.f);
   });
 }

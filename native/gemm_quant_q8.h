@@ -188,7 +188,7 @@ inline void quantMatmulQ8(int format, const float* x, long M, const uint8_t* dat
   q8::Act& a = q8::scratch();
   q8::quantizeRows(x, M, K, a);
   const long nb = K / q8::QB, groups = (N + 7) / 8;
-  parallelOrNot(quant::quantThreads(M, N, K), groups, [&](long g) {
+  parallelFor(quant::quantThreads(M, N, K), groups, [&](long g) {
     for (long m = 0; m < M; ++m) {
       float o[8];
       const int8_t* xq = a.q.data() + m * K;

@@ -1,5 +1,6 @@
 // Every non-GEMM kernel of the Kernels interface (src/tensor/backend/kernels.ts), written once over the
-// ISA's vector type V and OpenMP; semantics follow src/tensor/backend/ref.ts exactly (that is the oracle).
+// ISA's vector type V, threaded on the caller's team (team.h); semantics follow src/tensor/backend/ref.ts
+// exactly (that is the oracle).
 #pragma once
 #include <omp.h>
 #include <algorithm>
@@ -17,27 +18,51 @@ using llmf::AdamWParams;
 using llmf::AttnParams;
 using llmf::kMaxDims;
 
-// body(i) for i < n, statically split over nt OpenMP threads, or a plain loop when nt == 1: even a skipped
-// OpenMP region (`if (nt > 1)`) costs several microseconds per call, more than a small kernel's work.
-template <class I, class F>
-inline void parallelFor(int nt, I n, F&& body) {
-  if (nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (I i = 0; i < n; ++i) body(i);
-  } else {
-    for (I i = 0; i < n; ++i) body(i);
-  }
-}
+// What the threads of one parallelRegion share: its barrier and a task counter per work-shared loop.
+struct RegionShared {
+  static constexpr int kLoops = 8;
+  llmf::TeamBarrier bar;
+  long next[kLoops] = {};
+};
 
-// body() on each of nt OpenMP threads (its `omp for` loops share the work), or one plain call when nt == 1
-// (an orphaned `omp for` then runs the whole loop on the calling thread).
+// One thread's view of a parallelRegion: its index in the team, the team's size, and loops whose iterations the
+// team shares out, each ending at a barrier (as an OpenMP `omp for` without nowait).
+struct Region {
+  int tid, nt;
+  RegionShared* shared;
+  int loops = 0;
+  void barrier() {
+    if (nt > 1) shared->bar.wait(nt);
+  }
+  // body(i) for i < n, iterations handed out one at a time.
+  template <class F>
+  void forDynamic(long n, F&& body) {
+    long* next = &shared->next[loops++];
+    for (long i; (i = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < n;) body(i);
+    barrier();
+  }
+  // body(i) for i < n, in contiguous blocks, one a thread.
+  template <class F>
+  void forStatic(long n, F&& body) {
+    ++loops;
+    for (long i = n * tid / nt; i < n * (tid + 1) / nt; ++i) body(i);
+    barrier();
+  }
+};
+
+// body(Region&) on each of nt threads of the caller's team, or one plain call when nt == 1 (its loops then run whole
+// on the calling thread).
 template <class F>
 inline void parallelRegion(int nt, F&& body) {
+  RegionShared shared;
+  auto run = [&](int tid, int team) {
+    Region r{tid, team, &shared};
+    body(r);
+  };
   if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-    body();
+    llmf::teamParallel(nt, run);
   } else {
-    body();
+    run(0, 1);
   }
 }
 
@@ -565,8 +590,8 @@ inline void layerNormBackward(const float* x, const float* w, const float* mean,
   const int nt = threadsFor((double)rows * cols * 4);
   Partials part(nt, cols, 2);
   const float invC = 1.0f / (float)cols;
-  parallelRegion(nt, [&]() {
-    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+  parallelRegion(nt, [&](Region& reg) {
+    const int tid = reg.tid, team = reg.nt;
     float* pgw = part.at(tid, 0);
     float* pgb = part.at(tid, 1);
     for (long r = rows * tid / team; r < rows * (tid + 1) / team; ++r) {
@@ -631,8 +656,8 @@ inline void rmsNormBackward(const float* x, const float* w, const float* rstd, c
   const int nt = threadsFor((double)rows * cols * 3);
   Partials part(nt, cols, 1);
   const float invC = 1.0f / (float)cols;
-  parallelRegion(nt, [&]() {
-    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+  parallelRegion(nt, [&](Region& reg) {
+    const int tid = reg.tid, team = reg.nt;
     float* pgw = part.at(tid, 0);
     for (long r = rows * tid / team; r < rows * (tid + 1) / team; ++r) {
       const float* xr = x + r * cols;
@@ -674,8 +699,8 @@ inline void embedding(const float* w, const int32_t* ids, float* out, long n, lo
 inline void embeddingBackward(const float* gy, const int32_t* ids, float* gw, long n, long dim, long vocab) {
   (void)vocab;
   const int nt = threadsFor((double)n * dim);
-  parallelRegion(nt, [&]() {
-    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+  parallelRegion(nt, [&](Region& reg) {
+    const int tid = reg.tid, team = reg.nt;
     for (long i = 0; i < n; ++i) {
       const long id = ids[i];
       if (id % team != tid) continue;
@@ -1026,10 +1051,9 @@ inline void attention(const AttnParams& p) {
   if (!Kt || !Vc) throw std::bad_alloc();
   transposeKV(p.k, p.kvRowStride, B, T, p.Hkv, D, Tp, Kt, nt);
   gatherKV(p.v, p.kvRowStride, B, T, p.Hkv, D, Vc, nt);
-  parallelRegion(nt, [&]() {
+  parallelRegion(nt, [&](Region& reg) {
     std::vector<float> S(kRB * kBK), P(kRB * kBK), O(kBQ * Dp), m(kBQ), l(kBQ);
-#pragma omp for schedule(dynamic, 1)
-    for (long task = 0; task < tasks; ++task) {
+    reg.forDynamic(tasks, [&](long task) {
       const long qb = nqb - 1 - task % nqb, bh = task / nqb, b = bh / H, h = bh % H, hk = h / ix.G;
       const long i0 = qb * kBQ, i1 = std::min(T, i0 + kBQ);
       const float* kt = Kt + ix.tOff(b, hk);
@@ -1073,7 +1097,7 @@ inline void attention(const AttnParams& p) {
         for (long d = 0; d < D; ++d) dst[d] = src[d] * inv;
         p.lse[ix.lseAt(b, h, i)] = m[i - i0] + std::log(l[i - i0]);
       }
-    }
+    });
   });
 }
 
@@ -1102,7 +1126,7 @@ inline void attentionBackward(const AttnParams& p) {
   // Enough (b, kv head) groups to keep every thread busy: one fused pass; else two passes that split
   // key blocks (dK, dV) and query blocks (dQ) across threads.
   const bool fused = nt == 1 || B * Hkv >= 4L * nt;
-  parallelRegion(nt, [&]() {
+  parallelRegion(nt, [&](Region& reg) {
     std::vector<float> S(kRB * kBK), DPt(kRB * kBK), P(kRB * kBK), dS(kRB * kBK);
     std::vector<float> A1(kBK * Dp), A2(kBK * Dp);
     // P and dS for rows [rr, rr+rb) of head (b,h) against keys [j0, j0+jn).
@@ -1131,8 +1155,7 @@ inline void attentionBackward(const AttnParams& p) {
       // task's buffers, so S and dP are computed once (5 tile products instead of 7).
       const long rowsPerHead = T + kRB;  // rowsAccum may touch up to kRB - 1 rows past T (adding zeros)
       std::vector<float> dQg((size_t)ix.G * rowsPerHead * Dp);
-#pragma omp for schedule(dynamic, 1)
-      for (long task = 0; task < B * Hkv; ++task) {
+      reg.forDynamic(B * Hkv, [&](long task) {
         const long b = task / Hkv, hk = task % Hkv;
         const float* kc = Kc + (b * Hkv + hk) * T * D;
         std::fill(dQg.begin(), dQg.end(), 0.0f);
@@ -1164,11 +1187,10 @@ inline void attentionBackward(const AttnParams& p) {
         for (long g = 0; g < ix.G; ++g)
           for (long i = 0; i < T; ++i)
             std::memcpy(p.gq + ix.outRow(b, hk * ix.G + g, i), dQg.data() + (g * rowsPerHead + i) * Dp, sizeof(float) * D);
-      }
+      });
     } else {
       // Pass 1: key blocks own dK, dV (all query heads of their kv head, all later queries).
-#pragma omp for schedule(dynamic, 1)
-      for (long task = 0; task < B * Hkv * nkb; ++task) {
+      reg.forDynamic(B * Hkv * nkb, [&](long task) {
         const long kb = task % nkb, bhk = task / nkb, b = bhk / Hkv, hk = bhk % Hkv;
         const long j0 = kb * kBK, jn = std::min(kBK, T - j0);
         std::fill(A1.begin(), A1.end(), 0.0f);  // dK
@@ -1191,10 +1213,9 @@ inline void attentionBackward(const AttnParams& p) {
           std::memcpy(p.gk + ix.kvOutRow(b, hk, j0 + jj), A1.data() + jj * Dp, sizeof(float) * D);
           std::memcpy(p.gv + ix.kvOutRow(b, hk, j0 + jj), A2.data() + jj * Dp, sizeof(float) * D);
         }
-      }
+      });
       // Pass 2: query blocks own dQ.
-#pragma omp for schedule(dynamic, 1)
-      for (long task = 0; task < B * H * nqb; ++task) {
+      reg.forDynamic(B * H * nqb, [&](long task) {
         const long qb = nqb - 1 - task % nqb, bh = task / nqb, b = bh / H, h = bh % H, hk = h / ix.G;
         const long i0 = qb * kBQ, i1 = std::min(T, i0 + kBQ);
         float* dQ = A1.data();  // kBQ == kBK rows
@@ -1214,7 +1235,7 @@ inline void attentionBackward(const AttnParams& p) {
           }
         }
         for (long i = i0; i < i1; ++i) std::memcpy(p.gq + ix.outRow(b, h, i), dQ + (i - i0) * Dp, sizeof(float) * D);
-      }
+      });
     }
   });
 }

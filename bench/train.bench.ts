@@ -75,7 +75,7 @@ const notes: string[] = [];
 lines.push("## Pretraining step (forward + backward + AdamW), tokens/s");
 lines.push("");
 lines.push(`\`npm run bench -- train\` on ${new Date().toISOString().slice(0, 10)}, ${cpuLine()}, ${threads} threads, random tokens, same model and step as ../shared/peers; ` +
-  `llmforge on each SIMD path named in its row (LLMFORGE_SIMD), OMP_WAIT_POLICY=passive as it sets for itself. ` +
+  `llmforge on each SIMD path named in its row (LLMFORGE_SIMD), on its own thread team (idle threads spin 100 µs, yielding, then sleep). ` +
   `PyTorch: Debian's python3-torch with ${torchBlas()}, glibc malloc defaults (large logits are mapped and unmapped each step, as a pip user would have it), ` +
   `held to the same SIMD level as the llmforge rows it is compared with; its environment is in its row. jax-js and tfjs get the same threads and wait policy. ` +
   `llmforge f32 rows and PyTorch: fastest of ${reps} interleaved runs. % of peak: the step's GFLOP/s over the FMA ceiling of that SIMD level on ${threads} threads, ` +

@@ -4,7 +4,6 @@
 // tasks instead (runRowChunks), few rows with a long K as column tasks (runColChunks), neither with a barrier.
 // Transposed operands are handled in packing. The threads are the caller's team (team.h), not OpenMP's.
 #pragma once
-#include <omp.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -48,6 +47,21 @@ inline void parallelFor(int nt, I n, F&& body) {
   } else {
     for (I i = 0; i < n; ++i) body(i);
   }
+}
+
+// body(i) for each i < n this thread takes from the shared counter *next (one at a time, as the threads sharing it
+// finish their last one).
+template <class F>
+inline void takeEach(long* next, long n, F&& body) {
+  for (long i; (i = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < n;) body(i);
+}
+
+// body(i) for i < n on the caller's team of nt threads, iterations handed out one at a time (uneven tasks).
+template <class F>
+inline void parallelForDynamic(int nt, long n, F&& body) {
+  long next = 0;
+  auto take = [&](int, int) { takeEach(&next, n, body); };
+  llmf::teamParallel(nt, take);
 }
 
 // Splits nt threads into a tm x tn grid over (M panels, N panels) minimising the largest share;
@@ -115,8 +129,7 @@ struct GemmDriver {
       const long c0 = pj0 * NR, c1 = std::min(N, pj1 * NR);
       PT* bbuf = localB().get((size_t)ceilDiv(std::min<long>(NC, std::max<long>(c1 - c0, 1)), NR) * NR * kwMax);
       if (!bbuf) {
-#pragma omp atomic write
-        ok = false;
+        __atomic_store_n(&ok, false, __ATOMIC_RELAXED);
       }
       alignas(64) float tmp[MR * NR];
       long iter = 0;
@@ -185,13 +198,10 @@ struct GemmDriver {
     auto body = [&](int, int) {
       PT* abuf = sharedA().get((size_t)chunk * kwMax);
       PT* bbuf = localB().get((size_t)nb * NR * kwMax);
-      if (!abuf || !bbuf) {
-#pragma omp atomic write
-        ok = false;
-      }
+      if (!abuf || !bbuf) __atomic_store_n(&ok, false, __ATOMIC_RELAXED);
       alignas(64) float tmp[MR * NR];
-      for (long t; (t = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < tasks;) {
-        if (!abuf || !bbuf) continue;
+      takeEach(&next, tasks, [&](long t) {
+        if (!abuf || !bbuf) return;
         const long ic = t * chunk, mc = std::min(chunk, M - ic), ma = ceilDiv(mc, MR);
         for (long pc = 0; pc < K; pc += KC) {
           const long kc = std::min(KC, K - pc), kw = P::kw(kc);
@@ -213,7 +223,7 @@ struct GemmDriver {
             }
           }
         }
-      }
+      });
     };
     llmf::teamParallel(nt, body);
     return ok;
@@ -231,9 +241,8 @@ struct GemmDriver {
       GemmParams q = p;
       q.N = c1 - c0;
       const float* Bq = B + (p.transB ? c0 * p.ldb : c0);
-      if (q.N > 0 && !run(q, A, Bq, C + c0, 1)) {
-#pragma omp atomic write
-        ok = false;
+      if (!run(q, A, Bq, C + c0, 1)) {
+        __atomic_store_n(&ok, false, __ATOMIC_RELAXED);
       }
     };
     llmf::teamParallel(nt, body);
@@ -263,22 +272,15 @@ struct GemmDriver {
     const long rowsP = ceilDiv(panelsP, tp) * MR, rowsQ = ceilDiv(panelsQ, tq) * MR;
     const long nP = ceilDiv(p.M, rowsP), nQ = ceilDiv(q.M, rowsQ);
     bool ok = true;
-    long next = 0;  // the next task, handed out one at a time
-    auto body = [&](int, int) {
-      for (long t; (t = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < nP + nQ;) {
-        const bool first = t < nP;
-        const GemmParams& g = first ? p : q;
-        const long r0 = (first ? t : t - nP) * (first ? rowsP : rowsQ);
-        GemmParams s = g;
-        s.M = std::min(first ? rowsP : rowsQ, g.M - r0);
-        const float* A = g.a + (g.transA ? r0 : r0 * g.lda);
-        if (!run(s, A, g.b, g.c + r0 * g.ldc, 1, g.M == 1 || g.N == 1 ? 1 : 0)) {
-#pragma omp atomic write
-          ok = false;
-        }
-      }
-    };
-    llmf::teamParallel(nt, body);
+    parallelForDynamic(nt, nP + nQ, [&](long t) {
+      const bool first = t < nP;
+      const GemmParams& g = first ? p : q;
+      const long r0 = (first ? t : t - nP) * (first ? rowsP : rowsQ);
+      GemmParams s = g;
+      s.M = std::min(first ? rowsP : rowsQ, g.M - r0);
+      const float* A = g.a + (g.transA ? r0 : r0 * g.lda);
+      if (!run(s, A, g.b, g.c + r0 * g.ldc, 1, g.M == 1 || g.N == 1 ? 1 : 0)) __atomic_store_n(&ok, false, __ATOMIC_RELAXED);
+    });
     if (!ok) throw std::bad_alloc();
   }
 
@@ -314,16 +316,9 @@ struct GemmDriver {
     // one-row GEMMs), as for one GEMM below gemmParallelMin()
     if (per * (double)p.batch < llmf::gemmParallelMin()) nt = 1;
     if (p.batch > 1 && nt > 1 && p.strideC != 0 && (p.batch >= 2L * nt || (p.batch >= nt && per < (1 << 20)))) {
-      long next = 0;  // the next batch element, handed out one at a time
-      auto body = [&](int, int) {
-        for (long i; (i = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < p.batch;) {
-          if (!run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, 1)) {
-#pragma omp atomic write
-            ok = false;
-          }
-        }
-      };
-      llmf::teamParallel(nt, body);
+      parallelForDynamic(nt, p.batch, [&](long i) {
+        if (!run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, 1)) __atomic_store_n(&ok, false, __ATOMIC_RELAXED);
+      });
     } else {
       for (long i = 0; i < p.batch && ok; ++i) ok = run(p, p.a + i * p.strideA, p.b + i * p.strideB, p.c + i * p.strideC, nt);
     }

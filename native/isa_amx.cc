@@ -7,7 +7,6 @@
 #endif
 #include <cpuid.h>
 #include <immintrin.h>
-#include <omp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <algorithm>

@@ -1,6 +1,5 @@
 // The AVX2+FMA build of every kernel (GEMM microkernel 6x16, 8-lane vectors), for x86-64-v3 CPUs.
 #include <immintrin.h>
-#include <omp.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

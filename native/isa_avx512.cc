@@ -1,7 +1,6 @@
 // The AVX-512 build of every kernel (GEMM microkernel 12x32, 16-lane vectors). Only called when the
 // CPU reports avx512f/bw/dq/vl (dispatch in addon.cc), so the rest of the addon loads anywhere.
 #include <immintrin.h>
-#include <omp.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -1,7 +1,6 @@
 // bf16 GEMM for CPUs with avx512_bf16: op(A), op(B) are rounded to bf16 while packing (pairs along K
 // interleaved in 32-bit words), the 12x32 microkernel runs vdpbf16ps, accumulation and C stay f32.
 #include <immintrin.h>
-#include <omp.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -1,7 +1,6 @@
 // The q8-activation quantised matmul (gemm_quant_q8.h) built for AVX512-VNNI: the integer dot products run on
 // dpbusd, two weight rows per 512-bit vector, instead of maddubs + madd. Every other kernel is table_avx512's; chosen when the CPU reports avx512vnni.
 #include <immintrin.h>
-#include <omp.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -1,7 +1,6 @@
 // The portable build of every kernel (one float per "vector"; the compiler may still use SSE),
 // used when the CPU has neither AVX-512 nor AVX2+FMA.
 #include <immintrin.h>
-#include <omp.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

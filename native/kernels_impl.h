@@ -2,7 +2,6 @@
 // ISA's vector type V, threaded on the caller's team (team.h); semantics follow src/tensor/backend/ref.ts
 // exactly (that is the oracle).
 #pragma once
-#include <omp.h>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -37,8 +36,7 @@ struct Region {
   // body(i) for i < n, iterations handed out one at a time.
   template <class F>
   void forDynamic(long n, F&& body) {
-    long* next = &shared->next[loops++];
-    for (long i; (i = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < n;) body(i);
+    takeEach(&shared->next[loops++], n, body);
     barrier();
   }
   // body(i) for i < n, in contiguous blocks, one a thread.

@@ -45,6 +45,13 @@ export function fractionOption(v: string): number {
   return n;
 }
 
+/** A moving-average decay: a number > 0 and < 1. */
+function emaDecayOption(v: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !(n > 0 && n < 1)) throw new InvalidArgumentError(`expected a decay > 0 and < 1 such as 0.999, got "${v}"`);
+  return n;
+}
+
 /** A number in [lo, hi] (shares, probabilities with a ceiling). */
 export function rangeOption(lo: number, hi: number): (v: string) => number {
   return (v) => {
@@ -83,6 +90,7 @@ export function addLoopOptions(cmd: Command, d: LoopDefaults): Command {
     .option("--min-lr <lr>", "final learning rate (default lr/10)", nonNegativeNumberOption)
     .option("--warmup <n>", "warmup steps", nonNegativeIntOption)
     .option("--weight-decay <wd>", "AdamW weight decay on matrices", nonNegativeNumberOption, d.weightDecay)
+    .option("--ema <decay>", "keep a moving average of the weights (e.g. 0.999): evaluated and saved as the model", emaDecayOption)
     .option("--eval-every <n>", "validation every N steps", positiveIntOption, d.evalEvery)
     .option("--ckpt-every <n>", "checkpoint every N steps", positiveIntOption, 200)
     .option("--keep <n>", "checkpoints to keep", positiveIntOption, d.keep)
@@ -127,6 +135,7 @@ export interface LoopFlags {
   minLr?: number;
   warmup?: number;
   weightDecay: number;
+  ema?: number;
   evalEvery: number;
   ckptEvery: number;
   keep: number;
@@ -142,7 +151,7 @@ export interface LoopFlags {
 /** {@link addLoopOptions}' flags as the step loop's options (StageRunOptions), with the signal that stops the run. */
 export function loopRunOptions(o: LoopFlags, signal: AbortSignal) {
   return {
-    steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay, evalEvery: o.evalEvery,
+    steps: o.steps, minutes: o.minutes, lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, weightDecay: o.weightDecay, ema: o.ema, evalEvery: o.evalEvery,
     checkpointEvery: o.ckptEvery, keepCheckpoints: o.keep, seed: o.seed, resume: o.resume, extend: o.extend, onNonFinite: o.onNan,
     maxSkips: o.maxSkips, backend: o.backend, precision: o.precision, signal,
   };

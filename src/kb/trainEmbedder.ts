@@ -419,7 +419,7 @@ async function trainLocked(o: TrainEmbedderOptions): Promise<TrainEmbedderSummar
     },
     weightOf: (b) => b.pairs,
     tokensOf: (b) => b.lengths.reduce((s, n) => s + n, 0),
-    maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, gradClip: e.gradClip,
+    maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, ema: e.ema, gradClip: e.gradClip,
     onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
     evaluate: held.length >= 2 ? () => evalHeld() : undefined,
     evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: plan.checkpoint !== null,

@@ -307,7 +307,7 @@ async function rewardLocked(o: RewardOptions): Promise<RewardSummary> {
     weightOf: (b) => b.prompts,
     tokensOf: (b) => b.rows * b.T,
     accumulation: o.accumulation, maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps,
-    weightDecay: e.weightDecay, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
+    weightDecay: e.weightDecay, ema: e.ema, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
     evaluate: held.examples.length > 0 ? () => asMetrics(evalOf(held.examples)) : undefined,
     evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: plan.checkpoint !== null,
     extendTo: plan.extendTo, progress: o.progress, precision: o.precision, signal: o.signal, meta: { config: rm.config, loss },

@@ -357,7 +357,7 @@ async function dpoLocked(o: DpoOptions): Promise<DpoSummary> {
     weightOf: (b) => b.index.length,
     tokensOf: (b) => b.index.reduce((s, i) => s + train.pairs[i].chosen.length + train.pairs[i].rejected.length, 0),
     accumulation: o.accumulation, maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps,
-    weightDecay: e.weightDecay, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
+    weightDecay: e.weightDecay, ema: e.ema, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
     evaluate: hasHeld ? () => { const { pairs: _p, ...m } = evaluate(); return m; } : undefined,
     evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: plan.checkpoint !== null,
     extendTo: plan.extendTo, progress: o.progress, precision: o.precision, signal: o.signal, meta: { config: model.config, loss: lossOpts },

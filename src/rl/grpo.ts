@@ -325,7 +325,7 @@ async function grpoLocked(o: GrpoOptions): Promise<GrpoSummary> {
     weightOf: (b) => (lossKind === "dapo" ? b.tokens : b.rows.length),
     tokensOf: (b) => b.rows.reduce((n, r) => n + r.prompt.length + r.completion.length, 0),
     accumulation: o.accumulation, maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps,
-    weightDecay: e.weightDecay, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
+    weightDecay: e.weightDecay, ema: e.ema, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
     evaluate: held.length > 0 ? () => evaluate() : undefined,
     evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: plan.checkpoint !== null,
     extendTo: plan.extendTo, progress: o.progress, precision: o.precision, signal: o.signal, meta: { config: model.config },

@@ -375,7 +375,7 @@ async function ppoLocked(o: PpoOptions): Promise<PpoSummary> {
     weightOf: (b) => b.index.length,
     tokensOf: (b) => b.index.reduce((n, i) => n + b.rollout.rows[i].prompt.length + b.rollout.rows[i].completion.length, 0),
     maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps,
-    weightDecay: e.weightDecay, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
+    weightDecay: e.weightDecay, ema: e.ema, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
     evaluate: held.length > 0 ? () => evaluate() : undefined,
     evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: plan.checkpoint !== null,
     extendTo: plan.extendTo, progress: o.progress, precision: o.precision, signal: o.signal, meta: { config: policy.config },

@@ -228,7 +228,7 @@ async function sftLocked(o: SftOptions): Promise<SftSummary> {
     weightOf: (b) => b.tokens,
     tokensOf: (b) => b.B * b.T,
     accumulation: o.accumulation, maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr,
-    warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
+    warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, ema: e.ema, gradClip: e.gradClip, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
     evaluate: held.examples.length > 0 ? () => ({ loss: heldLoss() }) : undefined,
     evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed, resume: ckpt !== null,
     extendTo: plan.extendTo, progress: o.progress, precision: o.precision, signal: o.signal, meta: { config: model.config },

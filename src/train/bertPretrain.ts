@@ -94,7 +94,7 @@ export async function pretrainBert(o: BertPretrainOptions): Promise<BertPretrain
       outDir: o.out, model, batches, lossOf: mlmLossOf(model),
       weightOf: (b) => b.mlmLabels.reduce((n, l) => n + (l !== -100 ? 1 : 0), 0),
       tokensOf: (b) => b.tokens,
-      maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay,
+      maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, ema: e.ema,
       betas: [0.9, 0.999], evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed: o.seed,
       resume: plan.checkpoint !== null, extendTo: plan.extendTo, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
       evaluate: valSource ? (): EvalMetrics => evaluateMlm(model, valSource, evalBatches) : undefined,

@@ -1,6 +1,6 @@
 // Training checkpoints: a folder per step holding model.safetensors (the trained weights: every
 // parameter with requiresGrad, so a LoRA run stores its adapters only), optimizer.safetensors
-// (AdamW moments by parameter name) and state.json (step, schedule length, RNG, data cursor, config).
+// (AdamW moments by parameter name, and the weights' moving average when the run keeps one) and state.json (step, schedule length, RNG, data cursor, config).
 // Written into a temp folder and renamed into place, so a crash never leaves a half checkpoint;
 // state.json records the sha256 of both weight files, verified on load and when choosing where to resume.
 import { createHash } from "node:crypto";
@@ -141,8 +141,17 @@ export function latestValidCheckpoint(dir: string, warn: (line: string) => void 
   return null;
 }
 
-/** Writes a checkpoint for `state.step` and keeps only the newest `keep`; returns its folder. */
-export function saveCheckpoint(dir: string, model: Module, opt: AdamW, state: CheckpointState, keep: number): string {
+/** A run's moving average of its trained weights, one array per trained parameter in `namedParameters` order. */
+export interface EmaState {
+  decay: number;
+  averaged: readonly Storage[];
+}
+
+/**
+ * Writes a checkpoint for `state.step` and keeps only the newest `keep`; returns its folder. With `ema`,
+ * the averaged weights go into optimizer.safetensors as `ema.<name>` (read back by {@link loadEmaWeights}).
+ */
+export function saveCheckpoint(dir: string, model: Module, opt: AdamW, state: CheckpointState, keep: number, ema?: EmaState): string {
   mkdirSync(dir, { recursive: true });
   recoverCheckpointDir(dir);
   const final = join(dir, stepDirName(state.step));
@@ -163,7 +172,15 @@ export function saveCheckpoint(dir: string, model: Module, opt: AdamW, state: Ch
     moments.set(`m.${n}`, { shape: [...p.shape], data: asF32(os.buffers.m[i]) });
     moments.set(`v.${n}`, { shape: [...p.shape], data: asF32(os.buffers.v[i]) });
   });
-  writeSafetensors(join(tmp, "optimizer.safetensors"), moments, { kind: os.kind, step: String(os.step) });
+  if (ema) {
+    if (ema.averaged.length !== named.length) throw new CheckpointError("saveCheckpoint: the moving average does not hold one array per trained parameter");
+    named.forEach(([n, p], i) => {
+      moments.set(`ema.${n}`, { shape: [...p.shape], data: asF32(ema.averaged[i]) });
+    });
+  }
+  const meta: Record<string, string> = { kind: os.kind, step: String(os.step) };
+  if (ema) meta.ema_decay = String(ema.decay);
+  writeSafetensors(join(tmp, "optimizer.safetensors"), moments, meta);
   // state.json is written last: its presence marks the checkpoint complete; it carries the files' checksums.
   const sha256 = Object.fromEntries(WEIGHT_FILES.map((f) => [f, sha256File(join(tmp, f))]));
   writeFileAtomicSync(
@@ -254,4 +271,24 @@ export function loadCheckpoint(path: string, model: Module, opt?: AdamW): Checkp
     opt.loadStateDict(os);
   }
   return state;
+}
+
+/**
+ * The moving average of the trained weights a checkpoint holds (one array per trained parameter of
+ * `model`, in `namedParameters` order), or null when the run kept none. The checkpoint is verified
+ * by {@link loadCheckpoint}, which a resume calls first.
+ */
+export function loadEmaWeights(path: string, model: Module): (Float32Array | Float64Array)[] | null {
+  const ofile = join(path, "optimizer.safetensors");
+  const f = readSafetensors(ofile);
+  if (f.metadata.ema_decay === undefined) return null;
+  return model.namedParameters().filter(([, p]) => p.requiresGrad).map(([n, p]) => {
+    const t = f.tensors.get(`ema.${n}`);
+    if (!t) throw new CheckpointError(`${ofile}: missing ema.${n}`);
+    if (t.shape.join(",") !== p.shape.join(",")) throw new CheckpointError(`${ofile}: ema.${n} has shape (${t.shape.join(", ")}), the model's parameter (${p.shape.join(", ")})`);
+    const d = floatData(t, `ema.${n}`, ofile);
+    const bad = d.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new CheckpointError(`${ofile}: ema.${n}[${bad}] is ${d[bad]} (damaged, or saved after training diverged)`);
+    return d;
+  });
 }

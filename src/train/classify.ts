@@ -359,7 +359,7 @@ export async function trainClassifier(o: ClassifyOptions): Promise<ClassifyResul
       },
       weightOf: (b) => b.labels.length,
       tokensOf: (b) => b.attentionMask.reduce((n, m) => n + m, 0),
-      maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay,
+      maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, ema: e.ema,
       betas: [0.9, 0.999], evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed: o.seed,
       resume: plan.checkpoint !== null, extendTo: plan.extendTo, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
       evaluate: val.length > 0 ? (): EvalMetrics => {

@@ -1,13 +1,14 @@
 // The generic step loop every training stage calls (pretraining, SFT, reward model, DPO, PPO,
 // GRPO): a batch source with an opaque cursor, a loss function, AdamW with decay on matrices,
 // warmup + decay schedule, gradient accumulation normalised by each micro-batch's weight (its
-// token or pair count), clipping, a non-finite policy, JSONL + TensorBoard + progress logs,
+// token or pair count), clipping, an optional moving average of the weights, a non-finite policy, JSONL + TensorBoard + progress logs,
 // periodic evaluation, atomic checkpoints and exact resume.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Progress } from "../io/progress.js";
 import type { BackendName } from "../tensor/backend/index.js";
 import type { Module } from "../nn/module.js";
+import { WeightEma } from "../optim/ema.js";
 import { AdamW, clipGradNorm } from "../optim/optimizers.js";
 import { learningRate, type ScheduleConfig } from "../optim/schedule.js";
 import { assertFiniteWeights } from "../nn/finiteWeights.js";
@@ -15,7 +16,7 @@ import { mulScalar, setMatmulPrecision, type MatmulPrecision } from "../tensor/o
 import { bf16MatmulAvailable } from "../tensor/ops/matmul.js";
 import { globalRng, type Rng } from "../tensor/rng.js";
 import { type Tensor, tidy } from "../tensor/tensor.js";
-import { latestCheckpoint, latestValidCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from "./checkpoint.js";
+import { CheckpointError, latestCheckpoint, latestValidCheckpoint, loadCheckpoint, loadEmaWeights, saveCheckpoint, type CheckpointState } from "./checkpoint.js";
 import { MetricsLog } from "./metricsLog.js";
 import { TensorBoardWriter } from "./tensorboard.js";
 
@@ -87,6 +88,8 @@ export interface StageRunOptions {
   warmupSteps?: number;
   weightDecay?: number;
   gradClip?: number;
+  /** Keep a moving average of the trained weights with this decay (e.g. 0.999): evaluated and saved as the model. */
+  ema?: number;
   evalEvery?: number;
   checkpointEvery?: number;
   keepCheckpoints?: number;
@@ -133,6 +136,12 @@ export interface StepLoopOptions<B> {
   weightDecay?: number;
   betas?: [number, number];
   gradClip?: number;
+  /**
+   * Keep an exponential moving average of the trained weights with this decay per step (e.g. 0.999; see
+   * {@link WeightEma}): evaluations score it, checkpoints hold it beside the trained weights (exact resume), and when
+   * the run ends it is what the model holds, for the caller to save.
+   */
+  ema?: number;
   /** On a NaN/inf loss or gradient: stop with an error (default) or skip the step. */
   onNonFinite?: "stop" | "skip";
   /** With onNonFinite "skip": after this many skipped steps in a row the run stops with an error (default 5). */
@@ -219,6 +228,7 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
     { lr: o.maxLr, betas: o.betas ?? [0.9, 0.95], eps: 1e-8 },
   );
   const params = [...decay, ...noDecay];
+  const ema = o.ema === undefined ? null : new WeightEma(named.map(([, p]) => p), o.ema);
   if (o.seed !== undefined) globalRng.seed(o.seed);
 
   let step = 0;
@@ -228,6 +238,11 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
     const ck = latestValidCheckpoint(ckptDir);
     if (ck) {
       const st = loadCheckpoint(ck, model, opt);
+      if (ema) {
+        const averaged = loadEmaWeights(ck, model);
+        if (!averaged) throw new CheckpointError(`${ck} holds no moving average of the weights: the run was started without one (--ema)`);
+        ema.load(averaged);
+      }
       step = st.step;
       totalSteps = Math.max(st.totalSteps, o.extendTo ?? 0);
       batches.setCursor(st.cursor);
@@ -246,9 +261,11 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
     for (const [k, x] of Object.entries(v)) if (x !== null) scalars[`val/${k}`] = x;
     tb.scalars(at, scalars);
   };
-  const doEval = (): EvalMetrics | null => (o.evaluate ? o.evaluate() : null);
+  const evaluate = o.evaluate;
+  const doEval = (): EvalMetrics | null => (evaluate ? (ema ? ema.withAveraged(evaluate) : evaluate()) : null);
   if (step > 0 && step >= totalSteps) {
     // Resumed after the last step (the caller only writes the final model): no evaluation or checkpoint again.
+    ema?.copyInto();
     return { steps: step, firstLoss: Number.NaN, lastLoss: Number.NaN, val: null, initialVal, tokensPerSec: 0, seconds: 0, checkpoint: latestCheckpoint(ckptDir), stoppedBy: "steps" };
   }
   if (step === 0) {
@@ -278,7 +295,7 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
       step, totalSteps, cursor: batches.getCursor(), rng: globalRng.getState(), modelRng: model.dropoutRng?.getState() ?? null,
       initialVal, meta: o.meta ?? {},
     };
-    lastCkpt = saveCheckpoint(ckptDir, model, opt, state, o.keepCheckpoints ?? 3);
+    lastCkpt = saveCheckpoint(ckptDir, model, opt, state, o.keepCheckpoints ?? 3, ema ? { decay: ema.decay, averaged: ema.averaged } : undefined);
   };
 
   model.train();
@@ -329,6 +346,7 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
     opt.zeroGrad();
     skipsInARow = 0;
     step++;
+    ema?.update(step);
     tokensSeen += stepTokens;
     const dt = (performance.now() - stepStart) / 1000;
     if (Number.isNaN(firstLoss)) firstLoss = loss;
@@ -362,6 +380,8 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
   const val = stoppedBy === "interrupted" ? null : doEval();
   if (val) logEval(step, val);
   writeCheckpoint();
+  // The checkpoint keeps the trained weights (and the average) for a resume; the caller saves the average as the model.
+  if (stoppedBy !== "interrupted") ema?.copyInto();
   progress.finish();
   const seconds = (performance.now() - t0) / 1000;
   return {

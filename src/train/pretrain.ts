@@ -125,7 +125,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const summary = await train(model, {
       outDir: o.out, trainShards: shards.train, valShards: shards.val, readShard: (p) => readTokenShard(p).tokens,
       batchSize: o.batchSize, seqLen: T, totalBatchTokens: o.totalBatchTokens, maxSteps: e.steps, maxMinutes: e.minutes,
-      maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, evalEvery: o.evalEvery,
+      maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, ema: e.ema, evalEvery: o.evalEvery,
       evalBatches: e.evalBatches, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed: o.seed,
       resume: plan.checkpoint !== null, extendTo: plan.extendTo, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
       tokenBytes: tokenByteCounter(tok), precision: o.precision, signal: o.signal, progress: o.progress, meta: { config: o.config },

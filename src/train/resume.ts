@@ -99,7 +99,7 @@ export function planResume<O extends { steps: number }>(r: ResumeRequest<O>): Re
   const run = readRunRecord(r.out);
   const prev = run.options as Partial<O>;
   const differ: string[] = [];
-  for (const [k, flag] of Object.entries(r.fixed) as [keyof O, string][]) {
+  for (const [k, flag] of Object.entries({ ...LOOP_FIXED, ...r.fixed }) as [keyof O, string][]) {
     if (!same(prev[k], r.options[k])) differ.push(`${flag} ${show(prev[k])} (now ${show(r.options[k])})`);
   }
   differ.push(...(r.differences?.(run) ?? []));
@@ -154,6 +154,9 @@ export function completedSummary<T>(out: string, file: string): T | null {
   if (readRunRecord(out).completed?.step !== readCheckpointState(last).step) return null;
   return JSON.parse(readFileSync(path, "utf8")) as T;
 }
+
+/** The step loop's options no stage's run can change when it resumes, with their flags (beside each stage's own `fixed`). */
+export const LOOP_FIXED = { ema: "--ema" } as const;
 
 /** The schedule options a resumed run takes from its run.json, with their flags (every stage of the step loop). */
 export const LOOP_KEPT = { lr: "--lr", minLr: "--min-lr", warmupSteps: "--warmup", weightDecay: "--weight-decay", minutes: "--minutes", evalBatches: "--eval-batches" } as const;

@@ -83,7 +83,7 @@ export async function pretrainT5(o: T5PretrainOptions): Promise<T5PretrainResult
       outDir: o.out, model, batches, lossOf: spanLossOf(model),
       weightOf: (b) => b.labels.length,
       tokensOf: (b) => b.B * L,
-      maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay,
+      maxSteps: e.steps, maxMinutes: e.minutes, maxLr: e.lr, minLr: e.minLr, warmupSteps: e.warmupSteps, weightDecay: e.weightDecay, ema: e.ema,
       evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, keepCheckpoints: o.keepCheckpoints, seed: o.seed,
       resume: plan.checkpoint !== null, extendTo: plan.extendTo, onNonFinite: o.onNonFinite, maxSkips: o.maxSkips,
       evaluate: valSource ? (): EvalMetrics => evaluateSpan(model, valSource, evalBatches) : undefined,

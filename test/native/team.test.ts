@@ -48,7 +48,9 @@ describe.skipIf(skipNative)("native thread team", () => {
       const [theirs] = (await reply) as [Float32Array[]];
       expect(overlapped).toBeGreaterThan(0);
       expect(theirs).toHaveLength(jobs.length * repeats);
-      theirs.forEach((c, i) => expect(same(c, want[Math.floor(i / repeats)]), `worker result ${i}`).toBe(true));
+      theirs.forEach((c, i) => {
+        expect(same(c, want[Math.floor(i / repeats)]), `worker result ${i}`).toBe(true);
+      });
     } finally {
       setNativeThreads(before);
       await worker.terminate();

@@ -1,10 +1,10 @@
 // The native loader: info and settings, environment knobs (LLMFORGE_THREADS, LLMFORGE_SIMD,
 // LLMFORGE_BACKEND=ref) read in a fresh process, and clear errors for wrong calls (f64, bad sizes).
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { nativeFmaPeak, nativeInfo, nativeKernels, nativeLoadError, nativeSimdLevels, setNativeSimd, setNativeThreads } from "../../src/tensor/backend/native.js";
+import { nativeEnvWarnings, nativeFmaPeak, nativeInfo, nativeKernels, nativeLoadError, nativeSimdLevels, setNativeSimd, setNativeThreads } from "../../src/tensor/backend/native.js";
 import { skipNative } from "./helpers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -65,6 +65,28 @@ describe.skipIf(skipNative)("native loader (addon present)", () => {
     expect(r.loaded).toBe(true);
     expect(r.info.threads).toBe(1);
     expect(r.info.simd).toBe("scalar");
+  });
+
+  it("says which environment values it cannot use and what it uses instead", () => {
+    const info = { simd: "avx2", threads: 2, cores: 2, available: ["avx2", "scalar"] };
+    expect(nativeEnvWarnings({ LLMFORGE_THREADS: "2", LLMFORGE_SIMD: "avx2", LLMFORGE_SPIN_US: "0" }, info)).toEqual([]);
+    expect(nativeEnvWarnings({ LLMFORGE_THREADS: "two", LLMFORGE_SIMD: "avx3", LLMFORGE_SPIN_US: "-5" }, info)).toEqual([
+      'LLMFORGE_THREADS="two" is not a whole number >= 1; using 2 threads (all 2 cores)',
+      'LLMFORGE_SIMD="avx3" is not one of auto, avx512, avx2, scalar; using avx2',
+      'LLMFORGE_SPIN_US="-5" is not a whole number of microseconds >= 0; using the default',
+    ]);
+    expect(nativeEnvWarnings({ LLMFORGE_SIMD: "avx512", LLMFORGE_THREADS: "0" }, info)).toEqual([
+      'LLMFORGE_THREADS="0" is not a whole number >= 1; using 2 threads (all 2 cores)',
+      "LLMFORGE_SIMD=avx512: this CPU does not have it (it has avx2, scalar); using avx2",
+    ]);
+    // in a fresh process outside the test runner the lines reach stderr, once each
+    const env: Record<string, string | undefined> = { ...process.env, LLMFORGE_THREADS: "lots", LLMFORGE_BACKEND: "fast" };
+    delete env.VITEST;
+    delete env.LLMFORGE_QUIET;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", 'import("./src/tensor/backend/index.ts")'], { cwd: root, env, encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(r.stderr.match(/LLMFORGE_THREADS="lots" is not a whole number >= 1; using \d+ threads/g)).toHaveLength(1);
+    expect(r.stderr).toContain('LLMFORGE_BACKEND="fast" is not ref or native; ignored');
   });
 
   it("rejects bad settings and f64 storage with actionable errors", () => {

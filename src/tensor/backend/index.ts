@@ -15,6 +15,9 @@ export class BackendUnavailableError extends Error {
 
 function initialBackend(): { kernels: Kernels; reason: string } {
   const forced = process.env.LLMFORGE_BACKEND;
+  if (forced !== undefined && forced !== "" && forced !== "ref" && forced !== "native" && !process.env.VITEST && !process.env.LLMFORGE_QUIET) {
+    process.stderr.write(`llmforge: warning: LLMFORGE_BACKEND="${forced}" is not ref or native; ignored\n`);
+  }
   if (forced === "ref") return { kernels: refKernels, reason: "forced by LLMFORGE_BACKEND=ref" };
   if (nativeKernels) return { kernels: nativeKernels, reason: "native addon loaded" };
   const reason = `native addon not available (${nativeLoadError ?? "unknown reason"})`;

@@ -1,6 +1,7 @@
 // The native backend: loads the C++ addon (native/, built at `npm install` into build/Release) and adapts
 // it to the Kernels interface. Importing this never throws: if the addon is missing or fails to load,
 // `nativeKernels` is null and `nativeLoadError` says why; llmforge then runs on the reference backend.
+import { isMainThread } from "node:worker_threads";
 import { loadAddon } from "../../io/addon.js";
 import {
   type AdamWArgs, type AttentionArgs, type AttentionBackwardArgs, type BinaryOp, type DecodeAttentionArgs, type GemmArgs,
@@ -106,8 +107,32 @@ function load(): { addon: NativeAddon | null; error: string | null } {
   }
 }
 
+/**
+ * What is wrong with the environment variables the addon reads when it loads (it falls back to its default for a value it
+ * cannot use): one line per variable, saying what it does instead. `info` is the loaded addon's.
+ */
+export function nativeEnvWarnings(env: NodeJS.ProcessEnv, info: { simd: string; threads: number; cores: number; available: readonly string[] }): string[] {
+  const out: string[] = [];
+  const threads = env.LLMFORGE_THREADS;
+  if (threads !== undefined && !/^\s*[1-9]\d*\s*$/.test(threads)) {
+    out.push(`LLMFORGE_THREADS="${threads}" is not a whole number >= 1; using ${info.threads} threads (all ${info.cores} cores)`);
+  }
+  const simd = env.LLMFORGE_SIMD;
+  if (simd !== undefined && simd !== "" && simd !== "auto") {
+    if (!["avx512", "avx2", "scalar"].includes(simd)) out.push(`LLMFORGE_SIMD="${simd}" is not one of auto, avx512, avx2, scalar; using ${info.simd}`);
+    else if (!info.available.includes(simd)) out.push(`LLMFORGE_SIMD=${simd}: this CPU does not have it (it has ${info.available.join(", ")}); using ${info.simd}`);
+  }
+  const spin = env.LLMFORGE_SPIN_US;
+  if (spin !== undefined && !/^\s*\d+\s*$/.test(spin)) out.push(`LLMFORGE_SPIN_US="${spin}" is not a whole number of microseconds >= 0; using the default`);
+  return out;
+}
+
 const loaded = load();
 const addon = loaded.addon;
+// said once per process: worker threads load this module again
+if (addon && isMainThread && !process.env.VITEST && !process.env.LLMFORGE_QUIET) {
+  for (const line of nativeEnvWarnings(process.env, addon.info())) process.stderr.write(`llmforge: warning: ${line}\n`);
+}
 const hasBf16 = addon ? addon.info().bf16 : false;
 
 /** Why the native backend is not available (null when it loaded). */

@@ -149,7 +149,7 @@ export interface EmaState {
 
 /**
  * Writes a checkpoint for `state.step` and keeps only the newest `keep`; returns its folder. With `ema`,
- * the averaged weights go into optimizer.safetensors as `ema.<name>` (read back by {@link loadEmaWeights}).
+ * the averaged weights go into optimizer.safetensors as `ema.<name>` (read back by {@link loadCheckpoint}).
  */
 export function saveCheckpoint(dir: string, model: Module, opt: AdamW, state: CheckpointState, keep: number, ema?: EmaState): string {
   mkdirSync(dir, { recursive: true });
@@ -221,11 +221,17 @@ export function readCheckpointState(path: string): CheckpointState {
 
 const unverifiedSaid = new Set<string>();
 
+/** Where {@link loadCheckpoint} puts a checkpoint's moving average of the trained weights (a WeightEma). */
+export interface EmaSink {
+  load(averaged: readonly ArrayLike<number>[]): void;
+}
+
 /**
  * Loads weights and optimizer moments into `model` and `opt` after verifying the files' checksums
- * (a checkpoint from before checksums loads with a note, once); returns the saved state.
+ * (a checkpoint from before checksums loads with a note, once); returns the saved state. With `ema`
+ * (and `opt`), the moving average of the weights goes there; a checkpoint without one is refused.
  */
-export function loadCheckpoint(path: string, model: Module, opt?: AdamW): CheckpointState {
+export function loadCheckpoint(path: string, model: Module, opt?: AdamW, ema?: EmaSink): CheckpointState {
   if (!verifyCheckpoint(path).checksummed && !unverifiedSaid.has(path)) {
     unverifiedSaid.add(path);
     process.stderr.write(`note: ${path} has no checksums (written by an older llmforge); loading it unverified\n`);
@@ -257,9 +263,9 @@ export function loadCheckpoint(path: string, model: Module, opt?: AdamW): Checkp
       const t = moments.tensors.get(key);
       if (!t) throw new CheckpointError(`${ofile}: missing ${key}`);
       const d = floatData(t, key, ofile);
-      // Moments are finite and second moments are never negative: anything else is damage.
+      // Moments and averaged weights are finite and second moments are never negative: anything else is damage.
       const bad = d.findIndex((x) => !Number.isFinite(x) || (key.startsWith("v.") && x < 0));
-      if (bad >= 0) throw new CheckpointError(`${ofile}: ${key}[${bad}] is ${d[bad]}, not a valid AdamW moment (damaged, or saved after training diverged)`);
+      if (bad >= 0) throw new CheckpointError(`${ofile}: ${key}[${bad}] is ${d[bad]}, not a valid ${key.startsWith("ema.") ? "averaged weight" : "AdamW moment"} (damaged, or saved after training diverged)`);
       return d;
     };
     const ps = opt.params();
@@ -269,26 +275,11 @@ export function loadCheckpoint(path: string, model: Module, opt?: AdamW): Checkp
       buffers: { m: ps.map((p) => get(`m.${nameOf.get(p)}`)), v: ps.map((p) => get(`v.${nameOf.get(p)}`)) },
     };
     opt.loadStateDict(os);
+    if (ema) {
+      if (moments.metadata.ema_decay === undefined) throw new CheckpointError(`${path} holds no moving average of the weights: the run was started without one (--ema)`);
+      ema.load(trained.map(([n]) => get(`ema.${n}`)));
+    }
   }
   return state;
 }
 
-/**
- * The moving average of the trained weights a checkpoint holds (one array per trained parameter of
- * `model`, in `namedParameters` order), or null when the run kept none. The checkpoint is verified
- * by {@link loadCheckpoint}, which a resume calls first.
- */
-export function loadEmaWeights(path: string, model: Module): (Float32Array | Float64Array)[] | null {
-  const ofile = join(path, "optimizer.safetensors");
-  const f = readSafetensors(ofile);
-  if (f.metadata.ema_decay === undefined) return null;
-  return model.namedParameters().filter(([, p]) => p.requiresGrad).map(([n, p]) => {
-    const t = f.tensors.get(`ema.${n}`);
-    if (!t) throw new CheckpointError(`${ofile}: missing ema.${n}`);
-    if (t.shape.join(",") !== p.shape.join(",")) throw new CheckpointError(`${ofile}: ema.${n} has shape (${t.shape.join(", ")}), the model's parameter (${p.shape.join(", ")})`);
-    const d = floatData(t, `ema.${n}`, ofile);
-    const bad = d.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) throw new CheckpointError(`${ofile}: ema.${n}[${bad}] is ${d[bad]} (damaged, or saved after training diverged)`);
-    return d;
-  });
-}

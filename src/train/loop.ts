@@ -16,7 +16,7 @@ import { mulScalar, setMatmulPrecision, type MatmulPrecision } from "../tensor/o
 import { bf16MatmulAvailable } from "../tensor/ops/matmul.js";
 import { globalRng, type Rng } from "../tensor/rng.js";
 import { type Tensor, tidy } from "../tensor/tensor.js";
-import { CheckpointError, latestCheckpoint, latestValidCheckpoint, loadCheckpoint, loadEmaWeights, saveCheckpoint, type CheckpointState } from "./checkpoint.js";
+import { latestCheckpoint, latestValidCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from "./checkpoint.js";
 import { MetricsLog } from "./metricsLog.js";
 import { TensorBoardWriter } from "./tensorboard.js";
 
@@ -237,12 +237,7 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
   if (o.resume) {
     const ck = latestValidCheckpoint(ckptDir);
     if (ck) {
-      const st = loadCheckpoint(ck, model, opt);
-      if (ema) {
-        const averaged = loadEmaWeights(ck, model);
-        if (!averaged) throw new CheckpointError(`${ck} holds no moving average of the weights: the run was started without one (--ema)`);
-        ema.load(averaged);
-      }
+      const st = loadCheckpoint(ck, model, opt, ema ?? undefined);
       step = st.step;
       totalSteps = Math.max(st.totalSteps, o.extendTo ?? 0);
       batches.setCursor(st.cursor);
@@ -295,7 +290,7 @@ async function loop<B>(o: StepLoopOptions<B>): Promise<StepLoopSummary> {
       step, totalSteps, cursor: batches.getCursor(), rng: globalRng.getState(), modelRng: model.dropoutRng?.getState() ?? null,
       initialVal, meta: o.meta ?? {},
     };
-    lastCkpt = saveCheckpoint(ckptDir, model, opt, state, o.keepCheckpoints ?? 3, ema ? { decay: ema.decay, averaged: ema.averaged } : undefined);
+    lastCkpt = saveCheckpoint(ckptDir, model, opt, state, o.keepCheckpoints ?? 3, ema ?? undefined);
   };
 
   model.train();

@@ -1,7 +1,7 @@
 // Backend selection: native when the addon loaded, reference otherwise, or as forced by
 // LLMFORGE_BACKEND=ref|native. Tensors carry their backend; ops refuse to mix two.
 import type { Kernels } from "./kernels.js";
-import { nativeKernels, nativeLoadError } from "./native.js";
+import { backendWarning, nativeKernels, nativeLoadError } from "./native.js";
 import { refKernels } from "./ref.js";
 
 export type BackendName = "ref" | "native";
@@ -15,16 +15,11 @@ export class BackendUnavailableError extends Error {
 
 function initialBackend(): { kernels: Kernels; reason: string } {
   const forced = process.env.LLMFORGE_BACKEND;
-  if (forced !== undefined && forced !== "" && forced !== "ref" && forced !== "native" && !process.env.VITEST && !process.env.LLMFORGE_QUIET) {
-    process.stderr.write(`llmforge: warning: LLMFORGE_BACKEND="${forced}" is not ref or native; ignored\n`);
-  }
   if (forced === "ref") return { kernels: refKernels, reason: "forced by LLMFORGE_BACKEND=ref" };
   if (nativeKernels) return { kernels: nativeKernels, reason: "native addon loaded" };
   const reason = `native addon not available (${nativeLoadError ?? "unknown reason"})`;
   if (forced === "native") throw new BackendUnavailableError(reason);
-  if (!process.env.VITEST && !process.env.LLMFORGE_QUIET) {
-    process.stderr.write(`llmforge: warning: using the reference backend (slow): ${reason}\n`);
-  }
+  backendWarning(`using the reference backend (slow): ${reason}`);
   return { kernels: refKernels, reason };
 }
 

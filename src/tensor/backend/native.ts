@@ -122,6 +122,8 @@ export function nativeEnvWarnings(env: NodeJS.ProcessEnv, info: { simd: string; 
     if (!["avx512", "avx2", "scalar"].includes(simd)) out.push(`LLMFORGE_SIMD="${simd}" is not one of auto, avx512, avx2, scalar; using ${info.simd}`);
     else if (!info.available.includes(simd)) out.push(`LLMFORGE_SIMD=${simd}: this CPU does not have it (it has ${info.available.join(", ")}); using ${info.simd}`);
   }
+  const backend = env.LLMFORGE_BACKEND;
+  if (backend !== undefined && backend !== "" && backend !== "ref" && backend !== "native") out.push(`LLMFORGE_BACKEND="${backend}" is not ref or native; ignored`);
   const spin = env.LLMFORGE_SPIN_US;
   if (spin !== undefined && !/^\s*\d+\s*$/.test(spin)) out.push(`LLMFORGE_SPIN_US="${spin}" is not a whole number of microseconds >= 0; using the default`);
   return out;
@@ -129,10 +131,13 @@ export function nativeEnvWarnings(env: NodeJS.ProcessEnv, info: { simd: string; 
 
 const loaded = load();
 const addon = loaded.addon;
-// said once per process: worker threads load this module again
-if (addon && isMainThread && !process.env.VITEST && !process.env.LLMFORGE_QUIET) {
-  for (const line of nativeEnvWarnings(process.env, addon.info())) process.stderr.write(`llmforge: warning: ${line}\n`);
+/** Writes "llmforge: warning: LINE" to stderr, except under the test runner or LLMFORGE_QUIET. */
+export function backendWarning(line: string): void {
+  if (!process.env.VITEST && !process.env.LLMFORGE_QUIET) process.stderr.write(`llmforge: warning: ${line}\n`);
 }
+
+// said once per process: worker threads load this module again
+if (addon && isMainThread) for (const line of nativeEnvWarnings(process.env, addon.info())) backendWarning(line);
 const hasBf16 = addon ? addon.info().bf16 : false;
 
 /** Why the native backend is not available (null when it loaded). */
